@@ -1,0 +1,35 @@
+/*
+ * libmigr: live migration of Xen guests for transparent host maintenance.
+ *
+ * This header is the whole public API. Components have their own sub-headers under
+ * migr/, all included from here; MIGR_HAVE_* macros announce what this build offers.
+ *
+ * Conventions: a fallible function returns 0 or a negative errno; out-parameters end in
+ * _r and are written only on success; destructors accept NULL. The library never prints:
+ * it logs through the caller's xentoollog_logger and reports progress through callbacks
+ * carrying numbers.
+ */
+#ifndef LIBMIGR_H
+#define LIBMIGR_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define MIGR_VERSION_MAJOR 0
+#define MIGR_VERSION_MINOR 1
+#define MIGR_VERSION_STRING "0.1"
+
+const char *migr_version(void);
+
+/* Project error codes, beyond negative errno values. */
+#define MIGR_E_BASE        4096
+#define MIGR_E_PROTO       (MIGR_E_BASE + 1)  /* peer broke the protocol */
+#define MIGR_E_AUTH        (MIGR_E_BASE + 2)  /* authentication failed */
+#define MIGR_E_ABORTED     (MIGR_E_BASE + 3)  /* aborted cleanly, guest on source */
+#define MIGR_E_UNSUPPORTED (MIGR_E_BASE + 4)  /* guest/host combination cannot migrate */
+#define MIGR_E_UNDECIDED   (MIGR_E_BASE + 5)  /* outcome unknown: resolve with the target */
+
+/* migr_strerror: text for -errno or -MIGR_E_* values (never NULL). */
+const char *migr_strerror(int err);
+
+#endif /* LIBMIGR_H */

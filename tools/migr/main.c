@@ -1,0 +1,57 @@
+/*
+ * migr: the operator's command line (xl-style). main() dispatches to one function per
+ * subcommand; each lives in its own cmd_*.c and parses its own options.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "libmigr.h"
+#include "commands.h"
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct migr_cmd commands[] = {
+	{ "help",    cmd_help,    "show this help" },
+	{ "version", cmd_version, "print the version" },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: migr COMMAND [OPTIONS] [ARGS]\n\n"
+		"Live-migrates Xen guests for transparent host maintenance.\n\nCommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n`migr COMMAND --help` describes a command.\n"
+		"Exit status: 0 done, 1 failed, 2 usage, 3 aborted cleanly (guests still on the\n"
+		"source), 4 outcome unknown (run `migr resolve ID`).\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	usage(stdout);
+	return EXIT_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("migr %s\n", migr_version());
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "migr: unknown command '%s'; see 'migr help'\n", argv[1]);
+	return EXIT_USAGE;
+}
