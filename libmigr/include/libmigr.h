@@ -32,4 +32,6 @@ const char *migr_version(void);
 /* migr_strerror: text for -errno or -MIGR_E_* values (never NULL). */
 const char *migr_strerror(int err);
 
+#include "migr/fwd.h"
+
 #endif /* LIBMIGR_H */
