@@ -33,5 +33,8 @@ const char *migr_version(void);
 const char *migr_strerror(int err);
 
 #include "migr/fwd.h"
+#define MIGR_HAVE_TLS 1  /* TLS 1.3 transport (GnuTLS): X.509 or pre-shared key */
+#include "migr/transport.h"
+#include "migr/proto.h"
 
 #endif /* LIBMIGR_H */
