@@ -1,0 +1,186 @@
+/*
+ * migr/policy.h: the adaptive stop-and-copy policy.
+ *
+ * A pure, deterministic function of measured statistics that decides, at each of
+ * libxenguest's two pre-copy decision points, whether to go on with another live round,
+ * stop and copy, or abort (see docs/policy.md for the model and the evidence). The same
+ * function runs in dom0 (from the engine's precopy_policy callback), in the unit tests and
+ * in the trace-driven simulator (bench/sim/).
+ *
+ * Entry points:
+ *   migr_policy_params_init()  operator parameters with their defaults
+ *   migr_policy_init()         reset a caller-allocated state before a migration
+ *   migr_policy_decide()       one decision; returns the action, fills a verdict
+ *   migr_policy_reason_name(), migr_policy_action_name()  short names for logs
+ *
+ * The two decision points (tools/libs/guest/xg_sr_save.c, send_memory_live()):
+ *   call A: iteration r, dirty_count N >= 0: the N pages dirty at the last CLEAN (every
+ *           page at r = 0) are about to be sent live. Whatever the answer except ABORT,
+ *           they are sent; STOP_AND_COPY then breaks after that send.
+ *   call B: iteration r + 1, dirty_count -1: that send is over. STOP_AND_COPY breaks now;
+ *           CONTINUE does a CLEAN whose count is the next call A's N.
+ * After the break the guest is suspended and a final CLEAN collects what it dirtied since
+ * the last CLEAN, i.e. during the last live send: that set goes during the blackout.
+ *
+ * No allocation, no I/O, no Xen headers, no clocks: every time is passed in.
+ */
+#ifndef MIGR_POLICY_H
+#define MIGR_POLICY_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Actions: the values of libxenguest's XGS_POLICY_*, so they can be returned as they are. */
+#define MIGR_POLICY_ABORT     (-1)  /* XGS_POLICY_ABORT: guest keeps running on the source */
+#define MIGR_POLICY_CONTINUE    0   /* XGS_POLICY_CONTINUE_PRECOPY */
+#define MIGR_POLICY_STOP        1   /* XGS_POLICY_STOP_AND_COPY */
+
+enum migr_policy_on_timeout {
+	MIGR_POLICY_TIMEOUT_ABORT = 0,  /* max_total_ms reached: abort, the guest stays put */
+	MIGR_POLICY_TIMEOUT_STOP  = 1,  /* max_total_ms reached: stop and copy whatever it costs */
+};
+
+/* Operator parameters. Start from migr_policy_params_init(). */
+struct migr_policy_params {
+	uint32_t downtime_ms;          /* blackout budget; default 300; 0 means the default */
+	uint32_t max_total_ms;         /* whole migration (live + blackout); 0 = no limit */
+	enum migr_policy_on_timeout on_timeout;  /* default MIGR_POLICY_TIMEOUT_ABORT */
+	/* When the budget cannot be met and the guest dirties faster than the link carries:
+	 * nonzero lets the policy ask for the guest to be slowed (verdict.throttle_pct);
+	 * zero means it either stops at the best blackout it can reach or, when that is over
+	 * the budget and abort_over_budget is set, aborts. Default 0. */
+	int allow_throttle;
+	int abort_over_budget;         /* default 0: stop at the best reachable blackout */
+	uint32_t blackout_fixed_us;    /* suspend + context + resume, not pages; default 50000 */
+	uint32_t max_throttle_pct;     /* upper bound for throttle_pct; default 80, max 99 */
+};
+
+/*
+ * A log-dirty PEEK sample (NULL bitmap): time_us on the clock of elapsed_us, and the
+ * dirty_count the hypervisor returned, i.e. pages dirtied since the last CLEAN.
+ */
+struct migr_policy_sample {
+	uint64_t time_us;
+	uint64_t dirty_pages;
+};
+
+/*
+ * Statistics for one call. The first three fields are libxenguest's struct
+ * precopy_stats as received; the rest are migr's own measurements.
+ *
+ * elapsed_us: microseconds since log-dirty was enabled (the start of pre-copy), on a
+ *   monotonic clock. Call A of round r >= 1 comes right after libxenguest's CLEAN, so
+ *   its elapsed_us is taken as the time of that CLEAN.
+ * round_*: at call B, the live send that just ended (pages and bytes written, wall-clock
+ *   time from call A to call B); ignored at call A (pass 0).
+ * samples: at call B, the PEEK samples taken during that send, oldest first; ideally
+ *   the last one is taken when call B comes in (one PEEK with a NULL bitmap is cheap), as
+ *   its count is then the blackout set if the policy stops now. At call A: ignored.
+ *   Samples of round 0 may carry a stale count from an earlier log-dirty session (the
+ *   count is reset only by CLEAN): the policy uses only their differences there.
+ * throttle_pct: the slow-down currently applied to the guest (0 = none), which may
+ *   differ from what the policy asked for if the engine could not apply it.
+ * Any field may be nonsense (zero bandwidth, clocks going backwards, counts above
+ * guest_pages, dirty_count -1 where N was expected): the policy clamps and carries on.
+ */
+struct migr_policy_stats {
+	unsigned int iteration;        /* precopy_stats.iteration */
+	unsigned long total_written;   /* precopy_stats.total_written (pages) */
+	long dirty_count;              /* precopy_stats.dirty_count: N at call A, -1 at call B */
+
+	uint64_t elapsed_us;
+	uint64_t round_bytes;
+	uint64_t round_pages;
+	uint64_t round_us;
+	uint32_t page_size;            /* 0 means 4096 */
+	uint64_t guest_pages;          /* p2m size (the first call A's N) */
+	uint32_t throttle_pct;
+	const struct migr_policy_sample *samples;
+	size_t n_samples;
+};
+
+enum migr_policy_reason {
+	MIGR_POLICY_R_NONE = 0,
+	MIGR_POLICY_R_SEND,            /* call A: send this round, decide after it */
+	MIGR_POLICY_R_CONVERGING,      /* another round shrinks the blackout enough to pay */
+	MIGR_POLICY_R_BUDGET_MET,      /* stop: predicted blackout within budget and more
+	                                  rounds would not shrink it enough */
+	MIGR_POLICY_R_NO_GAIN,         /* stop: over budget but further rounds no longer pay */
+	MIGR_POLICY_R_THROTTLE,        /* continue with the guest slowed down */
+	MIGR_POLICY_R_OVER_BUDGET,     /* abort: best reachable blackout over budget */
+	MIGR_POLICY_R_TIMEOUT_STOP,    /* stop: max_total_ms reached (on_timeout = stop) */
+	MIGR_POLICY_R_TIMEOUT_ABORT,   /* abort: max_total_ms reached (on_timeout = abort) */
+	MIGR_POLICY_R_NO_BANDWIDTH,    /* no usable bandwidth measured yet: keep going */
+	MIGR_POLICY_R_NOTHING_DIRTY,   /* stop: nothing left to send */
+	MIGR_POLICY_R_WAIT,            /* over budget in a burst well above the best blackout
+	                                  seen: one more round, hoping for a calmer phase */
+	MIGR_POLICY_R_MAX_ROUNDS,      /* stop (or abort, if over budget and so chosen):
+	                                  round cap reached */
+	MIGR_POLICY_R_COUNT
+};
+
+/* The decision with the estimates behind it, for the per-round log and progress. */
+struct migr_policy_verdict {
+	int action;                    /* MIGR_POLICY_{ABORT,CONTINUE,STOP} */
+	enum migr_policy_reason reason;
+	uint32_t throttle_pct;         /* slow-down requested from now on (0 = none) */
+	uint64_t bandwidth_Bps;        /* estimated link throughput, bytes/s (0 = unknown) */
+	uint64_t dirty_rate_pps;       /* estimated dirty rate, pages/s, current round */
+	uint64_t wws_pages;            /* estimated writable working set, pages */
+	uint64_t remaining_pages;      /* pages the blackout would carry if stopped now */
+	uint64_t predicted_blackout_us;      /* if stopped now (incl. blackout_fixed_us) */
+	uint64_t predicted_next_blackout_us; /* after one more round (0 = not estimated) */
+	uint64_t predicted_next_round_us;    /* duration of that round (0 = not estimated) */
+};
+
+/*
+ * State carried between calls of one migration. Caller-allocated (stack, struct
+ * member); reset with migr_policy_init(). Its fields are private to policy.c and may
+ * change between versions: use only sizeof.
+ */
+#define MIGR_POLICY_CURVE_POINTS 32
+#define MIGR_POLICY_ROUND_POINTS 8
+struct migr_policy_state {
+	struct migr_policy_params p;
+	uint32_t page_size;
+	uint32_t throttle_pct;         /* last requested */
+	uint64_t guest_pages;
+	double bw_Bps;                 /* smoothed bandwidth, 0 = unknown */
+	uint64_t now_us;               /* latest elapsed_us seen (never goes backwards) */
+	uint64_t round_start_us;       /* elapsed_us at the last call A */
+	uint64_t round_n;              /* N of the current round */
+	unsigned int round;            /* iteration of the last call A */
+	int in_round;                  /* a call A came and its call B has not */
+	int started;
+	unsigned int stalls;           /* rounds spent waiting for a calmer phase */
+	uint32_t round_throttle;       /* throttle applied during the current round */
+	uint64_t best_dirty;           /* smallest blackout set seen (pages) */
+	uint64_t last_dirty;           /* blackout set at the last decision (pages) */
+	/* W(t): pages dirtied t us (guest time) after a CLEAN, from the last round's PEEK
+	 * samples; and CLEAN-to-CLEAN points (t, N) of the last rounds, newest last. */
+	unsigned int n_curve;
+	double curve_t[MIGR_POLICY_CURVE_POINTS];
+	double curve_w[MIGR_POLICY_CURVE_POINTS];
+	unsigned int n_rpts;
+	double rpt_t[MIGR_POLICY_ROUND_POINTS];
+	double rpt_w[MIGR_POLICY_ROUND_POINTS];
+};
+
+void migr_policy_params_init(struct migr_policy_params *p);
+
+/* Resets st for a new migration with parameters p (copied; NULL means the defaults). */
+void migr_policy_init(struct migr_policy_state *st, const struct migr_policy_params *p);
+
+/*
+ * One decision. Returns MIGR_POLICY_CONTINUE, MIGR_POLICY_STOP or MIGR_POLICY_ABORT and,
+ * if v_r is not NULL, fills *v_r. Deterministic: the same sequence of calls on a freshly
+ * initialised state gives the same answers.
+ */
+int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_stats *s,
+		       struct migr_policy_verdict *v_r);
+
+/* Short stable names ("budget-met", "stop", ...) for logs; never NULL. */
+const char *migr_policy_reason_name(enum migr_policy_reason r);
+const char *migr_policy_action_name(int action);
+
+#endif /* MIGR_POLICY_H */

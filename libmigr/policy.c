@@ -1,0 +1,503 @@
+/*
+ * policy.c: the adaptive stop-and-copy policy (migr/policy.h, docs/policy.md).
+ *
+ * Entry points: migr_policy_params_init(), migr_policy_init(), migr_policy_decide(),
+ * migr_policy_reason_name(), migr_policy_action_name().
+ *
+ * The model. Let W(t) be the number of distinct pages the guest dirties in the t
+ * microseconds after a log-dirty CLEAN (concave, at most the guest size). If the policy
+ * stops at call B after a live send of T us, the blackout carries D = W(T) pages and
+ * costs blackout_fixed_us + D * page_time. Going on costs one more live round of about
+ * D * page_time, after which the blackout set is W(D * page_time). The policy learns W
+ * from the PEEK samples of the last round (and, without samples, from the CLEAN-to-CLEAN
+ * counts) and goes on only while a round shrinks the predicted blackout enough to pay for
+ * its time. Guest time is wall time scaled by the throttle, so W learnt under one
+ * throttle predicts under another.
+ *
+ * Arithmetic is in double (pages * page size * 10^6 overflows 64 bits for huge guests);
+ * results are clamped before they leave. No allocation, no I/O, no clocks.
+ */
+#include <string.h>
+#include "libmigr.h"
+
+#define DEFAULT_DOWNTIME_MS   300
+#define DEFAULT_FIXED_US      50000
+#define DEFAULT_MAX_THROTTLE  80
+#define DEFAULT_PAGE_SIZE     4096
+
+/* A round must cut the predicted blackout by at least this fraction... */
+#define MIN_GAIN_FRAC         0.10
+/* ...and save at least 1 us of blackout per LIVE_PER_BLACKOUT us of live time. */
+#define LIVE_PER_BLACKOUT     50.0
+/* Over budget, a blackout set this many times the best seen is a burst worth waiting out
+ * (for at most PATIENCE rounds in a whole migration). */
+#define BURST_FACTOR          1.5
+#define PATIENCE              3
+/* Hard cap on rounds, whatever the predictions say. */
+#define MAX_ROUNDS            64
+/* Throttle steps (percent). */
+#define THROTTLE_FIRST        20
+#define THROTTLE_STEP         10
+/* A send of fewer bytes than this gives a noisy bandwidth: blend it with the last. */
+#define BW_TRUSTED_BYTES      (4.0 * 1024 * 1024)
+
+static const char *const reason_names[MIGR_POLICY_R_COUNT] = {
+	[MIGR_POLICY_R_NONE]          = "none",
+	[MIGR_POLICY_R_SEND]          = "send",
+	[MIGR_POLICY_R_CONVERGING]    = "converging",
+	[MIGR_POLICY_R_BUDGET_MET]    = "budget-met",
+	[MIGR_POLICY_R_NO_GAIN]       = "no-gain",
+	[MIGR_POLICY_R_THROTTLE]      = "throttle",
+	[MIGR_POLICY_R_OVER_BUDGET]   = "over-budget",
+	[MIGR_POLICY_R_TIMEOUT_STOP]  = "timeout-stop",
+	[MIGR_POLICY_R_TIMEOUT_ABORT] = "timeout-abort",
+	[MIGR_POLICY_R_NO_BANDWIDTH]  = "no-bandwidth",
+	[MIGR_POLICY_R_NOTHING_DIRTY] = "nothing-dirty",
+	[MIGR_POLICY_R_WAIT]          = "wait-burst",
+	[MIGR_POLICY_R_MAX_ROUNDS]    = "max-rounds",
+};
+
+const char *migr_policy_reason_name(enum migr_policy_reason r)
+{
+	if ((unsigned int)r >= MIGR_POLICY_R_COUNT || !reason_names[r])
+		return "unknown";
+	return reason_names[r];
+}
+
+const char *migr_policy_action_name(int action)
+{
+	switch (action) {
+	case MIGR_POLICY_ABORT:    return "abort";
+	case MIGR_POLICY_CONTINUE: return "continue";
+	case MIGR_POLICY_STOP:     return "stop";
+	}
+	return "unknown";
+}
+
+void migr_policy_params_init(struct migr_policy_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->downtime_ms = DEFAULT_DOWNTIME_MS;
+	p->max_total_ms = 0;
+	p->on_timeout = MIGR_POLICY_TIMEOUT_ABORT;
+	p->allow_throttle = 0;
+	p->abort_over_budget = 0;
+	p->blackout_fixed_us = DEFAULT_FIXED_US;
+	p->max_throttle_pct = DEFAULT_MAX_THROTTLE;
+}
+
+void migr_policy_init(struct migr_policy_state *st, const struct migr_policy_params *p)
+{
+	memset(st, 0, sizeof(*st));
+	if (p)
+		st->p = *p;
+	else
+		migr_policy_params_init(&st->p);
+	if (!st->p.downtime_ms)
+		st->p.downtime_ms = DEFAULT_DOWNTIME_MS;
+	if (st->p.max_throttle_pct > 99)
+		st->p.max_throttle_pct = 99;
+	if (st->p.on_timeout != MIGR_POLICY_TIMEOUT_STOP)
+		st->p.on_timeout = MIGR_POLICY_TIMEOUT_ABORT;
+	st->page_size = DEFAULT_PAGE_SIZE;
+	st->best_dirty = UINT64_MAX;
+}
+
+static uint64_t clamp_u64(double x)
+{
+	if (!(x > 0))           /* also NaN */
+		return 0;
+	if (x >= 18446744073709551615.0)
+		return UINT64_MAX;
+	return (uint64_t)x;
+}
+
+static double guest_cap(const struct migr_policy_state *st, double w)
+{
+	if (st->guest_pages && w > (double)st->guest_pages)
+		return (double)st->guest_pages;
+	return w < 0 ? 0 : w;
+}
+
+/* Guest time for t us of wall time under throttle pct. */
+static double guest_time(double t, uint32_t pct)
+{
+	if (pct > 99)
+		pct = 99;
+	return t * (double)(100 - pct) / 100.0;
+}
+
+/*
+ * W(tg): pages dirtied tg us of guest time after a CLEAN, or -1 if nothing is known.
+ * Linear between known points (and the origin), extended past the last one with the
+ * slope of the last quarter of the curve.
+ */
+static double curve_eval(const double *ct, const double *cw, unsigned int n, double tg)
+{
+	double t0 = 0, w0 = 0;
+	unsigned int i, k;
+
+	if (!n)
+		return -1;
+	if (tg <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (tg <= ct[i]) {
+			if (ct[i] <= t0)
+				return cw[i];
+			return w0 + (cw[i] - w0) * (tg - t0) / (ct[i] - t0);
+		}
+		t0 = ct[i];
+		w0 = cw[i];
+	}
+	/* Past the last point: slope over its last quarter. */
+	k = n - 1;
+	while (k > 0 && ct[k - 1] > ct[n - 1] * 0.75)
+		k--;
+	if (k > 0) {
+		t0 = ct[k - 1];
+		w0 = cw[k - 1];
+	} else {
+		t0 = 0;
+		w0 = 0;
+	}
+	if (ct[n - 1] <= t0)
+		return cw[n - 1];
+	return cw[n - 1] + (cw[n - 1] - w0) / (ct[n - 1] - t0) * (tg - ct[n - 1]);
+}
+
+static double w_est(const struct migr_policy_state *st, double tg)
+{
+	double w = curve_eval(st->curve_t, st->curve_w, st->n_curve, tg);
+	double rt[MIGR_POLICY_ROUND_POINTS], rw[MIGR_POLICY_ROUND_POINTS];
+	unsigned int i, j, n = 0;
+
+	if (w >= 0)
+		return guest_cap(st, w);
+	/* No samples: the CLEAN-to-CLEAN points, sorted by time (newest wins a tie). */
+	for (i = 0; i < st->n_rpts; i++) {
+		for (j = n; j > 0 && rt[j - 1] > st->rpt_t[i]; j--) {
+			rt[j] = rt[j - 1];
+			rw[j] = rw[j - 1];
+		}
+		rt[j] = st->rpt_t[i];
+		rw[j] = st->rpt_w[i];
+		n++;
+	}
+	/* W is non-decreasing: a later phase may contradict; keep the running max. */
+	for (i = 1; i < n; i++)
+		if (rw[i] < rw[i - 1])
+			rw[i] = rw[i - 1];
+	w = curve_eval(rt, rw, n, tg);
+	return w < 0 ? -1 : guest_cap(st, w);
+}
+
+static void add_round_point(struct migr_policy_state *st, double tg, double w)
+{
+	if (!(tg > 0))
+		return;
+	if (st->n_rpts == MIGR_POLICY_ROUND_POINTS) {
+		memmove(st->rpt_t, st->rpt_t + 1, sizeof(st->rpt_t[0]) * (MIGR_POLICY_ROUND_POINTS - 1));
+		memmove(st->rpt_w, st->rpt_w + 1, sizeof(st->rpt_w[0]) * (MIGR_POLICY_ROUND_POINTS - 1));
+		st->n_rpts--;
+	}
+	st->rpt_t[st->n_rpts] = tg;
+	st->rpt_w[st->n_rpts] = w;
+	st->n_rpts++;
+}
+
+/*
+ * Learns W from the samples of the round that just ended. Samples out of order (clock
+ * going backwards) or before the round are dropped; counts are made non-decreasing.
+ * Round 0 has no CLEAN before it, so its counts are taken relative to the first sample.
+ * Returns the number of points kept.
+ */
+static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_policy_stats *s)
+{
+	double t[MIGR_POLICY_CURVE_POINTS], w[MIGR_POLICY_CURVE_POINTS];
+	double base = 0, last_t = -1, last_w = 0;
+	size_t i, n = s->samples ? s->n_samples : 0, used = 0;
+	unsigned int k = 0;
+
+	if (!n)
+		return 0;
+	if (st->round == 0)
+		base = (double)s->samples[0].dirty_pages;
+	/* Keep at most MIGR_POLICY_CURVE_POINTS points, evenly over the samples, and the last. */
+	for (i = 0; i < n; i++) {
+		const struct migr_policy_sample *sm = &s->samples[i];
+		double ti, wi;
+		size_t want;
+
+		if (sm->time_us < st->round_start_us)
+			continue;
+		ti = guest_time((double)(sm->time_us - st->round_start_us), st->round_throttle);
+		wi = (double)sm->dirty_pages - base;
+		if (ti <= last_t)
+			continue;
+		if (wi < last_w)
+			wi = last_w;
+		wi = guest_cap(st, wi);
+		last_t = ti;
+		last_w = wi;
+		used++;
+		want = (size_t)k * n / MIGR_POLICY_CURVE_POINTS;
+		if (i + 1 < n && i < want)
+			continue;
+		if (k == MIGR_POLICY_CURVE_POINTS)
+			k--;     /* the last sample replaces the last slot */
+		t[k] = ti;
+		w[k] = wi;
+		k++;
+	}
+	if (!k)
+		return 0;
+	memcpy(st->curve_t, t, sizeof(t[0]) * k);
+	memcpy(st->curve_w, w, sizeof(w[0]) * k);
+	st->n_curve = k;
+	return k;
+}
+
+static void update_bandwidth(struct migr_policy_state *st, const struct migr_policy_stats *s,
+			     double round_us)
+{
+	double bytes = (double)s->round_bytes, meas;
+
+	if (!(bytes > 0))
+		bytes = (double)s->round_pages * st->page_size;
+	if (!(bytes > 0) || !(round_us > 0))
+		return;
+	meas = bytes * 1e6 / round_us;
+	if (!(st->bw_Bps > 0) || bytes >= BW_TRUSTED_BYTES)
+		st->bw_Bps = meas;
+	else
+		st->bw_Bps = (st->bw_Bps * (BW_TRUSTED_BYTES - bytes) + meas * bytes) / BW_TRUSTED_BYTES;
+}
+
+/* Page time in us at the current bandwidth, or -1 if unknown. */
+static double page_us(const struct migr_policy_state *st)
+{
+	if (!(st->bw_Bps > 0))
+		return -1;
+	return (double)st->page_size * 1e6 / st->bw_Bps;
+}
+
+static int verdict(struct migr_policy_verdict *v, int action, enum migr_policy_reason why)
+{
+	v->action = action;
+	v->reason = why;
+	return action;
+}
+
+/* Call A: N pages are about to be sent live. */
+static int decide_send(struct migr_policy_state *st, const struct migr_policy_stats *s,
+		       struct migr_policy_verdict *v)
+{
+	uint64_t n = (uint64_t)s->dirty_count;
+	double pt = page_us(st), max_us = (double)st->p.max_total_ms * 1000.0;
+	double fixed = st->p.blackout_fixed_us;
+
+	if (!st->started || s->iteration == 0) {
+		if (n > st->guest_pages)
+			st->guest_pages = n;
+		st->round_start_us = st->now_us;
+	} else {
+		/* CLEAN-to-CLEAN: exactly N pages dirtied since the last call A. */
+		uint64_t dt = st->now_us - st->round_start_us;
+
+		if (st->guest_pages && n > st->guest_pages)
+			n = st->guest_pages;
+		add_round_point(st, guest_time((double)dt, st->round_throttle), (double)n);
+		st->last_dirty = n;
+		if (n < st->best_dirty)
+			st->best_dirty = n;
+	}
+	st->started = 1;
+	st->in_round = 1;
+	st->round = s->iteration;
+	st->round_n = n;
+	st->round_start_us = st->now_us;
+	st->round_throttle = s->throttle_pct;
+
+	v->remaining_pages = n;
+	if (pt > 0) {
+		double send = (double)n * pt;
+		double w = w_est(st, guest_time(send, s->throttle_pct));
+
+		v->predicted_next_round_us = clamp_u64(send);
+		if (w >= 0)
+			v->predicted_next_blackout_us = clamp_u64(fixed + w * pt);
+		v->predicted_blackout_us = clamp_u64(fixed + (double)n * pt);
+	}
+	if (n == 0)
+		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NOTHING_DIRTY);
+	if (max_us > 0 && (double)st->now_us >= max_us)
+		return st->p.on_timeout == MIGR_POLICY_TIMEOUT_STOP ?
+			verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_TIMEOUT_STOP) :
+			verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_TIMEOUT_ABORT);
+	/*
+	 * Stopping here and stopping at the call B after this send give the same blackout
+	 * (the set dirtied during the send), and call B knows more: always send. But if even
+	 * that cannot end in time, abort now, before the send, when the operator said so.
+	 */
+	if (max_us > 0 && pt > 0 && st->p.on_timeout == MIGR_POLICY_TIMEOUT_ABORT &&
+	    (double)st->now_us + (double)n * pt + fixed > max_us)
+		return verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_TIMEOUT_ABORT);
+	return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_SEND);
+}
+
+/* Smallest throttle (in steps) predicted to bring the next blackout within budget. */
+static uint32_t pick_throttle(const struct migr_policy_state *st, double d, double pt,
+			      double budget, uint32_t cur)
+{
+	uint32_t pct = cur < THROTTLE_FIRST ? THROTTLE_FIRST : cur + THROTTLE_STEP;
+	double send = d * pt;
+
+	if (pct > st->p.max_throttle_pct)
+		pct = st->p.max_throttle_pct;
+	for (; pct < st->p.max_throttle_pct; pct += THROTTLE_STEP) {
+		double w = w_est(st, guest_time(send, pct));
+
+		if (w >= 0 && st->p.blackout_fixed_us + w * pt <= budget)
+			break;
+	}
+	if (pct > st->p.max_throttle_pct)
+		pct = st->p.max_throttle_pct;
+	return pct;
+}
+
+/* Call B: the live send of this round is over. */
+static int decide_after(struct migr_policy_state *st, const struct migr_policy_stats *s,
+			struct migr_policy_verdict *v)
+{
+	double round_us, d, pt, fixed = st->p.blackout_fixed_us;
+	double budget = (double)st->p.downtime_ms * 1000.0;
+	double max_us = (double)st->p.max_total_ms * 1000.0;
+	double now_b, next_round, w_next, next_b, gain;
+	uint32_t thr = s->throttle_pct;
+	int pays, can_wait;
+
+	if (!st->in_round) {
+		/* Call B without its call A (or twice): treat the time since as the round. */
+		st->round_throttle = s->throttle_pct;
+		if (!st->started) {
+			st->started = 1;
+			st->round_start_us = 0;
+		}
+	}
+	st->in_round = 0;
+	round_us = (double)s->round_us;
+	if (!(round_us > 0))
+		round_us = (double)(st->now_us - st->round_start_us);
+	update_bandwidth(st, s, round_us);
+	pt = page_us(st);
+
+	/* The blackout set if we stop now: the last sample, extended to now. */
+	if (learn_curve(st, s)) {
+		double tg = guest_time(round_us, st->round_throttle);
+
+		d = st->curve_w[st->n_curve - 1];
+		if (tg > st->curve_t[st->n_curve - 1])
+			d = w_est(st, tg);
+	} else {
+		d = w_est(st, guest_time(round_us, st->round_throttle));
+		if (d < 0)
+			d = (double)st->round_n;    /* nothing known: assume no shrink */
+	}
+	d = guest_cap(st, d);
+	if (round_us > 0)
+		v->dirty_rate_pps = clamp_u64(d * 1e6 / round_us);
+	v->wws_pages = st->n_curve ? clamp_u64(st->curve_w[st->n_curve - 1]) : clamp_u64(d);
+	v->remaining_pages = clamp_u64(d);
+	st->last_dirty = clamp_u64(d);
+	if (st->last_dirty < st->best_dirty)
+		st->best_dirty = st->last_dirty;
+
+	if (!(pt > 0)) {
+		if (max_us > 0 && (double)st->now_us >= max_us)
+			return st->p.on_timeout == MIGR_POLICY_TIMEOUT_STOP ?
+				verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_TIMEOUT_STOP) :
+				verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_TIMEOUT_ABORT);
+		if (d == 0)
+			return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NOTHING_DIRTY);
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_NO_BANDWIDTH);
+	}
+
+	now_b = fixed + d * pt;
+	next_round = d * pt;
+	if (st->throttle_pct > thr)
+		thr = st->throttle_pct;
+	w_next = w_est(st, guest_time(next_round, thr));
+	if (w_next < 0)
+		w_next = d;
+	next_b = fixed + w_next * pt;
+	gain = now_b - next_b;
+	v->predicted_blackout_us = clamp_u64(now_b);
+	v->predicted_next_blackout_us = clamp_u64(next_b);
+	v->predicted_next_round_us = clamp_u64(next_round);
+
+	if (d == 0)
+		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NOTHING_DIRTY);
+
+	/* No time for another round: stop if that is acceptable, else as the operator said. */
+	if (max_us > 0 && (double)st->now_us + next_round + next_b > max_us) {
+		if (now_b <= budget)
+			return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_BUDGET_MET);
+		return st->p.on_timeout == MIGR_POLICY_TIMEOUT_STOP ?
+			verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_TIMEOUT_STOP) :
+			verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_TIMEOUT_ABORT);
+	}
+	if (s->iteration >= MAX_ROUNDS) {
+		if (now_b > budget && st->p.abort_over_budget)
+			return verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_MAX_ROUNDS);
+		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_MAX_ROUNDS);
+	}
+
+	pays = gain >= MIN_GAIN_FRAC * now_b && gain * LIVE_PER_BLACKOUT >= next_round;
+	if (pays)
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_CONVERGING);
+	if (now_b <= budget)
+		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_BUDGET_MET);
+
+	/* Over budget and rounds no longer pay. */
+	if (st->p.allow_throttle && thr < st->p.max_throttle_pct) {
+		st->throttle_pct = pick_throttle(st, d, pt, budget, thr);
+		v->throttle_pct = st->throttle_pct;
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_THROTTLE);
+	}
+	can_wait = st->stalls < PATIENCE && d > BURST_FACTOR * (double)st->best_dirty;
+	if (can_wait) {
+		st->stalls++;
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_WAIT);
+	}
+	if (st->p.abort_over_budget)
+		return verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_OVER_BUDGET);
+	return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NO_GAIN);
+}
+
+int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_stats *s,
+		       struct migr_policy_verdict *v_r)
+{
+	struct migr_policy_verdict v;
+	int action;
+
+	memset(&v, 0, sizeof(v));
+	/* Time never goes backwards for the policy. */
+	if (s->elapsed_us > st->now_us)
+		st->now_us = s->elapsed_us;
+	if (s->page_size)
+		st->page_size = s->page_size;
+	if (s->guest_pages > st->guest_pages)
+		st->guest_pages = s->guest_pages;
+
+	if (s->dirty_count >= 0)
+		action = decide_send(st, s, &v);
+	else
+		action = decide_after(st, s, &v);
+
+	v.bandwidth_Bps = clamp_u64(st->bw_Bps);
+	v.throttle_pct = st->throttle_pct;
+	if (v_r)
+		*v_r = v;
+	return action;
+}
