@@ -1,0 +1,12 @@
+# The lab's guest workload and dom0 corruption tool (see tests/nested/guest/README.md).
+#   $(BUILD)/lab/bin/memwork     static: runs in the busybox guests, and here for the self-test
+#   $(BUILD)/lab/bin/memcorrupt  dom0 tool, dynamic against the installed libxen (Xen 4.17)
+LAB_BIN := $(BUILD)/lab/bin
+
+$(LAB_BIN)/memwork: tests/nested/guest/memwork.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -static -pthread -o $@ $<
+
+ALL_TARGETS += $(LAB_BIN)/memwork
+CHECK_TESTS += tests/nested/guest/selftest.sh
