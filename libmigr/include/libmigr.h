@@ -39,4 +39,7 @@ const char *migr_strerror(int err);
 #define MIGR_HAVE_POLICY 1  /* adaptive stop-and-copy policy (migr/policy.h) */
 #include "migr/policy.h"
 
+#include "migr/xs.h"       /* the evacuation code's xenstore seam */
+#include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */
+
 #endif /* LIBMIGR_H */
