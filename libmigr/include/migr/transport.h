@@ -185,6 +185,13 @@ int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
                              const char *reason, uint64_t *bytes_r);
 
 /*
+ * migr_conn_stream_error: 0 while the running stream's pump is well, else its error (the
+ * connection broke; the pump then discards what the producer writes until _end). Any
+ * thread, e.g. a pre-copy policy deciding whether to go on.
+ */
+int migr_conn_stream_error(const struct migr_conn *c);
+
+/*
  * migr_conn_stream_in: returns in *fd_r the read end of a pipe that a pump thread fills
  * with the payload of the DATA frames it receives, until DATA_END; then the pump closes
  * its write end (the reader sees EOF) and leaves the connection exactly after DATA_END.

@@ -1,0 +1,304 @@
+/*
+ * record.c: the target's durable record of each incoming migration (migr/proto.h,
+ * docs/protocol.md "The record").
+ *
+ * Entry points: migr_record_write(), migr_record_read(), migr_record_remove(),
+ * migr_record_list().
+ *
+ * One text file per migration id, DIR/<32 hex digits>, so an operator can read it:
+ *
+ *   migr-record 1
+ *   id 5f0c...
+ *   outcome running
+ *   domid 7
+ *   name web1
+ *   source 192.0.2.10:40112
+ *   updated 1764374400
+ *
+ * A write goes to DIR/ID.tmp, is fsync'd, renamed over DIR/ID, and DIR is fsync'd: after
+ * migr_record_write() returns, a crash of the target leaves either the old or the new
+ * record, never a torn one. Reading is strict (a record is small; anything odd is
+ * -EBADMSG) because RESOLVE answers decide which host runs a guest.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libmigr.h"
+
+#define RECORD_MAX 4096
+#define RECORD_MAGIC "migr-record 1"
+
+/* Creates dir and its missing parents, mode 0700 for what it creates. */
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t i, n = strlen(dir);
+
+	if (!n || n >= sizeof(path))
+		return -EINVAL;
+	memcpy(path, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		path[i] = i < n ? '/' : '\0';
+	}
+	return 0;
+}
+
+/* A value the record may hold: printable, no newline; "" is fine. */
+static bool value_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int migr_record_write(const char *dir, struct migr_record *r)
+{
+	char hex[MIGR_ID_HEX], path[4200], tmp[4210], text[RECORD_MAX];
+	int fd = -1, rc, n;
+
+	if (migr_id_is_zero(&r->id) || r->outcome > MIGR_OUTCOME_DESTROYED ||
+	    !value_ok(r->name) || !value_ok(r->source) ||
+	    strnlen(r->name, sizeof(r->name)) == sizeof(r->name) ||
+	    strnlen(r->source, sizeof(r->source)) == sizeof(r->source))
+		return -EINVAL;
+	rc = mkdir_p(dir);
+	if (rc)
+		return rc;
+	migr_id_to_hex(&r->id, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	r->updated = (uint64_t)time(NULL);
+	n = snprintf(text, sizeof(text), RECORD_MAGIC "\nid %s\noutcome %s\ndomid %u\nname %s\n"
+	             "source %s\nupdated %llu\n", hex, migr_outcome_name(r->outcome), r->domid,
+	             r->name, r->source, (unsigned long long)r->updated);
+	if (n < 0 || n >= (int)sizeof(text))
+		return -EINVAL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, text, (size_t)n);
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return fsync_dir(dir);
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *v_r)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -EBADMSG;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EBADMSG;
+	*v_r = v;
+	return 0;
+}
+
+/* Parses a record's text (NUL-terminated) into *r_r; -EBADMSG if anything is off. */
+static int parse_record(char *text, struct migr_record *r_r)
+{
+	struct migr_record r;
+	unsigned int seen = 0;
+	char *line, *save = NULL;
+	bool first = true;
+
+	memset(&r, 0, sizeof(r));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *val = strchr(line, ' ');
+		uint64_t v;
+		unsigned int bit;
+
+		if (first) {
+			if (strcmp(line, RECORD_MAGIC))
+				return -EBADMSG;
+			first = false;
+			continue;
+		}
+		if (!val)
+			return -EBADMSG;
+		*val++ = '\0';
+		if (!value_ok(val))
+			return -EBADMSG;
+		if (!strcmp(line, "id")) {
+			bit = 1;
+			if (migr_id_from_hex(val, &r.id))
+				return -EBADMSG;
+		} else if (!strcmp(line, "outcome")) {
+			bit = 2;
+			for (r.outcome = 0; r.outcome <= MIGR_OUTCOME_DESTROYED; r.outcome++)
+				if (!strcmp(val, migr_outcome_name(r.outcome)))
+					break;
+			if (r.outcome > MIGR_OUTCOME_DESTROYED)
+				return -EBADMSG;
+		} else if (!strcmp(line, "domid")) {
+			bit = 4;
+			if (parse_u64(val, 0x7fef, &v))
+				return -EBADMSG;
+			r.domid = (uint32_t)v;
+		} else if (!strcmp(line, "name")) {
+			bit = 8;
+			if (strlen(val) >= sizeof(r.name))
+				return -EBADMSG;
+			strcpy(r.name, val);
+		} else if (!strcmp(line, "source")) {
+			bit = 16;
+			if (strlen(val) >= sizeof(r.source))
+				return -EBADMSG;
+			strcpy(r.source, val);
+		} else if (!strcmp(line, "updated")) {
+			bit = 32;
+			if (parse_u64(val, UINT64_MAX, &r.updated))
+				return -EBADMSG;
+		} else {
+			continue;   /* a later version's key */
+		}
+		if (seen & bit)
+			return -EBADMSG;
+		seen |= bit;
+	}
+	/* id and outcome are what RESOLVE needs; the rest is informative. */
+	if ((seen & 3) != 3)
+		return -EBADMSG;
+	*r_r = r;
+	return 0;
+}
+
+static int read_path(const char *path, struct migr_record *r_r)
+{
+	char text[RECORD_MAX + 1];
+	size_t got = 0;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	while (got < sizeof(text)) {
+		ssize_t n = read(fd, text + got, sizeof(text) - got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc)
+		return rc;
+	if (got > RECORD_MAX || memchr(text, '\0', got))
+		return -EBADMSG;
+	text[got] = '\0';
+	return parse_record(text, r_r);
+}
+
+int migr_record_read(const char *dir, const struct migr_id *id, struct migr_record *r_r)
+{
+	char hex[MIGR_ID_HEX], path[4200];
+	struct migr_record r;
+	int rc;
+
+	migr_id_to_hex(id, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	rc = read_path(path, &r);
+	if (rc)
+		return rc;
+	if (!migr_id_equal(&r.id, id))
+		return -EBADMSG;
+	*r_r = r;
+	return 0;
+}
+
+int migr_record_remove(const char *dir, const struct migr_id *id)
+{
+	char hex[MIGR_ID_HEX], path[4200];
+	int rc;
+
+	migr_id_to_hex(id, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = fsync_dir(dir);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int migr_record_list(const char *dir, int (*fn)(const struct migr_record *r, void *opaque),
+                     void *opaque)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		struct migr_record r;
+		struct migr_id id;
+		char path[4200];
+
+		if (migr_id_from_hex(e->d_name, &id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (read_path(path, &r) || !migr_id_equal(&r.id, &id))
+			continue;
+		rc = fn(&r, opaque);
+		if (rc)
+			break;
+	}
+	closedir(d);
+	return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * transport_int.h: what transport.c, transport_tls.c and transport_stream.c share about a
+ * connection. Not installed; callers see only migr/transport.h.
+ */
+#ifndef MIGR_TRANSPORT_INT_H
+#define MIGR_TRANSPORT_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <gnutls/gnutls.h>
+
+#include "migr/transport.h"
+#include "migr/proto.h"
+
+enum migr__mode {
+	MIGR__MODE_TLS,
+	MIGR__MODE_TCP,
+	MIGR__MODE_PIPE,
+};
+
+enum migr__cred_kind {
+	MIGR__CRED_X509,
+	MIGR__CRED_PSK,
+};
+
+/* Loaded credentials, shared by a listener and the connections it accepts. */
+struct migr__creds {
+	atomic_int refs;
+	enum migr__cred_kind kind;
+	bool is_server;
+	gnutls_certificate_credentials_t x509;
+	gnutls_psk_client_credentials_t psk_client;
+	gnutls_psk_server_credentials_t psk_server;
+	char psk_identity[128];
+	uint8_t psk_key[64];
+	size_t psk_key_len;
+	char what[600];            /* names the files, for error texts */
+};
+
+struct migr_conn {
+	enum migr__mode mode;
+	int rfd, wfd;              /* the same socket, or a pipe's two fds */
+	bool is_socket;            /* wfd is a socket: send with MSG_NOSIGNAL */
+
+	struct migr__creds *creds;
+	gnutls_session_t sess;
+	bool in_handshake;
+	unsigned int handshake_timeout_ms;
+	unsigned int io_timeout_ms;
+	/* Set by the TLS callbacks: what the handshake found. */
+	unsigned int verify_status;
+	bool verify_failed;
+	bool psk_unknown_identity;
+	const char *verify_name;   /* name the peer's certificate must carry, or NULL/"" */
+	int io_errno;              /* errno behind the last GnuTLS push/pull failure */
+	char psk_peer_identity[128];
+
+	uint8_t *rbuf;             /* read-ahead (TLS pull, plain TCP) */
+	size_t rpos, rlen;
+	uint8_t *wbuf;             /* write buffer */
+	size_t wlen;
+
+	_Atomic uint64_t bandwidth;
+	double tb_tokens;          /* token bucket, bytes of credit */
+	uint64_t tb_last_ns;
+
+	_Atomic uint64_t bytes_out, bytes_in, wire_out, wire_in;
+	_Atomic uint64_t stream_out, stream_in, throttled_ns;
+	_Atomic uint64_t stream_start_ns, stream_end_ns;
+	uint64_t start_ns, handshake_ns;
+
+	int broken;                /* a failed read/write left the connection unusable */
+	int rx_broken;             /* reading is out of step (a stream stopped midway) */
+	char err[MIGR_ERR_MAX];
+	bool err_fresh;            /* err was just set by a lower layer with better words */
+	char peer_id[256];
+
+	bool peer_aborted;
+	uint32_t abort_code;
+	char abort_reason[MIGR_TEXT_MAX];
+
+	/* Stream pump (transport_stream.c). */
+	pthread_t pump;
+	bool pump_running;
+	bool pump_out;             /* direction */
+	bool pump_raw;
+	atomic_bool pump_done;
+	atomic_int pump_rc;
+	int user_fd;               /* the fd handed to the caller */
+	int pump_fd;               /* the pump's end of the pipe */
+	uint64_t pump_bytes;
+	char pump_err[MIGR_ERR_MAX];
+};
+
+uint64_t migr__now_ns(void);
+ssize_t migr__fd_read_some(struct migr_conn *c, void *buf, size_t len);
+int migr__fd_writev_all(struct migr_conn *c, struct iovec *iov, int iovcnt);
+
+/* transport_tls.c */
+int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
+                     struct migr__creds **creds_r, char *err, size_t errlen);
+struct migr__creds *migr__creds_get(struct migr__creds *creds);
+void migr__creds_put(struct migr__creds *creds);
+int migr__tls_handshake(struct migr_conn *c, bool is_server, const char *peer_name);
+int migr__tls_send(struct migr_conn *c, const uint8_t *buf, size_t len);
+ssize_t migr__tls_recv(struct migr_conn *c, uint8_t *buf, size_t len);
+void migr__tls_close(struct migr_conn *c);
+
+/* transport_stream.c: stops a pump the caller left running (close without _end). */
+void migr__stream_abandon(struct migr_conn *c);
+
+#endif /* MIGR_TRANSPORT_INT_H */

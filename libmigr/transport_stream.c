@@ -1,0 +1,438 @@
+/*
+ * transport_stream.c: the "fd faces" of a connection (migr/transport.h).
+ *
+ * libxenguest's xc_domain_save() writes the migration stream to a plain fd and libxl's
+ * restore reads it from one. These pumps put a pipe between such code and the connection:
+ *
+ *   migr_conn_stream_out()/_end()   producer -> pipe -> pump -> DATA frames -> DATA_END
+ *   migr_conn_stream_in()/_end()    DATA frames -> pump -> pipe -> consumer; stops exactly
+ *                                   after DATA_END, so control messages can follow
+ *
+ * docs/protocol.md ("Stream") has the frames. Pipes are sized to MIGR_IO_BUF and frames
+ * carry up to that much. A pump owns the connection until the matching _end(). The pump
+ * threads block SIGPIPE, so a consumer that goes away shows as EPIPE, not a signal.
+ *
+ * When the connection fails under stream_out, the pump keeps reading and discarding what
+ * the producer writes (so the producer is never stuck on a full pipe) and reports the
+ * error through migr_conn_stream_error() at once and migr_conn_stream_out_end() at the
+ * end; a pre-copy policy can poll the former and abort early.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "libmigr.h"
+#include "transport_int.h"
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static void block_sigpipe(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int make_pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	/* Best effort: beyond /proc/sys/fs/pipe-max-size an unprivileged caller gets EPERM. */
+	fcntl(fds[1], F_SETPIPE_SZ, MIGR_IO_BUF);
+	return 0;
+}
+
+static void pump_fail(struct migr_conn *c, int rc)
+{
+	int zero = 0;
+
+	if (atomic_compare_exchange_strong(&c->pump_rc, &zero, rc))
+		snprintf(c->pump_err, sizeof(c->pump_err), "%s", c->err);
+}
+
+int migr_conn_stream_error(const struct migr_conn *c)
+{
+	return atomic_load(&((struct migr_conn *)c)->pump_rc);
+}
+
+/* ---- out ---------------------------------------------------------------------------- */
+
+static void *pump_out_main(void *arg)
+{
+	struct migr_conn *c = arg;
+	uint8_t *buf = malloc(MIGR_FRAME_HDR + MIGR_IO_BUF);
+	ssize_t n;
+	int rc, avail;
+
+	block_sigpipe();
+	if (!buf) {
+		migr__conn_fail(c, -ENOMEM, "stream: out of memory");
+		pump_fail(c, -ENOMEM);
+	}
+	for (;;) {
+		n = read(c->pump_fd, buf ? buf + MIGR_FRAME_HDR : (uint8_t *)&avail,
+		         buf ? MIGR_IO_BUF : sizeof(avail));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			migr__conn_fail(c, rc, "stream: reading the producer's pipe: %s", strerror(errno));
+			pump_fail(c, rc);
+			break;
+		}
+		if (atomic_load(&c->pump_rc))
+			continue;           /* draining after an error */
+		if (!atomic_load(&c->stream_start_ns))
+			atomic_store(&c->stream_start_ns, migr__now_ns());
+		if (c->pump_raw) {
+			rc = migr_conn_write(c, buf + MIGR_FRAME_HDR, (size_t)n);
+		} else {
+			put_be32(buf, MIGR_MSG_DATA);
+			put_be32(buf + 4, (uint32_t)n);
+			rc = migr_conn_write(c, buf, (size_t)n + MIGR_FRAME_HDR);
+		}
+		/* Send now when the producer has nothing more at hand. */
+		if (!rc && (ioctl(c->pump_fd, FIONREAD, &avail) < 0 || avail == 0))
+			rc = migr_conn_flush(c);
+		if (rc) {
+			pump_fail(c, rc);
+			continue;
+		}
+		c->pump_bytes += (uint64_t)n;
+		atomic_fetch_add(&c->stream_out, (uint64_t)n);
+	}
+	if (!atomic_load(&c->pump_rc)) {
+		rc = migr_conn_flush(c);
+		if (rc)
+			pump_fail(c, rc);
+	}
+	free(buf);
+	atomic_store(&c->pump_done, true);
+	return NULL;
+}
+
+static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
+{
+	int fds[2], rc;
+
+	if (c->pump_running)
+		return migr__conn_fail(c, -EBUSY, "a stream is already running on this connection");
+	if (raw && c->mode != MIGR__MODE_PIPE)
+		return migr__conn_fail(c, -EINVAL, "raw streams exist only in byte-pipe mode");
+	rc = c->broken ? c->broken : 0;
+	if (rc)
+		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
+	rc = make_pipe(fds);
+	if (rc)
+		return migr__conn_fail(c, rc, "stream: pipe: %s", strerror(-rc));
+	c->pump_out = true;
+	c->pump_raw = raw;
+	c->pump_bytes = 0;
+	atomic_store(&c->pump_rc, 0);
+	atomic_store(&c->pump_done, false);
+	c->pump_err[0] = '\0';
+	atomic_store(&c->stream_start_ns, 0);
+	atomic_store(&c->stream_end_ns, 0);
+	c->user_fd = fds[1];
+	c->pump_fd = fds[0];
+	rc = pthread_create(&c->pump, NULL, pump_out_main, c);
+	if (rc) {
+		close(fds[0]);
+		close(fds[1]);
+		c->user_fd = c->pump_fd = -1;
+		return migr__conn_fail(c, -rc, "stream: cannot start the pump: %s", strerror(rc));
+	}
+	c->pump_running = true;
+	*fd_r = c->user_fd;
+	return 0;
+}
+
+int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r)
+{
+	return pump_start(c, flags & MIGR_STREAM_RAW, fd_r);
+}
+
+/* Waits for the pump and closes both ends of its pipe. */
+static void pump_join(struct migr_conn *c)
+{
+	pthread_join(c->pump, NULL);
+	c->pump_running = false;
+	if (c->pump_fd >= 0)
+		close(c->pump_fd);
+	c->pump_fd = -1;
+}
+
+int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
+                             const char *reason, uint64_t *bytes_r)
+{
+	struct migr_msg m;
+	int rc;
+
+	if (!c->pump_running || !c->pump_out)
+		return migr__conn_fail(c, -EINVAL, "no outgoing stream to end");
+	close(c->user_fd);
+	c->user_fd = -1;
+	pump_join(c);
+	atomic_store(&c->stream_end_ns, migr__now_ns());
+	rc = atomic_load(&c->pump_rc);
+	if (rc) {
+		snprintf(c->err, sizeof(c->err), "%s", c->pump_err);
+		return rc;
+	}
+	if (!c->pump_raw) {
+		if (ok) {
+			migr_msg_init(&m, MIGR_MSG_DATA_END);
+			m.data_end.bytes = c->pump_bytes;
+			rc = migr_msg_send(c, &m);
+		} else {
+			rc = migr_msg_send_abort(c, abort_code, reason);
+		}
+		if (rc)
+			return rc;
+	} else {
+		rc = migr_conn_flush(c);
+		if (rc)
+			return rc;
+	}
+	if (bytes_r)
+		*bytes_r = c->pump_bytes;
+	return 0;
+}
+
+/* ---- in ----------------------------------------------------------------------------- */
+
+static int write_all_fd(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads a non-DATA frame's payload (len <= MIGR_MSG_MAX by migr_frame_check) and decodes
+ * it. */
+static int read_msg(struct migr_conn *c, uint32_t type, uint32_t len, uint8_t *buf,
+                    struct migr_msg *m)
+{
+	char err[MIGR_ERR_MAX];
+	int rc;
+
+	rc = migr_conn_read(c, buf, len);
+	if (rc)
+		return rc;
+	rc = migr_msg_decode(type, buf, len, m, err, sizeof(err));
+	if (rc)
+		return migr__conn_fail(c, rc, "stream: %s", err);
+	return 0;
+}
+
+static int pump_in_run(struct migr_conn *c, uint8_t *buf)
+{
+	uint8_t hdr[MIGR_FRAME_HDR];
+	char err[MIGR_ERR_MAX];
+	struct migr_msg m;
+	uint32_t type, len;
+	bool consumer_gone = false;
+	int rc;
+
+	for (;;) {
+		rc = migr_conn_read(c, hdr, sizeof(hdr));
+		if (rc)
+			return rc;
+		rc = migr_frame_check(hdr, &type, &len, err, sizeof(err));
+		if (rc)
+			return migr__conn_fail(c, rc, "stream: %s", err);
+		switch (type) {
+		case MIGR_MSG_DATA:
+			if (!atomic_load(&c->stream_start_ns))
+				atomic_store(&c->stream_start_ns, migr__now_ns());
+			while (len) {
+				uint32_t n = len > MIGR_IO_BUF ? MIGR_IO_BUF : len;
+
+				rc = migr_conn_read(c, buf, n);
+				if (rc)
+					return rc;
+				len -= n;
+				c->pump_bytes += n;
+				atomic_fetch_add(&c->stream_in, n);
+				if (consumer_gone)
+					continue;
+				rc = write_all_fd(c->pump_fd, buf, n);
+				if (rc == -EPIPE) {
+					consumer_gone = true;
+					continue;
+				}
+				if (rc)
+					return migr__conn_fail(c, rc, "stream: writing to the consumer's "
+					                       "pipe: %s", strerror(-rc));
+			}
+			if (consumer_gone) {
+				/* Stop at a frame boundary; what follows is not read. */
+				c->rx_broken = -EPIPE;
+				return migr__conn_fail(c, -EPIPE, "stream: the reader stopped before the "
+				                       "end of the stream (%llu bytes delivered)",
+				                       (unsigned long long)c->pump_bytes);
+			}
+			break;
+		case MIGR_MSG_DATA_END:
+			rc = read_msg(c, type, len, buf, &m);
+			if (rc)
+				return rc;
+			if (m.data_end.bytes != c->pump_bytes)
+				return migr__conn_fail(c, -MIGR_E_PROTO, "stream: DATA_END says %llu bytes, "
+				                       "%llu arrived",
+				                       (unsigned long long)m.data_end.bytes,
+				                       (unsigned long long)c->pump_bytes);
+			return 0;
+		case MIGR_MSG_ABORT:
+			rc = read_msg(c, type, len, buf, &m);
+			if (rc)
+				return rc;
+			migr__conn_set_peer_abort(c, m.abort.code, m.abort.reason);
+			return migr__conn_fail(c, -MIGR_E_ABORTED, "the peer aborted the stream (%s)%s%s",
+			                       migr_abort_name(m.abort.code),
+			                       m.abort.reason[0] ? ": " : "", m.abort.reason);
+		default:
+			if (type & MIGR_MSG_OPTIONAL) {
+				while (len) {
+					uint32_t n = len > MIGR_IO_BUF ? MIGR_IO_BUF : len;
+
+					rc = migr_conn_read(c, buf, n);
+					if (rc)
+						return rc;
+					len -= n;
+				}
+				break;
+			}
+			c->rx_broken = -MIGR_E_PROTO;
+			return migr__conn_fail(c, -MIGR_E_PROTO, "stream: unexpected %s inside the stream",
+			                       migr_msg_type_name(type));
+		}
+	}
+}
+
+static void *pump_in_main(void *arg)
+{
+	struct migr_conn *c = arg;
+	uint8_t *buf = malloc(MIGR_IO_BUF);
+	int rc;
+
+	block_sigpipe();
+	if (!buf)
+		rc = migr__conn_fail(c, -ENOMEM, "stream: out of memory");
+	else
+		rc = pump_in_run(c, buf);
+	if (rc)
+		pump_fail(c, rc);
+	atomic_store(&c->stream_end_ns, migr__now_ns());
+	/* The consumer sees end of file, whether the stream ended well or not. */
+	close(c->pump_fd);
+	c->pump_fd = -1;
+	free(buf);
+	atomic_store(&c->pump_done, true);
+	return NULL;
+}
+
+int migr_conn_stream_in(struct migr_conn *c, int *fd_r)
+{
+	int fds[2], rc;
+
+	if (c->pump_running)
+		return migr__conn_fail(c, -EBUSY, "a stream is already running on this connection");
+	rc = c->broken ? c->broken : c->rx_broken;
+	if (rc)
+		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
+	rc = make_pipe(fds);
+	if (rc)
+		return migr__conn_fail(c, rc, "stream: pipe: %s", strerror(-rc));
+	c->pump_out = false;
+	c->pump_raw = false;
+	c->pump_bytes = 0;
+	atomic_store(&c->pump_rc, 0);
+	atomic_store(&c->pump_done, false);
+	c->pump_err[0] = '\0';
+	atomic_store(&c->stream_start_ns, 0);
+	atomic_store(&c->stream_end_ns, 0);
+	c->user_fd = fds[0];
+	c->pump_fd = fds[1];
+	rc = pthread_create(&c->pump, NULL, pump_in_main, c);
+	if (rc) {
+		close(fds[0]);
+		close(fds[1]);
+		c->user_fd = c->pump_fd = -1;
+		return migr__conn_fail(c, -rc, "stream: cannot start the pump: %s", strerror(rc));
+	}
+	c->pump_running = true;
+	*fd_r = c->user_fd;
+	return 0;
+}
+
+int migr_conn_stream_in_end(struct migr_conn *c, uint64_t *bytes_r)
+{
+	int unread = 0, rc;
+
+	if (!c->pump_running || c->pump_out)
+		return migr__conn_fail(c, -EINVAL, "no incoming stream to end");
+	/* Bytes still in the pipe were never taken by the reader. */
+	if (ioctl(c->user_fd, FIONREAD, &unread) < 0)
+		unread = 0;
+	close(c->user_fd);
+	c->user_fd = -1;
+	pthread_join(c->pump, NULL);
+	c->pump_running = false;
+	rc = atomic_load(&c->pump_rc);
+	if (rc) {
+		snprintf(c->err, sizeof(c->err), "%s", c->pump_err);
+		return rc;
+	}
+	if (unread > 0)
+		return migr__conn_fail(c, -EPIPE, "stream: the reader left %d bytes of the stream "
+		                       "unread", unread);
+	if (bytes_r)
+		*bytes_r = c->pump_bytes;
+	return 0;
+}
+
+void migr__stream_abandon(struct migr_conn *c)
+{
+	if (!c->pump_running)
+		return;
+	if (c->user_fd >= 0)
+		close(c->user_fd);
+	c->user_fd = -1;
+	/* Unblock a pump waiting on the network. */
+	if (c->is_socket)
+		shutdown(c->rfd, SHUT_RDWR);
+	else if (!atomic_load(&c->pump_done))
+		pthread_cancel(c->pump);
+	c->broken = -ECONNABORTED;
+	pthread_join(c->pump, NULL);
+	c->pump_running = false;
+	if (c->pump_fd >= 0)
+		close(c->pump_fd);
+	c->pump_fd = -1;
+}

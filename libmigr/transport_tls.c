@@ -1,0 +1,657 @@
+/*
+ * transport_tls.c: credentials and TLS 1.3 sessions of the transport (GnuTLS).
+ *
+ * Entry points (libmigr-internal, transport_int.h): migr__creds_load/get/put(),
+ * migr__tls_handshake(), migr__tls_send(), migr__tls_recv(), migr__tls_close().
+ *
+ * GnuTLS because one API covers both ways of authenticating a pair of dom0s: X.509 with
+ * mutual verification and TLS 1.3 with an external pre-shared key (gnutls_psk_*), with
+ * (EC)DHE so a leaked key does not open recorded traffic.
+ *
+ * Every handshake failure is turned into one sentence that says which of three things
+ * happened: no credential is configured here; the peer rejected ours (it sent an alert);
+ * or the peer's credential is not trusted here (our verification failed). In TLS 1.3 the
+ * server verifies the client's certificate after the client has finished its side, so
+ * the server confirms with an 8-byte "MIGR-OK\n" record that the client waits for: a
+ * rejection reaches migr_connect() rather than the first message.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "libmigr.h"
+#include "transport_int.h"
+
+#define PRIO_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+#define PRIO_PSK  "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK:+DHE-PSK"
+#define CONFIRM   "MIGR-OK\n"
+#define CONFIRM_LEN 8
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- credentials -------------------------------------------------------------------- */
+
+struct migr__creds *migr__creds_get(struct migr__creds *creds)
+{
+	if (creds)
+		atomic_fetch_add(&creds->refs, 1);
+	return creds;
+}
+
+void migr__creds_put(struct migr__creds *creds)
+{
+	if (!creds || atomic_fetch_sub(&creds->refs, 1) != 1)
+		return;
+	if (creds->x509)
+		gnutls_certificate_free_credentials(creds->x509);
+	if (creds->psk_client)
+		gnutls_psk_free_client_credentials(creds->psk_client);
+	if (creds->psk_server)
+		gnutls_psk_free_server_credentials(creds->psk_server);
+	gnutls_memset(creds->psk_key, 0, sizeof(creds->psk_key));
+	free(creds);
+}
+
+static int check_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int e = errno;
+
+		set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(e));
+		return -MIGR_E_AUTH;
+	}
+	close(fd);
+	return 0;
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = tolower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* Reads "IDENTITY:HEXKEY" (psktool's format): the first line that is not empty. */
+static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t errlen)
+{
+	char buf[1024], *line, *colon, *end;
+	size_t hexlen, i;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
+		return -MIGR_E_AUTH;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
+		return -MIGR_E_AUTH;
+	}
+	buf[n] = '\0';
+	line = buf;
+	while (*line == '\n' || *line == '\r')
+		line++;
+	end = line + strcspn(line, "\r\n");
+	*end = '\0';
+	colon = strchr(line, ':');
+	if (!colon || colon == line) {
+		set_err(err, errlen, "pre-shared key file %s: expected one line IDENTITY:HEXKEY "
+		        "(as `psktool -u IDENTITY -p FILE` writes)", path);
+		goto bad;
+	}
+	*colon = '\0';
+	if ((size_t)(colon - line) >= sizeof(cr->psk_identity)) {
+		set_err(err, errlen, "pre-shared key file %s: identity longer than %zu bytes", path,
+		        sizeof(cr->psk_identity) - 1);
+		goto bad;
+	}
+	for (i = 0; line[i]; i++) {
+		if (!isgraph((unsigned char)line[i])) {
+			set_err(err, errlen, "pre-shared key file %s: identity has a space or control "
+			        "character", path);
+			goto bad;
+		}
+	}
+	memcpy(cr->psk_identity, line, (size_t)(colon - line) + 1);
+	hexlen = strlen(colon + 1);
+	if (hexlen % 2 || hexlen < 32 || hexlen > 2 * sizeof(cr->psk_key)) {
+		set_err(err, errlen, "pre-shared key file %s: the key must be 16 to %zu bytes in hex "
+		        "(%zu hex digits found)", path, sizeof(cr->psk_key), hexlen);
+		goto bad;
+	}
+	for (i = 0; i < hexlen / 2; i++) {
+		int hi = hexval((unsigned char)colon[1 + 2 * i]);
+		int lo = hexval((unsigned char)colon[2 + 2 * i]);
+
+		if (hi < 0 || lo < 0) {
+			set_err(err, errlen, "pre-shared key file %s: the key is not hex", path);
+			goto bad;
+		}
+		cr->psk_key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	cr->psk_key_len = hexlen / 2;
+	gnutls_memset(buf, 0, sizeof(buf));
+	return 0;
+bad:
+	gnutls_memset(buf, 0, sizeof(buf));
+	return -MIGR_E_AUTH;
+}
+
+static int psk_server_cb(gnutls_session_t sess, const char *username, gnutls_datum_t *key)
+{
+	struct migr_conn *c = gnutls_session_get_ptr(sess);
+	struct migr__creds *cr = c->creds;
+
+	snprintf(c->psk_peer_identity, sizeof(c->psk_peer_identity), "%s", username);
+	if (strcmp(username, cr->psk_identity)) {
+		c->psk_unknown_identity = true;
+		return -1;
+	}
+	key->data = gnutls_malloc(cr->psk_key_len);
+	if (!key->data)
+		return -1;
+	memcpy(key->data, cr->psk_key, cr->psk_key_len);
+	key->size = (unsigned int)cr->psk_key_len;
+	return 0;
+}
+
+static int verify_cb(gnutls_session_t sess);
+
+int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
+                     struct migr__creds **creds_r, char *err, size_t errlen)
+{
+	bool x509 = opts->ca_file || opts->cert_file || opts->key_file;
+	struct migr__creds *cr;
+	int rc, n;
+
+	if (!x509 && !opts->psk_file) {
+		set_err(err, errlen, "no credential configured: give a CA file, certificate and key, "
+		        "or a pre-shared key file (plain TCP needs the explicit insecure option)");
+		return -MIGR_E_AUTH;
+	}
+	if (x509 && opts->psk_file) {
+		set_err(err, errlen, "both certificates and a pre-shared key configured: choose one");
+		return -MIGR_E_AUTH;
+	}
+	if (x509 && (!opts->ca_file || !opts->cert_file || !opts->key_file)) {
+		set_err(err, errlen, "certificate authentication needs a CA file, a certificate and "
+		        "a key; missing: %s%s%s", opts->ca_file ? "" : "CA file ",
+		        opts->cert_file ? "" : "certificate ", opts->key_file ? "" : "key");
+		return -MIGR_E_AUTH;
+	}
+	cr = calloc(1, sizeof(*cr));
+	if (!cr) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	atomic_init(&cr->refs, 1);
+	cr->is_server = is_server;
+	if (opts->psk_file) {
+		cr->kind = MIGR__CRED_PSK;
+		rc = load_psk(cr, opts->psk_file, err, errlen);
+		if (rc)
+			goto out_free;
+		snprintf(cr->what, sizeof(cr->what), "pre-shared key %s", opts->psk_file);
+		if (is_server) {
+			if (gnutls_psk_allocate_server_credentials(&cr->psk_server) < 0)
+				goto out_nomem;
+			gnutls_psk_set_server_credentials_function(cr->psk_server, psk_server_cb);
+		} else {
+			gnutls_datum_t key = { cr->psk_key, (unsigned int)cr->psk_key_len };
+
+			if (gnutls_psk_allocate_client_credentials(&cr->psk_client) < 0)
+				goto out_nomem;
+			rc = gnutls_psk_set_client_credentials(cr->psk_client, cr->psk_identity, &key,
+			                                       GNUTLS_PSK_KEY_RAW);
+			if (rc < 0) {
+				set_err(err, errlen, "pre-shared key %s: %s", opts->psk_file,
+				        gnutls_strerror(rc));
+				rc = -MIGR_E_AUTH;
+				goto out_free;
+			}
+		}
+		*creds_r = cr;
+		return 0;
+	}
+
+	cr->kind = MIGR__CRED_X509;
+	snprintf(cr->what, sizeof(cr->what), "certificate %s", opts->cert_file);
+	if ((rc = check_readable("CA file", opts->ca_file, err, errlen)) ||
+	    (rc = check_readable("certificate", opts->cert_file, err, errlen)) ||
+	    (rc = check_readable("key", opts->key_file, err, errlen)) ||
+	    (opts->crl_file && (rc = check_readable("CRL file", opts->crl_file, err, errlen))))
+		goto out_free;
+	if (gnutls_certificate_allocate_credentials(&cr->x509) < 0)
+		goto out_nomem;
+	n = gnutls_certificate_set_x509_trust_file(cr->x509, opts->ca_file, GNUTLS_X509_FMT_PEM);
+	if (n <= 0) {
+		set_err(err, errlen, "CA file %s: %s", opts->ca_file,
+		        n == 0 ? "no certificate in it" : gnutls_strerror(n));
+		rc = -MIGR_E_AUTH;
+		goto out_free;
+	}
+	if (opts->crl_file) {
+		n = gnutls_certificate_set_x509_crl_file(cr->x509, opts->crl_file,
+		                                         GNUTLS_X509_FMT_PEM);
+		if (n < 0) {
+			set_err(err, errlen, "CRL file %s: %s", opts->crl_file, gnutls_strerror(n));
+			rc = -MIGR_E_AUTH;
+			goto out_free;
+		}
+	}
+	n = gnutls_certificate_set_x509_key_file(cr->x509, opts->cert_file, opts->key_file,
+	                                         GNUTLS_X509_FMT_PEM);
+	if (n < 0) {
+		set_err(err, errlen, "certificate %s with key %s: %s", opts->cert_file,
+		        opts->key_file, gnutls_strerror(n));
+		rc = -MIGR_E_AUTH;
+		goto out_free;
+	}
+	gnutls_certificate_set_verify_function(cr->x509, verify_cb);
+	*creds_r = cr;
+	return 0;
+
+out_nomem:
+	set_err(err, errlen, "out of memory");
+	rc = -ENOMEM;
+out_free:
+	migr__creds_put(cr);
+	return rc;
+}
+
+/* ---- verification ------------------------------------------------------------------- */
+
+struct verify_ctx {
+	struct migr_conn *c;
+	const char *name;
+};
+
+/*
+ * Called by GnuTLS with the peer's certificate chain: verifies it against our CA (and the
+ * expected name, when there is one) and remembers why it failed.
+ */
+static int verify_cb(gnutls_session_t sess)
+{
+	struct migr_conn *c = gnutls_session_get_ptr(sess);
+	const char *name = c->verify_name && c->verify_name[0] ? c->verify_name : NULL;
+	unsigned int status = 0;
+	int rc;
+
+	rc = gnutls_certificate_verify_peers3(sess, name, &status);
+	if (rc < 0 || status) {
+		c->verify_failed = true;
+		c->verify_status = rc < 0 ? GNUTLS_CERT_INVALID : status;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	return 0;
+}
+
+/* ---- transport callbacks ------------------------------------------------------------ */
+
+static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct migr_conn *c = p;
+	size_t n;
+
+	if (c->rpos == c->rlen) {
+		ssize_t r = migr__fd_read_some(c, c->rbuf, MIGR_IO_BUF);
+
+		if (r < 0) {
+			c->io_errno = (int)-r;
+			gnutls_transport_set_errno(c->sess, (int)-r == EAGAIN ? EIO : (int)-r);
+			return -1;
+		}
+		if (r == 0)
+			return 0;
+		c->rpos = 0;
+		c->rlen = (size_t)r;
+	}
+	n = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+	memcpy(buf, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	return (ssize_t)n;
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
+{
+	struct migr_conn *c = p;
+	struct pollfd pfd = { .fd = c->rfd, .events = POLLIN };
+	int n;
+
+	if (c->rpos < c->rlen)
+		return 1;
+	n = poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+	return n < 0 ? -1 : n;
+}
+
+static ssize_t tls_vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct migr_conn *c = p;
+	struct iovec v[64];
+	ssize_t total = 0;
+	int i, rc, done = 0;
+
+	while (done < iovcnt) {
+		int n = iovcnt - done > 64 ? 64 : iovcnt - done;
+
+		for (i = 0; i < n; i++) {
+			v[i].iov_base = iov[done + i].iov_base;
+			v[i].iov_len = iov[done + i].iov_len;
+			total += (ssize_t)iov[done + i].iov_len;
+		}
+		rc = migr__fd_writev_all(c, v, n);
+		if (rc) {
+			c->io_errno = -rc;
+			gnutls_transport_set_errno(c->sess, -rc == EAGAIN ? EIO : -rc);
+			return -1;
+		}
+		done += n;
+	}
+	return total;
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static bool alert_about_credential(int alert)
+{
+	switch (alert) {
+	case GNUTLS_A_BAD_CERTIFICATE:
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+	case GNUTLS_A_CERTIFICATE_REVOKED:
+	case GNUTLS_A_CERTIFICATE_EXPIRED:
+	case GNUTLS_A_CERTIFICATE_UNKNOWN:
+	case GNUTLS_A_UNKNOWN_CA:
+	case GNUTLS_A_ACCESS_DENIED:
+	case GNUTLS_A_DECRYPT_ERROR:
+	case GNUTLS_A_UNKNOWN_PSK_IDENTITY:
+	case GNUTLS_A_CERTIFICATE_REQUIRED:
+	case GNUTLS_A_ILLEGAL_PARAMETER:
+		return true;
+	}
+	return false;
+}
+
+/* Puts the words on a failed TLS operation ret into c->err; returns the error code. */
+static int tls_fail(struct migr_conn *c, int ret, const char *when)
+{
+	bool psk = c->creds->kind == MIGR__CRED_PSK;
+	const char *ours = psk ? "pre-shared key" : "certificate";
+	int rc;
+
+	c->err_fresh = true;
+	if (c->verify_failed) {
+		gnutls_datum_t out = { NULL, 0 };
+
+		gnutls_certificate_verification_status_print(c->verify_status,
+		                                             GNUTLS_CRT_X509, &out, 0);
+		bool name = c->verify_status & GNUTLS_CERT_UNEXPECTED_OWNER;
+		bool signer = c->verify_status & GNUTLS_CERT_SIGNER_NOT_FOUND;
+
+		rc = migr__conn_fail(c, -MIGR_E_AUTH, "the peer's certificate is not trusted: %s%s%s%s",
+		                     out.data ? (char *)out.data : "verification failed",
+		                     signer ? "(is it signed by the CA in our CA file?)" : "",
+		                     name ? "(expected name: " : "",
+		                     name && c->verify_name ? c->verify_name : "");
+		if (name)
+			snprintf(c->err + strlen(c->err), sizeof(c->err) - strlen(c->err), ")");
+		gnutls_free(out.data);
+		return rc;
+	}
+	if (c->psk_unknown_identity)
+		return migr__conn_fail(c, -MIGR_E_AUTH, "the peer's pre-shared key identity \"%s\" is "
+		                       "not ours (\"%s\"): the two ends use different key files",
+		                       c->psk_peer_identity, c->creds->psk_identity);
+	switch (ret) {
+	case GNUTLS_E_FATAL_ALERT_RECEIVED: {
+		int alert = (int)gnutls_alert_get(c->sess);
+		const char *an = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+
+		if (alert_about_credential(alert))
+			return migr__conn_fail(c, -MIGR_E_AUTH, "the peer rejected our %s (TLS alert: "
+			                       "%s)%s", ours, an ? an : "?",
+			                       psk ? ": the two ends use different keys"
+			                           : ": is ours signed by a CA the peer trusts?");
+		return migr__conn_fail(c, -MIGR_E_AUTH, "the peer refused the TLS %s (alert: %s): "
+		                       "do both ends use the same kind of credential, certificates "
+		                       "or a pre-shared key?", when, an ? an : "?");
+	}
+	case GNUTLS_E_DECRYPTION_FAILED:
+	case GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER:
+	case GNUTLS_E_KEY_USAGE_VIOLATION:
+		if (psk)
+			return migr__conn_fail(c, -MIGR_E_AUTH, "the peer's pre-shared key does not "
+			                       "match ours (%s)", gnutls_strerror(ret));
+		break;
+	case GNUTLS_E_NO_CERTIFICATE_FOUND:
+	case GNUTLS_E_CERTIFICATE_REQUIRED:
+		return migr__conn_fail(c, -MIGR_E_AUTH, "the peer sent no certificate: %s",
+		                       psk ? "it uses certificates and we a pre-shared key"
+		                           : "is it configured with certificates?");
+	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+	case GNUTLS_E_NO_CIPHER_SUITES:
+	case GNUTLS_E_UNKNOWN_CIPHER_SUITE:
+	case GNUTLS_E_NO_COMMON_KEY_SHARE:
+		return migr__conn_fail(c, -MIGR_E_AUTH, "no common way to authenticate with the peer "
+		                       "(%s): do both ends use the same kind of credential, "
+		                       "certificates or a pre-shared key?", gnutls_strerror(ret));
+	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+	case GNUTLS_E_UNEXPECTED_PACKET:
+	case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+		return migr__conn_fail(c, -EPROTO, "the peer does not speak TLS (%s): does it run in "
+		                       "insecure mode?", gnutls_strerror(ret));
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		return migr__conn_fail(c, -ECONNRESET, "the peer closed the connection during the TLS "
+		                       "%s (it may have rejected our %s, or run in insecure mode; "
+		                       "see its log)", when, ours);
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+		if (c->io_errno == ETIMEDOUT)
+			return migr__conn_fail(c, -ETIMEDOUT, "TLS %s timed out", when);
+		if (c->io_errno)
+			return migr__conn_fail(c, -c->io_errno, "TLS %s: %s", when,
+			                       strerror(c->io_errno));
+		break;
+	}
+	return migr__conn_fail(c, -EPROTO, "TLS %s failed: %s", when, gnutls_strerror(ret));
+}
+
+/* ---- sessions ----------------------------------------------------------------------- */
+
+static void peer_identity(struct migr_conn *c, bool is_server)
+{
+	const gnutls_datum_t *certs;
+	unsigned int n = 0;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = { NULL, 0 };
+
+	if (c->creds->kind == MIGR__CRED_PSK) {
+		snprintf(c->peer_id, sizeof(c->peer_id), "psk:%s",
+		         is_server ? c->psk_peer_identity : c->creds->psk_identity);
+		return;
+	}
+	certs = gnutls_certificate_get_peers(c->sess, &n);
+	if (!certs || !n || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0)
+		snprintf(c->peer_id, sizeof(c->peer_id), "%s", (char *)dn.data);
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(crt);
+}
+
+static bool is_ip_literal(const char *s)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+int migr__tls_handshake(struct migr_conn *c, bool is_server, const char *peer_name)
+{
+	struct migr__creds *cr = c->creds;
+	const char *errpos = NULL;
+	uint8_t confirm[CONFIRM_LEN];
+	uint64_t t0 = migr__now_ns();
+	size_t got;
+	int ret, rc;
+
+	ret = gnutls_init(&c->sess, (is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	                  GNUTLS_NO_SIGNAL);
+	if (ret < 0) {
+		c->sess = NULL;
+		return migr__conn_fail(c, -ENOMEM, "TLS: %s", gnutls_strerror(ret));
+	}
+	gnutls_session_set_ptr(c->sess, c);
+	ret = gnutls_priority_set_direct(c->sess, cr->kind == MIGR__CRED_PSK ? PRIO_PSK
+	                                                                      : PRIO_X509, &errpos);
+	if (ret < 0)
+		return migr__conn_fail(c, -EINVAL, "TLS priorities: %s", gnutls_strerror(ret));
+	if (cr->kind == MIGR__CRED_PSK) {
+		ret = gnutls_credentials_set(c->sess, GNUTLS_CRD_PSK,
+		                             is_server ? (void *)cr->psk_server
+		                                       : (void *)cr->psk_client);
+	} else {
+		ret = gnutls_credentials_set(c->sess, GNUTLS_CRD_CERTIFICATE, cr->x509);
+		if (is_server) {
+			gnutls_certificate_server_set_request(c->sess, GNUTLS_CERT_REQUIRE);
+			/* Without the CA names in the request, a client whose certificate comes
+			 * from another CA still sends it, and the refusal can say why. */
+			gnutls_certificate_send_x509_rdn_sequence(c->sess, 1);
+		}
+		else if (peer_name && peer_name[0] && !is_ip_literal(peer_name))
+			gnutls_server_name_set(c->sess, GNUTLS_NAME_DNS, peer_name, strlen(peer_name));
+		c->verify_name = peer_name;
+	}
+	if (ret < 0)
+		return migr__conn_fail(c, -EINVAL, "TLS credentials: %s", gnutls_strerror(ret));
+	gnutls_transport_set_ptr(c->sess, c);
+	gnutls_transport_set_pull_function(c->sess, tls_pull);
+	gnutls_transport_set_pull_timeout_function(c->sess, tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(c->sess, tls_vec_push);
+
+	c->in_handshake = true;
+	do
+		ret = gnutls_handshake(c->sess);
+	while (ret < 0 && !gnutls_error_is_fatal(ret));
+	if (ret < 0) {
+		rc = tls_fail(c, ret, "handshake");
+		/* GnuTLS leaves telling the peer to us: without an alert it sees only EOF. */
+		if (c->psk_unknown_identity)
+			gnutls_alert_send(c->sess, GNUTLS_AL_FATAL, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
+		else if (ret != GNUTLS_E_FATAL_ALERT_RECEIVED &&
+		         ret != GNUTLS_E_PREMATURE_TERMINATION &&
+		         ret != GNUTLS_E_PUSH_ERROR && ret != GNUTLS_E_PULL_ERROR)
+			gnutls_alert_send_appropriate(c->sess, ret);
+		goto out;
+	}
+	/* The confirmation: see the head of this file. */
+	if (is_server) {
+		rc = migr__tls_send(c, (const uint8_t *)CONFIRM, CONFIRM_LEN);
+	} else {
+		for (got = 0, rc = 0; got < CONFIRM_LEN && !rc; ) {
+			ssize_t n = migr__tls_recv(c, confirm + got, CONFIRM_LEN - got);
+
+			if (n < 0)
+				rc = (int)n;
+			else if (n == 0)
+				rc = migr__conn_fail(c, -ECONNRESET, "the peer closed the connection "
+				                     "right after the TLS handshake (it may have rejected "
+				                     "our credential; see its log)");
+			else
+				got += (size_t)n;
+		}
+		if (!rc && memcmp(confirm, CONFIRM, CONFIRM_LEN))
+			rc = migr__conn_fail(c, -MIGR_E_PROTO, "the peer is not a migr receiver (no "
+			                     "confirmation after the TLS handshake)");
+	}
+	if (rc)
+		goto out;
+	peer_identity(c, is_server);
+	c->handshake_ns = migr__now_ns() - t0;
+	c->err[0] = '\0';
+	c->err_fresh = false;
+out:
+	c->in_handshake = false;
+	c->verify_name = NULL;
+	return rc;
+}
+
+int migr__tls_send(struct migr_conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t n;
+	int ret;
+
+	gnutls_record_cork(c->sess);
+	while (len) {
+		n = gnutls_record_send(c->sess, buf, len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0) {
+			gnutls_record_uncork(c->sess, 0);
+			return tls_fail(c, (int)n, "send");
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	do
+		ret = gnutls_record_uncork(c->sess, GNUTLS_RECORD_WAIT);
+	while (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED);
+	if (ret < 0)
+		return tls_fail(c, ret, "send");
+	return 0;
+}
+
+ssize_t migr__tls_recv(struct migr_conn *c, uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = gnutls_record_recv(c->sess, buf, len);
+	while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+	if (n >= 0)
+		return n;
+	if (n == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	return tls_fail(c, (int)n, c->in_handshake ? "handshake" : "receive");
+}
+
+void migr__tls_close(struct migr_conn *c)
+{
+	if (c->sess) {
+		if (!c->broken && !c->in_handshake)
+			gnutls_bye(c->sess, GNUTLS_SHUT_WR);
+		gnutls_deinit(c->sess);
+		c->sess = NULL;
+	}
+	migr__creds_put(c->creds);
+	c->creds = NULL;
+}

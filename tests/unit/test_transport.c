@@ -1,0 +1,438 @@
+/*
+ * test_transport.c: the transport over loopback TCP and socketpairs: TLS 1.3 with
+ * certificates and with a pre-shared key, every way a credential can be wrong and the
+ * words each end reports, insecure mode and its mismatch with TLS, byte-pipe mode,
+ * statistics, the bandwidth cap (figure printed, generous bound asserted) and timeouts.
+ * The stream pumps have their own test (test_transport_stream.c).
+ *
+ * Credentials come from tests/data (tests/data/make-creds.sh makes them); MIGR_TEST_DATA
+ * overrides the folder.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "libmigr.h"
+#include "unit.h"
+
+static char data_dir[1024];
+
+static const char *dpath(const char *name)
+{
+	static char bufs[8][1200];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", data_dir, name);
+	return b;
+}
+
+static void x509_opts(struct migr_transport_opts *o, const char *ca, const char *who)
+{
+	char cert[64], key[64];
+
+	snprintf(cert, sizeof(cert), "%s.pem", who);
+	snprintf(key, sizeof(key), "%s-key.pem", who);
+	migr_transport_opts_init(o);
+	o->ca_file = dpath(ca);
+	o->cert_file = dpath(cert);
+	o->key_file = dpath(key);
+	o->timeout_ms = 5000;
+}
+
+static void psk_opts(struct migr_transport_opts *o, const char *file)
+{
+	migr_transport_opts_init(o);
+	o->psk_file = dpath(file);
+	o->timeout_ms = 5000;
+}
+
+/* One accepted connection, in a thread; with recv, it then waits for a message. */
+struct server {
+	struct migr_listener *l;
+	pthread_t th;
+	struct migr_conn *conn;
+	int rc;
+	bool recv;
+	int recv_rc;
+	char peer[64];
+	char err[MIGR_ERR_MAX];
+	char recv_err[MIGR_ERR_MAX];
+};
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	struct migr_msg m;
+
+	s->rc = migr_accept(s->l, &s->conn, s->peer, s->err, sizeof(s->err));
+	if (!s->rc && s->recv) {
+		s->recv_rc = migr_msg_recv(s->conn, &m);
+		if (!s->recv_rc)
+			migr_msg_release(&m);
+		snprintf(s->recv_err, sizeof(s->recv_err), "%s", migr_conn_error(s->conn));
+		if (s->recv_rc) {
+			/* As a receiver does: drop a peer that broke the protocol. */
+			migr_conn_close(s->conn);
+			s->conn = NULL;
+		}
+	}
+	return NULL;
+}
+
+static int start_server(const char *bind, const struct migr_transport_opts *so,
+                        struct server *s, bool recv)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->rc = -1;
+	s->recv = recv;
+	rc = migr_listen(bind, so, &s->l, s->err, sizeof(s->err));
+	if (rc) {
+		fprintf(stderr, "listen %s: %s\n", bind, s->err);
+		return rc;
+	}
+	pthread_create(&s->th, NULL, server_main, s);
+	return 0;
+}
+
+static void finish_server(struct server *s)
+{
+	pthread_join(s->th, NULL);
+	migr_listener_close(s->l);
+	s->l = NULL;
+}
+
+struct pair {
+	struct migr_conn *client, *server;
+	int crc, src;
+	char cerr[MIGR_ERR_MAX], serr[MIGR_ERR_MAX];
+};
+
+/* Connects a client with co to a server with so over loopback (host "127.0.0.1",
+ * "[::1]"...); both results land in p. */
+static int make_pair(const char *host, const struct migr_transport_opts *co,
+                     const struct migr_transport_opts *so, struct pair *p)
+{
+	struct server s;
+	char bind[80], target[80];
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(bind, sizeof(bind), "%s:0", host);
+	rc = start_server(bind, so, &s, false);
+	if (rc)
+		return rc;
+	snprintf(target, sizeof(target), "%s:%d", host, migr_listener_port(s.l));
+	p->crc = migr_connect(target, co, &p->client, p->cerr, sizeof(p->cerr));
+	if (p->crc)
+		fprintf(stderr, "  client: %s\n", p->cerr);
+	finish_server(&s);
+	p->src = s.rc;
+	p->server = s.rc ? NULL : s.conn;
+	snprintf(p->serr, sizeof(p->serr), "%s", s.err);
+	if (p->src)
+		fprintf(stderr, "  server: %s\n", p->serr);
+	return 0;
+}
+
+static void pair_close(struct pair *p)
+{
+	migr_conn_close(p->client);
+	migr_conn_close(p->server);
+	p->client = p->server = NULL;
+}
+
+/* Sends a message each way and checks it arrives intact. */
+static void exchange(struct migr_conn *a, struct migr_conn *b)
+{
+	char buf[32] = "";
+
+	CHECK_EQ(migr_conn_write(a, "ping from a", 12), 0);
+	CHECK_EQ(migr_conn_flush(a), 0);
+	CHECK_EQ(migr_conn_read(b, buf, 12), 0);
+	CHECK_STR(buf, "ping from a");
+	CHECK_EQ(migr_conn_write(b, "pong from b", 12), 0);
+	CHECK_EQ(migr_conn_flush(b), 0);
+	CHECK_EQ(migr_conn_read(a, buf, 12), 0);
+	CHECK_STR(buf, "pong from b");
+}
+
+static void test_x509_ok(void)
+{
+	struct migr_transport_opts co, so;
+	struct migr_conn_stats st;
+	struct pair p;
+
+	fprintf(stderr, "x509 ok\n");
+	x509_opts(&co, "ca.pem", "client");
+	x509_opts(&so, "ca.pem", "server");
+	CHECK_EQ(make_pair("127.0.0.1", &co, &so, &p), 0);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	if (p.crc || p.src)
+		goto out;
+	CHECK_STR(migr_conn_security(p.client), "TLS1.3 X.509");
+	CHECK(strstr(migr_conn_peer_identity(p.client), "migr test target") != NULL);
+	CHECK(strstr(migr_conn_peer_identity(p.server), "migr test source") != NULL);
+	CHECK_EQ(migr_conn_write(p.client, "hello target", 12), 0);
+	CHECK_EQ(migr_conn_flush(p.client), 0);
+	{
+		char buf[16] = "";
+
+		CHECK_EQ(migr_conn_read(p.server, buf, 12), 0);
+		CHECK_STR(buf, "hello target");
+		CHECK_EQ(migr_conn_write(p.server, "hello source", 12), 0);
+		CHECK_EQ(migr_conn_flush(p.server), 0);
+		memset(buf, 0, sizeof(buf));
+		CHECK_EQ(migr_conn_read(p.client, buf, 12), 0);
+		CHECK_STR(buf, "hello source");
+	}
+	migr_conn_stats(p.client, &st);
+	CHECK_EQ(st.bytes_out, 12);
+	CHECK_EQ(st.bytes_in, 12);
+	CHECK(st.wire_out > 12);           /* TLS records and the handshake */
+	CHECK(st.handshake_ns > 0);
+	migr_conn_stats(p.server, &st);
+	CHECK_EQ(st.bytes_in, 12);
+	CHECK_EQ(st.bytes_out, 12);
+out:
+	pair_close(&p);
+}
+
+static void test_x509_names(void)
+{
+	struct migr_transport_opts co, so;
+	struct pair p;
+
+	fprintf(stderr, "x509 peer names\n");
+	x509_opts(&so, "ca.pem", "server");
+	/* The expected name defaults to the host connected to: 127.0.0.1 is in the SAN. */
+	x509_opts(&co, "ca.pem", "client");
+	co.peer_name = "localhost";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	pair_close(&p);
+
+	co.peer_name = "target.example.org";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "peer's certificate is not trusted") != NULL);
+	CHECK(strstr(p.cerr, "(expected name: target.example.org)") != NULL);
+	CHECK(p.src != 0);
+	pair_close(&p);
+
+	/* The target can pin the source's name too. */
+	co.peer_name = NULL;
+	so.peer_name = "source.example.org";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "peer's certificate is not trusted") != NULL);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "the peer rejected our certificate") != NULL);
+	pair_close(&p);
+}
+
+static void test_x509_wrong_ca(void)
+{
+	struct migr_transport_opts co, so;
+	struct pair p;
+
+	fprintf(stderr, "x509: client certificate from a CA the target does not trust\n");
+	x509_opts(&co, "ca.pem", "other-client");
+	x509_opts(&so, "ca.pem", "server");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "the peer's certificate is not trusted") != NULL);
+	CHECK(strstr(p.serr, "127.0.0.1:") == p.serr);    /* the peer's address first */
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "the peer rejected our certificate") != NULL);
+	pair_close(&p);
+
+	fprintf(stderr, "x509: source trusts another CA than the target's\n");
+	x509_opts(&co, "other-ca.pem", "client");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "the peer's certificate is not trusted") != NULL);
+	CHECK(strstr(p.cerr, "signed by the CA") != NULL);
+	CHECK(p.src != 0);
+	CHECK(strstr(p.serr, "rejected our certificate") != NULL);
+	pair_close(&p);
+}
+
+static void test_psk(void)
+{
+	struct migr_transport_opts co, so;
+	struct pair p;
+
+	fprintf(stderr, "psk ok\n");
+	psk_opts(&co, "psk.key");
+	psk_opts(&so, "psk.key");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	if (!p.crc && !p.src) {
+		CHECK_STR(migr_conn_security(p.client), "TLS1.3 PSK");
+		CHECK_STR(migr_conn_peer_identity(p.server), "psk:migr-test");
+		exchange(p.client, p.server);
+	}
+	pair_close(&p);
+
+	fprintf(stderr, "psk: different keys\n");
+	psk_opts(&co, "psk-wrong.key");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "pre-shared key does not match ours") != NULL);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "the peer rejected our pre-shared key") != NULL);
+	pair_close(&p);
+
+	fprintf(stderr, "psk: different identities\n");
+	psk_opts(&co, "psk-otherid.key");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "identity \"someone-else\" is not ours") != NULL);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "the peer rejected our pre-shared key") != NULL);
+	CHECK(p.client == NULL);
+	pair_close(&p);
+
+	fprintf(stderr, "psk client against a certificate target\n");
+	psk_opts(&co, "psk.key");
+	x509_opts(&so, "ca.pem", "server");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK(p.crc != 0);
+	CHECK(p.src != 0);
+	CHECK(strstr(p.serr, "same kind of credential") || strstr(p.cerr, "same kind of credential"));
+	pair_close(&p);
+}
+
+static void test_credentials_missing(void)
+{
+	struct migr_transport_opts o;
+	struct migr_listener *l = NULL;
+	struct migr_conn *c = NULL;
+	char err[MIGR_ERR_MAX];
+
+	fprintf(stderr, "credential errors\n");
+	migr_transport_opts_init(&o);
+	CHECK_EQ(migr_listen("127.0.0.1:0", &o, &l, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "no credential configured") != NULL);
+	CHECK(l == NULL);
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "no credential configured") != NULL);
+	CHECK(c == NULL);
+
+	x509_opts(&o, "ca.pem", "client");
+	o.key_file = NULL;
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "missing: key") != NULL);
+
+	x509_opts(&o, "no-such-ca.pem", "client");
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "cannot read CA file") != NULL);
+	CHECK(strstr(err, "No such file") != NULL);
+
+	x509_opts(&o, "ca.pem", "client");
+	o.key_file = dpath("server-key.pem");     /* not the certificate's key */
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "with key") != NULL);
+
+	psk_opts(&o, "psk-short.key");
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "16 to 64 bytes") != NULL);
+
+	psk_opts(&o, "ca.pem");                   /* not a key file at all */
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "IDENTITY:HEXKEY") != NULL);
+
+	x509_opts(&o, "ca.pem", "client");
+	o.psk_file = dpath("psk.key");
+	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "choose one") != NULL);
+}
+
+static void test_insecure(void)
+{
+	struct migr_transport_opts co, so;
+	struct migr_msg m;
+	struct server s;
+	struct pair p;
+	char target[64];
+
+	fprintf(stderr, "insecure\n");
+	migr_transport_opts_init(&co);
+	co.insecure = true;
+	so = co;
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	if (!p.crc && !p.src) {
+		CHECK_STR(migr_conn_security(p.client), "insecure TCP");
+		exchange(p.client, p.server);
+	}
+	pair_close(&p);
+
+	fprintf(stderr, "insecure target, TLS source\n");
+	psk_opts(&co, "psk.key");
+	CHECK_EQ(start_server("127.0.0.1:0", &so, &s, true), 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(s.l));
+	p.crc = migr_connect(target, &co, &p.client, p.cerr, sizeof(p.cerr));
+	finish_server(&s);
+	CHECK_EQ(s.rc, 0);
+	CHECK_EQ(s.recv_rc, -MIGR_E_PROTO);
+	CHECK(strstr(s.recv_err, "speaks TLS but this end runs in insecure mode") != NULL);
+	CHECK(p.crc != 0);
+	CHECK(strstr(p.cerr, "closed the connection during the TLS handshake") != NULL);
+	fprintf(stderr, "  server: %s\n  client: %s\n", s.recv_err, p.cerr);
+	migr_conn_close(s.conn);
+
+	fprintf(stderr, "TLS target, insecure source\n");
+	psk_opts(&so, "psk.key");
+	migr_transport_opts_init(&co);
+	co.insecure = true;
+	CHECK_EQ(start_server("127.0.0.1:0", &so, &s, false), 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(s.l));
+	p.crc = migr_connect(target, &co, &p.client, p.cerr, sizeof(p.cerr));
+	CHECK_EQ(p.crc, 0);
+	if (!p.crc) {
+		struct migr_id id;
+
+		migr_msg_init(&m, MIGR_MSG_HELLO);
+		m.hello.version = m.hello.min_version = 1;
+		m.hello.purpose = MIGR_PURPOSE_MIGRATE;
+		migr_id_new(&id);
+		m.hello.id = id;
+		CHECK_EQ(migr_msg_send(p.client, &m), 0);
+	}
+	finish_server(&s);
+	CHECK(s.rc != 0);
+	CHECK(strstr(s.err, "does not speak TLS") != NULL);
+	fprintf(stderr, "  server: %s\n", s.err);
+	if (!p.crc) {
+		CHECK(migr_msg_recv(p.client, &m) != 0);
+		CHECK(strstr(migr_conn_error(p.client), "does it require TLS?") != NULL);
+		fprintf(stderr, "  client: %s\n", migr_conn_error(p.client));
+	}
+	migr_conn_close(p.client);
+}
+
+int main(void)
+{
+	const char *d = getenv("MIGR_TEST_DATA");
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(data_dir, sizeof(data_dir), "%s", d ? d : "tests/data");
+	test_x509_ok();
+	test_x509_names();
+	test_x509_wrong_ca();
+	test_psk();
+	test_credentials_missing();
+	test_insecure();
+	return unit_done("test_transport");
+}
