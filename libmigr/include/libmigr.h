@@ -41,5 +41,7 @@ const char *migr_strerror(int err);
 
 #include "migr/xs.h"       /* the evacuation code's xenstore seam */
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */
+#include "migr/plan.h"     /* the evacuation planner */
+#include "migr/evac.h"     /* the evacuation executor, request and guest notice */
 
 #endif /* LIBMIGR_H */

@@ -1,0 +1,514 @@
+/*
+ * evac.c: the evacuation executor (migr/evac.h).
+ *
+ * Entry points: migr_evac_params_init(), migr_evac_new(), migr_evac_run(),
+ * migr_evac_cancel(), migr_evac_guest_result(), migr_evac_summary(), migr_evac_free(),
+ * migr_evac_report_progress(), migr_evac_retryable(), migr_evac_state_name().
+ *
+ * migr_evac_run() posts every placed guest's notice, then starts `parallel` worker threads.
+ * A worker takes the first entry (execution order) that is queued, or retrying and due,
+ * and whose group is under its cap; it waits out the guest's notice (first attempt only),
+ * runs the migration through the migrate function, and files the outcome. One mutex
+ * guards the results; the report callback runs under it, so it sees a consistent state
+ * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
+ * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
+ * running migrations are left to the engine (it sees the flag through attempt->cancel).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "libmigr.h"
+
+struct entry_state {
+	uint64_t next_try_us;     /* RETRYING: not before */
+	bool noticed;             /* notice begin() ran */
+	bool notice_waited;
+};
+
+struct attempt_priv {
+	struct migr_evac *ev;
+	unsigned int entry;
+};
+
+struct migr_evac {
+	const struct migr_plan *plan;
+	const struct migr_plan_guest *guests;
+	const struct migr_plan_target *targets;
+	struct migr_evac_params p;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile int cancel_flag;         /* set by migr_evac_cancel(); attempts and notice
+	                                     waits see it through their cancel pointer */
+	bool cancel_applied;
+	unsigned int running;
+	struct migr_evac_guest_result *res;
+	struct entry_state *st;
+	struct timespec t0;
+};
+
+static const char *const state_names[MIGR_EVAC_STATE_COUNT] = {
+	[MIGR_EVAC_QUEUED] = "queued", [MIGR_EVAC_NOTICE] = "notice",
+	[MIGR_EVAC_MIGRATING] = "migrating", [MIGR_EVAC_RETRYING] = "retrying",
+	[MIGR_EVAC_MOVED] = "moved", [MIGR_EVAC_FAILED] = "failed",
+	[MIGR_EVAC_UNPLACEABLE] = "unplaceable", [MIGR_EVAC_PINNED] = "pinned",
+	[MIGR_EVAC_CANCELLED] = "cancelled", [MIGR_EVAC_UNDECIDED] = "undecided",
+	[MIGR_EVAC_GONE] = "gone",
+};
+
+const char *migr_evac_state_name(enum migr_evac_state s)
+{
+	return (unsigned)s < MIGR_EVAC_STATE_COUNT ? state_names[s] : "?";
+}
+
+bool migr_evac_state_final(enum migr_evac_state s)
+{
+	return s >= MIGR_EVAC_MOVED && s < MIGR_EVAC_STATE_COUNT;
+}
+
+bool migr_evac_retryable(int rc)
+{
+	switch (-rc) {
+	case MIGR_E_ABORTED:
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EPIPE:
+	case EIO:
+	case EAGAIN:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENOMEM:
+	case EBUSY:
+		return true;
+	}
+	return false;
+}
+
+void migr_evac_params_init(struct migr_evac_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->parallel = 1;
+	p->max_attempts = 3;
+	p->retry_delay_ms = 2000;
+}
+
+static uint64_t now_us(const struct migr_evac *ev)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - ev->t0.tv_sec) * 1000000u +
+	       (uint64_t)((t.tv_nsec - ev->t0.tv_nsec) / 1000);
+}
+
+static void report(struct migr_evac *ev, int entry)
+{
+	if (ev->p.report)
+		ev->p.report(ev->p.report_arg, ev, entry);
+}
+
+int migr_evac_new(const struct migr_plan *plan, const struct migr_plan_guest *guests,
+		  const struct migr_plan_target *targets, const struct migr_evac_params *params,
+		  struct migr_evac **ev_r)
+{
+	struct migr_evac *ev;
+
+	if (!plan || !params || !params->migrate || (plan->n && !guests))
+		return -EINVAL;
+	ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	ev->res = calloc(plan->n ? plan->n : 1, sizeof(*ev->res));
+	ev->st = calloc(plan->n ? plan->n : 1, sizeof(*ev->st));
+	if (!ev->res || !ev->st) {
+		free(ev->res);
+		free(ev->st);
+		free(ev);
+		return -ENOMEM;
+	}
+	ev->plan = plan;
+	ev->guests = guests;
+	ev->targets = targets;
+	ev->p = *params;
+	if (!ev->p.parallel)
+		ev->p.parallel = 1;
+	if (ev->p.parallel > 64)
+		ev->p.parallel = 64;
+	if (!ev->p.max_attempts)
+		ev->p.max_attempts = 3;
+	pthread_mutex_init(&ev->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ev->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	for (unsigned i = 0; i < plan->n; i++) {
+		const struct migr_plan_entry *e = &plan->entries[i];
+		struct migr_evac_guest_result *r = &ev->res[i];
+
+		r->guest = e->guest;
+		r->target = e->target;
+		r->last_rc = 0;
+		switch (e->verdict) {
+		case MIGR_PLAN_PLACED:
+			r->state = MIGR_EVAC_QUEUED;
+			break;
+		case MIGR_PLAN_PINNED:
+			r->state = MIGR_EVAC_PINNED;
+			break;
+		case MIGR_PLAN_UNPLACEABLE:
+			r->state = MIGR_EVAC_UNPLACEABLE;
+			break;
+		}
+		memcpy(r->reason, e->reason, sizeof(r->reason));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ev->t0);
+	*ev_r = ev;
+	return 0;
+}
+
+void migr_evac_free(struct migr_evac *ev)
+{
+	if (!ev)
+		return;
+	pthread_mutex_destroy(&ev->mu);
+	pthread_cond_destroy(&ev->cv);
+	free(ev->res);
+	free(ev->st);
+	free(ev);
+}
+
+void migr_evac_cancel(struct migr_evac *ev)
+{
+	if (ev)
+		ev->cancel_flag = 1;
+}
+
+unsigned int migr_evac_count(const struct migr_evac *ev)
+{
+	return ev ? ev->plan->n : 0;
+}
+
+const struct migr_evac_guest_result *migr_evac_guest_result(const struct migr_evac *ev,
+							    unsigned int i)
+{
+	return ev && i < ev->plan->n ? &ev->res[i] : NULL;
+}
+
+void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!ev)
+		return;
+	s->total = ev->plan->n;
+	for (unsigned i = 0; i < ev->plan->n; i++) {
+		switch (ev->res[i].state) {
+		case MIGR_EVAC_QUEUED:
+		case MIGR_EVAC_RETRYING:
+			s->queued++;
+			break;
+		case MIGR_EVAC_NOTICE:
+		case MIGR_EVAC_MIGRATING:
+			s->running++;
+			break;
+		case MIGR_EVAC_MOVED:       s->moved++; break;
+		case MIGR_EVAC_FAILED:      s->failed++; break;
+		case MIGR_EVAC_UNPLACEABLE: s->unplaceable++; break;
+		case MIGR_EVAC_PINNED:      s->pinned++; break;
+		case MIGR_EVAC_CANCELLED:   s->cancelled++; break;
+		case MIGR_EVAC_UNDECIDED:   s->undecided++; break;
+		case MIGR_EVAC_GONE:        s->gone++; break;
+		case MIGR_EVAC_STATE_COUNT: break;
+		}
+	}
+	s->cancel_requested = ev->cancel_flag != 0;
+	s->elapsed_us = now_us(ev);
+}
+
+/* Called with mu held: a guest reached a final state. */
+static void finish(struct migr_evac *ev, unsigned i, enum migr_evac_state st)
+{
+	struct migr_evac_guest_result *r = &ev->res[i];
+
+	r->state = st;
+	r->finished_us = now_us(ev);
+	if (ev->st[i].noticed && ev->p.notice && ev->p.notice->end)
+		ev->p.notice->end(ev->p.notice_arg, &ev->guests[r->guest], st);
+	report(ev, (int)i);
+}
+
+/* Called with mu held: turns everything not started into cancelled, once. */
+static void apply_cancel(struct migr_evac *ev)
+{
+	if (ev->cancel_applied)
+		return;
+	ev->cancel_applied = true;
+	for (unsigned i = 0; i < ev->plan->n; i++) {
+		struct migr_evac_guest_result *r = &ev->res[i];
+
+		if (r->state == MIGR_EVAC_QUEUED || r->state == MIGR_EVAC_RETRYING) {
+			if (r->state == MIGR_EVAC_RETRYING)
+				snprintf(r->reason, sizeof(r->reason),
+					 "cancelled after %u failed attempt(s); runs on the source",
+					 r->attempts);
+			else
+				snprintf(r->reason, sizeof(r->reason),
+					 "cancelled before it started; runs on the source");
+			finish(ev, i, MIGR_EVAC_CANCELLED);
+		}
+	}
+	pthread_cond_broadcast(&ev->cv);
+}
+
+static bool group_full(const struct migr_evac *ev, unsigned i)
+{
+	const char *grp = ev->guests[ev->res[i].guest].group;
+	unsigned n = 0;
+
+	if (!ev->p.group_cap || !grp[0])
+		return false;
+	for (unsigned k = 0; k < ev->plan->n; k++) {
+		const struct migr_evac_guest_result *r = &ev->res[k];
+
+		if ((r->state == MIGR_EVAC_NOTICE || r->state == MIGR_EVAC_MIGRATING) &&
+		    !strcmp(ev->guests[r->guest].group, grp))
+			n++;
+	}
+	return n >= ev->p.group_cap;
+}
+
+/*
+ * Called with mu held. Returns the entry to run, or -1 with *wait_us set (0: nothing
+ * left at all; the worker exits).
+ */
+static int pick(struct migr_evac *ev, uint64_t *wait_us)
+{
+	uint64_t now = now_us(ev), soonest = UINT64_MAX;
+	bool pending = false;
+
+	for (unsigned i = 0; i < ev->plan->n; i++) {
+		struct migr_evac_guest_result *r = &ev->res[i];
+
+		if (r->state == MIGR_EVAC_NOTICE || r->state == MIGR_EVAC_MIGRATING)
+			pending = true;
+		if (r->state != MIGR_EVAC_QUEUED && r->state != MIGR_EVAC_RETRYING)
+			continue;
+		pending = true;
+		if (r->state == MIGR_EVAC_RETRYING && ev->st[i].next_try_us > now) {
+			if (ev->st[i].next_try_us < soonest)
+				soonest = ev->st[i].next_try_us;
+			continue;
+		}
+		if (group_full(ev, i))
+			continue;
+		return (int)i;
+	}
+	if (!pending) {
+		*wait_us = 0;
+		return -1;
+	}
+	*wait_us = soonest == UINT64_MAX ? 100000 : soonest - now;
+	if (*wait_us > 100000)
+		*wait_us = 100000;
+	if (*wait_us == 0)
+		*wait_us = 1000;
+	return -1;
+}
+
+void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_evac_progress *p)
+{
+	struct attempt_priv *ap = a->priv;
+	struct migr_evac *ev = ap->ev;
+
+	pthread_mutex_lock(&ev->mu);
+	ev->res[ap->entry].progress = *p;
+	report(ev, (int)ap->entry);
+	pthread_mutex_unlock(&ev->mu);
+}
+
+/* Called with mu held; drops it while the notice wait and the migration run. */
+static void run_entry(struct migr_evac *ev, unsigned i)
+{
+	struct migr_evac_guest_result *r = &ev->res[i];
+	const struct migr_plan_guest *g = &ev->guests[r->guest];
+	struct attempt_priv ap = { ev, i };
+	struct migr_evac_attempt a;
+	struct migr_evac_outcome out;
+	int rc;
+
+	ev->running++;
+	if (!r->started_us)
+		r->started_us = now_us(ev);
+	if (!ev->st[i].notice_waited && ev->st[i].noticed && ev->p.notice &&
+	    ev->p.notice->wait) {
+		ev->st[i].notice_waited = true;
+		r->state = MIGR_EVAC_NOTICE;
+		report(ev, (int)i);
+		pthread_mutex_unlock(&ev->mu);
+		rc = ev->p.notice->wait(ev->p.notice_arg, g, &ev->cancel_flag);
+		pthread_mutex_lock(&ev->mu);
+		if (ev->cancel_flag)
+			apply_cancel(ev);
+		if (rc == -ECANCELED || ev->cancel_flag) {
+			snprintf(r->reason, sizeof(r->reason),
+				 "cancelled during its notice period; runs on the source");
+			ev->running--;
+			finish(ev, i, MIGR_EVAC_CANCELLED);
+			return;
+		}
+		/* Any other notice failure: the migration is transparent, it goes ahead. */
+	}
+	r->state = MIGR_EVAC_MIGRATING;
+	r->attempts++;
+	memset(&r->progress, 0, sizeof(r->progress));
+	report(ev, (int)i);
+
+	memset(&a, 0, sizeof(a));
+	memset(&out, 0, sizeof(out));
+	a.guest = g;
+	a.target = &ev->targets[r->target];
+	a.attempt = r->attempts;
+	a.downtime_ms = ev->p.downtime_ms;
+	a.cancel = &ev->cancel_flag;
+	a.priv = &ap;
+	pthread_mutex_unlock(&ev->mu);
+	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
+	pthread_mutex_lock(&ev->mu);
+	ev->running--;
+	r->last_rc = rc;
+	r->outcome = out;
+	if (ev->cancel_flag)
+		apply_cancel(ev);
+	if (rc == 0) {
+		r->reason[0] = 0;
+		finish(ev, i, MIGR_EVAC_MOVED);
+	} else if (rc == -MIGR_E_UNDECIDED) {
+		snprintf(r->reason, sizeof(r->reason), "outcome unknown (%.80s); run migr resolve %.40s",
+			 out.reason[0] ? out.reason : migr_strerror(rc),
+			 out.migration_id[0] ? out.migration_id : "ID");
+		finish(ev, i, MIGR_EVAC_UNDECIDED);
+	} else if (rc == -ENOENT) {
+		snprintf(r->reason, sizeof(r->reason), "the guest no longer exists");
+		finish(ev, i, MIGR_EVAC_GONE);
+	} else {
+		const char *why = out.reason[0] ? out.reason : migr_strerror(rc);
+
+		if (migr_evac_retryable(rc) && r->attempts < ev->p.max_attempts &&
+		    !ev->cancel_flag) {
+			uint64_t delay = (uint64_t)ev->p.retry_delay_ms * 1000u;
+
+			for (unsigned k = 1; k < r->attempts && delay < 600000000u; k++)
+				delay *= 2;
+			ev->st[i].next_try_us = now_us(ev) + delay;
+			snprintf(r->reason, sizeof(r->reason), "attempt %u failed: %.120s",
+				 r->attempts, why);
+			r->state = MIGR_EVAC_RETRYING;
+			report(ev, (int)i);
+		} else if (ev->cancel_flag && migr_evac_retryable(rc)) {
+			snprintf(r->reason, sizeof(r->reason),
+				 "cancelled after attempt %u failed (%.100s); runs on the source",
+				 r->attempts, why);
+			finish(ev, i, MIGR_EVAC_CANCELLED);
+		} else {
+			snprintf(r->reason, sizeof(r->reason), "%u attempt(s) failed, last: %.120s",
+				 r->attempts, why);
+			finish(ev, i, MIGR_EVAC_FAILED);
+		}
+	}
+	pthread_cond_broadcast(&ev->cv);
+}
+
+static void *worker(void *arg)
+{
+	struct migr_evac *ev = arg;
+
+	pthread_mutex_lock(&ev->mu);
+	for (;;) {
+		uint64_t wait_us;
+		int i;
+
+		if (ev->cancel_flag)
+			apply_cancel(ev);
+		i = pick(ev, &wait_us);
+		if (i >= 0) {
+			run_entry(ev, (unsigned)i);
+			continue;
+		}
+		if (wait_us == 0)
+			break;
+		{
+			struct timespec t;
+
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			t.tv_sec += wait_us / 1000000u;
+			t.tv_nsec += (long)(wait_us % 1000000u) * 1000;
+			if (t.tv_nsec >= 1000000000) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&ev->cv, &ev->mu, &t);
+		}
+	}
+	pthread_cond_broadcast(&ev->cv);
+	pthread_mutex_unlock(&ev->mu);
+	return NULL;
+}
+
+int migr_evac_run(struct migr_evac *ev)
+{
+	pthread_t th[64];
+	unsigned started = 0, nthreads;
+	int rc = 0;
+
+	pthread_mutex_lock(&ev->mu);
+	report(ev, -1);
+	/* Every placed guest gets its notice now, so that the periods overlap. */
+	for (unsigned i = 0; i < ev->plan->n && !ev->cancel_flag; i++) {
+		struct migr_evac_guest_result *r = &ev->res[i];
+
+		if (r->state != MIGR_EVAC_QUEUED || !ev->p.notice || !ev->p.notice->begin)
+			continue;
+		if (ev->p.notice->begin(ev->p.notice_arg, &ev->guests[r->guest],
+					ev->p.notice_s) == 0)
+			ev->st[i].noticed = true;
+	}
+	pthread_mutex_unlock(&ev->mu);
+
+	nthreads = ev->p.parallel;
+	if (nthreads > ev->plan->placed)
+		nthreads = ev->plan->placed ? ev->plan->placed : 1;
+	for (; started < nthreads; started++) {
+		rc = -pthread_create(&th[started], NULL, worker, ev);
+		if (rc)
+			break;
+	}
+	if (started == 0) {
+		/* Nothing can run: withdraw the notices. */
+		pthread_mutex_lock(&ev->mu);
+		for (unsigned i = 0; i < ev->plan->n; i++)
+			if (ev->res[i].state == MIGR_EVAC_QUEUED) {
+				snprintf(ev->res[i].reason, sizeof(ev->res[i].reason),
+					 "could not start: %s", migr_strerror(rc));
+				finish(ev, i, MIGR_EVAC_FAILED);
+			}
+		pthread_mutex_unlock(&ev->mu);
+		return rc;
+	}
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_lock(&ev->mu);
+	if (ev->cancel_flag)
+		apply_cancel(ev);
+	report(ev, -1);
+	rc = ev->cancel_flag ? -ECANCELED : 0;
+	pthread_mutex_unlock(&ev->mu);
+	return rc;
+}

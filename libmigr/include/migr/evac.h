@@ -1,0 +1,250 @@
+/*
+ * migr/evac.h: the evacuation executor and the maintenance request.
+ *
+ * The executor runs a plan (migr/plan.h): up to `parallel` migrations at once, at most
+ * `group_cap` guests of one anti-affinity group at once, bounded retries with a reason per
+ * guest, and a cancel that stops cleanly (nothing queued starts, a guest waiting out its
+ * notice stays, running migrations finish or back out inside the engine). It never
+ * touches Xen itself: the migration is a function pointer (the engine's migr_migrate()
+ * over a connection in production, a fake in the unit tests), and so is the guest notice
+ * (xenstore in migrd, see migr_evac_notice_* below).
+ *
+ * Entry points:
+ *   migr_evac_params_init(), migr_evac_new(), migr_evac_run(), migr_evac_cancel(),
+ *   migr_evac_guest_result(), migr_evac_summary(), migr_evac_free()
+ *   migr_evac_request_parse()           the JSON maintenance request (xenstore-schema/)
+ *   migr_evac_notice_*()                the guest notice over the xenstore seam
+ *   migr_evac_state_name(), migr_evac_retryable()
+ * Callbacks run on the executor's worker threads, one at a time (the executor serialises
+ * them). The library never prints.
+ */
+#ifndef MIGR_EVAC_H
+#define MIGR_EVAC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "migr/plan.h"
+
+struct migr_xs;
+struct migr_schema;
+
+enum migr_evac_state {
+	MIGR_EVAC_QUEUED = 0,
+	MIGR_EVAC_NOTICE,          /* waiting out the guest's notice period */
+	MIGR_EVAC_MIGRATING,
+	MIGR_EVAC_RETRYING,        /* an attempt failed cleanly; another comes */
+	MIGR_EVAC_MOVED,           /* runs on the target */
+	MIGR_EVAC_FAILED,          /* every attempt failed; runs on the source */
+	MIGR_EVAC_UNPLACEABLE,     /* the planner found no target; runs on the source */
+	MIGR_EVAC_PINNED,          /* not migratable; runs on the source */
+	MIGR_EVAC_CANCELLED,       /* never started because of a cancel; runs on the source */
+	MIGR_EVAC_UNDECIDED,       /* the engine could not tell where it runs: resolve */
+	MIGR_EVAC_GONE,            /* the guest disappeared (shut down) before it moved */
+	MIGR_EVAC_STATE_COUNT
+};
+
+const char *migr_evac_state_name(enum migr_evac_state s);
+/* Is this a final state? */
+bool migr_evac_state_final(enum migr_evac_state s);
+
+/* What a running attempt reports (numbers, copied from the engine's progress). */
+struct migr_evac_progress {
+	int phase;                     /* the engine's enum migr_phase */
+	unsigned int round;
+	uint64_t elapsed_us;
+	uint64_t sent_bytes;
+	uint64_t remaining_bytes;
+	uint64_t dirty_rate_pps;
+	uint64_t bandwidth_Bps;
+	uint64_t predicted_blackout_us;
+};
+
+/* One attempt at moving one guest, as the migrate function sees it. */
+struct migr_evac_attempt {
+	const struct migr_plan_guest *guest;
+	const struct migr_plan_target *target;
+	unsigned int attempt;          /* 1, 2, ... */
+	uint32_t downtime_ms;          /* operator's blackout budget; 0: engine default */
+	const volatile int *cancel;    /* becomes non-zero on cancel; an engine that can
+	                                  abort before its point of no return may */
+	void *priv;                    /* the executor's */
+};
+
+/* What an attempt produced. */
+struct migr_evac_outcome {
+	char migration_id[64];
+	uint32_t target_domid;
+	unsigned int rounds;
+	uint64_t bytes;
+	uint64_t total_us;
+	uint64_t blackout_us;
+	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
+	char reason[MIGR_PLAN_REASON_MAX]; /* for a failure: where the guest is and why */
+};
+
+/*
+ * The migration. Returns 0 when the guest runs on the target; -MIGR_E_ABORTED when it
+ * backed out (guest on the source); -MIGR_E_UNDECIDED when the outcome is unknown; -ENOENT
+ * when the guest no longer exists; any other -errno for a failure (the guest on the
+ * source, as the engine guarantees before its point of no return). It may call
+ * migr_evac_report_progress(a, ...) as often as it likes.
+ */
+typedef int migr_evac_migrate_fn(void *arg, struct migr_evac_attempt *a,
+				 struct migr_evac_outcome *out);
+
+void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_evac_progress *p);
+
+/*
+ * The guest notice. begin() runs for every placed guest before the first migration
+ * starts (non-blocking: it posts the notice with its deadline); wait() runs before each
+ * guest's first attempt and returns when the guest may go (deadline reached or acked;
+ * 0), or -ECANCELED as soon as *cancel becomes non-zero; end() runs once per begun guest
+ * when it reached its final state (moved: the guest's tree on this host is gone with it;
+ * otherwise the notice is withdrawn). Any of them may be NULL.
+ */
+struct migr_evac_notice_ops {
+	int (*begin)(void *arg, const struct migr_plan_guest *g, unsigned int notice_s);
+	int (*wait)(void *arg, const struct migr_plan_guest *g, const volatile int *cancel);
+	void (*end)(void *arg, const struct migr_plan_guest *g, enum migr_evac_state final);
+};
+
+/* Per-guest result, readable while running (under the report callback) and after. */
+struct migr_evac_guest_result {
+	unsigned int guest;            /* index into the guests given */
+	int target;                    /* index into the targets given; -1 none */
+	enum migr_evac_state state;
+	unsigned int attempts;
+	int last_rc;
+	struct migr_evac_progress progress;   /* last reported */
+	struct migr_evac_outcome outcome;     /* of the last attempt */
+	char reason[MIGR_PLAN_REASON_MAX];    /* why it is not moved (or last retry's cause) */
+	uint64_t started_us, finished_us;     /* since the run began */
+};
+
+struct migr_evac_summary {
+	unsigned int total, moved, failed, unplaceable, pinned, cancelled, undecided, gone;
+	unsigned int running, queued;
+	bool cancel_requested;
+	uint64_t elapsed_us;
+};
+
+struct migr_evac;
+
+/*
+ * Report: called at every state change and every progress report, with the guest's
+ * index into the plan's entries (or -1 for an evacuation-wide event: start, end). The
+ * executor's results may be read from inside it.
+ */
+typedef void migr_evac_report_fn(void *arg, struct migr_evac *ev, int entry);
+
+struct migr_evac_params {
+	unsigned int parallel;         /* migrations at once; 0: 1 */
+	unsigned int group_cap;        /* guests of one group at once; 0: no cap */
+	unsigned int max_attempts;     /* per guest; 0: 3 */
+	unsigned int retry_delay_ms;   /* before a retry; doubled each time; default 2000 */
+	unsigned int notice_s;         /* notice period handed to notice->begin() */
+	uint32_t downtime_ms;
+	migr_evac_migrate_fn *migrate;
+	void *migrate_arg;
+	const struct migr_evac_notice_ops *notice;
+	void *notice_arg;
+	migr_evac_report_fn *report;
+	void *report_arg;
+};
+
+void migr_evac_params_init(struct migr_evac_params *p);
+
+/*
+ * migr_evac_new: an executor for plan over guests/targets (all three must outlive it).
+ * -EINVAL without a migrate function.
+ */
+int migr_evac_new(const struct migr_plan *plan, const struct migr_plan_guest *guests,
+		  const struct migr_plan_target *targets, const struct migr_evac_params *params,
+		  struct migr_evac **ev_r);
+
+/*
+ * migr_evac_run: runs to the end (every guest in a final state) and returns 0, or
+ * -ECANCELED if a cancel stopped it (then every guest is in a final state too), or
+ * -errno if threads could not be started (nothing moved then).
+ */
+int migr_evac_run(struct migr_evac *ev);
+
+/* migr_evac_cancel: thread-safe, async-signal-safe (sets a flag). */
+void migr_evac_cancel(struct migr_evac *ev);
+
+unsigned int migr_evac_count(const struct migr_evac *ev);
+/* Result for the plan's entry i (execution order); NULL if out of range. */
+const struct migr_evac_guest_result *migr_evac_guest_result(const struct migr_evac *ev,
+							    unsigned int i);
+void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s);
+void migr_evac_free(struct migr_evac *ev);
+
+/* Is a failed attempt worth another try (clean back-outs and transient errors)? */
+bool migr_evac_retryable(int rc);
+
+/* ---- the maintenance request (xenstore-schema/README.md, node request) -------------- */
+
+enum migr_evac_action { MIGR_EVAC_ACTION_EVACUATE = 1, MIGR_EVAC_ACTION_CANCEL = 2 };
+
+#define MIGR_EVAC_MAX_TARGETS 32
+
+struct migr_evac_request {
+	enum migr_evac_action action;
+	char id[65];                           /* "" when the request gave none */
+	unsigned int nto;
+	char to[MIGR_EVAC_MAX_TARGETS][MIGR_PLAN_HOST_MAX];
+	int64_t deadline;                      /* 0: none */
+	char reason[257];
+	unsigned int parallel;                 /* 0: auto */
+	int notice_s;                          /* -1: default */
+	uint32_t downtime_ms;                  /* 0: default */
+};
+
+/*
+ * migr_evac_request_parse: parses the JSON request (untrusted: length-capped, every
+ * field type- and range-checked, unknown keys refused). -EINVAL with a one-line reason in
+ * why on any error.
+ */
+int migr_evac_request_parse(const char *json, size_t len, struct migr_evac_request *req_r,
+			    char *why, size_t whylen);
+
+/* ---- the guest notice over xenstore (xenstore-schema/README.md, guest side) ---------- */
+
+enum migr_notice_kind {
+	MIGR_NOTICE_NONE = 0,
+	MIGR_NOTICE_MIGRATE,       /* MIGRATE_ON_HOST_MAINTENANCE */
+	MIGR_NOTICE_TERMINATE,     /* TERMINATE_ON_HOST_MAINTENANCE */
+};
+
+struct migr_notice {
+	uint32_t domid;
+	char event_id[64];
+	int64_t deadline;          /* dom0 realtime seconds */
+	unsigned int defer_max_s;
+	bool deferred;             /* a deferral was granted already */
+	bool acked;
+};
+
+/*
+ * migr_evac_notice_post: creates the guest's migr/ directory with the schema's
+ * permissions and posts a notice of kind with its deadline = now + notice_s (capped by
+ * hard_deadline when non-zero). event_id names it.
+ */
+int migr_evac_notice_post(struct migr_xs *xs, uint32_t domid, enum migr_notice_kind kind,
+			  const char *event_id, int64_t now, unsigned int notice_s,
+			  unsigned int defer_max_s, int64_t hard_deadline, struct migr_notice *n_r);
+
+/*
+ * migr_evac_notice_poll: reads the guest's ack and defer (untrusted: checked against the
+ * schema when one is given, else by the same grammar inline), grants one deferral up to
+ * defer_max_s (never past hard_deadline when non-zero), updates the deadline node, and
+ * says whether the guest may go now: returns 1 (go: acked or deadline reached), 0 (wait),
+ * or -errno.
+ */
+int migr_evac_notice_poll(struct migr_xs *xs, const struct migr_schema *schema,
+			  struct migr_notice *n, int64_t now, int64_t hard_deadline);
+
+/* migr_evac_notice_reset: maintenance-event = NONE, ack and defer emptied. */
+int migr_evac_notice_reset(struct migr_xs *xs, uint32_t domid);
+
+#endif /* MIGR_EVAC_H */
