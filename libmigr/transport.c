@@ -9,8 +9,8 @@
  * I/O is done in MIGR_IO_BUF pieces: the socket is read ahead into a 1 MiB buffer (which
  * GnuTLS's pull function drains record by record without further syscalls) except in
  * byte-pipe mode, where reads are exact so the fd can be handed to another reader; writes
- * collect in a 1 MiB buffer sent by migr_conn_flush(), and TLS writes are corked so a
- * buffer's worth of records leaves in one writev. The bandwidth cap is a token bucket in
+ * collect in a 1 MiB buffer sent by migr_conn_flush(), and TLS records are batched so a
+ * buffer's worth of them leaves in one write (transport_tls.c). The bandwidth cap is a token bucket in
  * front of every piece sent.
  */
 #include <errno.h>

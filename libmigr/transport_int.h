@@ -63,6 +63,9 @@ struct migr_conn {
 	size_t rpos, rlen;
 	uint8_t *wbuf;             /* write buffer */
 	size_t wlen;
+	uint8_t *tbuf;             /* TLS records waiting for one big write (batching) */
+	size_t tlen;
+	bool tls_batching;         /* inside migr__tls_send: push appends to tbuf */
 
 	_Atomic uint64_t bandwidth;
 	double tb_tokens;          /* token bucket, bytes of credit */

@@ -1,0 +1,552 @@
+/*
+ * test_transport_stream.c: the fd faces of a connection, end to end: a producer writes a
+ * large pseudo-random stream into migr_conn_stream_out()'s fd, a consumer reads
+ * migr_conn_stream_in()'s fd, and the checksums, byte counts and statistics must agree,
+ * over TLS (PSK and X.509), insecure TCP and a byte pipe; a control message must follow
+ * the stream on the same connection. Then the failures: the source aborts mid-stream,
+ * the reader stops early, the connection is cut, the peer sends a wrong DATA_END or a
+ * stray message; then raw streams, the bandwidth cap (figure printed, loose bound
+ * asserted) and the I/O timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "libmigr.h"
+#include "unit.h"
+
+#define CHUNK (4u << 20)
+
+static char data_dir[1024];
+
+static const char *dpath(const char *name)
+{
+	static char bufs[8][1200];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", data_dir, name);
+	return b;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- producer and consumer ------------------------------------------------------------ */
+
+static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+struct producer {
+	int fd;
+	uint64_t bytes;          /* to write */
+	uint64_t seed;
+	uint64_t hash;           /* of what was written */
+	uint64_t written;
+	int err;
+	pthread_t th;
+};
+
+static void *producer_main(void *arg)
+{
+	struct producer *p = arg;
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t x = p->seed | 1;
+
+	p->hash = 0xcbf29ce484222325ull;
+	while (buf && p->written < p->bytes) {
+		size_t n = p->bytes - p->written < CHUNK ? (size_t)(p->bytes - p->written) : CHUNK;
+		size_t off = 0;
+
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			memcpy(buf + i, &x, 8);
+		}
+		for (size_t i = n & ~(size_t)7; i < n; i++)
+			buf[i] = (uint8_t)i;
+		p->hash = fnv(p->hash, buf, n);
+		while (off < n) {
+			ssize_t w = write(p->fd, buf + off, n - off);
+
+			if (w < 0) {
+				p->err = errno;
+				goto out;
+			}
+			off += (size_t)w;
+		}
+		p->written += n;
+	}
+out:
+	free(buf);
+	return NULL;
+}
+
+struct consumer {
+	int fd;
+	uint64_t stop_after;     /* 0 = read to EOF */
+	uint64_t hash;
+	uint64_t got;
+	pthread_t th;
+};
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *c = arg;
+	uint8_t *buf = malloc(CHUNK);
+	ssize_t n;
+
+	c->hash = 0xcbf29ce484222325ull;
+	while (buf) {
+		size_t want = CHUNK;
+
+		if (c->stop_after) {
+			if (c->got >= c->stop_after)
+				break;
+			if (c->stop_after - c->got < want)
+				want = (size_t)(c->stop_after - c->got);
+		}
+		n = read(c->fd, buf, want);
+		if (n <= 0)
+			break;
+		c->hash = fnv(c->hash, buf, (size_t)n);
+		c->got += (size_t)n;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* ---- connected pairs -------------------------------------------------------------------- */
+
+enum kind { K_PSK, K_X509, K_TCP, K_PIPE };
+static const char *const kind_name[] = { "TLS PSK", "TLS X.509", "insecure TCP", "pipe" };
+
+struct side {
+	int fd;
+	bool server;
+	struct migr_transport_opts o;
+	struct migr_conn *c;
+	int rc;
+	char err[MIGR_ERR_MAX];
+	pthread_t th;
+};
+
+static void *side_main(void *arg)
+{
+	struct side *s = arg;
+
+	s->rc = migr_conn_from_socket(s->fd, s->server, &s->o, &s->c, s->err, sizeof(s->err));
+	return NULL;
+}
+
+static void opts_for(enum kind k, bool server, struct migr_transport_opts *o)
+{
+	migr_transport_opts_init(o);
+	o->timeout_ms = 5000;
+	switch (k) {
+	case K_PSK:
+		o->psk_file = dpath("psk.key");
+		break;
+	case K_X509:
+		o->ca_file = dpath("ca.pem");
+		o->cert_file = dpath(server ? "server.pem" : "client.pem");
+		o->key_file = dpath(server ? "server-key.pem" : "client-key.pem");
+		o->peer_name = server ? "" : "localhost";
+		break;
+	default:
+		o->insecure = true;
+		break;
+	}
+}
+
+/* Two connected ends over a socketpair: a (source, client) and b (target, server). */
+static int make_conns(enum kind k, uint64_t bandwidth, struct migr_conn **a,
+                      struct migr_conn **b)
+{
+	struct side sa = { .server = false }, sb = { .server = true };
+	int sv[2];
+
+	*a = *b = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (k == K_PIPE) {
+		struct migr_transport_opts o;
+
+		migr_transport_opts_init(&o);
+		o.bandwidth = bandwidth;
+		migr_conn_from_fds(sv[0], sv[0], &o, a);
+		o.bandwidth = 0;
+		migr_conn_from_fds(sv[1], sv[1], &o, b);
+		return 0;
+	}
+	sa.fd = sv[0];
+	sb.fd = sv[1];
+	opts_for(k, false, &sa.o);
+	opts_for(k, true, &sb.o);
+	sa.o.bandwidth = bandwidth;
+	pthread_create(&sb.th, NULL, side_main, &sb);
+	side_main(&sa);
+	pthread_join(sb.th, NULL);
+	if (sa.rc || sb.rc) {
+		fprintf(stderr, "pair (%s): %s / %s\n", kind_name[k], sa.err, sb.err);
+		migr_conn_close(sa.c);
+		migr_conn_close(sb.c);
+		return sa.rc ? sa.rc : sb.rc;
+	}
+	*a = sa.c;
+	*b = sb.c;
+	return 0;
+}
+
+/* ---- the tests ---------------------------------------------------------------------------- */
+
+/* A whole stream of `bytes` from a to b, then READY back on the same connection. */
+static void test_stream(enum kind k, uint64_t bytes)
+{
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = bytes, .seed = 0x9e3779b97f4a7c15ull ^ k };
+	struct consumer q = { 0 };
+	struct migr_conn_stats sa, sb;
+	struct migr_msg m;
+	uint64_t sent = 0, recvd = 0;
+	double t0, dt;
+
+	fprintf(stderr, "stream of %llu MiB over %s\n", (unsigned long long)(bytes >> 20),
+	        kind_name[k]);
+	CHECK_EQ(make_conns(k, 0, &a, &b), 0);
+	if (!a)
+		return;
+	t0 = now_s();
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(p.err, 0);
+	CHECK_EQ(migr_conn_stream_error(a), 0);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
+	dt = now_s() - t0;
+	CHECK_EQ(sent, bytes);
+	CHECK_EQ(recvd, bytes);
+	CHECK_EQ(q.got, bytes);
+	CHECK(q.hash == p.hash);
+	migr_conn_stats(a, &sa);
+	migr_conn_stats(b, &sb);
+	CHECK_EQ(sa.stream_out, bytes);
+	CHECK_EQ(sb.stream_in, bytes);
+	CHECK(sa.stream_ns > 0 && sb.stream_ns > 0);
+	CHECK(sa.bytes_out > bytes);                  /* frames */
+	CHECK(k == K_TCP || k == K_PIPE ? sa.wire_out == sa.bytes_out : sa.wire_out > sa.bytes_out);
+	fprintf(stderr, "  %.1f MiB/s (%.3f s); source wire_out %llu, target wire_in %llu\n",
+	        bytes / 1048576.0 / dt, dt, (unsigned long long)sa.wire_out,
+	        (unsigned long long)sb.wire_in);
+	printf("stream %s: %llu MiB at %.1f MiB/s\n", kind_name[k],
+	       (unsigned long long)(bytes >> 20), bytes / 1048576.0 / dt);
+
+	/* The connection is in step: a control message follows the stream. */
+	migr_msg_init(&m, MIGR_MSG_READY);
+	m.ready.domid = 7;
+	m.ready.bytes_in = recvd;
+	CHECK_EQ(migr_msg_send(b, &m), 0);
+	CHECK_EQ(migr_msg_expect(a, MIGR_MSG_READY, &m), 0);
+	CHECK_EQ(m.ready.domid, 7);
+	CHECK_EQ(m.ready.bytes_in, bytes);
+
+	/* A second stream on the same connection works too. */
+	p.bytes = 3 * 1048576 + 5;
+	p.written = 0;
+	q.got = 0;
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
+	CHECK_EQ(recvd, 3 * 1048576 + 5);
+	CHECK(q.hash == p.hash);
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
+static void test_abort_midway(void)
+{
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = 3 << 20, .seed = 1 };
+	struct consumer q = { 0 };
+	const char *reason = NULL;
+	uint32_t code = 0;
+
+	fprintf(stderr, "source aborts mid-stream\n");
+	CHECK_EQ(make_conns(K_PSK, 0, &a, &b), 0);
+	if (!a)
+		return;
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(migr_conn_stream_out_end(a, false, MIGR_ABORT_SAVE, "guest did not suspend", NULL), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(q.got, 3 << 20);                     /* what came, then EOF */
+	CHECK_EQ(migr_conn_stream_in_end(b, NULL), -MIGR_E_ABORTED);
+	CHECK(strstr(migr_conn_error(b), "guest did not suspend") != NULL);
+	CHECK(migr_conn_peer_abort(b, &code, &reason));
+	CHECK_EQ(code, MIGR_ABORT_SAVE);
+	CHECK_STR(reason, "guest did not suspend");
+	fprintf(stderr, "  target: %s\n", migr_conn_error(b));
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
+static void test_reader_stops(void)
+{
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = 64 << 20, .seed = 2 };
+	struct consumer q = { .stop_after = 1 << 20 };
+	int rc;
+
+	fprintf(stderr, "reader stops early; the target aborts and hangs up\n");
+	CHECK_EQ(make_conns(K_TCP, 0, &a, &b), 0);
+	if (!a)
+		return;
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(q.got, 1 << 20);
+	CHECK_EQ(migr_conn_stream_in_end(b, NULL), -EPIPE);
+	fprintf(stderr, "  target: %s\n", migr_conn_error(b));
+	/* Out of step now: reading refuses, sending ABORT still works. */
+	{
+		uint8_t x;
+
+		CHECK_EQ(migr_conn_read(b, &x, 1), -EPIPE);
+	}
+	CHECK_EQ(migr_msg_send_abort(b, MIGR_ABORT_RESTORE, "restore failed"), 0);
+	migr_conn_close(b);
+	/* The producer is never left blocked: the pump drains it after the error. */
+	pthread_join(p.th, NULL);
+	CHECK_EQ(p.err, 0);
+	CHECK_EQ(p.written, 64 << 20);
+	CHECK(migr_conn_stream_error(a) != 0);
+	rc = migr_conn_stream_out_end(a, true, 0, NULL, NULL);
+	CHECK(rc == -EPIPE || rc == -ECONNRESET);
+	fprintf(stderr, "  source: %s\n", migr_conn_error(a));
+	migr_conn_close(a);
+}
+
+static void test_cut(void)
+{
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = 2 << 20, .seed = 3 };
+	struct consumer q = { 0 };
+	int rc;
+
+	fprintf(stderr, "connection cut during the stream\n");
+	CHECK_EQ(make_conns(K_PSK, 0, &a, &b), 0);
+	if (!a)
+		return;
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	migr_conn_close(a);           /* the source vanishes without ending the stream */
+	pthread_join(q.th, NULL);
+	CHECK(q.got <= 2 << 20);          /* what made it before the cut, then EOF */
+	rc = migr_conn_stream_in_end(b, NULL);
+	CHECK(rc == -ECONNRESET || rc == -EPIPE);
+	CHECK(strstr(migr_conn_error(b), "closed the connection") != NULL);
+	fprintf(stderr, "  target: %s\n", migr_conn_error(b));
+	migr_conn_close(b);
+}
+
+/* Writes raw frames into a byte-pipe connection's peer and runs stream_in over them. */
+static int stream_in_raw_bytes(const uint8_t *bytes, size_t len, uint64_t *got_r, char *err,
+                               size_t errlen)
+{
+	struct migr_conn *b = NULL;
+	struct consumer q = { 0 };
+	int sv[2], rc;
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	migr_conn_from_fds(sv[1], sv[1], NULL, &b);
+	CHECK_EQ(write(sv[0], bytes, len), (ssize_t)len);
+	shutdown(sv[0], SHUT_WR);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(q.th, NULL);
+	rc = migr_conn_stream_in_end(b, NULL);
+	snprintf(err, errlen, "%s", migr_conn_error(b));
+	*got_r = q.got;
+	migr_conn_close(b);
+	close(sv[0]);
+	return rc;
+}
+
+static void test_bad_frames(void)
+{
+	/* DATA "hello", then DATA_END claiming 6 bytes. */
+	static const uint8_t wrong_count[] = {
+		0, 0, 0, 5, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o',
+		0, 0, 0, 6, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 6,
+	};
+	/* DATA "hi", an unknown optional frame, DATA "!", DATA_END 3. */
+	static const uint8_t optional_inside[] = {
+		0, 0, 0, 5, 0, 0, 0, 2, 'h', 'i',
+		0x80, 0, 0, 0x42, 0, 0, 0, 3, 1, 2, 3,
+		0, 0, 0, 5, 0, 0, 0, 1, '!',
+		0, 0, 0, 6, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3,
+	};
+	/* DATA "x", then GO inside the stream. */
+	static const uint8_t stray[] = {
+		0, 0, 0, 5, 0, 0, 0, 1, 'x',
+		0, 0, 0, 8, 0, 0, 0, 0,
+	};
+	/* A DATA frame claiming more than MIGR_DATA_MAX. */
+	static const uint8_t huge[] = { 0, 0, 0, 5, 0x10, 0, 0, 0 };
+	/* Truncated: DATA of 100 bytes with 3 present. */
+	static const uint8_t truncated[] = { 0, 0, 0, 5, 0, 0, 0, 100, 1, 2, 3 };
+	char err[MIGR_ERR_MAX];
+	uint64_t got;
+
+	fprintf(stderr, "bad frames inside a stream\n");
+	CHECK_EQ(stream_in_raw_bytes(wrong_count, sizeof(wrong_count), &got, err, sizeof(err)),
+	         -MIGR_E_PROTO);
+	CHECK(strstr(err, "DATA_END says 6 bytes, 5 arrived") != NULL);
+	CHECK_EQ(stream_in_raw_bytes(optional_inside, sizeof(optional_inside), &got, err,
+	                             sizeof(err)), 0);
+	CHECK_EQ(got, 3);
+	CHECK_EQ(stream_in_raw_bytes(stray, sizeof(stray), &got, err, sizeof(err)), -MIGR_E_PROTO);
+	CHECK(strstr(err, "unexpected GO inside the stream") != NULL);
+	CHECK_EQ(stream_in_raw_bytes(huge, sizeof(huge), &got, err, sizeof(err)), -MIGR_E_PROTO);
+	CHECK(strstr(err, "more than its cap") != NULL);
+	CHECK_EQ(got, 0);
+	CHECK_EQ(stream_in_raw_bytes(truncated, sizeof(truncated), &got, err, sizeof(err)),
+	         -ECONNRESET);
+	CHECK(strstr(err, "97 of 100 bytes missing") != NULL);
+	fprintf(stderr, "  %s\n", err);
+}
+
+static void test_raw(void)
+{
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = (5 << 20) + 3, .seed = 4 };
+	struct consumer q = { 0 };
+	int rfd, wfd, fd;
+
+	fprintf(stderr, "raw stream in byte-pipe mode\n");
+	CHECK_EQ(make_conns(K_PIPE, 0, &a, &b), 0);
+	CHECK_EQ(migr_conn_stream_out(a, MIGR_STREAM_RAW, &p.fd), 0);
+	/* The target side reads the raw fd itself, as libxl would for stock xl. */
+	CHECK_EQ(migr_conn_raw_fds(b, &rfd, &wfd), 0);
+	q.fd = rfd;
+	q.stop_after = p.bytes;
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, NULL), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(q.got, p.bytes);
+	CHECK(q.hash == p.hash);
+	migr_conn_close(a);
+	migr_conn_close(b);
+
+	CHECK_EQ(make_conns(K_TCP, 0, &a, &b), 0);
+	CHECK_EQ(migr_conn_stream_out(a, MIGR_STREAM_RAW, &fd), -EINVAL);
+	CHECK_EQ(migr_conn_raw_fds(b, &rfd, &wfd), -EINVAL);
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
+static void test_bandwidth(void)
+{
+	const uint64_t cap = 32ull << 20, bytes = 24ull << 20;
+	struct migr_conn *a, *b;
+	struct producer p = { .bytes = bytes, .seed = 5 };
+	struct consumer q = { 0 };
+	struct migr_conn_stats st;
+	double t0, dt, rate;
+
+	fprintf(stderr, "bandwidth cap\n");
+	CHECK_EQ(make_conns(K_PSK, cap, &a, &b), 0);
+	if (!a)
+		return;
+	t0 = now_s();
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, NULL), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(migr_conn_stream_in_end(b, NULL), 0);
+	dt = now_s() - t0;
+	rate = bytes / dt;
+	migr_conn_stats(a, &st);
+	printf("bandwidth cap %.1f MiB/s: measured %.2f MiB/s over %.2f s (%.3f of the cap), "
+	       "throttled %.2f s\n", cap / 1048576.0, rate / 1048576.0, dt, rate / cap,
+	       st.throttled_ns / 1e9);
+	/* Loose: the cap must hold within half again (the first piece is a burst). */
+	CHECK(rate < 1.5 * cap);
+	CHECK(st.throttled_ns > 0);
+	CHECK(q.hash == p.hash);
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
+static void test_timeout(void)
+{
+	struct migr_transport_opts o;
+	struct migr_conn *c;
+	uint8_t x;
+	int sv[2];
+
+	fprintf(stderr, "I/O timeout\n");
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	migr_transport_opts_init(&o);
+	o.io_timeout_ms = 200;
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], &o, &c), 0);
+	CHECK_EQ(migr_conn_read(c, &x, 1), -ETIMEDOUT);
+	CHECK(strstr(migr_conn_error(c), "no progress for 200 ms") != NULL);
+	migr_conn_close(c);
+	close(sv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	const char *d = getenv("MIGR_TEST_DATA");
+	uint64_t big = (argc > 1 ? strtoull(argv[1], NULL, 0) : 32) << 20;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(data_dir, sizeof(data_dir), "%s", d ? d : "tests/data");
+	test_stream(K_PSK, big);
+	test_stream(K_X509, big);
+	test_stream(K_TCP, big);
+	test_stream(K_PIPE, big);
+	test_abort_midway();
+	test_reader_stops();
+	test_cut();
+	test_bad_frames();
+	test_raw();
+	test_bandwidth();
+	test_timeout();
+	return unit_done("test_transport_stream");
+}
