@@ -769,7 +769,12 @@ static int poll_cmd(struct xs *xs, int64_t *last_id)
 		*last_id = (int64_t)id;
 		last_bad[0] = 0;
 	}
-	handle_line(line, xs, res, sizeof(res));
+	if (!strcmp(line, "(too long)")) {
+		say("result id=0 error too-long");
+		snprintf(res, sizeof(res), "0 error too-long");
+	} else {
+		handle_line(line, xs, res, sizeof(res));
+	}
 	rc = xs_put(xs, "result", "%s", res);
 	return rc ?: xs_put(xs, "cmd-done", "%" PRIu64, id);
 }
@@ -1112,13 +1117,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: memwork [options]\n"
-		"  --wss-mib W      working set in MiB (default 16)\n"
-		"  --rate R         page writes per second, 0 = idle (default 1000)\n"
-		"  --mode M         random | seq: which page to write next (default random)\n"
+		"  -w, --wss-mib W  working set in MiB (default 16)\n"
+		"  -r, --rate R     page writes per second, 0 = idle (default 1000)\n"
+		"  -m, --mode M     random | seq: which page to write next (default random)\n"
 		"  --tick-ms T      progress tick (default 1)\n"
-		"  --gap-ms G       a tick gap above G ms is a pause: report and verify (default 100)\n"
+		"  -g, --gap-ms G   a tick gap above G ms is a pause: report and verify (default 100)\n"
 		"  --stats-s S      console stats line every S s, 0 = off (default 10)\n"
-		"  --duration S     run S seconds, verify, exit; 0 = until SIGTERM (default 0)\n"
+		"  -d, --duration S run S seconds, verify, exit; 0 = until SIGTERM (default 0)\n"
 		"  --seed N         seed of the random page choice (default: from the clock)\n"
 		"  --no-xenstore    console only\n"
 		"  --xenbus PATH    xenbus device (default /dev/xen/xenbus)\n"
@@ -1145,15 +1150,15 @@ static int parse_opts(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
 
-		if (!strcmp(a, "--wss-mib")) {
+		if (!strcmp(a, "--wss-mib") || !strcmp(a, "-w")) {
 			if (opt_u64(a, v, 4096, &n) || !n)
 				return -EINVAL;
 			opt.wss_mib = (unsigned)n, i++;
-		} else if (!strcmp(a, "--rate")) {
+		} else if (!strcmp(a, "--rate") || !strcmp(a, "-r")) {
 			if (opt_u64(a, v, 10000000, &n))
 				return -EINVAL;
 			opt.rate = (unsigned long)n, i++;
-		} else if (!strcmp(a, "--mode")) {
+		} else if (!strcmp(a, "--mode") || !strcmp(a, "-m")) {
 			if (!v || (strcmp(v, "random") && strcmp(v, "seq"))) {
 				fprintf(stderr, "memwork: --mode is random or seq\n");
 				return -EINVAL;
@@ -1163,7 +1168,7 @@ static int parse_opts(int argc, char **argv)
 			if (opt_u64(a, v, 1000, &n) || !n)
 				return -EINVAL;
 			opt.tick_ms = (unsigned)n, i++;
-		} else if (!strcmp(a, "--gap-ms")) {
+		} else if (!strcmp(a, "--gap-ms") || !strcmp(a, "-g")) {
 			if (opt_u64(a, v, 3600000, &n) || !n)
 				return -EINVAL;
 			opt.gap_ms = (unsigned)n, i++;
@@ -1171,7 +1176,7 @@ static int parse_opts(int argc, char **argv)
 			if (opt_u64(a, v, 86400, &n))
 				return -EINVAL;
 			opt.stats_s = (unsigned)n, i++;
-		} else if (!strcmp(a, "--duration")) {
+		} else if (!strcmp(a, "--duration") || !strcmp(a, "-d")) {
 			if (opt_u64(a, v, 86400 * 365, &n))
 				return -EINVAL;
 			opt.duration_s = (unsigned)n, i++;

@@ -10,3 +10,12 @@ $(LAB_BIN)/memwork: tests/nested/guest/memwork.c
 
 ALL_TARGETS += $(LAB_BIN)/memwork
 CHECK_TESTS += tests/nested/guest/selftest.sh
+
+MEMCORRUPT_PKGS := xenforeignmemory xencontrol xenguest
+$(LAB_BIN)/memcorrupt: tests/nested/tools/memcorrupt.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE $(shell pkg-config --cflags $(MEMCORRUPT_PKGS)) \
+		-o $@ $< $(shell pkg-config --libs $(MEMCORRUPT_PKGS))
+
+ALL_TARGETS += $(LAB_BIN)/memcorrupt
