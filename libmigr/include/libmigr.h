@@ -38,6 +38,10 @@ const char *migr_strerror(int err);
 #include "migr/proto.h"
 #define MIGR_HAVE_POLICY 1  /* adaptive stop-and-copy policy (migr/policy.h) */
 #include "migr/policy.h"
+#define MIGR_HAVE_HV 1  /* hypervisor seam: Xen and a fake (migr/hv.h) */
+#include "migr/hv.h"
+#define MIGR_HAVE_MIGRATE 1  /* live migration drivers (migr/migrate.h) */
+#include "migr/migrate.h"
 
 #include "migr/xs.h"       /* the evacuation code's xenstore seam */
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */

@@ -9,10 +9,16 @@
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);   /* cmd_migrate.c */
+int cmd_receive(int argc, char **argv);   /* cmd_receive.c */
+int cmd_resolve(int argc, char **argv);   /* cmd_receive.c */
 
 static const struct migr_cmd commands[] = {
 	{ "help",    cmd_help,    "show this help" },
 	{ "version", cmd_version, "print the version" },
+	{ "migrate", cmd_migrate, "live-migrate one guest to another host" },
+	{ "receive", cmd_receive, "receive one migration on stdin/stdout (ssh-style)" },
+	{ "resolve", cmd_resolve, "settle a migration whose final handshake broke" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

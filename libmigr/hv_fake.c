@@ -1,0 +1,487 @@
+/*
+ * hv_fake.c: an in-memory hypervisor behind struct migr_hv_ops, for the unit tests of the
+ * drivers (migr/hv.h: migr_hv_fake_new()).
+ *
+ * It keeps a few domains with a state machine close to Xen's as far as migration sees it
+ * (running, paused, suspended, destroyed), and moves a stand-in for the libxc stream:
+ *   "FAKEXC01", then per batch a u64 page count and count * payload_bytes_per_page bytes,
+ *   then a u64 of all ones.
+ * Its save consults the precopy callback at the same two decision points as libxenguest
+ * (call A with the round's dirty count, call B with -1 after the send), so the drivers'
+ * policy glue runs as it does against Xen. Its restore reads the whole libxl v2 stream
+ * (header, LIBXC_CONTEXT, the stand-in, END) and checks every byte of the framing, so a
+ * framing mistake of the sender fails the tests. Faults can be injected (struct
+ * migr_hv_fake_faults).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "libmigr.h"
+
+#define F(h) ((struct migr_hv_fake *)(h))
+
+static const char fake_magic[8] = "FAKEXC01";
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+struct migr_fake_dom *migr_hv_fake_dom(struct migr_hv_fake *f, uint32_t domid)
+{
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++)
+		if (f->doms[i].used && f->doms[i].info.domid == domid)
+			return &f->doms[i];
+	return NULL;
+}
+
+unsigned int migr_hv_fake_count(struct migr_hv_fake *f)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++)
+		n += f->doms[i].used;
+	return n;
+}
+
+static struct migr_fake_dom *fake_alloc(struct migr_hv_fake *f)
+{
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++)
+		if (!f->doms[i].used) {
+			memset(&f->doms[i], 0, sizeof(f->doms[i]));
+			f->doms[i].used = true;
+			f->doms[i].info.domid = f->next_domid++;
+			return &f->doms[i];
+		}
+	return NULL;
+}
+
+static void fake_free(struct migr_hv_fake *f, struct migr_fake_dom *d)
+{
+	f->host.free_kib += d->info.mem_kib;
+	free(d->config_json);
+	memset(d, 0, sizeof(*d));
+}
+
+uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_guest_type t,
+			  uint64_t pages, uint64_t dirty_per_round)
+{
+	struct migr_fake_dom *d = fake_alloc(f);
+	char json[256];
+
+	if (!d)
+		return ~0u;
+	snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+	d->info.type = t;
+	d->info.mem_kib = d->info.max_mem_kib = pages * 4;
+	d->info.vcpus = 1;
+	d->info.shutdown_reason = -1;
+	d->pages = pages;
+	d->dirty_per_round = dirty_per_round;
+	snprintf(json, sizeof(json),
+		 "{\"c_info\":{\"type\":\"%s\",\"name\":\"%s\"},\"b_info\":{\"max_memkb\":%llu}}",
+		 t == MIGR_GUEST_PV ? "pv" : "pvh", name, (unsigned long long)pages * 4);
+	d->config_json = strdup(json);
+	f->host.free_kib -= f->host.free_kib >= d->info.mem_kib ? d->info.mem_kib : f->host.free_kib;
+	return d->info.domid;
+}
+
+static int fake_find(struct migr_hv *h, const char *s, uint32_t *domid_r)
+{
+	struct migr_hv_fake *f = F(h);
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++) {
+		struct migr_fake_dom *d = &f->doms[i];
+		if (!d->used)
+			continue;
+		if ((!*end && *s && d->info.domid == v) || !strcmp(d->info.name, s)) {
+			*domid_r = d->info.domid;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int fake_info(struct migr_hv *h, uint32_t domid, struct migr_dom_info *r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+
+	if (!d)
+		return -ENOENT;
+	*r = d->info;
+	return 0;
+}
+
+static int fake_host(struct migr_hv *h, struct migr_host_info *r)
+{
+	*r = F(h)->host;
+	return 0;
+}
+
+static int fake_config(struct migr_hv *h, uint32_t domid, char **json_r, size_t *len_r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+	char *j;
+
+	if (!d)
+		return -ENOENT;
+	j = strdup(d->config_json);
+	if (!j)
+		return -ENOMEM;
+	*json_r = j;
+	*len_r = strlen(j) + 1;
+	return 0;
+}
+
+/* The fake's configs are flat: {"c_info":{"type":"pv","name":"NAME"},"b_info":{...}}. */
+static int fake_config_info(struct migr_hv *h, const char *json, char name_r[MIGR_DOMNAME_MAX],
+			    enum migr_guest_type *type_r, uint64_t *max_mem_kib_r)
+{
+	const char *n = strstr(json, "\"name\":\"");
+	const char *mk = strstr(json, "\"max_memkb\":");
+	size_t len;
+
+	if (!n || !mk)
+		return -EINVAL;
+	n += 8;
+	len = strcspn(n, "\"");
+	if (!n[len] || len == 0 || len >= MIGR_DOMNAME_MAX)
+		return -EINVAL;
+	memcpy(name_r, n, len);
+	name_r[len] = '\0';
+	*type_r = strstr(json, "\"type\":\"pv\"") ? MIGR_GUEST_PV : MIGR_GUEST_PVH;
+	*max_mem_kib_r = strtoull(mk + 12, NULL, 10);
+	return 0;
+}
+
+static int send_batch(struct migr_hv_fake *f, int fd, uint64_t pages)
+{
+	uint64_t n = pages;
+	static uint8_t page[4096];
+	int rc = write_all(fd, &n, sizeof(n));
+
+	for (uint64_t i = 0; !rc && i < pages; i++)
+		rc = write_all(fd, page, f->payload_bytes_per_page);
+	return rc;
+}
+
+static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct migr_save_callbacks *cbs)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+	struct migr_precopy_stats st = { 0 };
+	uint64_t end = ~0ull;
+	int dec, rc;
+
+	if (!d)
+		return -ENOENT;
+	if (d->info.shutdown || d->info.paused)
+		return -EINVAL;
+	rc = write_all(fd, fake_magic, sizeof(fake_magic));
+	if (rc)
+		return rc;
+	st.dirty_count = d->pages;
+	for (;;) {
+		d->clean_us = now_us();     /* a CLEAN */
+		dec = cbs->precopy(&st, cbs->arg);
+		if (dec == MIGR_PRECOPY_ABORT)
+			return -MIGR_E_ABORTED;
+		if (f->faults.save_fail_at_round >= 0 &&
+		    st.iteration == (unsigned)f->faults.save_fail_at_round) {
+			/* half a batch, then the failure: the target sees a cut stream */
+			send_batch(f, fd, st.dirty_count / 2);
+			return -EIO;
+		}
+		rc = send_batch(f, fd, st.dirty_count);
+		if (rc)
+			return rc;
+		if (dec != MIGR_PRECOPY_CONTINUE)
+			break;
+		st.iteration++;
+		st.total_written += st.dirty_count;
+		st.dirty_count = -1;
+		dec = cbs->precopy(&st, cbs->arg);
+		if (dec == MIGR_PRECOPY_ABORT)
+			return -MIGR_E_ABORTED;
+		if (dec != MIGR_PRECOPY_CONTINUE)
+			break;
+		st.dirty_count = d->dirty_per_round < d->pages ? d->dirty_per_round : d->pages;
+	}
+	rc = cbs->suspend(cbs->arg);
+	if (rc)
+		return rc;
+	if (!d->info.shutdown || d->info.shutdown_reason != MIGR_SHUTDOWN_SUSPEND)
+		return -EINVAL;
+	rc = send_batch(f, fd, d->dirty_per_round < d->pages ? d->dirty_per_round : d->pages);
+	if (!rc)
+		rc = write_all(fd, &end, sizeof(end));
+	return rc;
+}
+
+static int fake_suspend(struct migr_hv *h, uint32_t domid, unsigned int timeout_ms)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+
+	if (!d)
+		return -ENOENT;
+	if (f->faults.suspend_fails)
+		return -ETIMEDOUT;
+	d->info.shutdown = true;
+	d->info.shutdown_reason = MIGR_SHUTDOWN_SUSPEND;
+	d->suspended_by_us = true;
+	return 0;
+}
+
+static int fake_resume(struct migr_hv *h, uint32_t domid)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+
+	if (!d)
+		return -ENOENT;
+	d->info.shutdown = false;
+	d->info.shutdown_reason = -1;
+	d->suspended_by_us = false;
+	d->resumes++;
+	return 0;
+}
+
+static int fake_rename(struct migr_hv *h, uint32_t domid, const char *old, const char *new)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+	uint32_t other;
+
+	if (!d)
+		return -ENOENT;
+	if (f->faults.rename_fails)
+		return -EIO;
+	if (old && strcmp(old, d->info.name))
+		return -EINVAL;
+	if (!fake_find(h, new, &other) && other != domid)
+		return -EEXIST;
+	snprintf(d->info.name, sizeof(d->info.name), "%s", new);
+	return 0;
+}
+
+/* Reads and checks one libxl record header; returns its type. */
+static int read_libxl_rec(int fd, uint32_t *type_r)
+{
+	uint32_t h[2];
+	int rc = read_all(fd, h, sizeof(h));
+
+	if (rc)
+		return rc;
+	if (h[1] != 0)             /* migr writes only bodiless records */
+		return -EBADMSG;
+	*type_r = h[0];
+	return 0;
+}
+
+static int fake_restore(struct migr_hv *h, const char *json, const char *name, int fd,
+			uint32_t *domid_r)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d;
+	uint8_t hdr[16], buf[4096], magic[8];
+	uint32_t type;
+	uint64_t pages = 0, n;
+	static const uint8_t want[16] = { 'L', 'i', 'b', 'x', 'l', 'F', 'm', 't',
+					  0, 0, 0, 2, 0, 0, 0, 0 };
+	const char *mk = strstr(json, "\"max_memkb\":");
+	uint64_t kib = mk ? strtoull(mk + 12, NULL, 10) : 0;
+	uint32_t dummy;
+	int rc;
+
+	f->stream_bytes_read = 0;
+	if (!fake_find(h, name, &dummy))
+		return -EEXIST;
+	if (kib > f->host.free_kib)
+		return -ENOMEM;
+	rc = read_all(fd, hdr, sizeof(hdr));
+	if (rc)
+		return rc;
+	if (memcmp(hdr, want, sizeof(want)))
+		return -EBADMSG;
+	rc = read_libxl_rec(fd, &type);
+	if (rc)
+		return rc;
+	if (type != MIGR_LIBXL_REC_LIBXC_CONTEXT)
+		return -EBADMSG;
+	rc = read_all(fd, magic, sizeof(magic));
+	if (rc)
+		return rc;
+	if (memcmp(magic, fake_magic, sizeof(magic)))
+		return -EBADMSG;
+	f->stream_bytes_read = 16 + 8 + 8;
+	for (;;) {
+		rc = read_all(fd, &n, sizeof(n));
+		if (rc)
+			return rc;
+		f->stream_bytes_read += 8;
+		if (n == ~0ull)
+			break;
+		if (n > (1u << 24))
+			return -EBADMSG;
+		for (uint64_t i = 0; i < n; i++) {
+			rc = read_all(fd, buf, f->payload_bytes_per_page);
+			if (rc)
+				return rc;
+		}
+		f->stream_bytes_read += n * f->payload_bytes_per_page;
+		pages += n;
+	}
+	rc = read_libxl_rec(fd, &type);
+	if (rc)
+		return rc;
+	if (type != MIGR_LIBXL_REC_END)
+		return -EBADMSG;
+	f->stream_bytes_read += 8;
+	if (f->faults.restore_fails)
+		return -ENOMEM;
+	d = fake_alloc(f);
+	if (!d)
+		return -ENOSPC;
+	snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+	d->info.type = strstr(json, "\"pv\"") ? MIGR_GUEST_PV : MIGR_GUEST_PVH;
+	d->info.mem_kib = d->info.max_mem_kib = kib;
+	d->info.vcpus = 1;
+	d->info.paused = true;
+	d->info.shutdown_reason = -1;
+	d->pages = kib / 4;
+	d->config_json = strdup(json);
+	f->host.free_kib -= kib;
+	*domid_r = d->info.domid;
+	return 0;
+}
+
+static int fake_unpause(struct migr_hv *h, uint32_t domid)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+
+	if (!d)
+		return -ENOENT;
+	if (f->faults.unpause_fails)
+		return -EIO;
+	d->info.paused = false;
+	return 0;
+}
+
+static int fake_destroy(struct migr_hv *h, uint32_t domid)
+{
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+
+	if (!d)
+		return -ENOENT;
+	fake_free(f, d);
+	return 0;
+}
+
+static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+
+	if (!d)
+		return -ENOENT;
+	/* Grows through a round as a steady guest's dirtying would: the round's whole set
+	 * is dirty 5 s after the CLEAN. */
+	uint64_t el = now_us() - d->clean_us;
+	uint64_t n = el >= 5000000 ? d->dirty_per_round : d->dirty_per_round * el / 5000000;
+	*dirty_r = n;
+	return 0;
+}
+
+static void fake_close(struct migr_hv *h)
+{
+	struct migr_hv_fake *f = F(h);
+
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++)
+		free(f->doms[i].config_json);
+	free(f);
+}
+
+static const struct migr_hv_ops fake_ops = {
+	.domain_find = fake_find,
+	.domain_info = fake_info,
+	.host_info = fake_host,
+	.domain_config = fake_config,
+	.config_info = fake_config_info,
+	.save = fake_save,
+	.suspend = fake_suspend,
+	.resume = fake_resume,
+	.rename = fake_rename,
+	.restore = fake_restore,
+	.unpause = fake_unpause,
+	.destroy = fake_destroy,
+	.peek_dirty = fake_peek,
+	.close = fake_close,
+};
+
+int migr_hv_fake_new(uint64_t free_kib, struct migr_hv_fake **fake_r)
+{
+	struct migr_hv_fake *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->hv.ops = &fake_ops;
+	f->host.xen_major = 4;
+	f->host.xen_minor = 17;
+	snprintf(f->host.xen_extra, sizeof(f->host.xen_extra), ".7");
+	f->host.total_kib = free_kib;
+	f->host.free_kib = free_kib;
+	f->host.cap_pv = f->host.cap_hvm = f->host.cap_hap = true;
+	f->host.cap_shadow = false;
+	f->faults.save_fail_at_round = -1;
+	f->next_domid = 1;
+	f->payload_bytes_per_page = 16;
+	*fake_r = f;
+	return 0;
+}

@@ -1,0 +1,197 @@
+/*
+ * migr/hv.h: the seam between migr's algorithm and the hypervisor.
+ *
+ * Everything migr asks of Xen goes through one ops table, struct migr_hv_ops. The real
+ * implementation (libmigr/xen_hv.c, the only code that includes Xen's headers) sits on
+ * libxenctrl, libxenguest, libxenstore and libxl; a fake one (libmigr/hv_fake.c) lets the
+ * drivers run in unit tests with the same calls.
+ *
+ * Entry points:
+ *   migr_hv_xen_open()   the real hypervisor (dom0 only); logs through the caller's logger
+ *   migr_hv_fake_new()   an in-memory hypervisor for tests (see struct migr_hv_fake)
+ *   migr_hv_close()      either of them; accepts NULL
+ *
+ * Every op returns 0 or a negative errno (or -MIGR_E_*), logs its own failures once with
+ * the domid, and writes its out-parameters (ending in _r) only on success.
+ */
+#ifndef MIGR_HV_H
+#define MIGR_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+struct xentoollog_logger;
+
+enum migr_guest_type {
+	MIGR_GUEST_UNKNOWN = 0,
+	MIGR_GUEST_PV,
+	MIGR_GUEST_PVH,
+	MIGR_GUEST_HVM,
+};
+
+const char *migr_guest_type_name(enum migr_guest_type t);
+
+#define MIGR_DOMNAME_MAX 64  /* including the NUL; xl's names fit comfortably */
+
+struct migr_dom_info {
+	uint32_t domid;
+	char name[MIGR_DOMNAME_MAX];     /* "" when the domain has none */
+	enum migr_guest_type type;
+	uint64_t mem_kib;                /* currently allocated */
+	uint64_t max_mem_kib;
+	unsigned int vcpus;
+	bool paused;
+	bool shutdown;                   /* shut down (reason below), e.g. suspended */
+	int shutdown_reason;             /* MIGR_SHUTDOWN_* when shutdown */
+	bool dying;
+};
+
+/* Shutdown reasons, the values of Xen's SHUTDOWN_* (public/sched.h). */
+#define MIGR_SHUTDOWN_POWEROFF 0
+#define MIGR_SHUTDOWN_REBOOT   1
+#define MIGR_SHUTDOWN_SUSPEND  2
+#define MIGR_SHUTDOWN_CRASH    3
+
+struct migr_host_info {
+	unsigned int xen_major, xen_minor;
+	char xen_extra[32];              /* e.g. ".7" or "-rc" */
+	uint64_t total_kib, free_kib;    /* host memory, free for new guests */
+	bool cap_pv, cap_hvm;            /* guest kinds the hypervisor runs */
+	bool cap_hap;                    /* log-dirty for PVH/HVM (hardware paging) */
+	bool cap_shadow;                 /* shadow paging built in: log-dirty for PV */
+};
+
+/*
+ * What the pre-copy loop reports at each of its two decision points (see FACTS.md:
+ * call A at the start of a round with the dirty count from the last CLEAN, call B after
+ * the live send with dirty_count = -1). total_written counts pages.
+ */
+struct migr_precopy_stats {
+	unsigned int iteration;
+	uint64_t total_written;
+	int64_t dirty_count;
+};
+
+enum migr_precopy_decision {
+	MIGR_PRECOPY_ABORT = -1,
+	MIGR_PRECOPY_CONTINUE = 0,
+	MIGR_PRECOPY_STOP = 1,
+};
+
+/*
+ * Callbacks of a live save. All run on the thread that called ops->save().
+ *   precopy: at each decision point; returns enum migr_precopy_decision.
+ *   suspend: when pre-copy stops; must leave the guest suspended (shutdown reason
+ *            suspend) and return 0, or return a negative errno (the save then fails and
+ *            the guest is resumed by the caller).
+ */
+struct migr_save_callbacks {
+	int (*precopy)(const struct migr_precopy_stats *st, void *arg);
+	int (*suspend)(void *arg);
+	void *arg;
+};
+
+struct migr_hv;
+
+struct migr_hv_ops {
+	/* Look a domain up by name or numeric id. -ENOENT if none. */
+	int (*domain_find)(struct migr_hv *hv, const char *name_or_id, uint32_t *domid_r);
+	/* State of one domain. -ENOENT if it does not exist. */
+	int (*domain_info)(struct migr_hv *hv, uint32_t domid, struct migr_dom_info *info_r);
+	/* Version, memory and capabilities of this host. */
+	int (*host_info)(struct migr_hv *hv, struct migr_host_info *info_r);
+	/* The domain's configuration as libxl JSON (malloc'd, NUL-terminated, domid 0),
+	 * as xl sends it. */
+	int (*domain_config)(struct migr_hv *hv, uint32_t domid, char **json_r, size_t *len_r);
+	/* What a libxl JSON config (untrusted: from the peer) says: guest name, type, and
+	 * maximum memory. -EINVAL if it does not parse as a libxl domain config. */
+	int (*config_info)(struct migr_hv *hv, const char *json, char name_r[MIGR_DOMNAME_MAX],
+			   enum migr_guest_type *type_r, uint64_t *max_mem_kib_r);
+	/* Live save into fd: log-dirty pre-copy, then cbs->suspend, then the final copy.
+	 * Writes only the libxc stream (the caller frames it). On failure the guest is
+	 * either still running or suspended: the caller resumes it. An abort returned by
+	 * cbs->precopy gives -MIGR_E_ABORTED with the guest never suspended. */
+	int (*save)(struct migr_hv *hv, uint32_t domid, int fd, const struct migr_save_callbacks *cbs);
+	/* Ask the guest to suspend (suspend event channel if it published one, else
+	 * xenstore control/shutdown) and wait until it reached shutdown reason suspend.
+	 * -ETIMEDOUT (request cancelled) if it did not within timeout_ms. */
+	int (*suspend)(struct migr_hv *hv, uint32_t domid, unsigned int timeout_ms);
+	/* Resume a guest suspended by suspend() (a cancelled suspend: it continues). */
+	int (*resume)(struct migr_hv *hv, uint32_t domid);
+	/* Rename; old_name guards against a concurrent rename (NULL: don't check). */
+	int (*rename)(struct migr_hv *hv, uint32_t domid, const char *old_name, const char *new_name);
+	/* Create a domain named name from a libxl JSON config and restore it from the libxl
+	 * v2 stream on fd (header through END). Left paused. On failure nothing is left. */
+	int (*restore)(struct migr_hv *hv, const char *config_json, const char *name, int fd,
+		       uint32_t *domid_r);
+	int (*unpause)(struct migr_hv *hv, uint32_t domid);
+	int (*destroy)(struct migr_hv *hv, uint32_t domid);
+	/* Pages dirtied since the last log-dirty CLEAN, read without clearing (PEEK with no
+	 * bitmap). Safe to call from another thread while save() runs. -ENODATA when
+	 * log-dirty is off. */
+	int (*peek_dirty)(struct migr_hv *hv, uint32_t domid, uint64_t *dirty_r);
+	void (*close)(struct migr_hv *hv);
+};
+
+struct migr_hv {
+	const struct migr_hv_ops *ops;
+	struct xentoollog_logger *lg;    /* may be NULL: then nothing is logged */
+};
+
+/* The real hypervisor. Needs dom0 privileges (privcmd, xenstore, libxl). */
+int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r);
+
+void migr_hv_close(struct migr_hv *hv);
+
+/*
+ * Can this host migrate a guest of this type out (log-dirty) or in? Returns 0, or
+ * -MIGR_E_UNSUPPORTED with a reason (static text) in *why_r.
+ */
+int migr_hv_can_send(const struct migr_host_info *h, enum migr_guest_type t, const char **why_r);
+int migr_hv_can_receive(const struct migr_host_info *h, enum migr_guest_type t, const char **why_r);
+
+/* ---- the fake hypervisor (tests) ---------------------------------------------------- */
+
+#define MIGR_FAKE_MAX_DOMS 8
+
+/* Faults a test can inject; each fires when its counter reaches zero (-1: never). */
+struct migr_hv_fake_faults {
+	int save_fail_at_round;          /* save fails with -EIO in the middle of this round */
+	int suspend_fails;               /* 1: suspend returns -ETIMEDOUT */
+	int restore_fails;               /* 1: restore returns -ENOMEM after reading the stream */
+	int unpause_fails;               /* 1: unpause returns -EIO */
+	int rename_fails;                /* 1: rename returns -EIO */
+};
+
+struct migr_fake_dom {
+	bool used;
+	struct migr_dom_info info;
+	uint64_t pages;                  /* p2m size the fake save walks */
+	uint64_t dirty_per_round;        /* pages the fake guest dirties per live round */
+	uint64_t clean_us;               /* time of the last CLEAN: PEEK grows from it */
+	bool suspended_by_us;
+	unsigned int resumes;            /* how often resume() brought it back */
+	char *config_json;
+};
+
+struct migr_hv_fake {
+	struct migr_hv hv;
+	struct migr_host_info host;
+	struct migr_fake_dom doms[MIGR_FAKE_MAX_DOMS];
+	struct migr_hv_fake_faults faults;
+	unsigned int next_domid;
+	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
+	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
+};
+
+/* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */
+int migr_hv_fake_new(uint64_t free_kib, struct migr_hv_fake **fake_r);
+/* Add a running domain; returns its domid. */
+uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_guest_type t,
+			  uint64_t pages, uint64_t dirty_per_round);
+struct migr_fake_dom *migr_hv_fake_dom(struct migr_hv_fake *f, uint32_t domid);
+/* Number of domains (any state). */
+unsigned int migr_hv_fake_count(struct migr_hv_fake *f);
+
+#endif /* MIGR_HV_H */

@@ -1,0 +1,223 @@
+/*
+ * migr/migrate.h: moving one running guest between two hosts.
+ *
+ * Two drivers, one per side, each a straight line of steps over the hypervisor seam
+ * (migr/hv.h) and a connection (migr/transport.h, migr/proto.h). docs/phases.md names
+ * their phases and points of no return.
+ *
+ * Entry points:
+ *   migr_send_params_init()   defaults (downtime 300 ms, ...)
+ *   migr_migrate()            source, migr's own protocol (TLS or plain TCP, or a pipe to
+ *                             `migr receive`)
+ *   migr_migrate_xl()         source, toward a stock `xl migrate-receive` over a byte pipe
+ *   migr_receive()            target, migr's own protocol, one migration on a connection
+ *                             already accepted (migrd, `migr receive`)
+ *   migr_receive_xl()         target, from a stock `xl migrate` over a byte pipe
+ *   migr_resolve()            source, after an undecided end: ask the target
+ *   migr_phase_name()
+ *
+ * Outcome (both sides): 0 the guest runs on the target; -MIGR_E_ABORTED backed out, the
+ * guest runs on the source (nothing left on the target); -MIGR_E_UNDECIDED the final
+ * handshake broke after GO and the source keeps its suspended copy (resolve with
+ * migr_resolve()); any other error: see the log and result->state_text.
+ * The library never prints; progress comes through params->progress.
+ */
+#ifndef MIGR_MIGRATE_H
+#define MIGR_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "migr/hv.h"
+#include "migr/policy.h"
+#include "migr/proto.h"
+#include "migr/transport.h"
+
+/*
+ * Phases. Only the driver of a side changes its ctx->phase. Points of no return are
+ * marked; before them every failure backs out with the guest running on the source.
+ */
+enum migr_phase {
+	MIGR_PHASE_INIT = 0,
+	/* source */
+	MIGR_PHASE_PREFLIGHT,      /* HELLO, checks on both ends; guest untouched */
+	MIGR_PHASE_PRECOPY,        /* log-dirty rounds, guest running */
+	MIGR_PHASE_SUSPEND,        /* guest asked to suspend */
+	MIGR_PHASE_FINAL_SEND,     /* guest suspended, last pages and context going */
+	MIGR_PHASE_WAIT_READY,     /* stream sent, target restoring */
+	MIGR_PHASE_GO,             /* POINT OF NO RETURN (source): source renamed away, GO
+	                              sent or being sent; the source's copy stays suspended */
+	MIGR_PHASE_DONE,           /* target reported the guest running; source destroyed */
+	MIGR_PHASE_BACKOUT,        /* resuming the guest on the source */
+	MIGR_PHASE_ABORTED,        /* backed out: guest runs on the source */
+	MIGR_PHASE_UNDECIDED,      /* after GO, outcome unknown: resolve */
+	MIGR_PHASE_FAILED,         /* a failure the driver could not back out of */
+	/* target */
+	MIGR_PHASE_ACCEPT,         /* HELLO, PREFLIGHT answered */
+	MIGR_PHASE_RESTORE,        /* receiving the stream into NAME--incoming (paused) */
+	MIGR_PHASE_READY,          /* restored paused, record says so, READY sent */
+	MIGR_PHASE_RUNNING,        /* POINT OF NO RETURN (target): GO taken, record says
+	                              running; renamed and unpaused */
+	MIGR_PHASE_PHASE_COUNT
+};
+
+const char *migr_phase_name(enum migr_phase p);
+
+/* What a progress callback receives; all numbers. */
+struct migr_progress {
+	enum migr_phase phase;
+	unsigned int round;            /* pre-copy round (libxenguest's iteration) */
+	bool round_end;                /* this report closes a round (decision point B) */
+	uint64_t elapsed_us;           /* since the migration started */
+	uint64_t guest_pages;          /* p2m size */
+	uint64_t sent_pages;           /* pages sent live so far */
+	uint64_t sent_bytes;           /* stream bytes so far */
+	uint64_t round_pages;          /* pages of this round */
+	uint64_t round_bytes;
+	uint64_t round_us;
+	uint64_t remaining_pages;      /* dirty now: what stopping now would send */
+	uint64_t dirty_rate_pps;
+	uint64_t bandwidth_Bps;
+	uint64_t predicted_blackout_us;
+	int decision;                  /* MIGR_POLICY_* at a decision point, else 0 */
+	int reason;                    /* enum migr_policy_reason */
+};
+
+typedef void migr_progress_fn(const struct migr_progress *p, void *arg);
+
+/* Fault points for tests (MIGR_FI_*): the driver fails there as if the step failed. */
+enum migr_fault {
+	MIGR_FI_NONE = 0,
+	MIGR_FI_SUSPEND,               /* source: the guest "fails to suspend" */
+	MIGR_FI_AFTER_READY,           /* source: fail after READY, before GO */
+	MIGR_FI_BEFORE_DONE,           /* source: connection lost after GO sent */
+	MIGR_FI_RESTORE,               /* target: restore fails */
+	MIGR_FI_UNPAUSE,               /* target: unpause fails after GO */
+};
+
+struct migr_send_params {
+	struct migr_policy_params policy;  /* downtime, max time, on-timeout */
+	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
+	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
+	unsigned int handshake_timeout_ms; /* READY/DONE wait; default 300000 */
+	enum migr_fault fault;
+	migr_progress_fn *progress;
+	void *progress_arg;
+	struct xentoollog_logger *lg;      /* may be NULL */
+};
+
+void migr_send_params_init(struct migr_send_params *p);
+
+/* Where the blackout went and what moved; filled by both source drivers. */
+struct migr_result {
+	char id[MIGR_ID_HEX];
+	char name[MIGR_DOMNAME_MAX];
+	enum migr_guest_type type;
+	uint32_t src_domid, dst_domid;
+	enum migr_phase phase;             /* where the driver ended */
+	unsigned int rounds;               /* live rounds sent */
+	uint64_t guest_pages;
+	uint64_t pages_live;               /* pages sent while the guest ran */
+	uint64_t stream_bytes;             /* libxl stream bytes */
+	uint64_t wire_bytes;               /* bytes on the connection (framing, TLS) */
+	uint64_t total_us;                 /* start to end */
+	uint64_t precopy_us;               /* log-dirty on to suspend request */
+	/* The blackout: from the suspend request on the source to the guest unpaused on the
+	 * target. Parts on the source's clock, except restore_tail/devices/unpause which
+	 * the target measures (0 when it does not report them: stock xl). */
+	uint64_t blackout_us;
+	uint64_t suspend_us;               /* request to guest suspended */
+	uint64_t final_send_us;            /* suspended to stream end written */
+	uint64_t restore_tail_us;          /* target: stream end to restored (incl. devices) */
+	uint64_t devices_us;               /* target: part of restore_tail for device set-up
+	                                      (0 when not measured) */
+	uint64_t handshake_us;             /* rest of the wait for READY, rename, GO */
+	uint64_t unpause_us;               /* target: GO received to unpaused */
+	uint64_t done_wait_us;             /* GO sent to DONE (or report) received */
+	int policy_reason;                 /* last decision's enum migr_policy_reason */
+	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
+	char state_text[160];              /* where the guest is, one line */
+};
+
+/*
+ * migr_migrate: source side over migr's own protocol. c is connected (and authenticated);
+ * the driver owns nothing else and closes nothing. params may be NULL (defaults).
+ */
+int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
+		 const struct migr_send_params *params, struct migr_result *res);
+
+/* Toward stock `xl migrate-receive` over a byte-pipe connection (migr_conn_from_fds). */
+int migr_migrate_xl(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
+		    const struct migr_send_params *params, struct migr_result *res);
+
+struct migr_recv_params {
+	const char *record_dir;            /* NULL: MIGR_STATE_DIR */
+	const char *peer;                  /* for the record (informative) */
+	uint64_t reserve_kib;              /* free memory to keep beyond the guest's */
+	enum migr_fault fault;
+	bool paused;                       /* leave the guest paused after GO (xl -p) */
+	struct xentoollog_logger *lg;
+};
+
+struct migr_recv_result {
+	char id[MIGR_ID_HEX];
+	char name[MIGR_DOMNAME_MAX];
+	uint32_t domid;
+	enum migr_phase phase;
+	uint64_t stream_bytes;
+	uint64_t stream_us, restore_us, devices_us, unpause_us;
+	char state_text[160];
+};
+
+/* migr_receive: target side of one migration on an accepted connection. */
+int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
+		 struct migr_recv_result *res);
+
+/* migr_receive_xl: target side of a stock `xl migrate` on a byte-pipe connection. */
+int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
+		    struct migr_recv_result *res);
+
+/*
+ * migr_resolve: asks the target what happened to migration id (RESOLVE over c) and acts
+ * on the source's suspended copy named name (or with --migratedaway suffix):
+ * target running -> destroy the source's copy; target destroyed or never restored ->
+ * rename back and resume on the source; target restored-paused -> tell it nothing and
+ * report (the source decides by retrying). Returns 0 with *outcome_r (MIGR_OUTCOME_*),
+ * text in state (may be NULL).
+ */
+int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
+		 const char *domain, uint32_t *outcome_r, char *state, size_t statelen,
+		 struct xentoollog_logger *lg);
+
+/* ---- the libxl stream framing and xl's pipe protocol (send_stream.c, recv_xl.c) ----- */
+
+#define MIGR_LIBXL_REC_END           0u
+#define MIGR_LIBXL_REC_LIBXC_CONTEXT 1u
+
+/* Writes the libxl v2 header (docs/specs/libxl-migration-stream.pandoc in Xen) and a
+ * LIBXC_CONTEXT record; then the libxc stream follows on the same fd. */
+int migr_libxl_stream_begin(int fd);
+/* Writes the END record. */
+int migr_libxl_stream_end(int fd);
+
+/* xl's save-file header (tools/xl/xl.h, struct save_file_header) with the JSON config,
+ * as `xl migrate` sends it before the stream. */
+int migr_xl_header_encode(const char *json, size_t json_len_with_nul, uint8_t **buf_r,
+			  size_t *len_r);
+#define MIGR_XL_HDR_LEN 48
+/* Checks a received fixed header; *optlen_r gets the optional data length (capped). */
+int migr_xl_header_check(const uint8_t hdr[MIGR_XL_HDR_LEN], uint32_t *optlen_r);
+/* Extracts the JSON config from the optional data (malloc'd, NUL-terminated). */
+int migr_xl_optdata_config(const uint8_t *opt, uint32_t optlen, char **json_r);
+
+/* xl's handshake strings (tools/xl/xl.h), sent without their NUL except where noted. */
+extern const char migr_xl_banner[55];     /* receiver -> sender, first, without NUL */
+extern const char migr_xl_ready[34];      /* "domain received, ready to unpause", with NUL */
+extern const char migr_xl_go[44];         /* "... cleared to unpause", with NUL */
+extern const char migr_xl_report[39];     /* "... results are as follows", with NUL; then a
+					   status byte */
+
+/* Checks that a received name is one migr will create a domain under. */
+bool migr_domname_ok(const char *name);
+
+#endif /* MIGR_MIGRATE_H */

@@ -1,0 +1,351 @@
+/*
+ * recv.c: the target's driver over migr's own protocol (migr/proto.h, docs/protocol.md),
+ * for one connection: a migration, or a RESOLVE question about an earlier one.
+ *
+ * Entry point: migr_receive().
+ *
+ *   ACCEPT    HELLO both ways; PREFLIGHT checked (name, free memory, guest type, Xen
+ *             version, name clash) and answered; CONFIG checked against PREFLIGHT
+ *   RESTORE   the stream into NAME--incoming, left paused (libxl)
+ *   READY     record "restored-paused" (durable), READY sent; wait for GO. Any failure
+ *             or ABORT until GO: destroy our copy, record "destroyed"
+ *   RUNNING   POINT OF NO RETURN (target): record "running" (durable) before anything
+ *             else, rename to NAME, unpause, DONE. If rename or unpause fails: destroy,
+ *             record "destroyed", ABORT(unpause) so that the source resumes.
+ *
+ * Everything from the peer is untrusted: the codec caps and checks the messages; here
+ * the guest name must be one migr creates domains under, the config must parse as libxl
+ * JSON and agree with PREFLIGHT (name, type, memory), and the memory must fit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "send_int.h"
+
+static enum migr_guest_type from_wire(uint32_t t)
+{
+	switch (t) {
+	case MIGR_WIRE_GUEST_PV:  return MIGR_GUEST_PV;
+	case MIGR_WIRE_GUEST_PVH: return MIGR_GUEST_PVH;
+	case MIGR_WIRE_GUEST_HVM: return MIGR_GUEST_HVM;
+	default:                  return MIGR_GUEST_UNKNOWN;
+	}
+}
+
+static int record(const struct migr_recv_params *p, const struct migr_id *id, uint32_t outcome,
+		  uint32_t domid, const char *name)
+{
+	struct migr_record r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.id = *id;
+	r.outcome = outcome;
+	r.domid = domid;
+	migr__text(r.name, sizeof(r.name), "%s", name);
+	migr__text(r.source, sizeof(r.source), "%s", p->peer ? p->peer : "");
+	rc = migr_record_write(p->record_dir ? p->record_dir : MIGR_STATE_DIR, &r);
+	if (rc)
+		migr__log(p->lg, XTL_ERROR, "cannot write the migration record (%s): %s",
+			  migr_outcome_name(outcome), migr_strerror(rc));
+	return rc;
+}
+
+/* Parses "MAJOR.MINOR..." */
+static bool parse_version(const char *s, unsigned *maj, unsigned *min)
+{
+	return sscanf(s, "%u.%u", maj, min) == 2;
+}
+
+static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
+			  const struct migr_recv_params *p, const struct migr_id *id)
+{
+	struct migr_msg m, q;
+	struct migr_record r;
+	int rc;
+
+	migr_msg_init(&q, MIGR_MSG_RESOLVE);
+	rc = migr_msg_expect(c, MIGR_MSG_RESOLVE, &q);
+	if (rc)
+		return rc;
+	migr_msg_init(&m, MIGR_MSG_RESOLVE_REPLY);
+	m.resolve_reply.id = q.resolve.id;
+	rc = migr_record_read(p->record_dir ? p->record_dir : MIGR_STATE_DIR, &q.resolve.id, &r);
+	if (rc == 0) {
+		m.resolve_reply.outcome = r.outcome;
+		m.resolve_reply.domid = r.domid;
+		migr__text(m.resolve_reply.name, sizeof(m.resolve_reply.name), "%s", r.name);
+		/* A copy still paused after its source asked: the source cannot GO any more
+		 * (it is asking instead), so destroy ours and say so. Only the source moves
+		 * after this answer, and only to resume. */
+		if (r.outcome == MIGR_OUTCOME_RESTORED_PAUSED) {
+			struct migr_dom_info di;
+			if (!hv->ops->domain_info(hv, r.domid, &di) && !strcmp(di.name, r.name))
+				hv->ops->destroy(hv, r.domid);
+			if (!record(p, &q.resolve.id, MIGR_OUTCOME_DESTROYED, r.domid, r.name))
+				m.resolve_reply.outcome = MIGR_OUTCOME_DESTROYED;
+		}
+	} else {
+		m.resolve_reply.outcome = MIGR_OUTCOME_UNKNOWN;
+	}
+	migr_msg_release(&q);
+	(void)id;
+	return migr_msg_send(c, &m);
+}
+
+int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
+		 struct migr_recv_result *res)
+{
+	struct migr_msg m, peer, cfg;
+	struct migr_host_info hi;
+	struct migr_id id;
+	enum migr_guest_type type, ctype;
+	enum migr_phase phase = MIGR_PHASE_ACCEPT;
+	char err[MIGR_ERR_MAX], incoming[MIGR_DOMNAME_MAX], cname[MIGR_DOMNAME_MAX];
+	const char *why = NULL;
+	uint32_t version, domid = ~0u, refuse = MIGR_REFUSE_NONE;
+	uint64_t cmem = 0, need_kib, t0, t_restored, t_go, bytes = 0;
+	struct migr_conn_stats cs;
+	bool have_copy = false, resolved = false;
+	int fd = -1, rc, rc2;
+
+	memset(res, 0, sizeof(*res));
+	migr_msg_init(&peer, MIGR_MSG_HELLO);
+	migr_msg_init(&cfg, MIGR_MSG_CONFIG);
+
+	/* ---- ACCEPT ---- */
+	rc = migr_msg_expect(c, MIGR_MSG_HELLO, &peer);
+	if (!rc)
+		rc = migr_hello_check(&peer.hello, NULL, &version, err, sizeof(err));
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "bad HELLO: %s",
+			 rc == -MIGR_E_PROTO ? err : migr_conn_error(c));
+		goto out_nothing;
+	}
+	id = peer.hello.id;
+	migr_id_to_hex(&id, res->id);
+	migr_msg_init(&m, MIGR_MSG_HELLO);
+	m.hello.version = MIGR_PROTO_VERSION;
+	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
+	m.hello.purpose = peer.hello.purpose;
+	m.hello.id = id;
+	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
+	rc = migr_msg_send(c, &m);
+	if (rc)
+		goto out_nothing;
+	if (peer.hello.purpose == MIGR_PURPOSE_RESOLVE) {
+		rc = answer_resolve(hv, c, p, &id);
+		resolved = rc == 0;
+		migr__text(res->state_text, sizeof(res->state_text), "answered a resolve question");
+		goto out_nothing;
+	}
+	migr_msg_release(&peer);
+
+	rc = migr_msg_expect(c, MIGR_MSG_PREFLIGHT, &peer);
+	if (rc)
+		goto out_nothing;
+	migr__text(res->name, sizeof(res->name), "%s", peer.preflight.name);
+	type = from_wire(peer.preflight.guest_type);
+	migr_msg_init(&m, MIGR_MSG_PREFLIGHT_REPLY);
+	rc = hv->ops->host_info(hv, &hi);
+	if (rc) {
+		refuse = MIGR_REFUSE_OTHER;
+		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
+			 "target cannot read its host information");
+		goto refuse;
+	}
+	m.preflight_reply.free_kib = hi.free_kib;
+	migr__text(m.preflight_reply.xen_version, sizeof(m.preflight_reply.xen_version), "%u.%u%s",
+		 hi.xen_major, hi.xen_minor, hi.xen_extra);
+	if (!migr_domname_ok(peer.preflight.name)) {
+		refuse = MIGR_REFUSE_OTHER;
+		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
+			 "guest name is not acceptable");
+		goto refuse;
+	}
+	if (migr_hv_can_receive(&hi, type, &why)) {
+		refuse = MIGR_REFUSE_GUEST_TYPE;
+		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason), "%s", why);
+		goto refuse;
+	}
+	{
+		unsigned smaj, smin;
+		if (!parse_version(peer.preflight.xen_version, &smaj, &smin) ||
+		    smaj != hi.xen_major || smin > hi.xen_minor) {
+			refuse = MIGR_REFUSE_XEN_VERSION;
+			migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
+				 "source runs Xen %s, target %u.%u: migration goes to the same or a "
+				 "newer minor version only", peer.preflight.xen_version,
+				 hi.xen_major, hi.xen_minor);
+			goto refuse;
+		}
+	}
+	need_kib = peer.preflight.memory_kib + p->reserve_kib;
+	if (peer.preflight.memory_kib == 0 || need_kib > hi.free_kib) {
+		refuse = MIGR_REFUSE_NOMEM;
+		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
+			 "guest needs %llu KiB, target has %llu KiB free",
+			 (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
+		goto refuse;
+	}
+	migr__text(incoming, sizeof(incoming), "%s--incoming", peer.preflight.name);
+	{
+		uint32_t other;
+		if (!hv->ops->domain_find(hv, peer.preflight.name, &other) ||
+		    !hv->ops->domain_find(hv, incoming, &other)) {
+			refuse = MIGR_REFUSE_NAME_CLASH;
+			m.preflight_reply.name_clash = true;
+			migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
+				 "a domain named %s (or %s) exists on the target",
+				 peer.preflight.name, incoming);
+			goto refuse;
+		}
+	}
+	m.preflight_reply.accept = true;
+	rc = migr_msg_send(c, &m);
+	if (rc)
+		goto out_nothing;
+
+	rc = migr_msg_expect(c, MIGR_MSG_CONFIG, &cfg);
+	if (rc)
+		goto out_nothing;
+	rc = hv->ops->config_info(hv, cfg.config.json, cname, &ctype, &cmem);
+	if (rc || strcmp(cname, peer.preflight.name) || ctype != type ||
+	    cmem > peer.preflight.memory_kib) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			 "domain config does not match the pre-flight (name, type or memory)");
+		migr_msg_send_abort(c, MIGR_ABORT_CONFIG, res->state_text);
+		rc = -MIGR_E_PROTO;
+		goto out_nothing;
+	}
+
+	/* ---- RESTORE ---- */
+	phase = MIGR_PHASE_RESTORE;
+	t0 = migr__now_us();
+	rc = migr_conn_stream_in(c, &fd);
+	if (rc)
+		goto out_nothing;
+	if (p->fault == MIGR_FI_RESTORE) {
+		migr__log(p->lg, XTL_ERROR, "fault injected: restore fails");
+		rc = -EIO;
+	} else {
+		rc = hv->ops->restore(hv, cfg.config.json, incoming, fd, &domid);
+	}
+	t_restored = migr__now_us();
+	have_copy = rc == 0;
+	rc2 = migr_conn_stream_in_end(c, &bytes);
+	res->stream_bytes = bytes;
+	migr_conn_stats(c, &cs);
+	res->stream_us = cs.stream_ns / 1000;
+	res->restore_us = t_restored - t0 > res->stream_us ? t_restored - t0 - res->stream_us : 0;
+	if (rc || rc2) {
+		if (rc2 == -MIGR_E_ABORTED) {
+			uint32_t code;
+			const char *reason = NULL;
+			migr_conn_peer_abort(c, &code, &reason);
+			migr__text(res->state_text, sizeof(res->state_text), "source aborted (%s%s%s)",
+				 migr_abort_name(code), reason ? ": " : "", reason ? reason : "");
+		} else {
+			migr__text(res->state_text, sizeof(res->state_text), "restore failed: %s",
+				 rc ? migr_strerror(rc) : migr_conn_error(c));
+		}
+		if (rc2 != -MIGR_E_ABORTED)
+			migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+		goto out_destroy;
+	}
+	res->domid = domid;
+
+	/* ---- READY ---- */
+	phase = MIGR_PHASE_READY;
+	rc = record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, domid, peer.preflight.name);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
+		migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+		goto out_destroy;
+	}
+	migr_msg_init(&m, MIGR_MSG_READY);
+	m.ready.domid = domid;
+	m.ready.bytes_in = bytes;
+	m.ready.stream_ns = res->stream_us * 1000;
+	m.ready.restore_ns = res->restore_us * 1000;
+	rc = migr_msg_send(c, &m);
+	if (!rc)
+		rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "no GO from the source (%s)",
+			 rc == -MIGR_E_ABORTED ? "it aborted" : migr_conn_error(c));
+		goto out_destroy_recorded;
+	}
+
+	/* ---- RUNNING: POINT OF NO RETURN ---- */
+	t_go = migr__now_us();
+	phase = MIGR_PHASE_RUNNING;
+	rc = record(p, &id, MIGR_OUTCOME_RUNNING, domid, peer.preflight.name);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
+		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
+		goto out_destroy_recorded;
+	}
+	rc = hv->ops->rename(hv, domid, incoming, peer.preflight.name);
+	if (!rc && p->fault == MIGR_FI_UNPAUSE)
+		rc = -EIO;
+	if (!rc && !p->paused)
+		rc = hv->ops->unpause(hv, domid);
+	res->unpause_us = migr__now_us() - t_go;
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			 "could not rename or unpause the guest; destroyed our copy");
+		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
+		goto out_destroy_recorded;
+	}
+	migr_msg_init(&m, MIGR_MSG_DONE);
+	m.done.domid = domid;
+	m.done.unpause_ns = res->unpause_us * 1000;
+	rc = migr_msg_send(c, &m);
+	if (rc)
+		migr__log(p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
+			  "here and the record says so, ignoring", domid, migr_conn_error(c));
+	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
+		 peer.preflight.name, domid);
+	phase = MIGR_PHASE_DONE;
+	rc = 0;
+	goto out;
+
+refuse:
+	m.preflight_reply.accept = false;
+	m.preflight_reply.refuse = refuse;
+	migr__text(res->state_text, sizeof(res->state_text), "refused: %s",
+		 m.preflight_reply.reason);
+	migr_msg_send(c, &m);
+	rc = -MIGR_E_ABORTED;
+	goto out_nothing;
+
+out_destroy_recorded:
+out_destroy:
+	if (have_copy) {
+		if (hv->ops->destroy(hv, domid))
+			migr__log(p->lg, XTL_ERROR, "domain %u: could not destroy our copy", domid);
+		if (phase >= MIGR_PHASE_READY)
+			record(p, &id, MIGR_OUTCOME_DESTROYED, domid, peer.preflight.name);
+	}
+	phase = MIGR_PHASE_ABORTED;
+	rc = -MIGR_E_ABORTED;
+	goto out;
+
+out_nothing:
+	phase = MIGR_PHASE_ABORTED;
+	if (!res->state_text[0])
+		migr__text(res->state_text, sizeof(res->state_text), "%s",
+			 rc ? migr_conn_error(c) : "nothing received");
+	if (resolved)
+		phase = MIGR_PHASE_DONE;
+	if (rc)
+		rc = -MIGR_E_ABORTED;
+out:
+	res->phase = phase;
+	migr_msg_release(&peer);
+	migr_msg_release(&cfg);
+	return rc;
+}

@@ -1,0 +1,367 @@
+/*
+ * send.c: the source's core, shared by both source drivers: stream one live guest into
+ * a connection with migr's pre-copy policy, its PEEK sampler, and the guest's suspend.
+ *
+ * Entry points (send_int.h): migr__send_init(), migr__send_stream(), migr__send_backout(),
+ * migr__send_report(), migr__send_fini(); migr_send_params_init() (migr/migrate.h).
+ *
+ * The stream (see send_stream.c for the bytes): libxl header, LIBXC_CONTEXT, the libxc
+ * stream written by ops->save() (xc_domain_save() on Xen), END. All of it goes into the
+ * connection's stream face, whose pump carries it and counts its bytes.
+ *
+ * Pre-copy: ops->save() calls on_precopy() at libxenguest's two decision points per round
+ * (FACTS.md, migr/policy.h). Each call is turned into a struct migr_policy_stats with the
+ * measured time and bytes of the round and the PEEK samples taken during it, fed to
+ * migr_policy_decide(), reported to the progress callback and returned as it is.
+ *
+ * Sampler: a thread that, while a round's live send runs, reads the dirty count with
+ * ops->peek_dirty() (PEEK, NULL bitmap) every peek_interval_ms. Each PEEK briefly pauses
+ * the guest, so the rate stays modest; one more PEEK is taken at call B, so the last
+ * sample is the blackout set if the policy stops there.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "send_int.h"
+
+uint64_t migr__now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!lg)
+		return;
+	va_start(ap, fmt);
+	xtl_logv(lg, level, -1, "migr", fmt, ap);
+	va_end(ap);
+}
+
+void migr__text(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void migr_send_params_init(struct migr_send_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	migr_policy_params_init(&p->policy);
+	p->suspend_timeout_ms = 60000;
+	p->peek_interval_ms = 50;
+	p->handshake_timeout_ms = 300000;
+}
+
+void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
+		     struct migr_conn *c, const struct migr_send_params *p,
+		     struct migr_result *res)
+{
+	memset(s, 0, sizeof(*s));
+	s->hv = hv;
+	s->domid = domid;
+	s->c = c;
+	if (p)
+		s->p = *p;
+	else
+		migr_send_params_init(&s->p);
+	s->res = res;
+	s->phase = MIGR_PHASE_INIT;
+	s->t_start = migr__now_us();
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	migr_policy_init(&s->pol, &s->p.policy);
+}
+
+void migr__send_fini(struct migr__send *s)
+{
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+}
+
+static uint64_t stream_bytes(struct migr__send *s)
+{
+	struct migr_conn_stats st;
+
+	migr_conn_stats(s->c, &st);
+	return st.stream_out;
+}
+
+void migr__send_report(struct migr__send *s)
+{
+	struct migr_progress pr;
+
+	if (!s->p.progress)
+		return;
+	memset(&pr, 0, sizeof(pr));
+	pr.phase = s->phase;
+	pr.round = s->res->rounds;
+	pr.elapsed_us = migr__now_us() - s->t_start;
+	pr.guest_pages = s->guest_pages;
+	pr.sent_pages = s->res->pages_live;
+	pr.sent_bytes = s->c ? stream_bytes(s) : 0;
+	s->p.progress(&pr, s->p.progress_arg);
+}
+
+/* ---- the PEEK sampler ------------------------------------------------------------------ */
+
+/* Called with s->lock held. */
+static void take_sample(struct migr__send *s)
+{
+	uint64_t dirty;
+
+	if (s->hv->ops->peek_dirty(s->hv, s->domid, &dirty))
+		return;
+	if (s->n_samples == MIGR__MAX_SAMPLES) {
+		/* keep every other sample: the span stays covered at half the resolution */
+		for (size_t i = 0; i < MIGR__MAX_SAMPLES / 2; i++)
+			s->samples[i] = s->samples[2 * i + 1];
+		s->n_samples = MIGR__MAX_SAMPLES / 2;
+	}
+	s->samples[s->n_samples].time_us = migr__now_us() - s->t_precopy0;
+	s->samples[s->n_samples].dirty_pages = dirty;
+	s->n_samples++;
+}
+
+static void *sampler_main(void *arg)
+{
+	struct migr__send *s = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop_sampler) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)s->p.peek_interval_ms * 1000000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		if (!s->stop_sampler && s->in_round)
+			take_sample(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void sampler_start(struct migr__send *s)
+{
+	if (!s->p.peek_interval_ms || !s->hv->ops->peek_dirty)
+		return;
+	s->stop_sampler = false;
+	if (pthread_create(&s->sampler, NULL, sampler_main, s) == 0)
+		s->sampler_running = true;
+	else
+		migr__log(s->p.lg, XTL_WARN, "domain %u: no PEEK sampler thread, ignoring",
+			  s->domid);
+}
+
+static void sampler_stop(struct migr__send *s)
+{
+	if (!s->sampler_running)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop_sampler = true;
+	s->in_round = false;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->sampler, NULL);
+	s->sampler_running = false;
+}
+
+/* ---- save callbacks ---------------------------------------------------------------------- */
+
+static int on_precopy(const struct migr_precopy_stats *st, void *arg)
+{
+	struct migr__send *s = arg;
+	struct migr_policy_stats ps;
+	struct migr_policy_verdict v;
+	struct migr_progress pr;
+	struct migr_policy_sample samples[MIGR__MAX_SAMPLES];
+	uint64_t now = migr__now_us(), bytes = stream_bytes(s);
+	bool call_a = st->dirty_count >= 0;
+	int action;
+
+	if (!s->started) {
+		s->started = true;
+		s->t_precopy0 = now;
+		s->guest_pages = call_a ? (uint64_t)st->dirty_count : 0;
+		s->res->guest_pages = s->guest_pages;
+	}
+	memset(&ps, 0, sizeof(ps));
+	memset(&pr, 0, sizeof(pr));
+	ps.iteration = st->iteration;
+	ps.total_written = st->total_written;
+	ps.dirty_count = st->dirty_count;
+	ps.elapsed_us = now - s->t_precopy0;
+	ps.page_size = 4096;
+	ps.guest_pages = s->guest_pages;
+
+	if (call_a) {
+		s->round_start_us = now;
+		s->round_n = st->dirty_count;
+		s->round_bytes0 = bytes;
+		pthread_mutex_lock(&s->lock);
+		s->n_samples = 0;
+		s->in_round = true;
+		pthread_mutex_unlock(&s->lock);
+	} else {
+		pthread_mutex_lock(&s->lock);
+		s->in_round = false;
+		if (s->sampler_running)
+			take_sample(s);
+		memcpy(samples, s->samples, s->n_samples * sizeof(samples[0]));
+		ps.n_samples = s->n_samples;
+		pthread_mutex_unlock(&s->lock);
+		ps.samples = samples;
+		ps.round_pages = s->round_n;
+		ps.round_bytes = bytes - s->round_bytes0;
+		ps.round_us = now - s->round_start_us;
+		s->res->rounds++;
+		s->res->pages_live += s->round_n;
+		pr.round_end = true;
+		pr.round_pages = ps.round_pages;
+		pr.round_bytes = ps.round_bytes;
+		pr.round_us = ps.round_us;
+	}
+
+	action = migr_policy_decide(&s->pol, &ps, &v);
+	s->last_action = action;
+	s->res->policy_reason = v.reason;
+	if (action == MIGR_POLICY_STOP)
+		s->res->predicted_blackout_us = v.predicted_blackout_us;
+	if (action == MIGR_POLICY_ABORT)
+		s->policy_aborted = true;
+
+	migr__log(s->p.lg, XTL_DETAIL,
+		  "domain %u: round %u %s: N=%ld pages %llu bytes %llu us %llu, bw %llu B/s, "
+		  "dirty %llu p/s, remaining %llu, blackout %llu us -> %s (%s)",
+		  s->domid, st->iteration, call_a ? "A" : "B", (long)st->dirty_count,
+		  (unsigned long long)ps.round_pages, (unsigned long long)ps.round_bytes,
+		  (unsigned long long)ps.round_us, (unsigned long long)v.bandwidth_Bps,
+		  (unsigned long long)v.dirty_rate_pps, (unsigned long long)v.remaining_pages,
+		  (unsigned long long)v.predicted_blackout_us, migr_policy_action_name(action),
+		  migr_policy_reason_name(v.reason));
+
+	if (s->p.progress) {
+		pr.phase = s->phase;
+		pr.round = st->iteration;
+		pr.elapsed_us = now - s->t_start;
+		pr.guest_pages = s->guest_pages;
+		pr.sent_pages = s->res->pages_live;
+		pr.sent_bytes = bytes;
+		pr.remaining_pages = v.remaining_pages;
+		pr.dirty_rate_pps = v.dirty_rate_pps;
+		pr.bandwidth_Bps = v.bandwidth_Bps;
+		pr.predicted_blackout_us = v.predicted_blackout_us;
+		pr.decision = action;
+		pr.reason = v.reason;
+		s->p.progress(&pr, s->p.progress_arg);
+	}
+	switch (action) {
+	case MIGR_POLICY_STOP:     return MIGR_PRECOPY_STOP;
+	case MIGR_POLICY_CONTINUE: return MIGR_PRECOPY_CONTINUE;
+	default:                   return MIGR_PRECOPY_ABORT;
+	}
+}
+
+static int on_suspend(void *arg)
+{
+	struct migr__send *s = arg;
+	int rc;
+
+	sampler_stop(s);
+	s->phase = MIGR_PHASE_SUSPEND;
+	s->t_suspend_req = migr__now_us();
+	migr__send_report(s);
+	if (s->p.fault == MIGR_FI_SUSPEND) {
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: fault injected: guest fails to suspend",
+			  s->domid);
+		return -ETIMEDOUT;
+	}
+	rc = s->hv->ops->suspend(s->hv, s->domid, s->p.suspend_timeout_ms);
+	s->t_suspended = migr__now_us();
+	if (rc)
+		return rc;
+	s->phase = MIGR_PHASE_FINAL_SEND;
+	migr__send_report(s);
+	return 0;
+}
+
+int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
+{
+	struct migr_save_callbacks cbs = { .precopy = on_precopy, .suspend = on_suspend, .arg = s };
+	uint64_t bytes = 0;
+	int fd = -1, rc, rc2;
+	uint32_t code;
+
+	rc = migr_conn_stream_out(s->c, stream_flags, &fd);
+	if (rc) {
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: cannot open the stream: %s",
+			  s->domid, migr_conn_error(s->c));
+		return rc;
+	}
+	s->phase = MIGR_PHASE_PRECOPY;
+	migr__send_report(s);
+
+	rc = migr_libxl_stream_begin(fd);
+	if (!rc) {
+		sampler_start(s);
+		rc = s->hv->ops->save(s->hv, s->domid, fd, &cbs);
+		sampler_stop(s);
+		if (rc == -MIGR_E_ABORTED || s->policy_aborted)
+			rc = -MIGR_E_ABORTED;
+	}
+	if (!rc)
+		rc = migr_libxl_stream_end(fd);
+
+	code = rc == -MIGR_E_ABORTED ? MIGR_ABORT_POLICY : MIGR_ABORT_SAVE;
+	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code,
+				       rc == -MIGR_E_ABORTED ? "pre-copy policy gave up" :
+				       rc ? migr_strerror(rc) : NULL, &bytes);
+	s->t_stream_end = migr__now_us();
+	s->res->stream_bytes = bytes;
+	if (!s->t_suspend_req)
+		s->res->precopy_us = s->t_stream_end - s->t_precopy0;
+	else
+		s->res->precopy_us = s->t_suspend_req - s->t_precopy0;
+	if (rc)
+		return rc;
+	if (rc2) {
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: stream did not reach the target: %s",
+			  s->domid, migr_conn_error(s->c));
+		return rc2;
+	}
+	return 0;
+}
+
+int migr__send_backout(struct migr__send *s)
+{
+	struct migr_dom_info di;
+	int rc;
+
+	rc = s->hv->ops->domain_info(s->hv, s->domid, &di);
+	if (rc) {
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: gone during back-out", s->domid);
+		return rc;
+	}
+	if (di.shutdown && di.shutdown_reason == MIGR_SHUTDOWN_SUSPEND) {
+		rc = s->hv->ops->resume(s->hv, s->domid);
+		if (rc) {
+			migr__log(s->p.lg, XTL_ERROR, "domain %u: could not resume the guest: %s",
+				  s->domid, migr_strerror(rc));
+			return rc;
+		}
+		migr__log(s->p.lg, XTL_INFO, "domain %u: resumed on the source", s->domid);
+	}
+	return 0;
+}

@@ -1,0 +1,717 @@
+/*
+ * xen_hv.c: struct migr_hv_ops on a real Xen host (libxenctrl, libxenguest, libxenstore,
+ * libxl). This file and its xen_*.c siblings are the only ones that include Xen headers.
+ *
+ * Entry point: migr_hv_xen_open(). The ops are described in migr/hv.h.
+ *
+ * What comes from where, and why:
+ *   - save: xc_domain_save() directly (libxl cannot take a pre-copy policy), with migr's
+ *     callbacks; the libxl v2 framing around it is the caller's (send.c).
+ *   - suspend: as libxl_dom_suspend.c does it: the guest's suspend event channel if it
+ *     published one, else xenstore control/shutdown = "suspend"; then wait for shutdown
+ *     reason suspend. Both with a timeout; an unacknowledged request is withdrawn.
+ *   - restore, rename, unpause, destroy, resume, config: libxl, so that the domain is an
+ *     ordinary libxl domain on both ends.
+ *   - peek_dirty: a second xc_interface used only by the sampling thread, PEEK with no
+ *     bitmap (a PEEK walking the bitmap can be preempted and make libxc's CLEAN fail).
+ *   - host_info.cap_shadow: Xen's physinfo capability XEN_SYSCTL_PHYSCAP_shadow, which Xen
+ *     sets exactly when it was built with CONFIG_SHADOW_PAGING (xen/arch/x86/sysctl.c).
+ *     Reading it touches no guest.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xenctrl.h>
+#include <xenguest.h>
+#include <xenstore.h>
+#include <xenevtchn.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xentoollog.h>
+
+#include "libmigr.h"
+
+struct xen_hv {
+	struct migr_hv hv;
+	xc_interface *xch;       /* the driver's thread */
+	xc_interface *xch_peek;  /* the sampling thread only */
+	struct xs_handle *xsh;
+	libxl_ctx *ctx;
+};
+
+#define XH(h) ((struct xen_hv *)(h))
+
+#define LOG(h, lvl, domid, fmt, ...) do { \
+	if ((h)->lg) xtl_log((h)->lg, (lvl), -1, "migr", "domain %u: " fmt, \
+			     (unsigned)(domid), ##__VA_ARGS__); } while (0)
+#define LOGE(h, domid, fmt, ...) do { int e_ = errno; \
+	LOG(h, XTL_ERROR, domid, fmt ": %s", ##__VA_ARGS__, strerror(e_)); errno = e_; } while (0)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libxl's ERROR_* to a negative errno, once, here at the seam. */
+static int from_libxl(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case ERROR_NOMEM: return -ENOMEM;
+	case ERROR_INVAL: return -EINVAL;
+	case ERROR_DOMAIN_NOTFOUND: return -ENOENT;
+	case ERROR_TIMEDOUT: case ERROR_GUEST_TIMEDOUT: return -ETIMEDOUT;
+	case ERROR_NOPARAVIRT: return -EOPNOTSUPP;
+	default: return -EIO;
+	}
+}
+
+static int neg_errno(void)
+{
+	return errno ? -errno : -EIO;
+}
+
+static int xen_domain_info(struct migr_hv *h, uint32_t domid, struct migr_dom_info *r)
+{
+	struct xen_hv *x = XH(h);
+	xc_dominfo_t di;
+	libxl_dominfo ldi;
+	struct migr_dom_info info;
+	char *name;
+	int rc;
+
+	if (xc_domain_getinfo(x->xch, domid, 1, &di) != 1 || di.domid != domid)
+		return -ENOENT;
+	memset(&info, 0, sizeof(info));
+	info.domid = domid;
+	info.mem_kib = (uint64_t)di.nr_pages * (XC_PAGE_SIZE / 1024);
+	info.max_mem_kib = di.max_memkb;
+	info.vcpus = di.max_vcpu_id + 1;
+	info.paused = di.paused;
+	info.shutdown = di.shutdown;
+	info.shutdown_reason = di.shutdown ? (int)di.shutdown_reason : -1;
+	info.dying = di.dying;
+	info.type = di.hvm ? MIGR_GUEST_HVM : MIGR_GUEST_PV;
+
+	libxl_dominfo_init(&ldi);
+	rc = libxl_domain_info(x->ctx, &ldi, domid);
+	if (!rc) {
+		switch (ldi.domain_type) {
+		case LIBXL_DOMAIN_TYPE_PV:  info.type = MIGR_GUEST_PV; break;
+		case LIBXL_DOMAIN_TYPE_PVH: info.type = MIGR_GUEST_PVH; break;
+		case LIBXL_DOMAIN_TYPE_HVM: info.type = MIGR_GUEST_HVM; break;
+		default: break;
+		}
+	}
+	libxl_dominfo_dispose(&ldi);
+
+	name = libxl_domid_to_name(x->ctx, domid);
+	if (name) {
+		snprintf(info.name, sizeof(info.name), "%s", name);
+		free(name);
+	}
+	*r = info;
+	return 0;
+}
+
+static int xen_domain_find(struct migr_hv *h, const char *s, uint32_t *domid_r)
+{
+	struct xen_hv *x = XH(h);
+	uint32_t domid;
+	char *end;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*end && !errno && v < 0x7ff0) {
+		xc_dominfo_t di;
+		if (xc_domain_getinfo(x->xch, v, 1, &di) != 1 || di.domid != v)
+			return -ENOENT;
+		*domid_r = v;
+		return 0;
+	}
+	if (libxl_name_to_domid(x->ctx, s, &domid))
+		return -ENOENT;
+	*domid_r = domid;
+	return 0;
+}
+
+static int xen_host_info(struct migr_hv *h, struct migr_host_info *r)
+{
+	struct xen_hv *x = XH(h);
+	struct migr_host_info info;
+	xc_physinfo_t pi;
+	xen_extraversion_t extra;
+	int v;
+
+	memset(&info, 0, sizeof(info));
+	v = xc_version(x->xch, XENVER_version, NULL);
+	if (v < 0) {
+		LOGE(h, 0, "cannot read the Xen version");
+		return neg_errno();
+	}
+	info.xen_major = (unsigned)v >> 16;
+	info.xen_minor = (unsigned)v & 0xffff;
+	memset(extra, 0, sizeof(extra));
+	if (xc_version(x->xch, XENVER_extraversion, extra) == 0)
+		snprintf(info.xen_extra, sizeof(info.xen_extra), "%.*s",
+			 (int)sizeof(extra), extra);
+
+	memset(&pi, 0, sizeof(pi));
+	if (xc_physinfo(x->xch, &pi)) {
+		LOGE(h, 0, "cannot read the host's physinfo");
+		return neg_errno();
+	}
+	info.total_kib = (uint64_t)pi.total_pages * (XC_PAGE_SIZE / 1024);
+	info.free_kib = ((uint64_t)pi.free_pages + pi.scrub_pages) * (XC_PAGE_SIZE / 1024);
+	info.cap_pv = !!(pi.capabilities & XEN_SYSCTL_PHYSCAP_pv);
+	info.cap_hvm = !!(pi.capabilities & XEN_SYSCTL_PHYSCAP_hvm);
+	info.cap_hap = !!(pi.capabilities & XEN_SYSCTL_PHYSCAP_hap);
+	info.cap_shadow = !!(pi.capabilities & XEN_SYSCTL_PHYSCAP_shadow);
+	*r = info;
+	return 0;
+}
+
+static int xen_domain_config(struct migr_hv *h, uint32_t domid, char **json_r, size_t *len_r)
+{
+	struct xen_hv *x = XH(h);
+	libxl_domain_config cfg;
+	char *json = NULL;
+	int rc;
+
+	libxl_domain_config_init(&cfg);
+	rc = libxl_retrieve_domain_configuration(x->ctx, domid, &cfg, NULL);
+	if (rc) {
+		LOG(h, XTL_ERROR, domid, "cannot retrieve the domain's libxl configuration (%d)", rc);
+		rc = from_libxl(rc);
+		goto out;
+	}
+	cfg.c_info.domid = 0;   /* the target chooses; as xl sends it */
+	json = libxl_domain_config_to_json(x->ctx, &cfg);
+	if (!json) {
+		LOG(h, XTL_ERROR, domid, "cannot convert the domain's configuration to JSON");
+		rc = -ENOMEM;
+		goto out;
+	}
+	*len_r = strlen(json) + 1;
+	*json_r = json;
+	json = NULL;
+	rc = 0;
+out:
+	free(json);
+	libxl_domain_config_dispose(&cfg);
+	return rc;
+}
+
+static int xen_config_info(struct migr_hv *h, const char *json, char name_r[MIGR_DOMNAME_MAX],
+			   enum migr_guest_type *type_r, uint64_t *max_mem_kib_r)
+{
+	struct xen_hv *x = XH(h);
+	libxl_domain_config cfg;
+	int rc;
+
+	libxl_domain_config_init(&cfg);
+	if (libxl_domain_config_from_json(x->ctx, &cfg, json)) {
+		LOG(h, XTL_ERROR, 0, "domain configuration is not valid libxl JSON");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!cfg.c_info.name || strlen(cfg.c_info.name) >= MIGR_DOMNAME_MAX) {
+		LOG(h, XTL_ERROR, 0, "domain configuration has no usable name");
+		rc = -EINVAL;
+		goto out;
+	}
+	switch (cfg.b_info.type) {
+	case LIBXL_DOMAIN_TYPE_PV:  *type_r = MIGR_GUEST_PV; break;
+	case LIBXL_DOMAIN_TYPE_PVH: *type_r = MIGR_GUEST_PVH; break;
+	case LIBXL_DOMAIN_TYPE_HVM: *type_r = MIGR_GUEST_HVM; break;
+	default: *type_r = MIGR_GUEST_UNKNOWN; break;
+	}
+	snprintf(name_r, MIGR_DOMNAME_MAX, "%s", cfg.c_info.name);
+	*max_mem_kib_r = cfg.b_info.max_memkb == LIBXL_MEMKB_DEFAULT ? 0 : cfg.b_info.max_memkb;
+	rc = 0;
+out:
+	libxl_domain_config_dispose(&cfg);
+	return rc;
+}
+
+/* ---- save ---------------------------------------------------------------------------- */
+
+struct save_ctx {
+	struct migr_hv *hv;
+	uint32_t domid;
+	const struct migr_save_callbacks *cbs;
+	bool aborted;
+	int suspend_rc;
+};
+
+static int save_precopy(struct precopy_stats st, void *data)
+{
+	struct save_ctx *s = data;
+	struct migr_precopy_stats m = {
+		.iteration = st.iteration,
+		.total_written = st.total_written,
+		.dirty_count = st.dirty_count,
+	};
+	int d = s->cbs->precopy ? s->cbs->precopy(&m, s->cbs->arg) : MIGR_PRECOPY_CONTINUE;
+
+	switch (d) {
+	case MIGR_PRECOPY_STOP:
+		return XGS_POLICY_STOP_AND_COPY;
+	case MIGR_PRECOPY_CONTINUE:
+		return XGS_POLICY_CONTINUE_PRECOPY;
+	default:
+		s->aborted = true;
+		return XGS_POLICY_ABORT;
+	}
+}
+
+/* libxc wants nonzero for success here (xg_sr_save.c: "return 1 for success"). */
+static int save_suspend(void *data)
+{
+	struct save_ctx *s = data;
+
+	s->suspend_rc = s->cbs->suspend ? s->cbs->suspend(s->cbs->arg) : -EINVAL;
+	return s->suspend_rc == 0;
+}
+
+/* PVH is saved as "x86 HVM" and libxc asserts this callback exists; a PVH guest has no
+ * device model whose log-dirty would need switching. */
+static int save_switch_qemu_logdirty(uint32_t domid, unsigned enable, void *data)
+{
+	return 0;
+}
+
+static int xen_save(struct migr_hv *h, uint32_t domid, int fd, const struct migr_save_callbacks *cbs)
+{
+	struct xen_hv *x = XH(h);
+	struct save_ctx s = { .hv = h, .domid = domid, .cbs = cbs };
+	struct save_callbacks xcb;
+	unsigned int nr_vnodes = 0, nr_vmemranges = 0, nr_vcpus = 0;
+	int ret;
+
+	/* As libxl does: the stream does not carry vNUMA, so a guest with any vNUMA
+	 * configuration cannot be saved faithfully. */
+	ret = xc_domain_getvnuma(x->xch, domid, &nr_vnodes, &nr_vmemranges, &nr_vcpus,
+				 NULL, NULL, NULL);
+	if (ret != -1 || errno != EOPNOTSUPP) {
+		LOG(h, XTL_ERROR, domid, "cannot migrate a guest with vNUMA configured");
+		return -MIGR_E_UNSUPPORTED;
+	}
+
+	memset(&xcb, 0, sizeof(xcb));
+	xcb.suspend = save_suspend;
+	xcb.precopy_policy = save_precopy;
+	xcb.switch_qemu_logdirty = save_switch_qemu_logdirty;
+	xcb.data = &s;
+
+	errno = 0;
+	ret = xc_domain_save(x->xch, fd, domid, XCFLAGS_LIVE, &xcb, XC_STREAM_PLAIN, -1);
+	if (ret == 0)
+		return 0;
+	if (s.aborted)
+		return -MIGR_E_ABORTED;
+	if (s.suspend_rc)
+		return s.suspend_rc;
+	ret = errno ? -errno : -EIO;
+	LOG(h, XTL_ERROR, domid, "live save failed: %s", strerror(-ret));
+	return ret;
+}
+
+/* ---- suspend --------------------------------------------------------------------------- */
+
+/* 1: suspended, 0: not (yet), <0: gone or shut down for another reason. */
+static int check_suspended(struct xen_hv *x, uint32_t domid)
+{
+	xc_dominfo_t di;
+
+	if (xc_domain_getinfo(x->xch, domid, 1, &di) != 1 || di.domid != domid) {
+		LOG(&x->hv, XTL_ERROR, domid, "guest vanished while suspending");
+		return -ESRCH;
+	}
+	if (!di.shutdown)
+		return 0;
+	if (di.shutdown_reason != SHUTDOWN_suspend) {
+		LOG(&x->hv, XTL_ERROR, domid, "guest shut down with reason %u while suspending",
+		    di.shutdown_reason);
+		return -ESRCH;
+	}
+	return 1;
+}
+
+/* Wait for a xenstore watch event or the poll interval; returns nonzero on a fired
+ * watch (its events are drained). */
+static void xs_wait(struct xs_handle *xsh, int ms)
+{
+	struct pollfd p = { .fd = xs_fileno(xsh), .events = POLLIN };
+	char **ev;
+
+	if (poll(&p, 1, ms) > 0)
+		while ((ev = xs_check_watch(xsh)) != NULL)
+			free(ev);
+}
+
+/* Through the suspend event channel: notify, wait for the guest's notification or the
+ * shutdown, bounded by deadline. */
+static int suspend_evtchn(struct xen_hv *x, uint32_t domid, int port, uint64_t deadline)
+{
+	xenevtchn_handle *xce;
+	int lport, lockfd = -1, rc;
+
+	xce = xenevtchn_open(NULL, 0);
+	if (!xce) {
+		LOGE(&x->hv, domid, "cannot open the event channel device");
+		return neg_errno();
+	}
+	lport = xc_suspend_evtchn_init_exclusive(x->xch, xce, domid, port, &lockfd);
+	if (lport < 0) {
+		LOG(&x->hv, XTL_ERROR, domid, "cannot bind the suspend event channel %d", port);
+		rc = -EIO;
+		goto out_close;
+	}
+	if (xenevtchn_notify(xce, lport) < 0) {
+		LOGE(&x->hv, domid, "cannot notify the suspend event channel");
+		rc = neg_errno();
+		goto out_release;
+	}
+	for (;;) {
+		rc = check_suspended(x, domid);
+		if (rc)
+			break;
+		uint64_t t = now_ms();
+		if (t >= deadline) {
+			LOG(&x->hv, XTL_ERROR, domid, "guest did not suspend in time (event channel)");
+			rc = -ETIMEDOUT;
+			break;
+		}
+		struct pollfd p = { .fd = xenevtchn_fd(xce), .events = POLLIN };
+		if (poll(&p, 1, (int)(deadline - t < 20 ? deadline - t : 20)) > 0) {
+			xenevtchn_port_or_error_t pp = xenevtchn_pending(xce);
+			if (pp >= 0)
+				xenevtchn_unmask(xce, pp);
+		}
+	}
+	rc = rc > 0 ? 0 : rc;
+out_release:
+	xc_suspend_evtchn_release(x->xch, xce, domid, lport, &lockfd);
+out_close:
+	xenevtchn_close(xce);
+	return rc;
+}
+
+static bool pvcontrol_acked(const char *v)
+{
+	return !v || strcmp(v, "suspend");
+}
+
+/* Withdraw an unacknowledged request in a transaction, unless the guest acked at the
+ * last moment. Returns 1 if it had acked after all. */
+static int pvcontrol_cancel(struct xen_hv *x, const char *path)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		xs_transaction_t t = xs_transaction_start(x->xsh);
+		if (t == XBT_NULL)
+			return -EIO;
+		char *v = xs_read(x->xsh, t, path, NULL);
+		bool acked = pvcontrol_acked(v);
+		free(v);
+		if (acked) {
+			xs_transaction_end(x->xsh, t, true);
+			return 1;
+		}
+		if (!xs_write(x->xsh, t, path, "", 0)) {
+			xs_transaction_end(x->xsh, t, true);
+			return -EIO;
+		}
+		if (xs_transaction_end(x->xsh, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -EIO;
+	}
+	return -EIO;
+}
+
+static int suspend_xenstore(struct xen_hv *x, uint32_t domid, uint64_t deadline)
+{
+	char *dompath = NULL, *path = NULL;
+	bool watching_path = false, watching_release = false;
+	int rc;
+
+	dompath = xs_get_domain_path(x->xsh, domid);
+	if (!dompath || asprintf(&path, "%s/control/shutdown", dompath) < 0) {
+		path = NULL;
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!xs_watch(x->xsh, path, "migr-suspend")) {
+		LOGE(&x->hv, domid, "cannot watch %s", path);
+		rc = neg_errno();
+		goto out;
+	}
+	watching_path = true;
+	if (!xs_write(x->xsh, XBT_NULL, path, "suspend", strlen("suspend"))) {
+		LOGE(&x->hv, domid, "cannot write %s", path);
+		rc = neg_errno();
+		goto out;
+	}
+	/* The guest acknowledges by clearing the node. */
+	for (;;) {
+		char *v = xs_read(x->xsh, XBT_NULL, path, NULL);
+		bool acked = pvcontrol_acked(v);
+		free(v);
+		if (acked)
+			break;
+		uint64_t t = now_ms();
+		if (t >= deadline) {
+			rc = pvcontrol_cancel(x, path);
+			if (rc == 1)
+				break;
+			LOG(&x->hv, XTL_ERROR, domid,
+			    "guest did not acknowledge the suspend request, withdrawn");
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		xs_wait(x->xsh, (int)(deadline - t < 50 ? deadline - t : 50));
+	}
+	if (!xs_watch(x->xsh, "@releaseDomain", "migr-release")) {
+		LOGE(&x->hv, domid, "cannot watch @releaseDomain");
+		rc = neg_errno();
+		goto out;
+	}
+	watching_release = true;
+	for (;;) {
+		rc = check_suspended(x, domid);
+		if (rc)
+			break;
+		uint64_t t = now_ms();
+		if (t >= deadline) {
+			LOG(&x->hv, XTL_ERROR, domid, "guest acknowledged but did not suspend in time");
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		xs_wait(x->xsh, (int)(deadline - t < 20 ? deadline - t : 20));
+	}
+	rc = rc > 0 ? 0 : rc;
+out:
+	if (watching_release)
+		xs_unwatch(x->xsh, "@releaseDomain", "migr-release");
+	if (watching_path)
+		xs_unwatch(x->xsh, path, "migr-suspend");
+	free(path);
+	free(dompath);
+	return rc;
+}
+
+static int xen_suspend(struct migr_hv *h, uint32_t domid, unsigned int timeout_ms)
+{
+	struct xen_hv *x = XH(h);
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct migr_dom_info di;
+	int port, rc;
+
+	rc = xen_domain_info(h, domid, &di);
+	if (rc)
+		return rc;
+	if (di.type == MIGR_GUEST_HVM) {
+		LOG(h, XTL_ERROR, domid, "HVM guests are not supported");
+		return -MIGR_E_UNSUPPORTED;
+	}
+	rc = check_suspended(x, domid);
+	if (rc)
+		return rc > 0 ? 0 : rc;
+
+	port = xs_suspend_evtchn_port(domid);
+	if (port >= 0)
+		return suspend_evtchn(x, domid, port, deadline);
+	return suspend_xenstore(x, domid, deadline);
+}
+
+/* ---- the rest of the life cycle ------------------------------------------------------- */
+
+static int xen_resume(struct migr_hv *h, uint32_t domid)
+{
+	int rc = libxl_domain_resume(XH(h)->ctx, domid, 1, NULL);
+	if (rc)
+		LOG(h, XTL_ERROR, domid, "resume failed (%d)", rc);
+	return from_libxl(rc);
+}
+
+static int xen_rename(struct migr_hv *h, uint32_t domid, const char *old, const char *new)
+{
+	int rc = libxl_domain_rename(XH(h)->ctx, domid, old, new);
+	if (rc)
+		LOG(h, XTL_ERROR, domid, "rename %s -> %s failed (%d)", old ? old : "?", new, rc);
+	return from_libxl(rc);
+}
+
+static int xen_restore(struct migr_hv *h, const char *json, const char *name, int fd,
+		       uint32_t *domid_r)
+{
+	struct xen_hv *x = XH(h);
+	libxl_domain_config cfg;
+	libxl_domain_restore_params params;
+	uint32_t domid = INVALID_DOMID;
+	int rc;
+
+	libxl_domain_config_init(&cfg);
+	libxl_domain_restore_params_init(&params);
+
+	rc = libxl_domain_config_from_json(x->ctx, &cfg, json);
+	if (rc) {
+		LOG(h, XTL_ERROR, 0, "incoming domain configuration is not valid libxl JSON");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (cfg.b_info.type != LIBXL_DOMAIN_TYPE_PV && cfg.b_info.type != LIBXL_DOMAIN_TYPE_PVH) {
+		LOG(h, XTL_ERROR, 0, "incoming guest is of type %s; only PV and PVH are supported",
+		    libxl_domain_type_to_string(cfg.b_info.type));
+		rc = -MIGR_E_UNSUPPORTED;
+		goto out;
+	}
+	free(cfg.c_info.name);
+	cfg.c_info.name = strdup(name);
+	if (!cfg.c_info.name) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!libxl_domid_valid_guest(cfg.c_info.domid))
+		cfg.c_info.domid = INVALID_DOMID;
+
+	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+	params.stream_version = 2;   /* _init() says 1, the legacy format */
+
+	rc = libxl_domain_create_restore(x->ctx, &cfg, &domid, fd, -1, &params, NULL, NULL);
+	if (rc) {
+		LOG(h, XTL_ERROR, domid, "restore of %s failed (%d)", name, rc);
+		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
+		goto out;
+	}
+	*domid_r = domid;
+	rc = 0;
+out:
+	libxl_domain_restore_params_dispose(&params);
+	libxl_domain_config_dispose(&cfg);
+	return rc;
+}
+
+static int xen_unpause(struct migr_hv *h, uint32_t domid)
+{
+	int rc = libxl_domain_unpause(XH(h)->ctx, domid, NULL);
+	if (rc)
+		LOG(h, XTL_ERROR, domid, "unpause failed (%d)", rc);
+	return from_libxl(rc);
+}
+
+static int xen_destroy(struct migr_hv *h, uint32_t domid)
+{
+	int rc = libxl_domain_destroy(XH(h)->ctx, domid, NULL);
+	if (rc)
+		LOG(h, XTL_ERROR, domid, "destroy failed (%d)", rc);
+	return from_libxl(rc);
+}
+
+static int xen_peek_dirty(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
+{
+	struct xen_hv *x = XH(h);
+	xc_shadow_op_stats_t st = { 0, 0 };
+	long long r;
+
+	r = xc_logdirty_control(x->xch_peek, domid, XEN_DOMCTL_SHADOW_OP_PEEK, NULL, 0, 0, &st);
+	if (r < 0)
+		return errno == EINVAL ? -ENODATA : neg_errno();
+	*dirty_r = st.dirty_count;
+	return 0;
+}
+
+static void xen_close(struct migr_hv *h)
+{
+	struct xen_hv *x = XH(h);
+
+	if (x->ctx)
+		libxl_ctx_free(x->ctx);
+	if (x->xsh)
+		xs_close(x->xsh);
+	if (x->xch_peek)
+		xc_interface_close(x->xch_peek);
+	if (x->xch)
+		xc_interface_close(x->xch);
+	free(x);
+}
+
+static const struct migr_hv_ops xen_ops = {
+	.domain_find = xen_domain_find,
+	.domain_info = xen_domain_info,
+	.host_info = xen_host_info,
+	.domain_config = xen_domain_config,
+	.config_info = xen_config_info,
+	.save = xen_save,
+	.suspend = xen_suspend,
+	.resume = xen_resume,
+	.rename = xen_rename,
+	.restore = xen_restore,
+	.unpause = xen_unpause,
+	.destroy = xen_destroy,
+	.peek_dirty = xen_peek_dirty,
+	.close = xen_close,
+};
+
+static void null_vmessage(struct xentoollog_logger *l, xentoollog_level lvl, int errnoval,
+			  const char *context, const char *fmt, va_list al)
+{
+}
+
+static void null_destroy(struct xentoollog_logger *l)
+{
+}
+
+/* The Xen libraries need some logger; with none from the caller they get this one. */
+static struct xentoollog_logger null_logger = {
+	.vmessage = null_vmessage,
+	.destroy = null_destroy,
+};
+
+int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r)
+{
+	struct xen_hv *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (!x)
+		return -ENOMEM;
+	if (!lg)
+		lg = &null_logger;
+	x->hv.ops = &xen_ops;
+	x->hv.lg = lg;
+	x->xch = xc_interface_open(lg, lg, 0);
+	x->xch_peek = x->xch ? xc_interface_open(lg, lg, 0) : NULL;
+	if (!x->xch || !x->xch_peek) {
+		rc = errno ? -errno : -EACCES;
+		goto fail;
+	}
+	x->xsh = xs_open(0);
+	if (!x->xsh) {
+		rc = errno ? -errno : -EACCES;
+		if (lg)
+			xtl_log(lg, XTL_ERROR, -1, "migr", "cannot connect to xenstore: %s",
+				strerror(-rc));
+		goto fail;
+	}
+	if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, (xentoollog_logger *)lg)) {
+		x->ctx = NULL;
+		rc = -EIO;
+		goto fail;
+	}
+	*hv_r = &x->hv;
+	return 0;
+fail:
+	xen_close(&x->hv);
+	return rc;
+}

@@ -1,0 +1,459 @@
+/*
+ * test_send.c: both migration drivers end to end over a socketpair, on two fake
+ * hypervisors (migr/hv.h): success, every back-out, the undecided end and its resolution,
+ * xl's pipe protocol in both directions between migr's own ends, and the refusals that
+ * must leave the guest untouched.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "libmigr.h"
+#include "unit.h"
+
+static char record_dir[64];
+
+struct target {
+	struct migr_hv_fake *hv;
+	struct migr_conn *c;
+	struct migr_recv_params p;
+	struct migr_recv_result res;
+	bool xl;
+	int rc;
+};
+
+static void *target_main(void *arg)
+{
+	struct target *t = arg;
+
+	if (t->xl)
+		t->rc = migr_receive_xl(&t->hv->hv, t->c, &t->p, &t->res);
+	else
+		t->rc = migr_receive(&t->hv->hv, t->c, &t->p, &t->res);
+	migr_conn_close(t->c);
+	t->c = NULL;
+	return NULL;
+}
+
+struct run {
+	struct migr_hv_fake *src, *dst;
+	struct target t;
+	struct migr_result res;
+	struct migr_send_params sp;
+	uint32_t domid;
+	int rc;
+	unsigned int progress_calls, round_ends;
+};
+
+static void on_progress(const struct migr_progress *p, void *arg)
+{
+	struct run *r = arg;
+
+	r->progress_calls++;
+	if (getenv("TEST_SEND_DEBUG")) {
+		static char log[65536];
+		static size_t off;
+		if (off < sizeof(log) - 200)
+			off += snprintf(log + off, sizeof(log) - off,
+					"progress %s round %u end %d bytes %llu us %llu el %llu dec %d %s bw %llu\n",
+					migr_phase_name(p->phase), p->round, p->round_end,
+					(unsigned long long)p->round_bytes, (unsigned long long)p->round_us,
+					(unsigned long long)p->elapsed_us, p->decision,
+					migr_policy_reason_name(p->reason), (unsigned long long)p->bandwidth_Bps);
+		if (p->phase == MIGR_PHASE_DONE || p->phase == MIGR_PHASE_ABORTED) {
+			fputs(log, stderr);
+			off = 0;
+		}
+	}
+	r->round_ends += p->round_end;
+}
+
+static void setup(struct run *r, enum migr_guest_type type, uint64_t pages, uint64_t dirty,
+		  uint64_t dst_free_kib)
+{
+	memset(r, 0, sizeof(*r));
+	CHECK_EQ(migr_hv_fake_new(1 << 30, &r->src), 0);
+	CHECK_EQ(migr_hv_fake_new(dst_free_kib, &r->dst), 0);
+	r->domid = migr_hv_fake_add(r->src, "guest1", type, pages, dirty);
+	migr_send_params_init(&r->sp);
+	r->sp.progress = on_progress;
+	r->sp.progress_arg = r;
+	r->sp.peek_interval_ms = 1;
+	r->t.hv = r->dst;
+	r->t.p.record_dir = record_dir;
+}
+
+/* Runs one migration; the source in this thread, the target in another. */
+static void run(struct run *r, bool xl)
+{
+	struct migr_conn *sc = NULL;
+	pthread_t th;
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &r->t.c), 0);
+	r->t.xl = xl;
+	CHECK_EQ(pthread_create(&th, NULL, target_main, &r->t), 0);
+	if (xl)
+		r->rc = migr_migrate_xl(&r->src->hv, r->domid, sc, &r->sp, &r->res);
+	else
+		r->rc = migr_migrate(&r->src->hv, r->domid, sc, &r->sp, &r->res);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+}
+
+static void teardown(struct run *r)
+{
+	migr_hv_close(&r->src->hv);
+	migr_hv_close(&r->dst->hv);
+}
+
+/* The guest runs on the source, untouched or resumed, under its own name; nothing on the
+ * target. */
+static void check_on_source(struct run *r, unsigned int resumes)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(r->src, r->domid);
+
+	CHECK(d != NULL);
+	if (!d)
+		return;
+	CHECK_STR(d->info.name, "guest1");
+	CHECK(!d->info.shutdown);
+	CHECK(!d->info.paused);
+	CHECK_EQ(d->resumes, resumes);
+	CHECK_EQ(migr_hv_fake_count(r->dst), 0);
+}
+
+static void check_on_target(struct run *r)
+{
+	uint32_t id;
+
+	CHECK_EQ(migr_hv_fake_count(r->src), 0);
+	CHECK_EQ(migr_hv_fake_count(r->dst), 1);
+	CHECK_EQ(r->dst->hv.ops->domain_find(&r->dst->hv, "guest1", &id), 0);
+	struct migr_fake_dom *d = migr_hv_fake_dom(r->dst, id);
+	CHECK(d && !d->info.paused && !d->info.shutdown);
+}
+
+static void test_success(bool xl, enum migr_guest_type type)
+{
+	struct run r;
+
+	setup(&r, type, 4096, 64, 1 << 30);
+	if (type == MIGR_GUEST_PV)
+		r.src->host.cap_shadow = true;
+	run(&r, xl);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	CHECK_EQ(r.res.phase, MIGR_PHASE_DONE);
+	CHECK_EQ(r.t.res.phase, MIGR_PHASE_DONE);
+	check_on_target(&r);
+	CHECK(r.res.rounds >= 1);
+	CHECK_EQ(r.round_ends, r.res.rounds);
+	CHECK(r.progress_calls > r.res.rounds);
+	/* every byte the source streamed, the target's restore consumed */
+	CHECK_EQ(r.res.stream_bytes, r.dst->stream_bytes_read);
+	CHECK(r.res.pages_live >= 4096);
+	CHECK(r.res.blackout_us > 0);
+	CHECK(r.res.blackout_us >= r.res.suspend_us + r.res.final_send_us);
+	if (!xl) {
+		struct migr_record rec;
+		struct migr_id id;
+		CHECK_EQ(migr_id_from_hex(r.res.id, &id), 0);
+		CHECK_EQ(migr_record_read(record_dir, &id, &rec), 0);
+		CHECK_EQ(rec.outcome, MIGR_OUTCOME_RUNNING);
+		CHECK_STR(r.t.res.id, r.res.id);
+	}
+	teardown(&r);
+}
+
+static void test_target_lacks_memory(void)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1024);   /* guest needs 16 MiB, target has 1 */
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.res.state_text, "memory") != NULL);
+	CHECK_EQ(r.res.rounds, 0);
+	check_on_source(&r, 0);
+	teardown(&r);
+}
+
+static void test_suspend_fails(bool xl)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.src->faults.suspend_fails = 1;
+	run(&r, xl);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.res.state_text, "suspend") != NULL);
+	check_on_source(&r, 0);
+	teardown(&r);
+}
+
+static void test_save_fails_midstream(void)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 4000, 1 << 30);
+	r.src->faults.save_fail_at_round = 0;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 0);
+	teardown(&r);
+}
+
+static void test_restore_fails(bool xl)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->faults.restore_fails = 1;
+	run(&r, xl);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 1);   /* it was suspended, then resumed */
+	teardown(&r);
+}
+
+static void test_unpause_fails(bool xl)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->faults.unpause_fails = 1;
+	run(&r, xl);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 1);
+	teardown(&r);
+}
+
+static void test_abort_after_ready(bool xl)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.sp.fault = MIGR_FI_AFTER_READY;
+	run(&r, xl);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 1);
+	teardown(&r);
+}
+
+static void test_pv_without_shadow(void)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PV, 4096, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_UNSUPPORTED);
+	CHECK(strstr(r.res.state_text, "shadow") != NULL);
+	CHECK_EQ(r.res.rounds, 0);
+	check_on_source(&r, 0);
+	teardown(&r);
+}
+
+static void test_policy_abort(void)
+{
+	struct run r;
+
+	/* the guest dirties everything every round and the budget cannot be met */
+	setup(&r, MIGR_GUEST_PVH, 2048, 2048, 1 << 30);
+	r.src->payload_bytes_per_page = 4096;   /* enough bytes to measure a bandwidth */
+	r.sp.policy.downtime_ms = 1;
+	r.sp.policy.abort_over_budget = 1;
+	r.sp.policy.max_total_ms = 1;
+	r.sp.policy.on_timeout = MIGR_POLICY_TIMEOUT_ABORT;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 0);   /* never suspended */
+	teardown(&r);
+}
+
+/* GO sent, then the source loses the connection: undecided; resolve asks the target. */
+static void test_undecided_then_resolve(void)
+{
+	struct run r;
+	struct migr_conn *sc = NULL;
+	struct target t2;
+	pthread_t th;
+	uint32_t outcome = 99, id;
+	char state[256];
+	int sv[2], rc;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.sp.fault = MIGR_FI_BEFORE_DONE;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_UNDECIDED);
+	CHECK_EQ(r.res.phase, MIGR_PHASE_UNDECIDED);
+	/* the source keeps its suspended copy, renamed away; the target runs the guest */
+	CHECK_EQ(r.src->hv.ops->domain_find(&r.src->hv, "guest1--migratedaway", &id), 0);
+	CHECK(migr_hv_fake_dom(r.src, id)->info.shutdown);
+	CHECK_EQ(migr_hv_fake_count(r.dst), 1);
+
+	memset(&t2, 0, sizeof(t2));
+	t2.hv = r.dst;
+	t2.p.record_dir = record_dir;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
+	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
+	rc = migr_resolve(&r.src->hv, sc, r.res.id, "guest1", &outcome, state, sizeof(state), NULL);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(outcome, MIGR_OUTCOME_RUNNING);
+	CHECK_EQ(migr_hv_fake_count(r.src), 0);   /* the suspended copy is gone */
+	check_on_target(&r);
+	teardown(&r);
+}
+
+/* A resolve for an id the target never heard of: the source resumes its copy. */
+static void test_resolve_unknown(void)
+{
+	struct run r;
+	struct migr_conn *sc = NULL;
+	struct target t2;
+	pthread_t th;
+	uint32_t outcome = 99;
+	struct migr_id id;
+	char hex[MIGR_ID_HEX];
+	int sv[2], rc;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.src->hv.ops->suspend(&r.src->hv, r.domid, 1000);
+	r.src->hv.ops->rename(&r.src->hv, r.domid, "guest1", "guest1--migratedaway");
+	CHECK_EQ(migr_id_new(&id), 0);
+	migr_id_to_hex(&id, hex);
+	memset(&t2, 0, sizeof(t2));
+	t2.hv = r.dst;
+	t2.p.record_dir = record_dir;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
+	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
+	rc = migr_resolve(&r.src->hv, sc, hex, "guest1", &outcome, NULL, 0, NULL);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(outcome, MIGR_OUTCOME_UNKNOWN);
+	check_on_source(&r, 1);
+	teardown(&r);
+}
+
+static void test_framing(void)
+{
+	uint8_t *buf = NULL, hdr[MIGR_XL_HDR_LEN];
+	size_t len = 0;
+	uint32_t optlen = 0;
+	char *json = NULL;
+	const char cfg[] = "{\"c_info\":{}}";
+	int pfd[2];
+	uint8_t b[32];
+
+	/* libxl v2 header: big-endian ident, version 2, options 0; then LIBXC_CONTEXT, END */
+	CHECK_EQ(pipe(pfd), 0);
+	CHECK_EQ(migr_libxl_stream_begin(pfd[1]), 0);
+	CHECK_EQ(migr_libxl_stream_end(pfd[1]), 0);
+	CHECK_EQ(read(pfd[0], b, 32), 32);
+	CHECK(!memcmp(b, "LibxlFmt\0\0\0\2\0\0\0\0", 16));
+	CHECK(!memcmp(b + 16, "\1\0\0\0\0\0\0\0", 8));
+	CHECK(!memcmp(b + 24, "\0\0\0\0\0\0\0\0", 8));
+	close(pfd[0]);
+	close(pfd[1]);
+
+	/* xl's header round trip, and the hostile cases */
+	CHECK_EQ(migr_xl_header_encode(cfg, sizeof(cfg), &buf, &len), 0);
+	CHECK_EQ(len, MIGR_XL_HDR_LEN + 4 + sizeof(cfg));
+	memcpy(hdr, buf, sizeof(hdr));
+	CHECK_EQ(migr_xl_header_check(hdr, &optlen), 0);
+	CHECK_EQ(optlen, 4 + sizeof(cfg));
+	CHECK_EQ(migr_xl_optdata_config(buf + MIGR_XL_HDR_LEN, optlen, &json), 0);
+	CHECK_STR(json, cfg);
+	free(json);
+	json = NULL;
+	buf[MIGR_XL_HDR_LEN + 4 + 3] = '\0';   /* NUL inside the config */
+	CHECK_EQ(migr_xl_optdata_config(buf + MIGR_XL_HDR_LEN, optlen, &json), -MIGR_E_PROTO);
+	buf[MIGR_XL_HDR_LEN] = 0xff;           /* config length beyond the data */
+	CHECK_EQ(migr_xl_optdata_config(buf + MIGR_XL_HDR_LEN, optlen, &json), -MIGR_E_PROTO);
+	hdr[0] = 'y';
+	CHECK_EQ(migr_xl_header_check(hdr, &optlen), -MIGR_E_PROTO);
+	hdr[0] = 'X';
+	hdr[36] |= 0x80;                       /* unknown mandatory flag */
+	CHECK_EQ(migr_xl_header_check(hdr, &optlen), -MIGR_E_PROTO);
+	hdr[36] = 1;                           /* JSON but no STREAMv2: legacy stream */
+	CHECK_EQ(migr_xl_header_check(hdr, &optlen), -MIGR_E_UNSUPPORTED);
+	hdr[36] = 3;
+	memset(hdr + 44, 0xff, 4);             /* huge optional data */
+	CHECK_EQ(migr_xl_header_check(hdr, &optlen), -MIGR_E_PROTO);
+	free(buf);
+
+	CHECK(migr_domname_ok("guest1"));
+	CHECK(!migr_domname_ok(""));
+	CHECK(!migr_domname_ok("a/b"));
+	CHECK(!migr_domname_ok("a b"));
+	CHECK(!migr_domname_ok("Domain-0"));
+	CHECK(!migr_domname_ok("0123456789012345678901234567890123456789012345678901234"));
+}
+
+static void test_host_rules(void)
+{
+	struct migr_host_info h = { .cap_pv = true, .cap_hvm = true, .cap_hap = true };
+	const char *why = NULL;
+
+	CHECK_EQ(migr_hv_can_send(&h, MIGR_GUEST_PVH, &why), 0);
+	CHECK_EQ(migr_hv_can_send(&h, MIGR_GUEST_PV, &why), -MIGR_E_UNSUPPORTED);
+	CHECK(why && strstr(why, "CONFIG_SHADOW_PAGING"));
+	h.cap_shadow = true;
+	CHECK_EQ(migr_hv_can_send(&h, MIGR_GUEST_PV, &why), 0);
+	CHECK_EQ(migr_hv_can_send(&h, MIGR_GUEST_HVM, &why), -MIGR_E_UNSUPPORTED);
+	CHECK_EQ(migr_hv_can_receive(&h, MIGR_GUEST_PV, &why), 0);
+	h.cap_pv = false;
+	CHECK_EQ(migr_hv_can_receive(&h, MIGR_GUEST_PV, &why), -MIGR_E_UNSUPPORTED);
+	CHECK_STR(migr_phase_name(MIGR_PHASE_GO), "go");
+	CHECK_STR(migr_phase_name(MIGR_PHASE_RUNNING), "running");
+}
+
+int main(void)
+{
+	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
+
+	test_framing();
+	test_host_rules();
+	test_success(false, MIGR_GUEST_PVH);
+	test_success(false, MIGR_GUEST_PV);
+	test_success(true, MIGR_GUEST_PVH);
+	test_target_lacks_memory();
+	test_suspend_fails(false);
+	test_suspend_fails(true);
+	test_save_fails_midstream();
+	test_restore_fails(false);
+	test_restore_fails(true);
+	test_unpause_fails(false);
+	test_unpause_fails(true);
+	test_abort_after_ready(false);
+	test_abort_after_ready(true);
+	test_pv_without_shadow();
+	test_policy_abort();
+	test_undecided_then_resolve();
+	test_resolve_unknown();
+
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", record_dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", record_dir);
+	}
+	return unit_done("test_send");
+}

@@ -1,0 +1,233 @@
+/*
+ * cmd_migrate.c: `migr migrate DOM HOST[:PORT]`, live migration of one guest.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "migcli.h"
+
+int cmd_migrate(int argc, char **argv);
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: migr migrate [OPTIONS] DOMAIN HOST[:PORT]\n"
+"\n"
+"Live-migrates DOMAIN (name or id; PV or PVH) to HOST, where migrd (or `migr receive`)\n"
+"receives it. Pre-copy rounds run until migr's policy predicts a blackout within the\n"
+"budget (or further rounds stop paying); then the guest is suspended, the rest is sent,\n"
+"the target restores it paused and unpauses it on GO. Any failure before GO resumes the\n"
+"guest here and leaves nothing on HOST.\n"
+"\n"
+"Policy:\n"
+"  --downtime MS         blackout budget in milliseconds (default 300)\n"
+"  --max-time S          give up or force the stop after S seconds of migration\n"
+"  --on-timeout abort|stop  what --max-time does (default abort: guest stays here)\n"
+"  --abort-over-budget   abort rather than stop when the budget cannot be met\n"
+"Connection (TLS 1.3 by default; credentials from %s or %s/ if none given):\n"
+"  --psk FILE            pre-shared key file (IDENTITY:HEXKEY, as psktool writes)\n"
+"  --cert FILE --key FILE --ca FILE   X.509 certificate, key and CA (PEM)\n"
+"  --peer-name NAME      name the target's certificate must carry (default HOST)\n"
+"  --insecure            plain TCP, no authentication, no encryption\n"
+"  --bandwidth RATE      cap on what is sent, bytes/s; suffixes K, M, G (x1024)\n"
+"  -s, --ssh-style CMD   byte pipe instead of TCP: runs `CMD HOST migr receive` (with\n"
+"                        --xl: `CMD HOST xl migrate-receive`); -s \"\" runs HOST itself\n"
+"  --xl                  the other end is a stock `xl migrate-receive` (needs -s)\n"
+"Output:\n"
+"  --json                progress and the result as JSON lines on stdout\n"
+"  -q, --quiet           no live progress\n"
+"  -v                    more log detail (repeat for more)\n"
+"Tuning:\n"
+"  --suspend-timeout MS  how long the guest may take to suspend (default 60000)\n"
+"  --peek-interval MS    dirty-page sampling inside a round (default 50, 0 = off)\n"
+"\n"
+"Exit status: 0 migrated; 1 failed (see the message for where the guest is); 3 aborted\n"
+"cleanly, the guest runs here untouched; 4 outcome unknown after GO: the guest stays\n"
+"suspended here until `migr resolve ID DOMAIN HOST` settles it.\n",
+		MIGR_PSK_FILE, MIGR_TLS_DIR);
+}
+
+static enum migr_fault fault_from_env(void)
+{
+	const char *f = getenv("MIGR_FAULT");
+
+	if (!f)
+		return MIGR_FI_NONE;
+	if (!strcmp(f, "suspend"))
+		return MIGR_FI_SUSPEND;
+	if (!strcmp(f, "after-ready"))
+		return MIGR_FI_AFTER_READY;
+	if (!strcmp(f, "before-done"))
+		return MIGR_FI_BEFORE_DONE;
+	return MIGR_FI_NONE;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
+	       O_SUSPTO, O_PEEK, O_CONN };
+	static const struct option opts[] = {
+		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
+		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
+		{ "json", 0, 0, O_JSON }, { "xl", 0, 0, O_XL },
+		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "peek-interval", 1, 0, O_PEEK },
+		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
+		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
+		{ "bandwidth", 1, 0, O_CONN },
+		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
+		{ 0 }
+	};
+	struct migcli_conn_opts co;
+	struct migr_send_params sp;
+	struct migcli_progress pg;
+	struct migr_result res;
+	struct migr_hv *hv = NULL;
+	struct migr_conn *c = NULL;
+	xentoollog_logger *lg = NULL;
+	char err[MIGR_ERR_MAX] = "", *rune = NULL;
+	const char *dom, *host;
+	bool xl = false;
+	int opt, idx, verbose = 0, rc, status;
+	uint32_t domid;
+	pid_t child = -1;
+
+	memset(&co, 0, sizeof(co));
+	migr_transport_opts_init(&co.t);
+	co.t.io_timeout_ms = 300000;
+	memset(&pg, 0, sizeof(pg));
+	migr_send_params_init(&sp);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "s:qvh", opts, &idx)) != -1) {
+		switch (opt) {
+		case O_DOWNTIME: {
+			long v = strtol(optarg, NULL, 10);
+			if (v <= 0) {
+				fprintf(stderr, "migr migrate: --downtime wants milliseconds > 0\n");
+				return EXIT_USAGE;
+			}
+			sp.policy.downtime_ms = v;
+			break;
+		}
+		case O_MAXTIME: {
+			long v = strtol(optarg, NULL, 10);
+			if (v <= 0) {
+				fprintf(stderr, "migr migrate: --max-time wants seconds > 0\n");
+				return EXIT_USAGE;
+			}
+			sp.policy.max_total_ms = v * 1000;
+			break;
+		}
+		case O_ONTIMEOUT:
+			if (!strcmp(optarg, "abort"))
+				sp.policy.on_timeout = MIGR_POLICY_TIMEOUT_ABORT;
+			else if (!strcmp(optarg, "stop"))
+				sp.policy.on_timeout = MIGR_POLICY_TIMEOUT_STOP;
+			else {
+				fprintf(stderr, "migr migrate: --on-timeout abort|stop\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case O_ABORTOVER: sp.policy.abort_over_budget = 1; break;
+		case O_JSON: pg.json = true; break;
+		case O_XL: xl = true; break;
+		case O_SUSPTO: sp.suspend_timeout_ms = strtoul(optarg, NULL, 10); break;
+		case O_PEEK: sp.peek_interval_ms = strtoul(optarg, NULL, 10); break;
+		case O_CONN:
+			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case 's': co.pipe = true; co.pipe_cmd = optarg; break;
+		case 'q': pg.quiet = true; break;
+		case 'v': verbose++; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (xl && !co.pipe) {
+		fprintf(stderr, "migr migrate: --xl needs a byte pipe (-s CMD), as xl migrate-receive "
+			"talks over stdin/stdout\n");
+		return EXIT_USAGE;
+	}
+	dom = argv[optind];
+	host = argv[optind + 1];
+	pg.tty = !pg.json && !pg.quiet && isatty(2);
+	sp.progress = migcli_progress_cb;
+	sp.progress_arg = &pg;
+	sp.fault = fault_from_env();
+	signal(SIGPIPE, SIG_IGN);
+
+	lg = migcli_logger(verbose);
+	sp.lg = lg;
+	rc = migr_hv_xen_open(lg, &hv);
+	if (rc) {
+		fprintf(stderr, "migr migrate: cannot open the hypervisor interfaces (%s); run as "
+			"root in dom0\n", migr_strerror(rc));
+		status = EXIT_FAILED;
+		goto out;
+	}
+	rc = hv->ops->domain_find(hv, dom, &domid);
+	if (rc) {
+		fprintf(stderr, "migr migrate: no domain %s\n", dom);
+		status = EXIT_FAILED;
+		goto out;
+	}
+
+	if (co.pipe) {
+		int rfd, wfd;
+		if (!co.pipe_cmd[0])
+			rune = strdup(host);
+		else if (asprintf(&rune, "exec %s %s %s", co.pipe_cmd, host,
+				  xl ? "xl migrate-receive" : "migr receive") < 0)
+			rune = NULL;
+		if (!rune) {
+			status = EXIT_FAILED;
+			goto out;
+		}
+		child = migcli_spawn(rune, &rfd, &wfd);
+		if (child < 0) {
+			fprintf(stderr, "migr migrate: cannot run %s: %s\n", rune, strerror(errno));
+			status = EXIT_FAILED;
+			goto out;
+		}
+		rc = migr_conn_from_fds(rfd, wfd, &co.t, &c);
+	} else {
+		migcli_conn_defaults(&co);
+		rc = migr_connect(host, &co.t, &c, err, sizeof(err));
+	}
+	if (rc) {
+		fprintf(stderr, "migr migrate: cannot connect to %s: %s%s%s; %s untouched\n", host,
+			migr_strerror(rc), err[0] ? ": " : "", err, dom);
+		status = rc == -MIGR_E_AUTH ? EXIT_ABORTED : EXIT_ABORTED;
+		goto out;
+	}
+
+	if (xl)
+		rc = migr_migrate_xl(hv, domid, c, &sp, &res);
+	else
+		rc = migr_migrate(hv, domid, c, &sp, &res);
+	status = migcli_exit_status(rc);
+	if (pg.json)
+		migcli_print_json_result(stdout, &res, rc);
+	if (!pg.quiet || rc)
+		migcli_print_summary(stderr, &pg, &res, rc);
+	if (rc == -MIGR_E_UNDECIDED)
+		fprintf(stderr, "migr migrate: run `migr resolve %s %s %s` (same connection "
+			"options) to settle it\n", res.id, res.name, host);
+out:
+	migr_conn_close(c);
+	if (child > 0)
+		migcli_reap(child);
+	migr_hv_close(hv);
+	xtl_logger_destroy(lg);
+	free(rune);
+	return status;
+}

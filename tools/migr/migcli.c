@@ -1,0 +1,270 @@
+/*
+ * migcli.c: helpers shared by the migration subcommands (migcli.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "commands.h"
+#include "migcli.h"
+
+long long migcli_parse_rate(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1024 * 1024; end++; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end == 'i' || *end == 'B' || *end == 'b')
+		end += strspn(end, "iBb/s");
+	return *end ? -1 : (long long)v;
+}
+
+int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *arg)
+{
+	if (!strcmp(name, "psk"))
+		o->t.psk_file = arg;
+	else if (!strcmp(name, "cert"))
+		o->t.cert_file = arg;
+	else if (!strcmp(name, "key"))
+		o->t.key_file = arg;
+	else if (!strcmp(name, "ca"))
+		o->t.ca_file = arg;
+	else if (!strcmp(name, "peer-name"))
+		o->t.peer_name = arg;
+	else if (!strcmp(name, "insecure"))
+		o->t.insecure = true;
+	else if (!strcmp(name, "bandwidth")) {
+		long long r = migcli_parse_rate(arg);
+		if (r < 0) {
+			fprintf(stderr, "migr: --bandwidth: not a rate: %s (e.g. 100M = 100 MiB/s)\n", arg);
+			return -1;
+		}
+		o->t.bandwidth = r;
+	} else
+		return 0;
+	return 1;
+}
+
+static bool exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+void migcli_conn_defaults(struct migcli_conn_opts *o)
+{
+	if (o->t.insecure || o->t.psk_file || o->t.cert_file || o->t.ca_file)
+		return;
+	if (exists(MIGR_PSK_FILE)) {
+		o->t.psk_file = MIGR_PSK_FILE;
+	} else if (exists(MIGR_TLS_DIR "/cert.pem")) {
+		o->t.ca_file = MIGR_TLS_DIR "/ca.pem";
+		o->t.cert_file = MIGR_TLS_DIR "/cert.pem";
+		o->t.key_file = MIGR_TLS_DIR "/key.pem";
+	}
+}
+
+pid_t migcli_spawn(const char *rune, int *rfd_r, int *wfd_r)
+{
+	int to_child[2], from_child[2];
+	pid_t pid;
+
+	if (pipe2(to_child, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(from_child, O_CLOEXEC) < 0) {
+		close(to_child[0]);
+		close(to_child[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(to_child[0]); close(to_child[1]);
+		close(from_child[0]); close(from_child[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(to_child[0], 0);
+		dup2(from_child[1], 1);
+		signal(SIGPIPE, SIG_DFL);
+		execlp("sh", "sh", "-c", rune, (char *)NULL);
+		perror("migr: cannot run sh");
+		_exit(127);
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	*rfd_r = from_child[0];
+	*wfd_r = to_child[1];
+	return pid;
+}
+
+void migcli_reap(pid_t child)
+{
+	int status;
+
+	for (int i = 0; i < 200; i++) {
+		pid_t r = waitpid(child, &status, WNOHANG);
+		if (r == child) {
+			if (WIFEXITED(status) && WEXITSTATUS(status))
+				fprintf(stderr, "migr: the pipe's command exited with status %d\n",
+					WEXITSTATUS(status));
+			else if (WIFSIGNALED(status))
+				fprintf(stderr, "migr: the pipe's command died of signal %d\n",
+					WTERMSIG(status));
+			return;
+		}
+		if (r < 0)
+			return;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "migr: the pipe's command has not exited, not waiting for it\n");
+}
+
+xentoollog_logger *migcli_logger(int verbose)
+{
+	xentoollog_level lvl = verbose >= 3 ? XTL_DEBUG : verbose == 2 ? XTL_DETAIL :
+			       verbose == 1 ? XTL_INFO : XTL_ERROR;
+	return (xentoollog_logger *)xtl_createlogger_stdiostream(stderr, lvl,
+			XTL_STDIOSTREAM_HIDE_PROGRESS);
+}
+
+static double mib(uint64_t b)
+{
+	return b / (1024.0 * 1024.0);
+}
+
+static double ms(uint64_t us)
+{
+	return us / 1000.0;
+}
+
+void migcli_progress_cb(const struct migr_progress *p, void *arg)
+{
+	struct migcli_progress *pg = arg;
+
+	if (p->round_end && pg->n_rounds < sizeof(pg->rounds) / sizeof(pg->rounds[0]))
+		pg->rounds[pg->n_rounds++] = *p;
+	if (pg->json) {
+		printf("{\"event\":\"progress\",\"phase\":\"%s\",\"round\":%u,\"round_end\":%s,"
+		       "\"elapsed_ms\":%.1f,\"sent_bytes\":%llu,\"sent_pages\":%llu,"
+		       "\"round_pages\":%llu,\"round_bytes\":%llu,\"round_ms\":%.1f,"
+		       "\"remaining_pages\":%llu,\"dirty_rate_pps\":%llu,\"bandwidth_Bps\":%llu,"
+		       "\"predicted_blackout_ms\":%.1f,\"decision\":\"%s\",\"reason\":\"%s\"}\n",
+		       migr_phase_name(p->phase), p->round, p->round_end ? "true" : "false",
+		       ms(p->elapsed_us), (unsigned long long)p->sent_bytes,
+		       (unsigned long long)p->sent_pages, (unsigned long long)p->round_pages,
+		       (unsigned long long)p->round_bytes, ms(p->round_us),
+		       (unsigned long long)p->remaining_pages,
+		       (unsigned long long)p->dirty_rate_pps, (unsigned long long)p->bandwidth_Bps,
+		       ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
+		       migr_policy_reason_name(p->reason));
+		fflush(stdout);
+		return;
+	}
+	if (pg->quiet)
+		return;
+	if (pg->tty) {
+		char line[200];
+		int n = snprintf(line, sizeof(line),
+				 "%-10s round %2u  sent %7.1f MiB  remaining %7llu pages  "
+				 "dirty %6llu p/s  %6.1f MiB/s  blackout ~%.0f ms",
+				 migr_phase_name(p->phase), p->round, mib(p->sent_bytes),
+				 (unsigned long long)p->remaining_pages,
+				 (unsigned long long)p->dirty_rate_pps, mib(p->bandwidth_Bps),
+				 ms(p->predicted_blackout_us));
+		fprintf(stderr, "\r%s%*s", line, pg->last_len > n ? pg->last_len - n : 0, "");
+		pg->last_len = n;
+		fflush(stderr);
+	} else if (p->round_end) {
+		fprintf(stderr, "migr: round %u: %llu pages, %.1f MiB in %.0f ms; remaining %llu; "
+			"dirty %llu p/s; %.1f MiB/s; blackout ~%.0f ms -> %s (%s)\n",
+			p->round - 1, (unsigned long long)p->round_pages, mib(p->round_bytes),
+			ms(p->round_us), (unsigned long long)p->remaining_pages,
+			(unsigned long long)p->dirty_rate_pps, mib(p->bandwidth_Bps),
+			ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
+			migr_policy_reason_name(p->reason));
+	}
+}
+
+void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struct migr_result *r,
+			  int rc)
+{
+	if (pg->tty && pg->last_len)
+		fprintf(f, "\n");
+	fprintf(f, "migration %s of %s (%s): %s\n", r->id, r->name[0] ? r->name : "?",
+		migr_guest_type_name(r->type),
+		rc == 0 ? "done" : rc == -MIGR_E_UNDECIDED ? "UNDECIDED" :
+		r->phase == MIGR_PHASE_FAILED ? "FAILED" : "aborted");
+	if (pg->n_rounds) {
+		fprintf(f, "  round      pages    MiB      ms   remaining  dirty p/s   MiB/s  "
+			"pred.blackout ms  decision\n");
+		for (unsigned i = 0; i < pg->n_rounds; i++) {
+			const struct migr_progress *p = &pg->rounds[i];
+			fprintf(f, "  %5u %10llu %6.1f %7.0f %11llu %10llu %7.1f %17.1f  %s (%s)\n",
+				p->round - 1, (unsigned long long)p->round_pages, mib(p->round_bytes),
+				ms(p->round_us), (unsigned long long)p->remaining_pages,
+				(unsigned long long)p->dirty_rate_pps, mib(p->bandwidth_Bps),
+				ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
+				migr_policy_reason_name(p->reason));
+		}
+	}
+	fprintf(f, "  rounds %u, stream %.1f MiB (%llu bytes), on the wire %.1f MiB, total %.2f s "
+		"(pre-copy %.2f s)\n", r->rounds, mib(r->stream_bytes),
+		(unsigned long long)r->stream_bytes, mib(r->wire_bytes), r->total_us / 1e6,
+		r->precopy_us / 1e6);
+	if (r->blackout_us)
+		fprintf(f, "  blackout %.1f ms (predicted %.1f): suspend %.1f, final send %.1f, "
+			"restore tail %.1f (device set-up %s), handshake %.1f, unpause %.1f\n",
+			ms(r->blackout_us), ms(r->predicted_blackout_us), ms(r->suspend_us),
+			ms(r->final_send_us), ms(r->restore_tail_us),
+			r->devices_us ? "measured" : "inside, not measured separately",
+			ms(r->handshake_us), ms(r->unpause_us));
+	fprintf(f, "  %s\n", r->state_text);
+}
+
+void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
+{
+	fprintf(f, "{\"event\":\"result\",\"id\":\"%s\",\"name\":\"%s\",\"type\":\"%s\","
+		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
+		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
+		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
+		"\"predicted_blackout_ms\":%.1f,\"suspend_ms\":%.1f,\"final_send_ms\":%.1f,"
+		"\"restore_tail_ms\":%.1f,\"devices_ms\":%.1f,\"handshake_ms\":%.1f,"
+		"\"unpause_ms\":%.1f,\"dst_domid\":%u}\n",
+		r->id, r->name, migr_guest_type_name(r->type),
+		rc == 0 ? "done" : rc == -MIGR_E_UNDECIDED ? "undecided" :
+		r->phase == MIGR_PHASE_FAILED ? "failed" : "aborted",
+		migr_phase_name(r->phase), migcli_exit_status(rc), r->rounds,
+		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
+		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
+		ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		ms(r->predicted_blackout_us), ms(r->suspend_us), ms(r->final_send_us),
+		ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
+		r->dst_domid);
+	fflush(f);
+}
+
+int migcli_exit_status(int rc)
+{
+	if (rc == 0)
+		return EXIT_OK;
+	if (rc == -MIGR_E_ABORTED || rc == -MIGR_E_UNSUPPORTED)
+		return EXIT_ABORTED;
+	if (rc == -MIGR_E_UNDECIDED)
+		return EXIT_UNDECIDED;
+	return EXIT_FAILED;
+}

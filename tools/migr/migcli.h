@@ -1,0 +1,59 @@
+/*
+ * migcli.h: what `migr migrate`, `migr receive` and `migr resolve` share: connection
+ * options, the pipe child (ssh-style), the logger, live progress and the summary.
+ */
+#ifndef MIGR_MIGCLI_H
+#define MIGR_MIGCLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <xentoollog.h>
+#include "libmigr.h"
+
+struct migcli_conn_opts {
+	struct migr_transport_opts t;
+	const char *pipe_cmd;        /* -s CMD: byte pipe through "CMD HOST ..." */
+	bool pipe;
+};
+
+/* Parses one connection option (long name without "--", its argument). 1 if it was one,
+ * 0 if not, -1 on a bad value (message printed). */
+int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *arg);
+
+/* Fills in the default credential files when none were given (and not --insecure). */
+void migcli_conn_defaults(struct migcli_conn_opts *o);
+
+/* "100M" -> bytes/s; -1 if not a rate. */
+long long migcli_parse_rate(const char *s);
+
+/* Runs `sh -c RUNE` with its stdin/stdout on a pair of pipes; returns the child's pid
+ * and the fds to read from and write to. */
+pid_t migcli_spawn(const char *rune, int *rfd_r, int *wfd_r);
+
+/* Waits a little for the pipe child and reports an abnormal exit on stderr. */
+void migcli_reap(pid_t child);
+
+/* stderr logger at a level set by -v (count of -v). */
+xentoollog_logger *migcli_logger(int verbose);
+
+/* Progress printing. */
+struct migcli_progress {
+	bool tty;                    /* one updating line on stderr */
+	bool json;                   /* JSON lines on stdout */
+	bool quiet;
+	unsigned int n_rounds;
+	struct migr_progress rounds[64];
+	int last_len;
+};
+void migcli_progress_cb(const struct migr_progress *p, void *arg);
+
+/* Summary of a source-side migration: table of rounds, blackout broken down. */
+void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struct migr_result *r,
+			  int rc);
+void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc);
+
+/* Exit status for a driver's return code (commands.h). */
+int migcli_exit_status(int rc);
+
+#endif
