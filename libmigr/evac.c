@@ -240,9 +240,9 @@ static void finish(struct migr_evac *ev, unsigned i, enum migr_evac_state st)
 
 	r->state = st;
 	r->finished_us = now_us(ev);
+	report(ev, (int)i);
 	if (ev->st[i].noticed && ev->p.notice && ev->p.notice->end)
 		ev->p.notice->end(ev->p.notice_arg, &ev->guests[r->guest], st);
-	report(ev, (int)i);
 }
 
 /* Called with mu held: turns everything not started into cancelled, once. */

@@ -5,6 +5,7 @@
  * Entry points: migr_xs_mem_new(), migr_xs_mem_write_as(), migr_xs_mem_pending().
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "libmigr.h"
@@ -30,6 +31,7 @@ struct mev {
 
 struct mem_xs {
 	struct migr_xs xs;
+	pthread_mutex_t mu;       /* the store is used from several threads in tests */
 	unsigned n;
 	struct mnode nodes[MEM_MAX_NODES];
 	unsigned nw;
@@ -132,7 +134,7 @@ static struct mnode *create(struct mem_xs *m, const char *path)
 	return nd;
 }
 
-static int m_read(struct migr_xs *xs, const char *path, char **val_r, size_t *len_r)
+static int m_read_locked(struct migr_xs *xs, const char *path, char **val_r, size_t *len_r)
 {
 	struct mnode *nd = find(M(xs), path);
 	char *v;
@@ -148,7 +150,7 @@ static int m_read(struct migr_xs *xs, const char *path, char **val_r, size_t *le
 	return 0;
 }
 
-static int m_write(struct migr_xs *xs, const char *path, const char *val, size_t len)
+static int m_write_locked(struct migr_xs *xs, const char *path, const char *val, size_t len)
 {
 	struct mem_xs *m = M(xs);
 	struct mnode *nd;
@@ -171,7 +173,7 @@ static int m_write(struct migr_xs *xs, const char *path, const char *val, size_t
 	return 0;
 }
 
-static int m_rm(struct migr_xs *xs, const char *path)
+static int m_rm_locked(struct migr_xs *xs, const char *path)
 {
 	struct mem_xs *m = M(xs);
 	unsigned i = 0, removed = 0;
@@ -192,7 +194,7 @@ static int m_rm(struct migr_xs *xs, const char *path)
 	return 0;
 }
 
-static int m_set_perms(struct migr_xs *xs, const char *path, const char *perms)
+static int m_set_perms_locked(struct migr_xs *xs, const char *path, const char *perms)
 {
 	struct mnode *nd = find(M(xs), path);
 	char *p;
@@ -207,7 +209,7 @@ static int m_set_perms(struct migr_xs *xs, const char *path, const char *perms)
 	return 0;
 }
 
-static int m_get_perms(struct migr_xs *xs, const char *path, char **perms_r)
+static int m_get_perms_locked(struct migr_xs *xs, const char *path, char **perms_r)
 {
 	struct mnode *nd = find(M(xs), path);
 	char *p;
@@ -220,7 +222,7 @@ static int m_get_perms(struct migr_xs *xs, const char *path, char **perms_r)
 	return 0;
 }
 
-static int m_directory(struct migr_xs *xs, const char *path, char ***names_r, unsigned *n_r)
+static int m_directory_locked(struct migr_xs *xs, const char *path, char ***names_r, unsigned *n_r)
 {
 	struct mem_xs *m = M(xs);
 	size_t plen = strcmp(path, "/") ? strlen(path) : 0, bytes = 0;
@@ -258,7 +260,7 @@ static int m_directory(struct migr_xs *xs, const char *path, char ***names_r, un
 	return 0;
 }
 
-static int m_watch(struct migr_xs *xs, const char *path, const char *token)
+static int m_watch_locked(struct migr_xs *xs, const char *path, const char *token)
 {
 	struct mem_xs *m = M(xs);
 
@@ -277,7 +279,7 @@ static int m_watch(struct migr_xs *xs, const char *path, const char *token)
 	return 0;
 }
 
-static int m_unwatch(struct migr_xs *xs, const char *path, const char *token)
+static int m_unwatch_locked(struct migr_xs *xs, const char *path, const char *token)
 {
 	struct mem_xs *m = M(xs);
 
@@ -296,7 +298,7 @@ static int m_fileno(struct migr_xs *xs)
 	return -1;
 }
 
-static int m_read_watch(struct migr_xs *xs, char **path_r, char **token_r)
+static int m_read_watch_locked(struct migr_xs *xs, char **path_r, char **token_r)
 {
 	struct mem_xs *m = M(xs);
 	struct mev *e;
@@ -309,6 +311,96 @@ static int m_read_watch(struct migr_xs *xs, char **path_r, char **token_r)
 	*path_r = e->path;
 	*token_r = e->token;
 	return 0;
+}
+
+static int m_read(struct migr_xs *xs, const char *path, char **val_r, size_t *len_r)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_read_locked(xs, path, val_r, len_r);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_write(struct migr_xs *xs, const char *path, const char *val, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_write_locked(xs, path, val, len);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_rm(struct migr_xs *xs, const char *path)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_rm_locked(xs, path);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_set_perms(struct migr_xs *xs, const char *path, const char *perms)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_set_perms_locked(xs, path, perms);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_get_perms(struct migr_xs *xs, const char *path, char **perms_r)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_get_perms_locked(xs, path, perms_r);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_directory(struct migr_xs *xs, const char *path, char ***names_r, unsigned *n_r)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_directory_locked(xs, path, names_r, n_r);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_watch(struct migr_xs *xs, const char *path, const char *token)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_watch_locked(xs, path, token);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_unwatch(struct migr_xs *xs, const char *path, const char *token)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_unwatch_locked(xs, path, token);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
+}
+
+static int m_read_watch(struct migr_xs *xs, char **path_r, char **token_r)
+{
+	int rc;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	rc = m_read_watch_locked(xs, path_r, token_r);
+	pthread_mutex_unlock(&M(xs)->mu);
+	return rc;
 }
 
 static void m_close(struct migr_xs *xs)
@@ -332,6 +424,7 @@ static void m_close(struct migr_xs *xs)
 		m->ev_head = (m->ev_head + 1) % MEM_MAX_EVENTS;
 		m->ev_count--;
 	}
+	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
 
@@ -349,6 +442,7 @@ int migr_xs_mem_new(struct migr_xs **xs_r)
 	if (!m)
 		return -ENOMEM;
 	m->xs.ops = &mem_ops;
+	pthread_mutex_init(&m->mu, NULL);
 	if (!create(m, "/")) {
 		free(m);
 		return -ENOMEM;
@@ -388,23 +482,39 @@ int migr_xs_mem_write_as(struct migr_xs *xs, unsigned domid, const char *path,
 			 const char *val)
 {
 	struct mem_xs *m = M(xs);
-	struct mnode *nd = find(m, path);
+	struct mnode *nd;
 	char pp[MIGR_SCHEMA_MAX_PATH + 1];
+	int rc;
 
+	pthread_mutex_lock(&m->mu);
+	nd = find(m, path);
 	if (!nd) {
 		struct mnode *par;
 
-		if (parent_of(path, pp, sizeof(pp)) || !(par = find(m, pp)))
-			return -ENOENT;
-		if (!may_write(par, domid))
-			return -EACCES;
+		if (parent_of(path, pp, sizeof(pp)) || !(par = find(m, pp))) {
+			rc = -ENOENT;
+			goto out;
+		}
+		if (!may_write(par, domid)) {
+			rc = -EACCES;
+			goto out;
+		}
 	} else if (!may_write(nd, domid)) {
-		return -EACCES;
+		rc = -EACCES;
+		goto out;
 	}
-	return m_write(xs, path, val, strlen(val));
+	rc = m_write_locked(xs, path, val, strlen(val));
+out:
+	pthread_mutex_unlock(&m->mu);
+	return rc;
 }
 
 unsigned migr_xs_mem_pending(struct migr_xs *xs)
 {
-	return M(xs)->ev_count;
+	unsigned n;
+
+	pthread_mutex_lock(&M(xs)->mu);
+	n = M(xs)->ev_count;
+	pthread_mutex_unlock(&M(xs)->mu);
+	return n;
 }

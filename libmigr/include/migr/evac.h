@@ -79,6 +79,8 @@ struct migr_evac_outcome {
 	uint64_t total_us;
 	uint64_t blackout_us;
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
+	bool fwd_known;                /* fwd_packets was reported by the engine */
+	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */
 	char reason[MIGR_PLAN_REASON_MAX]; /* for a failure: where the guest is and why */
 };
 
@@ -246,5 +248,106 @@ int migr_evac_notice_poll(struct migr_xs *xs, const struct migr_schema *schema,
 
 /* migr_evac_notice_reset: maintenance-event = NONE, ack and defer emptied. */
 int migr_evac_notice_reset(struct migr_xs *xs, uint32_t domid);
+
+/* ---- production glue: the real hypervisor, xenstore and engine (evac_engine.c) ------- */
+
+struct migr_hv;
+struct migr_transport_opts;
+struct xentoollog_logger;
+
+/*
+ * migr_evac_list_guests: every guest domain of this host (domid != 0) as planner input:
+ * name, memory (maximum), vCPUs, group (policy/NAME/group) and whether it can move
+ * (migr_hv_can_send(), policy/NAME/pin, a migration already in flight: names ending in
+ * --incoming or --migratedaway are left out). Policy nodes are checked against the schema
+ * when one is given. *guests_r is malloc'd.
+ */
+int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
+			  const struct migr_schema *schema,
+			  struct migr_plan_guest **guests_r, unsigned int *n_r);
+
+/*
+ * migr_evac_probe_target: asks the migr receiver at host (HOST[:PORT]) for its free memory
+ * and Xen version: the protocol's HELLO and a PREFLIGHT for no memory, which the target
+ * answers with its figures and refuses, touching nothing. Fills *t (name, reachable,
+ * free_kib, or why_unreachable). Returns 0 whether or not the target answered.
+ */
+int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
+			   struct migr_plan_target *t);
+
+/* What migr_evac_engine_migrate() needs; the caller owns everything in it. */
+struct migr_evac_engine {
+	const struct migr_transport_opts *topts;
+	struct xentoollog_logger *lg;        /* may be NULL */
+	unsigned int suspend_timeout_ms;     /* 0: engine default */
+	/* Filled per attempt when set: a fresh hypervisor handle per migration (the engine
+	 * runs one migration per handle); the default opens migr_hv_xen_open(). */
+	int (*hv_open)(void *arg, struct migr_hv **hv_r);
+	void *hv_open_arg;
+};
+
+/* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();
+ * arg is a struct migr_evac_engine. */
+int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
+			     struct migr_evac_outcome *out);
+
+/* ---- the evacuation service (evac_service.c): migrd's and `migr evacuate`'s core ----- */
+
+/*
+ * The service turns requests (from the xenstore request node, migrd's control socket or
+ * the CLI) into evacuations: it lists the guests, probes the targets, plans, posts the
+ * notices, runs the executor on its own thread, publishes state under
+ * /local/domain/0/migr/evacuation (xenstore-schema/), appends one JSON record per guest
+ * to the event log, and hands every event to the caller as one JSON object. The caller
+ * owns the main loop: it passes xenstore watch events in (migr_evacd_watch_event()).
+ */
+struct migr_evacd_config {
+	const char *host;                 /* this host's name in records */
+	const char *event_log;            /* JSON-lines file to append to; NULL: none */
+	const char *default_targets;      /* comma-separated, when a request names none */
+	bool daemon;                      /* publish daemon/ and watch the request node */
+	unsigned int notice_s;            /* default notice period */
+	unsigned int defer_max_s;         /* most deferral granted per notice */
+	unsigned int parallel;            /* 0: migr_plan_auto_parallel() */
+	uint64_t link_bps;                /* for the automatic parallelism; 0 unknown */
+	unsigned int dom0_cpus;
+	unsigned int group_cap, max_attempts, retry_delay_ms;
+	uint32_t downtime_ms;
+	struct migr_plan_params plan;
+	/* Where guests and target figures come from (production: migr_evac_list_guests()
+	 * and migr_evac_probe_target(), see tools/migrd/evac.c). */
+	int (*list_guests)(void *arg, struct migr_plan_guest **guests_r, unsigned int *n_r);
+	int (*probe)(void *arg, const char *host, struct migr_plan_target *t);
+	void *hook_arg;
+	migr_evac_migrate_fn *migrate;
+	void *migrate_arg;
+	/* Every event, one JSON object without newline; called from any thread, one at a
+	 * time. May be NULL. */
+	void (*event)(void *arg, const char *json);
+	void *event_arg;
+	struct xentoollog_logger *lg;
+};
+
+struct migr_evacd;
+
+void migr_evacd_config_init(struct migr_evacd_config *c);
+int migr_evacd_new(struct migr_xs *xs, const struct migr_schema *schema,
+		   const struct migr_evacd_config *cfg, struct migr_evacd **d_r);
+/* A xenstore watch event from the caller's loop: 1 if it was the service's, else 0. */
+int migr_evacd_watch_event(struct migr_evacd *d, const char *path, const char *token);
+/* Starts an evacuation (or only plans it: dry_run) on the service's thread. -EBUSY when
+ * one runs; -EINVAL for a request it cannot serve (why says so). */
+int migr_evacd_start(struct migr_evacd *d, const struct migr_evac_request *req, bool dry_run,
+		     char *why, size_t whylen);
+/* Cancels the running evacuation (if any). */
+void migr_evacd_cancel(struct migr_evacd *d);
+bool migr_evacd_busy(struct migr_evacd *d);
+/* Waits for the running evacuation (if any) to end; *s_r (may be NULL) gets its summary.
+ * Returns 0, or -ENOENT if there was none. */
+int migr_evacd_wait(struct migr_evacd *d, struct migr_evac_summary *s_r);
+/* The last "end" or current state as one JSON object (malloc'd). */
+int migr_evacd_status_json(struct migr_evacd *d, char **json_r);
+/* Cancels, waits, withdraws the notices, marks the daemon stopped; accepts NULL. */
+void migr_evacd_free(struct migr_evacd *d);
 
 #endif /* MIGR_EVAC_H */
