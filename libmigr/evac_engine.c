@@ -1,0 +1,254 @@
+/*
+ * evac_engine.c: the evacuation's production glue over the engine's public API: local
+ * guests from the hypervisor seam and xenstore, target figures from the target's migr
+ * receiver, and the migrate function that runs one migration with migr_migrate().
+ *
+ * Entry points: migr_evac_list_guests(), migr_evac_probe_target(),
+ * migr_evac_engine_migrate(). No Xen headers: hv.h, transport.h and proto.h only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "libmigr.h"
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Reads dom0's policy/NAME/LEAF into out ("" if absent or outside the grammar). */
+static void read_policy(struct migr_xs *xs, const struct migr_schema *schema, const char *name,
+			const char *leaf, char *out, size_t outlen, bool *present_r)
+{
+	char path[256], *v = NULL;
+	size_t len = 0;
+
+	out[0] = 0;
+	if (present_r)
+		*present_r = false;
+	snprintf(path, sizeof(path), "/local/domain/0/migr/policy/%s/%s", name, leaf);
+	if (xs->ops->read(xs, path, &v, &len))
+		return;
+	if (present_r)
+		*present_r = true;
+	if (len < outlen && !memchr(v, 0, len) &&
+	    (!schema || migr_schema_check_value(schema, path, v, len) == MIGR_SCHEMA_OK)) {
+		memcpy(out, v, len);
+		out[len] = 0;
+	}
+	free(v);
+}
+
+int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
+			  const struct migr_schema *schema,
+			  struct migr_plan_guest **guests_r, unsigned int *n_r)
+{
+	struct migr_plan_guest *g = NULL;
+	struct migr_host_info hi;
+	char **names = NULL;
+	unsigned n = 0, k = 0;
+	int rc;
+
+	rc = hv->ops->host_info(hv, &hi);
+	if (rc)
+		return rc;
+	rc = xs->ops->directory(xs, "/local/domain", &names, &n);
+	if (rc)
+		return rc;
+	g = calloc(n ? n : 1, sizeof(*g));
+	if (!g) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < n && k < MIGR_PLAN_MAX_GUESTS; i++) {
+		struct migr_dom_info di;
+		struct migr_plan_guest *e = &g[k];
+		unsigned long id;
+		char *end;
+		const char *why = NULL;
+		bool pinned;
+
+		errno = 0;
+		id = strtoul(names[i], &end, 10);
+		if (errno || *end || id == 0 || id > 32751 || names[i][0] == '0')
+			continue;
+		if (hv->ops->domain_info(hv, id, &di))
+			continue;               /* gone meanwhile */
+		if (di.dying || !di.name[0] || ends_with(di.name, "--incoming") ||
+		    ends_with(di.name, "--migratedaway"))
+			continue;
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", di.name);
+		e->domid = id;
+		e->mem_kib = di.max_mem_kib > di.mem_kib ? di.max_mem_kib : di.mem_kib;
+		e->vcpus = di.vcpus;
+		read_policy(xs, schema, di.name, "group", e->group, sizeof(e->group), NULL);
+		read_policy(xs, schema, di.name, "pin", e->why_not, sizeof(e->why_not), &pinned);
+		e->migratable = true;
+		if (pinned) {
+			e->migratable = false;
+			if (!e->why_not[0])
+				snprintf(e->why_not, sizeof(e->why_not), "pinned by policy");
+		} else if (migr_hv_can_send(&hi, di.type, &why)) {
+			e->migratable = false;
+			snprintf(e->why_not, sizeof(e->why_not), "%s", why ? why : "unsupported");
+		} else if (di.shutdown || di.paused) {
+			e->migratable = false;
+			snprintf(e->why_not, sizeof(e->why_not), "%s",
+				 di.shutdown ? "shut down (not running)" : "paused");
+		}
+		k++;
+	}
+	*guests_r = g;
+	*n_r = k;
+	g = NULL;
+	rc = 0;
+out:
+	free(g);
+	free(names);
+	return rc;
+}
+
+int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
+			   struct migr_plan_target *t)
+{
+	struct migr_conn *c = NULL;
+	struct migr_msg m, r;
+	char err[MIGR_ERR_MAX];
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", host);
+	migr_msg_init(&r, MIGR_MSG_HELLO);
+	rc = migr_connect(host, topts, &c, err, sizeof(err));
+	if (rc) {
+		snprintf(t->why_unreachable, sizeof(t->why_unreachable), "%.150s", err);
+		return 0;
+	}
+	migr_msg_init(&m, MIGR_MSG_HELLO);
+	m.hello.version = MIGR_PROTO_VERSION;
+	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
+	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
+	snprintf(m.hello.software, sizeof(m.hello.software), "migr %s probe", migr_version());
+	rc = migr_id_new(&m.hello.id);
+	rc = rc ?: migr_msg_send(c, &m);
+	rc = rc ?: migr_msg_expect(c, MIGR_MSG_HELLO, &r);
+	migr_msg_release(&r);
+	if (rc)
+		goto fail;
+	migr_msg_init(&m, MIGR_MSG_PREFLIGHT);
+	snprintf(m.preflight.name, sizeof(m.preflight.name), "migr-probe");
+	m.preflight.memory_kib = 0;       /* asks for nothing: always refused, with figures */
+	m.preflight.vcpus = 1;
+	m.preflight.guest_type = MIGR_WIRE_GUEST_PVH;
+	snprintf(m.preflight.xen_version, sizeof(m.preflight.xen_version), "0.0");
+	rc = migr_msg_send(c, &m);
+	migr_msg_init(&r, MIGR_MSG_PREFLIGHT_REPLY);
+	rc = rc ?: migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &r);
+	if (rc)
+		goto fail;
+	t->reachable = true;
+	t->free_kib = r.preflight_reply.free_kib;
+	migr_msg_release(&r);
+	if (!r.preflight_reply.accept)
+		goto out;
+	/* A receiver that accepted a probe: tell it we are not coming. */
+	migr_msg_send_abort(c, MIGR_ABORT_CANCELLED, "capacity probe");
+	goto out;
+fail:
+	snprintf(t->why_unreachable, sizeof(t->why_unreachable), "%.150s",
+		 migr_conn_error(c) ? migr_conn_error(c) : migr_strerror(rc));
+out:
+	migr_conn_close(c);
+	return 0;
+}
+
+struct engine_attempt {
+	struct migr_evac_attempt *a;
+	uint64_t guest_pages;
+};
+
+static void engine_progress(const struct migr_progress *p, void *arg)
+{
+	struct engine_attempt *ea = arg;
+	struct migr_evac_progress ep;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.phase = p->phase;
+	ep.round = p->round;
+	ep.elapsed_us = p->elapsed_us;
+	ep.sent_bytes = p->sent_bytes;
+	ep.remaining_bytes = p->remaining_pages * 4096u;
+	ep.dirty_rate_pps = p->dirty_rate_pps;
+	ep.bandwidth_Bps = p->bandwidth_Bps;
+	ep.predicted_blackout_us = p->predicted_blackout_us;
+	migr_evac_report_progress(ea->a, &ep);
+}
+
+int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
+			     struct migr_evac_outcome *out)
+{
+	struct migr_evac_engine *eng = arg;
+	struct migr_hv *hv = NULL;
+	struct migr_conn *c = NULL;
+	struct migr_send_params sp;
+	struct migr_result res;
+	struct engine_attempt ea = { a, 0 };
+	struct migr_dom_info di;
+	char err[MIGR_ERR_MAX];
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = eng->hv_open ? eng->hv_open(eng->hv_open_arg, &hv) : migr_hv_xen_open(eng->lg, &hv);
+	if (rc) {
+		snprintf(out->reason, sizeof(out->reason), "cannot open the hypervisor: %s; "
+			 "guest untouched", migr_strerror(rc));
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	/* The guest must still be the one planned (a domid can be reused). */
+	rc = hv->ops->domain_info(hv, a->guest->domid, &di);
+	if (rc || strcmp(di.name, a->guest->name)) {
+		snprintf(out->reason, sizeof(out->reason), "guest %s (domid %u) no longer exists",
+			 a->guest->name, a->guest->domid);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (*a->cancel) {
+		snprintf(out->reason, sizeof(out->reason), "cancelled; guest untouched");
+		rc = -MIGR_E_ABORTED;
+		goto out;
+	}
+	rc = migr_connect(a->target->name, eng->topts, &c, err, sizeof(err));
+	if (rc) {
+		snprintf(out->reason, sizeof(out->reason), "cannot reach %.50s: %.70s; guest untouched",
+			 a->target->name, err);
+		goto out;
+	}
+	migr_send_params_init(&sp);
+	if (a->downtime_ms)
+		sp.policy.downtime_ms = a->downtime_ms;
+	if (eng->suspend_timeout_ms)
+		sp.suspend_timeout_ms = eng->suspend_timeout_ms;
+	sp.progress = engine_progress;
+	sp.progress_arg = &ea;
+	sp.lg = eng->lg;
+	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
+	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
+	out->target_domid = res.dst_domid;
+	out->rounds = res.rounds;
+	out->bytes = res.wire_bytes ? res.wire_bytes : res.stream_bytes;
+	out->total_us = res.total_us;
+	out->blackout_us = res.blackout_us;
+	out->fwd_known = false;
+	if (rc)
+		snprintf(out->reason, sizeof(out->reason), "%.150s",
+			 res.state_text[0] ? res.state_text : migr_strerror(rc));
+out:
+	migr_conn_close(c);
+	migr_hv_close(hv);
+	return rc;
+}
