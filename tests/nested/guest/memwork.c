@@ -738,12 +738,15 @@ static int publish(struct xs *xs, bool all)
  */
 static int poll_cmd(struct xs *xs, int64_t *last_id)
 {
-	static char last_bad[CMD_MAX + 1];
-	char line[CMD_MAX + 1], res[RESULT_MAX + 32];
+	static char last_bad[CMD_MAX + 1], res[RESULT_MAX + 32];
+	static uint64_t id;
+	static bool unsent; /* res is a result not yet written (xenstore failed) */
+	char line[CMD_MAX + 1];
 	const char *rest;
-	uint64_t id = 0;
 	int rc;
 
+	if (unsent)
+		goto send;
 	rc = xs_read(xs, XS_DIR "cmd", line, sizeof(line));
 	if (rc == -ENOENT) {
 		*last_id = -1;
@@ -775,8 +778,11 @@ static int poll_cmd(struct xs *xs, int64_t *last_id)
 	} else {
 		handle_line(line, xs, res, sizeof(res));
 	}
+send:
 	rc = xs_put(xs, "result", "%s", res);
-	return rc ?: xs_put(xs, "cmd-done", "%" PRIu64, id);
+	rc = rc ?: xs_put(xs, "cmd-done", "%" PRIu64, id);
+	unsent = rc != 0; /* taken already: write the result again, do not run it again */
+	return rc;
 }
 
 static void *xs_thread(void *arg)

@@ -19,3 +19,11 @@ $(LAB_BIN)/memcorrupt: tests/nested/tools/memcorrupt.c
 		-o $@ $< $(shell pkg-config --libs $(MEMCORRUPT_PKGS))
 
 ALL_TARGETS += $(LAB_BIN)/memcorrupt
+
+# memwork's xenstore side against a fake xenstore on a pseudo-terminal (no Xen needed).
+$(BUILD)/tests/nested/guest/test_memwork_xs: tests/nested/guest/test_memwork_xs.c $(LAB_BIN)/memwork
+	$(call say,CC-SAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -DMEMWORK_DEFAULT='"$(LAB_BIN)/memwork"' -o $@ $<
+
+CHECK_TESTS += $(BUILD)/tests/nested/guest/test_memwork_xs
