@@ -329,7 +329,7 @@ static int check_resolve_reply(const struct migr_msg *m, char *err, size_t errle
 	return check_id(&m->resolve_reply.id, "RESOLVE_REPLY", err, errlen);
 }
 
-#define MDEF(t, cap, fields, chk) [t] = { #t + 9, cap, fields, \
+#define MDEF(t, cap, fields, chk) [t] = { &#t[9], cap, fields, \
 	sizeof(fields) / sizeof(fields[0]), chk }
 
 static const struct mdef mdefs[] = {

@@ -2,8 +2,8 @@
  * record.c: the target's durable record of each incoming migration (migr/proto.h,
  * docs/protocol.md "The record").
  *
- * Entry points: migr_record_write(), migr_record_read(), migr_record_remove(),
- * migr_record_list().
+ * Entry points: migr_record_write(), migr_record_read(), migr_record_transition(),
+ * migr_record_remove(), migr_record_list().
  *
  * One text file per migration id, DIR/<32 hex digits>, so an operator can read it:
  *
@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,12 +264,55 @@ int migr_record_read(const char *dir, const struct migr_id *id, struct migr_reco
 	return 0;
 }
 
+int migr_record_transition(const char *dir, uint32_t from, struct migr_record *r,
+                           uint32_t *now_r)
+{
+	char hex[MIGR_ID_HEX], path[4200];
+	struct migr_record cur;
+	uint32_t now;
+	int fd, rc;
+
+	rc = mkdir_p(dir);
+	if (rc)
+		return rc;
+	migr_id_to_hex(&r->id, hex);
+	snprintf(path, sizeof(path), "%s/%s.lock", dir, hex);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	rc = migr_record_read(dir, &r->id, &cur);
+	if (rc == -ENOENT)
+		now = MIGR_OUTCOME_UNKNOWN;
+	else if (rc)
+		goto out;
+	else
+		now = cur.outcome;
+	if (now != from) {
+		if (now_r)
+			*now_r = now;
+		rc = -ESTALE;
+		goto out;
+	}
+	rc = migr_record_write(dir, r);
+out:
+	close(fd);              /* drops the lock */
+	return rc;
+}
+
 int migr_record_remove(const char *dir, const struct migr_id *id)
 {
 	char hex[MIGR_ID_HEX], path[4200];
 	int rc;
 
 	migr_id_to_hex(id, hex);
+	snprintf(path, sizeof(path), "%s/%s.lock", dir, hex);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, hex);
 	if (unlink(path) < 0)
 		return errno == ENOENT ? 0 : -errno;

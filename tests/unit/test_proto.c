@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -475,6 +476,61 @@ static int count_cb(const struct migr_record *r, void *opaque)
 	return r->outcome == MIGR_OUTCOME_DESTROYED ? 7 : 0;
 }
 
+struct racer {
+	const char *dir;
+	struct migr_record r;
+	int rc;
+	pthread_barrier_t *bar;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *x = arg;
+
+	pthread_barrier_wait(x->bar);
+	x->rc = migr_record_transition(x->dir, MIGR_OUTCOME_RESTORED_PAUSED, &x->r, NULL);
+	return NULL;
+}
+
+/* Two threads take one id from restored-paused at once: exactly one wins, every time. */
+static void test_record_race(const char *dir)
+{
+	pthread_barrier_t bar;
+	int wins_go = 0, wins_resolve = 0, bad = 0;
+
+	pthread_barrier_init(&bar, NULL, 2);
+	for (int i = 0; i < 50; i++) {
+		struct racer a = { .dir = dir, .bar = &bar }, b = { .dir = dir, .bar = &bar };
+		struct migr_record got;
+		pthread_t ta, tb;
+
+		migr_id_new(&a.r.id);
+		a.r.outcome = MIGR_OUTCOME_RESTORED_PAUSED;
+		migr_record_write(dir, &a.r);
+		b.r = a.r;
+		a.r.outcome = MIGR_OUTCOME_RUNNING;
+		b.r.outcome = MIGR_OUTCOME_DESTROYED;
+		pthread_create(&ta, NULL, racer_main, &a);
+		pthread_create(&tb, NULL, racer_main, &b);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		if (!a.rc && b.rc == -ESTALE)
+			wins_go++;
+		else if (!b.rc && a.rc == -ESTALE)
+			wins_resolve++;
+		else
+			bad++;
+		if (migr_record_read(dir, &a.r.id, &got) ||
+		    got.outcome != (a.rc ? MIGR_OUTCOME_DESTROYED : MIGR_OUTCOME_RUNNING))
+			bad++;
+		migr_record_remove(dir, &a.r.id);
+	}
+	pthread_barrier_destroy(&bar);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(wins_go + wins_resolve, 50);
+	fprintf(stderr, "record race: GO won %d, RESOLVE won %d\n", wins_go, wins_resolve);
+}
+
 static void test_record(void)
 {
 	char dir[] = "/tmp/migr-test-record-XXXXXX", sub[128], path[256], hex[MIGR_ID_HEX];
@@ -542,10 +598,37 @@ static void test_record(void)
 	close(fd);
 	CHECK_EQ(migr_record_read(sub, &other, &got), -EBADMSG);
 
+	/* Transitions: only from the outcome the caller saw. */
+	{
+		struct migr_record t;
+		uint32_t now = 99;
+
+		memset(&t, 0, sizeof(t));
+		migr_id_new(&t.id);
+		t.outcome = MIGR_OUTCOME_RESTORED_PAUSED;
+		t.domid = 4;
+		CHECK_EQ(migr_record_transition(sub, MIGR_OUTCOME_RUNNING, &t, &now), -ESTALE);
+		CHECK_EQ(now, MIGR_OUTCOME_UNKNOWN);
+		CHECK_EQ(migr_record_transition(sub, MIGR_OUTCOME_UNKNOWN, &t, &now), 0);
+		/* GO and RESOLVE race from restored-paused: the first wins. */
+		t.outcome = MIGR_OUTCOME_RUNNING;
+		CHECK_EQ(migr_record_transition(sub, MIGR_OUTCOME_RESTORED_PAUSED, &t, &now), 0);
+		t.outcome = MIGR_OUTCOME_DESTROYED;
+		CHECK_EQ(migr_record_transition(sub, MIGR_OUTCOME_RESTORED_PAUSED, &t, &now), -ESTALE);
+		CHECK_EQ(now, MIGR_OUTCOME_RUNNING);
+		CHECK_EQ(migr_record_read(sub, &t.id, &got), 0);
+		CHECK_EQ(got.outcome, MIGR_OUTCOME_RUNNING);
+		CHECK_EQ(migr_record_remove(sub, &t.id), 0);
+		migr_id_to_hex(&t.id, hex);
+		snprintf(path, sizeof(path), "%s/%s.lock", sub, hex);
+		CHECK(access(path, F_OK) != 0);
+	}
+
 	CHECK_EQ(migr_record_remove(sub, &r.id), 0);
 	CHECK_EQ(migr_record_read(sub, &r.id, &got), -ENOENT);
 	CHECK_EQ(migr_record_remove(sub, &r.id), 0);
 	CHECK_EQ(migr_record_list("/nonexistent/migr", count_cb, &n), 0);
+	test_record_race(sub);
 
 	{
 		char cmd[300];

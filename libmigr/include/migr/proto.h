@@ -285,6 +285,17 @@ int migr_record_write(const char *dir, struct migr_record *r);
 /* migr_record_read: -ENOENT when there is none (outcome unknown); -EBADMSG if corrupt. */
 int migr_record_read(const char *dir, const struct migr_id *id, struct migr_record *r_r);
 
+/*
+ * migr_record_transition: migr_record_write() of r, but only if the record's outcome is
+ * `from` now (MIGR_OUTCOME_UNKNOWN: no record yet), decided under an exclusive lock
+ * (flock on DIR/ID.lock) held across the read and the write. Two deciders on one id, e.g.
+ * the receiver taking GO (restored-paused -> running) and a RESOLVE answer
+ * (restored-paused -> destroyed), cannot both win: the loser gets -ESTALE and *now_r (may
+ * be NULL) gets the outcome that won.
+ */
+int migr_record_transition(const char *dir, uint32_t from, struct migr_record *r,
+                           uint32_t *now_r);
+
 /* migr_record_remove: 0 also when there was none. */
 int migr_record_remove(const char *dir, const struct migr_id *id);
 
