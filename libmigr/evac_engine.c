@@ -252,3 +252,26 @@ out:
 	migr_hv_close(hv);
 	return rc;
 }
+
+static int prod_list(void *arg, struct migr_plan_guest **g_r, unsigned int *n_r)
+{
+	struct migr_evac_prod *p = arg;
+
+	return migr_evac_list_guests(p->hv, p->xs, p->schema, g_r, n_r);
+}
+
+static int prod_probe(void *arg, const char *host, struct migr_plan_target *t)
+{
+	struct migr_evac_prod *p = arg;
+
+	return migr_evac_probe_target(host, p->engine.topts, t);
+}
+
+void migr_evac_prod_hooks(struct migr_evac_prod *p, struct migr_evacd_config *cfg)
+{
+	cfg->list_guests = prod_list;
+	cfg->probe = prod_probe;
+	cfg->hook_arg = p;
+	cfg->migrate = migr_evac_engine_migrate;
+	cfg->migrate_arg = &p->engine;
+}

@@ -13,12 +13,20 @@ int cmd_migrate(int argc, char **argv);   /* cmd_migrate.c */
 int cmd_receive(int argc, char **argv);   /* cmd_receive.c */
 int cmd_resolve(int argc, char **argv);   /* cmd_receive.c */
 
+int cmd_evacuate(int argc, char **argv);      /* cmd_evacuate.c */
+int cmd_cancel(int argc, char **argv);        /* cmd_cancel.c */
+int cmd_status(int argc, char **argv);        /* cmd_status.c */
+int cmd_schema_check(int argc, char **argv);  /* cmd_schema.c */
 static const struct migr_cmd commands[] = {
 	{ "help",    cmd_help,    "show this help" },
 	{ "version", cmd_version, "print the version" },
 	{ "migrate", cmd_migrate, "live-migrate one guest to another host" },
 	{ "receive", cmd_receive, "receive one migration on stdin/stdout (ssh-style)" },
 	{ "resolve", cmd_resolve, "settle a migration whose final handshake broke" },
+	{ "evacuate", cmd_evacuate, "empty this host: live-migrate every guest away" },
+	{ "cancel",  cmd_cancel,  "cancel this host's running evacuation cleanly" },
+	{ "status",  cmd_status,  "show this host's evacuation" },
+	{ "schema-check", cmd_schema_check, "check xenstore (or a dump) against migr's schema" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

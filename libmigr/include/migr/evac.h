@@ -291,6 +291,25 @@ struct migr_evac_engine {
 int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 			     struct migr_evac_outcome *out);
 
+/*
+ * migr_evac_prod: the production hooks of the evacuation service in one place. Fill hv
+ * (for listing guests), xs, schema (may be NULL), engine (topts, lg), then
+ * migr_evac_prod_hooks() points the config's list_guests/probe/migrate at them.
+ */
+struct migr_evacd_config;
+struct migr_evac_prod {
+	struct migr_hv *hv;
+	struct migr_xs *xs;
+	const struct migr_schema *schema;
+	struct migr_evac_engine engine;
+};
+void migr_evac_prod_hooks(struct migr_evac_prod *p, struct migr_evacd_config *cfg);
+
+/* Where migrd's control socket lives (root only); $MIGR_CONTROL_SOCKET overrides. */
+#define MIGR_CONTROL_SOCKET "/run/migr/migrd.sock"
+/* Where migrd appends its JSON-lines event log by default. */
+#define MIGR_EVENT_LOG "/var/log/migr/events.jsonl"
+
 /* ---- the evacuation service (evac_service.c): migrd's and `migr evacuate`'s core ----- */
 
 /*
