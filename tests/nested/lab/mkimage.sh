@@ -50,7 +50,8 @@ mods_of() {
 }
 
 inputs=$( { cat "$0" "$here"/dom0-init "$here"/agent.sh "$here"/guest-init; echo "$kver";
-	libs_of $proj_bins 2>/dev/null || true; sha1sum "$top"/build/lab/bin/memwork 2>/dev/null || true; } |
+	libs_of $proj_bins 2>/dev/null || true; sha1sum "$top"/build/lab/bin/memwork 2>/dev/null || true
+	sha1sum "$top"/build/examples/migr-notice 2>/dev/null || true; } |
 	sha1sum | cut -d' ' -f1)
 if [ -f "$img/.inputs" ] && [ "$(cat "$img/.inputs")" = "$inputs" ] && [ -f "$img/guest.cpio.gz" ]; then
 	exit 0
@@ -114,6 +115,10 @@ root=$work/guest
 busybox_root "$root"
 if [ -x "$top/build/lab/bin/memwork" ]; then
 	cp "$top/build/lab/bin/memwork" "$root/bin/memwork"
+fi
+# The guest-side maintenance notice watcher (examples/guest-notice/), started by lab.notice=.
+if [ -x "$top/build/examples/migr-notice" ]; then
+	cp "$top/build/examples/migr-notice" "$root/bin/migr-notice"
 fi
 copy_mods "$root" $guest_mods
 cp "$here/guest-init" "$root/init"
