@@ -9,6 +9,7 @@
  * overrides the folder.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -422,6 +423,103 @@ static void test_insecure(void)
 	migr_conn_close(p.client);
 }
 
+static void test_addresses(void)
+{
+	struct migr_transport_opts co, so;
+	struct migr_listener *l = NULL;
+	struct migr_conn *c = NULL;
+	char err[MIGR_ERR_MAX], target[64];
+	struct pair p;
+	int rc, fd;
+
+	fprintf(stderr, "addresses\n");
+	x509_opts(&co, "ca.pem", "client");
+	x509_opts(&so, "ca.pem", "server");
+	/* IPv6 loopback: the certificate carries ::1. */
+	rc = migr_listen("[::1]:0", &so, &l, err, sizeof(err));
+	if (rc) {
+		printf("IPv6 loopback not available here (%s): IPv6 not tested\n", err);
+	} else {
+		migr_listener_close(l);
+		make_pair("[::1]", &co, &so, &p);
+		CHECK_EQ(p.crc, 0);
+		CHECK_EQ(p.src, 0);
+		if (!p.crc && !p.src)
+			exchange(p.client, p.server);
+		pair_close(&p);
+	}
+	/* Every address (dual stack), reached over IPv4. */
+	{
+		struct server s;
+
+		CHECK_EQ(start_server(":0", &so, &s, false), 0);
+		snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(s.l));
+		CHECK_EQ(migr_connect(target, &co, &c, err, sizeof(err)), 0);
+		finish_server(&s);
+		CHECK_EQ(s.rc, 0);
+		CHECK(strncmp(s.peer, "127.0.0.1:", 10) == 0);
+		migr_conn_close(c);
+		migr_conn_close(s.conn);
+		c = NULL;
+	}
+	/* Nobody listening. */
+	{
+		struct migr_listener *l2;
+
+		CHECK_EQ(migr_listen("127.0.0.1:0", &so, &l2, err, sizeof(err)), 0);
+		snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(l2));
+		migr_listener_close(l2);
+		CHECK_EQ(migr_connect(target, &co, &c, err, sizeof(err)), -ECONNREFUSED);
+		CHECK(strstr(err, "cannot connect to 127.0.0.1 port") != NULL);
+	}
+	/* A listener that never accepts: the handshake times out. */
+	{
+		struct migr_listener *l2;
+
+		CHECK_EQ(migr_listen("127.0.0.1:0", &so, &l2, err, sizeof(err)), 0);
+		snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(l2));
+		co.timeout_ms = 300;
+		CHECK_EQ(migr_connect(target, &co, &c, err, sizeof(err)), -ETIMEDOUT);
+		CHECK(strstr(err, "timed out") != NULL);
+		co.timeout_ms = 5000;
+		migr_listener_close(l2);
+	}
+	/* Address syntax. */
+	CHECK_EQ(migr_connect("[::1", &co, &c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "missing ]") != NULL);
+	CHECK_EQ(migr_connect("host:99999", &co, &c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "bad port") != NULL);
+	CHECK_EQ(migr_connect("host:", &co, &c, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(migr_connect("", &co, &c, err, sizeof(err)), -EINVAL);
+	/* The default port, when none is given. */
+	rc = migr_listen("127.0.0.1", &so, &l, err, sizeof(err));
+	if (rc == 0) {
+		CHECK_EQ(migr_listener_port(l), MIGR_DEFAULT_PORT);
+		migr_listener_close(l);
+	} else {
+		printf("port %d busy here (%s): default port not tested\n", MIGR_DEFAULT_PORT, err);
+	}
+	/* A connected socket from elsewhere (socket activation), insecure. */
+	{
+		struct migr_transport_opts o;
+		int sv[2];
+
+		migr_transport_opts_init(&o);
+		o.insecure = true;
+		socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+		CHECK_EQ(migr_conn_from_socket(sv[0], false, &o, &c, err, sizeof(err)), 0);
+		CHECK_EQ(migr_conn_from_socket(sv[1], true, &o, &p.server, err, sizeof(err)), 0);
+		exchange(c, p.server);
+		migr_conn_close(c);
+		migr_conn_close(p.server);
+		/* Without credentials the socket is closed and nothing leaks. */
+		migr_transport_opts_init(&o);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK_EQ(migr_conn_from_socket(fd, true, &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
+		CHECK(fcntl(fd, F_GETFD) < 0);
+	}
+}
+
 int main(void)
 {
 	const char *d = getenv("MIGR_TEST_DATA");
@@ -434,5 +532,6 @@ int main(void)
 	test_psk();
 	test_credentials_missing();
 	test_insecure();
+	test_addresses();
 	return unit_done("test_transport");
 }
