@@ -492,10 +492,7 @@ static struct migr_conn *conn_new(int rfd, int wfd, const struct migr_transport_
 	c->pump_fd = -1;
 	c->start_ns = migr__now_ns();
 	c->wbuf = malloc(MIGR_IO_BUF);
-	c->rbuf = malloc(MIGR_IO_BUF);
-	if (!c->wbuf || !c->rbuf) {
-		free(c->wbuf);
-		free(c->rbuf);
+	if (!c->wbuf) {
 		free(c);
 		return NULL;
 	}
@@ -557,6 +554,12 @@ static int conn_over_socket(int fd, bool is_server, const struct migr_transport_
 	int rc;
 
 	c = conn_new(fd, fd, opts);
+	/* TCP and TLS read ahead (byte-pipe mode never does). */
+	if (c && !(c->rbuf = malloc(MIGR_IO_BUF))) {
+		free(c->wbuf);
+		free(c);
+		c = NULL;
+	}
 	if (!c) {
 		close(fd);
 		migr__creds_put(creds);
