@@ -55,7 +55,7 @@ BENCH_TARGETS :=
 .PHONY: all check test deps demo clean distclean help bench fuzz nested
 all:
 
--include $(sort $(wildcard */module.mk */*/module.mk))
+-include $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
 
 all: $(ALL_TARGETS)
 

@@ -2,7 +2,7 @@
 #
 #   lab_prepare                  fetch packages (cached) and build the boot images (cached)
 #   lab_net_up                   private network namespace with the lab bridge (169.254.10.254/24)
-#   lab_boot NAME [stock|shadow] boot one host (Xen + dom0), wait until `xl info` answers
+#   lab_boot NAME[:stock|:shadow]...  boot hosts side by side (Xen + dom0), wait until `xl info` answers
 #   lab_sh NAME SCRIPT           run SCRIPT (sh) in NAME's dom0; prints its output, returns its status
 #   lab_sh_bg NAME SCRIPT        same, in the background; prints an id for lab_wait
 #   lab_wait NAME ID             wait for a background command; prints output, returns status
@@ -21,7 +21,7 @@ LAB_IMG=$LAB_CACHE/img
 : "${LAB_RUN:=$LAB_CACHE/run/$$}"
 : "${LAB_NS:=migrlab-$$}"
 : "${LAB_MEM:=1536}"          # MiB of RAM per host
-: "${LAB_DOM0_MEM:=384}"      # MiB for dom0
+: "${LAB_DOM0_MEM:=512}"      # MiB for dom0 (a saved 128 MiB guest must fit in /save)
 : "${LAB_BOOT_TIMEOUT:=180}"
 : "${LAB_SH_TIMEOUT:=600}"
 LAB_HOSTS=""
@@ -52,7 +52,8 @@ lab_net_up() {
 
 lab_ip() { echo "169.254.10.${LAB_INDEX[$1]}"; }
 
-lab_boot() {
+# lab_start NAME [stock|shadow]: starts one host's QEMU (returns at once).
+lab_start() {
 	local name=$1 hv=${2:-stock} idx dir mac
 	lab_hv_available "$hv" >/dev/null || { lab_log "no $hv hypervisor"; return 1; }
 	idx=$(( $(echo "$LAB_HOSTS" | wc -w) + 1 ))
@@ -78,23 +79,36 @@ lab_boot() {
 		-device "virtio-net-pci,netdev=n0,mac=$mac" \
 		>"$dir/qemu.out" 2>&1 &
 	echo $! >"$dir/qemu.launcher"
-	local t0=$SECONDS
+	date +%s >"$dir/started"
+}
+
+# lab_ready NAME: waits until NAME's dom0 answers `xl info` (fails loudly otherwise).
+lab_ready() {
+	local name=$1 dir=$LAB_RUN/$1 t0
+	t0=$(cat "$dir/started")
 	while :; do
 		[ -f "$dir/share/ready" ] && break
 		if [ -f "$dir/share/failed" ]; then
 			lab_log "$name: dom0 came up but xl info failed"; return 1
 		fi
-		if ! kill -0 "$(cat "$dir/qemu.launcher")" 2>/dev/null; then
+		if ! lab_alive "$name"; then
 			lab_log "$name: QEMU exited during boot: $(tail -n 3 "$dir/qemu.out" "$dir/serial.log" 2>/dev/null)"
 			return 1
 		fi
-		if [ $((SECONDS - t0)) -ge "$LAB_BOOT_TIMEOUT" ]; then
+		if [ $(($(date +%s) - t0)) -ge "$LAB_BOOT_TIMEOUT" ]; then
 			lab_log "$name: not ready after ${LAB_BOOT_TIMEOUT}s (serial log: $dir/serial.log)"
 			return 1
 		fi
 		sleep 0.5
 	done
-	lab_log "$name: up ($hv hypervisor, $(lab_ip "$name")) in $((SECONDS - t0))s"
+	lab_log "$name: up (${LAB_HV[$name]} hypervisor, $(lab_ip "$name")) in $(($(date +%s) - t0))s"
+}
+
+# lab_boot NAME:HV...: starts the hosts side by side and waits for all of them.
+lab_boot() {
+	local spec
+	for spec in "$@"; do lab_start "${spec%%:*}" "$(echo "$spec" | cut -s -d: -f2)" || return 1; done
+	for spec in "$@"; do lab_ready "${spec%%:*}" || return 1; done
 }
 
 LAB_CMD_SEQ=0
@@ -150,3 +164,111 @@ lab_down() {
 	ip netns del "$LAB_NS" 2>/dev/null
 	return 0
 }
+
+# ---- guests ------------------------------------------------------------------------
+# guest_create HOST NAME pv|pvh [MEMWORK_ARGS] [MEMORY_MIB]
+#   Creates a guest from the lab's guest image on HOST; MEMWORK_ARGS are memwork's options
+#   with commas for spaces (e.g. "-w,16,-r,1000"); empty = no workload. The guest gets
+#   169.254.10.(100+N) and a fixed MAC derived from its name's number N (g1 -> 101).
+guest_create() {
+	local host=$1 name=$2 type=$3 mw=${4:-} mem=${5:-128} n ip mac
+	n=$(echo "$name" | tr -cd '0-9'); n=$((100 + ${n:-0}))
+	ip=169.254.10.$n
+	mac=$(printf '00:16:3e:0a:00:%02x' "$n")
+	lab_sh "$host" "cat >/root/$name.cfg <<'EOC'
+name = \"$name\"
+type = \"$type\"
+kernel = \"/src/$BUILD/lab/img/vmlinuz\"
+ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
+extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw\"
+memory = $mem
+vcpus = 1
+vif = [ \"mac=$mac,bridge=xenbr0\" ]
+on_crash = \"preserve\"
+EOC
+xl create -q /root/$name.cfg"
+}
+
+# guest_console HOST NAME: the guest's console log as xenconsoled on HOST keeps it.
+guest_console() { echo "$LAB_RUN/$1/share/console/guest-$2.log"; }
+
+# guest_wait_console HOST NAME REGEX [TIMEOUT]: waits for a console line on HOST.
+guest_wait_console() {
+	local f; f=$(guest_console "$1" "$2")
+	local t0=$SECONDS
+	until grep -qE "$3" "$f" 2>/dev/null; do
+		[ $((SECONDS - t0)) -ge "${4:-120}" ] && { lab_log "$2 on $1: no console line /$3/"; return 1; }
+		sleep 0.5
+	done
+}
+
+# guest_domid HOST NAME: prints the domid (fails if the guest is not there).
+guest_domid() { lab_sh "$1" "xl domid $2 2>/dev/null"; }
+
+# lab_clean_guests HOST: destroys every guest on HOST (a test's leftovers), says which.
+lab_clean_guests() {
+	lab_sh "$1" 'for d in $(xl list | awk "NR>2{print \$1}"); do echo "destroying leftover $d"; xl destroy "$d"; done'
+}
+
+# ---- talking to memwork (tests/nested/guest/README.md) --------------------------------
+
+# mw_node HOST NAME NODE: prints data/memwork/NODE of guest NAME on HOST.
+mw_node() {
+	lab_sh "$1" "D=\$(xl domid $2) && xenstore-read /local/domain/\$D/data/memwork/$3"
+}
+
+# mw_ready HOST NAME [TIMEOUT]: waits until memwork on NAME has reported a status.
+mw_ready() {
+	lab_sh "$1" "D=\$(xl domid $2) || exit 1
+t=0; until xenstore-read /local/domain/\$D/data/memwork/status >/dev/null 2>&1; do
+  t=\$((t + 1)); [ \$t -ge $(( ${3:-120} * 5 )) ] && { echo 'memwork on $2: no status'; exit 1; }; usleep 200000; done
+xenstore-read /local/domain/\$D/data/memwork/status"
+}
+
+# mw_cmd HOST NAME COMMAND [TIMEOUT]: sends one memwork command, prints the result text.
+mw_cmd() {
+	local id=$(( $(date +%s%N) / 1000 % 1000000000 ))   # unique: callers run it in subshells
+	lab_sh "$1" "D=\$(xl domid $2) || exit 1; P=/local/domain/\$D/data/memwork
+xenstore-write \$P/cmd '$id $3' || exit 1
+t=0; until [ \"\$(xenstore-read \$P/cmd-done 2>/dev/null)\" = $id ]; do
+  t=\$((t + 1)); [ \$t -ge $(( ${4:-120} * 10 )) ] && { echo 'memwork on $2: no answer to $3'; exit 1; }; usleep 100000; done
+r=\$(xenstore-read \$P/result); echo \"\${r#$id }\""
+}
+
+# mw_verify HOST NAME: asks for a full verification; 0 if it passed. Prints the result.
+mw_verify() {
+	local r; r=$(mw_cmd "$1" "$2" verify) || { echo "$r"; return 1; }
+	echo "$r"
+	case $r in ok*) return 0 ;; *) return 1 ;; esac
+}
+
+# guest_running HOST NAME: 0 if NAME exists on HOST and is neither paused, suspended, crashed
+# nor dying (under emulation a runnable guest often shows no flag at all).
+guest_running() {
+	local st
+	st=$(lab_sh "$1" "xl list $2 2>/dev/null | awk 'NR==2{print \$5}'") || return 1
+	[ -n "$st" ] && [[ $st != *[pscd]* ]]
+}
+
+# lab_domains HOST: names of the domains on HOST other than Domain-0, one per line.
+lab_domains() { lab_sh "$1" 'xl list | awk "NR>2{print \$1}"'; }
+
+# lab_attach: in a test script run by tests/nested/run, adopts the hosts it booted.
+lab_attach() {
+	local spec name idx hv
+	for spec in ${LAB_HOSTS_ENV:?not run from tests/nested/run}; do
+		IFS=: read -r name idx hv <<<"$spec"
+		LAB_INDEX[$name]=$idx; LAB_HV[$name]=$hv; LAB_HOSTS="$LAB_HOSTS $name"
+	done
+}
+
+# lab_export: what lab_attach reads, for the tests this shell runs.
+lab_export() {
+	local name spec=""
+	for name in $LAB_HOSTS; do spec="$spec $name:${LAB_INDEX[$name]}:${LAB_HV[$name]}"; done
+	export LAB_HOSTS_ENV=$spec LAB_RUN LAB_NS BUILD
+}
+
+# fail MESSAGE: ends a test with a failure that says what went wrong.
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }

@@ -1,0 +1,6 @@
+# The nested lab's own dom0 tools (they run in the lab's dom0s from /src/build/lab/bin).
+$(BUILD)/lab/bin/labpipe: tests/nested/lab/labpipe.c
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) -O2 -o $@ $<
+ALL_TARGETS += $(BUILD)/lab/bin/labpipe
