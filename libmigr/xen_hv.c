@@ -83,10 +83,8 @@ static int xen_domain_info(struct migr_hv *h, uint32_t domid, struct migr_dom_in
 {
 	struct xen_hv *x = XH(h);
 	xc_dominfo_t di;
-	libxl_dominfo ldi;
 	struct migr_dom_info info;
 	char *name;
-	int rc;
 
 	if (xc_domain_getinfo(x->xch, domid, 1, &di) != 1 || di.domid != domid)
 		return -ENOENT;
@@ -100,18 +98,16 @@ static int xen_domain_info(struct migr_hv *h, uint32_t domid, struct migr_dom_in
 	info.shutdown_reason = di.shutdown ? (int)di.shutdown_reason : -1;
 	info.dying = di.dying;
 	info.type = di.hvm ? MIGR_GUEST_HVM : MIGR_GUEST_PV;
-
-	libxl_dominfo_init(&ldi);
-	rc = libxl_domain_info(x->ctx, &ldi, domid);
-	if (!rc) {
-		switch (ldi.domain_type) {
-		case LIBXL_DOMAIN_TYPE_PV:  info.type = MIGR_GUEST_PV; break;
-		case LIBXL_DOMAIN_TYPE_PVH: info.type = MIGR_GUEST_PVH; break;
-		case LIBXL_DOMAIN_TYPE_HVM: info.type = MIGR_GUEST_HVM; break;
-		default: break;
-		}
+	if (di.hvm) {
+		/* Xen knows only "HVM container"; libxl records PVH vs HVM in xenstore, as
+		 * libxl__domain_type() reads it. */
+		char path[64], *t;
+		snprintf(path, sizeof(path), "/libxl/%u/type", domid);
+		t = xs_read(x->xsh, XBT_NULL, path, NULL);
+		if (t && !strcmp(t, "pvh"))
+			info.type = MIGR_GUEST_PVH;
+		free(t);
 	}
-	libxl_dominfo_dispose(&ldi);
 
 	name = libxl_domid_to_name(x->ctx, domid);
 	if (name) {

@@ -1,0 +1,228 @@
+/*
+ * migrd: migr's dom0 daemon. This file holds its main loop and its receiving side: it
+ * listens on TCP (TLS 1.3 by default), takes one incoming migration (or resolve question)
+ * at a time and runs the target's driver (migr_receive()) on it.
+ *
+ * The main loop polls a small table of event sources ({fd, handler}); the listener is one
+ * of them. Other parts of the daemon (xenstore watches, a control socket) join by adding
+ * a source with migrd_add_source().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xentoollog.h>
+
+#include "libmigr.h"
+
+#define MAX_SOURCES 16
+
+struct source {
+	int fd;
+	int (*handler)(void *arg);   /* called when fd is readable; <0 stops the daemon */
+	void *arg;
+};
+
+static struct source sources[MAX_SOURCES];
+static unsigned int n_sources;
+static volatile sig_atomic_t stopping;
+
+int migrd_add_source(int fd, int (*handler)(void *arg), void *arg)
+{
+	if (n_sources == MAX_SOURCES)
+		return -ENOSPC;
+	sources[n_sources++] = (struct source){ fd, handler, arg };
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	stopping = 1;
+}
+
+struct receiver {
+	struct migr_listener *l;
+	struct migr_hv *hv;
+	struct migr_recv_params rp;
+	xentoollog_logger *lg;
+	bool once;
+	unsigned long served;
+};
+
+static void stamp(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One connection: authenticate, then one migration or one resolve question. */
+static int on_incoming(void *arg)
+{
+	struct receiver *r = arg;
+	struct migr_conn *c = NULL;
+	struct migr_recv_result res;
+	char peer[128] = "", err[MIGR_ERR_MAX] = "", ts[32];
+	int rc;
+
+	rc = migr_accept(r->l, &c, peer, err, sizeof(err));
+	stamp(ts, sizeof(ts));
+	if (rc) {
+		fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s\n", ts,
+			peer[0] ? peer : "?", migr_strerror(rc), err[0] ? ": " : "", err);
+		return 0;
+	}
+	r->rp.peer = peer;
+	fprintf(stderr, "%s migrd: connection from %s (%s%s%s)\n", ts, peer,
+		migr_conn_security(c), migr_conn_peer_identity(c)[0] ? ", " : "",
+		migr_conn_peer_identity(c));
+	rc = migr_receive(r->hv, c, &r->rp, &res);
+	stamp(ts, sizeof(ts));
+	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
+		res.name[0] ? res.name : "-", peer, res.state_text, migr_phase_name(res.phase));
+	if (res.stream_bytes)
+		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms, unpause %.1f ms",
+			res.stream_bytes / 1048576.0, res.stream_us / 1e6, res.restore_us / 1e3,
+			res.unpause_us / 1e3);
+	fprintf(stderr, "\n");
+	migr_conn_close(c);
+	r->served++;
+	(void)rc;
+	return r->once ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: migrd [OPTIONS]\n"
+"\n"
+"migr's dom0 daemon: receives live migrations (one at a time) on TCP.\n"
+"  --listen [HOST:]PORT  where to listen (default every address, port %d)\n"
+"  --psk FILE | --cert FILE --key FILE --ca FILE   credentials (TLS 1.3; default %s,\n"
+"                        else %s/{cert,key,ca}.pem)\n"
+"  --insecure            plain TCP, no authentication: only on a trusted network\n"
+"  --record-dir DIR      durable migration records (default %s)\n"
+"  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
+"  --once                exit after one connection\n"
+"  --port-file FILE      write the bound port there once listening\n"
+"  -v                    more log detail (repeat for more)\n",
+		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", 1, 0, 'l' }, { "psk", 1, 0, 'P' }, { "cert", 1, 0, 'c' },
+		{ "key", 1, 0, 'k' }, { "ca", 1, 0, 'a' }, { "insecure", 0, 0, 'i' },
+		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
+		{ "port-file", 1, 0, 'p' }, { "help", 0, 0, 'h' }, { 0 }
+	};
+	struct migr_transport_opts t;
+	struct receiver r;
+	struct pollfd pfd[MAX_SOURCES];
+	struct sigaction sa;
+	const char *listen_on = NULL, *port_file = NULL;
+	char err[MIGR_ERR_MAX] = "", def[32];
+	int opt, verbose = 0, rc, status = 1;
+
+	memset(&r, 0, sizeof(r));
+	migr_transport_opts_init(&t);
+	t.io_timeout_ms = 300000;
+	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': listen_on = optarg; break;
+		case 'P': t.psk_file = optarg; break;
+		case 'c': t.cert_file = optarg; break;
+		case 'k': t.key_file = optarg; break;
+		case 'a': t.ca_file = optarg; break;
+		case 'i': t.insecure = true; break;
+		case 'r': r.rp.record_dir = optarg; break;
+		case 'm': r.rp.reserve_kib = strtoull(optarg, NULL, 10) * 1024; break;
+		case 'o': r.once = true; break;
+		case 'p': port_file = optarg; break;
+		case 'v': verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!t.insecure && !t.psk_file && !t.cert_file && !t.ca_file) {
+		if (access(MIGR_PSK_FILE, R_OK) == 0) {
+			t.psk_file = MIGR_PSK_FILE;
+		} else {
+			t.ca_file = MIGR_TLS_DIR "/ca.pem";
+			t.cert_file = MIGR_TLS_DIR "/cert.pem";
+			t.key_file = MIGR_TLS_DIR "/key.pem";
+		}
+	}
+	if (!listen_on) {
+		snprintf(def, sizeof(def), ":%d", MIGR_DEFAULT_PORT);
+		listen_on = def;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r.lg = (xentoollog_logger *)xtl_createlogger_stdiostream(stderr,
+			verbose >= 2 ? XTL_DETAIL : verbose ? XTL_INFO : XTL_ERROR, 0);
+	r.rp.lg = r.lg;
+	rc = migr_hv_xen_open(r.lg, &r.hv);
+	if (rc) {
+		fprintf(stderr, "migrd: cannot open the hypervisor interfaces (%s); run as root in "
+			"dom0\n", migr_strerror(rc));
+		goto out;
+	}
+	rc = migr_listen(listen_on, &t, &r.l, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "migrd: cannot listen on %s: %s%s%s\n", listen_on, migr_strerror(rc),
+			err[0] ? ": " : "", err);
+		goto out;
+	}
+	fprintf(stderr, "migrd: listening on %s (port %d, %s)\n", listen_on,
+		migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
+		t.psk_file ? "TLS 1.3, pre-shared key" : "TLS 1.3, certificates");
+	if (port_file) {
+		FILE *f = fopen(port_file, "w");
+		if (f) {
+			fprintf(f, "%d\n", migr_listener_port(r.l));
+			fclose(f);
+		}
+	}
+	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
+
+	while (!stopping) {
+		for (unsigned int i = 0; i < n_sources; i++)
+			pfd[i] = (struct pollfd){ .fd = sources[i].fd, .events = POLLIN };
+		rc = poll(pfd, n_sources, -1);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("migrd: poll");
+			goto out;
+		}
+		for (unsigned int i = 0; i < n_sources && !stopping; i++)
+			if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    sources[i].handler(sources[i].arg) < 0)
+				stopping = 1;
+	}
+	status = 0;
+out:
+	migr_listener_close(r.l);
+	migr_hv_close(r.hv);
+	xtl_logger_destroy(r.lg);
+	return status;
+}
