@@ -13,6 +13,9 @@ set -euo pipefail
 cache=$1
 mkdir -p "$cache/debs" "$cache/hv"
 cache=$(cd "$cache" && pwd)
+# Several lab runs may share the cache: one builder at a time.
+exec 9>>"$cache/.lock"
+flock 9
 
 xenver=$(dpkg-query -W -f='${Version}' libxen-dev)
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6/{print $2; exit}')

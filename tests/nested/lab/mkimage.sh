@@ -16,6 +16,9 @@ stage=$cache/stage
 img=$cache/img
 kver=$(ls "$stage/lib/modules" | head -n 1)
 mkdir -p "$img"
+# Several lab runs may share the cache: one builder at a time.
+exec 9>>"$cache/.lock"
+flock 9
 
 xenbin=$stage/usr/lib/xen-4.17/bin
 libpath=$stage/usr/lib/x86_64-linux-gnu:$stage/usr/lib/xen-4.17/lib/x86_64-linux-gnu:$stage/lib/x86_64-linux-gnu
