@@ -569,8 +569,9 @@ int migr__tls_handshake(struct migr_conn *c, bool is_server, const char *peer_na
 	size_t got;
 	int ret, rc;
 
+	/* One connection, one full authentication: no session tickets, no resumption. */
 	ret = gnutls_init(&c->sess, (is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
-	                  GNUTLS_NO_SIGNAL);
+	                  GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
 	if (ret < 0) {
 		c->sess = NULL;
 		return migr__conn_fail(c, -ENOMEM, "TLS: %s", gnutls_strerror(ret));
