@@ -55,6 +55,7 @@ static const char *const reason_names[MIGR_POLICY_R_COUNT] = {
 	[MIGR_POLICY_R_NOTHING_DIRTY] = "nothing-dirty",
 	[MIGR_POLICY_R_WAIT]          = "wait-burst",
 	[MIGR_POLICY_R_MAX_ROUNDS]    = "max-rounds",
+	[MIGR_POLICY_R_LEARNING]      = "learning",
 };
 
 const char *migr_policy_reason_name(enum migr_policy_reason r)
@@ -209,7 +210,7 @@ static void add_round_point(struct migr_policy_state *st, double tg, double w)
 /*
  * Learns W from the samples of the round that just ended. Samples out of order (clock
  * going backwards) or before the round are dropped; counts are made non-decreasing.
- * Round 0 has no CLEAN before it, so its counts are taken relative to the first sample.
+ * Round 0 has no CLEAN before it: a stale offset in its counts is estimated and removed.
  * Returns the number of points kept.
  */
 static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_policy_stats *s)
@@ -221,8 +222,19 @@ static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_
 
 	if (!n)
 		return 0;
-	if (st->round == 0)
-		base = (double)s->samples[0].dirty_pages;
+	/* Round 0: no CLEAN before it, the count may carry a stale offset. Take it as the
+	 * first count less what the slope of the first two samples puts before it. */
+	if (st->round == 0 && n >= 2 && s->samples[1].time_us > s->samples[0].time_us &&
+	    s->samples[0].time_us >= st->round_start_us &&
+	    s->samples[1].dirty_pages >= s->samples[0].dirty_pages) {
+		double w0 = (double)s->samples[0].dirty_pages, w1 = (double)s->samples[1].dirty_pages;
+		double t0 = (double)(s->samples[0].time_us - st->round_start_us);
+		double t1 = (double)(s->samples[1].time_us - st->round_start_us);
+
+		base = w0 - (w1 - w0) / (t1 - t0) * t0;
+		if (base < 0)
+			base = 0;
+	}
 	/* Keep at most MIGR_POLICY_CURVE_POINTS points, evenly over the samples, and the last. */
 	for (i = 0; i < n; i++) {
 		const struct migr_policy_sample *sm = &s->samples[i];
@@ -233,6 +245,8 @@ static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_
 			continue;
 		ti = guest_time((double)(sm->time_us - st->round_start_us), st->round_throttle);
 		wi = (double)sm->dirty_pages - base;
+		if (wi < 0)
+			wi = 0;
 		if (ti <= last_t)
 			continue;
 		if (wi < last_w)
@@ -346,24 +360,30 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 	return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_SEND);
 }
 
-/* Smallest throttle (in steps) predicted to bring the next blackout within budget. */
+/*
+ * Throttle for the next round (in steps above the current one): the smallest predicted
+ * to bring the next blackout within budget, else the smallest that at least halves it,
+ * else the maximum.
+ */
 static uint32_t pick_throttle(const struct migr_policy_state *st, double d, double pt,
 			      double budget, uint32_t cur)
 {
 	uint32_t pct = cur < THROTTLE_FIRST ? THROTTLE_FIRST : cur + THROTTLE_STEP;
-	double send = d * pt;
+	uint32_t halves = 0, max = st->p.max_throttle_pct;
+	double send = d * pt, now_b = st->p.blackout_fixed_us + d * pt;
 
-	if (pct > st->p.max_throttle_pct)
-		pct = st->p.max_throttle_pct;
-	for (; pct < st->p.max_throttle_pct; pct += THROTTLE_STEP) {
+	for (; pct < max; pct += THROTTLE_STEP) {
 		double w = w_est(st, guest_time(send, pct));
+		double b = st->p.blackout_fixed_us + w * pt;
 
-		if (w >= 0 && st->p.blackout_fixed_us + w * pt <= budget)
+		if (w < 0)
 			break;
+		if (b <= budget)
+			return pct;
+		if (!halves && b <= now_b / 2)
+			halves = pct;
 	}
-	if (pct > st->p.max_throttle_pct)
-		pct = st->p.max_throttle_pct;
-	return pct;
+	return halves ? halves : max;
 }
 
 /* Call B: the live send of this round is over. */
@@ -375,7 +395,7 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	double max_us = (double)st->p.max_total_ms * 1000.0;
 	double now_b, next_round, w_next, next_b, gain;
 	uint32_t thr = s->throttle_pct;
-	int pays, can_wait;
+	int pays, can_wait, d_known = 1;
 
 	if (!st->in_round) {
 		/* Call B without its call A (or twice): treat the time since as the round. */
@@ -401,8 +421,11 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 			d = w_est(st, tg);
 	} else {
 		d = w_est(st, guest_time(round_us, st->round_throttle));
-		if (d < 0)
-			d = (double)st->round_n;    /* nothing known: assume no shrink */
+		if (d < 0) {
+			/* nothing known: assume no shrink (a round is needed to learn) */
+			d = (double)st->round_n;
+			d_known = 0;
+		}
 	}
 	d = guest_cap(st, d);
 	if (round_us > 0)
@@ -418,10 +441,12 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 			return st->p.on_timeout == MIGR_POLICY_TIMEOUT_STOP ?
 				verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_TIMEOUT_STOP) :
 				verdict(v, MIGR_POLICY_ABORT, MIGR_POLICY_R_TIMEOUT_ABORT);
-		if (d == 0)
+		if (d == 0 && d_known)
 			return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NOTHING_DIRTY);
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_NO_BANDWIDTH);
 	}
+	if (!d_known)
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_LEARNING);
 
 	now_b = fixed + d * pt;
 	next_round = d * pt;

@@ -116,6 +116,7 @@ enum migr_policy_reason {
 	                                  seen: one more round, hoping for a calmer phase */
 	MIGR_POLICY_R_MAX_ROUNDS,      /* stop (or abort, if over budget and so chosen):
 	                                  round cap reached */
+	MIGR_POLICY_R_LEARNING,        /* continue: no dirty count known yet */
 	MIGR_POLICY_R_COUNT
 };
 

@@ -1,0 +1,401 @@
+/*
+ * bench_policy.c: compares stop-and-copy policies on the same dirty traces
+ * (`make bench-policy`; docs/policy.md explains the figures).
+ *
+ * usage: bench-policy [--check] [--no-synthetic] [--verbose] [--bw-mbit N]
+ *                     [--fixed-ms N] [--sample-ms N] [TRACE.trc...]
+ *
+ * For every trace (the synthetic suite of gen.c, then the files given) it runs migr's
+ * policy (as the engine calls it, default parameters; and again with throttling
+ * allowed), libxl's default, QEMU's rule with and without auto-converge, the Xen 3.0 /
+ * Clark et al. rule, and a run that never stops, whose every stop point gives the
+ * offline oracle: the smallest blackout reachable within the total time migr took.
+ * It prints a table per trace, the ratios, and one closing line:
+ *   bench-policy: oracle_median=X oracle_worst=Y libxl_writeheavy=Z qemu_worst=W
+ * (migr's blackout over the oracle's, median and worst over the traces; over libxl's,
+ * worst over the write-heavy traces; over QEMU's, worst over the traces).
+ * With --check it exits 1 if a target is missed (the regression run of `make check`).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gen.h"
+#include "policies.h"
+#include "sim.h"
+
+/* Targets of the issue this bench answers. */
+#define T_ORACLE_MEDIAN   1.15
+#define T_ORACLE_WORST    1.50
+#define T_ORACLE_BYTES    1.10
+#define T_LIBXL_HEAVY     0.30
+#define T_QEMU            1.00
+
+/* A trace is write-heavy if the guest dirties, in one second after a CLEAN, at least
+ * this fraction of what the link carries in a second. */
+#define WRITEHEAVY_FRAC   0.25
+
+enum { P_MIGR, P_MIGR_THR, P_LIBXL, P_QEMU, P_QEMU_AC, P_CLARK, P_NEVER, N_POL };
+
+struct row {
+	struct sim_result r;
+	double bytes;
+};
+
+struct oracle {
+	int ok;
+	double blackout_us, total_us, bytes;
+};
+
+struct summary {
+	char name[64];
+	int writeheavy;
+	double oracle, oracle_bytes, libxl, qemu, qemu_total;   /* migr's ratios */
+	double thr_libxl;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Mean over 1 s windows (starting every second) of the distinct pages written. */
+static double w_one_second(const struct trace *t)
+{
+	uint32_t per = (uint32_t)(1e6 / t->epoch_us), start, e;
+	uint64_t *bits = calloc((t->n_pages + 63) / 64, 8);
+	double sum = 0;
+	unsigned int n = 0;
+
+	if (!bits || !per || t->n_epochs < per) {
+		free(bits);
+		return 0;
+	}
+	for (start = 0; start + per <= t->n_epochs; start += per) {
+		uint64_t cnt = 0;
+
+		memset(bits, 0, (t->n_pages + 63) / 64 * 8);
+		for (e = start; e < start + per; e++)
+			for (size_t i = t->epoch_off[e]; i < t->epoch_off[e + 1]; i++)
+				for (uint64_t p = t->runs[i].start; p < t->runs[i].start + t->runs[i].len; p++)
+					if (!(bits[p >> 6] & (1ull << (p & 63)))) {
+						bits[p >> 6] |= 1ull << (p & 63);
+						cnt++;
+					}
+		sum += (double)cnt;
+		n++;
+	}
+	free(bits);
+	return n ? sum / n : 0;
+}
+
+/* Best blackout among the stop points whose total time is within T (fewest bytes on a
+ * tie); if none is, the earliest point. */
+static struct oracle oracle_at(const struct sim_cfg *cfg, const struct trace *t,
+			       const struct sim_result *never, double T)
+{
+	struct oracle o = { 0, 0, 0, 0 };
+
+	for (size_t i = 0; i < never->n_points; i++) {
+		const struct sim_point *pt = &never->points[i];
+		double b = sim_point_blackout(cfg, t, pt), tot = pt->live_end_us + b;
+		double bytes = (double)(pt->live_pages + pt->dirty) * t->page_size;
+
+		if (tot > T && (o.ok || i))
+			continue;
+		if (!o.ok || b < o.blackout_us || (b == o.blackout_us && bytes < o.bytes)) {
+			o.ok = 1;
+			o.blackout_us = b;
+			o.total_us = tot;
+			o.bytes = bytes;
+		}
+	}
+	return o;
+}
+
+static void print_frontier(const struct sim_cfg *cfg, const struct trace *t,
+			   const struct sim_result *never)
+{
+	double best = INFINITY;
+	int shown = 0;
+
+	printf("  oracle frontier (total s -> best blackout ms):");
+	for (size_t i = 0; i < never->n_points && shown < 10; i++) {
+		const struct sim_point *pt = &never->points[i];
+		double b = sim_point_blackout(cfg, t, pt);
+
+		if (b < best * 0.97) {
+			best = b;
+			printf(" %.1f->%.0f", (pt->live_end_us + b) / 1e6, b / 1e3);
+			shown++;
+		}
+	}
+	printf("\n");
+}
+
+static const char *flags(const struct sim_result *r)
+{
+	if (r->aborted)
+		return "aborted";
+	if (r->forced)
+		return "forced at limit";
+	return "";
+}
+
+static int run_trace(const struct trace *t, const struct sim_cfg *base, struct sim_policy **pol,
+		     int verbose, struct summary *sum)
+{
+	static const char *const names[N_POL] = {
+		"migr", "migr-thr", "libxl", "qemu", "qemu-ac", "clark", "never"
+	};
+	struct sim_cfg cfg = *base;
+	struct row rows[N_POL];
+	struct oracle o;
+	double w1, link_pps = cfg.bw_Bps / t->page_size;
+	int i, rc = 0;
+
+	/* The harness gives up at 10x the time of round 0 (at least 60 s). */
+	cfg.limit_us = 10.0 * (double)t->n_pages * t->page_size * 1e6 / cfg.bw_Bps;
+	if (cfg.limit_us < 60e6)
+		cfg.limit_us = 60e6;
+	w1 = w_one_second(t);
+	memset(sum, 0, sizeof(*sum));
+	snprintf(sum->name, sizeof(sum->name), "%s", t->name);
+	sum->writeheavy = w1 >= WRITEHEAVY_FRAC * link_pps;
+
+	for (i = 0; i < N_POL; i++) {
+		rc = sim_run(t, &cfg, pol[i], &rows[i].r, i == P_NEVER);
+		if (rc) {
+			fprintf(stderr, "bench-policy: %s on %s: %s\n", names[i], t->name, strerror(-rc));
+			goto out;
+		}
+		rows[i].bytes = (double)(rows[i].r.live_pages + rows[i].r.final_pages) * t->page_size;
+	}
+	o = oracle_at(&cfg, t, &rows[P_NEVER].r, rows[P_MIGR].r.total_us);
+
+	printf("\n== %s: %llu pages x %u B, %.1f s of trace; W(1 s) = %.0f pages = %.2f of the link%s\n",
+	       t->name, (unsigned long long)t->n_pages, t->page_size,
+	       (double)t->n_epochs * t->epoch_us / 1e6, w1, w1 / link_pps,
+	       sum->writeheavy ? " (write-heavy)" : "");
+	printf("  %-9s %6s %12s %9s %10s %5s  %s\n", "policy", "rounds", "blackout_ms",
+	       "total_s", "sent_MiB", "thr%", "");
+	for (i = 0; i < N_POL; i++) {
+		const struct sim_result *r = &rows[i].r;
+
+		if (i == P_NEVER)
+			continue;
+		printf("  %-9s %6u %12.1f %9.2f %10.1f %5u  %s\n", names[i], r->rounds,
+		       r->aborted ? NAN : r->blackout_us / 1e3, r->total_us / 1e6,
+		       rows[i].bytes / 1048576.0, r->max_throttle, flags(r));
+	}
+	printf("  %-9s %6s %12.1f %9.2f %10.1f %5s  best stop point within migr's total time\n",
+	       "oracle", "-", o.blackout_us / 1e3, o.total_us / 1e6, o.bytes / 1048576.0, "-");
+	print_frontier(&cfg, t, &rows[P_NEVER].r);
+
+	sum->oracle = rows[P_MIGR].r.blackout_us / o.blackout_us;
+	sum->oracle_bytes = rows[P_MIGR].bytes / o.bytes;
+	sum->libxl = rows[P_MIGR].r.blackout_us / rows[P_LIBXL].r.blackout_us;
+	sum->qemu = rows[P_MIGR].r.blackout_us / rows[P_QEMU].r.blackout_us;
+	sum->qemu_total = rows[P_MIGR].r.total_us / rows[P_QEMU].r.total_us;
+	sum->thr_libxl = rows[P_MIGR_THR].r.blackout_us / rows[P_LIBXL].r.blackout_us;
+	printf("  ratios (migr over): oracle blackout %.3f bytes %.3f | libxl blackout %.3f"
+	       " | qemu blackout %.3f total %.3f | migr-thr/libxl %.3f\n",
+	       sum->oracle, sum->oracle_bytes, sum->libxl, sum->qemu, sum->qemu_total,
+	       sum->thr_libxl);
+
+	if (verbose) {
+		size_t n;
+		const struct migr_log *l = pol_migr_log(pol[P_MIGR], &n);
+
+		for (size_t k = 0; k < n; k++)
+			printf("    migr call %c it=%u n=%ld t=%.2fs bw=%.1fMB/s rate=%llu p/s"
+			       " remain=%llu blackout=%.1fms next=%.1fms in %.2fs -> %s (%s)\n",
+			       l[k].s.dirty_count >= 0 ? 'A' : 'B', l[k].s.iteration,
+			       l[k].s.dirty_count, l[k].s.elapsed_us / 1e6,
+			       l[k].v.bandwidth_Bps / 1e6,
+			       (unsigned long long)l[k].v.dirty_rate_pps,
+			       (unsigned long long)l[k].v.remaining_pages,
+			       l[k].v.predicted_blackout_us / 1e3,
+			       l[k].v.predicted_next_blackout_us / 1e3,
+			       l[k].v.predicted_next_round_us / 1e6,
+			       migr_policy_action_name(l[k].v.action),
+			       migr_policy_reason_name(l[k].v.reason));
+	}
+out:
+	for (i = 0; i < N_POL; i++)
+		sim_result_free(&rows[i].r);
+	return rc;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct sim_cfg cfg = {
+		.bw_Bps = 125e6,        /* 1 Gbit/s */
+		.per_page_us = 0,
+		.per_batch_us = 100,    /* type query + foreign map of a batch */
+		.fixed_us = 50e3,
+		.clean_us = 1000,
+		.sample_us = 100e3,
+	};
+	struct migr_policy_params prm, prm_thr;
+	struct sim_policy *pol[N_POL];
+	struct summary *sums = NULL;
+	double *v = NULL, oracle_med, oracle_worst = 0, bytes_worst = 0, libxl_heavy = 0;
+	double qemu_worst = 0, thr_heavy = 0;
+	int check = 0, synthetic = 1, verbose = 0, n = 0, cap = 0, i, rc = 0, heavy = 0;
+	int qemu_slower = 0, n_gen = 0;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--check"))
+			check = 1;
+		else if (!strcmp(argv[i], "--no-synthetic"))
+			synthetic = 0;
+		else if (!strcmp(argv[i], "--verbose"))
+			verbose = 1;
+		else if (!strcmp(argv[i], "--bw-mbit") && i + 1 < argc)
+			cfg.bw_Bps = atof(argv[++i]) * 1e6 / 8;
+		else if (!strcmp(argv[i], "--fixed-ms") && i + 1 < argc)
+			cfg.fixed_us = atof(argv[++i]) * 1e3;
+		else if (!strcmp(argv[i], "--sample-ms") && i + 1 < argc)
+			cfg.sample_us = atof(argv[++i]) * 1e3;
+		else {
+			fprintf(stderr, "usage: bench-policy [--check] [--no-synthetic] [--verbose]"
+				" [--bw-mbit N] [--fixed-ms N] [--sample-ms N] [TRACE.trc...]\n");
+			return 2;
+		}
+	}
+	if (!(cfg.bw_Bps > 0)) {
+		fprintf(stderr, "bench-policy: the bandwidth must be positive\n");
+		return 2;
+	}
+	migr_policy_params_init(&prm);
+	prm_thr = prm;
+	prm_thr.allow_throttle = 1;
+	pol[P_MIGR] = pol_migr("migr", &prm);
+	pol[P_MIGR_THR] = pol_migr("migr-thr", &prm_thr);
+	pol[P_LIBXL] = pol_libxl();
+	pol[P_QEMU] = pol_qemu("qemu", 300, 0);
+	pol[P_QEMU_AC] = pol_qemu("qemu-ac", 300, 1);
+	pol[P_CLARK] = pol_clark();
+	pol[P_NEVER] = pol_never();
+
+	printf("bench-policy: link %.0f Mbit/s, %.0f us per batch of %d pages, blackout fixed"
+	       " cost %.0f ms, PEEK every %.0f ms, budget %u ms\n", cfg.bw_Bps * 8 / 1e6,
+	       cfg.per_batch_us, SIM_BATCH, cfg.fixed_us / 1e3, cfg.sample_us / 1e3,
+	       prm.downtime_ms);
+
+	while (gen_suite[n_gen].name)
+		n_gen++;
+	for (int k = 0;; k++) {
+		struct trace *t = NULL;
+		const char *why = NULL;
+
+		if (synthetic && gen_suite[k].name) {
+			t = gen_suite[k].make(gen_suite[k].name);
+			if (!t) {
+				fprintf(stderr, "bench-policy: cannot generate %s\n", gen_suite[k].name);
+				rc = 1;
+				goto out;
+			}
+		} else {
+			int f = k - (synthetic ? n_gen : 0);
+
+			if (i + f >= argc)
+				break;
+			rc = trace_load(argv[i + f], &t, &why);
+			if (rc) {
+				fprintf(stderr, "bench-policy: %s: %s\n", argv[i + f],
+					rc == -EINVAL && why ? why : strerror(-rc));
+				rc = 1;
+				goto out;
+			}
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			sums = realloc(sums, cap * sizeof(*sums));
+			if (!sums)
+				abort();
+		}
+		rc = run_trace(t, &cfg, pol, verbose, &sums[n]);
+		trace_free(t);
+		if (rc) {
+			rc = 1;
+			goto out;
+		}
+		n++;
+	}
+	if (!n) {
+		fprintf(stderr, "bench-policy: no traces\n");
+		rc = 1;
+		goto out;
+	}
+
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		abort();
+	for (i = 0; i < n; i++) {
+		v[i] = sums[i].oracle;
+		if (sums[i].oracle > oracle_worst)
+			oracle_worst = sums[i].oracle;
+		if (sums[i].oracle_bytes > bytes_worst)
+			bytes_worst = sums[i].oracle_bytes;
+		if (sums[i].qemu > qemu_worst)
+			qemu_worst = sums[i].qemu;
+		if (sums[i].qemu_total > 1.0 + 1e-9 && sums[i].qemu >= 1.0)
+			qemu_slower++;
+		if (sums[i].writeheavy) {
+			heavy++;
+			if (sums[i].libxl > libxl_heavy)
+				libxl_heavy = sums[i].libxl;
+			if (sums[i].thr_libxl > thr_heavy)
+				thr_heavy = sums[i].thr_libxl;
+		}
+	}
+	oracle_med = median(v, n);
+
+	printf("\nsummary over %d traces (%d write-heavy):\n", n, heavy);
+	printf("  %-22s %9s %8s %8s %8s %8s\n", "trace", "/oracle", "bytes", "/libxl", "/qemu",
+	       "thr/libxl");
+	for (i = 0; i < n; i++)
+		printf("  %-22s %9.3f %8.3f %8.3f %8.3f %8.3f%s\n", sums[i].name, sums[i].oracle,
+		       sums[i].oracle_bytes, sums[i].libxl, sums[i].qemu, sums[i].thr_libxl,
+		       sums[i].writeheavy ? "  write-heavy" : "");
+	printf("  targets: oracle median %.3f (<= %.2f) worst %.3f (<= %.2f) bytes worst %.3f"
+	       " (<= %.2f); libxl write-heavy worst %.3f (<= %.2f; with throttling %.3f);"
+	       " qemu worst %.3f (<= %.2f), %d traces where migr is both slower and not better\n",
+	       oracle_med, T_ORACLE_MEDIAN, oracle_worst, T_ORACLE_WORST, bytes_worst,
+	       T_ORACLE_BYTES, libxl_heavy, T_LIBXL_HEAVY, thr_heavy, qemu_worst, T_QEMU,
+	       qemu_slower);
+	printf("bench-policy: oracle_median=%.3f oracle_worst=%.3f libxl_writeheavy=%.3f"
+	       " qemu_worst=%.3f\n", oracle_med, oracle_worst, heavy ? libxl_heavy : NAN,
+	       qemu_worst);
+
+	if (check) {
+		int bad = 0;
+
+		if (oracle_med > T_ORACLE_MEDIAN || oracle_worst > T_ORACLE_WORST ||
+		    bytes_worst > T_ORACLE_BYTES || qemu_worst > T_QEMU + 1e-9 || qemu_slower)
+			bad = 1;
+		if (heavy && libxl_heavy > T_LIBXL_HEAVY)
+			bad = 1;
+		if (bad) {
+			fprintf(stderr, "bench-policy: migr's policy misses a target (see above)\n");
+			rc = 1;
+		}
+	}
+out:
+	for (i = 0; i < N_POL; i++)
+		pol_free(pol[i]);
+	free(sums);
+	free(v);
+	return rc;
+}

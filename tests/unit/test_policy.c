@@ -1,0 +1,447 @@
+/*
+ * test_policy.c: pins the decisions of the stop-and-copy policy (migr/policy.h) on
+ * crafted statistics, including noisy and adversarial ones.
+ *
+ * The numbers: a 1 GiB guest (262144 pages of 4 KiB) on a 125 MB/s link, where a page
+ * takes 32.768 us and round 0 about 8.6 s; blackout fixed cost 50 ms, budget 300 ms.
+ */
+#include <stdint.h>
+#include "libmigr.h"
+#include "unit.h"
+
+#define GUEST   262144ull
+#define PAGE    4096u
+#define BW      125000000ull          /* bytes/s */
+#define PAGE_US (PAGE * 1e6 / BW)     /* 32.768 */
+
+static struct migr_policy_sample smp[64];
+
+/* Call A of round r at time t with N pages. */
+static int call_a(struct migr_policy_state *st, unsigned int r, long n, uint64_t t,
+		  struct migr_policy_verdict *v)
+{
+	struct migr_policy_stats s = {
+		.iteration = r, .dirty_count = n, .elapsed_us = t,
+		.page_size = PAGE, .guest_pages = GUEST,
+	};
+
+	return migr_policy_decide(st, &s, v);
+}
+
+/*
+ * Call B after sending n pages from t0 at the link rate; k samples every 100 ms of a
+ * guest dirtying `rate` pages/s over a working set of `wws` pages (W(t) = min(rate t, wws)),
+ * plus one at call B. Returns the action.
+ */
+static int call_b(struct migr_policy_state *st, unsigned int r, uint64_t n, uint64_t t0,
+		  double rate, double wws, struct migr_policy_verdict *v, uint64_t *t_end)
+{
+	uint64_t dur = (uint64_t)(n * PAGE_US), t;
+	size_t k = 0;
+	struct migr_policy_stats s = {
+		.iteration = r + 1, .dirty_count = -1, .page_size = PAGE, .guest_pages = GUEST,
+		.round_bytes = n * PAGE, .round_pages = n, .round_us = dur,
+	};
+
+	for (t = 100000; t < dur && k < 63; t += 100000) {
+		double w = rate * t / 1e6;
+
+		smp[k].time_us = t0 + t;
+		smp[k].dirty_pages = (uint64_t)(w < wws ? w : wws);
+		k++;
+	}
+	smp[k].time_us = t0 + dur;
+	smp[k].dirty_pages = (uint64_t)(rate * dur / 1e6 < wws ? rate * dur / 1e6 : wws);
+	k++;
+	s.samples = smp;
+	s.n_samples = k;
+	s.elapsed_us = t0 + dur;
+	if (t_end)
+		*t_end = t0 + dur;
+	return migr_policy_decide(st, &s, v);
+}
+
+static void test_defaults_and_names(void)
+{
+	struct migr_policy_params p;
+	int i, j;
+
+	migr_policy_params_init(&p);
+	CHECK_EQ(p.downtime_ms, 300);
+	CHECK_EQ(p.max_total_ms, 0);
+	CHECK_EQ(p.on_timeout, MIGR_POLICY_TIMEOUT_ABORT);
+	CHECK_EQ(p.allow_throttle, 0);
+	CHECK_EQ(p.abort_over_budget, 0);
+	CHECK(p.blackout_fixed_us > 0);
+	/* libxenguest's XGS_POLICY_* values */
+	CHECK_EQ(MIGR_POLICY_ABORT, -1);
+	CHECK_EQ(MIGR_POLICY_CONTINUE, 0);
+	CHECK_EQ(MIGR_POLICY_STOP, 1);
+	CHECK_STR(migr_policy_action_name(MIGR_POLICY_STOP), "stop");
+	CHECK_STR(migr_policy_action_name(MIGR_POLICY_ABORT), "abort");
+	CHECK_STR(migr_policy_action_name(MIGR_POLICY_CONTINUE), "continue");
+	CHECK_STR(migr_policy_action_name(7), "unknown");
+	CHECK_STR(migr_policy_reason_name(MIGR_POLICY_R_COUNT), "unknown");
+	CHECK_STR(migr_policy_reason_name((enum migr_policy_reason)-3), "unknown");
+	for (i = 0; i < MIGR_POLICY_R_COUNT; i++) {
+		CHECK(strcmp(migr_policy_reason_name(i), "unknown"));
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(migr_policy_reason_name(i), migr_policy_reason_name(j)));
+	}
+}
+
+/* A guest with a small working set converges: continue while it pays, then stop. */
+static void test_converges_then_stops(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+	int act;
+
+	migr_policy_init(&st, NULL);
+	act = call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_SEND);
+	CHECK_EQ(v.remaining_pages, GUEST);
+
+	/* 1000 pages/s over a 5000-page working set: 5000 dirty after 8.6 s. */
+	act = call_b(&st, 0, GUEST, 0, 1000, 5000, &v, &t);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_CONVERGING);
+	CHECK(v.bandwidth_Bps > BW * 99 / 100 && v.bandwidth_Bps < BW * 101 / 100);
+	CHECK_EQ(v.remaining_pages, 5000);
+	/* 50 ms + 5000 pages at 32.8 us: 214 ms; the next round (164 ms) leaves ~164 pages */
+	CHECK(v.predicted_blackout_us > 210000 && v.predicted_blackout_us < 218000);
+	CHECK(v.predicted_next_blackout_us > 54000 && v.predicted_next_blackout_us < 57000);
+	CHECK(v.predicted_next_round_us > 160000 && v.predicted_next_round_us < 168000);
+
+	act = call_a(&st, 1, 5000, t + 1000, &v);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	act = call_b(&st, 1, 5000, t + 1000, 1000, 5000, &v, &t);
+	/* ~164 pages left: 55 ms, and one more round could save at most ~5 ms */
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_BUDGET_MET);
+	CHECK(v.predicted_blackout_us <= 300000);
+}
+
+/* Stopping at the first point within budget is not enough if the next round still pays. */
+static void test_continues_within_budget_when_it_pays(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	/* 7000 dirty at the end: 50 + 229 = 279 ms, under the 300 ms budget */
+	CHECK_EQ(call_b(&st, 0, GUEST, 0, 1000, 7000, &v, &t), MIGR_POLICY_CONTINUE);
+	CHECK(v.predicted_blackout_us < 300000);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_CONVERGING);
+}
+
+/* A working set larger than the link keeps up with: rounds do not pay. */
+static void setup_hot(struct migr_policy_state *st, const struct migr_policy_params *p,
+		      struct migr_policy_verdict *v)
+{
+	uint64_t t;
+
+	migr_policy_init(st, p);
+	call_a(st, 0, GUEST, 0, v);
+	/* 60000 pages/s over 65536 pages: saturated, 2.1 s of blackout whatever we do */
+	call_b(st, 0, GUEST, 0, 60000, 65536, v, &t);
+	call_a(st, 1, 65536, t + 1000, v);
+	call_b(st, 1, 65536, t + 1000, 60000, 65536, v, &t);
+}
+
+static void test_over_budget_choices(void)
+{
+	struct migr_policy_params p;
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+
+	migr_policy_params_init(&p);
+	setup_hot(&st, &p, &v);
+	CHECK_EQ(v.action, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_GAIN);
+	CHECK(v.predicted_blackout_us > 2000000);
+	CHECK_EQ(v.throttle_pct, 0);
+
+	p.abort_over_budget = 1;
+	setup_hot(&st, &p, &v);
+	CHECK_EQ(v.action, MIGR_POLICY_ABORT);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_OVER_BUDGET);
+
+	p.abort_over_budget = 0;
+	p.allow_throttle = 1;
+	p.max_throttle_pct = 70;
+	setup_hot(&st, &p, &v);
+	/* Throttled since round 0: the rounds pay again, the throttle stays within bounds. */
+	CHECK_EQ(v.action, MIGR_POLICY_CONTINUE);
+	CHECK(v.reason == MIGR_POLICY_R_THROTTLE || v.reason == MIGR_POLICY_R_CONVERGING);
+	CHECK(v.throttle_pct >= 20 && v.throttle_pct <= 70);
+	CHECK(v.predicted_next_blackout_us < v.predicted_blackout_us * 9 / 10);
+	{
+		uint64_t t;
+
+		migr_policy_init(&st, &p);
+		call_a(&st, 0, GUEST, 0, &v);
+		call_b(&st, 0, GUEST, 0, 60000, 65536, &v, &t);
+		CHECK_EQ(v.action, MIGR_POLICY_CONTINUE);
+		CHECK_EQ(v.reason, MIGR_POLICY_R_THROTTLE);
+		CHECK(v.throttle_pct >= 20 && v.throttle_pct <= 70);
+	}
+
+	/* A max above 99 is clamped to 99. */
+	p.max_throttle_pct = 250;
+	setup_hot(&st, &p, &v);
+	CHECK(v.throttle_pct >= 20 && v.throttle_pct <= 99);
+}
+
+static void test_nothing_dirty(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(call_b(&st, 0, GUEST, 0, 0, 0, &v, NULL), MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NOTHING_DIRTY);
+	CHECK_EQ(call_a(&st, 1, 0, 9000000, &v), MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NOTHING_DIRTY);
+}
+
+/* Zero bandwidth: nothing to predict with; keep going, but respect the time limit. */
+static void test_zero_bandwidth(void)
+{
+	struct migr_policy_params p;
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	struct migr_policy_sample one = { 1000000, 100 };
+	struct migr_policy_stats s = {
+		.iteration = 1, .dirty_count = -1, .elapsed_us = 1000000, .page_size = PAGE,
+		.guest_pages = GUEST, .samples = &one, .n_samples = 1,
+	};
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(migr_policy_decide(&st, &s, &v), MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_BANDWIDTH);
+	CHECK_EQ(v.bandwidth_Bps, 0);
+	CHECK_EQ(v.predicted_blackout_us, 0);
+
+	migr_policy_params_init(&p);
+	p.max_total_ms = 500;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(migr_policy_decide(&st, &s, &v), MIGR_POLICY_ABORT);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_TIMEOUT_ABORT);
+	p.on_timeout = MIGR_POLICY_TIMEOUT_STOP;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(migr_policy_decide(&st, &s, &v), MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_TIMEOUT_STOP);
+}
+
+/* The time limit: abort before a send that cannot end in time; stop if within budget. */
+static void test_timeout(void)
+{
+	struct migr_policy_params p;
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+
+	migr_policy_params_init(&p);
+	p.max_total_ms = 9000;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	/* 30000 pages/s, unbounded: 8.6 s of round 0 leaves ~258000 pages dirty, and the
+	 * next round cannot end before 9 s. */
+	CHECK_EQ(call_b(&st, 0, GUEST, 0, 30000, GUEST, &v, &t), MIGR_POLICY_ABORT);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_TIMEOUT_ABORT);
+
+	p.on_timeout = MIGR_POLICY_TIMEOUT_STOP;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(call_b(&st, 0, GUEST, 0, 30000, GUEST, &v, &t), MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_TIMEOUT_STOP);
+
+	/* Within budget when time runs out: stop, whatever on_timeout says. */
+	p.on_timeout = MIGR_POLICY_TIMEOUT_ABORT;
+	p.max_total_ms = 8700;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	CHECK_EQ(call_b(&st, 0, GUEST, 0, 1000, 7000, &v, &t), MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_BUDGET_MET);
+
+	/* At call A, past the limit already. */
+	migr_policy_init(&st, &p);
+	CHECK_EQ(call_a(&st, 3, 1000, 9500000, &v), MIGR_POLICY_ABORT);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_TIMEOUT_ABORT);
+}
+
+/* Clocks going backwards, samples out of order and counts going down. */
+static void test_clock_backwards_and_noise(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	struct migr_policy_sample noisy[5] = {
+		{ 5000000, 300 }, { 4000000, 900 }, { 6000000, 200 }, { 7000000, 1200 },
+		{ 2000000, 50 },
+	};
+	struct migr_policy_stats s = {
+		.iteration = 1, .dirty_count = -1, .page_size = PAGE, .guest_pages = GUEST,
+		.round_bytes = GUEST * PAGE, .round_pages = GUEST, .round_us = 8589934,
+		.elapsed_us = 3000000,        /* earlier than the samples */
+		.samples = noisy, .n_samples = 5,
+	};
+	int act;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 9000000, &v);    /* clock at 9 s... */
+	act = migr_policy_decide(&st, &s, &v); /* ...then 3 s, samples before call A */
+	CHECK(act == MIGR_POLICY_CONTINUE || act == MIGR_POLICY_STOP);
+	CHECK(v.remaining_pages <= GUEST);
+	CHECK(v.bandwidth_Bps > 0);
+	CHECK(v.predicted_blackout_us < 60000000);
+
+	/* Same samples after a call A at 0: out-of-order ones dropped, counts made monotone:
+	 * kept 300@5 s, 1200@7 s; the blackout set is at least the highest count kept. */
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	s.elapsed_us = 8589934;
+	migr_policy_decide(&st, &s, &v);
+	CHECK(v.remaining_pages >= 1200 - 300 && v.remaining_pages <= GUEST);
+
+	/* Counts above the guest size are clamped. */
+	noisy[0].dirty_pages = GUEST * 10;
+	s.samples = noisy;
+	s.n_samples = 1;
+	migr_policy_init(&st, NULL);
+	call_a(&st, 1, 1000, 0, &v);
+	migr_policy_decide(&st, &s, &v);
+	CHECK(v.remaining_pages <= GUEST);
+}
+
+/* Call B first, call B twice, dirty_count -1 everywhere, NULL verdict. */
+static void test_out_of_order_calls(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	struct migr_policy_stats s = {
+		.iteration = 1, .dirty_count = -1, .elapsed_us = 1000, .page_size = 0,
+	};
+	int act;
+
+	migr_policy_init(&st, NULL);
+	act = migr_policy_decide(&st, &s, NULL);
+	CHECK(act == MIGR_POLICY_CONTINUE);
+	act = migr_policy_decide(&st, &s, &v);
+	CHECK(act == MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_BANDWIDTH);
+	s.round_bytes = 4096;
+	s.round_us = 100;
+	act = migr_policy_decide(&st, &s, &v);
+	CHECK(act == MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_LEARNING);
+	s.round_bytes = 4096;
+	s.round_us = 100;
+	s.elapsed_us = 2000;
+	act = migr_policy_decide(&st, &s, &v);
+	CHECK(act == MIGR_POLICY_CONTINUE || act == MIGR_POLICY_STOP);
+	CHECK_EQ(v.bandwidth_Bps, 40960000);
+}
+
+/* 2^40 pages (4 PiB): no overflow in any estimate. */
+static void test_huge_guest(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	const uint64_t huge = 1ull << 40;
+	struct migr_policy_sample sm[2] = { { 1ull << 40, 1ull << 39 }, { 1ull << 41, 1ull << 40 } };
+	struct migr_policy_stats a = {
+		.iteration = 0, .dirty_count = (long)huge, .elapsed_us = 0, .page_size = PAGE,
+		.guest_pages = huge,
+	};
+	struct migr_policy_stats b = {
+		.iteration = 1, .dirty_count = -1, .elapsed_us = 1ull << 41, .page_size = PAGE,
+		.guest_pages = huge, .round_bytes = huge * PAGE, .round_pages = huge,
+		.round_us = 1ull << 41, .samples = sm, .n_samples = 2,
+	};
+	int act;
+
+	migr_policy_init(&st, NULL);
+	CHECK_EQ(migr_policy_decide(&st, &a, &v), MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.remaining_pages, huge);
+	act = migr_policy_decide(&st, &b, &v);
+	CHECK(act == MIGR_POLICY_STOP);          /* everything dirty again: rounds cannot pay */
+	CHECK_EQ(v.remaining_pages, huge);
+	CHECK(v.predicted_blackout_us > (1ull << 41) && v.predicted_blackout_us < UINT64_MAX);
+	CHECK_EQ(v.bandwidth_Bps, (uint64_t)((double)huge * PAGE * 1e6 / (double)(1ull << 41)));
+}
+
+/* Without samples the policy learns from the CLEAN-to-CLEAN counts alone. */
+static void test_no_samples(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	struct migr_policy_stats b = {
+		.iteration = 1, .dirty_count = -1, .page_size = PAGE, .guest_pages = GUEST,
+		.round_bytes = GUEST * PAGE, .round_pages = GUEST, .round_us = 8589934,
+		.elapsed_us = 8589934,
+	};
+	int act;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	/* Nothing known yet about W: assume no shrink, continue to learn N. */
+	act = migr_policy_decide(&st, &b, &v);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	/* 20000 pages in 8.6 s: ~2330 pages/s */
+	call_a(&st, 1, 20000, 8600000, &v);
+	b.iteration = 2;
+	b.round_bytes = 20000ull * PAGE;
+	b.round_pages = 20000;
+	b.round_us = 655360;
+	b.elapsed_us = 8600000 + 655360;
+	act = migr_policy_decide(&st, &b, &v);
+	/* W(0.66 s) ~ 1530 pages: 100 ms of blackout, down from 705 ms: continue */
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	CHECK(v.remaining_pages > 1300 && v.remaining_pages < 1700);
+}
+
+/* The same calls on fresh states give the same verdicts, byte for byte. */
+static void test_deterministic(void)
+{
+	struct migr_policy_state s1, s2;
+	struct migr_policy_verdict v1, v2;
+	uint64_t t1, t2;
+
+	migr_policy_init(&s1, NULL);
+	migr_policy_init(&s2, NULL);
+	memset(&v1, 0, sizeof(v1));
+	memset(&v2, 0, sizeof(v2));
+	call_a(&s1, 0, GUEST, 0, &v1);
+	call_a(&s2, 0, GUEST, 0, &v2);
+	CHECK(!memcmp(&v1, &v2, sizeof(v1)));
+	call_b(&s1, 0, GUEST, 0, 20000, 80000, &v1, &t1);
+	call_b(&s2, 0, GUEST, 0, 20000, 80000, &v2, &t2);
+	CHECK(!memcmp(&v1, &v2, sizeof(v1)));
+	CHECK(!memcmp(&s1, &s2, sizeof(s1)));
+}
+
+int main(void)
+{
+	test_defaults_and_names();
+	test_converges_then_stops();
+	test_continues_within_budget_when_it_pays();
+	test_over_budget_choices();
+	test_nothing_dirty();
+	test_zero_bandwidth();
+	test_timeout();
+	test_clock_backwards_and_noise();
+	test_out_of_order_calls();
+	test_huge_guest();
+	test_no_samples();
+	test_deterministic();
+	return unit_done("test_policy");
+}
