@@ -114,7 +114,7 @@ out:
 }
 
 int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
-			   struct migr_plan_target *t)
+			   const char *xen_version, struct migr_plan_target *t)
 {
 	struct migr_conn *c = NULL;
 	struct migr_msg m, r;
@@ -145,7 +145,8 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 	m.preflight.memory_kib = 0;       /* asks for nothing: always refused, with figures */
 	m.preflight.vcpus = 1;
 	m.preflight.guest_type = MIGR_WIRE_GUEST_PVH;
-	snprintf(m.preflight.xen_version, sizeof(m.preflight.xen_version), "0.0");
+	snprintf(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%s",
+		 xen_version && xen_version[0] ? xen_version : "0.0");
 	rc = migr_msg_send(c, &m);
 	migr_msg_init(&r, MIGR_MSG_PREFLIGHT_REPLY);
 	rc = rc ?: migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &r);
@@ -263,8 +264,12 @@ static int prod_list(void *arg, struct migr_plan_guest **g_r, unsigned int *n_r)
 static int prod_probe(void *arg, const char *host, struct migr_plan_target *t)
 {
 	struct migr_evac_prod *p = arg;
+	struct migr_host_info hi;
+	char ver[64] = "";
 
-	return migr_evac_probe_target(host, p->engine.topts, t);
+	if (p->hv && p->hv->ops->host_info(p->hv, &hi) == 0)
+		snprintf(ver, sizeof(ver), "%u.%u%s", hi.xen_major, hi.xen_minor, hi.xen_extra);
+	return migr_evac_probe_target(host, p->engine.topts, ver, t);
 }
 
 void migr_evac_prod_hooks(struct migr_evac_prod *p, struct migr_evacd_config *cfg)

@@ -268,12 +268,13 @@ int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
 
 /*
  * migr_evac_probe_target: asks the migr receiver at host (HOST[:PORT]) for its free memory
- * and Xen version: the protocol's HELLO and a PREFLIGHT for no memory, which the target
- * answers with its figures and refuses, touching nothing. Fills *t (name, reachable,
- * free_kib, or why_unreachable). Returns 0 whether or not the target answered.
+ * the protocol's HELLO and a PREFLIGHT for no memory (with this host's Xen version, e.g.
+ * "4.17.7"), which the target answers with its figures and refuses, touching nothing.
+ * Fills *t (name, reachable, free_kib, or why_unreachable). Returns 0 whether or not the
+ * target answered.
  */
 int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
-			   struct migr_plan_target *t);
+			   const char *xen_version, struct migr_plan_target *t);
 
 /* What migr_evac_engine_migrate() needs; the caller owns everything in it. */
 struct migr_evac_engine {
