@@ -20,6 +20,7 @@
 #include <xentoollog.h>
 
 #include "libmigr.h"
+#include "evacd.h"    /* the evacuation part: evac.c, control.c, watch.c */
 
 #define MAX_SOURCES 16
 
@@ -112,6 +113,9 @@ static void usage(FILE *f)
 "  --record-dir DIR      durable migration records (default %s)\n"
 "  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
 "  --once                exit after one connection\n"
+"  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
+"  --no-cleanup          at start, keep paused NAME--incoming domains (by default they are\n"
+"                        destroyed: an interrupted receive left them)\n"
 "  --port-file FILE      write the bound port there once listening\n"
 "  -v                    more log detail (repeat for more)\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR);
@@ -123,7 +127,7 @@ int main(int argc, char **argv)
 		{ "listen", 1, 0, 'l' }, { "psk", 1, 0, 'P' }, { "cert", 1, 0, 'c' },
 		{ "key", 1, 0, 'k' }, { "ca", 1, 0, 'a' }, { "insecure", 0, 0, 'i' },
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
-		{ "port-file", 1, 0, 'p' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' }, { "help", 0, 0, 'h' }, { 0 }
 	};
 	struct migr_transport_opts t;
 	struct receiver r;
@@ -132,6 +136,8 @@ int main(int argc, char **argv)
 	const char *listen_on = NULL, *port_file = NULL;
 	char err[MIGR_ERR_MAX] = "", def[32];
 	int opt, verbose = 0, rc, status = 1;
+	bool no_cleanup = false;
+	unsigned int cleaned = 0;
 
 	memset(&r, 0, sizeof(r));
 	migr_transport_opts_init(&t);
@@ -148,6 +154,8 @@ int main(int argc, char **argv)
 		case 'm': r.rp.reserve_kib = strtoull(optarg, NULL, 10) * 1024; break;
 		case 'o': r.once = true; break;
 		case 'p': port_file = optarg; break;
+		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
+		case 'N': no_cleanup = true; break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -186,6 +194,9 @@ int main(int argc, char **argv)
 			"dom0\n", migr_strerror(rc));
 		goto out;
 	}
+	if (!no_cleanup && migr_receive_cleanup(r.hv, r.lg, &cleaned) == 0 && cleaned)
+		fprintf(stderr, "migrd: destroyed %u paused NAME--incoming domain(s) an interrupted "
+			"receive left\n", cleaned);
 	rc = migr_listen(listen_on, &t, &r.l, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "migrd: cannot listen on %s: %s%s%s\n", listen_on, migr_strerror(rc),
@@ -203,6 +214,8 @@ int main(int argc, char **argv)
 		}
 	}
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
+	if (migrd_evac_init(r.lg))
+		goto out;
 
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)
@@ -221,6 +234,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	migrd_evac_fini();
 	migr_listener_close(r.l);
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);

@@ -1,0 +1,83 @@
+/*
+ * watch.c: migrd's xenstore watches: the maintenance request node and the guests' acks
+ * (both handed to the evacuation service), and new domains (@introduceDomain), each of
+ * which gets its notice directory with maintenance-event = NONE, so that a guest that just
+ * arrived by migration sees its notice reset on the new host.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evacd.h"
+
+#define TOK_INTRO "migrd-introduce"
+
+/* Gives every guest domain without a notice directory one, with NONE. */
+static void notice_dirs(void)
+{
+	struct migr_xs *xs = migrd_evac.xs;
+	char **doms = NULL;
+	unsigned n = 0;
+
+	if (xs->ops->directory(xs, "/local/domain", &doms, &n))
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		char path[96], *v = NULL, *end;
+		size_t len;
+		unsigned long id = strtoul(doms[i], &end, 10);
+
+		if (*end || id == 0 || id > 32751 || doms[i][0] == '0')
+			continue;
+		snprintf(path, sizeof(path), "/local/domain/%lu/migr/maintenance-event", id);
+		if (!xs->ops->read(xs, path, &v, &len)) {
+			free(v);
+			continue;
+		}
+		/* Only for a domain whose home exists (libxl made it). */
+		snprintf(path, sizeof(path), "/local/domain/%lu", id);
+		if (xs->ops->read(xs, path, &v, &len))
+			continue;
+		free(v);
+		if (migr_evac_notice_reset(xs, id))
+			xtl_log(migrd_evac.lg, XTL_DEBUG, -1, "migrd",
+				"domain %lu: no notice directory yet, ignoring", id);
+	}
+	free(doms);
+}
+
+static int on_xenstore(void *arg)
+{
+	struct migr_xs *xs = migrd_evac.xs;
+	char *path, *tok;
+	bool intro = false;
+
+	while (xs->ops->read_watch(xs, &path, &tok) == 0) {
+		if (!strcmp(tok, TOK_INTRO))
+			intro = true;
+		else if (migrd_evac.svc)
+			migr_evacd_watch_event(migrd_evac.svc, path, tok);
+		free(path);
+		free(tok);
+	}
+	if (intro)
+		notice_dirs();
+	return 0;
+}
+
+int migrd_watch_start(void)
+{
+	struct migr_xs *xs = migrd_evac.xs;
+	int rc;
+
+	rc = xs->ops->watch(xs, "@introduceDomain", TOK_INTRO);
+	if (rc) {
+		fprintf(stderr, "migrd: cannot watch for new domains (%s)\n", migr_strerror(rc));
+		return rc;
+	}
+	notice_dirs();
+	rc = migrd_add_source(xs->ops->fileno(xs), on_xenstore, NULL);
+	if (rc)
+		fprintf(stderr, "migrd: no room for the xenstore source (%s)\n", migr_strerror(rc));
+	return rc;
+}
