@@ -38,16 +38,20 @@ libs_of() {
 		awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | sort -u
 }
 # Module files for a list of names, with their dependencies (modinfo -F depends).
+declare -A KO
+while read -r f; do
+	m=${f##*/}; m=${m%.ko}; KO[${m//-/_}]=$f
+done < <(find "$stage/lib/modules/$kver" -name '*.ko')
 mods_of() {
 	local todo="$*" seen=" " m f deps
 	while [ -n "${todo// /}" ]; do
-		set -- $todo; m=$1; shift; todo="$*"
+		set -- $todo; m=${1//-/_}; shift; todo="$*"
 		case "$seen" in *" $m "*) continue ;; esac
 		seen="$seen$m "
-		f=$(find "$stage/lib/modules/$kver" -name "$m.ko" -o -name "${m//-/_}.ko" -o -name "${m//_/-}.ko" | head -n 1)
+		f=${KO[$m]:-}
 		[ -n "$f" ] || { echo "mkimage: no module $m" >&2; continue; }
 		echo "$f"
-		deps=$(modinfo -F depends "$f" | tr "," " ") || exit 1
+		deps=$(modinfo -F depends "$f" | tr "," " ")
 		todo="$todo $deps"
 	done
 }
