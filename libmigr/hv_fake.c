@@ -158,6 +158,18 @@ static int fake_info(struct migr_hv *h, uint32_t domid, struct migr_dom_info *r)
 	return 0;
 }
 
+static int fake_list(struct migr_hv *h, uint32_t *ids, unsigned int max, unsigned int *n_r)
+{
+	struct migr_hv_fake *f = F(h);
+	unsigned int n = 0;
+
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS && n < max; i++)
+		if (f->doms[i].used)
+			ids[n++] = f->doms[i].info.domid;
+	*n_r = n;
+	return 0;
+}
+
 static int fake_host(struct migr_hv *h, struct migr_host_info *r)
 {
 	*r = F(h)->host;
@@ -451,6 +463,7 @@ static void fake_close(struct migr_hv *h)
 static const struct migr_hv_ops fake_ops = {
 	.domain_find = fake_find,
 	.domain_info = fake_info,
+	.domain_list = fake_list,
 	.host_info = fake_host,
 	.domain_config = fake_config,
 	.config_info = fake_config_info,

@@ -349,3 +349,32 @@ out:
 	migr_msg_release(&cfg);
 	return rc;
 }
+
+int migr_receive_cleanup(struct migr_hv *hv, struct xentoollog_logger *lg, unsigned int *n_r)
+{
+	uint32_t ids[1024];
+	unsigned int n = 0, done = 0;
+	static const char suffix[] = "--incoming";
+	int rc;
+
+	rc = hv->ops->domain_list(hv, ids, 1024, &n);
+	if (rc)
+		return rc;
+	for (unsigned int i = 0; i < n; i++) {
+		struct migr_dom_info di;
+		size_t l;
+
+		if (ids[i] == 0 || hv->ops->domain_info(hv, ids[i], &di))
+			continue;
+		l = strlen(di.name);
+		if (l <= sizeof(suffix) - 1 || strcmp(di.name + l - (sizeof(suffix) - 1), suffix) ||
+		    !di.paused || di.shutdown)
+			continue;
+		migr__log(lg, XTL_WARN, "domain %u: %s left by an interrupted receive, destroying",
+			  ids[i], di.name);
+		if (!hv->ops->destroy(hv, ids[i]))
+			done++;
+	}
+	*n_r = done;
+	return 0;
+}

@@ -141,6 +141,30 @@ static int xen_domain_find(struct migr_hv *h, const char *s, uint32_t *domid_r)
 	return 0;
 }
 
+static int xen_domain_list(struct migr_hv *h, uint32_t *ids, unsigned int max, unsigned int *n_r)
+{
+	struct xen_hv *x = XH(h);
+	xc_dominfo_t di[64];
+	uint32_t next = 0;
+	unsigned int n = 0;
+	int got;
+
+	while (n < max) {
+		got = xc_domain_getinfo(x->xch, next, 64, di);
+		if (got < 0)
+			return neg_errno();
+		if (got == 0)
+			break;
+		for (int i = 0; i < got && n < max; i++)
+			ids[n++] = di[i].domid;
+		next = di[got - 1].domid + 1;
+		if (got < 64)
+			break;
+	}
+	*n_r = n;
+	return 0;
+}
+
 static int xen_host_info(struct migr_hv *h, struct migr_host_info *r)
 {
 	struct xen_hv *x = XH(h);
@@ -646,6 +670,7 @@ static void xen_close(struct migr_hv *h)
 static const struct migr_hv_ops xen_ops = {
 	.domain_find = xen_domain_find,
 	.domain_info = xen_domain_info,
+	.domain_list = xen_domain_list,
 	.host_info = xen_host_info,
 	.domain_config = xen_domain_config,
 	.config_info = xen_config_info,

@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "  -v                    more log detail (repeat for more)\n"
 "Tuning:\n"
 "  --suspend-timeout MS  how long the guest may take to suspend (default 60000)\n"
+"  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
 "  --peek-interval MS    dirty-page sampling inside a round (default 50, 0 = off)\n"
 "\n"
 "Exit status: 0 migrated; 1 failed (see the message for where the guest is); 3 aborted\n"
@@ -70,12 +71,12 @@ static enum migr_fault fault_from_env(void)
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
-	       O_SUSPTO, O_PEEK, O_CONN };
+	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
 		{ "json", 0, 0, O_JSON }, { "xl", 0, 0, O_XL },
-		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "peek-interval", 1, 0, O_PEEK },
+		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "timeout", 1, 0, O_TIMEOUT }, { "peek-interval", 1, 0, O_PEEK },
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
 		{ "bandwidth", 1, 0, O_CONN },
@@ -137,6 +138,7 @@ int cmd_migrate(int argc, char **argv)
 		case O_XL: xl = true; break;
 		case O_SUSPTO: sp.suspend_timeout_ms = strtoul(optarg, NULL, 10); break;
 		case O_PEEK: sp.peek_interval_ms = strtoul(optarg, NULL, 10); break;
+		case O_TIMEOUT: co.t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case O_CONN:
 			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
 				return EXIT_USAGE;

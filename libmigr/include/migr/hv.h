@@ -99,6 +99,8 @@ struct migr_hv_ops {
 	int (*domain_find)(struct migr_hv *hv, const char *name_or_id, uint32_t *domid_r);
 	/* State of one domain. -ENOENT if it does not exist. */
 	int (*domain_info)(struct migr_hv *hv, uint32_t domid, struct migr_dom_info *info_r);
+	/* Ids of the domains on this host (dom0 included), up to max; *n_r how many. */
+	int (*domain_list)(struct migr_hv *hv, uint32_t *ids, unsigned int max, unsigned int *n_r);
 	/* Version, memory and capabilities of this host. */
 	int (*host_info)(struct migr_hv *hv, struct migr_host_info *info_r);
 	/* The domain's configuration as libxl JSON (malloc'd, NUL-terminated, domid 0),

@@ -173,6 +173,13 @@ struct migr_recv_result {
 int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		 struct migr_recv_result *res);
 
+/*
+ * migr_receive_cleanup: destroys what an interrupted receiver left: domains named
+ * NAME--incoming that are paused (a receiver never unpauses a copy under that name). For
+ * a daemon's start-up, when no receive of its own is in flight. *n_r: how many.
+ */
+int migr_receive_cleanup(struct migr_hv *hv, struct xentoollog_logger *lg, unsigned int *n_r);
+
 /* migr_receive_xl: target side of a stock `xl migrate` on a byte-pipe connection. */
 int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		    struct migr_recv_result *res);
