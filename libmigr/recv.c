@@ -34,8 +34,13 @@ static enum migr_guest_type from_wire(uint32_t t)
 	}
 }
 
-static int record(const struct migr_recv_params *p, const struct migr_id *id, uint32_t outcome,
-		  uint32_t domid, const char *name)
+/*
+ * Moves the durable record from `from` to `outcome` (compare-and-set, docs/protocol.md
+ * section 5): -ESTALE when a concurrent decider (a resolve answer, or the receiver taking
+ * GO) got there first, with the winning outcome in *now_r.
+ */
+static int record(const struct migr_recv_params *p, const struct migr_id *id, uint32_t from,
+		  uint32_t outcome, uint32_t domid, const char *name, uint32_t *now_r)
 {
 	struct migr_record r;
 	int rc;
@@ -44,10 +49,10 @@ static int record(const struct migr_recv_params *p, const struct migr_id *id, ui
 	r.id = *id;
 	r.outcome = outcome;
 	r.domid = domid;
-	migr__text(r.name, sizeof(r.name), "%s", name);
-	migr__text(r.source, sizeof(r.source), "%s", p->peer ? p->peer : "");
-	rc = migr_record_write(p->record_dir ? p->record_dir : MIGR_STATE_DIR, &r);
-	if (rc)
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	snprintf(r.source, sizeof(r.source), "%s", p->peer ? p->peer : "");
+	rc = migr_record_transition(p->record_dir ? p->record_dir : MIGR_STATE_DIR, from, &r, now_r);
+	if (rc && rc != -ESTALE)
 		migr__log(p->lg, XTL_ERROR, "cannot write the migration record (%s): %s",
 			  migr_outcome_name(outcome), migr_strerror(rc));
 	return rc;
@@ -78,14 +83,25 @@ static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
 		m.resolve_reply.domid = r.domid;
 		migr__text(m.resolve_reply.name, sizeof(m.resolve_reply.name), "%s", r.name);
 		/* A copy still paused after its source asked: the source cannot GO any more
-		 * (it is asking instead), so destroy ours and say so. Only the source moves
-		 * after this answer, and only to resume. */
+		 * (it is asking instead), so ours is destroyed, unless the receiver took GO
+		 * first: the compare-and-set decides, and the answer is what was carried out. */
 		if (r.outcome == MIGR_OUTCOME_RESTORED_PAUSED) {
-			struct migr_dom_info di;
-			if (!hv->ops->domain_info(hv, r.domid, &di) && !strcmp(di.name, r.name))
-				hv->ops->destroy(hv, r.domid);
-			if (!record(p, &q.resolve.id, MIGR_OUTCOME_DESTROYED, r.domid, r.name))
+			uint32_t now = r.outcome;
+			rc = record(p, &q.resolve.id, MIGR_OUTCOME_RESTORED_PAUSED,
+				    MIGR_OUTCOME_DESTROYED, r.domid, r.name, &now);
+			if (rc == 0) {
+				struct migr_dom_info di;
+				char incoming[MIGR_DOMNAME_MAX];
+				migr__text(incoming, sizeof(incoming), "%s--incoming", r.name);
+				if (!hv->ops->domain_info(hv, r.domid, &di) &&
+				    !strcmp(di.name, incoming))
+					hv->ops->destroy(hv, r.domid);
 				m.resolve_reply.outcome = MIGR_OUTCOME_DESTROYED;
+			} else if (rc == -ESTALE) {
+				m.resolve_reply.outcome = now;
+			} else {
+				m.resolve_reply.outcome = MIGR_OUTCOME_RESTORED_PAUSED;
+			}
 		}
 	} else {
 		m.resolve_reply.outcome = MIGR_OUTCOME_UNKNOWN;
@@ -259,7 +275,8 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;
-	rc = record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, domid, peer.preflight.name);
+	rc = record(p, &id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, domid,
+		    peer.preflight.name, NULL);
 	if (rc) {
 		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
 		migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
@@ -282,7 +299,16 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	/* ---- RUNNING: POINT OF NO RETURN ---- */
 	t_go = migr__now_us();
 	phase = MIGR_PHASE_RUNNING;
-	rc = record(p, &id, MIGR_OUTCOME_RUNNING, domid, peer.preflight.name);
+	rc = record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_RUNNING, domid,
+		    peer.preflight.name, NULL);
+	if (rc == -ESTALE) {
+		/* a resolve answer destroyed our copy first: it is not ours to run */
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "GO came after a resolve destroyed our copy");
+		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
+		have_copy = false;
+		goto out_destroy;
+	}
 	if (rc) {
 		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
 		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
@@ -327,8 +353,12 @@ out_destroy:
 	if (have_copy) {
 		if (hv->ops->destroy(hv, domid))
 			migr__log(p->lg, XTL_ERROR, "domain %u: could not destroy our copy", domid);
-		if (phase >= MIGR_PHASE_READY)
-			record(p, &id, MIGR_OUTCOME_DESTROYED, domid, peer.preflight.name);
+		if (phase == MIGR_PHASE_READY)
+			record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_DESTROYED, domid,
+			       peer.preflight.name, NULL);
+		else if (phase == MIGR_PHASE_RUNNING)
+			record(p, &id, MIGR_OUTCOME_RUNNING, MIGR_OUTCOME_DESTROYED, domid,
+			       peer.preflight.name, NULL);
 	}
 	phase = MIGR_PHASE_ABORTED;
 	rc = -MIGR_E_ABORTED;
