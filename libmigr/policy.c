@@ -33,6 +33,12 @@
  * (for at most PATIENCE rounds in a whole migration). */
 #define BURST_FACTOR          1.5
 #define PATIENCE              3
+/* A round that costs at most PROBE_FRAC of the time so far and is not predicted to make
+ * things worse may be tried even if it is not predicted to pay (at most PROBES of
+ * them): bursty guests often dirty much less in the next round than the last one did. */
+#define PROBE_FRAC            0.10
+#define PROBES                2
+#define PROBE_MIN_GAIN        0.01   /* a flat W (saturated working set) is not probed */
 /* Hard cap on rounds, whatever the predictions say. */
 #define MAX_ROUNDS            64
 /* Throttle steps (percent). */
@@ -56,6 +62,7 @@ static const char *const reason_names[MIGR_POLICY_R_COUNT] = {
 	[MIGR_POLICY_R_WAIT]          = "wait-burst",
 	[MIGR_POLICY_R_MAX_ROUNDS]    = "max-rounds",
 	[MIGR_POLICY_R_LEARNING]      = "learning",
+	[MIGR_POLICY_R_PROBE]         = "probe",
 };
 
 const char *migr_policy_reason_name(enum migr_policy_reason r)
@@ -481,6 +488,11 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	pays = gain >= MIN_GAIN_FRAC * now_b && gain * LIVE_PER_BLACKOUT >= next_round;
 	if (pays)
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_CONVERGING);
+	if (st->probes < PROBES && gain > PROBE_MIN_GAIN * now_b && d * pt >= MIN_GAIN_FRAC * now_b &&
+	    next_round <= PROBE_FRAC * (double)st->now_us) {
+		st->probes++;
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_PROBE);
+	}
 	if (now_b <= budget)
 		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_BUDGET_MET);
 

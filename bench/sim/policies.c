@@ -251,13 +251,17 @@ struct sim_policy *pol_clark(void)
 
 static int never_decide(void *self, const struct migr_policy_stats *s, struct sim_ctl *ctl)
 {
+	const struct pol *p = self;
+
+	ctl->throttle_pct = (uint32_t)p->high_cnt;
 	return MIGR_POLICY_CONTINUE;
 }
 
-struct sim_policy *pol_never(void)
+struct sim_policy *pol_never(uint32_t throttle_pct)
 {
 	struct pol *p = pol_new("never");
 
+	p->high_cnt = (int)throttle_pct;
 	p->sp.decide = never_decide;
 	return &p->sp;
 }

@@ -7,8 +7,8 @@
  *   pol_qemu()   QEMU: pending < bandwidth x downtime limit; with auto-converge if asked
  *   pol_clark()  Xen 3.0 / Clark et al. 2005: rate-adaptive rounds, stop when the rate
  *                is at its maximum and rounds grow, or < 50 pages, 29 rounds, 3x memory
- *   pol_never()  never stops (the harness stops it): records every stop point for the
- *                offline oracle
+ *   pol_never()  never stops (the harness stops it), the guest slowed by a constant
+ *                throttle: records every stop point for the offline oracle
  */
 #ifndef MIGR_SIM_POLICIES_H
 #define MIGR_SIM_POLICIES_H
@@ -18,7 +18,7 @@ struct sim_policy *pol_migr(const char *name, const struct migr_policy_params *p
 struct sim_policy *pol_libxl(void);
 struct sim_policy *pol_qemu(const char *name, double downtime_ms, int autoconverge);
 struct sim_policy *pol_clark(void);
-struct sim_policy *pol_never(void);
+struct sim_policy *pol_never(uint32_t throttle_pct);
 void pol_free(struct sim_policy *p);
 
 /* The migr policy's verdicts of the last run, for --verbose. */

@@ -117,6 +117,8 @@ enum migr_policy_reason {
 	MIGR_POLICY_R_MAX_ROUNDS,      /* stop (or abort, if over budget and so chosen):
 	                                  round cap reached */
 	MIGR_POLICY_R_LEARNING,        /* continue: no dirty count known yet */
+	MIGR_POLICY_R_PROBE,           /* continue: a cheap round not predicted to pay, tried
+	                                  because rounds often dirty less than predicted */
 	MIGR_POLICY_R_COUNT
 };
 
@@ -154,6 +156,7 @@ struct migr_policy_state {
 	int in_round;                  /* a call A came and its call B has not */
 	int started;
 	unsigned int stalls;           /* rounds spent waiting for a calmer phase */
+	unsigned int probes;           /* cheap rounds tried without a predicted gain */
 	uint32_t round_throttle;       /* throttle applied during the current round */
 	uint64_t best_dirty;           /* smallest blackout set seen (pages) */
 	uint64_t last_dirty;           /* blackout set at the last decision (pages) */
