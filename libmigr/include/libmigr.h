@@ -32,6 +32,7 @@ const char *migr_version(void);
 /* migr_strerror: text for -errno or -MIGR_E_* values (never NULL). */
 const char *migr_strerror(int err);
 
+#define MIGR_HAVE_FORWARDING 1  /* brownout forwarding over VXLAN + tc (migr/fwd.h) */
 #include "migr/fwd.h"
 #define MIGR_HAVE_TLS 1  /* TLS 1.3 transport (GnuTLS): X.509 or pre-shared key */
 #include "migr/transport.h"

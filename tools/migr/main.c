@@ -12,6 +12,8 @@ static int cmd_version(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);   /* cmd_migrate.c */
 int cmd_receive(int argc, char **argv);   /* cmd_receive.c */
 int cmd_resolve(int argc, char **argv);   /* cmd_receive.c */
+int cmd_cleanup(int argc, char **argv);   /* cmd_cleanup.c */
+int cmd_forward(int argc, char **argv);   /* cmd_forward.c */
 
 int cmd_evacuate(int argc, char **argv);      /* cmd_evacuate.c */
 int cmd_cancel(int argc, char **argv);        /* cmd_cancel.c */
@@ -23,6 +25,8 @@ static const struct migr_cmd commands[] = {
 	{ "migrate", cmd_migrate, "live-migrate one guest to another host" },
 	{ "receive", cmd_receive, "receive one migration on stdin/stdout (ssh-style)" },
 	{ "resolve", cmd_resolve, "settle a migration whose final handshake broke" },
+	{ "cleanup", cmd_cleanup, "remove what a killed migration left (forwarding)" },
+	{ "forward", cmd_forward, "brownout forwarding on its own: source, target, stop" },
 	{ "evacuate", cmd_evacuate, "empty this host: live-migrate every guest away" },
 	{ "cancel",  cmd_cancel,  "cancel this host's running evacuation cleanly" },
 	{ "status",  cmd_status,  "show this host's evacuation" },

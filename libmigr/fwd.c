@@ -1,0 +1,1063 @@
+/*
+ * fwd.c: forwarding during the post-migration brownout (see migr/fwd.h for the API and
+ * docs/forwarding.md for the design).
+ *
+ * Source:  VXLAN device "mfw<tag>" to the peer; on the ingress of every port of the guest's
+ *          old bridge, u32 filters (destination MAC; ARP target; NS target) whose mirred
+ *          action redirects into that device.
+ * Target:  VXLAN device "mfw<tag>" from the peer; on its ingress, the same filters
+ *          redirecting into the guest's vif; announcement rounds sent from poll.
+ * Both:    counters from the mirred actions; the end decided by migr__fwd_decide();
+ *          teardown is cleanup by the id's tag, the same code `migr cleanup` runs.
+ *
+ * Every object is created after the leftovers of the same id are removed, and every
+ * failure on the way unwinds through that cleanup, so nothing is left half-made.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <linux/if_ether.h>
+#include <linux/rtnetlink.h>
+#include <linux/pkt_sched.h>
+#include <libmnl/libmnl.h>
+#include <xentoollog.h>
+#include "fwd_int.h"
+
+#define DEFAULT_QUIET_MS 2000
+#define DEFAULT_MAX_MS   60000
+#define DEFAULT_POLL_MS  100
+#define DEFAULT_ANN_INITIAL_MS 50
+#define DEFAULT_ANN_ROUNDS 5
+#define DEFAULT_ANN_STEP_MS 100
+#define MAX_PORTS 1024
+
+struct fwd_nic {
+	uint8_t mac[6];
+	uint32_t dev_ifindex;            /* target: the vif */
+	uint32_t announce_ifindex;       /* target: where announcements go; 0 = none */
+	struct in_addr ip4[MIGR_FWD_MAX_ADDRS];
+	unsigned int n_ip4;
+	struct in6_addr ip6[MIGR_FWD_MAX_ADDRS];
+	unsigned int n_ip6;
+};
+
+struct fwd_port {
+	uint32_t ifindex;
+	bool qdisc_ours;
+};
+
+struct migr_fwd {
+	bool target;
+	char id[MIGR_FWD_ID_MAX + 1];
+	uint64_t tag;
+	char ifname[MIGR_FWD_IFNAME_LEN];
+	char alias[sizeof(MIGR__FWD_ALIAS_PREFIX) + MIGR_FWD_ID_MAX + 8];
+	uint32_t vx_ifindex;
+	struct migr__nl *nl;
+	xentoollog_logger *lg;
+	unsigned int flags;
+	uint32_t quiet_ms, max_ms, poll_ms;
+	uint32_t ann_initial_ms, ann_rounds, ann_step_ms;
+	struct fwd_nic nics[MIGR_FWD_MAX_NICS];
+	unsigned int n_nics;
+	struct fwd_port *ports;
+	unsigned int n_ports;
+	int pkt_fd;
+	uint64_t t0_ms, last_change_ms, next_announce_ms;
+	uint64_t last_packets;
+	uint32_t rounds_done;
+	enum migr_fwd_end end;
+	uint8_t buf[MIGR__NL_BUFSZ];
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static void flog(xentoollog_logger *lg, xentoollog_level level, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* err: a negative errno to append, or 0. */
+static void flog(xentoollog_logger *lg, xentoollog_level level, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!lg)
+		return;
+	va_start(ap, fmt);
+	xtl_logv(lg, level, err < 0 ? -err : -1, "migr-fwd", fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t clamp_u32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+const char *migr_fwd_end_name(enum migr_fwd_end e)
+{
+	switch (e) {
+	case MIGR_FWD_RUNNING:   return "running";
+	case MIGR_FWD_END_QUIET: return "quiet";
+	case MIGR_FWD_END_MAX:   return "max-duration";
+	case MIGR_FWD_END_STOP:  return "stop-requested";
+	case MIGR_FWD_END_GONE:  return "removed";
+	}
+	return "unknown";
+}
+
+void migr_fwd_params_init(struct migr_fwd_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->port = MIGR_FWD_DEFAULT_PORT;
+	p->quiet_ms = DEFAULT_QUIET_MS;
+	p->max_ms = DEFAULT_MAX_MS;
+	p->poll_ms = DEFAULT_POLL_MS;
+	p->announce_initial_ms = DEFAULT_ANN_INITIAL_MS;
+	p->announce_rounds = DEFAULT_ANN_ROUNDS;
+	p->announce_step_ms = DEFAULT_ANN_STEP_MS;
+}
+
+enum migr_fwd_end migr__fwd_decide(uint32_t elapsed_ms, uint32_t idle_ms, uint32_t quiet_ms,
+				   uint32_t max_ms, bool stop_requested, bool gone,
+				   bool announcing)
+{
+	if (gone)
+		return MIGR_FWD_END_GONE;
+	if (stop_requested)
+		return MIGR_FWD_END_STOP;
+	if (elapsed_ms >= max_ms)
+		return MIGR_FWD_END_MAX;
+	/* Announcements are part of the job: the fabric learns from them. */
+	if (!announcing && idle_ms >= quiet_ms)
+		return MIGR_FWD_END_QUIET;
+	return MIGR_FWD_RUNNING;
+}
+
+/* ---- links ---------------------------------------------------------------------------- */
+
+struct link_list {
+	struct migr__fwd_link *v;
+	size_t n, cap;
+};
+
+static int collect_link(const struct nlmsghdr *nlh, void *data)
+{
+	struct link_list *ll = data;
+	struct migr__fwd_link l;
+
+	if (migr__fwd_parse_link(nlh, &l))
+		return 0;
+	if (ll->n == ll->cap) {
+		size_t cap = ll->cap ? ll->cap * 2 : 64;
+		struct migr__fwd_link *v;
+		if (cap > 65536)
+			return -E2BIG;
+		v = realloc(ll->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ll->v = v;
+		ll->cap = cap;
+	}
+	ll->v[ll->n++] = l;
+	return 0;
+}
+
+static int dump_links(struct migr__nl *nl, void *buf, struct link_list *ll_r)
+{
+	struct link_list ll = { 0 };
+	int rc;
+
+	rc = migr__nl_talk(nl, migr__fwd_msg_getlink(buf, 0), collect_link, &ll);
+	if (rc) {
+		free(ll.v);
+		return rc;
+	}
+	*ll_r = ll;
+	return 0;
+}
+
+static const struct migr__fwd_link *find_link(const struct link_list *ll, const char *name)
+{
+	for (size_t i = 0; i < ll->n; i++)
+		if (!strcmp(ll->v[i].name, name))
+			return &ll->v[i];
+	return NULL;
+}
+
+static int get_link(struct migr__nl *nl, void *buf, uint32_t ifindex, struct migr__fwd_link *l_r)
+{
+	struct link_list ll = { 0 };
+	int rc;
+
+	rc = migr__nl_talk(nl, migr__fwd_msg_getlink(buf, ifindex), collect_link, &ll);
+	if (!rc && ll.n != 1)
+		rc = -ENODEV;
+	if (!rc)
+		*l_r = ll.v[0];
+	free(ll.v);
+	return rc;
+}
+
+/* ---- filters ---------------------------------------------------------------------------- */
+
+struct filter_list {
+	struct migr__fwd_filter_info *v;
+	size_t n, cap;
+	size_t n_all;                    /* every u32 filter seen, ours or not */
+	size_t n_other;                  /* other messages: classifier instances, other kinds */
+	/* Our priorities (MAC, ARP, ND): an instance exists / has filters in it. */
+	bool prio_seen[3], prio_used[3];
+};
+
+static int our_prio(uint16_t prio)
+{
+	if (prio >= MIGR__FWD_PRIO_MAC && prio <= MIGR__FWD_PRIO_ND)
+		return prio - MIGR__FWD_PRIO_MAC;
+	return -1;
+}
+
+static int collect_filter(const struct nlmsghdr *nlh, void *data)
+{
+	struct filter_list *fl = data;
+	struct migr__fwd_filter_info f;
+	int k = -1;
+
+	if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct tcmsg))) {
+		const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+		k = our_prio((uint16_t)(TC_H_MAJ(tcm->tcm_info) >> 16));
+	}
+	if (k >= 0)
+		fl->prio_seen[k] = true;
+	if (migr__fwd_parse_filter(nlh, &f)) {
+		fl->n_other++;
+		return 0;
+	}
+	if (k >= 0)
+		fl->prio_used[k] = true;
+	fl->n_all++;
+	if (!f.has_cookie)
+		return 0;
+	if (fl->n == fl->cap) {
+		size_t cap = fl->cap ? fl->cap * 2 : 32;
+		struct migr__fwd_filter_info *v;
+		if (cap > 1u << 20)
+			return -E2BIG;
+		v = realloc(fl->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		fl->v = v;
+		fl->cap = cap;
+	}
+	fl->v[fl->n++] = f;
+	return 0;
+}
+
+/* Our filters (any migr cookie) on ifindex's ingress. A link without one gives none. */
+static int dump_filters(struct migr__nl *nl, void *buf, uint32_t ifindex, struct filter_list *fl)
+{
+	int rc;
+
+	memset(fl, 0, sizeof(*fl));
+	rc = migr__nl_talk(nl, migr__fwd_msg_dumpfilters(buf, ifindex), collect_filter, fl);
+	if (rc == -EINVAL || rc == -ENOENT)
+		rc = 0;                      /* no ingress qdisc */
+	if (rc) {
+		free(fl->v);
+		memset(fl, 0, sizeof(*fl));
+	}
+	return rc;
+}
+
+/* ---- cleanup: the one teardown path ----------------------------------------------------- */
+
+static bool is_fwd_ifname(const char *name)
+{
+	size_t n = strlen(MIGR__FWD_IFPREFIX);
+
+	if (strncmp(name, MIGR__FWD_IFPREFIX, n) || strlen(name) != n + 12)
+		return false;
+	for (size_t i = n; name[i]; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Removes the objects of tag (or of every migration when all). */
+static int cleanup_tag(struct migr__nl *nl, void *buf, bool all, uint64_t tag,
+		       unsigned int flags, xentoollog_logger *lg,
+		       struct migr_fwd_cleanup_stats *st)
+{
+	bool dry = flags & MIGR_FWD_CLEANUP_DRY_RUN;
+	char want[MIGR_FWD_IFNAME_LEN];
+	struct link_list ll;
+	int rc, first_rc = 0;
+
+	snprintf(want, sizeof(want), MIGR__FWD_IFPREFIX "%012llx", (unsigned long long)tag);
+	rc = dump_links(nl, buf, &ll);
+	if (rc) {
+		flog(lg, XTL_ERROR, rc, "cannot list network links");
+		return rc;
+	}
+
+	/* Filters first: they redirect into the devices. */
+	for (size_t i = 0; i < ll.n; i++) {
+		struct filter_list fl;
+		bool drop_qdisc = false;
+		unsigned int removed = 0;
+
+		rc = dump_filters(nl, buf, ll.v[i].ifindex, &fl);
+		if (rc) {
+			if (rc != -ENODEV) {
+				flog(lg, XTL_WARN, rc, "cannot list tc filters of %s, ignoring",
+				     ll.v[i].name);
+				if (!first_rc)
+					first_rc = rc;
+			}
+			continue;
+		}
+		for (size_t j = 0; j < fl.n; j++) {
+			const struct migr__fwd_filter_info *f = &fl.v[j];
+			if (!all && f->cookie.tag != tag)
+				continue;
+			if (f->cookie.flags & MIGR__FWD_CK_QDISC)
+				drop_qdisc = true;
+			if (!dry) {
+				rc = migr__nl_talk(nl, migr__fwd_msg_delfilter(buf, f->ifindex, f->prio,
+									f->proto, f->handle),
+						   NULL, NULL);
+				if (rc && rc != -ENOENT) {
+					flog(lg, XTL_ERROR, rc, "cannot remove tc filter %x on %s",
+					     f->handle, ll.v[i].name);
+					if (!first_rc)
+						first_rc = rc;
+					drop_qdisc = false;
+					continue;
+				}
+			}
+			removed++;
+		}
+		free(fl.v);
+		st->filters += removed;
+		if (!drop_qdisc || dry)
+			continue;
+		/*
+		 * u32 instances of all priorities share one table, so deleting the last filter
+		 * of one does not delete the instance while another exists: remove our
+		 * priorities' instances once they hold no filter at all (anybody's).
+		 */
+		rc = dump_filters(nl, buf, ll.v[i].ifindex, &fl);
+		if (rc)
+			continue;
+		free(fl.v);
+		for (int k = 0; k < 3; k++) {
+			static const uint16_t protos[3] = { ETH_P_ALL, ETH_P_ARP, ETH_P_IPV6 };
+			if (!fl.prio_seen[k] || fl.prio_used[k])
+				continue;
+			rc = migr__nl_talk(nl, migr__fwd_msg_delfilter(buf, ll.v[i].ifindex,
+								MIGR__FWD_PRIO_MAC + k, protos[k], 0),
+					   NULL, NULL);
+			if (rc && rc != -ENOENT)
+				flog(lg, XTL_WARN, rc, "cannot remove the empty u32 instance %u on %s, "
+				     "ignoring", MIGR__FWD_PRIO_MAC + k, ll.v[i].name);
+		}
+		/* Remove the ingress qdisc migr added, once nothing at all is on it. */
+		rc = dump_filters(nl, buf, ll.v[i].ifindex, &fl);
+		if (rc)
+			continue;
+		free(fl.v);
+		if (fl.n_all == 0 && fl.n_other == 0) {
+			rc = migr__nl_talk(nl, migr__fwd_msg_delingress(buf, ll.v[i].ifindex),
+					   NULL, NULL);
+			if (rc == 0)
+				st->qdiscs++;
+			else if (rc != -ENOENT && rc != -EINVAL) {
+				flog(lg, XTL_ERROR, rc, "cannot remove ingress qdisc of %s",
+				     ll.v[i].name);
+				if (!first_rc)
+					first_rc = rc;
+			}
+		}
+	}
+
+	for (size_t i = 0; i < ll.n; i++) {
+		const struct migr__fwd_link *l = &ll.v[i];
+		if (strcmp(l->kind, "vxlan") || !is_fwd_ifname(l->name))
+			continue;
+		if (!all && strcmp(l->name, want))
+			continue;
+		if (!dry) {
+			rc = migr__nl_talk(nl, migr__fwd_msg_dellink(buf, l->ifindex), NULL, NULL);
+			if (rc && rc != -ENODEV) {
+				flog(lg, XTL_ERROR, rc, "cannot remove device %s", l->name);
+				if (!first_rc)
+					first_rc = rc;
+				continue;
+			}
+		}
+		st->devices++;
+	}
+	free(ll.v);
+	return first_rc;
+}
+
+int migr_fwd_cleanup(const char *id, unsigned int flags, struct xentoollog_logger *lg,
+		     struct migr_fwd_cleanup_stats *st_r)
+{
+	struct migr_fwd_cleanup_stats st = { 0 };
+	struct migr__nl *nl = NULL;
+	void *buf = NULL;
+	int rc;
+
+	if (id && !migr_fwd_id_valid(id))
+		return -EINVAL;
+	buf = malloc(MIGR__NL_BUFSZ);
+	if (!buf)
+		return -ENOMEM;
+	rc = migr__nl_open(&nl);
+	if (rc) {
+		flog(lg, XTL_ERROR, rc, "cannot open rtnetlink");
+		goto out;
+	}
+	rc = cleanup_tag(nl, buf, !id, id ? migr__fwd_tag(id) : 0, flags, lg, &st);
+	if (rc)
+		goto out;
+	if (st_r)
+		*st_r = st;
+out:
+	migr__nl_close(nl);
+	free(buf);
+	return rc;
+}
+
+int migr_fwd_request_stop(const char *id, struct xentoollog_logger *lg)
+{
+	char name[MIGR_FWD_IFNAME_LEN], alias[sizeof(MIGR__FWD_ALIAS_PREFIX) + MIGR_FWD_ID_MAX + 8];
+	struct migr__nl *nl = NULL;
+	struct link_list ll = { 0 };
+	const struct migr__fwd_link *l;
+	void *buf = NULL;
+	int rc;
+
+	if (migr_fwd_ifname(id, name))
+		return -EINVAL;
+	snprintf(alias, sizeof(alias), MIGR__FWD_ALIAS_PREFIX "%s" MIGR__FWD_ALIAS_STOP, id);
+	buf = malloc(MIGR__NL_BUFSZ);
+	if (!buf)
+		return -ENOMEM;
+	rc = migr__nl_open(&nl);
+	if (rc)
+		goto out;
+	rc = dump_links(nl, buf, &ll);
+	if (rc)
+		goto out;
+	l = find_link(&ll, name);
+	if (!l || strcmp(l->kind, "vxlan")) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = migr__nl_talk(nl, migr__fwd_msg_setalias(buf, l->ifindex, alias), NULL, NULL);
+out:
+	if (rc && rc != -ENOENT)
+		flog(lg, XTL_ERROR, rc, "cannot signal the end of forwarding %s", id);
+	free(ll.v);
+	migr__nl_close(nl);
+	free(buf);
+	return rc;
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+static void fwd_free(struct migr_fwd *f)
+{
+	if (!f)
+		return;
+	if (f->pkt_fd >= 0)
+		close(f->pkt_fd);
+	migr__nl_close(f->nl);
+	free(f->ports);
+	free(f);
+}
+
+static int check_params(const struct migr_fwd_params *p, bool target)
+{
+	if (!p || !migr_fwd_id_valid(p->id))
+		return -EINVAL;
+	if (p->peer.family != AF_INET && p->peer.family != AF_INET6)
+		return -EINVAL;
+	if (p->local.family != AF_UNSPEC && p->local.family != p->peer.family)
+		return -EINVAL;
+	if (!p->nics || p->n_nics < 1 || p->n_nics > MIGR_FWD_MAX_NICS)
+		return -EINVAL;
+	if (p->vni >= (1u << 24))
+		return -EINVAL;
+	for (unsigned int i = 0; i < p->n_nics; i++) {
+		const struct migr_fwd_nic *n = &p->nics[i];
+		if (!n->dev || !n->dev[0] || strlen(n->dev) >= IFNAMSIZ)
+			return -EINVAL;
+		if (n->n_ipv4 > MIGR_FWD_MAX_ADDRS || n->n_ipv6 > MIGR_FWD_MAX_ADDRS)
+			return -EINVAL;
+		if ((n->n_ipv4 && !n->ipv4) || (n->n_ipv6 && !n->ipv6))
+			return -EINVAL;
+		/* A multicast or all-zero MAC would steer traffic that is not the guest's. */
+		if ((n->mac[0] & 1) || !(n->mac[0] | n->mac[1] | n->mac[2] | n->mac[3] |
+					  n->mac[4] | n->mac[5]))
+			return -EINVAL;
+	}
+	if (target && p->announce_dev && strlen(p->announce_dev) >= IFNAMSIZ)
+		return -EINVAL;
+	return 0;
+}
+
+static int fwd_new(const struct migr_fwd_params *p, bool target, struct migr_fwd **f_r)
+{
+	struct migr_fwd *f;
+	int rc;
+
+	rc = check_params(p, target);
+	if (rc) {
+		flog(p ? p->lg : NULL, XTL_ERROR, rc, "invalid forwarding parameters");
+		return rc;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->pkt_fd = -1;
+	f->target = target;
+	f->lg = p->lg;
+	snprintf(f->id, sizeof(f->id), "%s", p->id);
+	f->tag = migr__fwd_tag(p->id);
+	migr_fwd_ifname(p->id, f->ifname);
+	snprintf(f->alias, sizeof(f->alias), MIGR__FWD_ALIAS_PREFIX "%s", p->id);
+	f->flags = p->flags;
+	f->quiet_ms = p->quiet_ms ? p->quiet_ms : DEFAULT_QUIET_MS;
+	f->max_ms = p->max_ms ? p->max_ms : DEFAULT_MAX_MS;
+	f->poll_ms = p->poll_ms ? p->poll_ms : DEFAULT_POLL_MS;
+	f->ann_initial_ms = p->announce_initial_ms ? p->announce_initial_ms : DEFAULT_ANN_INITIAL_MS;
+	f->ann_rounds = p->announce_rounds ? p->announce_rounds : DEFAULT_ANN_ROUNDS;
+	f->ann_step_ms = p->announce_step_ms ? p->announce_step_ms : DEFAULT_ANN_STEP_MS;
+	if (target && (p->flags & MIGR_FWD_NO_ANNOUNCE))
+		f->ann_rounds = 0;
+	if (!target)
+		f->ann_rounds = 0;
+	f->n_nics = p->n_nics;
+	for (unsigned int i = 0; i < p->n_nics; i++) {
+		const struct migr_fwd_nic *n = &p->nics[i];
+		memcpy(f->nics[i].mac, n->mac, 6);
+		if (!(p->flags & MIGR_FWD_NO_ARP)) {
+			memcpy(f->nics[i].ip4, n->ipv4, n->n_ipv4 * sizeof(*n->ipv4));
+			f->nics[i].n_ip4 = n->n_ipv4;
+			memcpy(f->nics[i].ip6, n->ipv6, n->n_ipv6 * sizeof(*n->ipv6));
+			f->nics[i].n_ip6 = n->n_ipv6;
+		}
+	}
+	rc = migr__nl_open(&f->nl);
+	if (rc) {
+		flog(f->lg, XTL_ERROR, rc, "cannot open rtnetlink");
+		fwd_free(f);
+		return rc;
+	}
+	*f_r = f;
+	return 0;
+}
+
+static int add_port(struct migr_fwd *f, uint32_t ifindex)
+{
+	struct fwd_port *v;
+
+	for (unsigned int i = 0; i < f->n_ports; i++)
+		if (f->ports[i].ifindex == ifindex)
+			return 0;
+	if (f->n_ports >= MAX_PORTS)
+		return -E2BIG;
+	v = realloc(f->ports, (f->n_ports + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	f->ports = v;
+	f->ports[f->n_ports].ifindex = ifindex;
+	f->ports[f->n_ports].qdisc_ours = false;
+	f->n_ports++;
+	return 0;
+}
+
+/* The VXLAN device, named and aliased after the id, up, without IPv6 link-local. */
+static int make_tunnel(struct migr_fwd *f, const struct migr_fwd_params *p,
+		       const struct link_list *ll)
+{
+	struct migr__fwd_vxlan v;
+	struct link_list after = { 0 };
+	const struct migr__fwd_link *l;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	v.ifname = f->ifname;
+	v.local = p->local;
+	v.peer = p->peer;
+	v.port = p->port ? p->port : MIGR_FWD_DEFAULT_PORT;
+	if (p->vni)
+		v.vni = p->vni;
+	else
+		migr_fwd_vni(p->id, &v.vni);
+	if (p->underlay_dev) {
+		l = find_link(ll, p->underlay_dev);
+		if (!l) {
+			flog(f->lg, XTL_ERROR, -ENODEV, "no underlay device %s", p->underlay_dev);
+			return -ENODEV;
+		}
+		v.underlay_ifindex = l->ifindex;
+	}
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_newvxlan(f->buf, &v), NULL, NULL);
+	if (rc) {
+		flog(f->lg, XTL_ERROR, rc, "cannot create VXLAN device %s (vni %u, port %u)%s",
+		     f->ifname, v.vni, v.port,
+		     rc == -EEXIST ? ": the VNI and port are taken by another device" : "");
+		return rc;
+	}
+	rc = dump_links(f->nl, f->buf, &after);
+	if (rc)
+		return rc;
+	l = find_link(&after, f->ifname);
+	if (!l) {
+		free(after.v);
+		return -ENODEV;
+	}
+	f->vx_ifindex = l->ifindex;
+	free(after.v);
+
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_setalias(f->buf, f->vx_ifindex, f->alias),
+			   NULL, NULL);
+	if (rc) {
+		flog(f->lg, XTL_ERROR, rc, "cannot set the alias of %s", f->ifname);
+		return rc;
+	}
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_setlink(f->buf, f->vx_ifindex, false, true),
+			   NULL, NULL);
+	if (rc)   /* no IPv6 in this kernel: nothing to switch off */
+		flog(f->lg, XTL_DETAIL, rc, "no IPv6 address mode on %s, ignoring", f->ifname);
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_setlink(f->buf, f->vx_ifindex, true, false),
+			   NULL, NULL);
+	if (rc)
+		flog(f->lg, XTL_ERROR, rc, "cannot bring %s up", f->ifname);
+	return rc;
+}
+
+/* Ingress qdisc on a port: ours if we add it, or if migr filters on it say it was. */
+static int ensure_ingress(struct migr_fwd *f, struct fwd_port *port, const char *name)
+{
+	struct filter_list fl;
+	int rc;
+
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_newingress(f->buf, port->ifindex), NULL, NULL);
+	if (rc == 0) {
+		port->qdisc_ours = true;
+		return 0;
+	}
+	if (rc != -EEXIST) {
+		flog(f->lg, XTL_ERROR, rc, "cannot add an ingress qdisc to %s", name);
+		return rc;
+	}
+	rc = dump_filters(f->nl, f->buf, port->ifindex, &fl);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < fl.n; i++)
+		if (fl.v[i].cookie.flags & MIGR__FWD_CK_QDISC)
+			port->qdisc_ours = true;
+	free(fl.v);
+	return 0;
+}
+
+static int add_filter(struct migr_fwd *f, uint32_t ifindex, unsigned int nic,
+		      enum migr__fwd_kind kind, const void *what, uint32_t to, bool qdisc_ours)
+{
+	struct migr__fwd_filter flt;
+	int rc;
+
+	memset(&flt, 0, sizeof(flt));
+	flt.kind = kind;
+	if (kind == MIGR__FWD_K_MAC)
+		memcpy(flt.mac, what, 6);
+	else if (kind == MIGR__FWD_K_ARP)
+		memcpy(&flt.ip4, what, sizeof(flt.ip4));
+	else
+		memcpy(&flt.ip6, what, sizeof(flt.ip6));
+	flt.to_ifindex = to;
+	flt.cookie.tag = f->tag;
+	flt.cookie.nic = (uint8_t)nic;
+	flt.cookie.kind = (uint8_t)kind;
+	flt.cookie.flags = (qdisc_ours ? MIGR__FWD_CK_QDISC : 0) |
+			   (f->target ? MIGR__FWD_CK_TARGET : 0);
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_newfilter(f->buf, ifindex, &flt), NULL, NULL);
+	if (rc)
+		flog(f->lg, XTL_ERROR, rc, "cannot add a tc filter on ifindex %u", ifindex);
+	return rc;
+}
+
+/* The filters of every NIC on one port, redirecting to `to` (0: each NIC's vif). */
+static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint32_t to)
+{
+	int rc;
+
+	for (unsigned int i = 0; i < f->n_nics; i++) {
+		const struct fwd_nic *n = &f->nics[i];
+		uint32_t dst = to ? to : n->dev_ifindex;
+		rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_MAC, n->mac, dst, port->qdisc_ours);
+		if (rc)
+			return rc;
+		for (unsigned int j = 0; j < n->n_ip4; j++) {
+			rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ARP, &n->ip4[j], dst,
+					port->qdisc_ours);
+			if (rc)
+				return rc;
+		}
+		for (unsigned int j = 0; j < n->n_ip6; j++) {
+			rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ND, &n->ip6[j], dst,
+					port->qdisc_ours);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Removes leftovers of the id, logging what a crashed run left. */
+static int clean_before(struct migr_fwd *f)
+{
+	struct migr_fwd_cleanup_stats st = { 0 };
+	int rc;
+
+	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st);
+	if (rc)
+		return rc;
+	if (st.devices || st.filters || st.qdiscs)
+		flog(f->lg, XTL_NOTICE, 0, "%s: removed leftovers of an earlier run: %u devices, "
+		     "%u filters, %u qdiscs", f->id, st.devices, st.filters, st.qdiscs);
+	return 0;
+}
+
+static void start_failed(struct migr_fwd *f)
+{
+	struct migr_fwd_cleanup_stats st = { 0 };
+
+	cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st);
+	fwd_free(f);
+}
+
+int migr_fwd_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+{
+	struct migr_fwd *f = NULL;
+	struct link_list ll = { 0 };
+	int rc;
+
+	rc = fwd_new(p, false, &f);
+	if (rc)
+		return rc;
+	rc = clean_before(f);
+	if (rc)
+		goto out_fail;
+	rc = dump_links(f->nl, f->buf, &ll);
+	if (rc)
+		goto out_fail;
+
+	/* Where the guest's frames can come in: every port of its bridge. */
+	for (unsigned int i = 0; i < p->n_nics; i++) {
+		const struct migr__fwd_link *dev = find_link(&ll, p->nics[i].dev);
+		unsigned int before = f->n_ports;
+		if (!dev) {
+			rc = -ENODEV;
+			flog(f->lg, XTL_ERROR, rc, "%s: no device %s", f->id, p->nics[i].dev);
+			goto out_fail;
+		}
+		if (!strcmp(dev->kind, "bridge")) {
+			for (size_t j = 0; j < ll.n && !rc; j++)
+				if (ll.v[j].master == dev->ifindex)
+					rc = add_port(f, ll.v[j].ifindex);
+		} else {
+			rc = add_port(f, dev->ifindex);
+		}
+		if (rc)
+			goto out_fail;
+		if (f->n_ports == before && !strcmp(dev->kind, "bridge"))
+			flog(f->lg, XTL_WARN, 0, "%s: bridge %s has no ports, ignoring", f->id,
+			     dev->name);
+	}
+	if (!f->n_ports) {
+		rc = -ENODEV;
+		flog(f->lg, XTL_ERROR, rc, "%s: nowhere to attach the filters", f->id);
+		goto out_fail;
+	}
+
+	rc = make_tunnel(f, p, &ll);
+	if (rc)
+		goto out_fail;
+	for (unsigned int i = 0; i < f->n_ports; i++) {
+		char name[IF_NAMESIZE] = "?";
+		for (size_t j = 0; j < ll.n; j++)
+			if (ll.v[j].ifindex == f->ports[i].ifindex)
+				snprintf(name, sizeof(name), "%s", ll.v[j].name);
+		rc = ensure_ingress(f, &f->ports[i], name);
+		if (rc)
+			goto out_fail;
+		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
+		if (rc)
+			goto out_fail;
+	}
+	free(ll.v);
+	f->t0_ms = f->last_change_ms = now_ms();
+	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
+	     f->n_nics, f->n_ports, f->ifname);
+	*f_r = f;
+	return 0;
+
+out_fail:
+	free(ll.v);
+	start_failed(f);
+	return rc;
+}
+
+int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+{
+	struct migr_fwd *f = NULL;
+	struct link_list ll = { 0 };
+	const struct migr__fwd_link *ann = NULL;
+	int rc;
+
+	rc = fwd_new(p, true, &f);
+	if (rc)
+		return rc;
+	rc = clean_before(f);
+	if (rc)
+		goto out_fail;
+	rc = dump_links(f->nl, f->buf, &ll);
+	if (rc)
+		goto out_fail;
+	if (p->announce_dev && f->ann_rounds) {
+		ann = find_link(&ll, p->announce_dev);
+		if (!ann) {
+			rc = -ENODEV;
+			flog(f->lg, XTL_ERROR, rc, "%s: no device %s", f->id, p->announce_dev);
+			goto out_fail;
+		}
+	}
+	for (unsigned int i = 0; i < p->n_nics; i++) {
+		const struct migr__fwd_link *vif = find_link(&ll, p->nics[i].dev);
+		if (!vif) {
+			rc = -ENODEV;
+			flog(f->lg, XTL_ERROR, rc, "%s: no vif %s", f->id, p->nics[i].dev);
+			goto out_fail;
+		}
+		f->nics[i].dev_ifindex = vif->ifindex;
+		f->nics[i].announce_ifindex = ann ? ann->ifindex : vif->master;
+		if (f->ann_rounds && !f->nics[i].announce_ifindex)
+			flog(f->lg, XTL_WARN, 0, "%s: vif %s has no bridge to announce on, ignoring",
+			     f->id, vif->name);
+	}
+	rc = make_tunnel(f, p, &ll);
+	if (rc)
+		goto out_fail;
+	free(ll.v);
+	ll.v = NULL;
+	rc = add_port(f, f->vx_ifindex);
+	if (rc)
+		goto out_fail;
+	rc = ensure_ingress(f, &f->ports[0], f->ifname);
+	if (rc)
+		goto out_fail;
+	rc = add_nic_filters(f, &f->ports[0], 0);
+	if (rc)
+		goto out_fail;
+	if (f->ann_rounds) {
+		f->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+		if (f->pkt_fd < 0) {
+			rc = -errno;
+			flog(f->lg, XTL_ERROR, rc, "%s: cannot open a packet socket to announce",
+			     f->id);
+			goto out_fail;
+		}
+	}
+	f->t0_ms = f->last_change_ms = now_ms();
+	f->next_announce_ms = f->t0_ms + migr__fwd_announce_gap(f->ann_initial_ms,
+								f->ann_step_ms, 0);
+	flog(f->lg, XTL_INFO, 0, "%s: delivering %u NIC(s) from %s", f->id, f->n_nics,
+	     f->ifname);
+	*f_r = f;
+	return 0;
+
+out_fail:
+	free(ll.v);
+	start_failed(f);
+	return rc;
+}
+
+/* ---- poll, run, finish -------------------------------------------------------------------- */
+
+static void announce_round(struct migr_fwd *f)
+{
+	uint8_t frame[MIGR__FWD_FRAME_MAX];
+	size_t len;
+	int rc;
+
+	for (unsigned int i = 0; i < f->n_nics; i++) {
+		const struct fwd_nic *n = &f->nics[i];
+		if (!n->announce_ifindex)
+			continue;
+		len = migr__fwd_frame_rarp(frame, n->mac);
+		rc = migr__fwd_send_frame(f->pkt_fd, n->announce_ifindex, frame, len);
+		for (unsigned int j = 0; !rc && j < n->n_ip4; j++) {
+			len = migr__fwd_frame_garp(frame, n->mac, n->ip4[j]);
+			rc = migr__fwd_send_frame(f->pkt_fd, n->announce_ifindex, frame, len);
+		}
+		for (unsigned int j = 0; !rc && j < n->n_ip6; j++) {
+			len = migr__fwd_frame_una(frame, n->mac, &n->ip6[j]);
+			rc = migr__fwd_send_frame(f->pkt_fd, n->announce_ifindex, frame, len);
+		}
+		if (rc)
+			flog(f->lg, XTL_WARN, rc, "%s: announcement round %u failed, ignoring",
+			     f->id, f->rounds_done + 1);
+	}
+}
+
+/* Counters of our filters on every port; ports that vanished are dropped. */
+static int read_counters(struct migr_fwd *f, struct migr_fwd_status *st)
+{
+	for (unsigned int i = 0; i < f->n_ports; i++) {
+		struct filter_list fl;
+		int rc = dump_filters(f->nl, f->buf, f->ports[i].ifindex, &fl);
+		if (rc == -ENODEV) {
+			f->ports[i] = f->ports[--f->n_ports];
+			i--;
+			continue;
+		}
+		if (rc) {
+			flog(f->lg, XTL_ERROR, rc, "%s: cannot read the filter counters", f->id);
+			return rc;
+		}
+		for (size_t j = 0; j < fl.n; j++) {
+			const struct migr__fwd_filter_info *x = &fl.v[j];
+			if (x->cookie.tag != f->tag)
+				continue;
+			st->packets += x->packets;
+			st->bytes += x->bytes;
+			if (x->cookie.kind != MIGR__FWD_K_MAC)
+				st->arp_packets += x->packets;
+			st->n_filters++;
+		}
+		free(fl.v);
+	}
+	return 0;
+}
+
+int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
+{
+	struct migr_fwd_status st;
+	struct migr__fwd_link l;
+	bool gone = false, stop = false, announcing;
+	uint64_t now;
+	int rc;
+
+	if (!f)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	rc = get_link(f->nl, f->buf, f->vx_ifindex, &l);
+	if (rc == -ENODEV || (!rc && strcmp(l.name, f->ifname)))
+		gone = true;
+	else if (rc) {
+		flog(f->lg, XTL_ERROR, rc, "%s: cannot read %s", f->id, f->ifname);
+		return rc;
+	} else {
+		char stop_alias[sizeof(f->alias) + 8];
+		snprintf(stop_alias, sizeof(stop_alias), "%s" MIGR__FWD_ALIAS_STOP, f->alias);
+		stop = !strcmp(l.alias, stop_alias);
+	}
+	if (!gone) {
+		rc = read_counters(f, &st);
+		if (rc)
+			return rc;
+	}
+	now = now_ms();
+	if (st.packets != f->last_packets) {
+		f->last_packets = st.packets;
+		f->last_change_ms = now;
+	}
+	if (!gone && f->end == MIGR_FWD_RUNNING && f->rounds_done < f->ann_rounds &&
+	    now >= f->next_announce_ms) {
+		announce_round(f);
+		f->rounds_done++;
+		f->next_announce_ms = now + migr__fwd_announce_gap(f->ann_initial_ms,
+								   f->ann_step_ms, f->rounds_done);
+	}
+	announcing = f->rounds_done < f->ann_rounds;
+	st.elapsed_ms = clamp_u32(now - f->t0_ms);
+	st.idle_ms = clamp_u32(now - f->last_change_ms);
+	if (f->end == MIGR_FWD_RUNNING)
+		f->end = migr__fwd_decide(st.elapsed_ms, st.idle_ms, f->quiet_ms, f->max_ms, stop,
+					  gone, announcing);
+	st.end = f->end;
+	st.announce_rounds_done = f->rounds_done;
+	st.next_poll_ms = f->poll_ms;
+	if (announcing && f->next_announce_ms > now &&
+	    f->next_announce_ms - now < st.next_poll_ms)
+		st.next_poll_ms = (uint32_t)(f->next_announce_ms - now);
+	if (announcing && f->next_announce_ms <= now)
+		st.next_poll_ms = 1;
+	if (gone)
+		st.packets = f->last_packets;
+	*st_r = st;
+	return 0;
+}
+
+int migr_fwd_run(struct migr_fwd *f, struct migr_fwd_status *st_r)
+{
+	struct migr_fwd_status st;
+	int rc;
+
+	for (;;) {
+		rc = migr_fwd_poll(f, &st);
+		if (rc)
+			return rc;
+		if (st.end != MIGR_FWD_RUNNING)
+			break;
+		struct timespec ts = { .tv_sec = st.next_poll_ms / 1000,
+				       .tv_nsec = (long)(st.next_poll_ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
+	flog(f->lg, XTL_INFO, 0, "%s: forwarding over (%s) after %u ms: %llu packets, "
+	     "%llu bytes", f->id, migr_fwd_end_name(st.end), st.elapsed_ms,
+	     (unsigned long long)st.packets, (unsigned long long)st.bytes);
+	if (st_r)
+		*st_r = st;
+	return 0;
+}
+
+int migr_fwd_finish(struct migr_fwd *f, struct migr_fwd_status *final_r)
+{
+	struct migr_fwd_cleanup_stats cs = { 0 };
+	struct migr_fwd_status st;
+	int rc = 0;
+
+	if (!f)
+		return 0;
+	if (final_r) {
+		memset(&st, 0, sizeof(st));
+		if (migr_fwd_poll(f, &st) == 0)
+			*final_r = st;
+	}
+	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &cs);
+	if (rc)
+		flog(f->lg, XTL_ERROR, rc, "%s: teardown incomplete; `migr cleanup %s` removes "
+		     "the rest", f->id, f->id);
+	fwd_free(f);
+	return rc;
+}

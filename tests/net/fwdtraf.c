@@ -1,0 +1,448 @@
+/*
+ * fwdtraf.c: traffic for the forwarding test and benchmark (tests/net/, bench/fwd/).
+ *
+ *   udp-send DST PORT RATE MS LOG      numbered datagrams at RATE/s for MS; LOG: "seq ns"
+ *   udp-sink PORT LOG                  until SIGTERM; LOG: "seq ns" per datagram received
+ *   tcp-send DST PORT CHUNK RATE MS    CHUNK bytes RATE times a second for MS
+ *   tcp-sink PORT LOG                  one connection; LOG: "ns bytes" per read
+ *   tcp-bulk-send DST PORT MS          as fast as possible for MS
+ *   tcp-bulk-sink PORT                 one connection; prints "rx_bytes=N rx_ns=T"
+ *   udp-echo PORT                      echoes datagrams until SIGTERM
+ *   udp-ping DST PORT COUNT GAP_US     prints "rtt_us p50=... p90=... p99=... lost=N"
+ *   sniff IFNAME MAC LOG               announcements from MAC (RARP, ARP, NA) until SIGTERM;
+ *                                      LOG: "ns kind"
+ *
+ * Times are CLOCK_REALTIME nanoseconds, the clock `date +%s%N` reads, so the shell can
+ * put its own events on the same axis. Every received datagram is checked (length, magic)
+ * before it is counted.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAGIC 0x6d667774u  /* "mfwt" */
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	stop = 1;
+}
+
+static void handle_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;     /* no SA_RESTART: blocking calls return EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static uint64_t now_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fwdtraf: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static long arg_long(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max) {
+		fprintf(stderr, "fwdtraf: bad number '%s'\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static struct sockaddr_in addr_of(const char *ip, const char *port)
+{
+	struct sockaddr_in a;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)arg_long(port, 1, 65535));
+	if (!ip)
+		a.sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) {
+		fprintf(stderr, "fwdtraf: bad address '%s'\n", ip);
+		exit(2);
+	}
+	return a;
+}
+
+static FILE *open_log(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die(path);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	return f;
+}
+
+static void sleep_until(uint64_t mono_ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(mono_ns / 1000000000ull),
+			       .tv_nsec = (long)(mono_ns % 1000000000ull) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop)
+		;
+}
+
+struct dgram {
+	uint32_t magic;
+	uint32_t seq;
+	uint64_t sent_ns;
+};
+
+static int udp_send(char **av)
+{
+	struct sockaddr_in dst = addr_of(av[0], av[1]);
+	long rate = arg_long(av[2], 1, 1000000), ms = arg_long(av[3], 1, 3600000);
+	FILE *log = open_log(av[4]);
+	uint64_t t0, period = 1000000000ull / (uint64_t)rate;
+	uint64_t n = (uint64_t)rate * (uint64_t)ms / 1000;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	t0 = now_ns(CLOCK_MONOTONIC);
+	for (uint64_t i = 0; i < n && !stop; i++) {
+		struct dgram d = { .magic = htonl(MAGIC), .seq = htonl((uint32_t)i) };
+		sleep_until(t0 + i * period);
+		d.sent_ns = now_ns(CLOCK_REALTIME);
+		/* Errors (no route, no neighbour yet) lose the datagram: that is counted. */
+		sendto(fd, &d, sizeof(d), 0, (struct sockaddr *)&dst, sizeof(dst));
+		fprintf(log, "%llu %llu\n", (unsigned long long)i, (unsigned long long)d.sent_ns);
+	}
+	fclose(log);
+	close(fd);
+	return 0;
+}
+
+static int udp_sink(char **av)
+{
+	struct sockaddr_in a = addr_of(NULL, av[0]);
+	FILE *log = open_log(av[1]);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), sz = 4 << 20;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
+		die("udp bind");
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	while (!stop) {
+		struct dgram d;
+		ssize_t r = recv(fd, &d, sizeof(d), 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			die("recv");
+		}
+		if (r != sizeof(d) || ntohl(d.magic) != MAGIC)
+			continue;
+		fprintf(log, "%u %llu\n", ntohl(d.seq), (unsigned long long)now_ns(CLOCK_REALTIME));
+	}
+	fclose(log);
+	return 0;
+}
+
+static int tcp_connect(char **av)
+{
+	struct sockaddr_in dst = addr_of(av[0], av[1]);
+	int one = 1, fd;
+
+	for (int tries = 0; tries < 50 && !stop; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == 0) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			return fd;
+		}
+		close(fd);
+		usleep(100000);
+	}
+	die("connect");
+	return -1;
+}
+
+static int tcp_listen_accept(const char *port)
+{
+	struct sockaddr_in a = addr_of(NULL, port);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), c;
+
+	if (fd < 0)
+		die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1))
+		die("tcp listen");
+	do
+		c = accept(fd, NULL, NULL);
+	while (c < 0 && errno == EINTR && !stop);
+	close(fd);
+	if (c < 0)
+		die("accept");
+	return c;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n && !stop) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int tcp_send(char **av)
+{
+	long chunk = arg_long(av[2], 1, 1 << 20), rate = arg_long(av[3], 1, 100000);
+	long ms = arg_long(av[4], 1, 3600000);
+	uint64_t t0, period = 1000000000ull / (uint64_t)rate, n = (uint64_t)rate * (uint64_t)ms / 1000;
+	char *buf = calloc(1, (size_t)chunk);
+	int fd = tcp_connect(av);
+
+	if (!buf)
+		die("calloc");
+	t0 = now_ns(CLOCK_MONOTONIC);
+	for (uint64_t i = 0; i < n && !stop; i++) {
+		sleep_until(t0 + i * period);
+		if (write_all(fd, buf, (size_t)chunk))
+			die("write");
+	}
+	close(fd);
+	free(buf);
+	return 0;
+}
+
+static int tcp_sink(char **av)
+{
+	FILE *log = open_log(av[1]);
+	char buf[65536];
+	int fd = tcp_listen_accept(av[0]);
+
+	while (!stop) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		fprintf(log, "%llu %zd\n", (unsigned long long)now_ns(CLOCK_REALTIME), r);
+	}
+	fclose(log);
+	close(fd);
+	return 0;
+}
+
+static int tcp_bulk_send(char **av)
+{
+	long ms = arg_long(av[2], 1, 3600000);
+	static char buf[1 << 16];
+	uint64_t end;
+	int fd = tcp_connect(av);
+
+	end = now_ns(CLOCK_MONOTONIC) + (uint64_t)ms * 1000000ull;
+	while (!stop && now_ns(CLOCK_MONOTONIC) < end)
+		if (write_all(fd, buf, sizeof(buf)))
+			die("write");
+	close(fd);
+	return 0;
+}
+
+static int tcp_bulk_sink(char **av)
+{
+	static char buf[1 << 16];
+	uint64_t bytes = 0, t0 = 0, t1 = 0;
+	int fd = tcp_listen_accept(av[0]);
+
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR && !stop)
+			continue;
+		if (r <= 0)
+			break;
+		if (!t0)
+			t0 = now_ns(CLOCK_MONOTONIC);
+		t1 = now_ns(CLOCK_MONOTONIC);
+		bytes += (uint64_t)r;
+	}
+	printf("rx_bytes=%llu rx_ns=%llu\n", (unsigned long long)bytes,
+	       (unsigned long long)(t1 - t0));
+	close(fd);
+	return 0;
+}
+
+static int udp_echo(char **av)
+{
+	struct sockaddr_in a = addr_of(NULL, av[0]);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
+		die("udp bind");
+	while (!stop) {
+		char buf[2048];
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (r < 0)
+			continue;
+		sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, fl);
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int udp_ping(char **av)
+{
+	struct sockaddr_in dst = addr_of(av[0], av[1]);
+	long count = arg_long(av[2], 1, 1000000), gap = arg_long(av[3], 0, 1000000);
+	uint64_t *rtt = calloc((size_t)count, sizeof(*rtt));
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	long got = 0, lost = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || !rtt)
+		die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (long i = 0; i < count && !stop; i++) {
+		struct dgram d = { .magic = htonl(MAGIC), .seq = htonl((uint32_t)i) }, e;
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		ssize_t r;
+		sendto(fd, &d, sizeof(d), 0, (struct sockaddr *)&dst, sizeof(dst));
+		for (;;) {
+			r = recv(fd, &e, sizeof(e), 0);
+			if (r < 0 || (r == sizeof(e) && e.magic == d.magic && e.seq == d.seq))
+				break;
+		}
+		if (r < 0) {
+			lost++;
+			continue;
+		}
+		rtt[got++] = (now_ns(CLOCK_MONOTONIC) - t0) / 1000;
+		if (gap)
+			usleep((useconds_t)gap);
+	}
+	if (!got) {
+		printf("rtt_us p50=0 p90=0 p99=0 lost=%ld\n", lost);
+		return 1;
+	}
+	qsort(rtt, (size_t)got, sizeof(*rtt), cmp_u64);
+	printf("rtt_us p50=%llu p90=%llu p99=%llu lost=%ld\n",
+	       (unsigned long long)rtt[got / 2], (unsigned long long)rtt[got * 9 / 10],
+	       (unsigned long long)rtt[got * 99 / 100], lost);
+	free(rtt);
+	return 0;
+}
+
+static int sniff(char **av)
+{
+	unsigned int m[6];
+	uint8_t mac[6];
+	struct sockaddr_ll sll;
+	FILE *log = open_log(av[2]);
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+
+	if (sscanf(av[1], "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
+		fprintf(stderr, "fwdtraf: bad MAC '%s'\n", av[1]);
+		return 2;
+	}
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)m[i];
+	if (fd < 0)
+		die("packet socket");
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = (int)if_nametoindex(av[0]);
+	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
+		die(av[0]);
+	while (!stop) {
+		uint8_t f[2048];
+		ssize_t r = recv(fd, f, sizeof(f), 0);
+		const char *kind = NULL;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			die("recv");
+		}
+		if (r < 42 || memcmp(f + 6, mac, 6))
+			continue;
+		uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+		if (type == ETH_P_RARP && f[21] == 3)
+			kind = "rarp";
+		else if (type == ETH_P_ARP && !memcmp(f + 28, f + 38, 4) && f[21] == 2)
+			kind = "garp";
+		else if (type == ETH_P_IPV6 && r >= 14 + 40 + 24 && f[20] == 58 && f[54] == 136)
+			kind = "na";
+		if (kind)
+			fprintf(log, "%llu %s\n", (unsigned long long)now_ns(CLOCK_REALTIME), kind);
+	}
+	fclose(log);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int nargs;
+	int (*fn)(char **av);
+} modes[] = {
+	{ "udp-send", 5, udp_send },   { "udp-sink", 2, udp_sink },
+	{ "tcp-send", 5, tcp_send },   { "tcp-sink", 2, tcp_sink },
+	{ "tcp-bulk-send", 3, tcp_bulk_send }, { "tcp-bulk-sink", 1, tcp_bulk_sink },
+	{ "udp-echo", 1, udp_echo },   { "udp-ping", 4, udp_ping },
+	{ "sniff", 3, sniff },
+};
+
+int main(int argc, char **argv)
+{
+	handle_signals();
+	for (size_t i = 0; argc > 1 && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(argv[1], modes[i].name)) {
+			if (argc - 2 != modes[i].nargs) {
+				fprintf(stderr, "fwdtraf %s: %d arguments expected\n", argv[1],
+					modes[i].nargs);
+				return 2;
+			}
+			return modes[i].fn(argv + 2);
+		}
+	fprintf(stderr, "usage: fwdtraf MODE ARGS... (see the head of tests/net/fwdtraf.c)\n");
+	return 2;
+}

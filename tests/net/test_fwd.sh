@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# test_fwd.sh: brownout forwarding on real kernel networking (network namespaces; root).
+#
+# A client sends 1000 numbered datagrams a second and a TCP stream to a guest whose vif moves
+# from host A to host B with a 100 ms blackout; the fabric keeps sending the guest's frames
+# to A for 5 s more (see lib.sh). Asserts:
+#   - without forwarding, about delay x rate datagrams are lost outside the blackout window;
+#   - with `migr forward` on both hosts, none is lost outside the window, the TCP stream is
+#     carried by the tunnel before the fabric moves, the target's 5 announcement rounds reach
+#     the client, both ends stop by themselves (quiet period) and nothing is left behind;
+#   - a forwarding killed mid-way leaves objects that `migr cleanup ID` removes, and that a
+#     new run with the same id removes by itself; the explicit stop and the maximum duration
+#     end forwarding.
+# Knobs (environment): FWD_DELAY_MS (5000), FWD_RATE (1000), FWD_BLACKOUT_MS (100).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: needs root to create network namespaces"
+	exit 77
+fi
+for t in ip tc bridge python3 awk; do
+	command -v $t >/dev/null || { echo "SKIP: $t is not installed (make deps)"; exit 77; }
+done
+
+. tests/net/lib.sh
+for b in "$MIGR" "$FWDTRAF"; do
+	[ -x "$b" ] || { echo "FAIL: $b is not built (make all)"; exit 1; }
+done
+probe=$W-probe
+if ! ip netns add $probe 2>/dev/null; then
+	echo "SKIP: cannot create network namespaces here"
+	exit 77
+fi
+if ! ip -n $probe link add vxprobe type vxlan id 1 dstport 4789 remote 169.254.0.1 2>/dev/null; then
+	ip netns del $probe
+	echo "SKIP: this kernel has no VXLAN"
+	exit 77
+fi
+ip netns del $probe
+
+cleanup_all() { net_teardown; rm -rf "$TMP"; }
+TMP=$(mktemp -d /tmp/migr-fwd-test.XXXXXX)
+trap cleanup_all EXIT
+trap 'exit 143' TERM INT HUP
+
+DELAY=${FWD_DELAY_MS:-5000} RATE=${FWD_RATE:-1000} BLACKOUT=${FWD_BLACKOUT_MS:-100}
+FAILS=0
+ok()  { echo "ok:   $*"; }
+bad() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+# ---- 1. without forwarding: the loss the fabric's delay costs --------------------------------
+log "scenario without forwarding: delay ${DELAY} ms, ${RATE}/s, blackout ${BLACKOUT} ms"
+net_setup || { bad "setup"; exit 1; }
+net_scenario without $DELAY $RATE $BLACKOUT $TMP/without || { bad "scenario without"; exit 1; }
+F=$TMP/without/figures
+expected=$((DELAY * RATE / 1000))
+lost_without=$(fig $F lost_outside)
+expect "without forwarding, ~delay x rate lost outside the window ($lost_without, ~$expected)" \
+	[ "$lost_without" -ge $((expected * 8 / 10)) ]
+expect "without forwarding, TCP resumed only after the fabric moved" \
+	[ "$(fig $F tcp_resumed_before_fabric)" = 0 ]
+expect "without forwarding, no announcement" [ "$(fig $F ann_rarp)" = 0 ]
+net_teardown
+
+# ---- 2. with forwarding ---------------------------------------------------------------------------
+log "scenario with forwarding"
+net_setup || { bad "setup"; exit 1; }
+net_scenario with $DELAY $RATE $BLACKOUT $TMP/with || { bad "scenario with"; exit 1; }
+F=$TMP/with/figures
+lost_with=$(fig $F lost_outside)
+expect "with forwarding, nothing lost outside the blackout window ($lost_with)" [ "$lost_with" = 0 ]
+expect "with forwarding, datagrams were lost only inside the window ($(fig $F lost_in_window))" \
+	[ "$(fig $F udp_lost)" = "$(fig $F lost_in_window)" ]
+expect "with forwarding, TCP resumed through the tunnel before the fabric moved" \
+	[ "$(fig $F tcp_resumed_before_fabric)" = 1 ]
+resume=$(fig $F tcp_resume_ms)
+expect "with forwarding, the TCP stall after the window ($resume ms) is short of the fabric delay" \
+	awk -v r="$resume" -v d="$DELAY" 'BEGIN{exit !(r >= 0 && r < d / 2)}'
+expect "with forwarding, TCP did not stall again once resumed ($(fig $F tcp_max_gap_after_ms) ms)" \
+	awk -v g="$(fig $F tcp_max_gap_after_ms)" -v d="$DELAY" 'BEGIN{exit !(g >= 0 && g < d / 2)}'
+expect "5 RARP rounds reached the client ($(fig $F ann_rarp), gaps $(fig $F ann_gaps_ms) ms)" \
+	[ "$(fig $F ann_rarp)" = 5 ]
+expect "5 gratuitous ARP rounds reached the client ($(fig $F ann_garp))" [ "$(fig $F ann_garp)" = 5 ]
+expect "the source stopped by itself on a quiet period" grep -q 'source ended (quiet)' $TMP/with/fwd_source
+expect "the target stopped by itself on a quiet period" grep -q 'target ended (quiet)' $TMP/with/fwd_target
+fwd_pkts=$(sed -n 's/.*source ended.* packets=\([0-9]*\).*/\1/p' $TMP/with/fwd_source)
+expect "the source's counters saw the forwarded traffic ($fwd_pkts packets)" \
+	[ "${fwd_pkts:-0}" -ge $((expected * 8 / 10)) ]
+left=$(net_leftovers)
+expect "nothing of the forwarding left in any namespace" [ -z "$left" ]
+[ -n "$left" ] && echo "$left"
+
+# ---- 3. kill mid-way, cleanup by id, explicit stop, maximum duration -----------------------------
+src() { # ID EXTRA...: a source forwarding in host A, in the background; pid in SRC_PID
+	local id=$1; shift
+	net_bg $NS_A SRC_PID $MIGR forward source --id "$id" --peer $IP_B --nic $MAC_G,br0,$IP_G \
+		"$@" >"$TMP/src.$id" 2>&1
+	wait_ready "$TMP/src.$id" "$SRC_PID"
+}
+ifname_of() { # the device name migr derives from an id, as the kernel shows it
+	ip -n $NS_A -o link show type vxlan | awk -F': ' '{print $2}' | grep '^mfw'
+}
+count_filters() { tc -n $NS_A filter show dev eth0 ingress | grep -c 'cookie'; }
+
+src killed-1 --quiet 60000
+kill -KILL $SRC_PID; wait $SRC_PID 2>/dev/null
+expect "a killed forwarding leaves its device (named after the id)" [ -n "$(ifname_of)" ]
+expect "a killed forwarding leaves its filters" [ "$(count_filters)" -ge 1 ]
+out=$(nsx $NS_A $MIGR cleanup --dry-run killed-1)
+expect "migr cleanup --dry-run counts them ($out)" grep -q 'would remove 1 forwarding device' <<<"$out"
+out=$(nsx $NS_A $MIGR cleanup other-id)
+expect "migr cleanup of another id removes nothing ($out)" grep -q 'removed 0 forwarding device(s), 0 filter' <<<"$out"
+out=$(nsx $NS_A $MIGR cleanup killed-1)
+expect "migr cleanup ID removes them ($out)" grep -q 'removed 1 forwarding device(s), [1-9][0-9]* filter(s), 1 qdisc' <<<"$out"
+expect "nothing left after migr cleanup" [ -z "$(net_leftovers)" ]
+
+src killed-2 --quiet 60000
+kill -KILL $SRC_PID; wait $SRC_PID 2>/dev/null
+src killed-2 --quiet 60000 -v
+expect "a new run with the same id removes the leftovers first" grep -q 'removed leftovers' "$TMP/src.killed-2"
+out=$(nsx $NS_A $MIGR forward stop killed-2)
+wait $SRC_PID; rc=$?
+expect "migr forward stop ends the forwarding (rc $rc)" grep -q 'ended (stop-requested)' "$TMP/src.killed-2"
+expect "nothing left after the stop" [ -z "$(net_leftovers)" ]
+
+src maxed --quiet 60000 --max 300
+wait $SRC_PID
+expect "the maximum duration ends the forwarding" grep -q 'ended (max-duration)' "$TMP/src.maxed"
+
+net_bg $NS_B DST_PID $MIGR forward target --id killed-3 --peer $IP_A --nic $MAC_G,vif1,$IP_G \
+	--quiet 60000 >"$TMP/dst.killed-3" 2>&1
+wait_ready "$TMP/dst.killed-3" "$DST_PID"
+kill -KILL $DST_PID; wait $DST_PID 2>/dev/null
+out=$(nsx $NS_B $MIGR cleanup --all)
+expect "migr cleanup --all removes a killed target's device ($out)" grep -q 'removed 1 forwarding device' <<<"$out"
+expect "nothing left at all" [ -z "$(net_leftovers)" ]
+
+net_teardown
+expect "every namespace the test made is gone" [ -z "$(ip netns list | grep "^$W-")" ]
+
+echo "fwd figures: lost_without=$lost_without lost_with=$lost_with" \
+	"window_ms=$(fig $TMP/with/figures window_ms) tcp_resume_ms=$resume"
+if [ $FAILS -ne 0 ]; then
+	echo "test_fwd: $FAILS check(s) failed"
+	exit 1
+fi
+echo "test_fwd: all checks passed"
+exit 0
