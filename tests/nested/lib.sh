@@ -48,6 +48,9 @@ lab_net_up() {
 	ip -n "$LAB_NS" addr add 169.254.10.254/24 dev br0
 	ip -n "$LAB_NS" link set br0 up
 	mkdir -p "$LAB_RUN"
+	# The hosts set their clocks from this one (see lab/labclock.c).
+	ip netns exec "$LAB_NS" "$LAB_TOP/$BUILD/lab/bin/labclock" serve 1123 &
+	echo $! >"$LAB_RUN/labclock.pid"
 }
 
 lab_ip() { echo "169.254.10.${LAB_INDEX[$1]}"; }
@@ -102,6 +105,8 @@ lab_ready() {
 		sleep 0.5
 	done
 	lab_log "$name: up (${LAB_HV[$name]} hypervisor, $(lab_ip "$name")) in $(($(date +%s) - t0))s"
+	lab_sh "$name" 'labclock sync 169.254.10.254 1123 --set' >"$dir/clock" 2>&1 ||
+		lab_log "$name: clock not set: $(cat "$dir/clock")"
 }
 
 # lab_boot NAME:HV...: starts the hosts side by side and waits for all of them.
@@ -146,6 +151,11 @@ lab_sh() { local id; id=$(lab_sh_bg "$1" "$2") && lab_wait "$1" "$id" "${3:-$LAB
 
 lab_alive() { kill -0 "$(cat "$LAB_RUN/$1/qemu.launcher" 2>/dev/null)" 2>/dev/null; }
 
+# lab_clock_offset NAME: the host's clock minus this machine's, in ms (about 1 ms precise).
+lab_clock_offset() {
+	lab_sh "$1" 'labclock sync 169.254.10.254 1123' | sed -n 's/.*offset_ms=\([-0-9.]*\).*/\1/p'
+}
+
 # lab_serial NAME: the host's serial log (Xen + dom0 console).
 lab_serial() { echo "$LAB_RUN/$1/serial.log"; }
 
@@ -161,6 +171,8 @@ lab_down() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	LAB_HOSTS=""
+	[ -f "$LAB_RUN/labclock.pid" ] && kill "$(cat "$LAB_RUN/labclock.pid")" 2>/dev/null
+	rm -f "$LAB_RUN/labclock.pid"
 	ip netns del "$LAB_NS" 2>/dev/null
 	return 0
 }

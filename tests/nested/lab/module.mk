@@ -4,3 +4,8 @@ $(BUILD)/lab/bin/labpipe: tests/nested/lab/labpipe.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) -O2 -o $@ $<
 ALL_TARGETS += $(BUILD)/lab/bin/labpipe
+$(BUILD)/lab/bin/labclock: tests/nested/lab/labclock.c
+	$(call say,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) -O2 -o $@ $<
+ALL_TARGETS += $(BUILD)/lab/bin/labclock
