@@ -39,6 +39,9 @@
 #define PROBE_FRAC            0.10
 #define PROBES                2
 #define PROBE_MIN_GAIN        0.01   /* a flat W (saturated working set) is not probed */
+/* With throttling allowed, a round that leaves more than this fraction of the blackout,
+ * while the next is still over twice the budget, converges too slowly: throttle. */
+#define SLOW_SHRINK           0.6
 /* Hard cap on rounds, whatever the predictions say. */
 #define MAX_ROUNDS            64
 /* Throttle steps (percent). */
@@ -486,6 +489,14 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	}
 
 	pays = gain >= MIN_GAIN_FRAC * now_b && gain * LIVE_PER_BLACKOUT >= next_round;
+	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
+	 * than after many long rounds. */
+	if (pays && st->p.allow_throttle && thr < st->p.max_throttle_pct &&
+	    next_b > SLOW_SHRINK * now_b && next_b > 2 * budget) {
+		st->throttle_pct = pick_throttle(st, d, pt, budget, thr);
+		v->throttle_pct = st->throttle_pct;
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_THROTTLE);
+	}
 	if (pays)
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_CONVERGING);
 	if (st->probes < PROBES && gain > PROBE_MIN_GAIN * now_b && d * pt >= MIN_GAIN_FRAC * now_b &&
