@@ -34,6 +34,17 @@ $(TRACE_REC_SO): $(SIM_OBJDIR)/record.o $(SIM_OBJDIR)/trace.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared $(CFLAGS) -o $@ $^ -lpthread
 
+# xen-trace-rec: a guest's dirty trace from dom0 with log-dirty (needs libxenctrl).
+XEN_TRACE_REC := $(BUILD)/bench/xen-trace-rec
+ifneq ($(shell pkg-config --exists xencontrol && echo y),)
+$(SIM_OBJDIR)/xen_trace_rec.o: CPPFLAGS += $(shell pkg-config --cflags xencontrol)
+$(XEN_TRACE_REC): $(SIM_OBJDIR)/xen_trace_rec.o $(SIM_OBJDIR)/trace.o
+	$(call say,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs xencontrol)
+ALL_TARGETS += $(XEN_TRACE_REC)
+endif
+
 # The regression run of `make check`: a test command that runs the bench on the
 # synthetic suite and the committed traces (a few seconds) and fails if migr's policy
 # misses a target it meets today (see bench_policy.c, --check).
