@@ -205,6 +205,7 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		acode = rc == -MIGR_E_ABORTED ? MIGR_ABORT_POLICY : MIGR_ABORT_SAVE;
 		migr__text(res->state_text, sizeof(res->state_text), "%s",
 			 rc == -MIGR_E_ABORTED ? "pre-copy policy gave up (would not converge in budget)"
+			 : s.stream_failed ? "the connection broke during the stream"
 			 : s.phase == MIGR_PHASE_SUSPEND ? "the guest did not suspend"
 			 : "the stream failed");
 		goto out_backout_sent;   /* stream_out_end sent ABORT already */

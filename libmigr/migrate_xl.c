@@ -109,6 +109,7 @@ int migr_migrate_xl(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	if (rc) {
 		migr__text(res->state_text, sizeof(res->state_text), "%s",
 			 rc == -MIGR_E_ABORTED ? "pre-copy policy gave up (would not converge in budget)"
+			 : s.stream_failed ? "the connection broke during the stream"
 			 : s.phase == MIGR_PHASE_SUSPEND ? "the guest did not suspend"
 			 : "the stream failed");
 		goto out_backout;

@@ -189,7 +189,17 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 	struct migr_policy_sample samples[MIGR__MAX_SAMPLES];
 	uint64_t now = migr__now_us(), bytes = stream_bytes(s);
 	bool call_a = st->dirty_count >= 0;
-	int action;
+	int action, e;
+
+	/* The pump discards what we write once the connection broke: stop at once rather
+	 * than finish pre-copy and suspend the guest for nothing. */
+	e = migr_conn_stream_error(s->c);
+	if (e) {
+		s->stream_failed = e;
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: the connection broke during pre-copy: %s",
+			  s->domid, migr_strerror(e));
+		return MIGR_PRECOPY_ABORT;
+	}
 
 	if (!s->started) {
 		s->started = true;
@@ -280,6 +290,13 @@ static int on_suspend(void *arg)
 	int rc;
 
 	sampler_stop(s);
+	rc = migr_conn_stream_error(s->c);
+	if (rc) {
+		s->stream_failed = rc;
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: the connection broke; not suspending",
+			  s->domid);
+		return rc;
+	}
 	s->phase = MIGR_PHASE_SUSPEND;
 	s->t_suspend_req = migr__now_us();
 	migr__send_report(s);
@@ -318,7 +335,9 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 		sampler_start(s);
 		rc = s->hv->ops->save(s->hv, s->domid, fd, &cbs);
 		sampler_stop(s);
-		if (rc == -MIGR_E_ABORTED || s->policy_aborted)
+		if (s->stream_failed)
+			rc = s->stream_failed;
+		else if (rc == -MIGR_E_ABORTED || s->policy_aborted)
 			rc = -MIGR_E_ABORTED;
 	}
 	if (!rc)

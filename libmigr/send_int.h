@@ -27,6 +27,7 @@ struct migr__send {
 	struct migr_policy_state pol;
 	bool started;
 	bool policy_aborted;
+	int stream_failed;              /* the connection broke under the stream */
 	uint64_t guest_pages;
 	uint64_t round_start_us, round_n, round_bytes0;
 	int last_action;

@@ -205,7 +205,7 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 {
 	if (pg->tty && pg->last_len)
 		fprintf(f, "\n");
-	fprintf(f, "migration %s of %s (%s): %s\n", r->id, r->name[0] ? r->name : "?",
+	fprintf(f, "migration %s of %s (%s): %s\n", r->id[0] ? r->id : "-", r->name[0] ? r->name : "?",
 		migr_guest_type_name(r->type),
 		rc == 0 ? "done" : rc == -MIGR_E_UNDECIDED ? "UNDECIDED" :
 		r->phase == MIGR_PHASE_FAILED ? "FAILED" : "aborted");

@@ -136,7 +136,7 @@ struct migr_result {
 	uint64_t done_wait_us;             /* GO sent to DONE (or report) received */
 	int policy_reason;                 /* last decision's enum migr_policy_reason */
 	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
-	char state_text[160];              /* where the guest is, one line */
+	char state_text[320];              /* where the guest is, one line */
 };
 
 /*
@@ -166,7 +166,7 @@ struct migr_recv_result {
 	enum migr_phase phase;
 	uint64_t stream_bytes;
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
-	char state_text[160];
+	char state_text[320];
 };
 
 /* migr_receive: target side of one migration on an accepted connection. */

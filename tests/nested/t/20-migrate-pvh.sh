@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab: stock
 # 20-migrate-pvh: `migr migrate` of a PVH guest A -> B -> A over TLS (PSK), on the stock
 # hypervisor, while memwork dirties 16 MiB at 1000 pages/s: the guest runs on exactly one
 # host after each hop, its memory verifies, and the round log is printed.

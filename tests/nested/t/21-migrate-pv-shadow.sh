@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab: shadow
 # 21-migrate-pv-shadow: `migr migrate` of a PV guest A -> B -> A on hypervisors with shadow
 # paging (PV log-dirty), memwork dirtying 16 MiB at 1000 pages/s; memory verified after
 # each hop, the guest on exactly one host. Skips loudly when no shadow-capable hypervisor

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab: stock
 # 22-pv-refused: on Debian's stock hypervisor (no shadow paging) `migr migrate` of a PV
 # guest is refused up front with a reason naming shadow paging, exit status 3, and the
 # guest keeps running untouched (memory verified, no log-dirty ever enabled).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab: stock
 # 23-tls-refused: a source with the wrong pre-shared key, and one with no credential at
 # all, are refused with a clear message (exit status 3); the guest keeps running on A,
 # memory verified, nothing on B.

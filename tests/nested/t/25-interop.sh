@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab: stock
 # 25-interop: over a byte pipe (the lab's labpipe relay standing in for ssh), a stock
 # `xl migrate` A -> B into `migr receive --xl`, then `migr migrate --xl` B -> A into a stock
 # `xl migrate-receive`; the guest's memory verified after each, on exactly one host.
