@@ -160,10 +160,20 @@ static int wait_fd(int fd, short events, unsigned int timeout_ms)
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
-/* The timeout in force: the handshake's while it runs, else the I/O timeout. */
+/*
+ * The timeout in force: while the handshake runs, what is left of its deadline (a peer
+ * trickling bytes cannot stretch it), else the I/O timeout.
+ */
 static unsigned int cur_timeout(const struct migr_conn *c)
 {
-	return c->in_handshake ? c->handshake_timeout_ms : c->io_timeout_ms;
+	uint64_t now;
+
+	if (!c->in_handshake)
+		return c->io_timeout_ms;
+	now = migr__now_ns();
+	if (now >= c->handshake_deadline_ns)
+		return 1;
+	return (unsigned int)((c->handshake_deadline_ns - now) / 1000000) + 1;
 }
 
 /* One read of up to len bytes from the fd: > 0, 0 at end of stream, or -errno. */

@@ -50,6 +50,7 @@ struct migr_conn {
 	gnutls_session_t sess;
 	bool in_handshake;
 	unsigned int handshake_timeout_ms;
+	uint64_t handshake_deadline_ns;
 	unsigned int io_timeout_ms;
 	/* Set by the TLS callbacks: what the handshake found. */
 	unsigned int verify_status;

@@ -604,6 +604,7 @@ int migr__tls_handshake(struct migr_conn *c, bool is_server, const char *peer_na
 	gnutls_transport_set_pull_timeout_function(c->sess, tls_pull_timeout);
 	gnutls_transport_set_vec_push_function(c->sess, tls_vec_push);
 
+	c->handshake_deadline_ns = t0 + (uint64_t)c->handshake_timeout_ms * 1000000;
 	c->in_handshake = true;
 	do
 		ret = gnutls_handshake(c->sess);

@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -423,6 +426,54 @@ static void test_insecure(void)
 	migr_conn_close(p.client);
 }
 
+struct trickle {
+	int port;
+	atomic_bool stop;
+	pthread_t th;
+};
+
+/* A client that sends its ClientHello a byte every 50 ms, for up to 20 s. */
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(t->port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* A TLS record header announcing a 512-byte handshake message, then its body slowly. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, "\x16\x03\x01\x02\x00", 5) == 5) {
+		for (int i = 0; i < 400 && !atomic_load(&t->stop); i++) {
+			if (write(fd, "\x01", 1) != 1)
+				break;
+			usleep(50000);
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void test_slow_handshake(void)
+{
+	struct migr_transport_opts so;
+	struct trickle t = { 0 };
+	struct server s;
+
+	fprintf(stderr, "a client trickling its handshake\n");
+	x509_opts(&so, "ca.pem", "server");
+	so.timeout_ms = 500;
+	CHECK_EQ(start_server("127.0.0.1:0", &so, &s, false), 0);
+	t.port = migr_listener_port(s.l);
+	pthread_create(&t.th, NULL, trickle_main, &t);
+	finish_server(&s);
+	atomic_store(&t.stop, true);
+	pthread_join(t.th, NULL);
+	/* The deadline, not the trickle's end (20 s later), ended it. */
+	CHECK_EQ(s.rc, -ETIMEDOUT);
+	CHECK(strstr(s.err, "TLS handshake timed out") != NULL);
+	fprintf(stderr, "  server: %s\n", s.err);
+}
+
 static void test_addresses(void)
 {
 	struct migr_transport_opts co, so;
@@ -533,5 +584,6 @@ int main(void)
 	test_credentials_missing();
 	test_insecure();
 	test_addresses();
+	test_slow_handshake();
 	return unit_done("test_transport");
 }
