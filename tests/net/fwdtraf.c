@@ -24,6 +24,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -372,13 +373,31 @@ static int udp_ping(char **av)
 	return 0;
 }
 
+/* One packet socket per announcement protocol, so the data traffic never crowds them out. */
+static int sniff_socket(const char *ifname, uint16_t proto)
+{
+	struct sockaddr_ll sll;
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(proto)), sz = 1 << 20;
+
+	if (fd < 0)
+		die("packet socket");
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(proto);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
+		die(ifname);
+	return fd;
+}
+
 static int sniff(char **av)
 {
+	static const uint16_t protos[3] = { ETH_P_RARP, ETH_P_ARP, ETH_P_IPV6 };
+	struct pollfd pfd[3];
 	unsigned int m[6];
 	uint8_t mac[6];
-	struct sockaddr_ll sll;
-	FILE *log = open_log(av[2]);
-	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	FILE *log;
 
 	if (sscanf(av[1], "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
 		fprintf(stderr, "fwdtraf: bad MAC '%s'\n", av[1]);
@@ -386,34 +405,38 @@ static int sniff(char **av)
 	}
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)m[i];
-	if (fd < 0)
-		die("packet socket");
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_protocol = htons(ETH_P_ALL);
-	sll.sll_ifindex = (int)if_nametoindex(av[0]);
-	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
-		die(av[0]);
+	log = open_log(av[2]);
+	for (int i = 0; i < 3; i++) {
+		pfd[i].fd = sniff_socket(av[0], protos[i]);
+		pfd[i].events = POLLIN;
+	}
 	while (!stop) {
-		uint8_t f[2048];
-		ssize_t r = recv(fd, f, sizeof(f), 0);
-		const char *kind = NULL;
-		if (r < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("recv");
+			die("poll");
 		}
-		if (r < 42 || memcmp(f + 6, mac, 6))
-			continue;
-		uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
-		if (type == ETH_P_RARP && f[21] == 3)
-			kind = "rarp";
-		else if (type == ETH_P_ARP && !memcmp(f + 28, f + 38, 4) && f[21] == 2)
-			kind = "garp";
-		else if (type == ETH_P_IPV6 && r >= 14 + 40 + 24 && f[20] == 58 && f[54] == 136)
-			kind = "na";
-		if (kind)
-			fprintf(log, "%llu %s\n", (unsigned long long)now_ns(CLOCK_REALTIME), kind);
+		for (int i = 0; i < 3; i++) {
+			uint8_t f[2048];
+			const char *kind = NULL;
+			ssize_t r;
+			uint16_t type;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			r = recv(pfd[i].fd, f, sizeof(f), MSG_DONTWAIT);
+			if (r < 42 || memcmp(f + 6, mac, 6))
+				continue;
+			type = (uint16_t)(f[12] << 8 | f[13]);
+			if (type == ETH_P_RARP && f[21] == 3)
+				kind = "rarp";
+			else if (type == ETH_P_ARP && !memcmp(f + 28, f + 38, 4) && f[21] == 2)
+				kind = "garp";
+			else if (type == ETH_P_IPV6 && r >= 14 + 40 + 24 && f[20] == 58 && f[54] == 136)
+				kind = "na";
+			if (kind)
+				fprintf(log, "%llu %s\n", (unsigned long long)now_ns(CLOCK_REALTIME), kind);
+		}
 	}
 	fclose(log);
 	return 0;

@@ -24,7 +24,7 @@ for t in ip tc bridge python3 awk; do
 done
 
 . tests/net/lib.sh
-for b in "$MIGR" "$FWDTRAF"; do
+for b in "$MIGR" "$FWDTRAF" "$FWDSWITCH"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built (make all)"; exit 1; }
 done
 probe=$W-probe
@@ -46,7 +46,7 @@ trap 'exit 143' TERM INT HUP
 
 DELAY=${FWD_DELAY_MS:-5000} RATE=${FWD_RATE:-1000} BLACKOUT=${FWD_BLACKOUT_MS:-100}
 FAILS=0
-ok()  { echo "ok:   $*"; }
+ok()  { printf 'ok:   %s  [%(%T)T]\n' "$*" -1; }
 bad() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
@@ -54,38 +54,37 @@ expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi;
 log "scenario without forwarding: delay ${DELAY} ms, ${RATE}/s, blackout ${BLACKOUT} ms"
 net_setup || { bad "setup"; exit 1; }
 net_scenario without $DELAY $RATE $BLACKOUT $TMP/without || { bad "scenario without"; exit 1; }
-F=$TMP/without/figures
+eval "$(sed 's/^/WO_/' $TMP/without/figures)"
 expected=$((DELAY * RATE / 1000))
-lost_without=$(fig $F lost_outside)
+lost_without=${WO_lost_outside}
 expect "without forwarding, ~delay x rate lost outside the window ($lost_without, ~$expected)" \
 	[ "$lost_without" -ge $((expected * 8 / 10)) ]
 expect "without forwarding, TCP resumed only after the fabric moved" \
-	[ "$(fig $F tcp_resumed_before_fabric)" = 0 ]
-expect "without forwarding, no announcement" [ "$(fig $F ann_rarp)" = 0 ]
-net_teardown
+	[ "${WO_tcp_resumed_before_fabric}" = 0 ]
+expect "without forwarding, no announcement" [ "${WO_ann_rarp}" = 0 ]
 
 # ---- 2. with forwarding ---------------------------------------------------------------------------
 log "scenario with forwarding"
-net_setup || { bad "setup"; exit 1; }
+net_reset || { bad "moving the guest back to host A"; exit 1; }
 net_scenario with $DELAY $RATE $BLACKOUT $TMP/with || { bad "scenario with"; exit 1; }
-F=$TMP/with/figures
-lost_with=$(fig $F lost_outside)
+eval "$(sed 's/^/WI_/' $TMP/with/figures)"
+lost_with=${WI_lost_outside}
 expect "with forwarding, nothing lost outside the blackout window ($lost_with)" [ "$lost_with" = 0 ]
-expect "with forwarding, datagrams were lost only inside the window ($(fig $F lost_in_window))" \
-	[ "$(fig $F udp_lost)" = "$(fig $F lost_in_window)" ]
+expect "with forwarding, datagrams were lost only inside the window (${WI_lost_in_window})" \
+	[ "${WI_udp_lost}" = "${WI_lost_in_window}" ]
 expect "with forwarding, TCP resumed through the tunnel before the fabric moved" \
-	[ "$(fig $F tcp_resumed_before_fabric)" = 1 ]
-resume=$(fig $F tcp_resume_ms)
+	[ "${WI_tcp_resumed_before_fabric}" = 1 ]
+resume=${WI_tcp_resume_ms}
 expect "with forwarding, the TCP stall after the window ($resume ms) is short of the fabric delay" \
 	awk -v r="$resume" -v d="$DELAY" 'BEGIN{exit !(r >= 0 && r < d / 2)}'
-expect "with forwarding, TCP did not stall again once resumed ($(fig $F tcp_max_gap_after_ms) ms)" \
-	awk -v g="$(fig $F tcp_max_gap_after_ms)" -v d="$DELAY" 'BEGIN{exit !(g >= 0 && g < d / 2)}'
-expect "5 RARP rounds reached the client ($(fig $F ann_rarp), gaps $(fig $F ann_gaps_ms) ms)" \
-	[ "$(fig $F ann_rarp)" = 5 ]
-expect "5 gratuitous ARP rounds reached the client ($(fig $F ann_garp))" [ "$(fig $F ann_garp)" = 5 ]
-expect "the source stopped by itself on a quiet period" grep -q 'source ended (quiet)' $TMP/with/fwd_source
-expect "the target stopped by itself on a quiet period" grep -q 'target ended (quiet)' $TMP/with/fwd_target
-fwd_pkts=$(sed -n 's/.*source ended.* packets=\([0-9]*\).*/\1/p' $TMP/with/fwd_source)
+expect "with forwarding, TCP did not stall again once resumed (${WI_tcp_max_gap_after_ms} ms)" \
+	awk -v g="${WI_tcp_max_gap_after_ms}" -v d="$DELAY" 'BEGIN{exit !(g >= 0 && g < d / 2)}'
+expect "5 RARP rounds reached the client (${WI_ann_rarp}, gaps ${WI_ann_gaps_ms} ms)" \
+	[ "${WI_ann_rarp}" = 5 ]
+expect "5 gratuitous ARP rounds reached the client (${WI_ann_garp})" [ "${WI_ann_garp}" = 5 ]
+expect "the source stopped by itself on a quiet period" grep -q 'source ended (quiet)' $TMP/with/switch
+expect "the target stopped by itself on a quiet period" grep -q 'target ended (quiet)' $TMP/with/switch
+fwd_pkts=$(sed -n 's/.*source ended.* packets=\([0-9]*\).*/\1/p' $TMP/with/switch)
 expect "the source's counters saw the forwarded traffic ($fwd_pkts packets)" \
 	[ "${fwd_pkts:-0}" -ge $((expected * 8 / 10)) ]
 left=$(net_leftovers)
@@ -141,7 +140,7 @@ net_teardown
 expect "every namespace the test made is gone" [ -z "$(ip netns list | grep "^$W-")" ]
 
 echo "fwd figures: lost_without=$lost_without lost_with=$lost_with" \
-	"window_ms=$(fig $TMP/with/figures window_ms) tcp_resume_ms=$resume"
+	"window_ms=$WI_window_ms tcp_resume_ms=$resume"
 if [ $FAILS -ne 0 ]; then
 	echo "test_fwd: $FAILS check(s) failed"
 	exit 1
