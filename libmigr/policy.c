@@ -220,31 +220,19 @@ static void add_round_point(struct migr_policy_state *st, double tg, double w)
 /*
  * Learns W from the samples of the round that just ended. Samples out of order (clock
  * going backwards) or before the round are dropped; counts are made non-decreasing.
- * Round 0 has no CLEAN before it: a stale offset in its counts is estimated and removed.
+ * Round 0 has no CLEAN before it: its counts are taken as they are (a stale offset from an
+ * earlier log-dirty session can only make the policy over-estimate, i.e. go on a round).
  * Returns the number of points kept.
  */
 static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_policy_stats *s)
 {
 	double t[MIGR_POLICY_CURVE_POINTS], w[MIGR_POLICY_CURVE_POINTS];
-	double base = 0, last_t = -1, last_w = 0;
+	double last_t = -1, last_w = 0;
 	size_t i, n = s->samples ? s->n_samples : 0, used = 0;
 	unsigned int k = 0;
 
 	if (!n)
 		return 0;
-	/* Round 0: no CLEAN before it, the count may carry a stale offset. Take it as the
-	 * first count less what the slope of the first two samples puts before it. */
-	if (st->round == 0 && n >= 2 && s->samples[1].time_us > s->samples[0].time_us &&
-	    s->samples[0].time_us >= st->round_start_us &&
-	    s->samples[1].dirty_pages >= s->samples[0].dirty_pages) {
-		double w0 = (double)s->samples[0].dirty_pages, w1 = (double)s->samples[1].dirty_pages;
-		double t0 = (double)(s->samples[0].time_us - st->round_start_us);
-		double t1 = (double)(s->samples[1].time_us - st->round_start_us);
-
-		base = w0 - (w1 - w0) / (t1 - t0) * t0;
-		if (base < 0)
-			base = 0;
-	}
 	/* Keep at most MIGR_POLICY_CURVE_POINTS points, evenly over the samples, and the last. */
 	for (i = 0; i < n; i++) {
 		const struct migr_policy_sample *sm = &s->samples[i];
@@ -254,9 +242,7 @@ static unsigned int learn_curve(struct migr_policy_state *st, const struct migr_
 		if (sm->time_us < st->round_start_us)
 			continue;
 		ti = guest_time((double)(sm->time_us - st->round_start_us), st->round_throttle);
-		wi = (double)sm->dirty_pages - base;
-		if (wi < 0)
-			wi = 0;
+		wi = (double)sm->dirty_pages;
 		if (ti <= last_t)
 			continue;
 		if (wi < last_w)

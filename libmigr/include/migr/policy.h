@@ -76,8 +76,10 @@ struct migr_policy_sample {
  * samples: at call B, the PEEK samples taken during that send, oldest first; ideally
  *   the last one is taken when call B comes in (one PEEK with a NULL bitmap is cheap), as
  *   its count is then the blackout set if the policy stops now. At call A: ignored.
- *   Samples of round 0 may carry a stale count from an earlier log-dirty session (the
- *   count is reset only by CLEAN): the policy uses only their differences there.
+ *   Samples of round 0 carry any count left by an earlier log-dirty session (the count
+ *   is reset only by CLEAN): the policy takes them as they are, which can only make it
+ *   over-estimate and go on a round. A CLEAN with a NULL bitmap at round 0's call A
+ *   (round 0 sends every page whatever the bitmap says) removes the stale count.
  * throttle_pct: the slow-down currently applied to the guest (0 = none), which may
  *   differ from what the policy asked for if the engine could not apply it.
  * Any field may be nonsense (zero bandwidth, clocks going backwards, counts above
