@@ -150,8 +150,9 @@ int migr_conn_write(struct migr_conn *c, const void *buf, size_t len);
  * many bytes were missing). */
 int migr_conn_read(struct migr_conn *c, void *buf, size_t len);
 
-/* Sends what migr_conn_write() buffered. Writes are flushed before any read, at each
- * frame a pump sends, and by close; call this before waiting on something else. */
+/* Sends what migr_conn_write() buffered. Writes are flushed before any read, whenever a
+ * stream pump finds its pipe empty, and by close; call this before waiting on something
+ * else. */
 int migr_conn_flush(struct migr_conn *c);
 
 /*
@@ -178,7 +179,7 @@ int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r);
  * migr_conn_stream_out_end: closes the fd, waits for the pump to send what was written,
  * then ends the stream: with ok, a DATA_END frame carrying the byte count; without ok
  * (the producer failed), an ABORT frame with abort_code and reason (reason may be NULL;
- * abort_code is a MIGR_ABORT_* from migr/proto.h). Returns 0 or the pump's error (e.g.
+ * abort_code is a MIGR_ABORT_* from migr/proto.h). A raw stream sends neither. Returns 0 or the pump's error (e.g.
  * the connection broke), and *bytes_r (may be NULL) gets the payload bytes sent.
  */
 int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
