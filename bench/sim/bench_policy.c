@@ -3,7 +3,7 @@
  * (`make bench-policy`; docs/policy.md explains the figures).
  *
  * usage: bench-policy [--check] [--no-synthetic] [--verbose] [--bw-mbit N]
- *                     [--fixed-ms N] [--sample-ms N] [TRACE.trc...]
+ *                     [--fixed-ms N] [--sample-ms N] [--per-page-us N] [TRACE.trc...]
  *
  * For every trace (the synthetic suite of gen.c, then the files given) it runs migr's
  * policy (as the engine calls it, default parameters; and again with throttling
@@ -347,9 +347,12 @@ int main(int argc, char **argv)
 			cfg.fixed_us = atof(argv[++i]) * 1e3;
 		else if (!strcmp(argv[i], "--sample-ms") && i + 1 < argc)
 			cfg.sample_us = atof(argv[++i]) * 1e3;
+		else if (!strcmp(argv[i], "--per-page-us") && i + 1 < argc)
+			cfg.per_page_us = atof(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench-policy [--check] [--no-synthetic] [--verbose]"
-				" [--bw-mbit N] [--fixed-ms N] [--sample-ms N] [TRACE.trc...]\n");
+				" [--bw-mbit N] [--fixed-ms N] [--sample-ms N] [--per-page-us N]"
+				" [TRACE.trc...]\n");
 			return 2;
 		}
 	}
@@ -372,9 +375,10 @@ int main(int argc, char **argv)
 	pol[P_NEVER_T60] = pol_never(60);
 	pol[P_NEVER_T80] = pol_never(80);
 
-	printf("bench-policy: link %.0f Mbit/s, %.0f us per batch of %d pages, blackout fixed"
-	       " cost %.0f ms, PEEK every %.0f ms, budget %u ms\n", cfg.bw_Bps * 8 / 1e6,
-	       cfg.per_batch_us, SIM_BATCH, cfg.fixed_us / 1e3, cfg.sample_us / 1e3,
+	printf("bench-policy: link %.0f Mbit/s, %.1f us per page and %.0f us per batch of %d"
+	       " pages, %.1f ms per CLEAN, blackout fixed cost %.0f ms, PEEK every %.0f ms,"
+	       " budget %u ms\n", cfg.bw_Bps * 8 / 1e6, cfg.per_page_us, cfg.per_batch_us,
+	       SIM_BATCH, cfg.clean_us / 1e3, cfg.fixed_us / 1e3, cfg.sample_us / 1e3,
 	       prm.downtime_ms);
 
 	while (gen_suite[n_gen].name)
