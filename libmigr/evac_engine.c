@@ -142,7 +142,8 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 		goto fail;
 	migr_msg_init(&m, MIGR_MSG_PREFLIGHT);
 	snprintf(m.preflight.name, sizeof(m.preflight.name), "migr-probe");
-	m.preflight.memory_kib = 0;       /* asks for nothing: always refused, with figures */
+	/* More than any host has: always refused (NOMEM), with the target's figures. */
+	m.preflight.memory_kib = 1ull << 40;
 	m.preflight.vcpus = 1;
 	m.preflight.guest_type = MIGR_WIRE_GUEST_PVH;
 	snprintf(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%s",
@@ -152,11 +153,18 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 	rc = rc ?: migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &r);
 	if (rc)
 		goto fail;
-	t->reachable = true;
 	t->free_kib = r.preflight_reply.free_kib;
 	migr_msg_release(&r);
-	if (!r.preflight_reply.accept)
+	if (!r.preflight_reply.accept) {
+		/* Any refusal but for memory means it cannot take this host's guests at all. */
+		t->reachable = r.preflight_reply.refuse == MIGR_REFUSE_NOMEM;
+		if (!t->reachable)
+			snprintf(t->why_unreachable, sizeof(t->why_unreachable), "target refuses: "
+				 "%.60s%s%.80s", migr_refuse_name(r.preflight_reply.refuse),
+				 r.preflight_reply.reason[0] ? ": " : "", r.preflight_reply.reason);
 		goto out;
+	}
+	t->reachable = true;
 	/* A receiver that accepted a probe: tell it we are not coming. */
 	migr_msg_send_abort(c, MIGR_ABORT_CANCELLED, "capacity probe");
 	goto out;

@@ -438,11 +438,9 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	else
 		jb_raw(&b, ",\"forwarded_packets\":null", 25);
 	jb_kint(&b, "mem_kib", (long long)g->mem_kib);
-	if (s) {
-		jb_kint(&b, "notice_s", s->notice_s);
-		jb_printf(&b, ",\"acked\":%s,\"deferred\":%s", s->n.acked ? "true" : "false",
-			  s->n.deferred ? "true" : "false");
-	}
+	jb_kint(&b, "notice_s", s ? s->notice_s : 0);
+	jb_printf(&b, ",\"acked\":%s,\"deferred\":%s", s && s->n.acked ? "true" : "false",
+		  s && s->n.deferred ? "true" : "false");
 	jb_kstr(&b, "reason", r->reason);
 	jb_raw(&b, "}", 1);
 	if (!b.oom && b.buf) {
@@ -629,6 +627,14 @@ static void *evac_thread(void *arg)
 				 sizeof(d->targets[t].why_unreachable), "%s", migr_strerror(rc));
 		}
 	}
+	for (unsigned t = 0; t < d->ntargets; t++)
+		if (!d->targets[t].reachable)
+			logf_(d, XTL_WARN, "evacuation %s: target %s is not usable: %s", d->id,
+			      d->targets[t].name, d->targets[t].why_unreachable);
+		else
+			logf_(d, XTL_INFO, "evacuation %s: target %s has %llu MiB free", d->id,
+			      d->targets[t].name,
+			      (unsigned long long)(d->targets[t].free_kib / 1024));
 	rc = migr_plan_make(d->guests, d->nguests, d->targets, d->ntargets, &d->cfg.plan,
 			    &d->plan);
 	if (rc) {

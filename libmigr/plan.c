@@ -222,8 +222,10 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 		if (nt == 0)
 			snprintf(reason[i], sizeof(reason[i]), "no target host given");
 		else if (!any_usable)
-			snprintf(reason[i], sizeof(reason[i]),
-				 "no target usable (unreachable or above its utilisation threshold)");
+			snprintf(reason[i], sizeof(reason[i]), "no target usable: %.40s: %.90s",
+				 targets[0].name, !targets[0].reachable ?
+				 (targets[0].why_unreachable[0] ? targets[0].why_unreachable :
+				  "unreachable") : "above its utilisation threshold");
 		else if (aa_block)
 			snprintf(reason[i], sizeof(reason[i]),
 				 "anti-affinity: every target with room already receives a guest of "

@@ -28,7 +28,7 @@ lab_sh a "xenstore-write /local/domain/0/migr/request '{\"action\":\"evacuate\",
 evac_wait a 900
 echo "evacuation wall time: $((SECONDS - t0)) s"
 [ "$EVAC_LAST_STATE" = done ] || evac_fail "evacuation ended '$EVAC_LAST_STATE', expected done"
-echo "--- migr status on a:"; lab_sh a "migr status" | sed 's/^/    /'
+echo "--- migr status on a:"; lab_sh a "$EVAC_BIN/migr status" | sed 's/^/    /'
 lab_sh a "xenstore-read /local/domain/0/migr/request 2>/dev/null" && evac_fail "request node not consumed"
 
 for g in g1 g2 g3; do

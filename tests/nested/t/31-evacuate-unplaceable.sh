@@ -24,7 +24,7 @@ lab_sh b "xl info | grep -E '^(total|free)_memory'" | sed 's/^/b: /'
 [ "$EVAC_FAILS" -eq 0 ] || evac_end
 
 echo "== migr evacuate --dry-run --to $bip:8002"
-out=$(lab_sh a "migr evacuate --dry-run --to $bip:8002; echo exit=\$?" 300)
+out=$(lab_sh a "$EVAC_BIN/migr evacuate --dry-run --to $bip:8002; echo exit=\$?" 300)
 echo "$out"
 echo "$out" | grep -q '^exit=1$' || evac_fail "dry run: exit status, expected 1 (g4 has no target)"
 echo "$out" | grep -E '^ +g4 .*needs [0-9]+ MiB' >/dev/null || evac_fail "dry run: g4's reason not shown"
@@ -34,7 +34,7 @@ for g in g4 g5 g6; do evac_running a $g >/dev/null || true; done
 
 echo "== migr evacuate --to $bip:8002"
 t0=$SECONDS
-out=$(lab_sh a "migr evacuate --to $bip:8002 --id lab-evac-2; echo exit=\$?" 900)
+out=$(lab_sh a "$EVAC_BIN/migr evacuate --to $bip:8002 --id lab-evac-2; echo exit=\$?" 900)
 echo "$out"
 echo "evacuation wall time: $((SECONDS - t0)) s"
 echo "$out" | grep -q '^exit=1$' || evac_fail "exit status, expected 1 (host not empty)"
@@ -48,7 +48,7 @@ evac_running a g4 && evac_verify a g4
 [ "$(evac_state a)" = incomplete ] || evac_fail "evacuation/state is '$(evac_state a)', expected incomplete"
 lab_sh a "xenstore-read /local/domain/\$(xl domid g4)/migr/maintenance-event 2>/dev/null" | grep -qx NONE ||
 	evac_fail "g4 (stayed) has a pending notice"
-echo "--- migr status on a:"; lab_sh a "migr status" | sed 's/^/    /'
+echo "--- migr status on a:"; lab_sh a "$EVAC_BIN/migr status" | sed 's/^/    /'
 
 log=$LAB_RUN/a/share/events.jsonl
 echo "--- event log on a:"; sed 's/^/    /' "$log" 2>/dev/null
