@@ -27,6 +27,8 @@
 
 /* A round must cut the predicted blackout by at least this fraction... */
 #define MIN_GAIN_FRAC         0.10
+/* (or by at least MIN_GAIN_ABS_US, for blackouts far over budget)... */
+#define MIN_GAIN_ABS_US       50000.0
 /* ...and save at least 1 us of blackout per LIVE_PER_BLACKOUT us of live time. */
 #define LIVE_PER_BLACKOUT     50.0
 /* Over budget, a blackout set this many times the best seen is a burst worth waiting out
@@ -474,7 +476,8 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_MAX_ROUNDS);
 	}
 
-	pays = gain >= MIN_GAIN_FRAC * now_b && gain * LIVE_PER_BLACKOUT >= next_round;
+	pays = (gain >= MIN_GAIN_FRAC * now_b || gain >= MIN_GAIN_ABS_US) &&
+	       gain * LIVE_PER_BLACKOUT >= next_round;
 	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
 	 * than after many long rounds. */
 	if (pays && st->p.allow_throttle && thr < st->p.max_throttle_pct &&
