@@ -45,7 +45,8 @@ struct migr_policy_params {
 	uint32_t downtime_ms;          /* blackout budget; default 300; 0 means the default */
 	uint32_t max_total_ms;         /* whole migration (live + blackout); 0 = no limit */
 	enum migr_policy_on_timeout on_timeout;  /* default MIGR_POLICY_TIMEOUT_ABORT */
-	/* When the budget cannot be met and the guest dirties faster than the link carries:
+	/* When rounds no longer pay and the blackout is over budget (the guest dirties
+	 * about as fast as the link carries), or they converge too slowly far over budget:
 	 * nonzero lets the policy ask for the guest to be slowed (verdict.throttle_pct);
 	 * zero means it either stops at the best blackout it can reach or, when that is over
 	 * the budget and abort_over_budget is set, aborts. Default 0. */
