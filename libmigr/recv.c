@@ -272,6 +272,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		goto out_destroy;
 	}
 	res->domid = domid;
+	res->devices_us = hv->last_restore_devices_us;
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;

@@ -110,6 +110,7 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 		goto out_nothing;
 	}
 	res->domid = domid;
+	res->devices_us = hv->last_restore_devices_us;
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;

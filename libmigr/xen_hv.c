@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,9 +574,102 @@ static int xen_rename(struct migr_hv *h, uint32_t domid, const char *old, const 
 	return from_libxl(rc);
 }
 
+/*
+ * Device set-up watcher: while libxl restores, a thread watches the backend directories
+ * of vif and vbd devices and notes when the first node of a domain that did not exist
+ * before the restore appears. libxl adds devices after the stream, so from that moment to
+ * the end of the restore is device set-up (backends, hotplug scripts).
+ */
+struct dev_watch {
+	struct xs_handle *xsh;
+	pthread_t th;
+	bool running;
+	volatile bool stop;
+	uint64_t first_us;
+	uint32_t before[256];
+	unsigned int n_before;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *const dev_paths[] = {
+	"/local/domain/0/backend/vif", "/local/domain/0/backend/vbd", "/local/domain/0/backend/qdisk",
+};
+
+static void dev_event(struct dev_watch *w, const char *path)
+{
+	for (size_t i = 0; i < sizeof(dev_paths) / sizeof(dev_paths[0]); i++) {
+		size_t l = strlen(dev_paths[i]);
+		unsigned long d;
+		char *end;
+
+		if (strncmp(path, dev_paths[i], l) || path[l] != '/')
+			continue;
+		d = strtoul(path + l + 1, &end, 10);
+		if (end == path + l + 1)
+			return;
+		for (unsigned int k = 0; k < w->n_before; k++)
+			if (w->before[k] == d)
+				return;
+		if (!w->first_us)
+			w->first_us = now_us();
+		return;
+	}
+}
+
+static void *dev_watch_main(void *arg)
+{
+	struct dev_watch *w = arg;
+	struct pollfd p = { .fd = xs_fileno(w->xsh), .events = POLLIN };
+	char **ev;
+
+	while (!w->stop) {
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while ((ev = xs_check_watch(w->xsh)) != NULL) {
+			dev_event(w, ev[XS_WATCH_PATH]);
+			free(ev);
+		}
+	}
+	return NULL;
+}
+
+static int xen_domain_list(struct migr_hv *h, uint32_t *ids, unsigned int max, unsigned int *n_r);
+
+static void dev_watch_start(struct xen_hv *x, struct dev_watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (xen_domain_list(&x->hv, w->before, 256, &w->n_before))
+		return;
+	w->xsh = xs_open(0);
+	if (!w->xsh)
+		return;
+	for (size_t i = 0; i < sizeof(dev_paths) / sizeof(dev_paths[0]); i++)
+		xs_watch(w->xsh, dev_paths[i], "migr-dev");
+	if (pthread_create(&w->th, NULL, dev_watch_main, w) == 0)
+		w->running = true;
+}
+
+static uint64_t dev_watch_stop(struct dev_watch *w, uint64_t end_us)
+{
+	if (w->running) {
+		w->stop = true;
+		pthread_join(w->th, NULL);
+	}
+	if (w->xsh)
+		xs_close(w->xsh);
+	return w->first_us && end_us > w->first_us ? end_us - w->first_us : 0;
+}
+
 static int xen_restore(struct migr_hv *h, const char *json, const char *name, int fd,
 		       uint32_t *domid_r)
 {
+	struct dev_watch dw;
 	struct xen_hv *x = XH(h);
 	libxl_domain_config cfg;
 	libxl_domain_restore_params params;
@@ -609,7 +703,10 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2;   /* _init() says 1, the legacy format */
 
+	h->last_restore_devices_us = 0;
+	dev_watch_start(x, &dw);
 	rc = libxl_domain_create_restore(x->ctx, &cfg, &domid, fd, -1, &params, NULL, NULL);
+	h->last_restore_devices_us = dev_watch_stop(&dw, now_us());
 	if (rc) {
 		LOG(h, XTL_ERROR, domid, "restore of %s failed (%d)", name, rc);
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;

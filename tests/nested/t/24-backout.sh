@@ -22,14 +22,14 @@ check_backed_out() {
 	eng_verify a g1
 }
 
-# waits until the background migrate on A has sent some of round 0
+# waits until the stream runs: libxl on B has created g1--incoming and is reading it
 wait_streaming() {
-	local f=$LAB_RUN/a/share/cmd/$1.out t0=$SECONDS
-	until grep -q 'precopy\|round 0' "$f" 2>/dev/null; do
-		[ $((SECONDS - t0)) -ge 120 ] && return 1
-		sleep 0.5
+	local t0=$SECONDS
+	until lab_sh b "xl domid g1--incoming" >/dev/null 2>&1; do
+		[ $((SECONDS - t0)) -ge 180 ] && return 1
+		sleep 2
 	done
-	sleep 8
+	sleep 5
 }
 
 echo "== 1. target lacks memory"
