@@ -89,9 +89,9 @@ static int on_incoming(void *arg)
 	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
 		res.name[0] ? res.name : "-", peer, res.state_text, migr_phase_name(res.phase));
 	if (res.stream_bytes)
-		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms, unpause %.1f ms",
-			res.stream_bytes / 1048576.0, res.stream_us / 1e6, res.restore_us / 1e3,
-			res.unpause_us / 1e3);
+		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
+			"%.1f ms), unpause %.1f ms", res.stream_bytes / 1048576.0, res.stream_us / 1e6,
+			res.restore_us / 1e3, res.devices_us / 1e3, res.unpause_us / 1e3);
 	fprintf(stderr, "\n");
 	migr_conn_close(c);
 	r->served++;
