@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# bench/lab/run.sh: stock `xl migrate` vs `migr migrate` between two nested lab hosts (stock
+# hypervisor), on the same PVH guest running the same memwork workload. Each run moves the
+# guest A -> B with one tool, then back B -> A with the same tool; every hop is a sample.
+#
+# Per hop:
+#   blackout, guest-seen: the longest gap in replies to a ping every 10 ms from the lab
+#     network to the guest (an outside observer: no clock offsets between hosts), and
+#     memwork's own last realtime gap (uncorrected for the two hosts' clock offset);
+#   blackout, tool-measured: migr's own figure (suspend request to DONE); xl prints none;
+#   total time: the migrate command's wall time;
+#   bytes: bytes the target's dom0 received on its lab NIC during the hop (stream, framing,
+#     TLS for migr; xl's pipe is plain TCP through labpipe).
+# Ratios are migr / xl of the medians.
+#
+# Knobs: BENCH_LAB_RUNS (default 3 round trips per tool), BENCH_LAB_WORK (memwork options,
+# commas for spaces; default a 32 MiB hot set rewritten at 8000 pages/s, which the lab link
+# cannot drain in 5 rounds), BENCH_LAB_DOWNTIME (migr --downtime, default 300).
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$TOP"
+. tests/nested/lib.sh
+. tests/nested/t/20-lib.inc
+
+RUNS=${BENCH_LAB_RUNS:-3}
+WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
+DOWNTIME=${BENCH_LAB_DOWNTIME:-300}
+OUT=$LAB_CACHE/bench-lab.$$
+GIP=169.254.10.101
+
+eng_begin a:stock b:stock
+mkdir -p "$OUT"
+guest_create a g1 pvh "$WORK" 256 || { echo "bench-lab: guest_create failed"; exit 1; }
+eng_verify a g1 || exit 1
+
+rx_bytes() { lab_sh "$1" "cat /sys/class/net/eth0/statistics/rx_bytes"; }
+
+# ping_start FILE / ping_stop: an outside observer on the lab bridge
+ping_start() {
+	ip netns exec "$LAB_NS" ping -D -i 0.01 -W 1 "$GIP" >"$1" 2>/dev/null &
+	PING_PID=$!
+}
+ping_stop() { kill "$PING_PID" 2>/dev/null; wait "$PING_PID" 2>/dev/null; }
+# longest gap (ms) between consecutive replies
+ping_gap() {
+	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
+}
+
+# hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes" to $OUT/hops
+hop() {
+	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" rc
+	rx0=$(rx_bytes "$dst")
+	ping_start "$OUT/ping.$tool.$n"
+	sleep 2
+	t0=$(date +%s.%N)
+	if [ "$tool" = xl ]; then
+		id=$(lab_sh_bg "$dst" "labpipe listen 9100 xl migrate-receive 2>&1")
+		sleep 1
+		out=$(lab_sh "$src" "xl migrate -s 'labpipe connect 9100' g1 $(lab_ip "$dst") 2>&1; echo exit=\$?" 1500)
+	else
+		id=$(eng_migrd "$dst")
+		eng_listening "$dst" "$id"
+		out=$(lab_sh "$src" "migr migrate --json -q --psk $PSK --downtime $DOWNTIME g1 $(lab_ip "$dst") 2>/dev/null; echo exit=\$?" 1500)
+		tb=$(echo "$out" | sed -n 's/.*"event":"result".*"blackout_ms":\([0-9.]*\).*/\1/p')
+	fi
+	t1=$(date +%s.%N)
+	sleep 3
+	ping_stop
+	lab_wait "$dst" "$id" 120 >"$OUT/recv.$tool.$n" 2>&1
+	rc=$(echo "$out" | sed -n 's/^exit=//p')
+	echo "$out" >"$OUT/out.$tool.$n"
+	rx1=$(rx_bytes "$dst")
+	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
+	if [ "$rc" != 0 ]; then
+		echo "bench-lab: $tool hop $n ($src -> $dst) failed (exit $rc):"; echo "$out" | tail -5
+		return 1
+	fi
+	eng_verify "$dst" g1 >/dev/null || { echo "bench-lab: memory check failed after $tool hop $n"; return 1; }
+	printf '%s %s %s %s %.2f %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" | tee -a "$OUT/hops"
+}
+
+echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes"
+fail=0
+for i in $(seq "$RUNS"); do
+	for tool in xl migr; do
+		hop "$tool" a b "$i.1" || fail=1
+		hop "$tool" b a "$i.2" || fail=1
+	done
+done
+
+median() { sort -g | awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+col() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$OUT/hops" | median; }
+echo
+printf '%-5s %14s %16s %18s %9s %12s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes
+for tool in xl migr; do
+	printf '%-5s %14s %16s %18s %9s %12s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
+echo "(medians over hops; blackout ratio from the ping observer, the one measure both tools share)"
+echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)")"
+exit $fail
