@@ -119,6 +119,7 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 	struct migr_conn *c = NULL;
 	struct migr_msg m, r;
 	char err[MIGR_ERR_MAX];
+	bool accepted;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -153,17 +154,20 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 	rc = rc ?: migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &r);
 	if (rc)
 		goto fail;
+	/* Read the reply before releasing it (release clears it). */
 	t->free_kib = r.preflight_reply.free_kib;
-	migr_msg_release(&r);
-	if (!r.preflight_reply.accept) {
+	accepted = r.preflight_reply.accept;
+	if (!accepted) {
 		/* Any refusal but for memory means it cannot take this host's guests at all. */
 		t->reachable = r.preflight_reply.refuse == MIGR_REFUSE_NOMEM;
 		if (!t->reachable)
 			snprintf(t->why_unreachable, sizeof(t->why_unreachable), "target refuses: "
 				 "%.60s%s%.80s", migr_refuse_name(r.preflight_reply.refuse),
 				 r.preflight_reply.reason[0] ? ": " : "", r.preflight_reply.reason);
-		goto out;
 	}
+	migr_msg_release(&r);
+	if (!accepted)
+		goto out;
 	t->reachable = true;
 	/* A receiver that accepted a probe: tell it we are not coming. */
 	migr_msg_send_abort(c, MIGR_ABORT_CANCELLED, "capacity probe");

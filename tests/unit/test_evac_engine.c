@@ -1,0 +1,212 @@
+/*
+ * test_evac_engine.c: the evacuation's production glue with the real engine: the service
+ * lists guests from a (fake) hypervisor and an in-memory xenstore, probes a real migr
+ * receiver on loopback (migr_receive() on a second fake hypervisor) for its free memory,
+ * plans, and moves the guests that fit with migr_migrate() over TCP; the one that does not
+ * fit stays. Only the hypervisors are fakes (libmigr/hv_fake.c): transport, protocol,
+ * drivers, planner, executor and service are the production code.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libmigr.h"
+#include "unit.h"
+
+static char record_dir[] = "/tmp/test_evac_engine.XXXXXX";
+static struct migr_hv_fake *src, *dst;
+static struct migr_listener *lis;
+static volatile int stop;
+static unsigned served;
+static char events[1 << 16];
+
+static void *receiver(void *arg)
+{
+	struct migr_recv_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.record_dir = record_dir;
+	while (!stop) {
+		struct migr_conn *c = NULL;
+		struct migr_recv_result res;
+		char peer[128], err[MIGR_ERR_MAX];
+
+		if (migr_accept(lis, &c, peer, err, sizeof(err)))
+			continue;
+		migr_receive(&dst->hv, c, &p, &res);
+		migr_conn_close(c);
+		served++;
+	}
+	return NULL;
+}
+
+/* The engine closes the hypervisor after each migration: hand it one whose close does
+ * nothing, so the test keeps the fake. */
+static struct migr_hv_ops src_ops;
+static void no_close(struct migr_hv *hv)
+{
+}
+
+static int open_src(void *arg, struct migr_hv **hv_r)
+{
+	*hv_r = &src->hv;
+	return 0;
+}
+
+static void on_event(void *arg, const char *json)
+{
+	if (strlen(events) + strlen(json) + 2 < sizeof(events)) {
+		strcat(events, json);
+		strcat(events, "\n");
+	}
+}
+
+int main(void)
+{
+	struct migr_transport_opts topts;
+	struct migr_xs *xs = NULL;
+	struct migr_schema *schema = NULL;
+	struct migr_evac_prod prod;
+	struct migr_evacd_config cfg;
+	struct migr_evacd *d = NULL;
+	struct migr_evac_request q;
+	struct migr_evac_summary s;
+	const struct migr_hv_ops *real_ops;
+	char err[MIGR_ERR_MAX], why[256], target[64];
+	uint32_t g1, g2, big, id;
+	pthread_t th;
+
+	if (!mkdtemp(record_dir))
+		return 1;
+	migr_transport_opts_init(&topts);
+	topts.insecure = true;
+	topts.timeout_ms = 5000;
+	CHECK_EQ(migr_hv_fake_new(64 * 1024, &src), 0);      /* the source's own free memory */
+	CHECK_EQ(migr_hv_fake_new(40 * 1024, &dst), 0);      /* the target: 40 MiB free */
+	if (!src || !dst)
+		return unit_done("test_evac_engine");
+	g1 = migr_hv_fake_add(src, "g1", MIGR_GUEST_PVH, 2048, 64);    /* 8 MiB */
+	g2 = migr_hv_fake_add(src, "g2", MIGR_GUEST_PVH, 2048, 0);     /* 8 MiB */
+	big = migr_hv_fake_add(src, "big", MIGR_GUEST_PVH, 16384, 0);  /* 64 MiB: fits nowhere */
+	real_ops = src->hv.ops;
+	src_ops = *real_ops;
+	src_ops.close = no_close;
+	src->hv.ops = &src_ops;
+
+	CHECK_EQ(migr_listen("127.0.0.1:0", &topts, &lis, err, sizeof(err)), 0);
+	if (!lis)
+		return unit_done("test_evac_engine");
+	snprintf(target, sizeof(target), "127.0.0.1:%d", migr_listener_port(lis));
+	CHECK_EQ(pthread_create(&th, NULL, receiver, NULL), 0);
+
+	/* The source's xenstore: the guests' homes. */
+	CHECK_EQ(migr_xs_mem_new(&xs), 0);
+	CHECK_EQ(migr_schema_load_builtin(&schema), 0);
+	{
+		uint32_t ids[3] = { g1, g2, big };
+
+		for (unsigned i = 0; i < 3; i++) {
+			char p[64];
+
+			snprintf(p, sizeof(p), "/local/domain/%u", ids[i]);
+			migr_xs_write_str(xs, p, "");
+		}
+	}
+	memset(&prod, 0, sizeof(prod));
+	prod.hv = &src->hv;
+	prod.xs = xs;
+	prod.schema = schema;
+	prod.engine.topts = &topts;
+	prod.engine.hv_open = open_src;
+	migr_evacd_config_init(&cfg);
+	migr_evac_prod_hooks(&prod, &cfg);
+	cfg.host = "source";
+	cfg.parallel = 1;
+	cfg.retry_delay_ms = 10;
+	cfg.event = on_event;
+	CHECK_EQ(migr_evacd_new(xs, schema, &cfg, &d), 0);
+	if (!d)
+		return unit_done("test_evac_engine");
+
+	memset(&q, 0, sizeof(q));
+	q.action = MIGR_EVAC_ACTION_EVACUATE;
+	q.notice_s = 0;
+	q.nto = 1;
+	snprintf(q.to[0], sizeof(q.to[0]), "%s", target);
+	snprintf(q.id, sizeof(q.id), "engine-1");
+	CHECK_EQ(migr_evacd_start(d, &q, false, why, sizeof(why)), 0);
+	CHECK_EQ(migr_evacd_wait(d, &s), 0);
+
+	CHECK_EQ(s.total, 3);
+	CHECK_EQ(s.moved, 2);
+	CHECK_EQ(s.unplaceable, 1);
+	/* The probe saw the target's free memory: 40 MiB. */
+	CHECK(strstr(events, "\"free_mib\":40") != NULL);
+	CHECK(strstr(events, "\"reachable\":true") != NULL);
+	/* g1 and g2 run on the target, big stays on the source. */
+	CHECK_EQ(dst->hv.ops->domain_find(&dst->hv, "g1", &id), 0);
+	CHECK_EQ(dst->hv.ops->domain_find(&dst->hv, "g2", &id), 0);
+	CHECK(dst->hv.ops->domain_find(&dst->hv, "big", &id) != 0);
+	CHECK(migr_hv_fake_dom(src, big) != NULL);
+	CHECK(migr_hv_fake_dom(src, g1) == NULL);
+	CHECK(strstr(events, "\"guest\":\"big\"") != NULL &&
+	      strstr(events, "\"outcome\":\"unplaceable\"") != NULL);
+	/* Records of the moves carry the engine's figures. */
+	{
+		const char *p = strstr(events, "\"guest\":\"g1\",\"source_domid\"");
+		const char *rec = p;
+
+		while (rec && rec > events && rec[-1] != '\n')
+			rec--;
+		CHECK(p != NULL);
+		if (rec) {
+			char line[2048];
+			const char *e = strchr(rec, '\n');
+
+			snprintf(line, sizeof(line), "%.*s", (int)(e ? e - rec : 0), rec);
+			CHECK(strstr(line, "\"outcome\":\"moved\"") != NULL);
+			CHECK(strstr(line, "\"rounds\":0") == NULL);
+			CHECK(strstr(line, "\"bytes\":0,") == NULL);
+			CHECK(strstr(line, "\"migration_id\":\"\"") == NULL);
+			CHECK_EQ(migr_json_check(line, strlen(line), 8), 0);
+		}
+	}
+	/* The unreachable case: nobody listens there. */
+	{
+		struct migr_plan_target t;
+
+		CHECK_EQ(migr_evac_probe_target("127.0.0.1:1", &topts, "4.17", &t), 0);
+		CHECK(!t.reachable);
+		CHECK(t.why_unreachable[0] != 0);
+	}
+	if (unit_failures)
+		fprintf(stderr, "events:\n%s", events);
+
+	migr_evacd_free(d);
+	stop = 1;
+	/* Wake the receiver's accept with one last connection. */
+	{
+		struct migr_conn *c = NULL;
+
+		if (migr_connect(target, &topts, &c, err, sizeof(err)) == 0)
+			migr_conn_close(c);
+	}
+	pthread_join(th, NULL);
+	migr_listener_close(lis);
+	src->hv.ops = real_ops;
+	migr_hv_close(&src->hv);
+	migr_hv_close(&dst->hv);
+	migr_schema_free(schema);
+	migr_xs_close(xs);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", record_dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", record_dir);
+	}
+	return unit_done("test_evac_engine");
+}
