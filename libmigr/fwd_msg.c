@@ -183,6 +183,10 @@ struct nlmsghdr *migr__fwd_msg_newvxlan(void *buf, const struct migr__fwd_vxlan 
 		mnl_attr_put(nlh, IFLA_VXLAN_LOCAL6, sizeof(v->local.v6), &v->local.v6);
 	mnl_attr_put_u16(nlh, IFLA_VXLAN_PORT, htons(v->port));
 	mnl_attr_put_u8(nlh, IFLA_VXLAN_LEARNING, 0);
+	/* IPv4: zero outer UDP checksum, as RFC 7348 recommends (the inner frame carries its
+	 * own); computing it costs the forwarded path dearly. IPv6 requires one. */
+	if (v->peer.family == AF_INET)
+		mnl_attr_put_u8(nlh, IFLA_VXLAN_UDP_CSUM, 0);
 	if (v->underlay_ifindex)
 		mnl_attr_put_u32(nlh, IFLA_VXLAN_LINK, v->underlay_ifindex);
 	mnl_attr_nest_end(nlh, data);

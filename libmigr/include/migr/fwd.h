@@ -25,7 +25,8 @@
  *   migr_fwd_ifname(), migr_fwd_vni()  the names derived from a migration id
  *   migr_fwd_parse_mac(), migr_fwd_parse_addr()  text to the structures below
  *
- * Everything acts on the network namespace of the calling thread. Root (CAP_NET_ADMIN,
+ * Everything acts on the network namespace of the calling thread when the handle is
+ * started (a handle keeps to it afterwards, whatever thread polls it). Root (CAP_NET_ADMIN,
  * and CAP_NET_RAW for announcements) is required. Every object created carries the
  * migration id: the VXLAN device is named migr_fwd_ifname(id) and its alias holds the
  * id; each tc action carries a cookie with a tag of the id. That is how a later run, or
