@@ -27,7 +27,9 @@
 
 /* A round must cut the predicted blackout by at least this fraction... */
 #define MIN_GAIN_FRAC         0.10
-/* (or by at least MIN_GAIN_ABS_US, for blackouts far over budget)... */
+/* (or by at least MIN_GAIN_ABS_US, for blackouts far over budget, or by at least this
+ * fraction of its page part: a round that halves the pages is worth its few ms)... */
+#define HALVES_PAGES          0.5
 #define MIN_GAIN_ABS_US       50000.0
 /* ...and save at least 1 us of blackout per LIVE_PER_BLACKOUT us of live time. */
 #define LIVE_PER_BLACKOUT     50.0
@@ -476,7 +478,8 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_MAX_ROUNDS);
 	}
 
-	pays = (gain >= MIN_GAIN_FRAC * now_b || gain >= MIN_GAIN_ABS_US) &&
+	pays = (gain >= MIN_GAIN_FRAC * now_b || gain >= MIN_GAIN_ABS_US ||
+		gain >= HALVES_PAGES * (now_b - fixed)) &&
 	       gain * LIVE_PER_BLACKOUT >= next_round;
 	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
 	 * than after many long rounds. */

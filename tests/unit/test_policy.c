@@ -115,13 +115,53 @@ static void test_converges_then_stops(void)
 	CHECK(v.predicted_next_blackout_us > 54000 && v.predicted_next_blackout_us < 57000);
 	CHECK(v.predicted_next_round_us > 160000 && v.predicted_next_round_us < 168000);
 
-	act = call_a(&st, 1, 5000, t + 1000, &v);
-	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
-	act = call_b(&st, 1, 5000, t + 1000, 1000, 5000, &v, &t);
-	/* ~164 pages left: 55 ms, and one more round could save at most ~5 ms */
+	/* Each round leaves 3.3% of its pages (5000, 164, 5, 0): rounds go on while they at
+	 * least halve the pages and pay for their few ms, and stop when nothing is left. */
+	{
+		uint64_t n = 5000;
+		unsigned int r;
+
+		for (r = 1; r < 8; r++) {
+			act = call_a(&st, r, (long)n, t + 1000, &v);
+			if (act != MIGR_POLICY_CONTINUE)
+				break;
+			act = call_b(&st, r, n, t + 1000, 1000, 5000, &v, &t);
+			if (act != MIGR_POLICY_CONTINUE)
+				break;
+			CHECK_EQ(v.reason, MIGR_POLICY_R_CONVERGING);
+			n = v.remaining_pages;
+		}
+		CHECK_EQ(act, MIGR_POLICY_STOP);
+		CHECK(r >= 2 && r <= 4);
+		CHECK(v.reason == MIGR_POLICY_R_NOTHING_DIRTY || v.reason == MIGR_POLICY_R_BUDGET_MET);
+		CHECK(v.predicted_blackout_us <= 50200);
+	}
+}
+
+/* A hot set the guest keeps rewriting: rounds stop paying once only it is left. */
+static void test_hot_set_floor(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+	int act;
+
+	unsigned int r;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	/* 200 hot pages rewritten within 1 ms: W(t) = 200 for any round. Samples every
+	 * 100 ms cannot show the first ms, so the policy may spend one short round to see
+	 * that a round leaves as many pages as it sends; then it stops. */
+	act = call_b(&st, 0, GUEST, 0, 200000, 200, &v, &t);
+	for (r = 1; act == MIGR_POLICY_CONTINUE && r < 5; r++) {
+		call_a(&st, r, 200, t + 1000, &v);
+		act = call_b(&st, r, 200, t + 1000, 200000, 200, &v, &t);
+	}
 	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK(r <= 2);
 	CHECK_EQ(v.reason, MIGR_POLICY_R_BUDGET_MET);
-	CHECK(v.predicted_blackout_us <= 300000);
+	CHECK_EQ(v.remaining_pages, 200);
 }
 
 /* Stopping at the first point within budget is not enough if the next round still pays. */
@@ -434,6 +474,7 @@ int main(void)
 	test_defaults_and_names();
 	test_converges_then_stops();
 	test_continues_within_budget_when_it_pays();
+	test_hot_set_floor();
 	test_over_budget_choices();
 	test_nothing_dirty();
 	test_zero_bandwidth();
