@@ -425,6 +425,26 @@ static void test_host_rules(void)
 	CHECK_STR(migr_phase_name(MIGR_PHASE_RUNNING), "running");
 }
 
+static void test_cleanup(void)
+{
+	struct migr_hv_fake *f;
+	uint32_t a, b, c;
+	unsigned int n = 99;
+
+	CHECK_EQ(migr_hv_fake_new(1 << 30, &f), 0);
+	a = migr_hv_fake_add(f, "x--incoming", MIGR_GUEST_PVH, 64, 0);
+	b = migr_hv_fake_add(f, "y--incoming", MIGR_GUEST_PVH, 64, 0);
+	c = migr_hv_fake_add(f, "z", MIGR_GUEST_PVH, 64, 0);
+	migr_hv_fake_dom(f, a)->info.paused = true;   /* left by an interrupted receive */
+	migr_hv_fake_dom(f, c)->info.paused = true;   /* an operator's paused guest */
+	CHECK_EQ(migr_receive_cleanup(&f->hv, NULL, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK(migr_hv_fake_dom(f, a) == NULL);
+	CHECK(migr_hv_fake_dom(f, b) != NULL);         /* running: never touched */
+	CHECK(migr_hv_fake_dom(f, c) != NULL);
+	migr_hv_close(&f->hv);
+}
+
 int main(void)
 {
 	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
@@ -448,6 +468,7 @@ int main(void)
 	test_policy_abort();
 	test_undecided_then_resolve();
 	test_resolve_unknown();
+	test_cleanup();
 
 	{
 		char cmd[128];
