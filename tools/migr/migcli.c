@@ -231,7 +231,7 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 			"restore tail %.1f (device set-up %s), handshake %.1f, unpause %.1f\n",
 			ms(r->blackout_us), ms(r->predicted_blackout_us), ms(r->suspend_us),
 			ms(r->final_send_us), ms(r->restore_tail_us),
-			r->devices_us ? "measured" : "inside, not measured separately",
+			r->devices_us ? "measured" : "inside; the target logs it",
 			ms(r->handshake_us), ms(r->unpause_us));
 	fprintf(f, "  %s\n", r->state_text);
 }
