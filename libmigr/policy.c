@@ -30,6 +30,8 @@
 /* (or by at least MIN_GAIN_ABS_US, for blackouts far over budget, or by at least this
  * fraction of its page part: a round that halves the pages is worth its few ms)... */
 #define HALVES_PAGES          0.5
+/* ...but never for less than this (a round has costs of its own). */
+#define MIN_GAIN_FLOOR_US     1000.0
 #define MIN_GAIN_ABS_US       50000.0
 /* ...and save at least 1 us of blackout per LIVE_PER_BLACKOUT us of live time. */
 #define LIVE_PER_BLACKOUT     50.0
@@ -322,6 +324,12 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 		if (st->guest_pages && n > st->guest_pages)
 			n = st->guest_pages;
 		add_round_point(st, guest_time((double)dt, st->round_throttle), (double)n);
+		/* What a round costs beyond its pages: from call B to this call A. */
+		if (st->last_b_us && st->now_us >= st->last_b_us) {
+			double ov = (double)(st->now_us - st->last_b_us);
+
+			st->overhead_us = st->overhead_us > 0 ? (st->overhead_us + ov) / 2 : ov;
+		}
 		st->last_dirty = n;
 		if (n < st->best_dirty)
 			st->best_dirty = n;
@@ -406,6 +414,7 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		}
 	}
 	st->in_round = 0;
+	st->last_b_us = st->now_us;
 	round_us = (double)s->round_us;
 	if (!(round_us > 0))
 		round_us = (double)(st->now_us - st->round_start_us);
@@ -449,10 +458,11 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_LEARNING);
 
 	now_b = fixed + d * pt;
-	next_round = d * pt;
+	next_round = d * pt + st->overhead_us;
 	if (st->throttle_pct > thr)
 		thr = st->throttle_pct;
-	w_next = w_est(st, guest_time(next_round, thr));
+	/* the next blackout set is what the guest dirties during the send itself */
+	w_next = w_est(st, guest_time(d * pt, thr));
 	if (w_next < 0)
 		w_next = d;
 	next_b = fixed + w_next * pt;
@@ -479,7 +489,7 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	}
 
 	pays = (gain >= MIN_GAIN_FRAC * now_b || gain >= MIN_GAIN_ABS_US ||
-		gain >= HALVES_PAGES * (now_b - fixed)) &&
+		(gain >= HALVES_PAGES * (now_b - fixed) && gain >= MIN_GAIN_FLOOR_US)) &&
 	       gain * LIVE_PER_BLACKOUT >= next_round;
 	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
 	 * than after many long rounds. */

@@ -6,8 +6,8 @@
  *                     [--fixed-ms N] [--sample-ms N] [--per-page-us N] [TRACE.trc...]
  *
  * For every trace (the synthetic suite of gen.c, then the files given) it runs migr's
- * policy (as the engine calls it, default parameters; and again with throttling
- * allowed), libxl's default, QEMU's rule with and without auto-converge, the Xen 3.0 /
+ * policy (as the engine calls it, default parameters; again with throttling allowed; and
+ * with abort_over_budget, which aborts when the budget is out of reach), libxl's default, QEMU's rule with and without auto-converge, the Xen 3.0 /
  * Clark et al. rule, and a run that never stops, whose every stop point gives the
  * offline oracle: the smallest blackout reachable within the total time migr took.
  * It prints a table per trace, the ratios, and one closing line:
@@ -37,7 +37,7 @@
  * rate high past 50% of the rate sent). */
 #define WRITEHEAVY_FRAC   0.50
 
-enum { P_MIGR, P_MIGR_THR, P_LIBXL, P_QEMU, P_QEMU_AC, P_CLARK, P_NEVER, P_NEVER_T20,
+enum { P_MIGR, P_MIGR_THR, P_MIGR_ABORT, P_LIBXL, P_QEMU, P_QEMU_AC, P_CLARK, P_NEVER, P_NEVER_T20,
        P_NEVER_T40, P_NEVER_T60, P_NEVER_T80, N_POL };
 
 struct row {
@@ -160,7 +160,7 @@ static int run_trace(const struct trace *t, const struct sim_cfg *base, struct s
 		     int verbose, struct summary *sum)
 {
 	static const char *const names[N_POL] = {
-		"migr", "migr-thr", "libxl", "qemu", "qemu-ac", "clark", "never", "never-20",
+		"migr", "migr-thr", "migr-abrt", "libxl", "qemu", "qemu-ac", "clark", "never", "never-20",
 		"never-40", "never-60", "never-80"
 	};
 	struct sim_cfg cfg = *base;
@@ -328,7 +328,7 @@ int main(int argc, char **argv)
 		.clean_us = 1000,
 		.sample_us = 100e3,
 	};
-	struct migr_policy_params prm, prm_thr;
+	struct migr_policy_params prm, prm_thr, prm_abort;
 	struct sim_policy *pol[N_POL];
 	struct summary *sums = NULL;
 	struct agg a, at;
@@ -363,8 +363,11 @@ int main(int argc, char **argv)
 	migr_policy_params_init(&prm);
 	prm_thr = prm;
 	prm_thr.allow_throttle = 1;
+	prm_abort = prm;
+	prm_abort.abort_over_budget = 1;
 	pol[P_MIGR] = pol_migr("migr", &prm);
 	pol[P_MIGR_THR] = pol_migr("migr-thr", &prm_thr);
+	pol[P_MIGR_ABORT] = pol_migr("migr-abrt", &prm_abort);
 	pol[P_LIBXL] = pol_libxl();
 	pol[P_QEMU] = pol_qemu("qemu", 300, 0);
 	pol[P_QEMU_AC] = pol_qemu("qemu-ac", 300, 1);

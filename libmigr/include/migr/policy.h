@@ -160,6 +160,8 @@ struct migr_policy_state {
 	int started;
 	unsigned int stalls;           /* rounds spent waiting for a calmer phase */
 	unsigned int probes;           /* cheap rounds tried without a predicted gain */
+	uint64_t last_b_us;            /* elapsed_us at the last call B */
+	double overhead_us;            /* call B to the next call A: the CLEAN and the loop */
 	uint32_t round_throttle;       /* throttle applied during the current round */
 	uint64_t best_dirty;           /* smallest blackout set seen (pages) */
 	uint64_t last_dirty;           /* blackout set at the last decision (pages) */
