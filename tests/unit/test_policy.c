@@ -164,6 +164,32 @@ static void test_hot_set_floor(void)
 	CHECK_EQ(v.remaining_pages, 200);
 }
 
+/*
+ * A scanner leaves a page or two dirty per round, and a dozen more in the millisecond
+ * between call B and the CLEAN: rounds save microseconds and cost a millisecond. Stop.
+ */
+static void test_tiny_rounds_stop(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+	unsigned int r;
+	int act;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	act = call_b(&st, 0, GUEST, 0, 1, GUEST, &v, &t);   /* 8 pages: continue */
+	for (r = 1; act == MIGR_POLICY_CONTINUE && r < 64; r++) {
+		call_a(&st, r, 12, t + 1000, &v);
+		/* 12 pages in 393 us at 4000 pages/s: 1 page dirty at call B */
+		act = call_b(&st, r, 12, t + 1000, 4000, GUEST, &v, &t);
+		CHECK_EQ(v.remaining_pages, 1);
+	}
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK(r <= 3);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_BUDGET_MET);
+}
+
 /* Stopping at the first point within budget is not enough if the next round still pays. */
 static void test_continues_within_budget_when_it_pays(void)
 {
@@ -475,6 +501,7 @@ int main(void)
 	test_converges_then_stops();
 	test_continues_within_budget_when_it_pays();
 	test_hot_set_floor();
+	test_tiny_rounds_stop();
 	test_over_budget_choices();
 	test_nothing_dirty();
 	test_zero_bandwidth();
