@@ -50,6 +50,7 @@ struct fwd_nic {
 struct fwd_port {
 	uint32_t ifindex;
 	bool qdisc_ours;
+	uint64_t packets, bytes, arp;    /* its filters' counters at the last poll */
 };
 
 struct migr_fwd {
@@ -71,6 +72,8 @@ struct migr_fwd {
 	int pkt_fd;
 	uint64_t t0_ms, last_change_ms, next_announce_ms;
 	uint64_t last_packets;
+	/* Counters of ports that went away (a vif destroyed, moved): kept in the totals. */
+	uint64_t gone_packets, gone_bytes, gone_arp;
 	uint32_t rounds_done;
 	enum migr_fwd_end end;
 	uint8_t buf[MIGR__NL_BUFSZ];
@@ -586,8 +589,7 @@ static int add_port(struct migr_fwd *f, uint32_t ifindex)
 	if (!v)
 		return -ENOMEM;
 	f->ports = v;
-	f->ports[f->n_ports].ifindex = ifindex;
-	f->ports[f->n_ports].qdisc_ours = false;
+	f->ports[f->n_ports] = (struct fwd_port){ .ifindex = ifindex };
 	f->n_ports++;
 	return 0;
 }
@@ -928,33 +930,54 @@ static void announce_round(struct migr_fwd *f)
 	}
 }
 
-/* Counters of our filters on every port; ports that vanished are dropped. */
+/*
+ * Counters of our filters on every port. A port whose filters are gone (the device was
+ * destroyed or moved to another namespace, which drops its qdiscs) is dropped, and what it
+ * had counted stays in the totals.
+ */
 static int read_counters(struct migr_fwd *f, struct migr_fwd_status *st)
 {
 	for (unsigned int i = 0; i < f->n_ports; i++) {
+		struct fwd_port *port = &f->ports[i];
+		uint64_t packets = 0, bytes = 0, arp = 0;
+		unsigned int n = 0;
 		struct filter_list fl;
-		int rc = dump_filters(f->nl, f->buf, f->ports[i].ifindex, &fl);
-		if (rc == -ENODEV) {
-			f->ports[i] = f->ports[--f->n_ports];
-			i--;
-			continue;
-		}
-		if (rc) {
+		int rc = dump_filters(f->nl, f->buf, port->ifindex, &fl);
+
+		if (rc && rc != -ENODEV) {
 			flog(f->lg, XTL_ERROR, rc, "%s: cannot read the filter counters", f->id);
 			return rc;
 		}
-		for (size_t j = 0; j < fl.n; j++) {
+		for (size_t j = 0; !rc && j < fl.n; j++) {
 			const struct migr__fwd_filter_info *x = &fl.v[j];
 			if (x->cookie.tag != f->tag)
 				continue;
-			st->packets += x->packets;
-			st->bytes += x->bytes;
+			packets += x->packets;
+			bytes += x->bytes;
 			if (x->cookie.kind != MIGR__FWD_K_MAC)
-				st->arp_packets += x->packets;
-			st->n_filters++;
+				arp += x->packets;
+			n++;
 		}
-		free(fl.v);
+		if (!rc)
+			free(fl.v);
+		if (!n) {
+			f->gone_packets += port->packets;
+			f->gone_bytes += port->bytes;
+			f->gone_arp += port->arp;
+			f->ports[i--] = f->ports[--f->n_ports];
+			continue;
+		}
+		port->packets = packets;
+		port->bytes = bytes;
+		port->arp = arp;
+		st->packets += packets;
+		st->bytes += bytes;
+		st->arp_packets += arp;
+		st->n_filters += n;
 	}
+	st->packets += f->gone_packets;
+	st->bytes += f->gone_bytes;
+	st->arp_packets += f->gone_arp;
 	return 0;
 }
 
