@@ -25,23 +25,24 @@
 #define DEFAULT_MAX_THROTTLE  80
 #define DEFAULT_PAGE_SIZE     4096
 
-/* A round must cut the predicted blackout by at least this fraction... */
+/*
+ * A round pays if it cuts the predicted blackout by MIN_GAIN_FRAC of it, or by
+ * MIN_GAIN_ABS_US (blackouts far over budget), or by HALVES_PAGES of its page part but
+ * at least MIN_GAIN_FLOOR_US (a round has costs of its own); and if it saves 1 us of
+ * blackout per LIVE_PER_BLACKOUT us of live time, its own measured cost included.
+ */
 #define MIN_GAIN_FRAC         0.10
-/* (or by at least MIN_GAIN_ABS_US, for blackouts far over budget, or by at least this
- * fraction of its page part: a round that halves the pages is worth its few ms)... */
-#define HALVES_PAGES          0.5
-/* ...but never for less than this (a round has costs of its own). */
-#define MIN_GAIN_FLOOR_US     1000.0
 #define MIN_GAIN_ABS_US       50000.0
-/* ...and save at least 1 us of blackout per LIVE_PER_BLACKOUT us of live time. */
+#define HALVES_PAGES          0.5
+#define MIN_GAIN_FLOOR_US     1000.0
 #define LIVE_PER_BLACKOUT     50.0
 /* Over budget, a blackout set this many times the best seen is a burst worth waiting out
  * (for at most PATIENCE rounds in a whole migration). */
 #define BURST_FACTOR          1.5
 #define PATIENCE              3
-/* A round that costs at most PROBE_FRAC of the time so far and is not predicted to make
- * things worse may be tried even if it is not predicted to pay (at most PROBES of
- * them): bursty guests often dirty much less in the next round than the last one did. */
+/* A round that costs at most PROBE_FRAC of the time so far and is predicted to gain a
+ * little (PROBE_MIN_GAIN) may be tried even if it is not predicted to pay (at most PROBES
+ * of them): bursty guests often dirty much less in the next round than the last one did. */
 #define PROBE_FRAC            0.10
 #define PROBES                2
 #define PROBE_MIN_GAIN        0.01   /* a flat W (saturated working set) is not probed */
