@@ -22,6 +22,23 @@ cd "$TOP"
 . tests/nested/lib.sh
 . tests/nested/t/20-lib.inc
 
+summary() {   # HOPS_FILE
+	local HOPS=$1 tool
+	median() { sort -g | awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+	col() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$HOPS" | median; }
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
+	echo
+	echo "hops: xl $(grep -c '^xl ' "$HOPS"), migr $(grep -c '^migr ' "$HOPS")"
+	printf '%-5s %14s %16s %18s %9s %12s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes
+	for tool in xl migr; do
+		printf '%-5s %14s %16s %18s %9s %12s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)"
+	done
+	echo "(medians over hops; blackout ratio from the ping observer, the one measure both tools share)"
+	echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)")"
+}
+# run.sh --summary HOPS_FILE: the figures of an earlier (or interrupted) run
+if [ "${1:-}" = --summary ]; then summary "$2"; exit 0; fi
+
 RUNS=${BENCH_LAB_RUNS:-3}
 WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
 DOWNTIME=${BENCH_LAB_DOWNTIME:-300}
@@ -90,14 +107,5 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
-median() { sort -g | awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-col() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$OUT/hops" | median; }
-echo
-printf '%-5s %14s %16s %18s %9s %12s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes
-for tool in xl migr; do
-	printf '%-5s %14s %16s %18s %9s %12s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)"
-done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
-echo "(medians over hops; blackout ratio from the ping observer, the one measure both tools share)"
-echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)")"
+summary "$OUT/hops"
 exit $fail
