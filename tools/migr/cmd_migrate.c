@@ -208,7 +208,7 @@ int cmd_migrate(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "migr migrate: cannot connect to %s: %s%s%s; %s untouched\n", host,
 			migr_strerror(rc), err[0] ? ": " : "", err, dom);
-		status = rc == -MIGR_E_AUTH ? EXIT_ABORTED : EXIT_ABORTED;
+		status = EXIT_ABORTED;   /* nothing was touched */
 		goto out;
 	}
 
