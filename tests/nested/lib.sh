@@ -156,6 +156,24 @@ lab_clock_offset() {
 	lab_sh "$1" 'labclock sync 169.254.10.254 1123' | sed -n 's/.*offset_ms=\([-0-9.]*\).*/\1/p'
 }
 
+# lab_observe_start IP / lab_observe_stop: an outside observer of a guest's blackout. A ping
+# every 10 ms from the lab namespace (a wire the guest's vif is bridged onto); stop prints
+# the longest gap between two answers in ms (the network blackout: from the guest's last
+# answer on the source to its first on the target), and the answers counted. Under emulation
+# the hosts' clocks drift apart by seconds within minutes, so the guest's own realtime gap
+# across hosts cannot be corrected reliably; this observer has one clock.
+lab_observe_start() {
+	ip netns exec "$LAB_NS" ping -D -n -i 0.01 -W 1 "$1" >"$LAB_RUN/observe.log" 2>&1 &
+	echo $! >"$LAB_RUN/observe.pid"
+}
+lab_observe_stop() {
+	kill "$(cat "$LAB_RUN/observe.pid")" 2>/dev/null
+	wait "$(cat "$LAB_RUN/observe.pid")" 2>/dev/null
+	rm -f "$LAB_RUN/observe.pid"
+	awk -F'[][]' '/bytes from/ { t = $2 + 0; if (n++ && t - last > max) max = t - last; last = t }
+		END { if (n < 2) print "none 0"; else printf "%.0f %d\n", max * 1000, n }' "$LAB_RUN/observe.log"
+}
+
 # lab_serial NAME: the host's serial log (Xen + dom0 console).
 lab_serial() { echo "$LAB_RUN/$1/serial.log"; }
 
@@ -185,7 +203,7 @@ lab_down() {
 guest_create() {
 	local host=$1 name=$2 type=$3 mw=${4:-} mem=${5:-128} n ip mac
 	n=$(echo "$name" | tr -cd '0-9'); n=$((100 + ${n:-0}))
-	ip=169.254.10.$n
+	ip=$(guest_ip "$name")
 	mac=$(printf '00:16:3e:0a:00:%02x' "$n")
 	lab_sh "$host" "cat >/root/$name.cfg <<'EOC'
 name = \"$name\"
@@ -199,6 +217,17 @@ vif = [ \"mac=$mac,bridge=xenbr0\" ]
 on_crash = \"preserve\"
 EOC
 xl create -q /root/$name.cfg"
+}
+
+# guest_ip NAME: the lab address of guest gN.
+guest_ip() { local n; n=$(echo "$1" | tr -cd '0-9'); echo "169.254.10.$((100 + ${n:-0}))"; }
+
+# guest_ping_ready NAME [TIMEOUT]: waits until the guest answers a ping from the lab namespace.
+guest_ping_ready() {
+	local t0=$SECONDS
+	until ip netns exec "$LAB_NS" ping -c 1 -W 1 "$(guest_ip "$1")" >/dev/null 2>&1; do
+		[ $((SECONDS - t0)) -ge "${2:-60}" ] && return 1
+	done
 }
 
 # guest_console HOST NAME: the guest's console log as xenconsoled on HOST keeps it.
