@@ -20,6 +20,7 @@
 #include <xentoollog.h>
 
 #include "libmigr.h"
+#include "evacd.h"    /* the evacuation part: evac.c, control.c, watch.c */
 
 #define MAX_SOURCES 16
 
@@ -213,6 +214,8 @@ int main(int argc, char **argv)
 		}
 	}
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
+	if (migrd_evac_init(r.lg))
+		goto out;
 
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)
@@ -231,6 +234,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	migrd_evac_fini();
 	migr_listener_close(r.l);
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);
