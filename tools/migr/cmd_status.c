@@ -88,7 +88,7 @@ static int from_xenstore(bool json)
 			snprintf(p, sizeof(p), "%s/%s", E, fields[i]);
 			printf("  %-12s %s\n", fields[i], rd(xs, p, a, sizeof(a)));
 		}
-		printf("%-16s %6s %-16s %-11s %5s %12s  %s\n", "GUEST", "DOMID", "TARGET", "STATE",
+		printf("%-16s %6s %-22s %-11s %5s %12s  %s\n", "GUEST", "DOMID", "TARGET", "STATE",
 		       "ROUND", "SENT(MiB)", "REASON");
 	}
 	if (xs->ops->directory(xs, "/local/domain/0/migr/evacuation/guest", &doms, &n))
@@ -120,7 +120,7 @@ static int from_xenstore(bool json)
 			evcli_json_str(o, sizeof(o), reason);
 			printf("%s}", o);
 		} else {
-			printf("%-16.16s %6s %-16.16s %-11s %5s %12.1f  %s\n", name, doms[i],
+			printf("%-16.16s %6s %-22.22s %-11s %5s %12.1f  %s\n", name, doms[i],
 			       tgt[0] ? tgt : "-", st, round[0] ? round : "-",
 			       strtoull(sent, NULL, 10) / 1048576.0, reason);
 		}
