@@ -47,7 +47,7 @@ eng_listening b "$id"
 mid=$(lab_sh_bg a "migr migrate --psk $PSK --timeout 60 g1 $(lab_ip b) 2>&1; echo exit=\$?")
 wait_streaming "$mid" || eng_fail "2: the stream did not start"
 lab_sh b 'kill -9 $(cat /tmp/migrd.pid); echo "killed migrd"; xl list'
-out=$(lab_wait a "$mid" 300)
+out=$(lab_wait a "$mid" 900)
 echo "$out"
 lab_wait b "$id" 30
 id=$(lab_sh_bg b "migrd --once --insecure --listen :8009 2>&1 & echo \$! >/tmp/migrd.pid; wait")
@@ -63,7 +63,7 @@ mid=$(lab_sh_bg a "migr migrate --psk $PSK --timeout 20 g1 $(lab_ip b) 2>&1; ech
 wait_streaming "$mid" || eng_fail "3: the stream did not start"
 ip -n "$LAB_NS" link set tap-b down
 echo "link to b down"
-out=$(lab_wait a "$mid" 300)
+out=$(lab_wait a "$mid" 900)
 echo "$out"
 ip -n "$LAB_NS" link set tap-b up
 echo "link to b up"
