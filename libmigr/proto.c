@@ -23,19 +23,6 @@
 #include "libmigr.h"
 #include "transport_int.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static uint32_t get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -287,12 +274,12 @@ static const struct fdef f_resolve_reply[] = {
 static int check_hello(const struct migr_msg *m, char *err, size_t errlen)
 {
 	if (m->hello.min_version > m->hello.version) {
-		set_err(err, errlen, "HELLO: min_version %u above version %u",
+		migr__set_err(err, errlen, "HELLO: min_version %u above version %u",
 		        m->hello.min_version, m->hello.version);
 		return -MIGR_E_PROTO;
 	}
 	if (migr_id_is_zero(&m->hello.id)) {
-		set_err(err, errlen, "HELLO: zero migration id");
+		migr__set_err(err, errlen, "HELLO: zero migration id");
 		return -MIGR_E_PROTO;
 	}
 	return 0;
@@ -303,7 +290,7 @@ static int check_preflight_reply(const struct migr_msg *m, char *err, size_t err
 	const struct migr_msg_preflight_reply *r = &m->preflight_reply;
 
 	if (r->accept != (r->refuse == MIGR_REFUSE_NONE)) {
-		set_err(err, errlen, "PREFLIGHT_REPLY: accept=%d with refusal code %u",
+		migr__set_err(err, errlen, "PREFLIGHT_REPLY: accept=%d with refusal code %u",
 		        r->accept, r->refuse);
 		return -MIGR_E_PROTO;
 	}
@@ -313,7 +300,7 @@ static int check_preflight_reply(const struct migr_msg *m, char *err, size_t err
 static int check_id(const struct migr_id *id, const char *what, char *err, size_t errlen)
 {
 	if (migr_id_is_zero(id)) {
-		set_err(err, errlen, "%s: zero migration id", what);
+		migr__set_err(err, errlen, "%s: zero migration id", what);
 		return -MIGR_E_PROTO;
 	}
 	return 0;
@@ -411,12 +398,12 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 	case FT_U64:
 	case FT_BOOL:
 		if (len != (fd->type == FT_U32 ? 4u : fd->type == FT_U64 ? 8u : 1u)) {
-			set_err(err, errlen, "%s: field %s has length %u", md->name, fd->name, len);
+			migr__set_err(err, errlen, "%s: field %s has length %u", md->name, fd->name, len);
 			return -MIGR_E_PROTO;
 		}
 		x = fd->type == FT_U32 ? get_be32(v) : fd->type == FT_U64 ? get_be64(v) : v[0];
 		if (x < fd->min || x > fd->max) {
-			set_err(err, errlen, "%s: field %s = %llu out of range [%llu, %llu]", md->name,
+			migr__set_err(err, errlen, "%s: field %s = %llu out of range [%llu, %llu]", md->name,
 			        fd->name, (unsigned long long)x, (unsigned long long)fd->min,
 			        (unsigned long long)fd->max);
 			return -MIGR_E_PROTO;
@@ -435,7 +422,7 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 		return 0;
 	case FT_ID:
 		if (len != sizeof(struct migr_id)) {
-			set_err(err, errlen, "%s: field %s has length %u, not 16", md->name, fd->name, len);
+			migr__set_err(err, errlen, "%s: field %s has length %u, not 16", md->name, fd->name, len);
 			return -MIGR_E_PROTO;
 		}
 		memcpy(dst, v, len);
@@ -443,12 +430,12 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 	case FT_STR:
 	case FT_JSON:
 		if (len < fd->min || len > fd->max) {
-			set_err(err, errlen, "%s: field %s has length %u, allowed %llu..%llu", md->name,
+			migr__set_err(err, errlen, "%s: field %s has length %u, allowed %llu..%llu", md->name,
 			        fd->name, len, (unsigned long long)fd->min, (unsigned long long)fd->max);
 			return -MIGR_E_PROTO;
 		}
 		if (!text_valid(v, len, fd->type == FT_JSON)) {
-			set_err(err, errlen, "%s: field %s is not valid text (UTF-8 without control "
+			migr__set_err(err, errlen, "%s: field %s is not valid text (UTF-8 without control "
 			        "characters)", md->name, fd->name);
 			return -MIGR_E_PROTO;
 		}
@@ -459,7 +446,7 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 			char *s = malloc((size_t)len + 1);
 
 			if (!s) {
-				set_err(err, errlen, "out of memory");
+				migr__set_err(err, errlen, "out of memory");
 				return -ENOMEM;
 			}
 			memcpy(s, v, len);
@@ -469,7 +456,7 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 		}
 		return 0;
 	}
-	set_err(err, errlen, "%s: bad field table", md->name);
+	migr__set_err(err, errlen, "%s: bad field table", md->name);
 	return -EINVAL;
 }
 
@@ -483,12 +470,12 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 	int rc;
 
 	if (!md || type == MIGR_MSG_DATA) {
-		set_err(err, errlen, "cannot decode a message of type %s (%u)",
+		migr__set_err(err, errlen, "cannot decode a message of type %s (%u)",
 		        migr_msg_type_name(type), type);
 		return -MIGR_E_PROTO;
 	}
 	if (len > md->cap) {
-		set_err(err, errlen, "%s: %zu bytes, more than its cap %u", md->name, len, md->cap);
+		migr__set_err(err, errlen, "%s: %zu bytes, more than its cap %u", md->name, len, md->cap);
 		return -MIGR_E_PROTO;
 	}
 	migr_msg_init(&m, type);
@@ -498,7 +485,7 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 		const struct fdef *fd = NULL;
 
 		if (len - pos < 8) {
-			set_err(err, errlen, "%s: truncated field header at byte %zu", md->name, pos);
+			migr__set_err(err, errlen, "%s: truncated field header at byte %zu", md->name, pos);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
@@ -507,13 +494,13 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 		flen = get_be32(payload + pos + 4);
 		pos += 8;
 		if (flen > len - pos) {
-			set_err(err, errlen, "%s: field %u claims %u bytes, %zu left", md->name, tag, flen,
+			migr__set_err(err, errlen, "%s: field %u claims %u bytes, %zu left", md->name, tag, flen,
 			        len - pos);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
 		if (resv) {
-			set_err(err, errlen, "%s: field %u has reserved bits set", md->name, tag);
+			migr__set_err(err, errlen, "%s: field %u has reserved bits set", md->name, tag);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
@@ -525,13 +512,13 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 				pos += flen;
 				continue;
 			}
-			set_err(err, errlen, "%s: unknown mandatory field %u (a newer peer?)", md->name,
+			migr__set_err(err, errlen, "%s: unknown mandatory field %u (a newer peer?)", md->name,
 			        tag);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
 		if (seen & (1u << (fd - md->f))) {
-			set_err(err, errlen, "%s: field %s twice", md->name, fd->name);
+			migr__set_err(err, errlen, "%s: field %s twice", md->name, fd->name);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
@@ -543,7 +530,7 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 	}
 	for (i = 0; i < md->nf; i++) {
 		if (md->f[i].required && !(seen & (1u << i))) {
-			set_err(err, errlen, "%s: required field %s missing", md->name, md->f[i].name);
+			migr__set_err(err, errlen, "%s: required field %s missing", md->name, md->f[i].name);
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
@@ -570,30 +557,30 @@ int migr_frame_check(const uint8_t hdr[MIGR_FRAME_HDR], uint32_t *type_r, uint32
 	const struct mdef *md = mdef_of(type);
 
 	if (hdr[0] == 0x16 && hdr[1] == 0x03) {
-		set_err(err, errlen, "the peer speaks TLS but this end runs in insecure mode");
+		migr__set_err(err, errlen, "the peer speaks TLS but this end runs in insecure mode");
 		return -MIGR_E_PROTO;
 	}
 	if (!memcmp(hdr, "xl migr", 7)) {
-		set_err(err, errlen, "the peer is stock `xl migrate-receive`: use the xl-compatible "
+		migr__set_err(err, errlen, "the peer is stock `xl migrate-receive`: use the xl-compatible "
 		        "mode");
 		return -MIGR_E_PROTO;
 	}
 	if (!md) {
 		if (!(type & MIGR_MSG_OPTIONAL)) {
-			set_err(err, errlen, "unknown mandatory message type %u (0x%08x): a newer or "
+			migr__set_err(err, errlen, "unknown mandatory message type %u (0x%08x): a newer or "
 			        "foreign peer?", type, type);
 			return -MIGR_E_PROTO;
 		}
 		if (len > MIGR_MSG_MAX) {
-			set_err(err, errlen, "optional message type 0x%08x of %u bytes, more than %u",
+			migr__set_err(err, errlen, "optional message type 0x%08x of %u bytes, more than %u",
 			        type, len, MIGR_MSG_MAX);
 			return -MIGR_E_PROTO;
 		}
 	} else if (len > md->cap) {
-		set_err(err, errlen, "%s of %u bytes, more than its cap %u", md->name, len, md->cap);
+		migr__set_err(err, errlen, "%s of %u bytes, more than its cap %u", md->name, len, md->cap);
 		return -MIGR_E_PROTO;
 	} else if (type == MIGR_MSG_DATA && len == 0) {
-		set_err(err, errlen, "empty DATA frame");
+		migr__set_err(err, errlen, "empty DATA frame");
 		return -MIGR_E_PROTO;
 	}
 	*type_r = type;
@@ -844,12 +831,12 @@ int migr_hello_check(const struct migr_msg_hello *peer, const struct migr_id *wa
 	                                                         : MIGR_PROTO_MIN_VERSION;
 
 	if (v < lo) {
-		set_err(err, errlen, "no common protocol version: the peer speaks %u..%u, we %u..%u",
+		migr__set_err(err, errlen, "no common protocol version: the peer speaks %u..%u, we %u..%u",
 		        peer->min_version, peer->version, MIGR_PROTO_MIN_VERSION, MIGR_PROTO_VERSION);
 		return -MIGR_E_PROTO;
 	}
 	if (peer->purpose != MIGR_PURPOSE_MIGRATE && peer->purpose != MIGR_PURPOSE_RESOLVE) {
-		set_err(err, errlen, "HELLO with unknown purpose %u", peer->purpose);
+		migr__set_err(err, errlen, "HELLO with unknown purpose %u", peer->purpose);
 		return -MIGR_E_PROTO;
 	}
 	if (want_id && !migr_id_equal(&peer->id, want_id)) {
@@ -857,7 +844,7 @@ int migr_hello_check(const struct migr_msg_hello *peer, const struct migr_id *wa
 
 		migr_id_to_hex(&peer->id, a);
 		migr_id_to_hex(want_id, b);
-		set_err(err, errlen, "HELLO for migration %s, expected %s", a, b);
+		migr__set_err(err, errlen, "HELLO for migration %s, expected %s", a, b);
 		return -MIGR_E_PROTO;
 	}
 	*version_r = v;

@@ -53,9 +53,8 @@ static void copy_err(char *err, size_t errlen, const char *text)
 		snprintf(err, errlen, "%s", text);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+/* migr__set_err: formats an error text into ERR (of ERRLEN bytes), if the caller gave one. */
+void migr__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -573,7 +572,7 @@ static int conn_over_socket(int fd, bool is_server, const struct migr_transport_
 	if (!c) {
 		close(fd);
 		migr__creds_put(creds);
-		set_err(err, errlen, "out of memory");
+		migr__set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	tune_socket(fd);
@@ -628,7 +627,7 @@ static int split_hostport(const char *hp, char *host_r, size_t hostlen, char *po
 		const char *close_br = strchr(h, ']');
 
 		if (!close_br) {
-			set_err(err, errlen, "bad address \"%s\": missing ]", h);
+			migr__set_err(err, errlen, "bad address \"%s\": missing ]", h);
 			return -EINVAL;
 		}
 		hl = (size_t)(close_br - h - 1);
@@ -636,7 +635,7 @@ static int split_hostport(const char *hp, char *host_r, size_t hostlen, char *po
 		if (close_br[1] == ':')
 			port = close_br + 2;
 		else if (close_br[1]) {
-			set_err(err, errlen, "bad address \"%s\"", hp);
+			migr__set_err(err, errlen, "bad address \"%s\"", hp);
 			return -EINVAL;
 		}
 	} else {
@@ -649,7 +648,7 @@ static int split_hostport(const char *hp, char *host_r, size_t hostlen, char *po
 		}
 	}
 	if (hl >= hostlen) {
-		set_err(err, errlen, "host name too long");
+		migr__set_err(err, errlen, "host name too long");
 		return -EINVAL;
 	}
 	memcpy(host_r, h, hl);
@@ -659,7 +658,7 @@ static int split_hostport(const char *hp, char *host_r, size_t hostlen, char *po
 		unsigned long p = strtoul(port, &end, 10);
 
 		if (!*port || *end || p > 65535) {
-			set_err(err, errlen, "bad port in \"%s\"", hp);
+			migr__set_err(err, errlen, "bad port in \"%s\"", hp);
 			return -EINVAL;
 		}
 		snprintf(port_r, portlen, "%lu", p);
@@ -709,7 +708,7 @@ int migr_connect(const char *hostport, const struct migr_transport_opts *opts,
 	if (rc)
 		return rc;
 	if (!host[0]) {
-		set_err(err, errlen, "no host to connect to");
+		migr__set_err(err, errlen, "no host to connect to");
 		return -EINVAL;
 	}
 	if (!opts->insecure) {
@@ -719,7 +718,7 @@ int migr_connect(const char *hostport, const struct migr_transport_opts *opts,
 	}
 	gai = getaddrinfo(host, port, &hints, &res);
 	if (gai) {
-		set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
+		migr__set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
 		migr__creds_put(creds);
 		return gai == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
 	}
@@ -738,7 +737,7 @@ int migr_connect(const char *hostport, const struct migr_transport_opts *opts,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot connect to %s port %s: %s", host, port,
+		migr__set_err(err, errlen, "cannot connect to %s port %s: %s", host, port,
 		        rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
 		migr__creds_put(creds);
 		return rc;
@@ -773,14 +772,14 @@ int migr_listen(const char *hostport, const struct migr_transport_opts *opts,
 		return rc;
 	l = calloc(1, sizeof(*l));
 	if (!l) {
-		set_err(err, errlen, "out of memory");
+		migr__set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	l->fd = -1;
 	l->opts = *opts;
 	if (opts->peer_name && !(l->peer_name = strdup(opts->peer_name))) {
 		rc = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		migr__set_err(err, errlen, "out of memory");
 		goto out_free;
 	}
 	l->opts.peer_name = l->peer_name;
@@ -816,7 +815,7 @@ int migr_listen(const char *hostport, const struct migr_transport_opts *opts,
 	if (l->fd < 0) {
 		gai = getaddrinfo(host, port, &hints, &res);
 		if (gai) {
-			set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
+			migr__set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
 			rc = -EADDRNOTAVAIL;
 			goto out_free;
 		}
@@ -836,13 +835,13 @@ int migr_listen(const char *hostport, const struct migr_transport_opts *opts,
 		}
 		freeaddrinfo(res);
 		if (l->fd < 0) {
-			set_err(err, errlen, "cannot bind %s port %s: %s", host, port, strerror(-rc));
+			migr__set_err(err, errlen, "cannot bind %s port %s: %s", host, port, strerror(-rc));
 			goto out_free;
 		}
 	}
 	if (listen(l->fd, 16) < 0 || getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "cannot listen on port %s: %s", port, strerror(errno));
+		migr__set_err(err, errlen, "cannot listen on port %s: %s", port, strerror(errno));
 		goto out_free;
 	}
 	l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -914,7 +913,7 @@ int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "accept: %s", strerror(errno));
+		migr__set_err(err, errlen, "accept: %s", strerror(errno));
 		return rc;
 	}
 	addr_text(&ss, peer, sizeof(peer));
@@ -926,7 +925,7 @@ int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r
 		char tmp[MIGR_ERR_MAX];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		set_err(err, errlen, "%s: %s", peer, tmp);
+		migr__set_err(err, errlen, "%s: %s", peer, tmp);
 	}
 	return rc;
 }

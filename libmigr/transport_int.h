@@ -101,6 +101,8 @@ struct migr_conn {
 };
 
 uint64_t migr__now_ns(void);
+void migr__set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 ssize_t migr__fd_read_some(struct migr_conn *c, void *buf, size_t len);
 int migr__fd_writev_all(struct migr_conn *c, struct iovec *iov, int iovcnt);
 

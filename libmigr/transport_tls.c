@@ -42,19 +42,6 @@
 #define CONFIRM_LEN 8
 #define TBUF_SIZE (MIGR_IO_BUF + 64 * 1024)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- credentials -------------------------------------------------------------------- */
 
 struct migr__creds *migr__creds_get(struct migr__creds *creds)
@@ -85,7 +72,7 @@ static int check_readable(const char *what, const char *path, char *err, size_t 
 	if (fd < 0) {
 		int e = errno;
 
-		set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(e));
+		migr__set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(e));
 		return -MIGR_E_AUTH;
 	}
 	close(fd);
@@ -112,13 +99,13 @@ static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t 
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
+		migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
 		return -MIGR_E_AUTH;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0) {
-		set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
+		migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
 		return -MIGR_E_AUTH;
 	}
 	buf[n] = '\0';
@@ -129,19 +116,19 @@ static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t 
 	*end = '\0';
 	colon = strchr(line, ':');
 	if (!colon || colon == line) {
-		set_err(err, errlen, "pre-shared key file %s: expected one line IDENTITY:HEXKEY "
+		migr__set_err(err, errlen, "pre-shared key file %s: expected one line IDENTITY:HEXKEY "
 		        "(as `psktool -u IDENTITY -p FILE` writes)", path);
 		goto bad;
 	}
 	*colon = '\0';
 	if ((size_t)(colon - line) >= sizeof(cr->psk_identity)) {
-		set_err(err, errlen, "pre-shared key file %s: identity longer than %zu bytes", path,
+		migr__set_err(err, errlen, "pre-shared key file %s: identity longer than %zu bytes", path,
 		        sizeof(cr->psk_identity) - 1);
 		goto bad;
 	}
 	for (i = 0; line[i]; i++) {
 		if (!isgraph((unsigned char)line[i])) {
-			set_err(err, errlen, "pre-shared key file %s: identity has a space or control "
+			migr__set_err(err, errlen, "pre-shared key file %s: identity has a space or control "
 			        "character", path);
 			goto bad;
 		}
@@ -149,7 +136,7 @@ static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t 
 	memcpy(cr->psk_identity, line, (size_t)(colon - line) + 1);
 	hexlen = strlen(colon + 1);
 	if (hexlen % 2 || hexlen < 32 || hexlen > 2 * sizeof(cr->psk_key)) {
-		set_err(err, errlen, "pre-shared key file %s: the key must be 16 to %zu bytes in hex "
+		migr__set_err(err, errlen, "pre-shared key file %s: the key must be 16 to %zu bytes in hex "
 		        "(%zu hex digits found)", path, sizeof(cr->psk_key), hexlen);
 		goto bad;
 	}
@@ -158,7 +145,7 @@ static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t 
 		int lo = hexval((unsigned char)colon[2 + 2 * i]);
 
 		if (hi < 0 || lo < 0) {
-			set_err(err, errlen, "pre-shared key file %s: the key is not hex", path);
+			migr__set_err(err, errlen, "pre-shared key file %s: the key is not hex", path);
 			goto bad;
 		}
 		cr->psk_key[i] = (uint8_t)(hi << 4 | lo);
@@ -199,23 +186,23 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 	int rc, n;
 
 	if (!x509 && !opts->psk_file) {
-		set_err(err, errlen, "no credential configured: give a CA file, certificate and key, "
+		migr__set_err(err, errlen, "no credential configured: give a CA file, certificate and key, "
 		        "or a pre-shared key file (plain TCP needs the explicit insecure option)");
 		return -MIGR_E_AUTH;
 	}
 	if (x509 && opts->psk_file) {
-		set_err(err, errlen, "both certificates and a pre-shared key configured: choose one");
+		migr__set_err(err, errlen, "both certificates and a pre-shared key configured: choose one");
 		return -MIGR_E_AUTH;
 	}
 	if (x509 && (!opts->ca_file || !opts->cert_file || !opts->key_file)) {
-		set_err(err, errlen, "certificate authentication needs a CA file, a certificate and "
+		migr__set_err(err, errlen, "certificate authentication needs a CA file, a certificate and "
 		        "a key; missing: %s%s%s", opts->ca_file ? "" : "CA file ",
 		        opts->cert_file ? "" : "certificate ", opts->key_file ? "" : "key");
 		return -MIGR_E_AUTH;
 	}
 	cr = calloc(1, sizeof(*cr));
 	if (!cr) {
-		set_err(err, errlen, "out of memory");
+		migr__set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	atomic_init(&cr->refs, 1);
@@ -238,7 +225,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 			rc = gnutls_psk_set_client_credentials(cr->psk_client, cr->psk_identity, &key,
 			                                       GNUTLS_PSK_KEY_RAW);
 			if (rc < 0) {
-				set_err(err, errlen, "pre-shared key %s: %s", opts->psk_file,
+				migr__set_err(err, errlen, "pre-shared key %s: %s", opts->psk_file,
 				        gnutls_strerror(rc));
 				rc = -MIGR_E_AUTH;
 				goto out_free;
@@ -259,7 +246,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 		goto out_nomem;
 	n = gnutls_certificate_set_x509_trust_file(cr->x509, opts->ca_file, GNUTLS_X509_FMT_PEM);
 	if (n <= 0) {
-		set_err(err, errlen, "CA file %s: %s", opts->ca_file,
+		migr__set_err(err, errlen, "CA file %s: %s", opts->ca_file,
 		        n == 0 ? "no certificate in it" : gnutls_strerror(n));
 		rc = -MIGR_E_AUTH;
 		goto out_free;
@@ -268,7 +255,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 		n = gnutls_certificate_set_x509_crl_file(cr->x509, opts->crl_file,
 		                                         GNUTLS_X509_FMT_PEM);
 		if (n < 0) {
-			set_err(err, errlen, "CRL file %s: %s", opts->crl_file, gnutls_strerror(n));
+			migr__set_err(err, errlen, "CRL file %s: %s", opts->crl_file, gnutls_strerror(n));
 			rc = -MIGR_E_AUTH;
 			goto out_free;
 		}
@@ -276,7 +263,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 	n = gnutls_certificate_set_x509_key_file(cr->x509, opts->cert_file, opts->key_file,
 	                                         GNUTLS_X509_FMT_PEM);
 	if (n < 0) {
-		set_err(err, errlen, "certificate %s with key %s: %s", opts->cert_file,
+		migr__set_err(err, errlen, "certificate %s with key %s: %s", opts->cert_file,
 		        opts->key_file, gnutls_strerror(n));
 		rc = -MIGR_E_AUTH;
 		goto out_free;
@@ -286,7 +273,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 	return 0;
 
 out_nomem:
-	set_err(err, errlen, "out of memory");
+	migr__set_err(err, errlen, "out of memory");
 	rc = -ENOMEM;
 out_free:
 	migr__creds_put(cr);
