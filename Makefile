@@ -52,7 +52,7 @@ ALL_TARGETS := $(LIBA) $(LIBSO) $(TOOL_BINS)
 # Benchmarks `make bench` runs; fragments append (bench-policy, bench-fwd, bench-lab).
 BENCH_TARGETS :=
 
-.PHONY: all check test deps demo clean distclean help bench fuzz nested
+.PHONY: all check test test-extended deps demo clean distclean help bench fuzz nested
 all:
 
 -include $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
@@ -126,6 +126,10 @@ test: deps
 	tests/lib/summary test $(BUILD)/test-results || rc=1; \
 	exit $$rc
 
+# The same, with the long nested tests that are not yet part of the CI suite.
+test-extended:
+	$(Q)LAB_EXTENDED=1 $(MAKE) --no-print-directory test
+
 deps:
 	$(Q)scripts/deps.sh
 
@@ -147,6 +151,7 @@ help:
 	@echo 'make           build libmigr (static + shared) and the tools into $(BUILD)/'
 	@echo 'make check     fast tests: unit, fuzz corpora, network namespaces (no nested Xen)'
 	@echo 'make test      deps + build + check + the nested-Xen suite'
+	@echo 'make test-extended  the same with the long nested tests (LAB_EXTENDED=1)'
 	@echo 'make demo      boot the nested lab and run the main job'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
 	@echo 'make fuzz      run every libFuzzer target FUZZ_SECONDS each (clang)'

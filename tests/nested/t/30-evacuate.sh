@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # lab: stock
+# lab-suite: extended
 # 30-evacuate: a write of the maintenance request node on host a makes migrd on a evacuate
 # three guests running memwork to b. Every guest runs its notice watcher: g1 acks at once,
 # g2 asks for a deferral and does not ack (an ack would end the wait at once), g3 never

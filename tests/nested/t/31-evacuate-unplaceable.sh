@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # lab: stock
+# lab-suite: extended
 # 31-evacuate-unplaceable: `migr evacuate` on host a through migrd. b has little free
 # memory (a filler guest takes most), so g4 (512 MiB) fits nowhere while g5 does.
 #  - `--dry-run` prints the plan (g4 unplaceable, with its reason), moves nothing and

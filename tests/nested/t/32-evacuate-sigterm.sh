@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # lab: stock
+# lab-suite: extended
 # 32-evacuate-sigterm: SIGTERM to migrd on a while it evacuates two guests (one at a time)
 # to b. migrd must not strand a guest: the migration in flight finishes (or backs out),
 # the other guest never starts and keeps running on a, its notice withdrawn; migrd exits;
