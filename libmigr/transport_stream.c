@@ -127,21 +127,21 @@ static void *pump_out_main(void *arg)
 	return NULL;
 }
 
-static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
+static void *pump_in_main(void *arg);
+
+/*
+ * pump_launch: the pipe between the caller and a pump thread, and the thread. OUT: the
+ * caller writes the pipe and the pump sends it; else the pump receives into the pipe and
+ * the caller reads it. The fd the caller uses goes to *fd_r.
+ */
+static int pump_launch(struct migr_conn *c, bool out, bool raw, int *fd_r)
 {
 	int fds[2], rc;
 
-	if (c->pump_running)
-		return migr__conn_fail(c, -EBUSY, "a stream is already running on this connection");
-	if (raw && c->mode != MIGR__MODE_PIPE)
-		return migr__conn_fail(c, -EINVAL, "raw streams exist only in byte-pipe mode");
-	rc = c->broken ? c->broken : 0;
-	if (rc)
-		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
 	rc = make_pipe(fds);
 	if (rc)
 		return migr__conn_fail(c, rc, "stream: pipe: %s", strerror(-rc));
-	c->pump_out = true;
+	c->pump_out = out;
 	c->pump_raw = raw;
 	c->pump_bytes = 0;
 	atomic_store(&c->pump_rc, 0);
@@ -149,9 +149,9 @@ static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
 	c->pump_err[0] = '\0';
 	atomic_store(&c->stream_start_ns, 0);
 	atomic_store(&c->stream_end_ns, 0);
-	c->user_fd = fds[1];
-	c->pump_fd = fds[0];
-	rc = pthread_create(&c->pump, NULL, pump_out_main, c);
+	c->user_fd = out ? fds[1] : fds[0];
+	c->pump_fd = out ? fds[0] : fds[1];
+	rc = pthread_create(&c->pump, NULL, out ? pump_out_main : pump_in_main, c);
 	if (rc) {
 		close(fds[0]);
 		close(fds[1]);
@@ -161,6 +161,20 @@ static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
 	c->pump_running = true;
 	*fd_r = c->user_fd;
 	return 0;
+}
+
+static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
+{
+	int rc;
+
+	if (c->pump_running)
+		return migr__conn_fail(c, -EBUSY, "a stream is already running on this connection");
+	if (raw && c->mode != MIGR__MODE_PIPE)
+		return migr__conn_fail(c, -EINVAL, "raw streams exist only in byte-pipe mode");
+	rc = c->broken ? c->broken : 0;
+	if (rc)
+		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
+	return pump_launch(c, true, raw, fd_r);
 }
 
 int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r)
@@ -359,36 +373,14 @@ static void *pump_in_main(void *arg)
 
 int migr_conn_stream_in(struct migr_conn *c, int *fd_r)
 {
-	int fds[2], rc;
+	int rc;
 
 	if (c->pump_running)
 		return migr__conn_fail(c, -EBUSY, "a stream is already running on this connection");
 	rc = c->broken ? c->broken : c->rx_broken;
 	if (rc)
 		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
-	rc = make_pipe(fds);
-	if (rc)
-		return migr__conn_fail(c, rc, "stream: pipe: %s", strerror(-rc));
-	c->pump_out = false;
-	c->pump_raw = false;
-	c->pump_bytes = 0;
-	atomic_store(&c->pump_rc, 0);
-	atomic_store(&c->pump_done, false);
-	c->pump_err[0] = '\0';
-	atomic_store(&c->stream_start_ns, 0);
-	atomic_store(&c->stream_end_ns, 0);
-	c->user_fd = fds[0];
-	c->pump_fd = fds[1];
-	rc = pthread_create(&c->pump, NULL, pump_in_main, c);
-	if (rc) {
-		close(fds[0]);
-		close(fds[1]);
-		c->user_fd = c->pump_fd = -1;
-		return migr__conn_fail(c, -rc, "stream: cannot start the pump: %s", strerror(rc));
-	}
-	c->pump_running = true;
-	*fd_r = c->user_fd;
-	return 0;
+	return pump_launch(c, false, false, fd_r);
 }
 
 int migr_conn_stream_in_end(struct migr_conn *c, uint64_t *bytes_r)
