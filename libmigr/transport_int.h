@@ -58,6 +58,7 @@ struct migr_conn {
 	bool psk_unknown_identity;
 	const char *verify_name;   /* name the peer's certificate must carry, or NULL/"" */
 	int io_errno;              /* errno behind the last GnuTLS push/pull failure */
+	bool pull_eof;             /* the socket reached end of file under GnuTLS */
 	char psk_peer_identity[128];
 
 	uint8_t *rbuf;             /* read-ahead (TLS pull, plain TCP) */

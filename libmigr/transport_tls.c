@@ -322,8 +322,10 @@ static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 			gnutls_transport_set_errno(c->sess, (int)-r == EAGAIN ? EIO : (int)-r);
 			return -1;
 		}
-		if (r == 0)
+		if (r == 0) {
+			c->pull_eof = true;
 			return 0;
+		}
 		c->rpos = 0;
 		c->rlen = (size_t)r;
 	}
@@ -678,6 +680,10 @@ ssize_t migr__tls_recv(struct migr_conn *c, uint8_t *buf, size_t len)
 	if (n >= 0)
 		return n;
 	if (n == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	/* A record cut short by the peer hanging up mid-write (a cut link, a killed
+	 * sender) is a closed connection, not a peer that does not speak TLS. */
+	if (n == GNUTLS_E_UNEXPECTED_PACKET_LENGTH && c->pull_eof && !c->in_handshake)
 		return 0;
 	return tls_fail(c, (int)n, c->in_handshake ? "handshake" : "receive");
 }

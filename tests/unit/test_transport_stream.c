@@ -201,6 +201,9 @@ static void opts_for(enum kind k, bool server, struct migr_transport_opts *o)
 }
 
 /* Two connected ends over a socketpair: a (source, client) and b (target, server). */
+/* The raw socket under the source side of the last pair made, for tests that cut it. */
+static int last_source_fd = -1;
+
 static int make_conns(enum kind k, uint64_t bandwidth, struct migr_conn **a,
                       struct migr_conn **b)
 {
@@ -220,6 +223,7 @@ static int make_conns(enum kind k, uint64_t bandwidth, struct migr_conn **a,
 		migr_conn_from_fds(sv[1], sv[1], &o, b);
 		return 0;
 	}
+	last_source_fd = sv[0];
 	sa.fd = sv[0];
 	sb.fd = sv[1];
 	opts_for(k, false, &sa.o);
@@ -410,6 +414,35 @@ static void test_cut(void)
 	migr_conn_close(b);
 }
 
+/* The source dies half-way through writing a TLS record: the target sees a record cut
+ * short by end of file, which is a closed connection (not a peer without TLS). */
+static void test_cut_mid_record(void)
+{
+	static const uint8_t head[5] = { 0x17, 0x03, 0x03, 0x40, 0x00 }; /* 16 KiB record */
+	uint8_t part[100] = { 0 };
+	struct migr_conn *a, *b;
+	struct consumer q = { 0 };
+	int rc;
+
+	fprintf(stderr, "connection cut inside a TLS record\n");
+	CHECK_EQ(make_conns(K_PSK, 0, &a, &b), 0);
+	if (!a)
+		return;
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	CHECK_EQ(write(last_source_fd, head, sizeof(head)), (ssize_t)sizeof(head));
+	CHECK_EQ(write(last_source_fd, part, sizeof(part)), (ssize_t)sizeof(part));
+	shutdown(last_source_fd, SHUT_WR);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(q.got, 0);
+	rc = migr_conn_stream_in_end(b, NULL);
+	CHECK(rc == -ECONNRESET || rc == -EPIPE);
+	CHECK(strstr(migr_conn_error(b), "closed the connection") != NULL);
+	fprintf(stderr, "  target: %s\n", migr_conn_error(b));
+	migr_conn_close(b);
+	migr_conn_close(a);
+}
+
 /* Writes raw frames into a byte-pipe connection's peer and runs stream_in over them. */
 static int stream_in_raw_bytes(const uint8_t *bytes, size_t len, uint64_t *got_r, char *err,
                                size_t errlen)
@@ -576,6 +609,7 @@ int main(int argc, char **argv)
 	test_abort_midway();
 	test_reader_stops();
 	test_cut();
+	test_cut_mid_record();
 	test_bad_frames();
 	test_raw();
 	test_bandwidth();
