@@ -409,6 +409,7 @@ static int fake_restore(struct migr_hv *h, const char *json, const char *name, i
 	d->pages = kib / 4;
 	d->config_json = strdup(json);
 	f->host.free_kib -= kib;
+	h->last_restore_devices_us = f->devices_us;
 	*domid_r = d->info.domid;
 	return 0;
 }

@@ -224,6 +224,9 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	}
 	res->dst_domid = reply.ready.domid;
 	restore_ns = reply.ready.restore_ns;
+	/* Device set-up is a part of the restore tail: never more than all of it. */
+	res->devices_us = (reply.ready.devices_ns < restore_ns ? reply.ready.devices_ns
+	                                                       : restore_ns) / 1000;
 	migr_msg_release(&reply);
 	if (s.p.fault == MIGR_FI_AFTER_READY) {
 		migr__text(res->state_text, sizeof(res->state_text), "fault injected after READY");

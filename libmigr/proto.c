@@ -252,6 +252,7 @@ static const struct fdef f_ready[] = {
 	U64(2, false, ready.bytes_in, 0, UINT64_MAX),
 	U64(3, false, ready.stream_ns, 0, UINT64_MAX),
 	U64(4, false, ready.restore_ns, 0, UINT64_MAX),
+	U64(5, false, ready.devices_ns, 0, UINT64_MAX),
 };
 static const struct fdef f_done[] = {
 	U32(1, true, done.domid, 1, DOMID_MAX),

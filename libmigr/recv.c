@@ -273,6 +273,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	}
 	res->domid = domid;
 	res->devices_us = hv->last_restore_devices_us;
+	res->fast_vifs = hv->last_restore_fast_vifs;
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;
@@ -288,6 +289,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	m.ready.bytes_in = bytes;
 	m.ready.stream_ns = res->stream_us * 1000;
 	m.ready.restore_ns = res->restore_us * 1000;
+	m.ready.devices_ns = res->devices_us * 1000;
 	rc = migr_msg_send(c, &m);
 	if (!rc)
 		rc = migr_msg_expect(c, MIGR_MSG_GO, &m);

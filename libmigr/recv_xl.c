@@ -111,6 +111,7 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	}
 	res->domid = domid;
 	res->devices_us = hv->last_restore_devices_us;
+	res->fast_vifs = hv->last_restore_fast_vifs;
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;

@@ -149,10 +149,8 @@ static int wait_fd(int fd, short events, unsigned int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = events };
 	int n;
 
-	if (!timeout_ms)
-		return 0;
 	do
-		n = poll(&p, 1, (int)timeout_ms);
+		n = poll(&p, 1, timeout_ms ? (int)timeout_ms : -1);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -198,7 +196,13 @@ ssize_t migr__fd_read_some(struct migr_conn *c, void *buf, size_t len)
 	return n;
 }
 
-/* Writes all of an iovec array to the fd; 0 or -errno. Consumes iov. */
+/*
+ * Writes all of an iovec array to the fd; 0 or -errno. Consumes iov. No call blocks past
+ * the I/O timeout: poll() only says that some room is free, and a blocking send of more
+ * than that waits for the rest without limit (a dead link held a sender for good). So
+ * sockets are written with MSG_DONTWAIT, and other fds (pipes, where POLLOUT means at
+ * least PIPE_BUF bytes are free) at most PIPE_BUF bytes at a time.
+ */
 int migr__fd_writev_all(struct migr_conn *c, struct iovec *iov, int iovcnt)
 {
 	ssize_t n;
@@ -215,15 +219,14 @@ int migr__fd_writev_all(struct migr_conn *c, struct iovec *iov, int iovcnt)
 		if (c->is_socket) {
 			struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iovcnt };
 
-			n = sendmsg(c->wfd, &mh, MSG_NOSIGNAL);
+			n = sendmsg(c->wfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		} else {
-			n = writev(c->wfd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+			n = write(c->wfd, iov->iov_base,
+			          iov->iov_len < PIPE_BUF ? iov->iov_len : PIPE_BUF);
 		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return -ETIMEDOUT;
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;   /* back to poll(), which holds the timeout */
 			return -errno;
 		}
 		atomic_fetch_add(&c->wire_out, (uint64_t)n);

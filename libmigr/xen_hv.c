@@ -666,11 +666,109 @@ static uint64_t dev_watch_stop(struct dev_watch *w, uint64_t end_us)
 	return w->first_us && end_us > w->first_us ? end_us - w->first_us : 0;
 }
 
+/*
+ * The fast vif hotplug path (migr/vif.h). Before the restore, every vif whose script is
+ * the stock vif-bridge gets h->vif_helper instead (its original kept in orig[devid slot]);
+ * after it, the original goes back into the two xenstore nodes libxl reads the script
+ * from (the backend's, for detach and destroy; its own, for the configuration it reports)
+ * and into the stored configuration, so that nothing of migr is left in the domain.
+ */
+#define MAX_FAST_VIFS 16
+
+static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config *cfg,
+                                          char **orig)
+{
+	unsigned int n = 0;
+
+	h->last_restore_fast_vifs = 0;
+	if (!h->vif_helper || access(h->vif_helper, X_OK))
+		return 0;
+	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
+		libxl_device_nic *nic = &cfg->nics[i];
+		char *helper;
+
+		if (nic->nictype == LIBXL_NIC_TYPE_VIF_IOEMU ||
+		    !migr_vif_script_is_stock_bridge(nic->script))
+			continue;
+		helper = strdup(h->vif_helper);
+		if (!helper)
+			break;
+		orig[i] = nic->script ? nic->script : strdup(MIGR_VIF_STOCK_SCRIPT);
+		nic->script = helper;
+		n++;
+	}
+	return n;
+}
+
+static void vif_helper_put_back(struct xen_hv *x, uint32_t domid, libxl_domain_config *cfg,
+                                char **orig)
+{
+	struct migr_hv *h = &x->hv;
+	uint8_t *data = NULL;
+	int len = 0, rc;
+	libxl_domain_config stored;
+	char path[128];
+
+	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
+		const char *script = orig[i];
+		int devid = cfg->nics[i].devid;
+
+		if (!script)
+			continue;
+		if (devid < 0) {
+			LOG(h, XTL_WARN, domid, "vif %d has no device id: its script node is left "
+			    "naming migr's helper", i);
+			continue;
+		}
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%d/script", domid, devid);
+		if (!xs_write(x->xsh, XBT_NULL, path, script, strlen(script)))
+			LOGE(h, domid, "cannot put back %s", path);
+		snprintf(path, sizeof(path), "/libxl/%u/device/vif/%d/script", domid, devid);
+		if (!xs_write(x->xsh, XBT_NULL, path, script, strlen(script)))
+			LOGE(h, domid, "cannot put back %s", path);
+	}
+
+	/* The configuration libxl keeps for the domain (xl list -l, later migrations). */
+	rc = libxl_userdata_retrieve(x->ctx, domid, "libxl-json", &data, &len);
+	if (rc || !data || len <= 0) {
+		LOG(h, XTL_WARN, domid, "cannot read the stored configuration to put back the "
+		    "vif scripts (%d)", rc);
+		free(data);
+		return;
+	}
+	libxl_domain_config_init(&stored);
+	if (data[len - 1] == 0 &&
+	    libxl_domain_config_from_json(x->ctx, &stored, (const char *)data) == 0) {
+		char *json;
+
+		for (int i = 0; i < stored.num_nics; i++)
+			for (int k = 0; k < cfg->num_nics && k < MAX_FAST_VIFS; k++)
+				if (orig[k] && stored.nics[i].devid == cfg->nics[k].devid &&
+				    stored.nics[i].script &&
+				    !strcmp(stored.nics[i].script, h->vif_helper)) {
+					free(stored.nics[i].script);
+					stored.nics[i].script = strdup(orig[k]);
+				}
+		json = libxl_domain_config_to_json(x->ctx, &stored);
+		if (!json || libxl_userdata_store(x->ctx, domid, "libxl-json",
+		                                  (const uint8_t *)json, (int)strlen(json) + 1))
+			LOG(h, XTL_WARN, domid, "cannot store the configuration with the stock "
+			    "vif scripts put back");
+		free(json);
+	} else {
+		LOG(h, XTL_WARN, domid, "the stored configuration is not valid libxl JSON");
+	}
+	libxl_domain_config_dispose(&stored);
+	free(data);
+}
+
 static int xen_restore(struct migr_hv *h, const char *json, const char *name, int fd,
 		       uint32_t *domid_r)
 {
 	struct dev_watch dw;
 	struct xen_hv *x = XH(h);
+	char *orig_script[MAX_FAST_VIFS] = { NULL };
+	unsigned int n_fast = 0;
 	libxl_domain_config cfg;
 	libxl_domain_restore_params params;
 	uint32_t domid = INVALID_DOMID;
@@ -700,6 +798,8 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 	if (!libxl_domid_valid_guest(cfg.c_info.domid))
 		cfg.c_info.domid = INVALID_DOMID;
 
+	n_fast = vif_helper_substitute(h, &cfg, orig_script);
+
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2;   /* _init() says 1, the legacy format */
 
@@ -712,9 +812,14 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
 		goto out;
 	}
+	if (n_fast)
+		vif_helper_put_back(x, domid, &cfg, orig_script);
+	h->last_restore_fast_vifs = n_fast;
 	*domid_r = domid;
 	rc = 0;
 out:
+	for (int i = 0; i < MAX_FAST_VIFS; i++)
+		free(orig_script[i]);
 	libxl_domain_restore_params_dispose(&params);
 	libxl_domain_config_dispose(&cfg);
 	return rc;

@@ -43,6 +43,7 @@ const char *migr_strerror(int err);
 #include "migr/hv.h"
 #define MIGR_HAVE_MIGRATE 1  /* live migration drivers (migr/migrate.h) */
 #include "migr/migrate.h"
+#include "migr/vif.h"       /* the fast vif hotplug path on restore */
 
 #include "migr/xs.h"       /* the evacuation code's xenstore seam */
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */

@@ -102,10 +102,12 @@ static void test_round_trips(void)
 	m.ready.bytes_in = 150000000;
 	m.ready.stream_ns = 1;
 	m.ready.restore_ns = UINT64_MAX;
+	m.ready.devices_ns = 2112000000;
 	CHECK_EQ(round_trip(&m, &d), 0);
 	CHECK_EQ(d.ready.domid, 12);
 	CHECK_EQ(d.ready.bytes_in, 150000000);
 	CHECK(d.ready.restore_ns == UINT64_MAX);
+	CHECK(d.ready.devices_ns == 2112000000);
 
 	migr_msg_init(&m, MIGR_MSG_GO);
 	CHECK_EQ(round_trip(&m, &d), 0);

@@ -145,6 +145,8 @@ static void test_success(bool xl, enum migr_guest_type type)
 	setup(&r, type, 4096, 64, 1 << 30);
 	if (type == MIGR_GUEST_PV)
 		r.src->host.cap_shadow = true;
+	/* More than the whole restore tail can take: the source caps it to the tail. */
+	r.dst->devices_us = 3600ull * 1000000;
 	run(&r, xl);
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.t.rc, 0);
@@ -162,6 +164,11 @@ static void test_success(bool xl, enum migr_guest_type type)
 	if (!xl) {
 		struct migr_record rec;
 		struct migr_id id;
+
+		/* the target's device set-up reaches the source's summary through READY */
+		CHECK_EQ(r.t.res.devices_us, 3600ull * 1000000);
+		CHECK(r.res.devices_us > 0);
+		CHECK_EQ(r.res.devices_us, r.res.restore_tail_us);
 		CHECK_EQ(migr_id_from_hex(r.res.id, &id), 0);
 		CHECK_EQ(migr_record_read(record_dir, &id, &rec), 0);
 		CHECK_EQ(rec.outcome, MIGR_OUTCOME_RUNNING);

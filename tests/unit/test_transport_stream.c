@@ -595,6 +595,48 @@ static void test_timeout(void)
 	close(sv[1]);
 }
 
+/* A peer that stops reading (a dead link) must not hold a writer past the I/O timeout,
+ * on a socket or on a pipe, even when one write is larger than the room left. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char m[] = "a write blocked past its I/O timeout (watchdog fired)\n";
+	if (write(2, m, sizeof(m) - 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+static void test_write_timeout(bool socket)
+{
+	struct migr_transport_opts o;
+	struct migr_conn *c;
+	static uint8_t big[4 << 20];
+	int fds[2], rc = 0, i;
+
+	fprintf(stderr, "write timeout, peer not reading (%s)\n", socket ? "socket" : "pipe");
+	if (socket)
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	else
+		CHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
+	migr_transport_opts_init(&o);
+	o.io_timeout_ms = 300;
+	/* the pipe's write end is fds[1]; the socket's reader, fds[1], never reads */
+	CHECK_EQ(migr_conn_from_fds(fds[0], socket ? fds[0] : fds[1], &o, &c), 0);
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	for (i = 0; i < 64 && !rc; i++) {
+		rc = migr_conn_write(c, big, sizeof(big));
+		if (!rc)
+			rc = migr_conn_flush(c);
+	}
+	alarm(0);
+	CHECK_EQ(rc, -ETIMEDOUT);
+	fprintf(stderr, "  %s\n", migr_conn_error(c));
+	migr_conn_close(c);       /* closes its own fds: both of the pipe's */
+	if (socket)
+		close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *d = getenv("MIGR_TEST_DATA");
@@ -614,5 +656,7 @@ int main(int argc, char **argv)
 	test_raw();
 	test_bandwidth();
 	test_timeout();
+	test_write_timeout(true);
+	test_write_timeout(false);
 	return unit_done("test_transport_stream");
 }

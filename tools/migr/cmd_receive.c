@@ -18,7 +18,7 @@ int cmd_resolve(int argc, char **argv);
 static void receive_usage(FILE *f)
 {
 	fprintf(f,
-"Usage: migr receive [--xl] [-p] [--record-dir DIR] [-v]\n"
+"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [-v]\n"
 "\n"
 "Receives one migration on stdin/stdout, as `migr migrate -s CMD` runs it on the\n"
 "target (`CMD HOST migr receive`). The guest is restored as NAME--incoming, paused,\n"
@@ -29,6 +29,10 @@ static void receive_usage(FILE *f)
 "                        words, e.g.  xl migrate -s \"sh -c 'exec migr receive --xl' --\" DOM HOST\n"
 "  -p                    leave the guest paused after GO\n"
 "  --record-dir DIR      where the durable migration records live (default %s)\n"
+"  --stock-hotplug       run the guest's stock vif-bridge script while restoring; by\n"
+"                        default migr-vif-bridge (installed beside migr) does its work\n"
+"                        in one process when nothing unusual is configured, then the\n"
+"                        stock script is named again in the guest's configuration\n"
 "  -v                    more log detail on stderr (repeat for more)\n"
 "Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n",
 		MIGR_STATE_DIR);
@@ -40,25 +44,28 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 		r->state_text);
 	if (r->stream_bytes)
 		fprintf(stderr, " (stream %.1f MiB in %.2f s, restore tail %.1f ms, device set-up "
-			"%.1f ms, unpause %.1f ms)", r->stream_bytes / 1048576.0, r->stream_us / 1e6,
-			r->restore_us / 1e3, r->devices_us / 1e3, r->unpause_us / 1e3);
+			"%.1f ms, fast vif hotplug %u, unpause %.1f ms)", r->stream_bytes / 1048576.0,
+			r->stream_us / 1e6, r->restore_us / 1e3, r->devices_us / 1e3, r->fast_vifs,
+			r->unpause_us / 1e3);
 	else if (r->restore_us)
-		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, unpause "
-			"%.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3, r->unpause_us / 1e3);
+		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, fast vif "
+			"hotplug %u, unpause %.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3,
+			r->fast_vifs, r->unpause_us / 1e3);
 	fprintf(stderr, "\n");
 }
 
 int cmd_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
+		{ "help", 0, 0, 'h' }, { 0 }
 	};
 	struct migr_recv_params rp;
 	struct migr_recv_result res;
 	struct migr_hv *hv = NULL;
 	struct migr_conn *c = NULL;
 	xentoollog_logger *lg;
-	bool xl = false;
+	bool xl = false, stock_hotplug = false;
 	int opt, verbose = 0, rc, in, out;
 
 	memset(&rp, 0, sizeof(rp));
@@ -68,6 +75,7 @@ int cmd_receive(int argc, char **argv)
 		case 'x': xl = true; break;
 		case 'r': rp.record_dir = optarg; break;
 		case 'p': rp.paused = true; break;
+		case 'S': stock_hotplug = true; break;
 		case 'v': verbose++; break;
 		case 'h': receive_usage(stdout); return EXIT_OK;
 		default: receive_usage(stderr); return EXIT_USAGE;
@@ -106,6 +114,8 @@ int cmd_receive(int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto out;
 	}
+	if (!stock_hotplug)
+		hv->vif_helper = migr_vif_helper_default();
 	rc = migr_conn_from_fds(in, out, NULL, &c);
 	if (rc) {
 		rc = EXIT_FAILED;

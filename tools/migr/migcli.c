@@ -203,6 +203,8 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struct migr_result *r,
 			  int rc)
 {
+	char devs[64];
+
 	if (pg->tty && pg->last_len)
 		fprintf(f, "\n");
 	fprintf(f, "migration %s of %s (%s): %s\n", r->id[0] ? r->id : "-", r->name[0] ? r->name : "?",
@@ -226,12 +228,15 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		"(pre-copy %.2f s)\n", r->rounds, mib(r->stream_bytes),
 		(unsigned long long)r->stream_bytes, mib(r->wire_bytes), r->total_us / 1e6,
 		r->precopy_us / 1e6);
+	if (r->devices_us)
+		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
+	else
+		snprintf(devs, sizeof(devs), "device set-up not reported by the target");
 	if (r->blackout_us)
 		fprintf(f, "  blackout %.1f ms (predicted %.1f): suspend %.1f, final send %.1f, "
-			"restore tail %.1f (device set-up %s), handshake %.1f, unpause %.1f\n",
+			"restore tail %.1f (%s), handshake %.1f, unpause %.1f\n",
 			ms(r->blackout_us), ms(r->predicted_blackout_us), ms(r->suspend_us),
-			ms(r->final_send_us), ms(r->restore_tail_us),
-			r->devices_us ? "measured" : "inside; the target logs it",
+			ms(r->final_send_us), ms(r->restore_tail_us), devs,
 			ms(r->handshake_us), ms(r->unpause_us));
 	fprintf(f, "  %s\n", r->state_text);
 }

@@ -91,8 +91,9 @@ static int on_incoming(void *arg)
 		res.name[0] ? res.name : "-", peer, res.state_text, migr_phase_name(res.phase));
 	if (res.stream_bytes)
 		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
-			"%.1f ms), unpause %.1f ms", res.stream_bytes / 1048576.0, res.stream_us / 1e6,
-			res.restore_us / 1e3, res.devices_us / 1e3, res.unpause_us / 1e3);
+			"%.1f ms, fast vif hotplug %u), unpause %.1f ms", res.stream_bytes / 1048576.0,
+			res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs,
+			res.unpause_us / 1e3);
 	fprintf(stderr, "\n");
 	migr_conn_close(c);
 	r->served++;
@@ -117,6 +118,10 @@ static void usage(FILE *f)
 "  --no-cleanup          at start, keep paused NAME--incoming domains (by default they are\n"
 "                        destroyed: an interrupted receive left them)\n"
 "  --port-file FILE      write the bound port there once listening\n"
+"  --stock-hotplug       run guests' stock vif-bridge script while restoring them; by\n"
+"                        default migr-vif-bridge (installed beside migrd) does its work\n"
+"                        in one process when nothing unusual is configured, then the\n"
+"                        stock script is named again in the guest's configuration\n"
 "  -v                    more log detail (repeat for more)\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR);
 }
@@ -127,7 +132,8 @@ int main(int argc, char **argv)
 		{ "listen", 1, 0, 'l' }, { "psk", 1, 0, 'P' }, { "cert", 1, 0, 'c' },
 		{ "key", 1, 0, 'k' }, { "ca", 1, 0, 'a' }, { "insecure", 0, 0, 'i' },
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
-		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
+		{ "stock-hotplug", 0, 0, 'S' }, { "help", 0, 0, 'h' }, { 0 }
 	};
 	struct migr_transport_opts t;
 	struct receiver r;
@@ -136,7 +142,7 @@ int main(int argc, char **argv)
 	const char *listen_on = NULL, *port_file = NULL;
 	char err[MIGR_ERR_MAX] = "", def[32];
 	int opt, verbose = 0, rc, status = 1;
-	bool no_cleanup = false;
+	bool no_cleanup = false, stock_hotplug = false;
 	unsigned int cleaned = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -156,6 +162,7 @@ int main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case 'N': no_cleanup = true; break;
+		case 'S': stock_hotplug = true; break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -194,6 +201,8 @@ int main(int argc, char **argv)
 			"dom0\n", migr_strerror(rc));
 		goto out;
 	}
+	if (!stock_hotplug)
+		r.hv->vif_helper = migr_vif_helper_default();
 	if (!no_cleanup && migr_receive_cleanup(r.hv, r.lg, &cleaned) == 0 && cleaned)
 		fprintf(stderr, "migrd: destroyed %u paused NAME--incoming domain(s) an interrupted "
 			"receive left\n", cleaned);
@@ -203,9 +212,10 @@ int main(int argc, char **argv)
 			err[0] ? ": " : "", err);
 		goto out;
 	}
-	fprintf(stderr, "migrd: listening on %s (port %d, %s)\n", listen_on,
-		migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
-		t.psk_file ? "TLS 1.3, pre-shared key" : "TLS 1.3, certificates");
+	fprintf(stderr, "migrd: listening on %s (port %d, %s; vif hotplug on restore: %s)\n",
+		listen_on, migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
+		t.psk_file ? "TLS 1.3, pre-shared key" : "TLS 1.3, certificates",
+		r.hv->vif_helper ? r.hv->vif_helper : "stock scripts");
 	if (port_file) {
 		FILE *f = fopen(port_file, "w");
 		if (f) {

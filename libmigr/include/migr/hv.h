@@ -143,6 +143,11 @@ struct migr_hv {
 	 * new domain's devices (vif, vbd) to the end of the restore, i.e. device set-up and
 	 * hotplug; 0 when not measured. */
 	uint64_t last_restore_devices_us;
+	/* Set by the caller before restore(): the fast vif hotplug helper (migr/vif.h) to
+	 * run instead of the stock vif-bridge script, or NULL for the stock scripts. After a
+	 * restore, how many vifs it was used for. */
+	const char *vif_helper;
+	unsigned int last_restore_fast_vifs;
 };
 
 /* The real hypervisor. Needs dom0 privileges (privcmd, xenstore, libxl). */
@@ -189,6 +194,7 @@ struct migr_hv_fake {
 	unsigned int next_domid;
 	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
+	uint64_t devices_us;             /* device set-up a fake restore reports */
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */

@@ -166,6 +166,7 @@ struct migr_recv_result {
 	enum migr_phase phase;
 	uint64_t stream_bytes;
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
+	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
 	char state_text[320];
 };
 

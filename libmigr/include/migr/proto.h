@@ -159,6 +159,7 @@ struct migr_msg_ready {
 	uint64_t bytes_in;         /* stream payload bytes the target received */
 	uint64_t stream_ns;        /* target: first DATA to DATA_END */
 	uint64_t restore_ns;       /* target: DATA_END to restored (libxl done) */
+	uint64_t devices_ns;       /* target: part of restore_ns for device set-up */
 };
 
 struct migr_msg_done {

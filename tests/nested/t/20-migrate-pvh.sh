@@ -23,6 +23,30 @@ hop() {
 	eng_verify "$dst" g1
 	lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/max-gap-ms" |
 		sed 's/^/guest-seen max gap (ms): /'
+	check_vif "$dst" "$id"
+}
+
+# The vif came up through migr-vif-bridge, is on the bridge and carries traffic, and the
+# stock script is named again everywhere libxl reads it from.
+check_vif() {
+	local host=$1 id=$2 out
+	grep -q "fast vif hotplug 1" "$LAB_RUN/$host/share/cmd/$id.out" ||
+		eng_fail "$host: the vif was not brought up by the fast hotplug path"
+	out=$(lab_sh "$host" 'd=$(xl domid g1)
+		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"
+		echo "libxl script: $(xenstore-read /libxl/$d/device/vif/0/script)"
+		echo "stored config naming the helper: $(xl list -l g1 | grep -c migr-vif-bridge)"
+		echo "hotplug-status: $(xenstore-read /local/domain/0/backend/vif/$d/0/hotplug-status)"
+		echo "bridge port: $(basename $(readlink /sys/class/net/vif$d.0/brport/bridge))"
+		echo "port mac: $(cat /sys/class/net/vif$d.0/address) mtu $(cat /sys/class/net/vif$d.0/mtu) frontend mtu $(xenstore-read /local/domain/$d/device/vif/0/mtu)"')
+	echo "$out"
+	echo "$out" | grep -qx "backend script: /etc/xen/scripts/vif-bridge" || eng_fail "$host: backend script node not put back"
+	echo "$out" | grep -qx "libxl script: /etc/xen/scripts/vif-bridge" || eng_fail "$host: libxl script node not put back"
+	echo "$out" | grep -qx "stored config naming the helper: 0" || eng_fail "$host: stored configuration still names the helper"
+	echo "$out" | grep -qx "hotplug-status: connected" || eng_fail "$host: hotplug-status is not connected"
+	echo "$out" | grep -qx "bridge port: xenbr0" || eng_fail "$host: the vif is not on xenbr0"
+	echo "$out" | grep -q "port mac: fe:ff:ff:ff:ff:ff mtu 1500 frontend mtu 1500" || eng_fail "$host: port address or MTU differ from vif-bridge's"
+	guest_ping_ready g1 30 || eng_fail "$host: the guest does not answer pings after the migration"
 }
 hop a b
 hop b a
