@@ -320,6 +320,7 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 	uint64_t bytes = 0;
 	int fd = -1, rc, rc2;
 	uint32_t code;
+	char why[160];
 
 	rc = migr_conn_stream_out(s->c, stream_flags, &fd);
 	if (rc) {
@@ -344,9 +345,13 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 		rc = migr_libxl_stream_end(fd);
 
 	code = rc == -MIGR_E_ABORTED ? MIGR_ABORT_POLICY : MIGR_ABORT_SAVE;
-	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code,
-				       rc == -MIGR_E_ABORTED ? "pre-copy policy gave up" :
-				       rc ? migr_strerror(rc) : NULL, &bytes);
+	if (rc == -MIGR_E_ABORTED)
+		snprintf(why, sizeof(why), "pre-copy policy gave up");
+	else if (rc && s->phase == MIGR_PHASE_SUSPEND)
+		snprintf(why, sizeof(why), "the guest did not suspend (%s)", migr_strerror(rc));
+	else if (rc)
+		snprintf(why, sizeof(why), "%s", migr_strerror(rc));
+	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code, rc ? why : NULL, &bytes);
 	s->t_stream_end = migr__now_us();
 	s->res->stream_bytes = bytes;
 	if (!s->t_suspend_req)

@@ -201,6 +201,9 @@ static void test_suspend_fails(bool xl)
 	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
 	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
 	CHECK(strstr(r.res.state_text, "suspend") != NULL);
+	/* the target is told why, not just an errno */
+	if (!xl)
+		CHECK(strstr(r.t.res.state_text, "the guest did not suspend") != NULL);
 	check_on_source(&r, 0);
 	teardown(&r);
 }

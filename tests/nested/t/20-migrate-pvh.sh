@@ -11,26 +11,27 @@ guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; e
 eng_verify a g1 || eng_end
 
 hop() {
-	local src=$1 dst=$2 id
+	local src=$1 dst=$2 id log
 	id=$(eng_migrd "$dst" -v) || return 1
 	eng_listening "$dst" "$id" || return 1
 	echo "== migr migrate g1 $src -> $dst"
 	eng_migrate "$src" g1 "$dst" || eng_fail "migr migrate $src -> $dst exited $?"
 	echo "== migrd on $dst:"
-	lab_wait "$dst" "$id" 120
+	log=$(lab_wait "$dst" "$id" 120)
+	echo "$log"
 	eng_running "$dst" g1
 	eng_absent "$src" g1
 	eng_verify "$dst" g1
 	lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/max-gap-ms" |
 		sed 's/^/guest-seen max gap (ms): /'
-	check_vif "$dst" "$id"
+	check_vif "$dst" "$log"
 }
 
 # The vif came up through migr-vif-bridge, is on the bridge and carries traffic, and the
 # stock script is named again everywhere libxl reads it from.
 check_vif() {
-	local host=$1 id=$2 out
-	grep -q "fast vif hotplug 1" "$LAB_RUN/$host/share/cmd/$id.out" ||
+	local host=$1 log=$2 out
+	echo "$log" | grep -q "fast vif hotplug 1" ||
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
 	out=$(lab_sh "$host" 'd=$(xl domid g1)
 		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"

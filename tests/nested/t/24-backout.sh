@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # lab: stock
-# lab-suite: extended
 # 24-backout: every back-out before GO leaves the guest running on A with its memory
 # verified and nothing on B:
 #   1. the target refuses: not enough memory (migrd keeps a reserve larger than its RAM)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# lab: stock
+# lab: shadow
 # lab-suite: extended
 # 30-evacuate: a write of the maintenance request node on host a makes migrd on a evacuate
-# three guests running memwork to b. Every guest runs its notice watcher: g1 acks at once,
+# three PV guests (shadow-capable hypervisor) running memwork to b. Every guest runs its notice watcher: g1 acks at once,
 # g2 asks for a deferral and does not ack (an ack would end the wait at once), g3 never
 # acks (both wait out the notice). Checks: the
 # request node was consumed; the evacuation ends "done"; every guest runs on b only, with
@@ -11,6 +11,7 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 lab_attach
+EVAC_TYPE=${EVAC_TYPE:-pv}
 . "$(dirname "$0")/30-lib.inc"
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
