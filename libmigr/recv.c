@@ -111,6 +111,39 @@ static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
 	return migr_msg_send(c, &m);
 }
 
+/* Admits a guest of mem_kib if free memory covers it, the reserve and what concurrent
+ * receptions have claimed; claims it then (*claim_r). */
+static bool admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
+                  uint64_t *need_r, uint64_t *claim_r)
+{
+	uint64_t claimed = 0;
+	bool ok;
+
+	if (p->claims)
+		pthread_mutex_lock(&p->claims->lock);
+	if (p->claims)
+		claimed = p->claims->claimed_kib;
+	*need_r = mem_kib + p->reserve_kib + claimed;
+	ok = mem_kib != 0 && *need_r <= free_kib;
+	if (ok && p->claims) {
+		p->claims->claimed_kib += mem_kib;
+		*claim_r = mem_kib;
+	}
+	if (p->claims)
+		pthread_mutex_unlock(&p->claims->lock);
+	return ok;
+}
+
+static void release_claim(const struct migr_recv_params *p, uint64_t *claim)
+{
+	if (!p->claims || !*claim)
+		return;
+	pthread_mutex_lock(&p->claims->lock);
+	p->claims->claimed_kib -= *claim;
+	pthread_mutex_unlock(&p->claims->lock);
+	*claim = 0;
+}
+
 int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		 struct migr_recv_result *res)
 {
@@ -122,7 +155,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	char err[MIGR_ERR_MAX], incoming[MIGR_DOMNAME_MAX], cname[MIGR_DOMNAME_MAX];
 	const char *why = NULL;
 	uint32_t version, domid = ~0u, refuse = MIGR_REFUSE_NONE;
-	uint64_t cmem = 0, need_kib, t0, t_restored, t_go, bytes = 0;
+	uint64_t cmem = 0, need_kib, t0, t_restored, t_go, bytes = 0, claim = 0;
 	struct migr_conn_stats cs;
 	bool have_copy = false, resolved = false;
 	int fd = -1, rc, rc2;
@@ -198,12 +231,12 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 			goto refuse;
 		}
 	}
-	need_kib = peer.preflight.memory_kib + p->reserve_kib;
-	if (peer.preflight.memory_kib == 0 || need_kib > hi.free_kib) {
+	if (!admit(p, hi.free_kib, peer.preflight.memory_kib, &need_kib, &claim)) {
 		refuse = MIGR_REFUSE_NOMEM;
 		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-			 "guest needs %llu KiB, target has %llu KiB free",
-			 (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
+			 "guest needs %llu KiB (with the reserve and incoming guests), target has "
+			 "%llu KiB free", (unsigned long long)need_kib,
+			 (unsigned long long)hi.free_kib);
 		goto refuse;
 	}
 	migr__text(incoming, sizeof(incoming), "%s--incoming", peer.preflight.name);
@@ -249,6 +282,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	} else {
 		rc = hv->ops->restore(hv, cfg.config.json, incoming, fd, &domid);
 	}
+	release_claim(p, &claim);   /* the domain holds its memory now, or gave it back */
 	t_restored = migr__now_us();
 	have_copy = rc == 0;
 	rc2 = migr_conn_stream_in_end(c, &bytes);
@@ -377,6 +411,7 @@ out_nothing:
 	if (rc)
 		rc = -MIGR_E_ABORTED;
 out:
+	release_claim(p, &claim);
 	res->phase = phase;
 	migr_msg_release(&peer);
 	migr_msg_release(&cfg);

@@ -177,6 +177,35 @@ static void test_success(bool xl, enum migr_guest_type type)
 	teardown(&r);
 }
 
+/* Concurrent receptions share a claim on free memory: memory another incoming guest has
+ * been promised is not free for this one; a finished reception gives its claim back. */
+static void test_claims(void)
+{
+	struct migr_recv_claims claims = MIGR_RECV_CLAIMS_INIT;
+	struct run r;
+
+	/* guest1 has 4096 pages = 16 MiB; the target 40 MiB, of which 30 are claimed */
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 40 << 10);
+	claims.claimed_kib = 30 << 10;
+	r.t.p.claims = &claims;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.res.state_text, "memory") != NULL);
+	CHECK_EQ(claims.claimed_kib, 30 << 10);      /* a refusal claims nothing */
+	check_on_source(&r, 0);
+	teardown(&r);
+
+	/* the same with 20 MiB claimed: it fits, and the claim is given back */
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 40 << 10);
+	claims.claimed_kib = 20 << 10;
+	r.t.p.claims = &claims;
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(claims.claimed_kib, 20 << 10);
+	check_on_target(&r);
+	teardown(&r);
+}
+
 static void test_target_lacks_memory(void)
 {
 	struct run r;
@@ -465,6 +494,7 @@ int main(void)
 	test_success(false, MIGR_GUEST_PV);
 	test_success(true, MIGR_GUEST_PVH);
 	test_target_lacks_memory();
+	test_claims();
 	test_suspend_fails(false);
 	test_suspend_fails(true);
 	test_save_fails_midstream();

@@ -89,16 +89,16 @@ static uint64_t now_ms(void)
 static void line_of(const struct evcli_guest *g, char *buf, size_t n)
 {
 	if (!strcmp(g->state, "migrating"))
-		snprintf(buf, n, "%-16.16s -> %-14.14s %-10s %-10.10s round %-3u sent %8.1f MiB  "
+		snprintf(buf, n, "%-16.16s -> %-22.22s %-10s %-10.10s round %-3u sent %8.1f MiB  "
 			 "left %7.1f MiB  dirty %6llu p/s  bw %6.1f MiB/s  blackout~%4llu ms",
 			 g->name, g->target, g->state, g->phase, g->round, mib(g->sent),
 			 mib(g->remaining), (unsigned long long)g->dirty, mib(g->bw),
 			 (unsigned long long)g->pred_ms);
 	else if (!strcmp(g->state, "moved"))
-		snprintf(buf, n, "%-16.16s -> %-14.14s moved      in %.1f s, blackout %.0f ms",
+		snprintf(buf, n, "%-16.16s -> %-22.22s moved      in %.1f s, blackout %.0f ms",
 			 g->name, g->target, g->total_ms / 1000.0, g->blackout_ms);
 	else
-		snprintf(buf, n, "%-16.16s -> %-14.14s %-10s %.100s", g->name,
+		snprintf(buf, n, "%-16.16s -> %-22.22s %-10s %.100s", g->name,
 			 g->target[0] ? g->target : "-", g->state, g->reason);
 }
 
@@ -141,7 +141,7 @@ static void print_plan(struct evcli *e, yajl_val o, bool out)
 			       jstr(t, "why_unreachable"));
 	}
 	if (out)
-		printf("  %-16s %6s %8s %4s %-10s %-16s %s\n", "GUEST", "DOMID", "MEM(MiB)",
+		printf("  %-16s %6s %8s %4s %-10s %-22s %s\n", "GUEST", "DOMID", "MEM(MiB)",
 		       "VCPU", "GROUP", "TARGET", "NOTE");
 	for (size_t i = 0; gs && i < gs->u.array.len; i++) {
 		yajl_val g = gs->u.array.values[i];
@@ -155,7 +155,7 @@ static void print_plan(struct evcli *e, yajl_val o, bool out)
 			cpy(eg->reason, sizeof(eg->reason), jstr(g, "reason"));
 		}
 		if (out)
-			printf("  %-16.16s %6lld %8lld %4lld %-10.10s %-16.16s %s\n", jstr(g, "name"),
+			printf("  %-16.16s %6lld %8lld %4lld %-10.10s %-22.22s %s\n", jstr(g, "name"),
 		       jint(g, "domid"), jint(g, "mem_mib"), jint(g, "vcpus"),
 		       jstr(g, "group")[0] ? jstr(g, "group") : "-",
 		       jstr(g, "target")[0] ? jstr(g, "target") : "-",
@@ -282,17 +282,17 @@ void evcli_final(struct evcli *e, FILE *f)
 			e->unplaceable, e->pinned);
 		return;
 	}
-	fprintf(f, "\n%-16s %-16s %-11s %3s %6s %10s %9s %11s  %s\n", "GUEST", "TARGET",
+	fprintf(f, "\n%-16s %-22s %-11s %3s %6s %10s %9s %11s  %s\n", "GUEST", "TARGET",
 		"RESULT", "TRY", "ROUNDS", "MiB", "TIME(s)", "BLACKOUT(ms)", "REASON");
 	for (unsigned i = 0; i < e->n; i++) {
 		const struct evcli_guest *g = &e->g[i];
 
 		if (!strcmp(g->state, "moved"))
-			fprintf(f, "%-16.16s %-16.16s %-11s %3u %6u %10.1f %9.1f %11.1f\n", g->name,
+			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6u %10.1f %9.1f %11.1f\n", g->name,
 				g->target, g->state, g->attempt, g->rounds, mib(g->bytes),
 				g->total_ms / 1000.0, g->blackout_ms);
 		else
-			fprintf(f, "%-16.16s %-16.16s %-11s %3u %6s %10s %9s %11s  %s\n", g->name,
+			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6s %10s %9s %11s  %s\n", g->name,
 				g->target[0] ? g->target : "-", g->state, g->attempt, "-", "-", "-",
 				"-", g->reason);
 	}

@@ -1,15 +1,22 @@
 /*
  * migrd: migr's dom0 daemon. This file holds its main loop and its receiving side: it
- * listens on TCP (TLS 1.3 by default), takes one incoming migration (or resolve question)
- * at a time and runs the target's driver (migr_receive()) on it.
+ * listens on TCP (TLS 1.3 by default) and runs the target's driver (migr_receive()) on
+ * each incoming migration (or resolve question) in a thread of its own with its own
+ * hypervisor handle, up to --max-incoming at once, so that an evacuation can move several
+ * guests to this host together and the daemon's other sources (xenstore watches, the
+ * control socket) stay served during a reception. Concurrent receptions share a claim on
+ * free memory (struct migr_recv_claims). On SIGTERM migrd stops accepting and waits for
+ * the receptions under way: one past GO must finish, one before it backs out by itself.
  *
  * The main loop polls a small table of event sources ({fd, handler}); the listener is one
  * of them. Other parts of the daemon (xenstore watches, a control socket) join by adding
  * a source with migrd_add_source().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,11 +56,23 @@ static void on_signal(int sig)
 
 struct receiver {
 	struct migr_listener *l;
-	struct migr_hv *hv;
-	struct migr_recv_params rp;
+	struct migr_hv *hv;              /* the main thread's (clean-up at start) */
+	struct migr_recv_params rp;      /* template; each reception copies it */
+	struct migr_recv_claims claims;
 	xentoollog_logger *lg;
-	bool once;
+	bool once, stock_hotplug;
 	unsigned long served;
+	unsigned int max_incoming;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;             /* signalled when a reception ends */
+	unsigned int active;             /* receptions under way */
+	int wake[2];                     /* a reception that ends writes a byte here */
+};
+
+struct reception {
+	struct receiver *r;
+	struct migr_conn *c;
+	char peer[128];
 };
 
 static void stamp(char *buf, size_t len)
@@ -65,12 +84,97 @@ static void stamp(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* One connection: authenticate, then one migration or one resolve question. */
+/* One authenticated connection: one migration or one resolve question, on a hypervisor
+ * handle of its own (libxl's context is not shared between threads here). */
+static void *reception_main(void *arg)
+{
+	struct reception *x = arg;
+	struct receiver *r = x->r;
+	struct migr_recv_params rp = r->rp;
+	struct migr_recv_result res;
+	struct migr_hv *hv = NULL;
+	char ts[32];
+	int rc;
+
+	rp.peer = x->peer;
+	rc = migr_hv_xen_open(r->lg, &hv);
+	if (rc) {
+		memset(&res, 0, sizeof(res));
+		snprintf(res.state_text, sizeof(res.state_text), "cannot open the hypervisor "
+			 "interfaces (%s)", migr_strerror(rc));
+	} else {
+		if (!r->stock_hotplug)
+			hv->vif_helper = migr_vif_helper_default();
+		migr_receive(hv, x->c, &rp, &res);
+	}
+	stamp(ts, sizeof(ts));
+	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
+		res.name[0] ? res.name : "-", x->peer, res.state_text, migr_phase_name(res.phase));
+	if (res.stream_bytes)
+		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
+			"%.1f ms, fast vif hotplug %u), unpause %.1f ms", res.stream_bytes / 1048576.0,
+			res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs,
+			res.unpause_us / 1e3);
+	fprintf(stderr, "\n");
+	migr_conn_close(x->c);
+	migr_hv_close(hv);
+	free(x);
+
+	pthread_mutex_lock(&r->lock);
+	r->active--;
+	r->served++;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	if (write(r->wake[1], "x", 1) < 0) {
+		/* the pipe is non-blocking and drained by the main loop; nothing to do */
+	}
+	return NULL;
+}
+
+/* The main loop's side of a reception's end: with --once, the daemon's end. */
+static int on_reception_end(void *arg)
+{
+	struct receiver *r = arg;
+	char buf[64];
+	unsigned long served;
+
+	while (read(r->wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&r->lock);
+	served = r->served;
+	pthread_mutex_unlock(&r->lock);
+	return r->once && served ? -1 : 0;
+}
+
+static bool receiver_full(struct receiver *r)
+{
+	bool full;
+
+	pthread_mutex_lock(&r->lock);
+	full = r->active >= r->max_incoming || (r->once && (r->active || r->served));
+	pthread_mutex_unlock(&r->lock);
+	return full;
+}
+
+/* Waits for the receptions under way (at shutdown). */
+static void receiver_drain(struct receiver *r)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->active)
+		fprintf(stderr, "migrd: waiting for %u incoming migration(s) to finish\n", r->active);
+	while (r->active)
+		pthread_cond_wait(&r->idle, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* A connection: authenticate it here, then hand it to a reception thread. */
 static int on_incoming(void *arg)
 {
 	struct receiver *r = arg;
 	struct migr_conn *c = NULL;
-	struct migr_recv_result res;
+	struct reception *x;
+	pthread_attr_t attr;
+	pthread_t th;
 	char peer[128] = "", err[MIGR_ERR_MAX] = "", ts[32];
 	int rc;
 
@@ -81,24 +185,35 @@ static int on_incoming(void *arg)
 			peer[0] ? peer : "?", migr_strerror(rc), err[0] ? ": " : "", err);
 		return 0;
 	}
-	r->rp.peer = peer;
 	fprintf(stderr, "%s migrd: connection from %s (%s%s%s)\n", ts, peer,
 		migr_conn_security(c), migr_conn_peer_identity(c)[0] ? ", " : "",
 		migr_conn_peer_identity(c));
-	rc = migr_receive(r->hv, c, &r->rp, &res);
-	stamp(ts, sizeof(ts));
-	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
-		res.name[0] ? res.name : "-", peer, res.state_text, migr_phase_name(res.phase));
-	if (res.stream_bytes)
-		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
-			"%.1f ms, fast vif hotplug %u), unpause %.1f ms", res.stream_bytes / 1048576.0,
-			res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs,
-			res.unpause_us / 1e3);
-	fprintf(stderr, "\n");
-	migr_conn_close(c);
-	r->served++;
-	(void)rc;
-	return r->once ? -1 : 0;
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		fprintf(stderr, "%s migrd: connection from %s dropped: out of memory\n", ts, peer);
+		migr_conn_close(c);
+		return 0;
+	}
+	x->r = r;
+	x->c = c;
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	pthread_mutex_lock(&r->lock);
+	r->active++;
+	pthread_mutex_unlock(&r->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &attr, reception_main, x);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		fprintf(stderr, "%s migrd: connection from %s dropped: cannot start a thread (%s)\n",
+			ts, peer, strerror(rc));
+		pthread_mutex_lock(&r->lock);
+		r->active--;
+		pthread_mutex_unlock(&r->lock);
+		migr_conn_close(c);
+		free(x);
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -106,7 +221,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: migrd [OPTIONS]\n"
 "\n"
-"migr's dom0 daemon: receives live migrations (one at a time) on TCP.\n"
+"migr's dom0 daemon: receives live migrations on TCP and runs host evacuations.\n"
 "  --listen [HOST:]PORT  where to listen (default every address, port %d)\n"
 "  --psk FILE | --cert FILE --key FILE --ca FILE   credentials (TLS 1.3; default %s,\n"
 "                        else %s/{cert,key,ca}.pem)\n"
@@ -118,6 +233,8 @@ static void usage(FILE *f)
 "  --no-cleanup          at start, keep paused NAME--incoming domains (by default they are\n"
 "                        destroyed: an interrupted receive left them)\n"
 "  --port-file FILE      write the bound port there once listening\n"
+"  --max-incoming N      migrations received at once (default 4; each in its own thread;\n"
+"                        they share a claim on free memory)\n"
 "  --stock-hotplug       run guests' stock vif-bridge script while restoring them; by\n"
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
@@ -133,7 +250,8 @@ int main(int argc, char **argv)
 		{ "key", 1, 0, 'k' }, { "ca", 1, 0, 'a' }, { "insecure", 0, 0, 'i' },
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
 		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
-		{ "stock-hotplug", 0, 0, 'S' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
+		{ 0 }
 	};
 	struct migr_transport_opts t;
 	struct receiver r;
@@ -142,10 +260,17 @@ int main(int argc, char **argv)
 	const char *listen_on = NULL, *port_file = NULL;
 	char err[MIGR_ERR_MAX] = "", def[32];
 	int opt, verbose = 0, rc, status = 1;
-	bool no_cleanup = false, stock_hotplug = false;
+	unsigned int listener_idx = 0;
+	bool no_cleanup = false;
 	unsigned int cleaned = 0;
 
 	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.idle, NULL);
+	pthread_mutex_init(&r.claims.lock, NULL);
+	r.rp.claims = &r.claims;
+	r.max_incoming = 4;
+	r.wake[0] = r.wake[1] = -1;
 	migr_transport_opts_init(&t);
 	t.io_timeout_ms = 300000;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -162,7 +287,17 @@ int main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case 'N': no_cleanup = true; break;
-		case 'S': stock_hotplug = true; break;
+		case 'S': r.stock_hotplug = true; break;
+		case 'M': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > 64) {
+				fprintf(stderr, "migrd: --max-incoming takes 1..64\n");
+				return 2;
+			}
+			r.max_incoming = (unsigned int)v;
+			break;
+		}
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -201,7 +336,7 @@ int main(int argc, char **argv)
 			"dom0\n", migr_strerror(rc));
 		goto out;
 	}
-	if (!stock_hotplug)
+	if (!r.stock_hotplug)
 		r.hv->vif_helper = migr_vif_helper_default();
 	if (!no_cleanup && migr_receive_cleanup(r.hv, r.lg, &cleaned) == 0 && cleaned)
 		fprintf(stderr, "migrd: destroyed %u paused NAME--incoming domain(s) an interrupted "
@@ -223,13 +358,22 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 	}
+	if (pipe2(r.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		perror("migrd: pipe");
+		goto out;
+	}
+	listener_idx = n_sources;
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
+	migrd_add_source(r.wake[0], on_reception_end, &r);
 	if (migrd_evac_init(r.lg))
 		goto out;
 
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)
 			pfd[i] = (struct pollfd){ .fd = sources[i].fd, .events = POLLIN };
+		/* At --max-incoming, new connections wait in the listen backlog. */
+		if (receiver_full(&r))
+			pfd[listener_idx].fd = -1;
 		rc = poll(pfd, n_sources, -1);
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -244,8 +388,14 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	migrd_evac_fini();
 	migr_listener_close(r.l);
+	r.l = NULL;
+	migrd_evac_fini();
+	receiver_drain(&r);
+	if (r.wake[0] >= 0) {
+		close(r.wake[0]);
+		close(r.wake[1]);
+	}
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);
 	return status;

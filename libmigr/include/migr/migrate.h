@@ -25,6 +25,7 @@
 #ifndef MIGR_MIGRATE_H
 #define MIGR_MIGRATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -150,6 +151,18 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 int migr_migrate_xl(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		    const struct migr_send_params *params, struct migr_result *res);
 
+/*
+ * Memory promised to receptions running at the same time (migrd): a reception that passes
+ * the pre-flight claims its guest's memory until its restore has returned (by then the
+ * domain holds the memory, or gave it back), so two concurrent receptions are never both
+ * admitted into memory that fits one. Initialise with MIGR_RECV_CLAIMS_INIT.
+ */
+struct migr_recv_claims {
+	pthread_mutex_t lock;
+	uint64_t claimed_kib;
+};
+#define MIGR_RECV_CLAIMS_INIT { PTHREAD_MUTEX_INITIALIZER, 0 }
+
 struct migr_recv_params {
 	const char *record_dir;            /* NULL: MIGR_STATE_DIR */
 	const char *peer;                  /* for the record (informative) */
@@ -157,6 +170,7 @@ struct migr_recv_params {
 	enum migr_fault fault;
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
 	struct xentoollog_logger *lg;
+	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
 };
 
 struct migr_recv_result {

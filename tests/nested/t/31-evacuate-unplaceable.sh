@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # lab: stock
-# lab-suite: extended
 # 31-evacuate-unplaceable: `migr evacuate` on host a through migrd. b has little free
-# memory (a filler guest takes most), so g4 (512 MiB) fits nowhere while g5 does.
+# memory (a filler guest takes most), so g4 (384 MiB) fits nowhere while g5 does. The
+# workloads are light: the hosts have one emulated CPU, shared by dom0 and the guests.
 #  - `--dry-run` prints the plan (g4 unplaceable, with its reason), moves nothing and
 #    exits 1 (not every guest has a target);
 #  - the real run moves g5 (memory verified on b), leaves g4 running on a (memory
@@ -17,8 +17,8 @@ EVAC_NOTICE=0
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
 bip=$(lab_ip b)
 evac_guest b g9 "$EVAC_TYPE" "" 700 "" || evac_fail "create the filler on b"
-evac_guest a g4 "$EVAC_TYPE" "-w,16,-r,200" 512 "1" || evac_fail "create g4"
-evac_guest a g5 "$EVAC_TYPE" "-w,16,-r,1000" 128 "1" || evac_fail "create g5"
+evac_guest a g4 "$EVAC_TYPE" "-w,4,-r,50" 384 "1" || evac_fail "create g4"
+evac_guest a g5 "$EVAC_TYPE" "-w,8,-r,200" 128 "1" || evac_fail "create g5"
 for g in g4 g5; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
 lab_sh b "xl info | grep -E '^(total|free)_memory'" | sed 's/^/b: /'
 [ "$EVAC_FAILS" -eq 0 ] || evac_end

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # lab: stock
-# lab-suite: extended
 # 32-evacuate-sigterm: SIGTERM to migrd on a while it evacuates two guests (one at a time)
 # to b. migrd must not strand a guest: the migration in flight finishes (or backs out),
 # the other guest never starts and keeps running on a, its notice withdrawn; migrd exits;
@@ -13,8 +12,8 @@ EVAC_PARALLEL=1
 . "$(dirname "$0")/30-lib.inc"
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
-evac_guest a g7 "$EVAC_TYPE" "-w,16,-r,1000" 128 "" || evac_fail "create g7"
-evac_guest a g8 "$EVAC_TYPE" "-w,16,-r,1000" 128 "" || evac_fail "create g8"
+evac_guest a g7 "$EVAC_TYPE" "-w,8,-r,300" 128 "" || evac_fail "create g7"
+evac_guest a g8 "$EVAC_TYPE" "-w,8,-r,300" 128 "" || evac_fail "create g8"
 for g in g7 g8; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
 [ "$EVAC_FAILS" -eq 0 ] || evac_end
 
