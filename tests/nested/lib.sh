@@ -41,7 +41,32 @@ lab_hv_available() {
 	return 1
 }
 
+# lab_reap: what an earlier lab run left when it died without its clean-up (killed, machine
+# reset): for a namespace migrlab-PID whose PID is gone, the QEMUs it started (by the pid in
+# its run directory, if that process is still that QEMU), the namespace, the run directory.
+lab_reap() {
+	local ns pid f q
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^migrlab-[0-9]+$'); do
+		pid=${ns#migrlab-}
+		kill -0 "$pid" 2>/dev/null && continue
+		for f in "$LAB_CACHE/run/$pid"/*/qemu.pid; do
+			[ -f "$f" ] || continue
+			q=$(cat "$f")
+			tr '\0' ' ' <"/proc/$q/cmdline" 2>/dev/null | grep -q "$LAB_CACHE/run/$pid/" && kill "$q"
+		done
+		ip netns del "$ns" 2>/dev/null && lab_log "removed $ns, left by a lab run that is gone"
+		rm -rf "${LAB_CACHE:?}/run/$pid"
+	done
+	for f in "$LAB_CACHE"/run/[0-9]*; do
+		[ -d "$f" ] || continue
+		pid=${f##*/}
+		kill -0 "$pid" 2>/dev/null || ip netns list 2>/dev/null | grep -q "^migrlab-$pid\b" ||
+			rm -rf "$f"
+	done
+}
+
 lab_net_up() {
+	lab_reap
 	ip netns add "$LAB_NS" || return 1
 	ip -n "$LAB_NS" link set lo up
 	ip -n "$LAB_NS" link add br0 type bridge stp_state 0 forward_delay 0
