@@ -102,6 +102,15 @@ static void line_of(const struct evcli_guest *g, char *buf, size_t n)
 			 g->target[0] ? g->target : "-", g->state, g->reason);
 }
 
+static bool progress_due(const struct evcli_guest *g)
+{
+	if (strcmp(g->state, "migrating"))
+		return false;
+	if (strcmp(g->phase, g->printed_phase))
+		return true;
+	return g->round != g->printed_round && now_ms() - g->printed_ms >= 5000;
+}
+
 static void draw(struct evcli *e, bool force)
 {
 	char buf[400];
@@ -206,15 +215,20 @@ int evcli_event(struct evcli *e, const char *line)
 				g->bw = jint(o, "bandwidth_Bps");
 				g->pred_ms = jint(o, "predicted_blackout_ms");
 			}
-			if (e->tty)
+			if (e->tty) {
 				draw(e, strcmp(old, g->state) != 0);
-			else if (!e->json && !e->quiet && strcmp(old, g->state) &&
-				 strcmp(g->state, "moved")) {
+			} else if (!e->json && !e->quiet && strcmp(g->state, "moved") &&
+				   (strcmp(old, g->state) || progress_due(g))) {
+				/* A log, not a screen: a line when the state changes, and while
+				 * migrating one per new round or phase, at most every 5 s. */
 				char buf[400];
 
 				line_of(g, buf, sizeof(buf));
 				printf("  %s\n", buf);
 				fflush(stdout);
+				g->printed_ms = now_ms();
+				g->printed_round = g->round;
+				cpy(g->printed_phase, sizeof(g->printed_phase), g->phase);
 			}
 		}
 	} else if (!strcmp(ev, "migration")) {

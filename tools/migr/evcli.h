@@ -29,6 +29,10 @@ struct evcli_guest {
 	double blackout_ms;
 	bool has_record;
 	char reason[200];
+	/* not a terminal: what the last progress line of this guest showed, and when */
+	uint64_t printed_ms;
+	unsigned int printed_round;
+	char printed_phase[24];
 };
 
 struct evcli {
