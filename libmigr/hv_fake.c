@@ -452,6 +452,16 @@ static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	return 0;
 }
 
+static int fake_announce(struct migr_hv *h, uint32_t domid)
+{
+	struct migr_hv_fake *f = F(h);
+
+	if (!migr_hv_fake_dom(f, domid))
+		return -ENOENT;
+	f->announces++;
+	return 1;
+}
+
 static void fake_close(struct migr_hv *h)
 {
 	struct migr_hv_fake *f = F(h);
@@ -476,6 +486,7 @@ static const struct migr_hv_ops fake_ops = {
 	.unpause = fake_unpause,
 	.destroy = fake_destroy,
 	.peek_dirty = fake_peek,
+	.announce = fake_announce,
 	.close = fake_close,
 };
 

@@ -21,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "send_int.h"
+#include "fwd_int.h"
 
 static enum migr_guest_type from_wire(uint32_t t)
 {
@@ -109,6 +111,34 @@ static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
 	migr_msg_release(&q);
 	(void)id;
 	return migr_msg_send(c, &m);
+}
+
+/*
+ * Announces the guest on its bridges (hv->ops->announce): the first round right after the
+ * unpause, before DONE; with `more`, the rest after it, as QEMU's announce-self spaces
+ * them (50 ms, then 100 ms more each time). Returns the frames sent in all.
+ */
+#define ANNOUNCE_ROUNDS 5
+
+unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
+{
+	unsigned int sent = 0;
+	int n;
+
+	if (!hv->ops->announce)
+		return 0;
+	for (uint32_t r = more ? 1 : 0; r < (more ? ANNOUNCE_ROUNDS : 1); r++) {
+		if (r) {
+			uint32_t ms = migr__fwd_announce_gap(50, 100, r - 1);
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+		n = hv->ops->announce(hv, domid);
+		if (n > 0)
+			sent += (unsigned int)n;
+	}
+	return sent;
 }
 
 /* Admits a guest of mem_kib if free memory covers it, the reserve and what concurrent
@@ -363,6 +393,8 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
 		goto out_destroy_recorded;
 	}
+	if (!p->paused)
+		migr__announce(hv, domid, 0);
 	migr_msg_init(&m, MIGR_MSG_DONE);
 	m.done.domid = domid;
 	m.done.unpause_ns = res->unpause_us * 1000;
@@ -370,6 +402,8 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	if (rc)
 		migr__log(p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
 			  "here and the record says so, ignoring", domid, migr_conn_error(c));
+	if (!p->paused)
+		res->announced = migr__announce(hv, domid, 1);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 		 peer.preflight.name, domid);
 	phase = MIGR_PHASE_DONE;

@@ -138,6 +138,8 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	if (!rc && !p->paused)
 		rc = hv->ops->unpause(hv, domid);
 	res->unpause_us = migr__now_us() - t_go;
+	if (!rc && !p->paused)
+		migr__announce(hv, domid, 0);
 	/* xl reports -rc of libxl's error codes; any nonzero byte means failure. */
 	status = rc ? 3 : 0;
 	if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
@@ -151,6 +153,8 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 			migr__log(p->lg, XTL_WARN, "could not grant the sender its guest back");
 		goto out_aborted;
 	}
+	if (!p->paused)
+		res->announced = migr__announce(hv, domid, 1);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)", name, domid);
 	phase = MIGR_PHASE_DONE;
 	rc = 0;

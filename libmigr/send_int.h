@@ -44,6 +44,10 @@ struct migr__send {
 
 uint64_t migr__now_us(void);
 
+/* Announces a guest restored here on its bridges (recv.c): round 0 only, or with `more`
+ * the remaining rounds, spaced as QEMU's announce-self. Returns the frames sent. */
+unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more);
+
 /* Sets up s (fills params defaults when p is NULL). */
 void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 		     struct migr_conn *c, const struct migr_send_params *p,

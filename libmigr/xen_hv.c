@@ -27,6 +27,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
 
 #include <xenctrl.h>
 #include <xenguest.h>
@@ -37,9 +40,17 @@
 #include <xentoollog.h>
 
 #include "libmigr.h"
+#include "fwd_int.h"      /* the RARP frame of the announcements */
+
+#define MAX_FAST_VIFS 16
 
 struct xen_hv {
 	struct migr_hv hv;
+	/* the vifs of the last restored domain, for announce() */
+	uint32_t ann_domid;
+	unsigned int ann_n;
+	uint8_t ann_mac[MAX_FAST_VIFS][6];
+	char ann_bridge[MAX_FAST_VIFS][IFNAMSIZ];
 	xc_interface *xch;       /* the driver's thread */
 	xc_interface *xch_peek;  /* the sampling thread only */
 	struct xs_handle *xsh;
@@ -673,8 +684,6 @@ static uint64_t dev_watch_stop(struct dev_watch *w, uint64_t end_us)
  * from (the backend's, for detach and destroy; its own, for the configuration it reports)
  * and into the stored configuration, so that nothing of migr is left in the domain.
  */
-#define MAX_FAST_VIFS 16
-
 static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config *cfg,
                                           char **orig)
 {
@@ -814,6 +823,17 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 	}
 	if (n_fast)
 		vif_helper_put_back(x, domid, &cfg, orig_script);
+	x->ann_domid = domid;
+	x->ann_n = 0;
+	for (int i = 0; i < cfg.num_nics && x->ann_n < MAX_FAST_VIFS; i++) {
+		const char *br = cfg.nics[i].bridge ? cfg.nics[i].bridge : "xenbr0";
+
+		if (strlen(br) >= IFNAMSIZ)
+			continue;
+		memcpy(x->ann_mac[x->ann_n], cfg.nics[i].mac, 6);
+		strcpy(x->ann_bridge[x->ann_n], br);
+		x->ann_n++;
+	}
 	h->last_restore_fast_vifs = n_fast;
 	*domid_r = domid;
 	rc = 0;
@@ -854,6 +874,36 @@ static int xen_peek_dirty(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	return 0;
 }
 
+static int xen_announce(struct migr_hv *h, uint32_t domid)
+{
+	struct xen_hv *x = XH(h);
+	uint8_t frame[128];
+	int fd, sent = 0, rc = 0;
+
+	if (domid != x->ann_domid || !x->ann_n)
+		return 0;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return neg_errno();
+	for (unsigned int i = 0; i < x->ann_n; i++) {
+		unsigned int ifindex = if_nametoindex(x->ann_bridge[i]);
+		size_t len = migr__fwd_frame_rarp(frame, x->ann_mac[i]);
+
+		if (!ifindex) {
+			rc = -ENODEV;
+			continue;
+		}
+		rc = migr__fwd_send_frame(fd, ifindex, frame, len);
+		if (!rc)
+			sent++;
+	}
+	close(fd);
+	if (!sent && rc)
+		LOG(h, XTL_WARN, domid, "announcing the guest on its bridge failed: %s",
+		    strerror(-rc));
+	return sent ? sent : rc;
+}
+
 static void xen_close(struct migr_hv *h)
 {
 	struct xen_hv *x = XH(h);
@@ -884,6 +934,7 @@ static const struct migr_hv_ops xen_ops = {
 	.unpause = xen_unpause,
 	.destroy = xen_destroy,
 	.peek_dirty = xen_peek_dirty,
+	.announce = xen_announce,
 	.close = xen_close,
 };
 

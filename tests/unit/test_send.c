@@ -153,6 +153,9 @@ static void test_success(bool xl, enum migr_guest_type type)
 	CHECK_EQ(r.res.phase, MIGR_PHASE_DONE);
 	CHECK_EQ(r.t.res.phase, MIGR_PHASE_DONE);
 	check_on_target(&r);
+	/* announced on its bridges: once before DONE, four more rounds after it */
+	CHECK_EQ(r.dst->announces, 5);
+	CHECK_EQ(r.t.res.announced, 4);
 	CHECK(r.res.rounds >= 1);
 	CHECK_EQ(r.round_ends, r.res.rounds);
 	CHECK(r.progress_calls > r.res.rounds);

@@ -112,9 +112,9 @@ static void *reception_main(void *arg)
 		res.name[0] ? res.name : "-", x->peer, res.state_text, migr_phase_name(res.phase));
 	if (res.stream_bytes)
 		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
-			"%.1f ms, fast vif hotplug %u), unpause %.1f ms", res.stream_bytes / 1048576.0,
-			res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs,
-			res.unpause_us / 1e3);
+			"%.1f ms, fast vif hotplug %u), unpause %.1f ms, announced %u", res.stream_bytes /
+			1048576.0, res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3,
+			res.fast_vifs, res.unpause_us / 1e3, res.announced);
 	fprintf(stderr, "\n");
 	migr_conn_close(x->c);
 	migr_hv_close(hv);

@@ -133,6 +133,12 @@ struct migr_hv_ops {
 	 * bitmap). Safe to call from another thread while save() runs. -ENODATA when
 	 * log-dirty is off. */
 	int (*peek_dirty)(struct migr_hv *hv, uint32_t domid, uint64_t *dirty_r);
+	/* Tells the network where a guest restored here now is, as QEMU's announce-self
+	 * does: a RARP with each vif's MAC as the source, sent on the vif's bridge, so that
+	 * switches (and bridges) learn the new port before the guest's own traffic teaches
+	 * them. Only for the domain of the last restore(); returns the frames sent. May be
+	 * NULL. */
+	int (*announce)(struct migr_hv *hv, uint32_t domid);
 	void (*close)(struct migr_hv *hv);
 };
 
@@ -195,6 +201,7 @@ struct migr_hv_fake {
 	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
 	uint64_t devices_us;             /* device set-up a fake restore reports */
+	unsigned int announces;          /* announce() calls */
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */

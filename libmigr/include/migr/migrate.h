@@ -181,6 +181,7 @@ struct migr_recv_result {
 	uint64_t stream_bytes;
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
 	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
+	unsigned int announced;            /* announcement frames sent after DONE */
 	char state_text[320];
 };
 

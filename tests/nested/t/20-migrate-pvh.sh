@@ -33,6 +33,8 @@ check_vif() {
 	local host=$1 log=$2 out
 	echo "$log" | grep -q "fast vif hotplug 1" ||
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
+	echo "$log" | grep -q "announced 4" ||
+		eng_fail "$host: the guest was not announced on its bridge after DONE"
 	out=$(lab_sh "$host" 'd=$(xl domid g1)
 		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"
 		echo "libxl script: $(xenstore-read /libxl/$d/device/vif/0/script)"
