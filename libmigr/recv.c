@@ -122,12 +122,13 @@ static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
 
 unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
 {
+	uint32_t first = more ? 1 : 0, end = more ? ANNOUNCE_ROUNDS : 1;
 	unsigned int sent = 0;
 	int n;
 
 	if (!hv->ops->announce)
 		return 0;
-	for (uint32_t r = more ? 1 : 0; r < (more ? ANNOUNCE_ROUNDS : 1); r++) {
+	for (uint32_t r = first; r < end; r++) {
 		if (r) {
 			uint32_t ms = migr__fwd_announce_gap(50, 100, r - 1);
 			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -146,21 +147,20 @@ unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
 static bool admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
                   uint64_t *need_r, uint64_t *claim_r)
 {
-	uint64_t claimed = 0;
 	bool ok;
 
-	if (p->claims)
-		pthread_mutex_lock(&p->claims->lock);
-	if (p->claims)
-		claimed = p->claims->claimed_kib;
-	*need_r = mem_kib + p->reserve_kib + claimed;
+	if (!p->claims) {
+		*need_r = mem_kib + p->reserve_kib;
+		return mem_kib != 0 && *need_r <= free_kib;
+	}
+	pthread_mutex_lock(&p->claims->lock);
+	*need_r = mem_kib + p->reserve_kib + p->claims->claimed_kib;
 	ok = mem_kib != 0 && *need_r <= free_kib;
-	if (ok && p->claims) {
+	if (ok) {
 		p->claims->claimed_kib += mem_kib;
 		*claim_r = mem_kib;
 	}
-	if (p->claims)
-		pthread_mutex_unlock(&p->claims->lock);
+	pthread_mutex_unlock(&p->claims->lock);
 	return ok;
 }
 

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
@@ -32,6 +31,7 @@
 #include <xenstore.h>
 
 #include "libmigr.h"
+#include "fwd_int.h"      /* the rtnetlink client and link messages of the forwarding code */
 
 static void say(const char *vif, const char *fmt, const char *arg)
 {
@@ -135,38 +135,21 @@ static unsigned int bridge_mtu(const char *bridge)
 	return (unsigned int)strtoul(buf, NULL, 10);
 }
 
-/* One RTM_NEWLINK on ifindex; returns 0 or -errno from the kernel's answer. */
-static int setlink(struct mnl_socket *nl, unsigned int ifindex, unsigned int flags,
+/* One RTM_NEWLINK on ifindex (fwd_msg.c's message, with the attributes vif-bridge sets);
+ * 0 or -errno from the kernel's answer. */
+static int setlink(struct migr__nl *nl, unsigned int ifindex, bool up,
                    const unsigned char *mac, unsigned int mtu, unsigned int master)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifm;
-	unsigned int seq = (unsigned int)time(NULL);
-	ssize_t n;
+	struct nlmsghdr *nlh = migr__fwd_msg_setlink(buf, ifindex, up, false);
 
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)ifindex;
-	ifm->ifi_change = IFF_UP;
-	ifm->ifi_flags = flags;
 	if (mac)
 		mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
 	if (mtu)
 		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
 	if (master)
 		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-	if (n < 0)
-		return -errno;
-	if (mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(nl), NULL, NULL) < 0)
-		return -errno;
-	return 0;
+	return migr__nl_talk(nl, nlh, NULL, NULL);
 }
 
 /* The fast path proper: 0, or -errno of the step that failed (named in *step_r). */
@@ -175,7 +158,7 @@ static int bring_online(struct xs_handle *xsh, const char *xbpath, const char *v
 {
 	static const unsigned char dummy_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
 	unsigned int ifindex = if_nametoindex(vif), br = if_nametoindex(bridge), mtu = 0;
-	struct mnl_socket *nl;
+	struct migr__nl *nl;
 	char *m;
 	int rc;
 
@@ -190,19 +173,15 @@ static int bring_online(struct xs_handle *xsh, const char *xbpath, const char *v
 		mtu = bridge_mtu(bridge);
 
 	*step_r = "opening rtnetlink";
-	nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		rc = -errno;
-		goto out;
-	}
+	rc = migr__nl_open(&nl);
+	if (rc)
+		return rc;
 	*step_r = "setting the port's address and MTU";
-	rc = setlink(nl, ifindex, 0, dummy_mac, mtu, 0);
+	rc = setlink(nl, ifindex, false, dummy_mac, mtu, 0);
 	if (rc)
 		goto out;
 	*step_r = "adding the port to the bridge";
-	rc = setlink(nl, ifindex, IFF_UP, NULL, 0, br);
+	rc = setlink(nl, ifindex, true, NULL, 0, br);
 	if (rc)
 		goto out;
 	if (mtu) {
@@ -221,7 +200,7 @@ static int bring_online(struct xs_handle *xsh, const char *xbpath, const char *v
 		}
 	}
 out:
-	mnl_socket_close(nl);
+	migr__nl_close(nl);
 	return rc;
 }
 

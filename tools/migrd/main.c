@@ -61,6 +61,7 @@ struct receiver {
 	struct migr_recv_claims claims;
 	xentoollog_logger *lg;
 	bool once, stock_hotplug;
+	const char *vif_helper;           /* found once at start; NULL: stock scripts */
 	unsigned long served;
 	unsigned int max_incoming;
 	pthread_mutex_t lock;
@@ -103,8 +104,7 @@ static void *reception_main(void *arg)
 		snprintf(res.state_text, sizeof(res.state_text), "cannot open the hypervisor "
 			 "interfaces (%s)", migr_strerror(rc));
 	} else {
-		if (!r->stock_hotplug)
-			hv->vif_helper = migr_vif_helper_default();
+		hv->vif_helper = r->vif_helper;
 		migr_receive(hv, x->c, &rp, &res);
 	}
 	stamp(ts, sizeof(ts));
@@ -336,8 +336,8 @@ int main(int argc, char **argv)
 			"dom0\n", migr_strerror(rc));
 		goto out;
 	}
-	if (!r.stock_hotplug)
-		r.hv->vif_helper = migr_vif_helper_default();
+	/* Once, here: migr_vif_helper_default() fills a static buffer. */
+	r.vif_helper = r.stock_hotplug ? NULL : migr_vif_helper_default();
 	if (!no_cleanup && migr_receive_cleanup(r.hv, r.lg, &cleaned) == 0 && cleaned)
 		fprintf(stderr, "migrd: destroyed %u paused NAME--incoming domain(s) an interrupted "
 			"receive left\n", cleaned);
@@ -350,7 +350,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "migrd: listening on %s (port %d, %s; vif hotplug on restore: %s)\n",
 		listen_on, migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
 		t.psk_file ? "TLS 1.3, pre-shared key" : "TLS 1.3, certificates",
-		r.hv->vif_helper ? r.hv->vif_helper : "stock scripts");
+		r.vif_helper ? r.vif_helper : "stock scripts");
 	if (port_file) {
 		FILE *f = fopen(port_file, "w");
 		if (f) {

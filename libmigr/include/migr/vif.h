@@ -31,7 +31,8 @@
 #define MIGR_XEN_SCRIPT_DIR "/etc/xen/scripts"
 #define MIGR_VIF_STOCK_SCRIPT MIGR_XEN_SCRIPT_DIR "/vif-bridge"
 
-/* The helper installed beside the running program (…/bin/migr-vif-bridge), or NULL. */
+/* The helper installed beside the running program (…/bin/migr-vif-bridge), or NULL. The
+ * path is in a static buffer: call once, not from several threads. */
 const char *migr_vif_helper_default(void);
 
 /* NULL (libxl's default), "vif-bridge" or MIGR_VIF_STOCK_SCRIPT. */
