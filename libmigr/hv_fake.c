@@ -462,6 +462,21 @@ static int fake_announce(struct migr_hv *h, uint32_t domid)
 	return 1;
 }
 
+static int fake_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
+{
+	struct migr_hv_fake *f = F(h);
+
+	memset(s_r, 0, sizeof(*s_r));
+	if (!migr_hv_fake_dom(f, domid))
+		return -ENOENT;
+	s_r->vifs = 1;
+	s_r->vifs_connected = f->net_back_us ? 1 : 0;
+	s_r->net_back_us = f->net_back_us;
+	f->settles++;
+	f->announces_at_settle = f->announces;
+	return 0;
+}
+
 static void fake_close(struct migr_hv *h)
 {
 	struct migr_hv_fake *f = F(h);
@@ -487,6 +502,7 @@ static const struct migr_hv_ops fake_ops = {
 	.destroy = fake_destroy,
 	.peek_dirty = fake_peek,
 	.announce = fake_announce,
+	.settle = fake_settle,
 	.close = fake_close,
 };
 

@@ -284,6 +284,14 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	if (rc)
 		migr__log(s.p.lg, XTL_WARN, "domain %u: could not destroy the source's copy %s, "
 			  "ignoring (it stays suspended; destroy it by hand)", domid, away);
+	/* The target's last word: when the guest's network came back (it waits for that
+	 * at most 10 s after the unpause). A target that sends none just closes. */
+	if (migr_msg_expect(c, MIGR_MSG_SETTLED, &reply) == 0) {
+		res->net_back_us = reply.settled.net_back_ns / 1000;
+		res->vifs = reply.settled.vifs;
+		res->vifs_connected = reply.settled.vifs_connected;
+		migr_msg_release(&reply);
+	}
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs on the target (domain %u)",
 		 di.name, res->dst_domid);
 	rc = 0;

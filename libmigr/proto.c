@@ -73,6 +73,7 @@ static const char *const type_names[] = {
 	[MIGR_MSG_ABORT] = "ABORT",
 	[MIGR_MSG_RESOLVE] = "RESOLVE",
 	[MIGR_MSG_RESOLVE_REPLY] = "RESOLVE_REPLY",
+	[MIGR_MSG_SETTLED] = "SETTLED",
 };
 #define NTYPES (sizeof(type_names) / sizeof(type_names[0]))
 
@@ -272,6 +273,23 @@ static const struct fdef f_resolve_reply[] = {
 	STR(4, false, resolve_reply.name, 0),
 };
 
+static const struct fdef f_settled[] = {
+	U32(1, true, settled.domid, 1, DOMID_MAX),
+	U64(2, false, settled.net_back_ns, 0, UINT64_MAX),
+	U32(3, false, settled.vifs, 0, UINT32_MAX),
+	U32(4, false, settled.vifs_connected, 0, UINT32_MAX),
+};
+
+static int check_settled(const struct migr_msg *m, char *err, size_t errlen)
+{
+	if (m->settled.vifs_connected > m->settled.vifs) {
+		migr__set_err(err, errlen, "SETTLED: %u of %u vifs connected",
+		        m->settled.vifs_connected, m->settled.vifs);
+		return -MIGR_E_PROTO;
+	}
+	return 0;
+}
+
 static int check_hello(const struct migr_msg *m, char *err, size_t errlen)
 {
 	if (m->hello.min_version > m->hello.version) {
@@ -333,6 +351,7 @@ static const struct mdef mdefs[] = {
 	MDEF(MIGR_MSG_ABORT, MIGR_MSG_MAX, f_abort, NULL),
 	MDEF(MIGR_MSG_RESOLVE, MIGR_MSG_MAX, f_resolve, check_resolve),
 	MDEF(MIGR_MSG_RESOLVE_REPLY, MIGR_MSG_MAX, f_resolve_reply, check_resolve_reply),
+	MDEF(MIGR_MSG_SETTLED, MIGR_MSG_MAX, f_settled, check_settled),
 };
 #define NMDEFS (sizeof(mdefs) / sizeof(mdefs[0]))
 

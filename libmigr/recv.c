@@ -142,6 +142,28 @@ unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
 	return sent;
 }
 
+void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *lg,
+                  struct migr_recv_result *res)
+{
+	struct migr_settle st;
+	int rc;
+
+	if (!hv->ops->settle)
+		return;
+	rc = hv->ops->settle(hv, domid, &st);
+	res->net_back_us = st.net_back_us;
+	res->vifs = st.vifs;
+	res->vifs_connected = st.vifs_connected;
+	if (rc < 0)
+		migr__log(lg, XTL_WARN, "domain %u: the stock vif scripts could not all be put "
+			  "back (%s); the fast hotplug helper stays named, and hands detach and "
+			  "destroy to them", domid, migr_strerror(rc));
+	if (st.vifs_connected < st.vifs)
+		migr__log(lg, XTL_WARN, "domain %u: %u of %u vifs connected again within %u s of "
+			  "the unpause (the guest's network driver has not reconnected)", domid,
+			  st.vifs_connected, st.vifs, 10);
+}
+
 /* Admits a guest of mem_kib if free memory covers it, the reserve and what concurrent
  * receptions have claimed; claims it then (*claim_r). */
 static bool admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
@@ -404,6 +426,14 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 			  "here and the record says so, ignoring", domid, migr_conn_error(c));
 	if (!p->paused)
 		res->announced = migr__announce(hv, domid, 1);
+	migr__settle(hv, domid, p->lg, res);
+	/* The last message, for the source's summary; it may have gone: no matter. */
+	migr_msg_init(&m, MIGR_MSG_SETTLED);
+	m.settled.domid = domid;
+	m.settled.net_back_ns = res->net_back_us * 1000;
+	m.settled.vifs = res->vifs;
+	m.settled.vifs_connected = res->vifs_connected;
+	migr_msg_send(c, &m);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 		 peer.preflight.name, domid);
 	phase = MIGR_PHASE_DONE;

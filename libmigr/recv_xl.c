@@ -155,6 +155,7 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	}
 	if (!p->paused)
 		res->announced = migr__announce(hv, domid, 1);
+	migr__settle(hv, domid, p->lg, res);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)", name, domid);
 	phase = MIGR_PHASE_DONE;
 	rc = 0;

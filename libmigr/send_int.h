@@ -47,6 +47,10 @@ uint64_t migr__now_us(void);
 /* Announces a guest restored here on its bridges (recv.c): round 0 only, or with `more`
  * the remaining rounds, spaced as QEMU's announce-self. Returns the frames sent. */
 unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more);
+/* hv->ops->settle() for a restored guest that runs (after DONE and the announcements,
+ * off the blackout): network back into res; a failure is logged, never fatal. */
+void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *lg,
+                  struct migr_recv_result *res);
 
 /* Sets up s (fills params defaults when p is NULL). */
 void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,

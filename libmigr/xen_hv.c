@@ -44,6 +44,8 @@
 
 #define MAX_FAST_VIFS 16
 
+struct net_watch;
+
 struct xen_hv {
 	struct migr_hv hv;
 	/* the vifs of the last restored domain, for announce() */
@@ -51,6 +53,16 @@ struct xen_hv {
 	unsigned int ann_n;
 	uint8_t ann_mac[MAX_FAST_VIFS][6];
 	char ann_bridge[MAX_FAST_VIFS][IFNAMSIZ];
+	/* the stock vif scripts of the last restored domain, put back by settle() */
+	uint32_t pb_domid;
+	unsigned int pb_n;
+	int pb_devid[MAX_FAST_VIFS];
+	char *pb_script[MAX_FAST_VIFS];
+	/* the vifs of the last restored domain (every one with a device id), and the
+	 * watcher that notes when they are all connected again after the unpause */
+	unsigned int nb_n;
+	int nb_devid[MAX_FAST_VIFS];
+	struct net_watch *nb;
 	xc_interface *xch;       /* the driver's thread */
 	xc_interface *xch_peek;  /* the sampling thread only */
 	struct xs_handle *xsh;
@@ -678,11 +690,121 @@ static uint64_t dev_watch_stop(struct dev_watch *w, uint64_t end_us)
 }
 
 /*
+ * Network back: from the unpause, a thread watches the backend state of the restored
+ * domain's vifs and notes when every one is XenbusStateConnected (4), i.e. the guest's
+ * netfront reconnected to the new host's netback after its resume. Bounded by
+ * NET_BACK_WAIT_US; settle() collects it.
+ */
+#define NET_BACK_WAIT_US 10000000u
+
+struct net_watch {
+	struct xs_handle *xsh;
+	pthread_t th;
+	volatile bool stop;
+	uint32_t domid;
+	unsigned int n, connected;
+	int devid[MAX_FAST_VIFS];
+	uint64_t t0_us, back_us;
+};
+
+static unsigned int vifs_connected(struct net_watch *w)
+{
+	unsigned int c = 0;
+	char path[96];
+
+	for (unsigned int i = 0; i < w->n; i++) {
+		unsigned int len = 0;
+		char *v;
+
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%d/state", w->domid,
+			 w->devid[i]);
+		v = xs_read(w->xsh, XBT_NULL, path, &len);
+		if (v && len == 1 && v[0] == '4')
+			c++;
+		free(v);
+	}
+	return c;
+}
+
+static void *net_watch_main(void *arg)
+{
+	struct net_watch *w = arg;
+	struct pollfd p = { .fd = xs_fileno(w->xsh), .events = POLLIN };
+	char **ev;
+
+	while (!w->stop) {
+		uint64_t t = now_us();
+
+		w->connected = vifs_connected(w);
+		if (w->connected == w->n) {
+			w->back_us = t - w->t0_us;
+			break;
+		}
+		if (t - w->t0_us >= NET_BACK_WAIT_US)
+			break;
+		if (poll(&p, 1, 50) > 0)
+			while ((ev = xs_check_watch(w->xsh)) != NULL)
+				free(ev);
+	}
+	return NULL;
+}
+
+static void net_watch_start(struct xen_hv *x, uint32_t domid, uint64_t t0_us)
+{
+	struct net_watch *w;
+	char path[64];
+
+	if (x->nb || !x->nb_n || domid != x->ann_domid)
+		return;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return;
+	w->domid = domid;
+	w->t0_us = t0_us;
+	w->n = x->nb_n;
+	memcpy(w->devid, x->nb_devid, sizeof(w->devid));
+	w->xsh = xs_open(0);
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", domid);
+	if (!w->xsh || !xs_watch(w->xsh, path, "migr-netback") ||
+	    pthread_create(&w->th, NULL, net_watch_main, w)) {
+		if (w->xsh)
+			xs_close(w->xsh);
+		free(w);
+		return;
+	}
+	x->nb = w;
+}
+
+/* Waits for the watcher (it ends by itself: all connected or the wait is over) unless
+ * abandon; fills s_r if given. */
+static void net_watch_end(struct xen_hv *x, bool abandon, struct migr_settle *s_r)
+{
+	struct net_watch *w = x->nb;
+
+	if (!w)
+		return;
+	if (abandon)
+		w->stop = true;
+	pthread_join(w->th, NULL);
+	if (s_r) {
+		s_r->vifs = w->n;
+		s_r->vifs_connected = w->connected;
+		s_r->net_back_us = w->back_us;
+	}
+	xs_close(w->xsh);
+	free(w);
+	x->nb = NULL;
+}
+
+/*
  * The fast vif hotplug path (migr/vif.h). Before the restore, every vif whose script is
- * the stock vif-bridge gets h->vif_helper instead (its original kept in orig[devid slot]);
- * after it, the original goes back into the two xenstore nodes libxl reads the script
- * from (the backend's, for detach and destroy; its own, for the configuration it reports)
- * and into the stored configuration, so that nothing of migr is left in the domain.
+ * the stock vif-bridge gets h->vif_helper instead (its original kept in orig[devid slot]).
+ * settle(), once the guest runs, puts the original back into the two xenstore nodes libxl
+ * reads the script from (the backend's, for detach and destroy; its own, for the
+ * configuration it reports) and into the stored configuration, so that nothing of migr is
+ * left in the domain. That is bookkeeping: it waits until the guest is back on the network
+ * rather than lengthen the blackout. Should it never run, the helper named there hands
+ * every action but online (detach, destroy) to the stock script.
  */
 static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config *cfg,
                                           char **orig)
@@ -709,58 +831,92 @@ static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config
 	return n;
 }
 
-static void vif_helper_put_back(struct xen_hv *x, uint32_t domid, libxl_domain_config *cfg,
-                                char **orig)
+static void put_back_clear(struct xen_hv *x)
 {
-	struct migr_hv *h = &x->hv;
+	for (unsigned int i = 0; i < x->pb_n; i++) {
+		free(x->pb_script[i]);
+		x->pb_script[i] = NULL;
+	}
+	x->pb_n = 0;
+	x->pb_domid = INVALID_DOMID;
+}
+
+/* Keeps what settle() will put back: the original script of each vif given the helper
+ * (orig[] is taken over). */
+static void put_back_keep(struct xen_hv *x, uint32_t domid, const libxl_domain_config *cfg,
+                          char **orig)
+{
+	put_back_clear(x);
+	x->pb_domid = domid;
+	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
+		if (!orig[i])
+			continue;
+		if (cfg->nics[i].devid < 0) {
+			LOG(&x->hv, XTL_WARN, domid, "vif %d has no device id: its script node is "
+			    "left naming migr's helper", i);
+			continue;
+		}
+		x->pb_devid[x->pb_n] = cfg->nics[i].devid;
+		x->pb_script[x->pb_n++] = orig[i];
+		orig[i] = NULL;
+	}
+}
+
+/* The stock scripts back into the backend's and libxl's xenstore nodes and into the
+ * configuration libxl stores for the domain (xl list -l, later migrations). */
+static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
+{
+	struct xen_hv *x = XH(h);
 	uint8_t *data = NULL;
-	int len = 0, rc;
+	int len = 0, rc, n = 0;
 	libxl_domain_config stored;
 	char path[128];
 
-	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
-		const char *script = orig[i];
-		int devid = cfg->nics[i].devid;
+	memset(s_r, 0, sizeof(*s_r));
+	if (x->nb && x->nb->domid == domid)
+		net_watch_end(x, false, s_r);
+	if (domid != x->pb_domid || !x->pb_n)
+		return 0;
+	for (unsigned int i = 0; i < x->pb_n; i++) {
+		const char *script = x->pb_script[i];
 
-		if (!script)
-			continue;
-		if (devid < 0) {
-			LOG(h, XTL_WARN, domid, "vif %d has no device id: its script node is left "
-			    "naming migr's helper", i);
-			continue;
-		}
-		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%d/script", domid, devid);
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%d/script", domid,
+			 x->pb_devid[i]);
 		if (!xs_write(x->xsh, XBT_NULL, path, script, strlen(script)))
 			LOGE(h, domid, "cannot put back %s", path);
-		snprintf(path, sizeof(path), "/libxl/%u/device/vif/%d/script", domid, devid);
+		snprintf(path, sizeof(path), "/libxl/%u/device/vif/%d/script", domid,
+			 x->pb_devid[i]);
 		if (!xs_write(x->xsh, XBT_NULL, path, script, strlen(script)))
 			LOGE(h, domid, "cannot put back %s", path);
 	}
 
-	/* The configuration libxl keeps for the domain (xl list -l, later migrations). */
 	rc = libxl_userdata_retrieve(x->ctx, domid, "libxl-json", &data, &len);
 	if (rc || !data || len <= 0) {
 		LOG(h, XTL_WARN, domid, "cannot read the stored configuration to put back the "
 		    "vif scripts (%d)", rc);
 		free(data);
-		return;
+		put_back_clear(x);
+		return -EIO;
 	}
 	libxl_domain_config_init(&stored);
+	rc = -EINVAL;
 	if (data[len - 1] == 0 &&
 	    libxl_domain_config_from_json(x->ctx, &stored, (const char *)data) == 0) {
 		char *json;
 
 		for (int i = 0; i < stored.num_nics; i++)
-			for (int k = 0; k < cfg->num_nics && k < MAX_FAST_VIFS; k++)
-				if (orig[k] && stored.nics[i].devid == cfg->nics[k].devid &&
-				    stored.nics[i].script &&
+			for (unsigned int k = 0; k < x->pb_n; k++)
+				if (stored.nics[i].devid == x->pb_devid[k] && stored.nics[i].script &&
 				    !strcmp(stored.nics[i].script, h->vif_helper)) {
 					free(stored.nics[i].script);
-					stored.nics[i].script = strdup(orig[k]);
+					stored.nics[i].script = strdup(x->pb_script[k]);
+					n++;
 				}
 		json = libxl_domain_config_to_json(x->ctx, &stored);
-		if (!json || libxl_userdata_store(x->ctx, domid, "libxl-json",
-		                                  (const uint8_t *)json, (int)strlen(json) + 1))
+		rc = json && !libxl_userdata_store(x->ctx, domid, "libxl-json",
+		                                   (const uint8_t *)json, (int)strlen(json) + 1)
+		     ? n : -EIO;
+		if (rc < 0)
 			LOG(h, XTL_WARN, domid, "cannot store the configuration with the stock "
 			    "vif scripts put back");
 		free(json);
@@ -769,6 +925,9 @@ static void vif_helper_put_back(struct xen_hv *x, uint32_t domid, libxl_domain_c
 	}
 	libxl_domain_config_dispose(&stored);
 	free(data);
+	s_r->scripts_put_back = rc > 0 ? (unsigned int)rc : 0;
+	put_back_clear(x);
+	return rc;
 }
 
 static int xen_restore(struct migr_hv *h, const char *json, const char *name, int fd,
@@ -821,10 +980,14 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
 		goto out;
 	}
-	if (n_fast)
-		vif_helper_put_back(x, domid, &cfg, orig_script);
+	put_back_keep(x, domid, &cfg, orig_script);
+	net_watch_end(x, true, NULL);
 	x->ann_domid = domid;
 	x->ann_n = 0;
+	x->nb_n = 0;
+	for (int i = 0; i < cfg.num_nics && x->nb_n < MAX_FAST_VIFS; i++)
+		if (cfg.nics[i].devid >= 0)
+			x->nb_devid[x->nb_n++] = cfg.nics[i].devid;
 	for (int i = 0; i < cfg.num_nics && x->ann_n < MAX_FAST_VIFS; i++) {
 		const char *br = cfg.nics[i].bridge ? cfg.nics[i].bridge : "xenbr0";
 
@@ -850,11 +1013,17 @@ static int xen_unpause(struct migr_hv *h, uint32_t domid)
 	int rc = libxl_domain_unpause(XH(h)->ctx, domid, NULL);
 	if (rc)
 		LOG(h, XTL_ERROR, domid, "unpause failed (%d)", rc);
+	else
+		net_watch_start(XH(h), domid, now_us());
 	return from_libxl(rc);
 }
 
 static int xen_destroy(struct migr_hv *h, uint32_t domid)
 {
+	if (domid == XH(h)->pb_domid)
+		put_back_clear(XH(h));
+	if (XH(h)->nb && XH(h)->nb->domid == domid)
+		net_watch_end(XH(h), true, NULL);
 	int rc = libxl_domain_destroy(XH(h)->ctx, domid, NULL);
 	if (rc)
 		LOG(h, XTL_ERROR, domid, "destroy failed (%d)", rc);
@@ -908,6 +1077,8 @@ static void xen_close(struct migr_hv *h)
 {
 	struct xen_hv *x = XH(h);
 
+	net_watch_end(x, true, NULL);
+	put_back_clear(x);
 	if (x->ctx)
 		libxl_ctx_free(x->ctx);
 	if (x->xsh)
@@ -935,6 +1106,7 @@ static const struct migr_hv_ops xen_ops = {
 	.destroy = xen_destroy,
 	.peek_dirty = xen_peek_dirty,
 	.announce = xen_announce,
+	.settle = xen_settle,
 	.close = xen_close,
 };
 
@@ -964,6 +1136,7 @@ int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r)
 		lg = &null_logger;
 	x->hv.ops = &xen_ops;
 	x->hv.lg = lg;
+	x->pb_domid = INVALID_DOMID;
 	x->xch = xc_interface_open(lg, lg, 0);
 	x->xch_peek = x->xch ? xc_interface_open(lg, lg, 0) : NULL;
 	if (!x->xch || !x->xch_peek) {

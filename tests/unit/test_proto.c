@@ -144,6 +144,20 @@ static void test_round_trips(void)
 	CHECK_EQ(d.resolve_reply.outcome, MIGR_OUTCOME_RESTORED_PAUSED);
 	CHECK_EQ(d.resolve_reply.domid, 9);
 	CHECK_STR(d.resolve_reply.name, "web1--incoming");
+
+	migr_msg_init(&m, MIGR_MSG_SETTLED);
+	m.settled.domid = 12;
+	m.settled.net_back_ns = 1200000000;
+	m.settled.vifs = 2;
+	m.settled.vifs_connected = 2;
+	CHECK_EQ(round_trip(&m, &d), 0);
+	CHECK_EQ(d.settled.domid, 12);
+	CHECK(d.settled.net_back_ns == 1200000000);
+	CHECK_EQ(d.settled.vifs, 2);
+	CHECK_EQ(d.settled.vifs_connected, 2);
+	/* more vifs connected than the guest has is refused */
+	m.settled.vifs_connected = 3;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
 }
 
 /* The layout docs/protocol.md shows, byte for byte. */

@@ -147,6 +147,7 @@ static void test_success(bool xl, enum migr_guest_type type)
 		r.src->host.cap_shadow = true;
 	/* More than the whole restore tail can take: the source caps it to the tail. */
 	r.dst->devices_us = 3600ull * 1000000;
+	r.dst->net_back_us = 1234567;
 	run(&r, xl);
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.t.rc, 0);
@@ -156,6 +157,17 @@ static void test_success(bool xl, enum migr_guest_type type)
 	/* announced on its bridges: once before DONE, four more rounds after it */
 	CHECK_EQ(r.dst->announces, 5);
 	CHECK_EQ(r.t.res.announced, 4);
+	/* the restore's bookkeeping once, after DONE and every announcement */
+	CHECK_EQ(r.dst->settles, 1);
+	CHECK_EQ(r.dst->announces_at_settle, 5);
+	/* network back, from the target's settle: to the source over migr's protocol only */
+	CHECK_EQ(r.t.res.net_back_us, 1234567);
+	CHECK_EQ(r.t.res.vifs_connected, 1);
+	if (!xl) {
+		CHECK_EQ(r.res.net_back_us, 1234567);
+		CHECK_EQ(r.res.vifs, 1);
+		CHECK_EQ(r.res.vifs_connected, 1);
+	}
 	CHECK(r.res.rounds >= 1);
 	CHECK_EQ(r.round_ends, r.res.rounds);
 	CHECK(r.progress_calls > r.res.rounds);
@@ -276,6 +288,7 @@ static void test_unpause_fails(bool xl)
 	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
 	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
 	check_on_source(&r, 1);
+	CHECK_EQ(r.dst->settles, 0);   /* nothing to settle for a copy destroyed */
 	teardown(&r);
 }
 

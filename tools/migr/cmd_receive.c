@@ -51,6 +51,9 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, fast vif "
 			"hotplug %u, unpause %.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3,
 			r->fast_vifs, r->unpause_us / 1e3);
+	if (r->vifs)
+		fprintf(stderr, " (network back: %u of %u vifs connected again, %.1f ms after the "
+			"unpause)", r->vifs_connected, r->vifs, r->net_back_us / 1e3);
 	fprintf(stderr, "\n");
 }
 

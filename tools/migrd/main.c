@@ -115,6 +115,9 @@ static void *reception_main(void *arg)
 			"%.1f ms, fast vif hotplug %u), unpause %.1f ms, announced %u", res.stream_bytes /
 			1048576.0, res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3,
 			res.fast_vifs, res.unpause_us / 1e3, res.announced);
+	if (res.vifs)
+		fprintf(stderr, ", network back %u/%u vifs in %.1f ms", res.vifs_connected, res.vifs,
+			res.net_back_us / 1e3);
 	fprintf(stderr, "\n");
 	migr_conn_close(x->c);
 	migr_hv_close(hv);

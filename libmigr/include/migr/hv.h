@@ -94,6 +94,14 @@ struct migr_save_callbacks {
 
 struct migr_hv;
 
+/* What settle() saw after the unpause. */
+struct migr_settle {
+	uint64_t net_back_us;            /* unpause to every vif connected; 0: not all were */
+	unsigned int vifs;               /* the guest's vifs */
+	unsigned int vifs_connected;     /* of them, connected again in the wait */
+	unsigned int scripts_put_back;   /* stock vif scripts named again */
+};
+
 struct migr_hv_ops {
 	/* Look a domain up by name or numeric id. -ENOENT if none. */
 	int (*domain_find)(struct migr_hv *hv, const char *name_or_id, uint32_t *domid_r);
@@ -139,6 +147,12 @@ struct migr_hv_ops {
 	 * them. Only for the domain of the last restore(); returns the frames sent. May be
 	 * NULL. */
 	int (*announce)(struct migr_hv *hv, uint32_t domid);
+	/* After the unpause of the last restore()'s domain (called once, after DONE and
+	 * the announcements): waits until the guest's vifs are connected again (the
+	 * guest's netfront reconnected to the new backends; at most 10 s from the unpause)
+	 * and reports it in *s_r, then does the bookkeeping that could wait: the stock vif
+	 * scripts go back in place of the fast hotplug helper. May be NULL. */
+	int (*settle)(struct migr_hv *hv, uint32_t domid, struct migr_settle *s_r);
 	void (*close)(struct migr_hv *hv);
 };
 
@@ -202,6 +216,9 @@ struct migr_hv_fake {
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
 	uint64_t devices_us;             /* device set-up a fake restore reports */
 	unsigned int announces;          /* announce() calls */
+	unsigned int settles;            /* settle() calls */
+	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */
+	unsigned int announces_at_settle; /* announce() calls before the last settle() */
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */

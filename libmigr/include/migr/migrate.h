@@ -135,6 +135,10 @@ struct migr_result {
 	uint64_t handshake_us;             /* rest of the wait for READY, rename, GO */
 	uint64_t unpause_us;               /* target: GO received to unpaused */
 	uint64_t done_wait_us;             /* GO sent to DONE (or report) received */
+	/* After the blackout, the target's SETTLED (0/0 when it sent none): from the
+	 * unpause to every vif of the guest connected again (netfront reconnected). */
+	uint64_t net_back_us;              /* 0: not all vifs reconnected, or not reported */
+	unsigned int vifs, vifs_connected;
 	int policy_reason;                 /* last decision's enum migr_policy_reason */
 	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
 	char state_text[320];              /* where the guest is, one line */
@@ -182,6 +186,8 @@ struct migr_recv_result {
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
 	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
 	unsigned int announced;            /* announcement frames sent after DONE */
+	uint64_t net_back_us;              /* unpause to every vif connected; 0: not all were */
+	unsigned int vifs, vifs_connected; /* the guest's vifs, and those connected again */
 	char state_text[320];
 };
 

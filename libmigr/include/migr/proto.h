@@ -58,6 +58,8 @@ enum migr_msg_type {
 	MIGR_MSG_ABORT           = 10,  /* either way, any time before DONE */
 	MIGR_MSG_RESOLVE         = 11,  /* source -> target: what happened to migration ID? */
 	MIGR_MSG_RESOLVE_REPLY   = 12,  /* target -> source */
+	MIGR_MSG_SETTLED         = 13,  /* target -> source, after DONE: the guest's network
+	                                   came back (or did not in time); last message */
 };
 
 const char *migr_msg_type_name(uint32_t type);   /* "HELLO", ..., "unknown" */
@@ -167,6 +169,13 @@ struct migr_msg_done {
 	uint64_t unpause_ns;       /* target: GO received to guest unpaused */
 };
 
+struct migr_msg_settled {
+	uint32_t domid;
+	uint64_t net_back_ns;      /* unpause to every vif connected again; 0 = not all were */
+	uint32_t vifs;             /* the guest's vifs */
+	uint32_t vifs_connected;   /* of them, connected again within the target's wait */
+};
+
 struct migr_msg_abort {
 	uint32_t code;             /* enum migr_abort_code */
 	char reason[MIGR_TEXT_MAX];/* optional */
@@ -196,6 +205,7 @@ struct migr_msg {
 		struct migr_msg_abort abort;
 		struct migr_msg_resolve resolve;
 		struct migr_msg_resolve_reply resolve_reply;
+		struct migr_msg_settled settled;
 	};                         /* GO has no fields; DATA is not a struct migr_msg */
 };
 
