@@ -35,6 +35,8 @@ check_vif() {
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
 	echo "$log" | grep -q "announced 4" ||
 		eng_fail "$host: the guest was not announced on its bridge after DONE"
+	echo "$log" | grep -q "network back 1/1 vifs in [0-9.]* ms" ||
+		eng_fail "$host: the guest's vif was not seen connected again after the unpause"
 	out=$(lab_sh "$host" 'd=$(xl domid g1)
 		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"
 		echo "libxl script: $(xenstore-read /libxl/$d/device/vif/0/script)"
