@@ -285,7 +285,9 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		migr__log(s.p.lg, XTL_WARN, "domain %u: could not destroy the source's copy %s, "
 			  "ignoring (it stays suspended; destroy it by hand)", domid, away);
 	/* The target's last word: when the guest's network came back (it waits for that
-	 * at most 10 s after the unpause). A target that sends none just closes. */
+	 * at most 10 s after the unpause). A target that sends none just closes; one that
+	 * sends nothing and stays is given 20 s. */
+	migr_conn_cap_io_timeout(c, 20000);
 	if (migr_msg_expect(c, MIGR_MSG_SETTLED, &reply) == 0) {
 		res->net_back_us = reply.settled.net_back_ns / 1000;
 		res->vifs = reply.settled.vifs;

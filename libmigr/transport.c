@@ -141,6 +141,12 @@ void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s)
 	atomic_store(&c->bandwidth, bytes_per_s);
 }
 
+void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms)
+{
+	if (ms && (!c->io_timeout_ms || c->io_timeout_ms > ms))
+		c->io_timeout_ms = ms;
+}
+
 /* ---- the socket or pipe ------------------------------------------------------------- */
 
 /* Waits until fd is ready for events, up to timeout_ms (0 = for ever). */

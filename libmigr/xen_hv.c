@@ -862,8 +862,9 @@ static void put_back_keep(struct xen_hv *x, uint32_t domid, const libxl_domain_c
 	}
 }
 
-/* The stock scripts back into the backend's and libxl's xenstore nodes and into the
- * configuration libxl stores for the domain (xl list -l, later migrations). */
+/* Network back (waits for the watcher started at the unpause), then the stock scripts
+ * back into the backend's and libxl's xenstore nodes and into the configuration libxl
+ * stores for the domain (xl list -l, later migrations). */
 static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
 {
 	struct xen_hv *x = XH(h);

@@ -233,6 +233,9 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r);
  * chunk sent. */
 void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s);
 
+/* Lowers the I/O timeout to ms (never raises it; 0 does nothing). The driver's thread. */
+void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms);
+
 /* Text of the last failure on this connection ("" if none); valid until the next call. */
 const char *migr_conn_error(const struct migr_conn *c);
 
