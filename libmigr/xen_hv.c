@@ -48,13 +48,12 @@ struct net_watch;
 
 struct xen_hv {
 	struct migr_hv hv;
-	/* the vifs of the last restored domain, for announce() */
-	uint32_t ann_domid;
+	uint32_t last_domid;     /* the domain of the last restore(), or INVALID_DOMID */
+	/* its vifs, for announce() */
 	unsigned int ann_n;
 	uint8_t ann_mac[MAX_FAST_VIFS][6];
 	char ann_bridge[MAX_FAST_VIFS][IFNAMSIZ];
-	/* the stock vif scripts of the last restored domain, put back by settle() */
-	uint32_t pb_domid;
+	/* its stock vif scripts, put back by settle() */
 	unsigned int pb_n;
 	int pb_devid[MAX_FAST_VIFS];
 	char *pb_script[MAX_FAST_VIFS];
@@ -754,7 +753,7 @@ static void net_watch_start(struct xen_hv *x, uint32_t domid, uint64_t t0_us)
 	struct net_watch *w;
 	char path[64];
 
-	if (x->nb || !x->nb_n || domid != x->ann_domid)
+	if (x->nb || !x->nb_n || domid != x->last_domid)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -838,7 +837,6 @@ static void put_back_clear(struct xen_hv *x)
 		x->pb_script[i] = NULL;
 	}
 	x->pb_n = 0;
-	x->pb_domid = INVALID_DOMID;
 }
 
 /* Keeps what settle() will put back: the original script of each vif given the helper
@@ -847,7 +845,6 @@ static void put_back_keep(struct xen_hv *x, uint32_t domid, const libxl_domain_c
                           char **orig)
 {
 	put_back_clear(x);
-	x->pb_domid = domid;
 	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
 		if (!orig[i])
 			continue;
@@ -876,7 +873,7 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	memset(s_r, 0, sizeof(*s_r));
 	if (x->nb && x->nb->domid == domid)
 		net_watch_end(x, false, s_r);
-	if (domid != x->pb_domid || !x->pb_n)
+	if (domid != x->last_domid || !x->pb_n)
 		return 0;
 	for (unsigned int i = 0; i < x->pb_n; i++) {
 		const char *script = x->pb_script[i];
@@ -981,9 +978,9 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
 		goto out;
 	}
-	put_back_keep(x, domid, &cfg, orig_script);
 	net_watch_end(x, true, NULL);
-	x->ann_domid = domid;
+	x->last_domid = domid;
+	put_back_keep(x, domid, &cfg, orig_script);
 	x->ann_n = 0;
 	x->nb_n = 0;
 	for (int i = 0; i < cfg.num_nics && x->nb_n < MAX_FAST_VIFS; i++)
@@ -1021,7 +1018,7 @@ static int xen_unpause(struct migr_hv *h, uint32_t domid)
 
 static int xen_destroy(struct migr_hv *h, uint32_t domid)
 {
-	if (domid == XH(h)->pb_domid)
+	if (domid == XH(h)->last_domid)
 		put_back_clear(XH(h));
 	if (XH(h)->nb && XH(h)->nb->domid == domid)
 		net_watch_end(XH(h), true, NULL);
@@ -1050,7 +1047,7 @@ static int xen_announce(struct migr_hv *h, uint32_t domid)
 	uint8_t frame[128];
 	int fd, sent = 0, rc = 0;
 
-	if (domid != x->ann_domid || !x->ann_n)
+	if (domid != x->last_domid || !x->ann_n)
 		return 0;
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1137,7 +1134,7 @@ int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r)
 		lg = &null_logger;
 	x->hv.ops = &xen_ops;
 	x->hv.lg = lg;
-	x->pb_domid = INVALID_DOMID;
+	x->last_domid = INVALID_DOMID;
 	x->xch = xc_interface_open(lg, lg, 0);
 	x->xch_peek = x->xch ? xc_interface_open(lg, lg, 0) : NULL;
 	if (!x->xch || !x->xch_peek) {
