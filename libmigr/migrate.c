@@ -211,6 +211,18 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		goto out_backout_sent;   /* stream_out_end sent ABORT already */
 	}
 
+	/* As xl does: the source's copy leaves the name before the target takes it (at GO).
+	 * Done now, while the target restores, rather than between READY and GO, which is
+	 * inside the blackout's critical path. */
+	migr__text(away, sizeof(away), "%s--migratedaway", di.name);
+	rc = hv->ops->rename(hv, domid, di.name, away);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "could not rename the source's copy");
+		acode = MIGR_ABORT_OTHER;
+		goto out_backout;
+	}
+	renamed = true;
+
 	/* ---- WAIT_READY ---- */
 	s.phase = MIGR_PHASE_WAIT_READY;
 	migr__send_report(&s);
@@ -234,16 +246,6 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		acode = MIGR_ABORT_CANCELLED;
 		goto out_backout;
 	}
-
-	/* As xl does: the source's copy leaves the name before the target takes it. */
-	migr__text(away, sizeof(away), "%s--migratedaway", di.name);
-	rc = hv->ops->rename(hv, domid, di.name, away);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "could not rename the source's copy");
-		acode = MIGR_ABORT_OTHER;
-		goto out_backout;
-	}
-	renamed = true;
 
 	/* ---- GO: POINT OF NO RETURN ---- */
 	s.phase = MIGR_PHASE_GO;

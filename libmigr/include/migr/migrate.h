@@ -132,7 +132,7 @@ struct migr_result {
 	uint64_t restore_tail_us;          /* target: stream end to restored (incl. devices) */
 	uint64_t devices_us;               /* target: part of restore_tail for device set-up
 	                                      (0 when not measured) */
-	uint64_t handshake_us;             /* rest of the wait for READY, rename, GO */
+	uint64_t handshake_us;             /* rest: READY, GO and DONE in flight */
 	uint64_t unpause_us;               /* target: GO received to unpaused */
 	uint64_t done_wait_us;             /* GO sent to DONE (or report) received */
 	/* After the blackout, the target's SETTLED (0/0 when it sent none): from the
