@@ -256,6 +256,14 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->bytes = res.wire_bytes ? res.wire_bytes : res.stream_bytes;
 	out->total_us = res.total_us;
 	out->blackout_us = res.blackout_us;
+	out->suspend_us = res.suspend_us;
+	out->final_send_us = res.final_send_us;
+	out->restore_tail_us = res.restore_tail_us;
+	out->devices_us = res.devices_us;
+	out->handshake_us = res.handshake_us;
+	out->unpause_us = res.unpause_us;
+	out->net_back_us = res.net_back_us;
+	out->net_back_known = res.vifs && res.vifs_connected == res.vifs;
 	out->fwd_known = false;
 	if (rc)
 		snprintf(out->reason, sizeof(out->reason), "%.150s",

@@ -433,6 +433,14 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	jb_kint(&b, "bytes", (long long)o->bytes);
 	jb_kint(&b, "total_ms", (long long)(o->total_us / 1000));
 	jb_printf(&b, ",\"blackout_ms\":%.3f", o->blackout_us / 1000.0);
+	jb_printf(&b, ",\"blackout_phases_ms\":{\"suspend\":%.1f,\"final_send\":%.1f,"
+		  "\"restore_tail\":%.1f,\"devices\":%.1f,\"handshake\":%.1f,\"unpause\":%.1f}",
+		  o->suspend_us / 1000.0, o->final_send_us / 1000.0, o->restore_tail_us / 1000.0,
+		  o->devices_us / 1000.0, o->handshake_us / 1000.0, o->unpause_us / 1000.0);
+	if (o->net_back_known)
+		jb_printf(&b, ",\"net_back_ms\":%.1f", o->net_back_us / 1000.0);
+	else
+		jb_raw(&b, ",\"net_back_ms\":null", 19);
 	if (o->fwd_known)
 		jb_kint(&b, "forwarded_packets", (long long)o->fwd_packets);
 	else

@@ -65,6 +65,11 @@ static int fake_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	out->rounds = 4;
 	out->bytes = 150000000;
 	out->blackout_us = 123456;
+	out->suspend_us = 20000;
+	out->restore_tail_us = 90500;
+	out->devices_us = 40000;
+	out->net_back_us = 1500000;
+	out->net_back_known = true;
 	out->total_us = 2000000;
 	out->target_domid = 40 + a->guest->domid;
 	/* The guest leaves this host: its tree goes with it. */
@@ -259,6 +264,10 @@ static void test_request_through_xenstore(void)
 			CHECK(strstr(line, "\"rounds\":4") != NULL);
 			CHECK(strstr(line, "\"bytes\":150000000") != NULL);
 			CHECK(strstr(line, "\"blackout_ms\":123.456") != NULL);
+			CHECK(strstr(line, "\"blackout_phases_ms\":{\"suspend\":20.0,\"final_send\":0.0,"
+				  "\"restore_tail\":90.5,\"devices\":40.0,\"handshake\":0.0,"
+				  "\"unpause\":0.0}") != NULL);
+			CHECK(strstr(line, "\"net_back_ms\":1500.0") != NULL);
 			CHECK(strstr(line, "\"acked\":true") != NULL);
 			CHECK(strstr(line, "\"source\":\"hosta\"") != NULL);
 			CHECK(strstr(line, "\"target\":\"hostb\"") != NULL);

@@ -78,6 +78,10 @@ struct migr_evac_outcome {
 	uint64_t bytes;
 	uint64_t total_us;
 	uint64_t blackout_us;
+	/* its parts as migr_result has them (0 when not measured), and network back */
+	uint64_t suspend_us, final_send_us, restore_tail_us, devices_us, handshake_us, unpause_us;
+	uint64_t net_back_us;
+	bool net_back_known;           /* every vif of the guest connected again, reported */
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
 	bool fwd_known;                /* fwd_packets was reported by the engine */
 	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */

@@ -57,7 +57,8 @@ ok = True
 for line in open(sys.argv[1]):
     r = json.loads(line)
     for k in ("evacuation", "migration_id", "guest", "source", "target", "outcome", "rounds",
-              "bytes", "blackout_ms", "total_ms", "forwarded_packets", "acked", "deferred"):
+              "bytes", "blackout_ms", "blackout_phases_ms", "net_back_ms", "total_ms",
+              "forwarded_packets", "acked", "deferred"):
         if k not in r:
             print("record of %s lacks %s" % (r.get("guest"), k)); ok = False
     if r.get("outcome") != "moved" or not r.get("rounds") or not r.get("bytes") or not r.get("migration_id"):
@@ -65,6 +66,13 @@ for line in open(sys.argv[1]):
     print("%-4s -> %s: %s in %.1f s, %d rounds, %.1f MiB, blackout %.1f ms, acked %s, deferred %s, forwarded %s" % (
         r["guest"], r["target"], r["outcome"], r["total_ms"] / 1000.0, r["rounds"], r["bytes"] / 1048576.0,
         r["blackout_ms"], r["acked"], r["deferred"], r["forwarded_packets"]))
+    ph = r.get("blackout_phases_ms") or {}
+    print("     phases (ms): %s; network back %s ms" % (
+        ", ".join("%s %.1f" % kv for kv in ph.items()), r.get("net_back_ms")))
+    if not ph.get("suspend") or not ph.get("restore_tail"):
+        print("record of %s: blackout phases not measured" % r.get("guest")); ok = False
+    if r.get("outcome") == "moved" and not isinstance(r.get("net_back_ms"), (int, float)):
+        print("record of %s: the guest's vif was not seen connected again" % r.get("guest")); ok = False
     if r["guest"] == "g1" and not r["acked"]: print("g1: ack not recorded"); ok = False
     if r["guest"] == "g2" and not r["deferred"]: print("g2: deferral not recorded"); ok = False
 sys.exit(0 if ok else 1)
