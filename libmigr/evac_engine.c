@@ -264,6 +264,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->unpause_us = res.unpause_us;
 	out->net_back_us = res.net_back_us;
 	out->net_back_known = res.vifs && res.vifs_connected == res.vifs;
+	out->first_frame_us = out->net_back_known ? res.first_frame_us : 0;
 	out->fwd_known = false;
 	if (rc)
 		snprintf(out->reason, sizeof(out->reason), "%.150s",

@@ -441,6 +441,10 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 		jb_printf(&b, ",\"net_back_ms\":%.1f", o->net_back_us / 1000.0);
 	else
 		jb_raw(&b, ",\"net_back_ms\":null", 19);
+	if (o->first_frame_us)
+		jb_printf(&b, ",\"first_frame_ms\":%.1f", o->first_frame_us / 1000.0);
+	else
+		jb_raw(&b, ",\"first_frame_ms\":null", 22);
 	if (o->fwd_known)
 		jb_kint(&b, "forwarded_packets", (long long)o->fwd_packets);
 	else

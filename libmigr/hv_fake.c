@@ -472,6 +472,7 @@ static int fake_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_
 	s_r->vifs = 1;
 	s_r->vifs_connected = f->net_back_us ? 1 : 0;
 	s_r->net_back_us = f->net_back_us;
+	s_r->first_frame_us = f->net_back_us ? f->net_back_us + 1000 : 0;
 	f->settles++;
 	f->announces_at_settle = f->announces;
 	return 0;

@@ -294,6 +294,7 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		res->net_back_us = reply.settled.net_back_ns / 1000;
 		res->vifs = reply.settled.vifs;
 		res->vifs_connected = reply.settled.vifs_connected;
+		res->first_frame_us = reply.settled.first_frame_ns / 1000;
 		migr_msg_release(&reply);
 	}
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs on the target (domain %u)",

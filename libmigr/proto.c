@@ -278,6 +278,7 @@ static const struct fdef f_settled[] = {
 	U64(2, false, settled.net_back_ns, 0, UINT64_MAX),
 	U32(3, false, settled.vifs, 0, UINT32_MAX),
 	U32(4, false, settled.vifs_connected, 0, UINT32_MAX),
+	U64(5, false, settled.first_frame_ns, 0, UINT64_MAX),
 };
 
 static int check_settled(const struct migr_msg *m, char *err, size_t errlen)

@@ -152,6 +152,7 @@ void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *
 		return;
 	rc = hv->ops->settle(hv, domid, &st);
 	res->net_back_us = st.net_back_us;
+	res->first_frame_us = st.first_frame_us;
 	res->vifs = st.vifs;
 	res->vifs_connected = st.vifs_connected;
 	if (rc < 0)
@@ -433,6 +434,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	m.settled.net_back_ns = res->net_back_us * 1000;
 	m.settled.vifs = res->vifs;
 	m.settled.vifs_connected = res->vifs_connected;
+	m.settled.first_frame_ns = res->first_frame_us * 1000;
 	migr_msg_send(c, &m);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 		 peer.preflight.name, domid);

@@ -19,6 +19,7 @@
  *     Reading it touches no guest.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -691,10 +692,15 @@ static uint64_t dev_watch_stop(struct dev_watch *w, uint64_t end_us)
 /*
  * Network back: from the unpause, a thread watches the backend state of the restored
  * domain's vifs and notes when every one is XenbusStateConnected (4), i.e. the guest's
- * netfront reconnected to the new host's netback after its resume. Bounded by
- * NET_BACK_WAIT_US; settle() collects it.
+ * netfront reconnected to the new host's netback after its resume (bounded by
+ * NET_BACK_WAIT_US). It then waits, at most FIRST_FRAME_WAIT_US more, for the guest's first
+ * frame on each vif (its backend netdev's rx_packets grows: netfront's own announcement or
+ * any reply), which is when the guest is back on the network. settle() collects both; its
+ * put-back runs only after, so that dom0's work stays out of the guest's way until then.
  */
-#define NET_BACK_WAIT_US 10000000u
+#define NET_BACK_WAIT_US    10000000u
+#define FIRST_FRAME_WAIT_US  2000000u
+#define FIRST_FRAME_POLL_MS 10
 
 struct net_watch {
 	struct xs_handle *xsh;
@@ -703,7 +709,9 @@ struct net_watch {
 	uint32_t domid;
 	unsigned int n, connected;
 	int devid[MAX_FAST_VIFS];
-	uint64_t t0_us, back_us;
+	char ifname[MAX_FAST_VIFS][IFNAMSIZ];
+	uint64_t rx0[MAX_FAST_VIFS];           /* rx_packets at the unpause (UINT64_MAX: unread) */
+	uint64_t t0_us, back_us, frame_us;
 };
 
 static unsigned int vifs_connected(struct net_watch *w)
@@ -725,25 +733,75 @@ static unsigned int vifs_connected(struct net_watch *w)
 	return c;
 }
 
+/* Frames the guest sent on backend netdev NAME (its rx side), UINT64_MAX if unreadable. */
+static uint64_t vif_rx_packets(const char *name)
+{
+	char path[96], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_packets", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return UINT64_MAX;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return UINT64_MAX;
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* Every vif has carried a frame from the guest since the unpause. */
+static bool vifs_heard(struct net_watch *w)
+{
+	for (unsigned int i = 0; i < w->n; i++) {
+		uint64_t rx = vif_rx_packets(w->ifname[i]);
+
+		if (rx == UINT64_MAX || w->rx0[i] == UINT64_MAX || rx <= w->rx0[i])
+			return false;
+	}
+	return true;
+}
+
 static void *net_watch_main(void *arg)
 {
 	struct net_watch *w = arg;
 	struct pollfd p = { .fd = xs_fileno(w->xsh), .events = POLLIN };
+	bool look = true;
 	char **ev;
 
+	/* the backends' states, read again only when the watch fires */
 	while (!w->stop) {
 		uint64_t t = now_us();
 
-		w->connected = vifs_connected(w);
+		if (look) {
+			w->connected = vifs_connected(w);
+			look = false;
+		}
 		if (w->connected == w->n) {
 			w->back_us = t - w->t0_us;
 			break;
 		}
 		if (t - w->t0_us >= NET_BACK_WAIT_US)
-			break;
-		if (poll(&p, 1, 50) > 0)
-			while ((ev = xs_check_watch(w->xsh)) != NULL)
+			return NULL;
+		if (poll(&p, 1, 100) > 0)
+			while ((ev = xs_check_watch(w->xsh)) != NULL) {
 				free(ev);
+				look = true;
+			}
+	}
+	/* the guest's first frames */
+	while (!w->stop && w->back_us) {
+		uint64_t t = now_us();
+
+		if (vifs_heard(w)) {
+			w->frame_us = t - w->t0_us;
+			break;
+		}
+		if (t - w->t0_us >= w->back_us + FIRST_FRAME_WAIT_US)
+			break;
+		poll(NULL, 0, FIRST_FRAME_POLL_MS);
 	}
 	return NULL;
 }
@@ -763,6 +821,21 @@ static void net_watch_start(struct xen_hv *x, uint32_t domid, uint64_t t0_us)
 	w->n = x->nb_n;
 	memcpy(w->devid, x->nb_devid, sizeof(w->devid));
 	w->xsh = xs_open(0);
+	for (unsigned int i = 0; i < w->n && w->xsh; i++) {
+		/* netback's name for the device, unless the configuration renamed it */
+		unsigned int len = 0;
+		char *v;
+
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%d/vifname", domid,
+			 w->devid[i]);
+		v = xs_read(w->xsh, XBT_NULL, path, &len);
+		if (v && len > 0 && len < IFNAMSIZ && !strchr(v, '/'))
+			snprintf(w->ifname[i], IFNAMSIZ, "%s", v);
+		else
+			snprintf(w->ifname[i], IFNAMSIZ, "vif%u.%d", domid, w->devid[i]);
+		free(v);
+		w->rx0[i] = vif_rx_packets(w->ifname[i]);
+	}
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", domid);
 	if (!w->xsh || !xs_watch(w->xsh, path, "migr-netback") ||
 	    pthread_create(&w->th, NULL, net_watch_main, w)) {
@@ -789,6 +862,7 @@ static void net_watch_end(struct xen_hv *x, bool abandon, struct migr_settle *s_
 		s_r->vifs = w->n;
 		s_r->vifs_connected = w->connected;
 		s_r->net_back_us = w->back_us;
+		s_r->first_frame_us = w->frame_us;
 	}
 	xs_close(w->xsh);
 	free(w);

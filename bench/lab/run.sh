@@ -8,8 +8,9 @@
 #     network to the guest (an outside observer: no clock offsets between hosts), and
 #     memwork's own last realtime gap (uncorrected for the two hosts' clock offset);
 #   blackout, tool-measured: migr's own figure (suspend request to DONE); xl prints none;
-#   network back (migr only): the target's figure, unpause to the guest's vif connected
-#     again (its netfront reconnected); the ping gap covers both and the observer's wait;
+#   network back (migr only): the target's figures, unpause to the guest's vif connected
+#     again (its netfront reconnected) and to the guest's first frame on it; the ping gap
+#     covers these and the observer's wait;
 #   total time: the migrate command's wall time;
 #   bytes: bytes the target's dom0 received on its lab NIC during the hop (stream, framing,
 #     TLS for migr; xl's pipe is plain TCP through labpipe).
@@ -31,9 +32,9 @@ summary() {   # HOPS_FILE
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
 	echo
 	echo "hops: xl $(grep -c '^xl ' "$HOPS"), migr $(grep -c '^migr ' "$HOPS")"
-	printf '%-5s %14s %16s %18s %9s %12s %13s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms
+	printf '%-5s %14s %16s %18s %9s %12s %13s %16s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms
 	for tool in xl migr; do
-		printf '%-5s %14s %16s %18s %9s %12s %13s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)" "$(col $tool 7)"
+		printf '%-5s %14s %16s %18s %9s %12s %13s %16s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)" "$(col $tool 7)" "$(col $tool 8)"
 	done
 	echo "(medians over hops; blackout ratio from the ping observer, the one measure both tools share)"
 	echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)")"
@@ -65,9 +66,10 @@ ping_gap() {
 	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
 }
 
-# hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes" to $OUT/hops
+# hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes
+# net_back first_frame" to $OUT/hops
 hop() {
-	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" rc
+	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" ff="nan" rc
 	rx0=$(rx_bytes "$dst")
 	ping_start "$OUT/ping.$tool.$n"
 	sleep 2
@@ -82,6 +84,7 @@ hop() {
 		out=$(lab_sh "$src" "migr migrate --json -q --psk $PSK --downtime $DOWNTIME g1 $(lab_ip "$dst") 2>/dev/null; echo exit=\$?" 1500)
 		tb=$(echo "$out" | sed -n 's/.*"event":"result".*"blackout_ms":\([0-9.]*\).*/\1/p')
 		nb=$(echo "$out" | sed -n 's/.*"event":"result".*"net_back_ms":\([0-9.]*\).*/\1/p')
+		ff=$(echo "$out" | sed -n 's/.*"event":"result".*"first_frame_ms":\([0-9.]*\).*/\1/p')
 	fi
 	t1=$(date +%s.%N)
 	sleep 3
@@ -90,18 +93,20 @@ hop() {
 	rc=$(echo "$out" | sed -n 's/^exit=//p')
 	echo "$out" >"$OUT/out.$tool.$n"
 	rx1=$(rx_bytes "$dst")
-	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
 	if [ "$rc" != 0 ]; then
 		echo "bench-lab: $tool hop $n ($src -> $dst) failed (exit $rc):"; echo "$out" | tail -5
 		return 1
 	fi
+	# (memwork writes its nodes again a few seconds after the pause; the verification
+	# waits for them)
 	eng_verify "$dst" g1 >/dev/null || { echo "bench-lab: memory check failed after $tool hop $n"; return 1; }
-	printf '%s %s %s %s %.2f %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
-		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" | tee -a "$OUT/hops"
+	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
+	printf '%s %s %s %s %.2f %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" | tee -a "$OUT/hops"
 }
 
 echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME"
-echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms"
 fail=0
 for i in $(seq "$RUNS"); do
 	for tool in xl migr; do

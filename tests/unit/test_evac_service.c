@@ -70,6 +70,7 @@ static int fake_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	out->devices_us = 40000;
 	out->net_back_us = 1500000;
 	out->net_back_known = true;
+	out->first_frame_us = 1750000;
 	out->total_us = 2000000;
 	out->target_domid = 40 + a->guest->domid;
 	/* The guest leaves this host: its tree goes with it. */
@@ -268,6 +269,7 @@ static void test_request_through_xenstore(void)
 				  "\"restore_tail\":90.5,\"devices\":40.0,\"handshake\":0.0,"
 				  "\"unpause\":0.0}") != NULL);
 			CHECK(strstr(line, "\"net_back_ms\":1500.0") != NULL);
+			CHECK(strstr(line, "\"first_frame_ms\":1750.0") != NULL);
 			CHECK(strstr(line, "\"acked\":true") != NULL);
 			CHECK(strstr(line, "\"source\":\"hosta\"") != NULL);
 			CHECK(strstr(line, "\"target\":\"hostb\"") != NULL);

@@ -150,9 +150,11 @@ static void test_round_trips(void)
 	m.settled.net_back_ns = 1200000000;
 	m.settled.vifs = 2;
 	m.settled.vifs_connected = 2;
+	m.settled.first_frame_ns = 1450000000;
 	CHECK_EQ(round_trip(&m, &d), 0);
 	CHECK_EQ(d.settled.domid, 12);
 	CHECK(d.settled.net_back_ns == 1200000000);
+	CHECK(d.settled.first_frame_ns == 1450000000);
 	CHECK_EQ(d.settled.vifs, 2);
 	CHECK_EQ(d.settled.vifs_connected, 2);
 	/* more vifs connected than the guest has is refused */

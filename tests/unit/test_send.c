@@ -162,9 +162,11 @@ static void test_success(bool xl, enum migr_guest_type type)
 	CHECK_EQ(r.dst->announces_at_settle, 5);
 	/* network back, from the target's settle: to the source over migr's protocol only */
 	CHECK_EQ(r.t.res.net_back_us, 1234567);
+	CHECK_EQ(r.t.res.first_frame_us, 1235567);
 	CHECK_EQ(r.t.res.vifs_connected, 1);
 	if (!xl) {
 		CHECK_EQ(r.res.net_back_us, 1234567);
+		CHECK_EQ(r.res.first_frame_us, 1235567);
 		CHECK_EQ(r.res.vifs, 1);
 		CHECK_EQ(r.res.vifs_connected, 1);
 	}

@@ -53,7 +53,8 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 			r->fast_vifs, r->unpause_us / 1e3);
 	if (r->vifs)
 		fprintf(stderr, " (network back: %u of %u vifs connected again, %.1f ms after the "
-			"unpause)", r->vifs_connected, r->vifs, r->net_back_us / 1e3);
+			"unpause; first frame from the guest after %.1f ms)", r->vifs_connected,
+			r->vifs, r->net_back_us / 1e3, r->first_frame_us / 1e3);
 	fprintf(stderr, "\n");
 }
 

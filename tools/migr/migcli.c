@@ -238,9 +238,16 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 			ms(r->blackout_us), ms(r->predicted_blackout_us), ms(r->suspend_us),
 			ms(r->final_send_us), ms(r->restore_tail_us), devs,
 			ms(r->handshake_us), ms(r->unpause_us));
-	if (r->blackout_us && r->vifs && r->vifs_connected == r->vifs)
+	if (r->blackout_us && r->vifs && r->vifs_connected == r->vifs && r->first_frame_us)
 		fprintf(f, "  network back %.1f ms after the unpause (the guest's %u vif%s connected "
-			"again on the target)\n", ms(r->net_back_us), r->vifs, r->vifs == 1 ? "" : "s");
+			"again on the target), its first frame%s after %.1f ms\n", ms(r->net_back_us),
+			r->vifs, r->vifs == 1 ? "" : "s", r->vifs == 1 ? "" : "s on each",
+			ms(r->first_frame_us));
+	else if (r->blackout_us && r->vifs && r->vifs_connected == r->vifs)
+		fprintf(f, "  network back %.1f ms after the unpause (the guest's %u vif%s connected "
+			"again on the target; no frame from the guest on %s within 2 s)\n",
+			ms(r->net_back_us), r->vifs, r->vifs == 1 ? "" : "s",
+			r->vifs == 1 ? "it" : "every one");
 	else if (r->blackout_us && r->vifs)
 		fprintf(f, "  network back: only %u of the guest's %u vifs connected again within "
 			"10 s of the unpause\n", r->vifs_connected, r->vifs);
@@ -250,17 +257,20 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 {
 	char net_back[32] = "null";   /* not reported, or not every vif came back */
+	char first_frame[32] = "null";
 
 	if (r->vifs && r->vifs_connected == r->vifs)
 		snprintf(net_back, sizeof(net_back), "%.1f", ms(r->net_back_us));
+	if (r->vifs && r->vifs_connected == r->vifs && r->first_frame_us)
+		snprintf(first_frame, sizeof(first_frame), "%.1f", ms(r->first_frame_us));
 	fprintf(f, "{\"event\":\"result\",\"id\":\"%s\",\"name\":\"%s\",\"type\":\"%s\","
 		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
 		"\"predicted_blackout_ms\":%.1f,\"suspend_ms\":%.1f,\"final_send_ms\":%.1f,"
 		"\"restore_tail_ms\":%.1f,\"devices_ms\":%.1f,\"handshake_ms\":%.1f,"
-		"\"unpause_ms\":%.1f,\"net_back_ms\":%s,\"vifs\":%u,\"vifs_connected\":%u,"
-		"\"dst_domid\":%u}\n",
+		"\"unpause_ms\":%.1f,\"net_back_ms\":%s,\"first_frame_ms\":%s,\"vifs\":%u,"
+		"\"vifs_connected\":%u,\"dst_domid\":%u}\n",
 		r->id, r->name, migr_guest_type_name(r->type),
 		rc == 0 ? "done" : rc == -MIGR_E_UNDECIDED ? "undecided" :
 		r->phase == MIGR_PHASE_FAILED ? "failed" : "aborted",
@@ -270,7 +280,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		ms(r->predicted_blackout_us), ms(r->suspend_us), ms(r->final_send_us),
 		ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
-		net_back, r->vifs, r->vifs_connected, r->dst_domid);
+		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);
 	fflush(f);
 }
 

@@ -116,8 +116,8 @@ static void *reception_main(void *arg)
 			1048576.0, res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3,
 			res.fast_vifs, res.unpause_us / 1e3, res.announced);
 	if (res.vifs)
-		fprintf(stderr, ", network back %u/%u vifs in %.1f ms", res.vifs_connected, res.vifs,
-			res.net_back_us / 1e3);
+		fprintf(stderr, ", network back %u/%u vifs in %.1f ms, first frame in %.1f ms",
+			res.vifs_connected, res.vifs, res.net_back_us / 1e3, res.first_frame_us / 1e3);
 	fprintf(stderr, "\n");
 	migr_conn_close(x->c);
 	migr_hv_close(hv);

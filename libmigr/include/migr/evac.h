@@ -82,6 +82,7 @@ struct migr_evac_outcome {
 	uint64_t suspend_us, final_send_us, restore_tail_us, devices_us, handshake_us, unpause_us;
 	uint64_t net_back_us;
 	bool net_back_known;           /* every vif of the guest connected again, reported */
+	uint64_t first_frame_us;       /* then a frame from the guest on each; 0: not seen */
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
 	bool fwd_known;                /* fwd_packets was reported by the engine */
 	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */

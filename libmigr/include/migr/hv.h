@@ -97,6 +97,8 @@ struct migr_hv;
 /* What settle() saw after the unpause. */
 struct migr_settle {
 	uint64_t net_back_us;            /* unpause to every vif connected; 0: not all were */
+	uint64_t first_frame_us;         /* unpause to a frame from the guest on every vif;
+	                                    0: not seen on all (within 2 s of net_back) */
 	unsigned int vifs;               /* the guest's vifs */
 	unsigned int vifs_connected;     /* of them, connected again in the wait */
 	unsigned int scripts_put_back;   /* stock vif scripts named again */

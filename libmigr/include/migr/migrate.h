@@ -138,6 +138,8 @@ struct migr_result {
 	/* After the blackout, the target's SETTLED (0/0 when it sent none): from the
 	 * unpause to every vif of the guest connected again (netfront reconnected). */
 	uint64_t net_back_us;              /* 0: not all vifs reconnected, or not reported */
+	uint64_t first_frame_us;           /* then a frame from the guest on every vif; 0: not
+	                                      seen on all, or not reported */
 	unsigned int vifs, vifs_connected;
 	int policy_reason;                 /* last decision's enum migr_policy_reason */
 	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
@@ -187,6 +189,7 @@ struct migr_recv_result {
 	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
 	unsigned int announced;            /* announcement frames sent after DONE */
 	uint64_t net_back_us;              /* unpause to every vif connected; 0: not all were */
+	uint64_t first_frame_us;           /* unpause to a frame from the guest on every vif */
 	unsigned int vifs, vifs_connected; /* the guest's vifs, and those connected again */
 	char state_text[320];
 };

@@ -174,6 +174,8 @@ struct migr_msg_settled {
 	uint64_t net_back_ns;      /* unpause to every vif connected again; 0 = not all were */
 	uint32_t vifs;             /* the guest's vifs */
 	uint32_t vifs_connected;   /* of them, connected again within the target's wait */
+	uint64_t first_frame_ns;   /* unpause to a frame from the guest on every vif; 0 = not
+	                              seen on all (optional field) */
 };
 
 struct migr_msg_abort {
