@@ -3,15 +3,26 @@
  * (both handed to the evacuation service), and new domains (@introduceDomain), each of
  * which gets its notice directory with maintenance-event = NONE, so that a guest that just
  * arrived by migration sees its notice reset on the new host.
+ *
+ * A domain is introduced in the middle of its restore (libxl's build), which for a migrating
+ * guest is inside its blackout; the scan and the writes for its directory would compete
+ * with the restore for xenstored and dom0's CPU there. So the scan runs NOTICE_DELAY_MS
+ * after the first introduction not yet scanned for, from a timer.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/timerfd.h>
 
 #include "evacd.h"
 
 #define TOK_INTRO "migrd-introduce"
+#define NOTICE_DELAY_MS 3000
+
+static int notice_timer = -1;
+static bool notice_armed;
 
 /* Gives every guest domain without a notice directory one, with NONE. */
 static void notice_dirs(void)
@@ -60,8 +71,27 @@ static int on_xenstore(void *arg)
 		free(path);
 		free(tok);
 	}
-	if (intro)
-		notice_dirs();
+	if (intro && !notice_armed) {
+		struct itimerspec its = { .it_value = { NOTICE_DELAY_MS / 1000,
+							(NOTICE_DELAY_MS % 1000) * 1000000L } };
+
+		if (notice_timer >= 0 && timerfd_settime(notice_timer, 0, &its, NULL) == 0)
+			notice_armed = true;
+		else
+			notice_dirs();   /* no timer: at once */
+	}
+	return 0;
+}
+
+static int on_notice_timer(void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (read(notice_timer, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return 0;
+	notice_armed = false;
+	notice_dirs();
 	return 0;
 }
 
@@ -76,6 +106,11 @@ int migrd_watch_start(void)
 		return rc;
 	}
 	notice_dirs();
+	notice_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (notice_timer >= 0 && migrd_add_source(notice_timer, on_notice_timer, NULL)) {
+		close(notice_timer);
+		notice_timer = -1;
+	}
 	rc = migrd_add_source(xs->ops->fileno(xs), on_xenstore, NULL);
 	if (rc)
 		fprintf(stderr, "migrd: no room for the xenstore source (%s)\n", migr_strerror(rc));
