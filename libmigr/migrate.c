@@ -187,6 +187,8 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		rc = -MIGR_E_ABORTED;
 		goto out_refused;
 	}
+	/* the part of the blackout the target says its restore takes: the policy's to know */
+	migr__send_target_fixed(&s, reply.preflight_reply.restore_hint_ns / 1000);
 	migr_msg_release(&reply);
 
 	migr_msg_init(&m, MIGR_MSG_CONFIG);

@@ -28,13 +28,16 @@
 /*
  * A round pays if it cuts the predicted blackout by MIN_GAIN_FRAC of it, or by
  * MIN_GAIN_ABS_US (blackouts far over budget), or by HALVES_PAGES of its page part but
- * at least MIN_GAIN_FLOOR_US (a round has costs of its own); and if it saves 1 us of
- * blackout per LIVE_PER_BLACKOUT us of live time, its own measured cost included.
+ * at least MIN_GAIN_FLOOR_US and MIN_GAIN_FLOOR_FRAC of the blackout (a round has costs
+ * of its own, bytes among them: halving a page part that is a sliver of a blackout made
+ * of fixed costs is not worth a round); and if it saves 1 us of blackout per
+ * LIVE_PER_BLACKOUT us of live time, its own measured cost included.
  */
 #define MIN_GAIN_FRAC         0.10
 #define MIN_GAIN_ABS_US       50000.0
 #define HALVES_PAGES          0.5
 #define MIN_GAIN_FLOOR_US     1000.0
+#define MIN_GAIN_FLOOR_FRAC   0.01
 #define LIVE_PER_BLACKOUT     50.0
 /* Over budget, a blackout set this many times the best seen is a burst worth waiting out
  * (for at most PATIENCE rounds in a whole migration). */
@@ -490,7 +493,8 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	}
 
 	pays = (gain >= MIN_GAIN_FRAC * now_b || gain >= MIN_GAIN_ABS_US ||
-		(gain >= HALVES_PAGES * (now_b - fixed) && gain >= MIN_GAIN_FLOOR_US)) &&
+		(gain >= HALVES_PAGES * (now_b - fixed) && gain >= MIN_GAIN_FLOOR_US &&
+		 gain >= MIN_GAIN_FLOOR_FRAC * now_b)) &&
 	       gain * LIVE_PER_BLACKOUT >= next_round;
 	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
 	 * than after many long rounds. */

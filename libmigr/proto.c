@@ -241,6 +241,7 @@ static const struct fdef f_preflight_reply[] = {
 	STR(4, true, preflight_reply.xen_version, 1),
 	BOOL(5, true, preflight_reply.name_clash),
 	STR(6, false, preflight_reply.reason, 0),
+	U64(7, false, preflight_reply.restore_hint_ns, 0, MIGR_RESTORE_HINT_MAX_NS),
 };
 static const struct fdef f_config[] = {
 	{ 1, FT_JSON, true, OFF(config.json), 0, 2, MIGR_CONFIG_MAX - 8, "config.json" },

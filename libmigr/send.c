@@ -84,6 +84,20 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 	migr_policy_init(&s->pol, &s->p.policy);
 }
 
+void migr__send_target_fixed(struct migr__send *s, uint64_t target_us)
+{
+	uint64_t f;
+
+	if (!target_us)
+		return;
+	if (target_us > 10000000)
+		target_us = 10000000;
+	f = (uint64_t)s->p.policy.blackout_fixed_us + target_us;
+	s->p.policy.blackout_fixed_us = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
+	s->res->restore_hint_us = target_us;
+	migr_policy_init(&s->pol, &s->p.policy);
+}
+
 void migr__send_fini(struct migr__send *s)
 {
 	pthread_mutex_destroy(&s->lock);

@@ -73,6 +73,9 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags);
 int migr__send_backout(struct migr__send *s);
 
 void migr__send_fini(struct migr__send *s);
+/* The target's restore hint (PREFLIGHT_REPLY): added to the policy's fixed blackout cost,
+ * at most 10 s of it. Before the stream only. */
+void migr__send_target_fixed(struct migr__send *s, uint64_t target_us);
 
 /* snprintf() into a fixed buffer where truncation is acceptable (texts for people). */
 void migr__text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -138,6 +138,49 @@ static void test_converges_then_stops(void)
 	}
 }
 
+/*
+ * The same guest when the blackout is mostly fixed cost (the target's restore: 1.4 s more):
+ * the round that cuts 5000 pages to 164 pays (about 160 ms), the next one would only halve
+ * a page part of 5 ms, under 1% of the blackout: not worth its round, so the policy stops
+ * there (over the 300 ms budget, which the fixed cost alone exceeds: no-gain), where with
+ * the default fixed cost it goes on.
+ */
+static void test_fixed_cost_dominates(void)
+{
+	struct migr_policy_state st, st0;
+	struct migr_policy_params p;
+	struct migr_policy_verdict v, v0;
+	uint64_t t, t0;
+	int act, act0;
+
+	migr_policy_params_init(&p);
+	p.blackout_fixed_us += 1400000;
+	migr_policy_init(&st, &p);
+	migr_policy_init(&st0, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	call_a(&st0, 0, GUEST, 0, &v0);
+	act = call_b(&st, 0, GUEST, 0, 1000, 5000, &v, &t);
+	act0 = call_b(&st0, 0, GUEST, 0, 1000, 5000, &v0, &t0);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_CONVERGING);
+	CHECK(v.predicted_blackout_us > 1610000 && v.predicted_blackout_us < 1618000);
+	CHECK_EQ(act0, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.remaining_pages, 5000);
+
+	act = call_a(&st, 1, 5000, t + 1000, &v);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	act = call_b(&st, 1, 5000, t + 1000, 1000, 5000, &v, &t);
+	act0 = call_a(&st0, 1, 5000, t0 + 1000, &v0);
+	act0 = call_b(&st0, 1, 5000, t0 + 1000, 1000, 5000, &v0, &t0);
+	CHECK_EQ(v.remaining_pages, v0.remaining_pages);
+	CHECK(v.remaining_pages > 100 && v.remaining_pages < 250);
+	CHECK_EQ(act0, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v0.reason, MIGR_POLICY_R_CONVERGING);
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_GAIN);
+	CHECK(v.predicted_blackout_us > 1450000 && v.predicted_blackout_us < 1460000);
+}
+
 /* A hot set the guest keeps rewriting: rounds stop paying once only it is left. */
 static void test_hot_set_floor(void)
 {
@@ -499,6 +542,7 @@ int main(void)
 {
 	test_defaults_and_names();
 	test_converges_then_stops();
+	test_fixed_cost_dominates();
 	test_continues_within_budget_when_it_pays();
 	test_hot_set_floor();
 	test_tiny_rounds_stop();

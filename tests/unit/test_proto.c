@@ -81,12 +81,18 @@ static void test_round_trips(void)
 	strcpy(m.preflight_reply.xen_version, "4.17.7");
 	m.preflight_reply.name_clash = true;
 	strcpy(m.preflight_reply.reason, "needs 131072 KiB, 1000 KiB free");
+	m.preflight_reply.restore_hint_ns = 1400000000;
 	CHECK_EQ(round_trip(&m, &d), 0);
+	CHECK(d.preflight_reply.restore_hint_ns == 1400000000);
 	CHECK_EQ(d.preflight_reply.accept, false);
 	CHECK_EQ(d.preflight_reply.refuse, MIGR_REFUSE_NOMEM);
 	CHECK_EQ(d.preflight_reply.free_kib, 1000);
 	CHECK_EQ(d.preflight_reply.name_clash, true);
 	CHECK_STR(d.preflight_reply.reason, m.preflight_reply.reason);
+	/* a hint above a minute is refused */
+	m.preflight_reply.restore_hint_ns = MIGR_RESTORE_HINT_MAX_NS + 1;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
+	m.preflight_reply.restore_hint_ns = 0;
 
 	migr_msg_init(&m, MIGR_MSG_CONFIG);
 	m.config.json = "{\n\t\"c_info\": { \"name\": \"web1\" }\n}";

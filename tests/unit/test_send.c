@@ -194,6 +194,49 @@ static void test_success(bool xl, enum migr_guest_type type)
 	teardown(&r);
 }
 
+/* The target's restore history: the median of its valid lines reaches the source in
+ * PREFLIGHT_REPLY and becomes part of the policy's fixed cost; the reception appends its
+ * own figure and keeps the last five. */
+static void test_restore_hint(void)
+{
+	char path[128], buf[256];
+	struct run r;
+	FILE *f;
+	size_t n;
+	unsigned lines = 0;
+	unsigned long long last = 0;
+
+	snprintf(path, sizeof(path), "%s/restore-history", record_dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs("5000000\n900000\nbogus\n0\n99999999999999\n1100000\n1000000\n1200000\n"
+	      "800000\n", f);
+	fclose(f);
+	/* valid, the last five: 900000 1100000 1000000 1200000 800000 -> median 1000000 */
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.restore_hint_us, 1000000);
+	CHECK(r.res.predicted_blackout_us >= 1000000 + 50000);
+	teardown(&r);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+			lines++;
+			last = strtoull(l, NULL, 10);
+		}
+	}
+	CHECK_EQ(lines, 5);
+	CHECK(last > 0 && last == r.t.res.restore_us + r.t.res.unpause_us);
+	unlink(path);
+}
+
 /* Concurrent receptions share a claim on free memory: memory another incoming guest has
  * been promised is not free for this one; a finished reception gives its claim back. */
 static void test_claims(void)
@@ -512,6 +555,7 @@ int main(void)
 	test_success(false, MIGR_GUEST_PV);
 	test_success(true, MIGR_GUEST_PVH);
 	test_target_lacks_memory();
+	test_restore_hint();
 	test_claims();
 	test_suspend_fails(false);
 	test_suspend_fails(true);

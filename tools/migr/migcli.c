@@ -203,7 +203,7 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struct migr_result *r,
 			  int rc)
 {
-	char devs[64];
+	char devs[64], pred[128];
 
 	if (pg->tty && pg->last_len)
 		fprintf(f, "\n");
@@ -232,10 +232,15 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
 		snprintf(devs, sizeof(devs), "device set-up not reported by the target");
+	if (r->restore_hint_us)
+		snprintf(pred, sizeof(pred), "predicted %.1f, with the target's recent restore "
+			 "tail and unpause %.1f", ms(r->predicted_blackout_us), ms(r->restore_hint_us));
+	else
+		snprintf(pred, sizeof(pred), "predicted %.1f", ms(r->predicted_blackout_us));
 	if (r->blackout_us)
-		fprintf(f, "  blackout %.1f ms (predicted %.1f): suspend %.1f, final send %.1f, "
+		fprintf(f, "  blackout %.1f ms (%s): suspend %.1f, final send %.1f, "
 			"restore tail %.1f (%s), handshake %.1f, unpause %.1f\n",
-			ms(r->blackout_us), ms(r->predicted_blackout_us), ms(r->suspend_us),
+			ms(r->blackout_us), pred, ms(r->suspend_us),
 			ms(r->final_send_us), ms(r->restore_tail_us), devs,
 			ms(r->handshake_us), ms(r->unpause_us));
 	if (r->blackout_us && r->vifs && r->vifs_connected == r->vifs && r->first_frame_us)
@@ -267,7 +272,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
-		"\"predicted_blackout_ms\":%.1f,\"suspend_ms\":%.1f,\"final_send_ms\":%.1f,"
+		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"suspend_ms\":%.1f,"
+		"\"final_send_ms\":%.1f,"
 		"\"restore_tail_ms\":%.1f,\"devices_ms\":%.1f,\"handshake_ms\":%.1f,"
 		"\"unpause_ms\":%.1f,\"net_back_ms\":%s,\"first_frame_ms\":%s,\"vifs\":%u,"
 		"\"vifs_connected\":%u,\"dst_domid\":%u}\n",
@@ -278,8 +284,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
 		ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
-		ms(r->predicted_blackout_us), ms(r->suspend_us), ms(r->final_send_us),
-		ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
+		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->suspend_us),
+		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);
 	fflush(f);
 }

@@ -143,6 +143,8 @@ struct migr_result {
 	unsigned int vifs, vifs_connected;
 	int policy_reason;                 /* last decision's enum migr_policy_reason */
 	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
+	uint64_t restore_hint_us;          /* of it, the target's recent restore tail and
+	                                      unpause (0: the target knew none) */
 	char state_text[320];              /* where the guest is, one line */
 };
 

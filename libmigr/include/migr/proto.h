@@ -138,6 +138,9 @@ struct migr_msg_preflight {
 	char xen_version[MIGR_TEXT_MAX];  /* source hypervisor, "4.17.7" */
 };
 
+/* A restore hint above this (60 s) is refused. */
+#define MIGR_RESTORE_HINT_MAX_NS 60000000000ull
+
 struct migr_msg_preflight_reply {
 	bool accept;
 	uint32_t refuse;           /* enum migr_refuse; NONE when accept */
@@ -145,6 +148,8 @@ struct migr_msg_preflight_reply {
 	char xen_version[MIGR_TEXT_MAX];
 	bool name_clash;           /* a domain of the guest's name exists on the target */
 	char reason[MIGR_TEXT_MAX];/* human text when refused (optional) */
+	uint64_t restore_hint_ns;  /* the target's recent restore tail + unpause (median of its
+	                              last receptions); 0 = none known (optional) */
 };
 
 struct migr_msg_config {

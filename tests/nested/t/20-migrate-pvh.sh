@@ -37,6 +37,8 @@ check_vif() {
 		eng_fail "$host: the guest was not announced on its bridge after DONE"
 	echo "$log" | grep -q "network back 1/1 vifs in [0-9.]* ms" ||
 		eng_fail "$host: the guest's vif was not seen connected again after the unpause"
+	echo "$log" | grep -q "first frame in [1-9][0-9.]* ms" ||
+		eng_fail "$host: no frame from the guest was seen on its vif after it connected"
 	out=$(lab_sh "$host" 'd=$(xl domid g1)
 		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"
 		echo "libxl script: $(xenstore-read /libxl/$d/device/vif/0/script)"
