@@ -909,12 +909,20 @@ static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	}
 }
 
-int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r,
-                char *err, size_t errlen)
+struct migr_pending {
+	int fd;
+	struct migr_transport_opts opts;
+	struct migr__creds *creds;
+	char *peer_name;
+	char peer[64];
+};
+
+int migr_accept_pending(struct migr_listener *l, struct migr_pending **p_r, char *peer_r,
+                        char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char peer[64];
+	struct migr_pending *p;
 	int fd, rc;
 
 	do
@@ -925,16 +933,63 @@ int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r
 		migr__set_err(err, errlen, "accept: %s", strerror(errno));
 		return rc;
 	}
-	addr_text(&ss, peer, sizeof(peer));
+	p = calloc(1, sizeof(*p));
+	if (p && !(p->peer_name = strdup(l->peer_name ? l->peer_name : ""))) {
+		free(p);
+		p = NULL;
+	}
+	if (!p) {
+		close(fd);
+		migr__set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	p->fd = fd;
+	p->opts = l->opts;
+	p->creds = migr__creds_get(l->creds);
+	addr_text(&ss, p->peer, sizeof(p->peer));
 	if (peer_r)
-		snprintf(peer_r, 64, "%s", peer);
-	rc = conn_over_socket(fd, true, &l->opts, migr__creds_get(l->creds),
-	                      l->peer_name ? l->peer_name : "", conn_r, err, errlen);
+		snprintf(peer_r, 64, "%s", p->peer);
+	*p_r = p;
+	return 0;
+}
+
+void migr_pending_free(struct migr_pending *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	migr__creds_put(p->creds);
+	free(p->peer_name);
+	free(p);
+}
+
+int migr_pending_handshake(struct migr_pending *p, struct migr_conn **conn_r, char *err,
+                           size_t errlen)
+{
+	int rc;
+
+	/* conn_over_socket owns the socket and the reference from here, whatever happens */
+	rc = conn_over_socket(p->fd, true, &p->opts, p->creds, p->peer_name, conn_r, err,
+	                      errlen);
+	p->fd = -1;
+	p->creds = NULL;
 	if (rc && err && errlen) {
 		char tmp[MIGR_ERR_MAX];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		migr__set_err(err, errlen, "%s: %s", peer, tmp);
+		migr__set_err(err, errlen, "%s: %s", p->peer, tmp);
 	}
+	migr_pending_free(p);
 	return rc;
+}
+
+int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r,
+                char *err, size_t errlen)
+{
+	struct migr_pending *p;
+	int rc;
+
+	rc = migr_accept_pending(l, &p, peer_r, err, errlen);
+	return rc ? rc : migr_pending_handshake(p, conn_r, err, errlen);
 }

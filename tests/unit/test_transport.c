@@ -474,6 +474,75 @@ static void test_slow_handshake(void)
 	fprintf(stderr, "  server: %s\n", s.err);
 }
 
+struct client {
+	pthread_t th;
+	char target[80];
+	struct migr_transport_opts opts;
+	struct migr_conn *conn;
+	int rc;
+	char err[MIGR_ERR_MAX];
+};
+
+static void *client_main(void *arg)
+{
+	struct client *k = arg;
+
+	k->rc = migr_connect(k->target, &k->opts, &k->conn, k->err, sizeof(k->err));
+	return NULL;
+}
+
+/*
+ * The two halves of migr_accept, as migrd uses them: a peer that connects and then says
+ * nothing holds up only its own handshake; the next connection is accepted and
+ * authenticated meanwhile, even after the listener is closed; the silent one is dropped.
+ */
+static void test_pending(void)
+{
+	struct migr_transport_opts so;
+	struct migr_listener *l = NULL;
+	struct migr_pending *silent = NULL, *real = NULL;
+	struct migr_conn *server = NULL;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct client k = { .rc = -1 };
+	char err[MIGR_ERR_MAX] = "", peer[64] = "";
+	int fd;
+
+	fprintf(stderr, "accept now, authenticate later\n");
+	psk_opts(&so, "psk.key");
+	so.timeout_ms = 2000;
+	CHECK_EQ(migr_listen("127.0.0.1:0", &so, &l, err, sizeof(err)), 0);
+	if (!l)
+		return;
+	sa.sin_port = htons((uint16_t)migr_listener_port(l));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(migr_accept_pending(l, &silent, peer, err, sizeof(err)), 0);
+	CHECK(!strncmp(peer, "127.0.0.1:", 10));
+
+	psk_opts(&k.opts, "psk.key");
+	snprintf(k.target, sizeof(k.target), "127.0.0.1:%d", migr_listener_port(l));
+	pthread_create(&k.th, NULL, client_main, &k);
+	CHECK_EQ(migr_accept_pending(l, &real, NULL, err, sizeof(err)), 0);
+	migr_listener_close(l);
+	CHECK_EQ(migr_pending_handshake(real, &server, err, sizeof(err)), 0);
+	pthread_join(k.th, NULL);
+	CHECK_EQ(k.rc, 0);
+	if (server && !k.rc) {
+		CHECK_STR(migr_conn_peer_identity(server), "psk:migr-test");
+		exchange(k.conn, server);
+	}
+	migr_conn_close(server);
+	migr_conn_close(k.conn);
+	/* the silent peer sees its connection closed */
+	migr_pending_free(silent);
+	{
+		char b;
+		CHECK_EQ(read(fd, &b, 1), 0);
+	}
+	close(fd);
+}
+
 static void test_addresses(void)
 {
 	struct migr_transport_opts co, so;
@@ -585,5 +654,6 @@ int main(void)
 	test_insecure();
 	test_addresses();
 	test_slow_handshake();
+	test_pending();
 	return unit_done("test_transport");
 }

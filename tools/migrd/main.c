@@ -72,6 +72,7 @@ struct receiver {
 
 struct reception {
 	struct receiver *r;
+	struct migr_pending *pending;     /* accepted, not yet authenticated */
 	struct migr_conn *c;
 	char peer[128];
 };
@@ -85,8 +86,24 @@ static void stamp(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* One authenticated connection: one migration or one resolve question, on a hypervisor
- * handle of its own (libxl's context is not shared between threads here). */
+/* A reception is over: one slot free again (served: it got past authentication). */
+static void reception_end(struct receiver *r, bool served)
+{
+	pthread_mutex_lock(&r->lock);
+	r->active--;
+	if (served)
+		r->served++;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	if (write(r->wake[1], "x", 1) < 0) {
+		/* the pipe is non-blocking and drained by the main loop; nothing to do */
+	}
+}
+
+/* One connection: its TLS handshake here, off the main loop (a peer that stalls it holds
+ * up only this thread, for at most the handshake timeout), then one migration or one
+ * resolve question, on a hypervisor handle of its own (libxl's context is not shared
+ * between threads here). */
 static void *reception_main(void *arg)
 {
 	struct reception *x = arg;
@@ -94,8 +111,22 @@ static void *reception_main(void *arg)
 	struct migr_recv_params rp = r->rp;
 	struct migr_recv_result res;
 	struct migr_hv *hv = NULL;
-	char ts[32];
+	char ts[32], err[MIGR_ERR_MAX] = "";
 	int rc;
+
+	rc = migr_pending_handshake(x->pending, &x->c, err, sizeof(err));
+	x->pending = NULL;
+	stamp(ts, sizeof(ts));
+	if (rc) {
+		fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s\n", ts, x->peer,
+			migr_strerror(rc), err[0] ? ": " : "", err);
+		free(x);
+		reception_end(r, false);
+		return NULL;
+	}
+	fprintf(stderr, "%s migrd: connection from %s (%s%s%s)\n", ts, x->peer,
+		migr_conn_security(x->c), migr_conn_peer_identity(x->c)[0] ? ", " : "",
+		migr_conn_peer_identity(x->c));
 
 	rp.peer = x->peer;
 	rc = migr_hv_xen_open(r->lg, &hv);
@@ -122,15 +153,7 @@ static void *reception_main(void *arg)
 	migr_conn_close(x->c);
 	migr_hv_close(hv);
 	free(x);
-
-	pthread_mutex_lock(&r->lock);
-	r->active--;
-	r->served++;
-	pthread_cond_broadcast(&r->idle);
-	pthread_mutex_unlock(&r->lock);
-	if (write(r->wake[1], "x", 1) < 0) {
-		/* the pipe is non-blocking and drained by the main loop; nothing to do */
-	}
+	reception_end(r, true);
 	return NULL;
 }
 
@@ -170,35 +193,32 @@ static void receiver_drain(struct receiver *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* A connection: authenticate it here, then hand it to a reception thread. */
+/* A connection: accept it here, hand it to a reception thread, which authenticates it. */
 static int on_incoming(void *arg)
 {
 	struct receiver *r = arg;
-	struct migr_conn *c = NULL;
+	struct migr_pending *pend = NULL;
 	struct reception *x;
 	pthread_attr_t attr;
 	pthread_t th;
 	char peer[128] = "", err[MIGR_ERR_MAX] = "", ts[32];
 	int rc;
 
-	rc = migr_accept(r->l, &c, peer, err, sizeof(err));
+	rc = migr_accept_pending(r->l, &pend, peer, err, sizeof(err));
 	stamp(ts, sizeof(ts));
 	if (rc) {
 		fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s\n", ts,
 			peer[0] ? peer : "?", migr_strerror(rc), err[0] ? ": " : "", err);
 		return 0;
 	}
-	fprintf(stderr, "%s migrd: connection from %s (%s%s%s)\n", ts, peer,
-		migr_conn_security(c), migr_conn_peer_identity(c)[0] ? ", " : "",
-		migr_conn_peer_identity(c));
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		fprintf(stderr, "%s migrd: connection from %s dropped: out of memory\n", ts, peer);
-		migr_conn_close(c);
+		migr_pending_free(pend);
 		return 0;
 	}
 	x->r = r;
-	x->c = c;
+	x->pending = pend;
 	snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	pthread_mutex_lock(&r->lock);
 	r->active++;
@@ -213,7 +233,7 @@ static int on_incoming(void *arg)
 		pthread_mutex_lock(&r->lock);
 		r->active--;
 		pthread_mutex_unlock(&r->lock);
-		migr_conn_close(c);
+		migr_pending_free(pend);
 		free(x);
 	}
 	return 0;

@@ -123,6 +123,22 @@ int migr_accept(struct migr_listener *l, struct migr_conn **conn_r, char *peer_r
                 char *err, size_t errlen);
 
 /*
+ * migr_accept in two halves, for a server that authenticates in another thread, so that a
+ * peer stalling its handshake holds up only that thread (a daemon's main loop calls the
+ * first half when the listener is readable). migr_accept_pending: accepts one connection
+ * and keeps what its handshake needs (its own reference to the credentials, a copy of the
+ * options: their strings must outlive it), so the listener may be closed meanwhile.
+ * migr_pending_handshake: authenticates it (bounded by opts.timeout_ms), as migr_accept
+ * does; frees p whatever the outcome. migr_pending_free: drops one never handshaken.
+ */
+struct migr_pending;
+int migr_accept_pending(struct migr_listener *l, struct migr_pending **p_r, char *peer_r,
+                        char *err, size_t errlen);
+int migr_pending_handshake(struct migr_pending *p, struct migr_conn **conn_r, char *err,
+                           size_t errlen);
+void migr_pending_free(struct migr_pending *p);
+
+/*
  * migr_conn_from_socket: takes ownership of a connected stream socket and authenticates
  * over it as client (is_server false) or server per opts. The socket is closed on failure.
  */
