@@ -6,7 +6,8 @@
 # Per hop:
 #   blackout, guest-seen: the longest gap in replies to a ping every 10 ms from the lab
 #     network to the guest (an outside observer: no clock offsets between hosts), and
-#     memwork's own last realtime gap (uncorrected for the two hosts' clock offset);
+#     memwork's own last realtime gap (indicative only: after a migration the guest's
+#     clock is set from the target's, and the emulated hosts' clocks drift apart);
 #   blackout, tool-measured: migr's own figure (suspend request to DONE); xl prints none;
 #   network back (migr only): the target's figures, unpause to the guest's vif connected
 #     again (its netfront reconnected) and to the guest's first frame on it; the ping gap
