@@ -145,6 +145,12 @@ int migr__fwd_send_frame(int fd, uint32_t ifindex, const uint8_t *frame, size_t 
  * r = 0, from start: initial, initial + step, initial + 2 step, ... (QEMU announce-self). */
 uint32_t migr__fwd_announce_gap(uint32_t initial_ms, uint32_t step_ms, uint32_t r);
 
+/* ---- xen_vif.c: a net device's numeric attribute ------------------------------------ */
+
+/* /sys/class/net/IFNAME/ATTR as a number (ATTR may name a subdirectory's file, as
+ * "statistics/rx_packets"). 0, or -errno (-EINVAL: IFNAME has a '/' or the file no number). */
+int migr__netdev_attr(const char *ifname, const char *attr, uint64_t *v_r);
+
 /* ---- fwd.c: the end-of-forwarding decision, a pure function ------------------------ */
 
 enum migr_fwd_end migr__fwd_decide(uint32_t elapsed_ms, uint32_t idle_ms, uint32_t quiet_ms,

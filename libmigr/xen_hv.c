@@ -19,7 +19,6 @@
  *     Reading it touches no guest.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -736,20 +735,10 @@ static unsigned int vifs_connected(struct net_watch *w)
 /* Frames the guest sent on backend netdev NAME (its rx side), UINT64_MAX if unreadable. */
 static uint64_t vif_rx_packets(const char *name)
 {
-	char path[96], buf[32];
-	ssize_t n;
-	int fd;
+	uint64_t v;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_packets", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return UINT64_MAX;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return UINT64_MAX;
-	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
+	return migr__netdev_attr(name, "statistics/rx_packets", &v) || v == UINT64_MAX ?
+		UINT64_MAX : v;
 }
 
 /* Every vif has carried a frame from the guest since the unpause. */

@@ -117,22 +117,37 @@ static bool is_bridge(const char *name)
 	return stat(path, &st) == 0;
 }
 
-static unsigned int bridge_mtu(const char *bridge)
+int migr__netdev_attr(const char *ifname, const char *attr, uint64_t *v_r)
 {
-	char path[128], buf[32];
-	int fd;
+	char path[160], buf[32], *end;
+	unsigned long long v;
 	ssize_t n;
+	int fd;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", bridge);
+	if (strchr(ifname, '/') ||
+	    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr) >= (int)sizeof(path))
+		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return n < 0 ? -errno : -EINVAL;
 	buf[n] = 0;
-	return (unsigned int)strtoul(buf, NULL, 10);
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n'))
+		return -EINVAL;
+	*v_r = v;
+	return 0;
+}
+
+static unsigned int bridge_mtu(const char *bridge)
+{
+	uint64_t mtu;
+
+	return migr__netdev_attr(bridge, "mtu", &mtu) || mtu > UINT32_MAX ? 0 : (unsigned int)mtu;
 }
 
 /* One RTM_NEWLINK on ifindex (fwd_msg.c's message, with the attributes vif-bridge sets);
