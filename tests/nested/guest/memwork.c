@@ -705,12 +705,15 @@ static int xs_put(struct xs *xs, const char *node, const char *fmt, ...)
  * So: a node is written only when its value changed; the counters that always change
  * (writes, rate) at most every PUB_COUNTERS_NS; one read of status per period tells whether
  * the tree was wiped (then all are written); cmd is polled every CMD_POLL_NS; and after
- * a pause memwork stays off xenstore for QUIET_AFTER_GAP_NS before it writes its (possibly
- * fresh) tree again.
+ * a pause of QUIET_MIN_GAP_NS or more (a migration, a save and restore: not the short
+ * stalls of a busy host) memwork writes nothing for QUIET_AFTER_GAP_NS and polls cmd only
+ * every CMD_POLL_QUIET_NS, before it writes its (possibly fresh) tree again.
  */
 #define PUB_PERIOD_NS       1000000000LL
 #define PUB_COUNTERS_NS     5000000000LL
 #define CMD_POLL_NS         250000000LL
+#define CMD_POLL_QUIET_NS   1000000000LL
+#define QUIET_MIN_GAP_NS    1000000000LL
 #define QUIET_AFTER_GAP_NS  3000000000LL
 
 enum { N_PAGES, N_PID, N_VERIFIED, N_ERRORS, N_BAD, N_GAPS, N_LAST_GAP, N_LAST_GAP_MONO,
@@ -879,7 +882,8 @@ static void *xs_thread(void *arg)
 		now = now_ns(CLOCK_MONOTONIC);
 		rt = now_ns(CLOCK_REALTIME);
 		pthread_mutex_lock(&sh.lock);
-		if (now - prev_mono > gap || rt - prev_rt > gap)
+		if ((now - prev_mono > gap || rt - prev_rt > gap) &&
+		    (now - prev_mono >= QUIET_MIN_GAP_NS || rt - prev_rt >= QUIET_MIN_GAP_NS))
 			sh.quiet_until = now + QUIET_AFTER_GAP_NS;
 		quiet = sh.quiet_until;
 		again = sh.republish;
@@ -887,10 +891,16 @@ static void *xs_thread(void *arg)
 		pthread_mutex_unlock(&sh.lock);
 		prev_mono = now;
 		prev_rt = rt;
-		if (now < quiet)
-			goto sleep;
 		if (xs->fd < 0 && xs_open(xs))
 			goto sleep;
+		if (now < quiet) {
+			/* commands still answered, if more slowly; nothing published */
+			if (now - last_poll >= CMD_POLL_QUIET_NS) {
+				rc = poll_cmd(xs, &last_id);
+				last_poll = now;
+			}
+			goto check;
+		}
 		if (again || changed || !last_pub || now - last_pub >= PUB_PERIOD_NS) {
 			bool counters = now - last_counters >= PUB_COUNTERS_NS;
 
@@ -903,6 +913,7 @@ static void *xs_thread(void *arg)
 			rc = poll_cmd(xs, &last_id);
 			last_poll = now;
 		}
+check:
 		if (rc) {
 			if (!reported)
 				say("warning xenstore: %s, retrying", strerror(-rc));
@@ -1057,8 +1068,9 @@ static int writer(void)
 			sh.last_gap_rt = drt > 0 ? (uint64_t)drt / 1000000 : 0;
 			sh.last_gap_mono = (uint64_t)dmono / 1000000;
 			sh.last_gap_at = rts;
-			sh.republish = true;
-			if (sh.quiet_until < mono + QUIET_AFTER_GAP_NS)
+			sh.changed = true;   /* a wiped tree (a migration) shows at the next publish */
+			if ((drt >= QUIET_MIN_GAP_NS || dmono >= QUIET_MIN_GAP_NS) &&
+			    sh.quiet_until < mono + QUIET_AFTER_GAP_NS)
 				sh.quiet_until = mono + QUIET_AFTER_GAP_NS;
 		}
 		pthread_mutex_unlock(&sh.lock);
