@@ -28,6 +28,12 @@
 #include "send_int.h"
 #include "fwd_int.h"
 
+/* Where the records (and the restore history) live. */
+static const char *record_dir(const struct migr_recv_params *p)
+{
+	return p->record_dir ? p->record_dir : MIGR_STATE_DIR;
+}
+
 static enum migr_guest_type from_wire(uint32_t t)
 {
 	switch (t) {
@@ -55,7 +61,7 @@ static int record(const struct migr_recv_params *p, const struct migr_id *id, ui
 	r.domid = domid;
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	snprintf(r.source, sizeof(r.source), "%s", p->peer ? p->peer : "");
-	rc = migr_record_transition(p->record_dir ? p->record_dir : MIGR_STATE_DIR, from, &r, now_r);
+	rc = migr_record_transition(record_dir(p), from, &r, now_r);
 	if (rc && rc != -ESTALE)
 		migr__log(p->lg, XTL_ERROR, "cannot write the migration record (%s): %s",
 			  migr_outcome_name(outcome), migr_strerror(rc));
@@ -81,7 +87,7 @@ static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
 		return rc;
 	migr_msg_init(&m, MIGR_MSG_RESOLVE_REPLY);
 	m.resolve_reply.id = q.resolve.id;
-	rc = migr_record_read(p->record_dir ? p->record_dir : MIGR_STATE_DIR, &q.resolve.id, &r);
+	rc = migr_record_read(record_dir(p), &q.resolve.id, &r);
 	if (rc == 0) {
 		m.resolve_reply.outcome = r.outcome;
 		m.resolve_reply.domid = r.domid;
@@ -232,18 +238,15 @@ static void history_add(const char *dir, uint64_t us, struct xentoollog_logger *
 {
 	uint64_t v[HISTORY_MAX + 1];
 	char path[512], tmp[520];
-	unsigned int n;
+	unsigned int n, first;
 	FILE *f;
 	int fd;
 
 	if (!us || us > MIGR_RESTORE_HINT_MAX_NS / 1000)
 		return;
 	n = history_read(dir, v);
-	if (n == HISTORY_MAX) {
-		memmove(v, v + 1, (HISTORY_MAX - 1) * sizeof(*v));
-		n--;
-	}
 	v[n++] = us;
+	first = n > HISTORY_MAX ? n - HISTORY_MAX : 0;   /* the last HISTORY_MAX are kept */
 	snprintf(path, sizeof(path), "%s/" HISTORY_FILE, dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -254,7 +257,7 @@ static void history_add(const char *dir, uint64_t us, struct xentoollog_logger *
 		migr__log(lg, XTL_DETAIL, "cannot write %s: %s", tmp, strerror(errno));
 		return;
 	}
-	for (unsigned int i = 0; i < n; i++)
+	for (unsigned int i = first; i < n; i++)
 		fprintf(f, "%llu\n", (unsigned long long)v[i]);
 	if (fclose(f) || rename(tmp, path)) {
 		migr__log(lg, XTL_DETAIL, "cannot write %s: %s", path, strerror(errno));
@@ -402,7 +405,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	}
 	m.preflight_reply.accept = true;
 	m.preflight_reply.restore_hint_ns =
-		history_hint(p->record_dir ? p->record_dir : MIGR_STATE_DIR) * 1000;
+		history_hint(record_dir(p)) * 1000;
 	rc = migr_msg_send(c, &m);
 	if (rc)
 		goto out_nothing;
@@ -534,7 +537,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	m.settled.first_frame_ns = res->first_frame_us * 1000;
 	migr_msg_send(c, &m);
 	if (!p->paused)
-		history_add(p->record_dir ? p->record_dir : MIGR_STATE_DIR,
+		history_add(record_dir(p),
 			    res->restore_us + res->unpause_us, p->lg);
 	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 		 peer.preflight.name, domid);
