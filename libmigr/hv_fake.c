@@ -135,17 +135,21 @@ static int fake_find(struct migr_hv *h, const char *s, uint32_t *domid_r)
 	struct migr_hv_fake *f = F(h);
 	char *end;
 	unsigned long v = strtoul(s, &end, 10);
+	int rc = -ENOENT;
 
+	pthread_mutex_lock(&f->lock);
 	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++) {
 		struct migr_fake_dom *d = &f->doms[i];
 		if (!d->used)
 			continue;
 		if ((!*end && *s && d->info.domid == v) || !strcmp(d->info.name, s)) {
 			*domid_r = d->info.domid;
-			return 0;
+			rc = 0;
+			break;
 		}
 	}
-	return -ENOENT;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
 }
 
 static int fake_info(struct migr_hv *h, uint32_t domid, struct migr_dom_info *r)
@@ -356,62 +360,84 @@ static int fake_restore(struct migr_hv *h, const char *json, const char *name, i
 		return -EEXIST;
 	if (kib > f->host.free_kib)
 		return -ENOMEM;
+	/* As libxl's: the domain exists, paused, from the start of the restore. */
+	pthread_mutex_lock(&f->lock);
+	d = fake_alloc(f);
+	if (d) {
+		snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+		d->info.paused = true;
+		d->info.shutdown_reason = -1;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!d)
+		return -ENOSPC;
 	rc = read_all(fd, hdr, sizeof(hdr));
 	if (rc)
-		return rc;
+		goto fail;
+	rc = -EBADMSG;
 	if (memcmp(hdr, want, sizeof(want)))
-		return -EBADMSG;
+		goto fail;
 	rc = read_libxl_rec(fd, &type);
 	if (rc)
-		return rc;
+		goto fail;
+	rc = -EBADMSG;
 	if (type != MIGR_LIBXL_REC_LIBXC_CONTEXT)
-		return -EBADMSG;
+		goto fail;
 	rc = read_all(fd, magic, sizeof(magic));
 	if (rc)
-		return rc;
+		goto fail;
+	rc = -EBADMSG;
 	if (memcmp(magic, fake_magic, sizeof(magic)))
-		return -EBADMSG;
+		goto fail;
 	f->stream_bytes_read = 16 + 8 + 8;
 	for (;;) {
 		rc = read_all(fd, &n, sizeof(n));
 		if (rc)
-			return rc;
+			goto fail;
 		f->stream_bytes_read += 8;
 		if (n == ~0ull)
 			break;
+		rc = -EBADMSG;
 		if (n > (1u << 24))
-			return -EBADMSG;
+			goto fail;
 		for (uint64_t i = 0; i < n; i++) {
 			rc = read_all(fd, buf, f->payload_bytes_per_page);
 			if (rc)
-				return rc;
+				goto fail;
 		}
 		f->stream_bytes_read += n * f->payload_bytes_per_page;
 		pages += n;
 	}
 	rc = read_libxl_rec(fd, &type);
 	if (rc)
-		return rc;
+		goto fail;
+	rc = -EBADMSG;
 	if (type != MIGR_LIBXL_REC_END)
-		return -EBADMSG;
+		goto fail;
 	f->stream_bytes_read += 8;
+	if (f->restore_delay_ms) {   /* the restore tail: libxl builds the domain's devices */
+		struct timespec ts = { f->restore_delay_ms / 1000,
+				       (long)(f->restore_delay_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	rc = -ENOMEM;
 	if (f->faults.restore_fails)
-		return -ENOMEM;
-	d = fake_alloc(f);
-	if (!d)
-		return -ENOSPC;
-	snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+		goto fail;
 	d->info.type = strstr(json, "\"pv\"") ? MIGR_GUEST_PV : MIGR_GUEST_PVH;
 	d->info.mem_kib = d->info.max_mem_kib = kib;
 	d->info.vcpus = 1;
-	d->info.paused = true;
-	d->info.shutdown_reason = -1;
 	d->pages = kib / 4;
 	d->config_json = strdup(json);
 	f->host.free_kib -= kib;
 	h->last_restore_devices_us = f->devices_us;
 	*domid_r = d->info.domid;
 	return 0;
+
+fail:
+	pthread_mutex_lock(&f->lock);
+	fake_free(f, d);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
 }
 
 static int fake_unpause(struct migr_hv *h, uint32_t domid)
@@ -514,6 +540,7 @@ int migr_hv_fake_new(uint64_t free_kib, struct migr_hv_fake **fake_r)
 	if (!f)
 		return -ENOMEM;
 	f->hv.ops = &fake_ops;
+	pthread_mutex_init(&f->lock, NULL);
 	f->host.xen_major = 4;
 	f->host.xen_minor = 17;
 	snprintf(f->host.xen_extra, sizeof(f->host.xen_extra), ".7");

@@ -278,6 +278,12 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		rc = -MIGR_E_UNDECIDED;
 		goto out;
 	}
+	if (reply.done.restore_ns) {
+		/* READY went before the restore ended: its figures come with DONE */
+		restore_ns = reply.done.restore_ns;
+		res->devices_us = (reply.done.devices_ns < restore_ns ? reply.done.devices_ns
+		                                                      : restore_ns) / 1000;
+	}
 	account_blackout(&s, t_ready, t_go, migr__now_us(), restore_ns, reply.done.unpause_ns);
 	res->dst_domid = reply.done.domid;
 	migr_msg_release(&reply);

@@ -259,6 +259,8 @@ static const struct fdef f_ready[] = {
 static const struct fdef f_done[] = {
 	U32(1, true, done.domid, 1, DOMID_MAX),
 	U64(2, false, done.unpause_ns, 0, UINT64_MAX),
+	U64(3, false, done.restore_ns, 0, UINT64_MAX),
+	U64(4, false, done.devices_ns, 0, UINT64_MAX),
 };
 static const struct fdef f_abort[] = {
 	U32(1, true, abort.code, 0, UINT32_MAX),

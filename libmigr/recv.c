@@ -6,9 +6,12 @@
  *
  *   ACCEPT    HELLO both ways; PREFLIGHT checked (name, free memory, guest type, Xen
  *             version, name clash) and answered; CONFIG checked against PREFLIGHT
- *   RESTORE   the stream into NAME--incoming, left paused (libxl)
- *   READY     record "restored-paused" (durable), READY sent; wait for GO. Any failure
- *             or ABORT until GO: destroy our copy, record "destroyed"
+ *   RESTORE   the stream into NAME--incoming, left paused (libxl), in a thread of its
+ *             own: once the whole stream is in, READY goes (below) while libxl finishes
+ *   READY     record "restored-paused" (durable), READY sent; wait for GO (during the
+ *             restore's tail, or after it if the restore ended first). Any failure or
+ *             ABORT until GO, or a restore that fails after it: destroy our copy, record
+ *             "destroyed", ABORT
  *   RUNNING   POINT OF NO RETURN (target): record "running" (durable) before anything
  *             else, rename to NAME, unpause, DONE. If rename or unpause fails: destroy,
  *             record "destroyed", ABORT(unpause) so that the source resumes.
@@ -19,9 +22,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,6 +301,123 @@ static void release_claim(const struct migr_recv_params *p, uint64_t *claim)
 	*claim = 0;
 }
 
+/* The restore, in a thread of its own, so that the receiver can talk meanwhile. */
+struct restore_job {
+	struct migr_hv *hv;
+	const char *json, *name;
+	int fd;
+	int done_fd;          /* eventfd, written when the restore returned */
+	uint32_t domid;
+	int rc;
+	uint64_t t_end;       /* migr__now_us() when it returned */
+};
+
+/* What the receiver did while libxl finished. */
+struct early_ready {
+	bool recorded;        /* the record says restored-paused and READY went */
+	uint32_t domid;       /* the domain READY named */
+	int go_rc;            /* 0: GO arrived; else why not */
+	uint64_t t_go;        /* when GO (or the failure) came */
+};
+
+static uint32_t recorded_domid(uint32_t domid, const struct early_ready *e)
+{
+	return e->recorded ? e->domid : domid;
+}
+
+static void *restore_main(void *arg)
+{
+	struct restore_job *j = arg;
+	uint64_t one = 1;
+
+	j->rc = j->hv->ops->restore(j->hv, j->json, j->name, j->fd, &j->domid);
+	j->t_end = migr__now_us();
+	if (write(j->done_fd, &one, sizeof(one)) < 0) {
+		/* an eventfd write fails only on overflow, impossible here */
+	}
+	return NULL;
+}
+
+/* The whole stream is in while libxl still restores: record restored-paused, send READY
+ * (its restore figures go in DONE instead) and wait for GO. */
+static void early_ready(struct restore_job *j, struct migr_conn *c,
+			const struct migr_recv_params *p, const struct migr_id *id,
+			const char *name, struct early_ready *e)
+{
+	struct migr_conn_stats cs;
+	struct migr_msg m;
+
+	/* libxl makes the domain before it reads the stream; a stream short enough to be
+	 * in before that is waited for (or the restore's end, which leaves READY to after) */
+	while (j->hv->ops->domain_find(j->hv, j->name, &e->domid)) {
+		struct pollfd pf = { .fd = j->done_fd, .events = POLLIN };
+
+		if (poll(&pf, 1, 10) != 0)
+			return;
+	}
+	if (record(p, id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, e->domid, name,
+		   NULL))
+		return;
+	e->recorded = true;
+	migr_conn_stats(c, &cs);
+	migr_msg_init(&m, MIGR_MSG_READY);
+	m.ready.domid = e->domid;
+	m.ready.bytes_in = cs.stream_in;
+	m.ready.stream_ns = cs.stream_ns;
+	e->go_rc = migr_msg_send(c, &m);
+	if (!e->go_rc)
+		e->go_rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
+	e->t_go = migr__now_us();
+}
+
+/*
+ * Runs the restore. When the whole stream has arrived before libxl returns (it then
+ * builds the domain and its devices: the restore tail), READY goes at once and GO is
+ * read during the tail, so that the final handshake costs the blackout no round trip
+ * (docs/protocol.md, section 4). The domain READY names is found under its incoming
+ * name. If the restore returns first, the stream failed, or the domain is not found,
+ * nothing is sent here and the caller sends READY after the restore. Returns the
+ * restore's result; *e says what was sent and received.
+ */
+static int restore_run(struct restore_job *j, struct migr_conn *c,
+		       const struct migr_recv_params *p, const struct migr_id *id,
+		       const char *name, struct early_ready *e)
+{
+	struct pollfd pf[2];
+	pthread_t th;
+
+	e->go_rc = -EAGAIN;
+	j->done_fd = eventfd(0, EFD_CLOEXEC);
+	if (j->done_fd < 0 || pthread_create(&th, NULL, restore_main, j)) {
+		if (j->done_fd >= 0)
+			close(j->done_fd);
+		j->rc = j->hv->ops->restore(j->hv, j->json, j->name, j->fd, &j->domid);
+		j->t_end = migr__now_us();
+		return j->rc;
+	}
+	pf[0].fd = migr_conn_stream_in_done_fd(c);
+	pf[1].fd = j->done_fd;
+	pf[0].events = pf[1].events = POLLIN;
+	for (;;) {
+		pf[0].revents = pf[1].revents = 0;
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if (pf[0].revents) {
+			if (migr_conn_stream_in_complete(c))
+				early_ready(j, c, p, id, name, e);
+			break;
+		}
+	}
+	pthread_join(th, NULL);
+	close(j->done_fd);
+	return j->rc;
+}
+
 int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		 struct migr_recv_result *res)
 {
@@ -308,10 +431,14 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	uint32_t version, domid = ~0u, refuse = MIGR_REFUSE_NONE;
 	uint64_t cmem = 0, need_kib, t0, t_restored, t_go, bytes = 0, claim = 0;
 	struct migr_conn_stats cs;
-	bool have_copy = false, resolved = false;
+	struct restore_job job;
+	struct early_ready early;
+	bool have_copy = false, resolved = false, recorded = false;
 	int fd = -1, rc, rc2;
 
 	memset(res, 0, sizeof(*res));
+	memset(&job, 0, sizeof(job));
+	memset(&early, 0, sizeof(early));
 	migr_msg_init(&peer, MIGR_MSG_HELLO);
 	migr_msg_init(&cfg, MIGR_MSG_CONFIG);
 
@@ -432,19 +559,42 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	if (p->fault == MIGR_FI_RESTORE) {
 		migr__log(p->lg, XTL_ERROR, "fault injected: restore fails");
 		rc = -EIO;
+		t_restored = migr__now_us();
 	} else {
-		rc = hv->ops->restore(hv, cfg.config.json, incoming, fd, &domid);
+		/* READY goes as soon as the whole stream is in, while libxl finishes (the
+		 * restore tail); GO then comes back meanwhile, out of the blackout's way. */
+		job.hv = hv;
+		job.json = cfg.config.json;
+		job.name = incoming;
+		job.fd = fd;
+		rc = restore_run(&job, c, p, &id, peer.preflight.name, &early);
+		domid = job.domid;
+		t_restored = job.t_end;
 	}
 	release_claim(p, &claim);   /* the domain holds its memory now, or gave it back */
-	t_restored = migr__now_us();
 	have_copy = rc == 0;
+	recorded = early.recorded;
+	if (early.recorded)
+		phase = MIGR_PHASE_READY;
 	rc2 = migr_conn_stream_in_end(c, &bytes);
 	res->stream_bytes = bytes;
 	migr_conn_stats(c, &cs);
 	res->stream_us = cs.stream_ns / 1000;
-	res->restore_us = t_restored - t0 > res->stream_us ? t_restored - t0 - res->stream_us : 0;
+	/* the tail: from DATA_END's arrival (the source's start-up before its first DATA
+	 * is not the target's) */
+	if (cs.stream_end_ns && t_restored > cs.stream_end_ns / 1000)
+		res->restore_us = t_restored - cs.stream_end_ns / 1000;
+	else
+		res->restore_us = t_restored - t0 > res->stream_us ? t_restored - t0 - res->stream_us
+		                                                    : 0;
+	if (!rc && !rc2 && early.recorded && early.domid != domid) {
+		migr__text(res->state_text, sizeof(res->state_text), "restored as domain %u, not "
+			   "domain %u as READY said", domid, early.domid);
+		migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+		goto out_destroy;
+	}
 	if (rc || rc2) {
-		if (rc2 == -MIGR_E_ABORTED) {
+		if (rc2 == -MIGR_E_ABORTED || early.go_rc == -MIGR_E_ABORTED) {
 			uint32_t code;
 			const char *reason = NULL;
 			migr_conn_peer_abort(c, &code, &reason);
@@ -453,41 +603,48 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		} else {
 			migr__text(res->state_text, sizeof(res->state_text), "restore failed: %s",
 				 rc ? migr_strerror(rc) : migr_conn_error(c));
-		}
-		if (rc2 != -MIGR_E_ABORTED)
 			migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+		}
 		goto out_destroy;
 	}
 	res->domid = domid;
 	res->devices_us = hv->last_restore_devices_us;
 	res->fast_vifs = hv->last_restore_fast_vifs;
 
-	/* ---- READY ---- */
-	phase = MIGR_PHASE_READY;
-	rc = record(p, &id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, domid,
-		    peer.preflight.name, NULL);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
-		migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
-		goto out_destroy;
+	if (early.recorded) {
+		/* READY went while libxl finished; GO was read meanwhile */
+		rc = early.go_rc;
+		t_go = early.t_go > t_restored ? early.t_go : t_restored;
+	} else {
+		/* ---- READY ---- */
+		phase = MIGR_PHASE_READY;
+		rc = record(p, &id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, domid,
+			    peer.preflight.name, NULL);
+		if (rc) {
+			migr__text(res->state_text, sizeof(res->state_text),
+				   "cannot record the migration");
+			migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+			goto out_destroy;
+		}
+		recorded = true;
+		migr_msg_init(&m, MIGR_MSG_READY);
+		m.ready.domid = domid;
+		m.ready.bytes_in = bytes;
+		m.ready.stream_ns = res->stream_us * 1000;
+		m.ready.restore_ns = res->restore_us * 1000;
+		m.ready.devices_ns = res->devices_us * 1000;
+		rc = migr_msg_send(c, &m);
+		if (!rc)
+			rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
+		t_go = migr__now_us();
 	}
-	migr_msg_init(&m, MIGR_MSG_READY);
-	m.ready.domid = domid;
-	m.ready.bytes_in = bytes;
-	m.ready.stream_ns = res->stream_us * 1000;
-	m.ready.restore_ns = res->restore_us * 1000;
-	m.ready.devices_ns = res->devices_us * 1000;
-	rc = migr_msg_send(c, &m);
-	if (!rc)
-		rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
 	if (rc) {
 		migr__text(res->state_text, sizeof(res->state_text), "no GO from the source (%s)",
 			 rc == -MIGR_E_ABORTED ? "it aborted" : migr_conn_error(c));
-		goto out_destroy_recorded;
+		goto out_destroy;
 	}
 
 	/* ---- RUNNING: POINT OF NO RETURN ---- */
-	t_go = migr__now_us();
 	phase = MIGR_PHASE_RUNNING;
 	rc = record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_RUNNING, domid,
 		    peer.preflight.name, NULL);
@@ -521,6 +678,10 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	migr_msg_init(&m, MIGR_MSG_DONE);
 	m.done.domid = domid;
 	m.done.unpause_ns = res->unpause_us * 1000;
+	if (early.recorded) {   /* READY had none of these */
+		m.done.restore_ns = res->restore_us * 1000;
+		m.done.devices_ns = res->devices_us * 1000;
+	}
 	rc = migr_msg_send(c, &m);
 	if (rc)
 		migr__log(p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
@@ -556,16 +717,13 @@ refuse:
 
 out_destroy_recorded:
 out_destroy:
-	if (have_copy) {
-		if (hv->ops->destroy(hv, domid))
-			migr__log(p->lg, XTL_ERROR, "domain %u: could not destroy our copy", domid);
-		if (phase == MIGR_PHASE_READY)
-			record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_DESTROYED, domid,
-			       peer.preflight.name, NULL);
-		else if (phase == MIGR_PHASE_RUNNING)
-			record(p, &id, MIGR_OUTCOME_RUNNING, MIGR_OUTCOME_DESTROYED, domid,
-			       peer.preflight.name, NULL);
-	}
+	if (have_copy && hv->ops->destroy(hv, domid))
+		migr__log(p->lg, XTL_ERROR, "domain %u: could not destroy our copy", domid);
+	/* A restore that failed after an early READY left no copy, but a record. */
+	if (recorded && (have_copy || phase != MIGR_PHASE_RUNNING))
+		record(p, &id, phase == MIGR_PHASE_RUNNING ? MIGR_OUTCOME_RUNNING
+			  : MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_DESTROYED,
+		       recorded_domid(domid, &early), peer.preflight.name, NULL);
 	phase = MIGR_PHASE_ABORTED;
 	rc = -MIGR_E_ABORTED;
 	goto out;

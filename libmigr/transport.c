@@ -134,6 +134,7 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r)
 	s1 = atomic_load(&c->stream_end_ns);
 	if (s0)
 		s_r->stream_ns = (s1 ? s1 : now) - s0;
+	s_r->stream_end_ns = s1;
 }
 
 void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s)
@@ -508,6 +509,7 @@ static struct migr_conn *conn_new(int rfd, int wfd, const struct migr_transport_
 	c->wfd = wfd;
 	c->user_fd = -1;
 	c->pump_fd = -1;
+	c->pump_done_fd = -1;
 	c->start_ns = migr__now_ns();
 	c->wbuf = malloc(MIGR_IO_BUF);
 	if (!c->wbuf) {

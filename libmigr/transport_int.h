@@ -97,6 +97,7 @@ struct migr_conn {
 	atomic_int pump_rc;
 	int user_fd;               /* the fd handed to the caller */
 	int pump_fd;               /* the pump's end of the pipe */
+	int pump_done_fd;          /* eventfd the pump signals when it stops */
 	uint64_t pump_bytes;
 	char pump_err[MIGR_ERR_MAX];
 };

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ int migr_conn_stream_error(const struct migr_conn *c)
 }
 
 /* ---- out ---------------------------------------------------------------------------- */
+
+static void signal_done(struct migr_conn *c);
 
 static void *pump_out_main(void *arg)
 {
@@ -123,11 +126,29 @@ static void *pump_out_main(void *arg)
 			pump_fail(c, rc);
 	}
 	free(buf);
-	atomic_store(&c->pump_done, true);
+	signal_done(c);
 	return NULL;
 }
 
 static void *pump_in_main(void *arg);
+
+static void close_done_fd(struct migr_conn *c)
+{
+	if (c->pump_done_fd >= 0)
+		close(c->pump_done_fd);
+	c->pump_done_fd = -1;
+}
+
+/* The pump's last act: tell a caller waiting on migr_conn_stream_in_done_fd(). */
+static void signal_done(struct migr_conn *c)
+{
+	uint64_t one = 1;
+
+	atomic_store(&c->pump_done, true);
+	if (write(c->pump_done_fd, &one, sizeof(one)) < 0) {
+		/* an eventfd write fails only on overflow, impossible here */
+	}
+}
 
 /*
  * pump_launch: the pipe between the caller and a pump thread, and the thread. OUT: the
@@ -141,6 +162,13 @@ static int pump_launch(struct migr_conn *c, bool out, bool raw, int *fd_r)
 	rc = make_pipe(fds);
 	if (rc)
 		return migr__conn_fail(c, rc, "stream: pipe: %s", strerror(-rc));
+	c->pump_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->pump_done_fd < 0) {
+		rc = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return migr__conn_fail(c, rc, "stream: eventfd: %s", strerror(-rc));
+	}
 	c->pump_out = out;
 	c->pump_raw = raw;
 	c->pump_bytes = 0;
@@ -155,6 +183,7 @@ static int pump_launch(struct migr_conn *c, bool out, bool raw, int *fd_r)
 	if (rc) {
 		close(fds[0]);
 		close(fds[1]);
+		close_done_fd(c);
 		c->user_fd = c->pump_fd = -1;
 		return migr__conn_fail(c, -rc, "stream: cannot start the pump: %s", strerror(rc));
 	}
@@ -186,6 +215,7 @@ int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r)
 static void pump_join(struct migr_conn *c)
 {
 	pthread_join(c->pump, NULL);
+	close_done_fd(c);
 	c->pump_running = false;
 	if (c->pump_fd >= 0)
 		close(c->pump_fd);
@@ -367,7 +397,7 @@ static void *pump_in_main(void *arg)
 	close(c->pump_fd);
 	c->pump_fd = -1;
 	free(buf);
-	atomic_store(&c->pump_done, true);
+	signal_done(c);
 	return NULL;
 }
 
@@ -395,6 +425,7 @@ int migr_conn_stream_in_end(struct migr_conn *c, uint64_t *bytes_r)
 	close(c->user_fd);
 	c->user_fd = -1;
 	pthread_join(c->pump, NULL);
+	close_done_fd(c);
 	c->pump_running = false;
 	rc = atomic_load(&c->pump_rc);
 	if (rc) {
@@ -407,6 +438,17 @@ int migr_conn_stream_in_end(struct migr_conn *c, uint64_t *bytes_r)
 	if (bytes_r)
 		*bytes_r = c->pump_bytes;
 	return 0;
+}
+
+int migr_conn_stream_in_done_fd(const struct migr_conn *c)
+{
+	return c->pump_running && !c->pump_out ? c->pump_done_fd : -1;
+}
+
+bool migr_conn_stream_in_complete(const struct migr_conn *c)
+{
+	return c->pump_running && !c->pump_out && atomic_load(&c->pump_done) &&
+	       atomic_load(&c->pump_rc) == 0;
 }
 
 void migr__stream_abandon(struct migr_conn *c)
@@ -423,6 +465,7 @@ void migr__stream_abandon(struct migr_conn *c)
 		pthread_cancel(c->pump);
 	c->broken = -ECONNABORTED;
 	pthread_join(c->pump, NULL);
+	close_done_fd(c);
 	c->pump_running = false;
 	if (c->pump_fd >= 0)
 		close(c->pump_fd);

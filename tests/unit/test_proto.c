@@ -122,8 +122,12 @@ static void test_round_trips(void)
 	migr_msg_init(&m, MIGR_MSG_DONE);
 	m.done.domid = 12;
 	m.done.unpause_ns = 30000000;
+	m.done.restore_ns = 812000000;
+	m.done.devices_ns = 363000000;
 	CHECK_EQ(round_trip(&m, &d), 0);
 	CHECK_EQ(d.done.unpause_ns, 30000000);
+	CHECK(d.done.restore_ns == 812000000);
+	CHECK(d.done.devices_ns == 363000000);
 
 	migr_msg_init(&m, MIGR_MSG_ABORT);
 	m.abort.code = MIGR_ABORT_CANCELLED;
@@ -172,9 +176,11 @@ static void test_round_trips(void)
 static void test_layout(void)
 {
 	static const uint8_t want[] = {
-		0, 0, 0, 9, 0, 0, 0, 28,                     /* DONE, 28 bytes */
+		0, 0, 0, 9, 0, 0, 0, 60,                     /* DONE, 60 bytes */
 		0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 7,          /* domid 7 */
 		0, 2, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x30, 0x39, /* unpause_ns 12345 */
+		0, 3, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0x30, 0x66, 0x23, 0x00, /* restore_ns 812e6 */
+		0, 4, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* devices_ns 0 */
 	};
 	struct migr_msg m;
 	uint8_t *buf = NULL;
@@ -183,6 +189,7 @@ static void test_layout(void)
 	migr_msg_init(&m, MIGR_MSG_DONE);
 	m.done.domid = 7;
 	m.done.unpause_ns = 12345;
+	m.done.restore_ns = 812000000;
 	CHECK_EQ(migr_msg_encode(&m, &buf, &len), 0);
 	CHECK_EQ(len, sizeof(want));
 	CHECK(buf && len == sizeof(want) && !memcmp(buf, want, len));

@@ -350,6 +350,82 @@ static void test_abort_after_ready(bool xl)
 	teardown(&r);
 }
 
+/* READY goes as soon as the whole stream is in and GO comes back while the target's
+ * restore finishes (its tail): the final handshake adds no round trip to the blackout. */
+static void test_handshake_during_tail(void)
+{
+	struct migr_record rec;
+	struct migr_id id;
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->restore_delay_ms = 300;
+	r.dst->devices_us = 200000;
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	check_on_target(&r);
+	/* GO went before the tail ended, so the source waited the tail out for DONE (sent
+	 * after the restore, GO would be answered within the unpause) */
+	CHECK(r.res.done_wait_us >= 250000);
+	CHECK(r.t.res.unpause_us < 250000);
+	/* READY had no restore figures; DONE brought them */
+	CHECK(r.res.restore_tail_us >= 200000);   /* DATA_END comes just after the restore read END */
+	CHECK_EQ(r.res.devices_us, 200000);
+	if (r.res.blackout_us < r.res.suspend_us + r.res.final_send_us + r.res.restore_tail_us)
+		fprintf(stderr, "blackout %llu suspend %llu final %llu tail %llu\n",
+			(unsigned long long)r.res.blackout_us, (unsigned long long)r.res.suspend_us,
+			(unsigned long long)r.res.final_send_us,
+			(unsigned long long)r.res.restore_tail_us);
+	CHECK_EQ(migr_id_from_hex(r.res.id, &id), 0);
+	CHECK_EQ(migr_record_read(record_dir, &id, &rec), 0);
+	CHECK_EQ(rec.outcome, MIGR_OUTCOME_RUNNING);
+	teardown(&r);
+}
+
+/* The restore fails in its tail, after READY and GO: the target says so (ABORT), so the
+ * source knows the guest will not run there and resumes it; the record says destroyed. */
+static void test_tail_fails_after_go(void)
+{
+	struct migr_record rec;
+	struct migr_id id;
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->restore_delay_ms = 200;
+	r.dst->faults.restore_fails = 1;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.res.state_text, "target failed after GO") != NULL);
+	check_on_source(&r, 1);
+	CHECK_EQ(migr_id_from_hex(r.res.id, &id), 0);
+	CHECK_EQ(migr_record_read(record_dir, &id, &rec), 0);
+	CHECK_EQ(rec.outcome, MIGR_OUTCOME_DESTROYED);
+	teardown(&r);
+}
+
+/* The source aborts after READY while the target's restore is still in its tail: the
+ * target lets the restore end, then destroys its copy. */
+static void test_abort_during_tail(void)
+{
+	struct migr_record rec;
+	struct migr_id id;
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->restore_delay_ms = 200;
+	r.sp.fault = MIGR_FI_AFTER_READY;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.t.res.state_text, "aborted") != NULL);
+	check_on_source(&r, 1);
+	CHECK_EQ(migr_id_from_hex(r.res.id, &id), 0);
+	CHECK_EQ(migr_record_read(record_dir, &id, &rec), 0);
+	CHECK_EQ(rec.outcome, MIGR_OUTCOME_DESTROYED);
+	teardown(&r);
+}
+
 static void test_pv_without_shadow(void)
 {
 	struct run r;
@@ -566,6 +642,9 @@ int main(void)
 	test_unpause_fails(true);
 	test_abort_after_ready(false);
 	test_abort_after_ready(true);
+	test_handshake_during_tail();
+	test_tail_fails_after_go();
+	test_abort_during_tail();
 	test_pv_without_shadow();
 	test_policy_abort();
 	test_undecided_then_resolve();

@@ -262,7 +262,7 @@ static void usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
-"  -v                    more log detail (repeat for more)\n",
+"  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR);
 }
 
@@ -351,7 +351,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	r.lg = (xentoollog_logger *)xtl_createlogger_stdiostream(stderr,
-			verbose >= 2 ? XTL_DETAIL : verbose ? XTL_INFO : XTL_ERROR, 0);
+			verbose >= 3 ? XTL_DEBUG : verbose == 2 ? XTL_DETAIL :
+			verbose ? XTL_INFO : XTL_ERROR, 0);
 	r.rp.lg = r.lg;
 	rc = migr_hv_xen_open(r.lg, &r.hv);
 	if (rc) {

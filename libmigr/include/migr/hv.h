@@ -17,6 +17,7 @@
 #ifndef MIGR_HV_H
 #define MIGR_HV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -210,6 +211,8 @@ struct migr_fake_dom {
 
 struct migr_hv_fake {
 	struct migr_hv hv;
+	pthread_mutex_t lock;            /* find and a restore's domain creation: the receiver
+	                                    looks its domain up while the restore runs */
 	struct migr_host_info host;
 	struct migr_fake_dom doms[MIGR_FAKE_MAX_DOMS];
 	struct migr_hv_fake_faults faults;
@@ -217,6 +220,7 @@ struct migr_hv_fake {
 	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
 	uint64_t devices_us;             /* device set-up a fake restore reports */
+	unsigned int restore_delay_ms;   /* a fake restore's tail, after the stream's end */
 	unsigned int announces;          /* announce() calls */
 	unsigned int settles;            /* settle() calls */
 	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */

@@ -171,7 +171,11 @@ struct migr_msg_ready {
 
 struct migr_msg_done {
 	uint32_t domid;
-	uint64_t unpause_ns;       /* target: GO received to guest unpaused */
+	uint64_t unpause_ns;       /* target: GO received, or the restore's end if GO came
+	                              first, to guest unpaused */
+	uint64_t restore_ns;       /* target: DATA_END to restored, when READY went before the
+	                              restore ended (it then carries none); optional field */
+	uint64_t devices_ns;       /* the part of restore_ns for device set-up; optional */
 };
 
 struct migr_msg_settled {

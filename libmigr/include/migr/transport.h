@@ -227,6 +227,18 @@ int migr_conn_stream_in(struct migr_conn *c, int *fd_r);
  */
 int migr_conn_stream_in_end(struct migr_conn *c, uint64_t *bytes_r);
 
+/*
+ * migr_conn_stream_in_done_fd: an fd that polls readable once the incoming stream's pump
+ * has stopped (at DATA_END, an ABORT or an error), for a caller that waits on other
+ * things too; -1 without an incoming stream. It belongs to the connection.
+ * migr_conn_stream_in_complete: true once the pump stopped at a DATA_END whose byte count
+ * matched. The whole stream is then in the pipe or already read, and the connection
+ * carries control messages again while the reader may still be reading; _end() is still
+ * needed, after the reader is done.
+ */
+int migr_conn_stream_in_done_fd(const struct migr_conn *c);
+bool migr_conn_stream_in_complete(const struct migr_conn *c);
+
 /* Statistics and errors. ------------------------------------------------------------- */
 
 struct migr_conn_stats {
@@ -240,6 +252,7 @@ struct migr_conn_stats {
 	uint64_t handshake_ns;   /* time the TLS handshake took (0 without TLS) */
 	uint64_t throttled_ns;   /* time spent waiting on the bandwidth cap */
 	uint64_t stream_ns;      /* from the first stream byte to the end marker (so far) */
+	uint64_t stream_end_ns;  /* when the end marker came (CLOCK_MONOTONIC); 0 before */
 };
 
 /* Any thread, any time. */
