@@ -311,9 +311,11 @@ static int on_suspend(void *arg)
 			  s->domid);
 		return rc;
 	}
+	/* Reported before the request: the progress callback may be slow (a terminal, a
+	 * file), and from the request on the guest is being stopped. */
 	s->phase = MIGR_PHASE_SUSPEND;
-	s->t_suspend_req = migr__now_us();
 	migr__send_report(s);
+	s->t_suspend_req = migr__now_us();
 	if (s->p.fault == MIGR_FI_SUSPEND) {
 		migr__log(s->p.lg, XTL_ERROR, "domain %u: fault injected: guest fails to suspend",
 			  s->domid);
@@ -323,8 +325,9 @@ static int on_suspend(void *arg)
 	s->t_suspended = migr__now_us();
 	if (rc)
 		return rc;
+	/* Not reported now: the guest is stopped and the final send goes first. Its report
+	 * comes when it has ended (migr__send_stream). */
 	s->phase = MIGR_PHASE_FINAL_SEND;
-	migr__send_report(s);
 	return 0;
 }
 
@@ -368,6 +371,8 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code, rc ? why : NULL, &bytes);
 	s->t_stream_end = migr__now_us();
 	s->res->stream_bytes = bytes;
+	if (s->phase == MIGR_PHASE_FINAL_SEND)
+		migr__send_report(s);
 	if (!s->t_suspend_req)
 		s->res->precopy_us = s->t_stream_end - s->t_precopy0;
 	else

@@ -483,32 +483,44 @@ static int pvcontrol_cancel(struct xen_hv *x, const char *path)
 	return -EIO;
 }
 
+/*
+ * Through xenstore: control/shutdown = "suspend"; the guest acknowledges by clearing it,
+ * then shuts down with reason suspend (@releaseDomain fires). Both watches are set on a
+ * handle of their own before the request and go with it when it is closed, so that once
+ * the guest has suspended no xenstore round trip (an unwatch) stands between it and the
+ * final send.
+ */
 static int suspend_xenstore(struct xen_hv *x, uint32_t domid, uint64_t deadline)
 {
+	struct xs_handle *sxh;
 	char *dompath = NULL, *path = NULL;
-	bool watching_path = false, watching_release = false;
 	int rc;
 
-	dompath = xs_get_domain_path(x->xsh, domid);
+	sxh = xs_open(0);
+	if (!sxh) {
+		LOGE(&x->hv, domid, "cannot connect to xenstore");
+		return neg_errno();
+	}
+	dompath = xs_get_domain_path(sxh, domid);
 	if (!dompath || asprintf(&path, "%s/control/shutdown", dompath) < 0) {
 		path = NULL;
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (!xs_watch(x->xsh, path, "migr-suspend")) {
-		LOGE(&x->hv, domid, "cannot watch %s", path);
+	if (!xs_watch(sxh, path, "migr-suspend") ||
+	    !xs_watch(sxh, "@releaseDomain", "migr-release")) {
+		LOGE(&x->hv, domid, "cannot watch %s and @releaseDomain", path);
 		rc = neg_errno();
 		goto out;
 	}
-	watching_path = true;
-	if (!xs_write(x->xsh, XBT_NULL, path, "suspend", strlen("suspend"))) {
+	if (!xs_write(sxh, XBT_NULL, path, "suspend", strlen("suspend"))) {
 		LOGE(&x->hv, domid, "cannot write %s", path);
 		rc = neg_errno();
 		goto out;
 	}
 	/* The guest acknowledges by clearing the node. */
 	for (;;) {
-		char *v = xs_read(x->xsh, XBT_NULL, path, NULL);
+		char *v = xs_read(sxh, XBT_NULL, path, NULL);
 		bool acked = pvcontrol_acked(v);
 		free(v);
 		if (acked)
@@ -523,14 +535,8 @@ static int suspend_xenstore(struct xen_hv *x, uint32_t domid, uint64_t deadline)
 			rc = -ETIMEDOUT;
 			goto out;
 		}
-		xs_wait(x->xsh, (int)(deadline - t < 50 ? deadline - t : 50));
+		xs_wait(sxh, (int)(deadline - t < 50 ? deadline - t : 50));
 	}
-	if (!xs_watch(x->xsh, "@releaseDomain", "migr-release")) {
-		LOGE(&x->hv, domid, "cannot watch @releaseDomain");
-		rc = neg_errno();
-		goto out;
-	}
-	watching_release = true;
 	for (;;) {
 		rc = check_suspended(x, domid);
 		if (rc)
@@ -541,14 +547,11 @@ static int suspend_xenstore(struct xen_hv *x, uint32_t domid, uint64_t deadline)
 			rc = -ETIMEDOUT;
 			goto out;
 		}
-		xs_wait(x->xsh, (int)(deadline - t < 20 ? deadline - t : 20));
+		xs_wait(sxh, (int)(deadline - t < 20 ? deadline - t : 20));
 	}
 	rc = rc > 0 ? 0 : rc;
 out:
-	if (watching_release)
-		xs_unwatch(x->xsh, "@releaseDomain", "migr-release");
-	if (watching_path)
-		xs_unwatch(x->xsh, path, "migr-suspend");
+	xs_close(sxh);   /* the watches end with the connection */
 	free(path);
 	free(dompath);
 	return rc;
