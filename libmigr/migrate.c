@@ -82,6 +82,12 @@ static void account_blackout(struct migr__send *s, uint64_t t_ready, uint64_t t_
 	(void)t_ready;
 }
 
+/* Device set-up is a part of the restore tail: never more than all of it. */
+static uint64_t devices_part_us(uint64_t devices_ns, uint64_t restore_ns)
+{
+	return (devices_ns < restore_ns ? devices_ns : restore_ns) / 1000;
+}
+
 int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		 const struct migr_send_params *params, struct migr_result *res)
 {
@@ -94,7 +100,7 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	const char *why = NULL;
 	size_t json_len = 0;
 	uint32_t version, acode = MIGR_ABORT_OTHER;
-	uint64_t t_ready = 0, t_go = 0, restore_ns = 0;
+	uint64_t t_ready = 0, t_go = 0, restore_ns = 0, devices_ns = 0;
 	bool renamed = false;
 	int rc;
 
@@ -238,9 +244,8 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	}
 	res->dst_domid = reply.ready.domid;
 	restore_ns = reply.ready.restore_ns;
-	/* Device set-up is a part of the restore tail: never more than all of it. */
-	res->devices_us = (reply.ready.devices_ns < restore_ns ? reply.ready.devices_ns
-	                                                       : restore_ns) / 1000;
+	devices_ns = reply.ready.devices_ns;
+	res->devices_us = devices_part_us(devices_ns, restore_ns);
 	migr_msg_release(&reply);
 	if (s.p.fault == MIGR_FI_AFTER_READY) {
 		migr__text(res->state_text, sizeof(res->state_text), "fault injected after READY");
@@ -281,9 +286,9 @@ int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	if (reply.done.restore_ns) {
 		/* READY went before the restore ended: its figures come with DONE */
 		restore_ns = reply.done.restore_ns;
-		res->devices_us = (reply.done.devices_ns < restore_ns ? reply.done.devices_ns
-		                                                      : restore_ns) / 1000;
+		devices_ns = reply.done.devices_ns;
 	}
+	res->devices_us = devices_part_us(devices_ns, restore_ns);
 	account_blackout(&s, t_ready, t_go, migr__now_us(), restore_ns, reply.done.unpause_ns);
 	res->dst_domid = reply.done.domid;
 	migr_msg_release(&reply);
