@@ -78,10 +78,21 @@ int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
 			continue;
 		if (hv->ops->domain_info(hv, id, &di))
 			continue;               /* gone meanwhile */
-		if (di.dying || !di.name[0] || ends_with(di.name, "--incoming") ||
-		    ends_with(di.name, "--migratedaway"))
+		if (di.dying || !di.name[0] || ends_with(di.name, "--incoming"))
 			continue;
 		memset(e, 0, sizeof(*e));
+		if (ends_with(di.name, "--migratedaway")) {
+			/* the only copy of a guest whose migration is not decided yet: the host
+			 * is not empty while it is here */
+			snprintf(e->name, sizeof(e->name), "%s", di.name);
+			e->domid = id;
+			e->mem_kib = di.max_mem_kib > di.mem_kib ? di.max_mem_kib : di.mem_kib;
+			e->vcpus = di.vcpus;
+			snprintf(e->why_not, sizeof(e->why_not), "suspended copy of a migration not "
+				 "decided yet: settle it first (migr status, migr resolve)");
+			k++;
+			continue;
+		}
 		snprintf(e->name, sizeof(e->name), "%s", di.name);
 		e->domid = id;
 		e->mem_kib = di.max_mem_kib > di.mem_kib ? di.max_mem_kib : di.mem_kib;
@@ -249,6 +260,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.progress = engine_progress;
 	sp.progress_arg = &ea;
 	sp.lg = eng->lg;
+	sp.target = a->target->name;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
 	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
 	out->target_domid = res.dst_domid;

@@ -1,28 +1,40 @@
 /*
  * migrate.c: the source's driver over migr's own protocol (migr/proto.h,
- * docs/protocol.md), and migr_resolve().
+ * docs/protocol.md), and the source's record and unwinding that both source drivers
+ * share.
  *
- * Entry points: migr_migrate(), migr_resolve(), migr_phase_name().
+ * Entry points: migr_migrate(), migr_phase_name(); migr__drive() for migrate_xl.c.
  *
- * migr_migrate() is one straight line; only it changes s.phase (its save callbacks in
- * send.c move PRECOPY -> SUSPEND -> FINAL_SEND on its behalf), and it ends through one
- * exit that fills the result:
+ * migr__drive() is a straight line of steps over one context (struct migr__send); the
+ * named fault point before each step is checked by the loop, never by the step. The
+ * protocol's own steps (hello .. wait_done, settled) come from a dialect (struct
+ * migr__dialect): migr's own here, stock xl's in migrate_xl.c; the rest is shared. Only
+ * the steps change s->phase (the save callbacks in send.c move PRECOPY -> SUSPEND ->
+ * FINAL_SEND on their behalf); one unwind (unwind()) ends every failure:
  *
- *   PREFLIGHT   guest and host checks, HELLO both ways, PREFLIGHT/REPLY, CONFIG
- *   PRECOPY     live rounds (send.c)                        } any failure: ABORT to the
- *   SUSPEND     guest asked to suspend                      } target (its copy is
- *   FINAL_SEND  guest suspended, last pages + context       } destroyed), guest resumed
- *   WAIT_READY  target restores (paused), answers READY     } here: ABORTED
- *   GO          POINT OF NO RETURN: renamed NAME--migratedaway, GO sent. From here the
- *               source's copy stays suspended until the outcome is known:
- *                 DONE  -> source copy destroyed: DONE
- *                 ABORT -> the target destroyed its copy: rename back, resume: ABORTED
- *                 silence / broken connection -> UNDECIDED: `migr resolve ID`
+ *   check_guest    PREFLIGHT: the guest and this host can migrate; nothing touched
+ *   say_hello      HELLO both ways
+ *   ask_preflight  PREFLIGHT / PREFLIGHT_REPLY (the target's restore hint)
+ *   send_config    CONFIG
+ *   record_start   the source's record, phase started (fsync'd): from here the guest is
+ *                  touched, and a crash leaves a record migrd's recovery settles
+ *   send_stream    PRECOPY, SUSPEND, FINAL_SEND (send.c)         } a failure: ABORT to the
+ *   rename_away    NAME--migratedaway, while the target restores } target, rename back,
+ *   wait_ready     READY within the blackout deadline            } resume here: ABORTED
+ *   record_go      the record says go (fsync'd) before GO goes
+ *   send_go        POINT OF NO RETURN: GO
+ *   wait_done      DONE within the blackout deadline; the target's ABORT means it
+ *                  destroyed its copy (rename back, resume: ABORTED); silence or a broken
+ *                  connection: UNDECIDED, the copy stays suspended for migr_resolve()
+ *   destroy_source the suspended copy here
+ *   read_settled   the target's network-back report (optional)
+ *   record_end     the record removed
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "send_int.h"
 
@@ -63,8 +75,7 @@ static uint32_t wire_guest_type(enum migr_guest_type t)
 
 /* The blackout's parts (see struct migr_result), from the source's marks and what the
  * target reported. */
-static void account_blackout(struct migr__send *s, uint64_t t_ready, uint64_t t_go,
-			     uint64_t t_end, uint64_t restore_ns, uint64_t unpause_ns)
+static void account_blackout(struct migr__send *s, uint64_t t_end)
 {
 	struct migr_result *r = s->res;
 	uint64_t parts;
@@ -73,300 +84,595 @@ static void account_blackout(struct migr__send *s, uint64_t t_ready, uint64_t t_
 		return;
 	r->blackout_us = t_end - s->t_suspend_req;
 	r->suspend_us = s->t_suspended - s->t_suspend_req;
-	r->final_send_us = s->t_stream_end - s->t_suspended;
-	r->restore_tail_us = restore_ns / 1000;
-	r->unpause_us = unpause_ns / 1000;
-	r->done_wait_us = t_go ? t_end - t_go : 0;
+	r->final_send_us = s->t_stream_end > s->t_suspended ? s->t_stream_end - s->t_suspended : 0;
+	r->restore_tail_us = s->restore_ns / 1000;
+	r->unpause_us = s->unpause_ns / 1000;
+	r->done_wait_us = s->t_go ? t_end - s->t_go : 0;
+	/* device set-up is a part of the restore tail: never more than all of it */
+	r->devices_us = (s->devices_ns < s->restore_ns ? s->devices_ns : s->restore_ns) / 1000;
 	parts = r->suspend_us + r->final_send_us + r->restore_tail_us + r->unpause_us;
 	r->handshake_us = r->blackout_us > parts ? r->blackout_us - parts : 0;
-	(void)t_ready;
 }
 
-/* Device set-up is a part of the restore tail: never more than all of it. */
-static uint64_t devices_part_us(uint64_t devices_ns, uint64_t restore_ns)
+static const char *rec_dir(const struct migr__send *s)
 {
-	return (devices_ns < restore_ns ? devices_ns : restore_ns) / 1000;
+	return s->p.record_dir ? s->p.record_dir : MIGR_SRC_STATE_DIR;
+}
+
+static int src_record(struct migr__send *s, uint32_t phase)
+{
+	int rc;
+
+	s->rec.phase = phase;
+	rc = migr_src_record_write(rec_dir(s), &s->rec);
+	if (rc)
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: cannot write the migration record in %s "
+			  "(%s): %s", s->domid, rec_dir(s), migr_src_phase_name(phase),
+			  migr_strerror(rc));
+	return rc;
+}
+
+/* Sets the connection's timeout to what is left of the blackout deadline. */
+static void blackout_timeout(struct migr__send *s)
+{
+	uint64_t now = migr__now_us();
+	uint64_t left_ms;
+
+	if (!s->deadline_us)
+		return;
+	left_ms = s->deadline_us > now ? (s->deadline_us - now + 999) / 1000 : 1;
+	migr_conn_set_io_timeout(s->c, (unsigned int)left_ms);
+}
+
+/* The blackout deadline, from the suspend request: max(5 s, 4 x the predicted blackout),
+ * at most the caller's ceiling. */
+static void arm_deadline(struct migr__send *s)
+{
+	uint64_t cap = s->p.blackout_deadline_ms ? s->p.blackout_deadline_ms : 10000;
+	uint64_t d = 4 * s->res->predicted_blackout_us / 1000;
+
+	if (d < 5000)
+		d = 5000;
+	if (d > cap)
+		d = cap;
+	s->deadline_us = (s->t_suspend_req ? s->t_suspend_req : migr__now_us()) + d * 1000;
+}
+
+/* ---- the steps -------------------------------------------------------------------------- */
+
+static int check_guest(struct migr__send *s)
+{
+	struct migr_result *res = s->res;
+	const char *why = NULL;
+	int rc;
+
+	s->phase = MIGR_PHASE_PREFLIGHT;
+	migr__send_report(s);
+	rc = s->hv->ops->domain_info(s->hv, s->domid, &s->di);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "domain %u not found", s->domid);
+		return rc;
+	}
+	migr__text(res->name, sizeof(res->name), "%s", s->di.name);
+	res->type = s->di.type;
+	if (migr_domname_reserved(s->di.name)) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "%s is a copy an unfinished migration left (its name ends in a suffix migr "
+			   "reserves); settle it with `migr status` and `migr resolve`", s->di.name);
+		return -EINVAL;
+	}
+	if (!migr_domname_ok(s->di.name)) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "domain %u has no name migr can move it under (\"%s\")", s->domid, s->di.name);
+		return -EINVAL;
+	}
+	if (s->di.shutdown || s->di.dying || s->di.paused) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "%s is not running (paused, shut down or dying); not touched", s->di.name);
+		return -EINVAL;
+	}
+	rc = s->hv->ops->host_info(s->hv, &s->hi);
+	if (rc)
+		return rc;
+	rc = migr_hv_can_send(&s->hi, s->di.type, &why);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "%s (%s guest): %s",
+			   s->di.name, migr_guest_type_name(s->di.type), why);
+		return rc;
+	}
+	rc = s->hv->ops->domain_config(s->hv, s->domid, &s->json, &s->json_len);
+	if (rc)
+		return rc;
+	if (s->json_len - 1 > MIGR_CONFIG_MAX)
+		return -E2BIG;
+	rc = migr_id_new(&s->id);
+	if (rc)
+		return rc;
+	migr_id_to_hex(&s->id, res->id);
+	migr__text(s->away, sizeof(s->away), "%s" MIGR_SUFFIX_AWAY, s->di.name);
+	return 0;
+}
+
+static int migr_hello(struct migr__send *s)
+{
+	struct migr_msg m, reply;
+	char err[MIGR_ERR_MAX];
+	uint32_t version;
+	int rc;
+
+	migr_msg_init(&m, MIGR_MSG_HELLO);
+	migr_msg_init(&reply, MIGR_MSG_HELLO);
+	m.hello.version = MIGR_PROTO_VERSION;
+	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
+	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
+	m.hello.id = s->id;
+	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
+	rc = migr_msg_send(s->c, &m);
+	if (!rc)
+		rc = migr_msg_expect(s->c, MIGR_MSG_HELLO, &reply);
+	if (!rc)
+		rc = migr_hello_check(&reply.hello, &s->id, &version, err, sizeof(err));
+	if (rc)
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "handshake with the target failed: %s",
+			   rc == -MIGR_E_PROTO ? err : migr_conn_error(s->c));
+	migr_msg_release(&reply);
+	return rc;
+}
+
+static int migr_preflight(struct migr__send *s)
+{
+	struct migr_result *res = s->res;
+	struct migr_msg m, reply;
+	int rc;
+
+	migr_msg_init(&m, MIGR_MSG_PREFLIGHT);
+	migr_msg_init(&reply, MIGR_MSG_PREFLIGHT_REPLY);
+	migr__text(m.preflight.name, sizeof(m.preflight.name), "%s", s->di.name);
+	m.preflight.memory_kib = s->di.max_mem_kib > s->di.mem_kib ? s->di.max_mem_kib
+								    : s->di.mem_kib;
+	m.preflight.vcpus = s->di.vcpus;
+	m.preflight.guest_type = wire_guest_type(s->di.type);
+	migr__text(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%u.%u%s",
+		   s->hi.xen_major, s->hi.xen_minor, s->hi.xen_extra);
+	rc = migr_msg_send(s->c, &m);
+	if (!rc)
+		rc = migr_msg_expect(s->c, MIGR_MSG_PREFLIGHT_REPLY, &reply);
+	if (rc) {
+		migr__text(res->state_text, sizeof(res->state_text), "pre-flight failed: %s",
+			   migr_conn_error(s->c));
+		return rc;
+	}
+	if (!reply.preflight_reply.accept) {
+		migr__text(res->state_text, sizeof(res->state_text), "target refused: %s%s%s",
+			   migr_refuse_name(reply.preflight_reply.refuse),
+			   reply.preflight_reply.reason[0] ? ": " : "", reply.preflight_reply.reason);
+		s->abort_sent = true;   /* nothing to tell a target that refused */
+		migr_msg_release(&reply);
+		return -MIGR_E_ABORTED;
+	}
+	/* the part of the blackout the target says its restore takes: the policy's to know */
+	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000);
+	migr_msg_release(&reply);
+	return 0;
+}
+
+static int migr_config(struct migr__send *s)
+{
+	struct migr_msg m;
+	int rc;
+
+	migr_msg_init(&m, MIGR_MSG_CONFIG);
+	m.config.json = s->json;
+	m.config.len = s->json_len - 1;
+	rc = migr_msg_send(s->c, &m);
+	if (rc)
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "sending the config failed: %s", migr_conn_error(s->c));
+	return rc;
+}
+
+static int record_start(struct migr__send *s)
+{
+	int rc;
+
+	s->rec_lock = migr_src_record_lock(rec_dir(s), &s->id);
+	if (s->rec_lock < 0) {
+		rc = s->rec_lock;
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "cannot lock the migration record in %s: %s", rec_dir(s),
+			   migr_strerror(rc));
+		return rc;
+	}
+	s->rec.id = s->id;
+	s->rec.domid = s->domid;
+	migr__text(s->rec.name, sizeof(s->rec.name), "%s", s->di.name);
+	migr__text(s->rec.target, sizeof(s->rec.target), "%s", s->p.target ? s->p.target : "");
+	migr__text(s->rec.peer, sizeof(s->rec.peer), "%s", migr_conn_peer_identity(s->c));
+	rc = src_record(s, MIGR_SRC_STARTED);
+	if (rc)
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "cannot write the migration record in %s: %s", rec_dir(s),
+			   migr_strerror(rc));
+	else
+		s->recorded = true;
+	return rc;
+}
+
+static int send_stream(struct migr__send *s)
+{
+	struct migr_result *res = s->res;
+	int rc = migr__send_stream(s, s->d->stream_flags);
+
+	if (s->crashed)
+		return -MIGR_E_CRASHED;
+	if (rc) {
+		s->abort_sent = true;   /* the stream's end sent ABORT already */
+		s->acode = rc == -MIGR_E_ABORTED ? MIGR_ABORT_POLICY : MIGR_ABORT_SAVE;
+		migr__text(res->state_text, sizeof(res->state_text), "%s",
+			   rc == -MIGR_E_ABORTED ? "pre-copy policy gave up (would not converge in budget)"
+			   : s->stream_failed ? "the connection broke during the stream"
+			   : s->phase == MIGR_PHASE_SUSPEND ? "the guest did not suspend"
+			   : "the stream failed");
+		return rc;
+	}
+	arm_deadline(s);
+	return 0;
+}
+
+/* As xl does: the source's copy leaves the name before the target takes it (at GO). Done
+ * while the target restores, rather than between READY and GO, inside the blackout. */
+static int rename_away(struct migr__send *s)
+{
+	int rc = s->hv->ops->rename(s->hv, s->domid, s->di.name, s->away);
+
+	if (rc) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "could not rename the source's copy");
+		return rc;
+	}
+	s->renamed = true;
+	return 0;
+}
+
+static int migr_wait_ready(struct migr__send *s)
+{
+	struct migr_msg reply;
+	int rc;
+
+	migr_msg_init(&reply, MIGR_MSG_READY);
+	rc = migr_msg_expect(s->c, MIGR_MSG_READY, &reply);
+	if (rc) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "target did not restore: %s", migr_conn_error(s->c));
+		s->acode = rc == -ETIMEDOUT ? MIGR_ABORT_TIMEOUT : MIGR_ABORT_RESTORE;
+		s->abort_sent = rc == -MIGR_E_ABORTED;
+		return rc;
+	}
+	s->res->dst_domid = reply.ready.domid;
+	s->restore_ns = reply.ready.restore_ns;
+	s->devices_ns = reply.ready.devices_ns;
+	s->rec.target_host = reply.ready.host_id;
+	migr_msg_release(&reply);
+	return 0;
+}
+
+static int record_go(struct migr__send *s)
+{
+	int rc = src_record(s, MIGR_SRC_GO);
+
+	if (rc) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "cannot record the decision to go");
+		return rc;
+	}
+	s->go_recorded = true;
+	return 0;
+}
+
+static int migr_go(struct migr__send *s)
+{
+	struct migr_msg m;
+
+	migr_msg_init(&m, MIGR_MSG_GO);
+	return migr_msg_send(s->c, &m);
+}
+
+static int migr_wait_done(struct migr__send *s)
+{
+	struct migr_msg reply;
+	int rc;
+
+	migr_msg_init(&reply, MIGR_MSG_DONE);
+	rc = migr_msg_expect(s->c, MIGR_MSG_DONE, &reply);
+	if (rc == -MIGR_E_ABORTED) {
+		uint32_t code = MIGR_ABORT_OTHER;
+		const char *reason = NULL;
+
+		migr_conn_peer_abort(s->c, &code, &reason);
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "target failed after GO (%s%s%s)", migr_abort_name(code),
+			   reason && *reason ? ": " : "", reason ? reason : "");
+		s->abort_sent = true;
+		return rc;
+	}
+	if (rc) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text), "no DONE after GO: %s",
+			   migr_conn_error(s->c));
+		return rc;
+	}
+	if (reply.done.restore_ns) {
+		/* READY went before the restore ended: its figures come with DONE */
+		s->restore_ns = reply.done.restore_ns;
+		s->devices_ns = reply.done.devices_ns;
+	}
+	s->unpause_ns = reply.done.unpause_ns;
+	s->res->dst_domid = reply.done.domid;
+	migr_msg_release(&reply);
+	return 0;
+}
+
+/* From here on the guest runs on the target: a failure is a warning, never a back-out;
+ * what it leaves (a suspended copy, a record) is what recovery finishes. */
+static int destroy_source(struct migr__send *s)
+{
+	int rc = s->hv->ops->destroy(s->hv, s->domid);
+
+	s->source_left = rc != 0;
+	if (rc)
+		migr__log(s->p.lg, XTL_WARN, "domain %u: could not destroy the source's copy %s, "
+			  "ignoring (it stays suspended; migrd's recovery or `migr resolve %s` "
+			  "destroys it)", s->domid, s->away, s->res->id);
+	return rc;
+}
+
+/* The target's last word: when the guest's network came back (it waits for that at most
+ * 10 s after the unpause). A target that sends none just closes; one that sends nothing
+ * and stays is given 20 s. */
+static int migr_settled(struct migr__send *s)
+{
+	struct migr_msg reply;
+
+	migr_msg_init(&reply, MIGR_MSG_SETTLED);
+	migr_conn_cap_io_timeout(s->c, 20000);
+	if (migr_msg_expect(s->c, MIGR_MSG_SETTLED, &reply) == 0) {
+		s->res->net_back_us = reply.settled.net_back_ns / 1000;
+		s->res->vifs = reply.settled.vifs;
+		s->res->vifs_connected = reply.settled.vifs_connected;
+		s->res->first_frame_us = reply.settled.first_frame_ns / 1000;
+		migr_msg_release(&reply);
+	}
+	return 0;
+}
+
+static int record_end(struct migr__send *s)
+{
+	int rc;
+
+	if (s->source_left)
+		return 0;   /* the record stays, for recovery to destroy the copy */
+	rc = migr_record_remove(rec_dir(s), &s->id);
+
+	if (rc)
+		migr__log(s->p.lg, XTL_WARN, "domain %u: cannot remove the migration record %s: %s, "
+			  "ignoring", s->domid, s->res->id, migr_strerror(rc));
+	else
+		s->recorded = false;
+	return rc;
+}
+
+static const struct migr__dialect dialect_migr = {
+	.name = "migr",
+	.hello = migr_hello,
+	.preflight = migr_preflight,
+	.config = migr_config,
+	.wait_ready = migr_wait_ready,
+	.go = migr_go,
+	.wait_done = migr_wait_done,
+	.settled = migr_settled,
+};
+
+/* ---- the shared steps around the dialect's ---------------------------------------------- */
+
+static int hello(struct migr__send *s)
+{
+	return s->d->hello ? s->d->hello(s) : 0;
+}
+
+static int preflight(struct migr__send *s)
+{
+	return s->d->preflight ? s->d->preflight(s) : 0;
+}
+
+static int config(struct migr__send *s)
+{
+	return s->d->config(s);
+}
+
+static int wait_ready(struct migr__send *s)
+{
+	int rc;
+
+	s->phase = MIGR_PHASE_WAIT_READY;
+	migr__send_report(s);
+	blackout_timeout(s);
+	rc = s->d->wait_ready(s);
+	s->t_ready = migr__now_us();
+	return rc;
+}
+
+static int send_go(struct migr__send *s)
+{
+	int rc;
+
+	s->phase = MIGR_PHASE_GO;
+	migr__send_report(s);
+	s->t_go = migr__now_us();
+	rc = s->d->go(s);
+	if (rc)
+		migr__text(s->res->state_text, sizeof(s->res->state_text), "GO not sent: %s",
+			   migr_conn_error(s->c));
+	return rc;
+}
+
+static int wait_done(struct migr__send *s)
+{
+	int rc;
+
+	blackout_timeout(s);
+	rc = s->d->wait_done(s);
+	if (rc)
+		return rc;
+	account_blackout(s, migr__now_us());
+	s->done = true;
+	s->phase = MIGR_PHASE_DONE;
+	migr_conn_set_io_timeout(s->c, s->io_timeout_ms);
+	return 0;
+}
+
+static int settled(struct migr__send *s)
+{
+	return s->d->settled ? s->d->settled(s) : 0;
+}
+
+static const struct {
+	enum migr_fault point;
+	int (*run)(struct migr__send *s);
+} steps[] = {
+	{ MIGR_FI_PREFLIGHT,      check_guest },
+	{ MIGR_FI_HELLO,          hello },
+	{ MIGR_FI_PREFLIGHT_ASK,  preflight },
+	{ MIGR_FI_CONFIG,         config },
+	{ MIGR_FI_RECORD_START,   record_start },
+	{ MIGR_FI_NONE,           send_stream },      /* its points are in send.c */
+	{ MIGR_FI_STREAM_END,     NULL },
+	{ MIGR_FI_RENAME_AWAY,    rename_away },
+	{ MIGR_FI_WAIT_READY,     wait_ready },
+	{ MIGR_FI_AFTER_READY,    NULL },
+	{ MIGR_FI_RECORD_GO,      record_go },
+	{ MIGR_FI_GO,             send_go },
+	{ MIGR_FI_WAIT_DONE,      wait_done },
+	{ MIGR_FI_DESTROY_SOURCE, destroy_source },
+	{ MIGR_FI_SETTLED,        settled },
+	{ MIGR_FI_RECORD_END,     record_end },
+};
+
+/* ---- the end of a migration that did not reach DONE ------------------------------------ */
+
+/* Puts our copy back under its name and resumes it; removes the record once it runs. */
+static int resume_here(struct migr__send *s)
+{
+	int rc;
+
+	s->phase = MIGR_PHASE_BACKOUT;
+	migr__send_report(s);
+	if (s->renamed && s->hv->ops->rename(s->hv, s->domid, s->away, s->di.name))
+		migr__log(s->p.lg, XTL_WARN, "domain %u: could not rename back to %s, ignoring",
+			  s->domid, s->di.name);
+	else
+		s->renamed = false;
+	rc = migr__send_backout(s);
+	if (rc) {
+		/* the record stays: migrd's recovery tries again */
+		s->phase = MIGR_PHASE_FAILED;
+		migr__text(s->res->state_text + strlen(s->res->state_text),
+			   sizeof(s->res->state_text) - strlen(s->res->state_text),
+			   "; the guest could NOT be resumed on the source");
+		return -EIO;
+	}
+	if (s->recorded && !migr_record_remove(rec_dir(s), &s->id))
+		s->recorded = false;
+	s->phase = MIGR_PHASE_ABORTED;
+	return -MIGR_E_ABORTED;
+}
+
+/*
+ * The end of a migration that did not reach DONE: before the record says go, back out
+ * (rename back, resume, record removed); after it, resume only when the target said it
+ * destroyed its copy, else UNDECIDED (the copy stays suspended, the record says go).
+ */
+static int unwind(struct migr__send *s, int rc)
+{
+	struct migr_result *res = s->res;
+
+	if (!res->state_text[0])
+		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
+	if (!s->recorded) {
+		/* nothing was touched */
+		if (!s->abort_sent && rc != -MIGR_E_UNSUPPORTED)
+			migr_msg_send_abort(s->c, MIGR_ABORT_OTHER, res->state_text);
+		s->phase = MIGR_PHASE_ABORTED;
+		return rc == -MIGR_E_UNSUPPORTED ? rc : -MIGR_E_ABORTED;
+	}
+	if (!s->go_recorded) {
+		/* before the point of no return: the target's copy is destroyed on ABORT (or
+		 * by its GO deadline), ours resumes */
+		if (!s->abort_sent)
+			migr_msg_send_abort(s->c, s->acode, res->state_text);
+		return resume_here(s);
+	}
+	if (rc == -MIGR_E_ABORTED && s->abort_sent) {
+		/* after GO, the target said it destroyed its copy (it does so before it says
+		 * it): the guest is ours to run again */
+		return resume_here(s);
+	}
+	s->phase = MIGR_PHASE_UNDECIDED;
+	account_blackout(s, migr__now_us());
+	migr__text(res->state_text, sizeof(res->state_text),
+		   "outcome unknown after GO (%s): the source keeps %s suspended until "
+		   "`migr resolve %s %s HOST` (or migrd's recovery) settles it",
+		   migr_strerror(rc), s->away, res->id, s->di.name);
+	migr__log(s->p.lg, XTL_ERROR, "domain %u: %s", s->domid, res->state_text);
+	return -MIGR_E_UNDECIDED;
+}
+
+int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
+		const struct migr_send_params *params, struct migr_result *res,
+		const struct migr__dialect *d)
+{
+	struct migr__send s;
+	struct migr_conn_stats cs;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	migr__send_init(&s, hv, domid, c, params, res);
+	s.d = d;
+	s.rec_lock = -1;
+	s.acode = MIGR_ABORT_OTHER;
+	s.io_timeout_ms = migr_conn_set_io_timeout(c, 0);
+	migr_conn_set_io_timeout(c, s.io_timeout_ms);
+	res->src_domid = domid;
+
+	for (unsigned int i = 0; i < sizeof(steps) / sizeof(steps[0]) && !rc; i++) {
+		rc = migr__fault(s.p.faults, steps[i].point, c, s.p.lg);
+		if (!rc && steps[i].run)
+			rc = steps[i].run(&s);
+		if (rc && rc != -MIGR_E_CRASHED && s.done)
+			rc = 0;   /* the guest runs on the target: the rest is bookkeeping */
+	}
+	if (rc == -MIGR_E_CRASHED) {
+		s.crashed = true;
+	} else if (rc) {
+		rc = unwind(&s, rc);
+	} else {
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "%s runs on the target (domain %u)", s.di.name, res->dst_domid);
+	}
+	migr_conn_stats(c, &cs);
+	res->wire_bytes = cs.wire_out;
+	res->total_us = migr__now_us() - s.t_start;
+	res->phase = s.phase;
+	if (!s.crashed)
+		migr__send_report(&s);
+	migr__send_fini(&s);
+	if (s.rec_lock >= 0)
+		close(s.rec_lock);
+	free(s.json);
+	return rc;
 }
 
 int migr_migrate(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		 const struct migr_send_params *params, struct migr_result *res)
 {
-	struct migr__send s;
-	struct migr_dom_info di;
-	struct migr_host_info hi;
-	struct migr_msg m, reply;
-	struct migr_id id;
-	char *json = NULL, away[MIGR_DOMNAME_MAX], err[MIGR_ERR_MAX];
-	const char *why = NULL;
-	size_t json_len = 0;
-	uint32_t version, acode = MIGR_ABORT_OTHER;
-	uint64_t t_ready = 0, t_go = 0, restore_ns = 0, devices_ns = 0;
-	bool renamed = false;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	migr_msg_init(&reply, MIGR_MSG_HELLO);
-	migr__send_init(&s, hv, domid, c, params, res);
-	res->src_domid = domid;
-
-	/* ---- PREFLIGHT: nothing is touched ---- */
-	s.phase = MIGR_PHASE_PREFLIGHT;
-	migr__send_report(&s);
-	rc = hv->ops->domain_info(hv, domid, &di);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "domain %u not found", domid);
-		goto out_refused_local;
-	}
-	migr__text(res->name, sizeof(res->name), "%s", di.name);
-	res->type = di.type;
-	if (!migr_domname_ok(di.name)) {
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "domain %u has no name migr can move it under (\"%s\")", domid, di.name);
-		rc = -EINVAL;
-		goto out_refused_local;
-	}
-	if (di.shutdown || di.dying || di.paused) {
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "%s is not running (paused, shut down or dying); not touched", di.name);
-		rc = -EINVAL;
-		goto out_refused_local;
-	}
-	rc = hv->ops->host_info(hv, &hi);
-	if (rc)
-		goto out_refused_local;
-	rc = migr_hv_can_send(&hi, di.type, &why);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "%s (%s guest): %s",
-			 di.name, migr_guest_type_name(di.type), why);
-		goto out_refused_local;
-	}
-	rc = hv->ops->domain_config(hv, domid, &json, &json_len);
-	if (rc)
-		goto out_refused_local;
-	if (json_len - 1 > MIGR_CONFIG_MAX) {
-		rc = -E2BIG;
-		goto out_refused_local;
-	}
-
-	rc = migr_id_new(&id);
-	if (rc)
-		goto out_refused_local;
-	migr_id_to_hex(&id, res->id);
-
-	migr_msg_init(&m, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
-	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
-	m.hello.id = id;
-	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
-	rc = migr_msg_send(c, &m);
-	if (!rc)
-		rc = migr_msg_expect(c, MIGR_MSG_HELLO, &reply);
-	if (!rc)
-		rc = migr_hello_check(&reply.hello, &id, &version, err, sizeof(err));
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "handshake with the target failed: %s",
-			 rc == -MIGR_E_PROTO ? err : migr_conn_error(c));
-		goto out_refused;
-	}
-	migr_msg_release(&reply);
-
-	migr_msg_init(&m, MIGR_MSG_PREFLIGHT);
-	migr__text(m.preflight.name, sizeof(m.preflight.name), "%s", di.name);
-	m.preflight.memory_kib = di.max_mem_kib > di.mem_kib ? di.max_mem_kib : di.mem_kib;
-	m.preflight.vcpus = di.vcpus;
-	m.preflight.guest_type = wire_guest_type(di.type);
-	migr__text(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%u.%u%s",
-		 hi.xen_major, hi.xen_minor, hi.xen_extra);
-	rc = migr_msg_send(c, &m);
-	if (!rc)
-		rc = migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &reply);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "pre-flight failed: %s",
-			 migr_conn_error(c));
-		goto out_refused;
-	}
-	if (!reply.preflight_reply.accept) {
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "target refused: %s%s%s", migr_refuse_name(reply.preflight_reply.refuse),
-			 reply.preflight_reply.reason[0] ? ": " : "", reply.preflight_reply.reason);
-		rc = -MIGR_E_ABORTED;
-		goto out_refused;
-	}
-	/* the part of the blackout the target says its restore takes: the policy's to know */
-	migr__send_target_fixed(&s, reply.preflight_reply.restore_hint_ns / 1000);
-	migr_msg_release(&reply);
-
-	migr_msg_init(&m, MIGR_MSG_CONFIG);
-	m.config.json = json;
-	m.config.len = json_len - 1;
-	rc = migr_msg_send(c, &m);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "sending the config failed: %s",
-			 migr_conn_error(c));
-		goto out_refused;
-	}
-
-	/* ---- PRECOPY, SUSPEND, FINAL_SEND (send.c moves the phase) ---- */
-	rc = migr__send_stream(&s, 0);
-	if (rc) {
-		acode = rc == -MIGR_E_ABORTED ? MIGR_ABORT_POLICY : MIGR_ABORT_SAVE;
-		migr__text(res->state_text, sizeof(res->state_text), "%s",
-			 rc == -MIGR_E_ABORTED ? "pre-copy policy gave up (would not converge in budget)"
-			 : s.stream_failed ? "the connection broke during the stream"
-			 : s.phase == MIGR_PHASE_SUSPEND ? "the guest did not suspend"
-			 : "the stream failed");
-		goto out_backout_sent;   /* stream_out_end sent ABORT already */
-	}
-
-	/* As xl does: the source's copy leaves the name before the target takes it (at GO).
-	 * Done now, while the target restores, rather than between READY and GO, which is
-	 * inside the blackout's critical path. */
-	migr__text(away, sizeof(away), "%s--migratedaway", di.name);
-	rc = hv->ops->rename(hv, domid, di.name, away);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "could not rename the source's copy");
-		acode = MIGR_ABORT_OTHER;
-		goto out_backout;
-	}
-	renamed = true;
-
-	/* ---- WAIT_READY ---- */
-	s.phase = MIGR_PHASE_WAIT_READY;
-	migr__send_report(&s);
-	rc = migr_msg_expect(c, MIGR_MSG_READY, &reply);
-	t_ready = migr__now_us();
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "target did not restore: %s",
-			 migr_conn_error(c));
-		acode = MIGR_ABORT_RESTORE;
-		goto out_backout;
-	}
-	res->dst_domid = reply.ready.domid;
-	restore_ns = reply.ready.restore_ns;
-	devices_ns = reply.ready.devices_ns;
-	res->devices_us = devices_part_us(devices_ns, restore_ns);
-	migr_msg_release(&reply);
-	if (s.p.fault == MIGR_FI_AFTER_READY) {
-		migr__text(res->state_text, sizeof(res->state_text), "fault injected after READY");
-		rc = -EIO;
-		acode = MIGR_ABORT_CANCELLED;
-		goto out_backout;
-	}
-
-	/* ---- GO: POINT OF NO RETURN ---- */
-	s.phase = MIGR_PHASE_GO;
-	migr__send_report(&s);
-	migr_msg_init(&m, MIGR_MSG_GO);
-	t_go = migr__now_us();
-	rc = migr_msg_send(c, &m);
-	if (!rc && s.p.fault == MIGR_FI_BEFORE_DONE)
-		rc = -ECONNRESET;
-	if (!rc)
-		rc = migr_msg_expect(c, MIGR_MSG_DONE, &reply);
-	if (rc == -MIGR_E_ABORTED) {
-		/* The target reports it destroyed its copy (it never unpaused it). */
-		uint32_t code = MIGR_ABORT_OTHER;
-		const char *reason = NULL;
-		migr_conn_peer_abort(c, &code, &reason);
-		migr__text(res->state_text, sizeof(res->state_text), "target failed after GO (%s%s%s)",
-			 migr_abort_name(code), reason && *reason ? ": " : "", reason ? reason : "");
-		goto out_resume_after_go;
-	}
-	if (rc) {
-		s.phase = MIGR_PHASE_UNDECIDED;
-		account_blackout(&s, t_ready, t_go, migr__now_us(), restore_ns, 0);
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "outcome unknown after GO: the source keeps %s suspended; run "
-			 "`migr resolve %s %s HOST`", away, res->id, di.name);
-		migr__log(s.p.lg, XTL_ERROR, "domain %u: %s", domid, res->state_text);
-		rc = -MIGR_E_UNDECIDED;
-		goto out;
-	}
-	if (reply.done.restore_ns) {
-		/* READY went before the restore ended: its figures come with DONE */
-		restore_ns = reply.done.restore_ns;
-		devices_ns = reply.done.devices_ns;
-	}
-	res->devices_us = devices_part_us(devices_ns, restore_ns);
-	account_blackout(&s, t_ready, t_go, migr__now_us(), restore_ns, reply.done.unpause_ns);
-	res->dst_domid = reply.done.domid;
-	migr_msg_release(&reply);
-
-	/* ---- DONE ---- */
-	s.phase = MIGR_PHASE_DONE;
-	rc = hv->ops->destroy(hv, domid);
-	if (rc)
-		migr__log(s.p.lg, XTL_WARN, "domain %u: could not destroy the source's copy %s, "
-			  "ignoring (it stays suspended; destroy it by hand)", domid, away);
-	/* The target's last word: when the guest's network came back (it waits for that
-	 * at most 10 s after the unpause). A target that sends none just closes; one that
-	 * sends nothing and stays is given 20 s. */
-	migr_conn_cap_io_timeout(c, 20000);
-	if (migr_msg_expect(c, MIGR_MSG_SETTLED, &reply) == 0) {
-		res->net_back_us = reply.settled.net_back_ns / 1000;
-		res->vifs = reply.settled.vifs;
-		res->vifs_connected = reply.settled.vifs_connected;
-		res->first_frame_us = reply.settled.first_frame_ns / 1000;
-		migr_msg_release(&reply);
-	}
-	migr__text(res->state_text, sizeof(res->state_text), "%s runs on the target (domain %u)",
-		 di.name, res->dst_domid);
-	rc = 0;
-	goto out;
-
-out_resume_after_go:
-	s.phase = MIGR_PHASE_BACKOUT;
-	if (renamed && hv->ops->rename(hv, domid, away, di.name))
-		migr__log(s.p.lg, XTL_WARN, "domain %u: could not rename back to %s, ignoring",
-			  domid, di.name);
-	rc = migr__send_backout(&s);
-	s.phase = rc ? MIGR_PHASE_FAILED : MIGR_PHASE_ABORTED;
-	rc = rc ? rc : -MIGR_E_ABORTED;
-	goto out;
-
-out_backout:
-	migr_msg_send_abort(c, acode, res->state_text);
-out_backout_sent:
-	s.phase = MIGR_PHASE_BACKOUT;
-	migr__send_report(&s);
-	if (renamed && hv->ops->rename(hv, domid, away, di.name))
-		migr__log(s.p.lg, XTL_WARN, "domain %u: could not rename back to %s, ignoring",
-			  domid, di.name);
-	if (migr__send_backout(&s)) {
-		s.phase = MIGR_PHASE_FAILED;
-		migr__text(res->state_text + strlen(res->state_text),
-			 sizeof(res->state_text) - strlen(res->state_text),
-			 "; the guest could NOT be resumed on the source");
-		rc = -EIO;
-		goto out;
-	}
-	s.phase = MIGR_PHASE_ABORTED;
-	rc = -MIGR_E_ABORTED;
-	goto out;
-
-out_refused:
-	migr_msg_release(&reply);
-	if (rc != -MIGR_E_ABORTED)
-		migr_msg_send_abort(c, MIGR_ABORT_OTHER, res->state_text);
-out_refused_local:
-	/* nothing was touched */
-	s.phase = MIGR_PHASE_ABORTED;
-	if (!res->state_text[0])
-		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
-	if (rc != -MIGR_E_UNSUPPORTED)
-		rc = -MIGR_E_ABORTED;
-out:
-	migr_msg_release(&reply);
-	{
-		struct migr_conn_stats cs;
-		migr_conn_stats(c, &cs);
-		res->wire_bytes = cs.wire_out;
-	}
-	res->total_us = migr__now_us() - s.t_start;
-	res->phase = s.phase;
-	migr__send_report(&s);
-	migr__send_fini(&s);
-	free(json);
-	return rc;
+	return migr__drive(hv, domid, c, params, res, &dialect_migr);
 }

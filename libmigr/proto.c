@@ -101,7 +101,8 @@ const char *migr_abort_name(uint32_t code)
 
 const char *migr_outcome_name(uint32_t outcome)
 {
-	static const char *const n[] = { "unknown", "restored-paused", "running", "destroyed" };
+	static const char *const n[] = { "unknown", "restored-paused", "running", "destroyed",
+	                                 "lost" };
 
 	return outcome < sizeof(n) / sizeof(n[0]) ? n[outcome] : "invalid";
 }
@@ -255,6 +256,7 @@ static const struct fdef f_ready[] = {
 	U64(3, false, ready.stream_ns, 0, UINT64_MAX),
 	U64(4, false, ready.restore_ns, 0, UINT64_MAX),
 	U64(5, false, ready.devices_ns, 0, UINT64_MAX),
+	ID(MIGR_FIELD_OPTIONAL | 6, false, ready.host_id),
 };
 static const struct fdef f_done[] = {
 	U32(1, true, done.domid, 1, DOMID_MAX),
@@ -271,9 +273,10 @@ static const struct fdef f_resolve[] = {
 };
 static const struct fdef f_resolve_reply[] = {
 	ID(1, true, resolve_reply.id),
-	U32(2, true, resolve_reply.outcome, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_DESTROYED),
+	U32(2, true, resolve_reply.outcome, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_LOST),
 	U32(3, false, resolve_reply.domid, 0, DOMID_MAX),
 	STR(4, false, resolve_reply.name, 0),
+	ID(MIGR_FIELD_OPTIONAL | 5, false, resolve_reply.host_id),
 };
 
 static const struct fdef f_settled[] = {

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -55,8 +56,9 @@ static enum migr_guest_type from_wire(uint32_t t)
  * section 5): -ESTALE when a concurrent decider (a resolve answer, or the receiver taking
  * GO) got there first, with the winning outcome in *now_r.
  */
-static int record(const struct migr_recv_params *p, const struct migr_id *id, uint32_t from,
-		  uint32_t outcome, uint32_t domid, const char *name, uint32_t *now_r)
+static int record(const struct migr_recv_params *p, const char *source,
+		  const struct migr_id *id, uint32_t from, uint32_t outcome, uint32_t domid,
+		  const char *name, uint32_t *now_r)
 {
 	struct migr_record r;
 	int rc;
@@ -66,7 +68,7 @@ static int record(const struct migr_recv_params *p, const struct migr_id *id, ui
 	r.outcome = outcome;
 	r.domid = domid;
 	snprintf(r.name, sizeof(r.name), "%s", name);
-	snprintf(r.source, sizeof(r.source), "%s", p->peer ? p->peer : "");
+	snprintf(r.source, sizeof(r.source), "%s", source);
 	rc = migr_record_transition(record_dir(p), from, &r, now_r);
 	if (rc && rc != -ESTALE)
 		migr__log(p->lg, XTL_ERROR, "cannot write the migration record (%s): %s",
@@ -78,53 +80,6 @@ static int record(const struct migr_recv_params *p, const struct migr_id *id, ui
 static bool parse_version(const char *s, unsigned *maj, unsigned *min)
 {
 	return sscanf(s, "%u.%u", maj, min) == 2;
-}
-
-static int answer_resolve(struct migr_hv *hv, struct migr_conn *c,
-			  const struct migr_recv_params *p, const struct migr_id *id)
-{
-	struct migr_msg m, q;
-	struct migr_record r;
-	int rc;
-
-	migr_msg_init(&q, MIGR_MSG_RESOLVE);
-	rc = migr_msg_expect(c, MIGR_MSG_RESOLVE, &q);
-	if (rc)
-		return rc;
-	migr_msg_init(&m, MIGR_MSG_RESOLVE_REPLY);
-	m.resolve_reply.id = q.resolve.id;
-	rc = migr_record_read(record_dir(p), &q.resolve.id, &r);
-	if (rc == 0) {
-		m.resolve_reply.outcome = r.outcome;
-		m.resolve_reply.domid = r.domid;
-		migr__text(m.resolve_reply.name, sizeof(m.resolve_reply.name), "%s", r.name);
-		/* A copy still paused after its source asked: the source cannot GO any more
-		 * (it is asking instead), so ours is destroyed, unless the receiver took GO
-		 * first: the compare-and-set decides, and the answer is what was carried out. */
-		if (r.outcome == MIGR_OUTCOME_RESTORED_PAUSED) {
-			uint32_t now = r.outcome;
-			rc = record(p, &q.resolve.id, MIGR_OUTCOME_RESTORED_PAUSED,
-				    MIGR_OUTCOME_DESTROYED, r.domid, r.name, &now);
-			if (rc == 0) {
-				struct migr_dom_info di;
-				char incoming[MIGR_DOMNAME_MAX];
-				migr__text(incoming, sizeof(incoming), "%s--incoming", r.name);
-				if (!hv->ops->domain_info(hv, r.domid, &di) &&
-				    !strcmp(di.name, incoming))
-					hv->ops->destroy(hv, r.domid);
-				m.resolve_reply.outcome = MIGR_OUTCOME_DESTROYED;
-			} else if (rc == -ESTALE) {
-				m.resolve_reply.outcome = now;
-			} else {
-				m.resolve_reply.outcome = MIGR_OUTCOME_RESTORED_PAUSED;
-			}
-		}
-	} else {
-		m.resolve_reply.outcome = MIGR_OUTCOME_UNKNOWN;
-	}
-	migr_msg_release(&q);
-	(void)id;
-	return migr_msg_send(c, &m);
 }
 
 /*
@@ -301,6 +256,8 @@ static void release_claim(const struct migr_recv_params *p, uint64_t *claim)
 	*claim = 0;
 }
 
+/* ---- the driver -------------------------------------------------------------------------- */
+
 /* The restore, in a thread of its own, so that the receiver can talk meanwhile. */
 struct restore_job {
 	struct migr_hv *hv;
@@ -312,18 +269,267 @@ struct restore_job {
 	uint64_t t_end;       /* migr__now_us() when it returned */
 };
 
-/* What the receiver did while libxl finished. */
-struct early_ready {
-	bool recorded;        /* the record says restored-paused and READY went */
-	uint32_t domid;       /* the domain READY named */
-	int go_rc;            /* 0: GO arrived; else why not */
-	uint64_t t_go;        /* when GO (or the failure) came */
+/* One reception's state; only the steps change it, only the steps change phase. */
+struct recv_ctx {
+	struct migr_hv *hv;
+	struct migr_conn *c;
+	const struct migr_recv_params *p;
+	struct migr_recv_result *res;
+	enum migr_phase phase;
+	struct migr_msg peer;            /* PREFLIGHT (or HELLO) */
+	struct migr_msg cfg;             /* CONFIG */
+	struct migr_id id, host_id;
+	char source[MIGR_TEXT_MAX];      /* who the source is, for the record and RESOLVE */
+	char name[MIGR_DOMNAME_MAX], incoming[MIGR_DOMNAME_MAX];
+	enum migr_guest_type type;
+	uint32_t domid;                  /* our copy, once the restore made it */
+	uint64_t claim;                  /* memory claimed until the restore returned */
+	uint64_t t0, t_restored, t_go;
+	struct restore_job job;
+	bool have_copy;                  /* our copy exists */
+	bool recorded;                   /* the record says restored-paused (READY may go) */
+	bool ready_sent, go;             /* READY went; GO came */
+	int go_rc;                       /* the wait for GO failed (early READY) */
+	bool running;                    /* the record says running: POINT OF NO RETURN */
+	bool source_aborted;             /* the source sent ABORT */
+	bool resolve;                    /* the connection asks RESOLVE, not a migration */
+	bool crashed;
 };
 
-static uint32_t recorded_domid(uint32_t domid, const struct early_ready *e)
+static int fault(struct recv_ctx *x, enum migr_fault point)
 {
-	return e->recorded ? e->domid : domid;
+	int rc = migr__fault(x->p->faults, point, x->c, x->p->lg);
+
+	if (rc == -MIGR_E_CRASHED)
+		x->crashed = true;
+	return rc;
 }
+
+static unsigned int go_deadline(const struct recv_ctx *x)
+{
+	return x->p->go_deadline_ms ? x->p->go_deadline_ms : 10000;
+}
+
+static void fail_text(struct recv_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail_text(struct recv_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->res->state_text[0])
+		return;   /* the first reason is the one */
+	va_start(ap, fmt);
+	vsnprintf(x->res->state_text, sizeof(x->res->state_text), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- RESOLVE ---- */
+
+/*
+ * Answers a RESOLVE from the record: restored-paused is moved to destroyed first
+ * (compare-and-set: a late GO can no longer unpause the copy), then the copy destroyed;
+ * running is answered only while the domain exists (else lost). Any read error, or no
+ * record, answers unknown: the source cannot take it as proof. Only the migration's
+ * source may ask.
+ */
+static int answer_resolve(struct recv_ctx *x)
+{
+	struct migr_hv *hv = x->hv;
+	struct migr_msg m, q;
+	struct migr_record r;
+	int rc;
+
+	migr_msg_init(&q, MIGR_MSG_RESOLVE);
+	rc = migr_msg_expect(x->c, MIGR_MSG_RESOLVE, &q);
+	if (rc)
+		return rc;
+	migr_msg_init(&m, MIGR_MSG_RESOLVE_REPLY);
+	m.resolve_reply.id = q.resolve.id;
+	m.resolve_reply.host_id = x->host_id;
+	m.resolve_reply.outcome = MIGR_OUTCOME_UNKNOWN;
+	rc = migr_record_read(record_dir(x->p), &q.resolve.id, &r);
+	if (rc == 0 && strcmp(r.source, x->source)) {
+		migr__log(x->p->lg, XTL_ERROR, "RESOLVE of a migration from %s asked by %s: refused",
+			  r.source, x->source);
+		fail_text(x, "RESOLVE refused: %s is not the migration's source", x->source);
+		migr_msg_release(&q);
+		migr_msg_send_abort(x->c, MIGR_ABORT_REFUSED, "not the migration's source");
+		return -EPERM;
+	}
+	if (rc == 0) {
+		struct migr_dom_info di;
+		char incoming[MIGR_DOMNAME_MAX];
+		bool here;
+
+		migr__text(incoming, sizeof(incoming), "%s" MIGR_SUFFIX_INCOMING, r.name);
+		here = r.domid && !hv->ops->domain_info(hv, r.domid, &di) &&
+		       (!strcmp(di.name, r.name) || !strcmp(di.name, incoming));
+		m.resolve_reply.outcome = r.outcome;
+		m.resolve_reply.domid = r.domid;
+		migr__text(m.resolve_reply.name, sizeof(m.resolve_reply.name), "%s", r.name);
+		if (r.outcome == MIGR_OUTCOME_RESTORED_PAUSED) {
+			uint32_t now = r.outcome;
+
+			rc = record(x->p, r.source, &q.resolve.id, MIGR_OUTCOME_RESTORED_PAUSED,
+				    MIGR_OUTCOME_DESTROYED, r.domid, r.name, &now);
+			if (rc == 0) {
+				if (here && !strcmp(di.name, incoming) && hv->ops->destroy(hv, r.domid))
+					migr__log(x->p->lg, XTL_ERROR, "domain %u: could not destroy "
+						  "the copy the record now says destroyed; it stays "
+						  "paused and is destroyed at migrd's next start", r.domid);
+				m.resolve_reply.outcome = MIGR_OUTCOME_DESTROYED;
+			} else {
+				m.resolve_reply.outcome = rc == -ESTALE ? now : MIGR_OUTCOME_UNKNOWN;
+			}
+		}
+		if (m.resolve_reply.outcome == MIGR_OUTCOME_RUNNING && !here)
+			m.resolve_reply.outcome = MIGR_OUTCOME_LOST;
+	} else if (rc != -ENOENT) {
+		migr__log(x->p->lg, XTL_ERROR, "cannot read the record of a migration asked about: "
+			  "%s; answering unknown", migr_strerror(rc));
+	}
+	migr_msg_release(&q);
+	migr__text(x->res->state_text, sizeof(x->res->state_text),
+		   "answered a resolve question: %s", migr_outcome_name(m.resolve_reply.outcome));
+	return migr_msg_send(x->c, &m);
+}
+
+/* ---- ACCEPT ---- */
+
+static int accept_hello(struct recv_ctx *x)
+{
+	struct migr_msg m;
+	char err[MIGR_ERR_MAX];
+	uint32_t version;
+	int rc;
+
+	x->phase = MIGR_PHASE_ACCEPT;
+	rc = migr_msg_expect(x->c, MIGR_MSG_HELLO, &x->peer);
+	if (!rc)
+		rc = migr_hello_check(&x->peer.hello, NULL, &version, err, sizeof(err));
+	if (rc) {
+		fail_text(x, "bad HELLO: %s", rc == -MIGR_E_PROTO ? err : migr_conn_error(x->c));
+		return rc;
+	}
+	x->id = x->peer.hello.id;
+	migr_id_to_hex(&x->id, x->res->id);
+	migr_msg_init(&m, MIGR_MSG_HELLO);
+	m.hello.version = MIGR_PROTO_VERSION;
+	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
+	m.hello.purpose = x->peer.hello.purpose;
+	m.hello.id = x->id;
+	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
+	rc = migr_msg_send(x->c, &m);
+	if (rc)
+		return rc;
+	if (x->peer.hello.purpose == MIGR_PURPOSE_RESOLVE) {
+		x->resolve = true;
+		return answer_resolve(x);
+	}
+	migr_msg_release(&x->peer);
+	return 0;
+}
+
+static int refuse(struct recv_ctx *x, struct migr_msg *m, uint32_t why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int refuse(struct recv_ctx *x, struct migr_msg *m, uint32_t why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->preflight_reply.reason, sizeof(m->preflight_reply.reason), fmt, ap);
+	va_end(ap);
+	m->preflight_reply.accept = false;
+	m->preflight_reply.refuse = why;
+	fail_text(x, "refused: %s", m->preflight_reply.reason);
+	migr_msg_send(x->c, m);
+	x->source_aborted = true;   /* the source was told; nothing more to say */
+	return -MIGR_E_ABORTED;
+}
+
+static int preflight(struct recv_ctx *x)
+{
+	struct migr_msg m;
+	struct migr_host_info hi;
+	const char *why = NULL;
+	uint64_t need_kib;
+	unsigned smaj, smin;
+	uint32_t other;
+	int rc;
+
+	if (x->resolve)
+		return 0;
+	rc = migr_msg_expect(x->c, MIGR_MSG_PREFLIGHT, &x->peer);
+	if (rc)
+		return rc;
+	migr__text(x->name, sizeof(x->name), "%s", x->peer.preflight.name);
+	migr__text(x->res->name, sizeof(x->res->name), "%s", x->name);
+	migr__text(x->incoming, sizeof(x->incoming), "%s" MIGR_SUFFIX_INCOMING, x->name);
+	x->type = from_wire(x->peer.preflight.guest_type);
+	migr_msg_init(&m, MIGR_MSG_PREFLIGHT_REPLY);
+	rc = x->hv->ops->host_info(x->hv, &hi);
+	if (rc)
+		return refuse(x, &m, MIGR_REFUSE_OTHER, "target cannot read its host information");
+	m.preflight_reply.free_kib = hi.free_kib;
+	migr__text(m.preflight_reply.xen_version, sizeof(m.preflight_reply.xen_version), "%u.%u%s",
+		   hi.xen_major, hi.xen_minor, hi.xen_extra);
+	if (!migr_domname_ok(x->name))
+		return refuse(x, &m, MIGR_REFUSE_OTHER, "guest name is not acceptable%s",
+			      migr_domname_reserved(x->name) ? " (it ends in a suffix migr "
+			      "reserves: --incoming, --migratedaway)" : "");
+	if (migr_hv_can_receive(&hi, x->type, &why))
+		return refuse(x, &m, MIGR_REFUSE_GUEST_TYPE, "%s", why);
+	if (!parse_version(x->peer.preflight.xen_version, &smaj, &smin) ||
+	    smaj != hi.xen_major || smin > hi.xen_minor)
+		return refuse(x, &m, MIGR_REFUSE_XEN_VERSION, "source runs Xen %s, target %u.%u: "
+			      "migration goes to the same or a newer minor version only",
+			      x->peer.preflight.xen_version, hi.xen_major, hi.xen_minor);
+	if (!x->hv->ops->domain_find(x->hv, x->name, &other) ||
+	    !x->hv->ops->domain_find(x->hv, x->incoming, &other)) {
+		m.preflight_reply.name_clash = true;
+		return refuse(x, &m, MIGR_REFUSE_NAME_CLASH, "a domain named %s (or %s) exists on "
+			      "the target", x->name, x->incoming);
+	}
+	if (!admit(x->p, hi.free_kib, x->peer.preflight.memory_kib, &need_kib, &x->claim))
+		return refuse(x, &m, MIGR_REFUSE_NOMEM, "guest needs %llu KiB (with the reserve and "
+			      "incoming guests), target has %llu KiB free",
+			      (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
+	rc = fault(x, MIGR_FI_PREFLIGHT_ANSWER);
+	if (rc)
+		return rc;
+	m.preflight_reply.accept = true;
+	m.preflight_reply.restore_hint_ns = history_hint(record_dir(x->p)) * 1000;
+	return migr_msg_send(x->c, &m);
+}
+
+static int config(struct recv_ctx *x)
+{
+	enum migr_guest_type ctype;
+	char cname[MIGR_DOMNAME_MAX];
+	uint64_t cmem = 0;
+	int rc;
+
+	if (x->resolve)
+		return 0;
+	rc = migr_msg_expect(x->c, MIGR_MSG_CONFIG, &x->cfg);
+	if (rc)
+		return rc;
+	rc = fault(x, MIGR_FI_CONFIG_CHECK);
+	if (rc)
+		return rc;
+	rc = x->hv->ops->config_info(x->hv, x->cfg.config.json, cname, &ctype, &cmem);
+	if (rc || strcmp(cname, x->name) || ctype != x->type ||
+	    cmem > x->peer.preflight.memory_kib) {
+		fail_text(x, "domain config does not match the pre-flight (name, type or memory)");
+		migr_msg_send_abort(x->c, MIGR_ABORT_CONFIG, x->res->state_text);
+		x->source_aborted = true;
+		return -MIGR_E_PROTO;
+	}
+	return 0;
+}
+
+/* ---- RESTORE and READY ---- */
 
 static void *restore_main(void *arg)
 {
@@ -338,55 +544,91 @@ static void *restore_main(void *arg)
 	return NULL;
 }
 
-/* The whole stream is in while libxl still restores: record restored-paused, send READY
- * (its restore figures go in DONE instead) and wait for GO. */
-static void early_ready(struct restore_job *j, struct migr_conn *c,
-			const struct migr_recv_params *p, const struct migr_id *id,
-			const char *name, struct early_ready *e)
+/* Records restored-paused and sends READY for domain domid; then waits for GO within the
+ * GO deadline. Used both while libxl finishes (early) and after the restore. */
+static int ready_and_wait_go(struct recv_ctx *x, uint32_t domid, bool early)
 {
 	struct migr_conn_stats cs;
 	struct migr_msg m;
+	unsigned int old;
+	int rc;
 
-	/* libxl makes the domain before it reads the stream; a stream short enough to be
-	 * in before that is waited for (or the restore's end, which leaves READY to after) */
-	while (j->hv->ops->domain_find(j->hv, j->name, &e->domid)) {
+	rc = fault(x, MIGR_FI_RECORD_PAUSED);
+	if (rc)
+		return rc;
+	rc = record(x->p, x->source, &x->id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED,
+		    domid, x->name, NULL);
+	if (rc) {
+		fail_text(x, "cannot record the migration");
+		return rc;
+	}
+	x->recorded = true;
+	x->phase = MIGR_PHASE_READY;
+	rc = fault(x, MIGR_FI_READY);
+	if (rc)
+		return rc;
+	migr_conn_stats(x->c, &cs);
+	migr_msg_init(&m, MIGR_MSG_READY);
+	m.ready.domid = domid;
+	m.ready.bytes_in = cs.stream_in;
+	m.ready.stream_ns = cs.stream_ns;
+	m.ready.host_id = x->host_id;
+	if (!early) {
+		m.ready.restore_ns = x->res->restore_us * 1000;
+		m.ready.devices_ns = x->res->devices_us * 1000;
+	}
+	rc = migr_msg_send(x->c, &m);
+	if (rc)
+		return rc;
+	x->ready_sent = true;
+	rc = fault(x, MIGR_FI_WAIT_GO);
+	if (rc)
+		return rc;
+	old = migr_conn_set_io_timeout(x->c, go_deadline(x));
+	rc = migr_msg_expect(x->c, MIGR_MSG_GO, &m);
+	migr_conn_set_io_timeout(x->c, old);
+	x->t_go = migr__now_us();
+	if (rc == -MIGR_E_ABORTED)
+		x->source_aborted = true;
+	if (rc) {
+		fail_text(x, "no GO from the source (%s)", rc == -MIGR_E_ABORTED ? "it aborted" :
+			  rc == -ETIMEDOUT ? "none within the deadline" : migr_conn_error(x->c));
+		return rc;
+	}
+	x->go = true;
+	return 0;
+}
+
+/* The whole stream is in while libxl still restores: READY now, GO during the tail.
+ * libxl makes the domain before it reads the stream; a stream short enough to be in
+ * before that is waited for (or the restore's end, which leaves READY to after). */
+static void early_ready(struct recv_ctx *x)
+{
+	struct restore_job *j = &x->job;
+	uint32_t domid;
+
+	while (x->hv->ops->domain_find(x->hv, j->name, &domid)) {
 		struct pollfd pf = { .fd = j->done_fd, .events = POLLIN };
 
 		if (poll(&pf, 1, 10) != 0)
 			return;
 	}
-	if (record(p, id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, e->domid, name,
-		   NULL))
-		return;
-	e->recorded = true;
-	migr_conn_stats(c, &cs);
-	migr_msg_init(&m, MIGR_MSG_READY);
-	m.ready.domid = e->domid;
-	m.ready.bytes_in = cs.stream_in;
-	m.ready.stream_ns = cs.stream_ns;
-	e->go_rc = migr_msg_send(c, &m);
-	if (!e->go_rc)
-		e->go_rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
-	e->t_go = migr__now_us();
+	x->domid = domid;
+	x->go_rc = ready_and_wait_go(x, domid, true);
 }
 
 /*
  * Runs the restore. When the whole stream has arrived before libxl returns (it then
  * builds the domain and its devices: the restore tail), READY goes at once and GO is
  * read during the tail, so that the final handshake costs the blackout no round trip
- * (docs/protocol.md, section 4). The domain READY names is found under its incoming
- * name. If the restore returns first, the stream failed, or the domain is not found,
- * nothing is sent here and the caller sends READY after the restore. Returns the
- * restore's result; *e says what was sent and received.
+ * (docs/protocol.md, section 4). Returns the restore's result.
  */
-static int restore_run(struct restore_job *j, struct migr_conn *c,
-		       const struct migr_recv_params *p, const struct migr_id *id,
-		       const char *name, struct early_ready *e)
+static int restore_run(struct recv_ctx *x)
 {
+	struct restore_job *j = &x->job;
 	struct pollfd pf[2];
 	pthread_t th;
 
-	e->go_rc = -EAGAIN;
 	j->done_fd = eventfd(0, EFD_CLOEXEC);
 	if (j->done_fd < 0 || pthread_create(&th, NULL, restore_main, j)) {
 		if (j->done_fd >= 0)
@@ -395,7 +637,7 @@ static int restore_run(struct restore_job *j, struct migr_conn *c,
 		j->t_end = migr__now_us();
 		return j->rc;
 	}
-	pf[0].fd = migr_conn_stream_in_done_fd(c);
+	pf[0].fd = migr_conn_stream_in_done_fd(x->c);
 	pf[1].fd = j->done_fd;
 	pf[0].events = pf[1].events = POLLIN;
 	for (;;) {
@@ -408,8 +650,8 @@ static int restore_run(struct restore_job *j, struct migr_conn *c,
 		if (pf[1].revents)
 			break;
 		if (pf[0].revents) {
-			if (migr_conn_stream_in_complete(c))
-				early_ready(j, c, p, id, name, e);
+			if (migr_conn_stream_in_complete(x->c))
+				early_ready(x);
 			break;
 		}
 	}
@@ -418,358 +660,309 @@ static int restore_run(struct restore_job *j, struct migr_conn *c,
 	return j->rc;
 }
 
-int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
-		 struct migr_recv_result *res)
+static int restore(struct recv_ctx *x)
 {
-	struct migr_msg m, peer, cfg;
-	struct migr_host_info hi;
-	struct migr_id id;
-	enum migr_guest_type type, ctype;
-	enum migr_phase phase = MIGR_PHASE_ACCEPT;
-	char err[MIGR_ERR_MAX], incoming[MIGR_DOMNAME_MAX], cname[MIGR_DOMNAME_MAX];
-	const char *why = NULL;
-	uint32_t version, domid = ~0u, refuse = MIGR_REFUSE_NONE;
-	uint64_t cmem = 0, need_kib, t0, t_restored, t_go, bytes = 0, claim = 0;
 	struct migr_conn_stats cs;
-	struct restore_job job;
-	struct early_ready early;
-	bool have_copy = false, resolved = false, recorded = false;
+	uint64_t bytes = 0;
 	int fd = -1, rc, rc2;
 
-	memset(res, 0, sizeof(*res));
-	memset(&job, 0, sizeof(job));
-	memset(&early, 0, sizeof(early));
-	migr_msg_init(&peer, MIGR_MSG_HELLO);
-	migr_msg_init(&cfg, MIGR_MSG_CONFIG);
-
-	/* ---- ACCEPT ---- */
-	rc = migr_msg_expect(c, MIGR_MSG_HELLO, &peer);
-	if (!rc)
-		rc = migr_hello_check(&peer.hello, NULL, &version, err, sizeof(err));
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "bad HELLO: %s",
-			 rc == -MIGR_E_PROTO ? err : migr_conn_error(c));
-		goto out_nothing;
-	}
-	id = peer.hello.id;
-	migr_id_to_hex(&id, res->id);
-	migr_msg_init(&m, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
-	m.hello.purpose = peer.hello.purpose;
-	m.hello.id = id;
-	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
-	rc = migr_msg_send(c, &m);
+	if (x->resolve)
+		return 0;
+	x->phase = MIGR_PHASE_RESTORE;
+	x->t0 = migr__now_us();
+	rc = migr_conn_stream_in(x->c, &fd);
 	if (rc)
-		goto out_nothing;
-	if (peer.hello.purpose == MIGR_PURPOSE_RESOLVE) {
-		rc = answer_resolve(hv, c, p, &id);
-		resolved = rc == 0;
-		migr__text(res->state_text, sizeof(res->state_text), "answered a resolve question");
-		goto out_nothing;
-	}
-	migr_msg_release(&peer);
-
-	rc = migr_msg_expect(c, MIGR_MSG_PREFLIGHT, &peer);
-	if (rc)
-		goto out_nothing;
-	migr__text(res->name, sizeof(res->name), "%s", peer.preflight.name);
-	type = from_wire(peer.preflight.guest_type);
-	migr_msg_init(&m, MIGR_MSG_PREFLIGHT_REPLY);
-	rc = hv->ops->host_info(hv, &hi);
-	if (rc) {
-		refuse = MIGR_REFUSE_OTHER;
-		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-			 "target cannot read its host information");
-		goto refuse;
-	}
-	m.preflight_reply.free_kib = hi.free_kib;
-	migr__text(m.preflight_reply.xen_version, sizeof(m.preflight_reply.xen_version), "%u.%u%s",
-		 hi.xen_major, hi.xen_minor, hi.xen_extra);
-	if (!migr_domname_ok(peer.preflight.name)) {
-		refuse = MIGR_REFUSE_OTHER;
-		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-			 "guest name is not acceptable");
-		goto refuse;
-	}
-	if (migr_hv_can_receive(&hi, type, &why)) {
-		refuse = MIGR_REFUSE_GUEST_TYPE;
-		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason), "%s", why);
-		goto refuse;
-	}
-	{
-		unsigned smaj, smin;
-		if (!parse_version(peer.preflight.xen_version, &smaj, &smin) ||
-		    smaj != hi.xen_major || smin > hi.xen_minor) {
-			refuse = MIGR_REFUSE_XEN_VERSION;
-			migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-				 "source runs Xen %s, target %u.%u: migration goes to the same or a "
-				 "newer minor version only", peer.preflight.xen_version,
-				 hi.xen_major, hi.xen_minor);
-			goto refuse;
+		return rc;
+	x->job.hv = x->hv;
+	x->job.json = x->cfg.config.json;
+	x->job.name = x->incoming;
+	x->job.fd = fd;
+	rc = restore_run(x);
+	x->t_restored = x->job.t_end;
+	release_claim(x->p, &x->claim);   /* the domain holds its memory now, or gave it back */
+	if (x->crashed)
+		return -MIGR_E_CRASHED;
+	if (!rc) {
+		x->have_copy = true;
+		if (x->recorded && x->domid != x->job.domid) {
+			fail_text(x, "restored as domain %u, not domain %u as READY said",
+				  x->job.domid, x->domid);
+			rc = -EIO;
 		}
+		x->domid = x->job.domid;
 	}
-	if (!admit(p, hi.free_kib, peer.preflight.memory_kib, &need_kib, &claim)) {
-		refuse = MIGR_REFUSE_NOMEM;
-		migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-			 "guest needs %llu KiB (with the reserve and incoming guests), target has "
-			 "%llu KiB free", (unsigned long long)need_kib,
-			 (unsigned long long)hi.free_kib);
-		goto refuse;
-	}
-	migr__text(incoming, sizeof(incoming), "%s--incoming", peer.preflight.name);
-	{
-		uint32_t other;
-		if (!hv->ops->domain_find(hv, peer.preflight.name, &other) ||
-		    !hv->ops->domain_find(hv, incoming, &other)) {
-			refuse = MIGR_REFUSE_NAME_CLASH;
-			m.preflight_reply.name_clash = true;
-			migr__text(m.preflight_reply.reason, sizeof(m.preflight_reply.reason),
-				 "a domain named %s (or %s) exists on the target",
-				 peer.preflight.name, incoming);
-			goto refuse;
-		}
-	}
-	m.preflight_reply.accept = true;
-	m.preflight_reply.restore_hint_ns =
-		history_hint(record_dir(p)) * 1000;
-	rc = migr_msg_send(c, &m);
-	if (rc)
-		goto out_nothing;
-
-	rc = migr_msg_expect(c, MIGR_MSG_CONFIG, &cfg);
-	if (rc)
-		goto out_nothing;
-	rc = hv->ops->config_info(hv, cfg.config.json, cname, &ctype, &cmem);
-	if (rc || strcmp(cname, peer.preflight.name) || ctype != type ||
-	    cmem > peer.preflight.memory_kib) {
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "domain config does not match the pre-flight (name, type or memory)");
-		migr_msg_send_abort(c, MIGR_ABORT_CONFIG, res->state_text);
-		rc = -MIGR_E_PROTO;
-		goto out_nothing;
-	}
-
-	/* ---- RESTORE ---- */
-	phase = MIGR_PHASE_RESTORE;
-	t0 = migr__now_us();
-	rc = migr_conn_stream_in(c, &fd);
-	if (rc)
-		goto out_nothing;
-	if (p->fault == MIGR_FI_RESTORE) {
-		migr__log(p->lg, XTL_ERROR, "fault injected: restore fails");
-		rc = -EIO;
-		t_restored = migr__now_us();
-	} else {
-		/* READY goes as soon as the whole stream is in, while libxl finishes (the
-		 * restore tail); GO then comes back meanwhile, out of the blackout's way. */
-		job.hv = hv;
-		job.json = cfg.config.json;
-		job.name = incoming;
-		job.fd = fd;
-		rc = restore_run(&job, c, p, &id, peer.preflight.name, &early);
-		domid = job.domid;
-		t_restored = job.t_end;
-	}
-	release_claim(p, &claim);   /* the domain holds its memory now, or gave it back */
-	have_copy = rc == 0;
-	recorded = early.recorded;
-	if (early.recorded)
-		phase = MIGR_PHASE_READY;
-	rc2 = migr_conn_stream_in_end(c, &bytes);
-	res->stream_bytes = bytes;
-	migr_conn_stats(c, &cs);
-	res->stream_us = cs.stream_ns / 1000;
-	/* the tail: from DATA_END's arrival (the source's start-up before its first DATA
-	 * is not the target's) */
-	if (cs.stream_end_ns && t_restored > cs.stream_end_ns / 1000)
-		res->restore_us = t_restored - cs.stream_end_ns / 1000;
+	rc2 = migr_conn_stream_in_end(x->c, &bytes);
+	if (rc2 == -MIGR_E_ABORTED)
+		x->source_aborted = true;
+	x->res->stream_bytes = bytes;
+	migr_conn_stats(x->c, &cs);
+	x->res->stream_us = cs.stream_ns / 1000;
+	/* the tail: from DATA_END's arrival (the source's start-up before its first DATA is
+	 * not the target's) */
+	if (cs.stream_end_ns && x->t_restored > cs.stream_end_ns / 1000)
+		x->res->restore_us = x->t_restored - cs.stream_end_ns / 1000;
 	else
-		res->restore_us = t_restored - t0 > res->stream_us ? t_restored - t0 - res->stream_us
-		                                                    : 0;
-	if (!rc && !rc2 && early.recorded && early.domid != domid) {
-		migr__text(res->state_text, sizeof(res->state_text), "restored as domain %u, not "
-			   "domain %u as READY said", domid, early.domid);
-		migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
-		goto out_destroy;
-	}
+		x->res->restore_us = x->t_restored - x->t0 > x->res->stream_us ?
+				     x->t_restored - x->t0 - x->res->stream_us : 0;
 	if (rc || rc2) {
-		if (rc2 == -MIGR_E_ABORTED || early.go_rc == -MIGR_E_ABORTED) {
+		if (x->source_aborted || x->go_rc == -MIGR_E_ABORTED) {
 			uint32_t code;
 			const char *reason = NULL;
-			migr_conn_peer_abort(c, &code, &reason);
-			migr__text(res->state_text, sizeof(res->state_text), "source aborted (%s%s%s)",
-				 migr_abort_name(code), reason ? ": " : "", reason ? reason : "");
+
+			x->source_aborted = true;
+			migr_conn_peer_abort(x->c, &code, &reason);
+			fail_text(x, "source aborted (%s%s%s)", migr_abort_name(code),
+				  reason ? ": " : "", reason ? reason : "");
 		} else {
-			migr__text(res->state_text, sizeof(res->state_text), "restore failed: %s",
-				 rc ? migr_strerror(rc) : migr_conn_error(c));
-			migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
+			fail_text(x, "restore failed: %s", rc ? migr_strerror(rc) :
+				  migr_conn_error(x->c));
 		}
-		goto out_destroy;
+		return rc ? rc : rc2;
 	}
-	res->domid = domid;
-	res->devices_us = hv->last_restore_devices_us;
-	res->fast_vifs = hv->last_restore_fast_vifs;
+	x->res->domid = x->domid;
+	x->res->devices_us = x->hv->last_restore_devices_us;
+	x->res->fast_vifs = x->hv->last_restore_fast_vifs;
+	return 0;
+}
 
-	if (early.recorded) {
-		/* READY went while libxl finished; GO was read meanwhile */
-		rc = early.go_rc;
-		t_go = early.t_go > t_restored ? early.t_go : t_restored;
-	} else {
-		/* ---- READY ---- */
-		phase = MIGR_PHASE_READY;
-		rc = record(p, &id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED, domid,
-			    peer.preflight.name, NULL);
-		if (rc) {
-			migr__text(res->state_text, sizeof(res->state_text),
-				   "cannot record the migration");
-			migr_msg_send_abort(c, MIGR_ABORT_RESTORE, res->state_text);
-			goto out_destroy;
-		}
-		recorded = true;
-		migr_msg_init(&m, MIGR_MSG_READY);
-		m.ready.domid = domid;
-		m.ready.bytes_in = bytes;
-		m.ready.stream_ns = res->stream_us * 1000;
-		m.ready.restore_ns = res->restore_us * 1000;
-		m.ready.devices_ns = res->devices_us * 1000;
-		rc = migr_msg_send(c, &m);
-		if (!rc)
-			rc = migr_msg_expect(c, MIGR_MSG_GO, &m);
-		t_go = migr__now_us();
+/* READY after the restore, when it did not go during the tail; or the result of the
+ * early wait for GO. */
+static int ready(struct recv_ctx *x)
+{
+	if (x->resolve)
+		return 0;
+	if (x->recorded) {
+		x->t_go = x->t_go > x->t_restored ? x->t_go : x->t_restored;
+		return x->go_rc;
 	}
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "no GO from the source (%s)",
-			 rc == -MIGR_E_ABORTED ? "it aborted" : migr_conn_error(c));
-		goto out_destroy;
-	}
+	return ready_and_wait_go(x, x->domid, false);
+}
 
-	/* ---- RUNNING: POINT OF NO RETURN ---- */
-	phase = MIGR_PHASE_RUNNING;
-	rc = record(p, &id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_RUNNING, domid,
-		    peer.preflight.name, NULL);
+/* ---- RUNNING: POINT OF NO RETURN ---- */
+
+static int record_running(struct recv_ctx *x)
+{
+	uint32_t now = 0;
+	int rc;
+
+	if (x->resolve)
+		return 0;
+	x->phase = MIGR_PHASE_RUNNING;
+	rc = record(x->p, x->source, &x->id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_RUNNING,
+		    x->domid, x->name, &now);
 	if (rc == -ESTALE) {
 		/* a resolve answer destroyed our copy first: it is not ours to run */
-		migr__text(res->state_text, sizeof(res->state_text),
-			   "GO came after a resolve destroyed our copy");
-		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
-		have_copy = false;
-		goto out_destroy;
+		fail_text(x, "GO came after a resolve destroyed our copy");
+		x->recorded = false;
+		return rc;
 	}
 	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "cannot record the migration");
-		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
-		goto out_destroy_recorded;
+		fail_text(x, "cannot record the migration");
+		return rc;
 	}
-	rc = hv->ops->rename(hv, domid, incoming, peer.preflight.name);
-	if (!rc && p->fault == MIGR_FI_UNPAUSE)
-		rc = -EIO;
-	if (!rc && !p->paused)
-		rc = hv->ops->unpause(hv, domid);
-	res->unpause_us = migr__now_us() - t_go;
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text),
-			 "could not rename or unpause the guest; destroyed our copy");
-		migr_msg_send_abort(c, MIGR_ABORT_UNPAUSE, res->state_text);
-		goto out_destroy_recorded;
-	}
-	if (!p->paused)
-		migr__announce(hv, domid, 0);
-	migr_msg_init(&m, MIGR_MSG_DONE);
-	m.done.domid = domid;
-	m.done.unpause_ns = res->unpause_us * 1000;
-	if (early.recorded) {   /* READY had none of these */
-		m.done.restore_ns = res->restore_us * 1000;
-		m.done.devices_ns = res->devices_us * 1000;
-	}
-	rc = migr_msg_send(c, &m);
+	x->running = true;
+	return 0;
+}
+
+static int rename_in(struct recv_ctx *x)
+{
+	int rc;
+
+	if (x->resolve)
+		return 0;
+	rc = x->hv->ops->rename(x->hv, x->domid, x->incoming, x->name);
 	if (rc)
-		migr__log(p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
-			  "here and the record says so, ignoring", domid, migr_conn_error(c));
-	if (!p->paused)
-		res->announced = migr__announce(hv, domid, 1);
-	migr__settle(hv, domid, p->lg, res);
+		fail_text(x, "could not rename the guest");
+	return rc;
+}
+
+static int unpause(struct recv_ctx *x)
+{
+	int rc = 0;
+
+	if (x->resolve)
+		return 0;
+	if (!x->p->paused)
+		rc = x->hv->ops->unpause(x->hv, x->domid);
+	x->res->unpause_us = migr__now_us() - x->t_go;
+	if (rc) {
+		fail_text(x, "could not unpause the guest");
+		return rc;
+	}
+	if (!x->p->paused)
+		migr__announce(x->hv, x->domid, 0);
+	return 0;
+}
+
+/* From here the guest runs here: failures are warnings. */
+static int done(struct recv_ctx *x)
+{
+	struct migr_msg m;
+
+	if (x->resolve)
+		return 0;
+	x->phase = MIGR_PHASE_DONE;
+	migr_msg_init(&m, MIGR_MSG_DONE);
+	m.done.domid = x->domid;
+	m.done.unpause_ns = x->res->unpause_us * 1000;
+	m.done.restore_ns = x->res->restore_us * 1000;
+	m.done.devices_ns = x->res->devices_us * 1000;
+	if (migr_msg_send(x->c, &m))
+		migr__log(x->p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
+			  "here and the record says so, ignoring", x->domid, migr_conn_error(x->c));
+	return 0;
+}
+
+static int settle(struct recv_ctx *x)
+{
+	struct migr_recv_result *res = x->res;
+	struct migr_msg m;
+
+	if (x->resolve)
+		return 0;
+	if (!x->p->paused)
+		res->announced = migr__announce(x->hv, x->domid, 1);
+	migr__settle(x->hv, x->domid, x->p->lg, res);
 	/* The last message, for the source's summary; it may have gone: no matter. */
 	migr_msg_init(&m, MIGR_MSG_SETTLED);
-	m.settled.domid = domid;
+	m.settled.domid = x->domid;
 	m.settled.net_back_ns = res->net_back_us * 1000;
 	m.settled.vifs = res->vifs;
 	m.settled.vifs_connected = res->vifs_connected;
 	m.settled.first_frame_ns = res->first_frame_us * 1000;
-	migr_msg_send(c, &m);
-	if (!p->paused)
-		history_add(record_dir(p),
-			    res->restore_us + res->unpause_us, p->lg);
-	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
-		 peer.preflight.name, domid);
-	phase = MIGR_PHASE_DONE;
-	rc = 0;
-	goto out;
-
-refuse:
-	m.preflight_reply.accept = false;
-	m.preflight_reply.refuse = refuse;
-	migr__text(res->state_text, sizeof(res->state_text), "refused: %s",
-		 m.preflight_reply.reason);
-	migr_msg_send(c, &m);
-	rc = -MIGR_E_ABORTED;
-	goto out_nothing;
-
-out_destroy_recorded:
-out_destroy:
-	if (have_copy && hv->ops->destroy(hv, domid))
-		migr__log(p->lg, XTL_ERROR, "domain %u: could not destroy our copy", domid);
-	/* A restore that failed after an early READY left no copy, but a record. */
-	if (recorded && (have_copy || phase != MIGR_PHASE_RUNNING))
-		record(p, &id, phase == MIGR_PHASE_RUNNING ? MIGR_OUTCOME_RUNNING
-			  : MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_DESTROYED,
-		       recorded_domid(domid, &early), peer.preflight.name, NULL);
-	phase = MIGR_PHASE_ABORTED;
-	rc = -MIGR_E_ABORTED;
-	goto out;
-
-out_nothing:
-	phase = MIGR_PHASE_ABORTED;
-	if (!res->state_text[0])
-		migr__text(res->state_text, sizeof(res->state_text), "%s",
-			 rc ? migr_conn_error(c) : "nothing received");
-	if (resolved)
-		phase = MIGR_PHASE_DONE;
-	if (rc)
-		rc = -MIGR_E_ABORTED;
-out:
-	release_claim(p, &claim);
-	res->phase = phase;
-	migr_msg_release(&peer);
-	migr_msg_release(&cfg);
-	return rc;
+	migr_msg_send(x->c, &m);
+	if (!x->p->paused)
+		history_add(record_dir(x->p), res->restore_us + res->unpause_us, x->p->lg);
+	return 0;
 }
 
-int migr_receive_cleanup(struct migr_hv *hv, struct xentoollog_logger *lg, unsigned int *n_r)
+static const struct {
+	enum migr_fault point;
+	int (*run)(struct recv_ctx *x);
+} steps[] = {
+	{ MIGR_FI_ACCEPT,         accept_hello },
+	{ MIGR_FI_NONE,           preflight },        /* preflight-answer inside */
+	{ MIGR_FI_NONE,           config },           /* config-check inside */
+	{ MIGR_FI_RESTORE,        restore },
+	{ MIGR_FI_RESTORE_TAIL,   NULL },
+	{ MIGR_FI_NONE,           ready },            /* record-paused, ready, wait-go inside */
+	{ MIGR_FI_RECORD_RUNNING, record_running },
+	{ MIGR_FI_RENAME,         rename_in },
+	{ MIGR_FI_UNPAUSE,        unpause },
+	{ MIGR_FI_DONE,           done },
+	{ MIGR_FI_SETTLE,         settle },
+};
+
+/*
+ * The one unwind. Before the record says running: destroy our copy, record destroyed
+ * (the copy will never run), ABORT so the source resumes. After it: destroy our copy,
+ * and only once it is destroyed record destroyed and ABORT; if it cannot be destroyed
+ * the record stays running and the source hears nothing, so that it keeps its suspended
+ * copy until a resolve (the copy here is finished by recovery).
+ */
+static int unwind(struct recv_ctx *x, int rc)
 {
-	uint32_t ids[1024];
-	unsigned int n = 0, done = 0;
-	static const char suffix[] = "--incoming";
-	int rc;
+	bool destroyed = !x->have_copy;
 
-	rc = hv->ops->domain_list(hv, ids, 1024, &n);
-	if (rc)
-		return rc;
-	for (unsigned int i = 0; i < n; i++) {
-		struct migr_dom_info di;
-		size_t l;
-
-		if (ids[i] == 0 || hv->ops->domain_info(hv, ids[i], &di))
-			continue;
-		l = strlen(di.name);
-		if (l <= sizeof(suffix) - 1 || strcmp(di.name + l - (sizeof(suffix) - 1), suffix) ||
-		    !di.paused || di.shutdown)
-			continue;
-		migr__log(lg, XTL_WARN, "domain %u: %s left by an interrupted receive, destroying",
-			  ids[i], di.name);
-		if (!hv->ops->destroy(hv, ids[i]))
-			done++;
+	if (x->resolve) {
+		x->phase = rc ? MIGR_PHASE_ABORTED : MIGR_PHASE_DONE;
+		return rc ? -MIGR_E_ABORTED : 0;
 	}
-	*n_r = done;
-	return 0;
+	fail_text(x, "%s", rc == -MIGR_E_PROTO || !rc ? migr_conn_error(x->c) : migr_strerror(rc));
+	if (x->have_copy) {
+		destroyed = x->hv->ops->destroy(x->hv, x->domid) == 0;
+		if (!destroyed)
+			migr__log(x->p->lg, XTL_ERROR, "domain %u: could not destroy our copy",
+				  x->domid);
+	}
+	if (x->running) {
+		if (!destroyed) {
+			x->phase = MIGR_PHASE_FAILED;
+			return -EIO;
+		}
+		record(x->p, x->source, &x->id, MIGR_OUTCOME_RUNNING, MIGR_OUTCOME_DESTROYED,
+		       x->domid, x->name, NULL);
+	} else if (x->recorded) {
+		record(x->p, x->source, &x->id, MIGR_OUTCOME_RESTORED_PAUSED,
+		       MIGR_OUTCOME_DESTROYED, x->domid, x->name, NULL);
+	}
+	if (!x->source_aborted)
+		migr_msg_send_abort(x->c, x->running ? MIGR_ABORT_UNPAUSE : MIGR_ABORT_RESTORE,
+				    x->res->state_text);
+	x->phase = MIGR_PHASE_ABORTED;
+	return -MIGR_E_ABORTED;
+}
+
+/* Who the source is, for the record and for RESOLVE: its authenticated identity, else
+ * its address without the port. */
+static void source_key(struct recv_ctx *x)
+{
+	const char *ident = x->p->peer_identity ? x->p->peer_identity
+						: migr_conn_peer_identity(x->c);
+	const char *addr = x->p->peer ? x->p->peer : "";
+	const char *colon = strrchr(addr, ':');
+
+	if (ident && ident[0])
+		migr__text(x->source, sizeof(x->source), "%s", ident);
+	else if (colon && addr[0] != '[' && strchr(addr, ':') == colon)
+		migr__text(x->source, sizeof(x->source), "%.*s", (int)(colon - addr), addr);
+	else if (addr[0] == '[' && (colon = strstr(addr, "]:")))
+		migr__text(x->source, sizeof(x->source), "%.*s", (int)(colon - addr + 1), addr);
+	else
+		migr__text(x->source, sizeof(x->source), "%s", addr);
+}
+
+int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
+		 struct migr_recv_result *res)
+{
+	struct recv_ctx *x = calloc(1, sizeof(*x));
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!x) {
+		migr__text(res->state_text, sizeof(res->state_text), "out of memory");
+		res->phase = MIGR_PHASE_ABORTED;
+		return -ENOMEM;
+	}
+	x->hv = hv;
+	x->c = c;
+	x->p = p;
+	x->res = res;
+	x->phase = MIGR_PHASE_ACCEPT;
+	migr_msg_init(&x->peer, MIGR_MSG_HELLO);
+	migr_msg_init(&x->cfg, MIGR_MSG_CONFIG);
+	source_key(x);
+	rc = migr_host_id(record_dir(p), &x->host_id);
+	if (rc) {
+		migr__log(p->lg, XTL_ERROR, "cannot read or make the host id in %s: %s",
+			  record_dir(p), migr_strerror(rc));
+		migr__text(res->state_text, sizeof(res->state_text), "the target's state directory "
+			   "%s is not usable: %s", record_dir(p), migr_strerror(rc));
+		migr_msg_send_abort(c, MIGR_ABORT_OTHER, res->state_text);
+	}
+	for (unsigned int i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++) {
+		rc = fault(x, steps[i].point);
+		if (!rc && steps[i].run)
+			rc = steps[i].run(x);
+		if (x->crashed)
+			rc = -MIGR_E_CRASHED;
+		if (rc && rc != -MIGR_E_CRASHED && x->phase == MIGR_PHASE_DONE)
+			rc = 0;   /* the guest runs here: the rest is bookkeeping */
+		if (x->resolve)
+			break;
+	}
+	if (rc == -MIGR_E_CRASHED) {
+		/* as a dead process: nothing cleaned up */
+	} else if (rc || x->resolve) {
+		rc = unwind(x, rc);
+	} else {
+		migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
+			   x->name, x->domid);
+	}
+	release_claim(p, &x->claim);
+	res->phase = x->phase;
+	migr_msg_release(&x->peer);
+	migr_msg_release(&x->cfg);
+	free(x);
+	return rc;
 }

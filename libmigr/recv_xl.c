@@ -99,9 +99,10 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	if (rc)
 		goto out_nothing;
 	t0 = migr__now_us();
-	if (p->fault == MIGR_FI_RESTORE)
-		rc = -EIO;
-	else
+	rc = migr__fault(p->faults, MIGR_FI_RESTORE, c, p->lg);
+	if (rc == -MIGR_E_CRASHED)
+		goto out_crashed;
+	if (!rc)
 		rc = hv->ops->restore(hv, json, incoming, rfd, &domid);
 	res->restore_us = migr__now_us() - t0;
 	if (rc) {
@@ -133,8 +134,10 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	phase = MIGR_PHASE_RUNNING;
 	t_go = migr__now_us();
 	rc = hv->ops->rename(hv, domid, incoming, name);
-	if (!rc && p->fault == MIGR_FI_UNPAUSE)
-		rc = -EIO;
+	if (!rc)
+		rc = migr__fault(p->faults, MIGR_FI_UNPAUSE, c, p->lg);
+	if (rc == -MIGR_E_CRASHED)
+		goto out_crashed;
 	if (!rc && !p->paused)
 		rc = hv->ops->unpause(hv, domid);
 	res->unpause_us = migr__now_us() - t_go;
@@ -161,6 +164,8 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	rc = 0;
 	goto out;
 
+out_crashed:
+	goto out;
 out_aborted:
 	phase = MIGR_PHASE_ABORTED;
 	rc = -MIGR_E_ABORTED;

@@ -194,6 +194,26 @@ static void sampler_stop(struct migr__send *s)
 
 /* ---- save callbacks ---------------------------------------------------------------------- */
 
+/*
+ * A fault point inside the save: an injected crash must look like the process's death to
+ * the target (the connection just ends, no ABORT), so the connection is cut here and the
+ * driver told through s->crashed.
+ */
+static int fault(struct migr__send *s, enum migr_fault point, unsigned int round)
+{
+	int rc = point == MIGR_FI_PRECOPY_ROUND
+		 ? migr__fault_round(s->p.faults, round, s->c, s->p.lg)
+		 : migr__fault(s->p.faults, point, s->c, s->p.lg);
+
+	if (rc == -MIGR_E_CRASHED) {
+		s->crashed = true;
+		migr_conn_cut(s->c);
+	}
+	if (rc && (point == MIGR_FI_PRECOPY_ROUND || s->crashed))
+		s->stream_failed = rc;
+	return rc;
+}
+
 static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 {
 	struct migr__send *s = arg;
@@ -258,6 +278,8 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pr.round_us = ps.round_us;
 	}
 
+	if (!call_a && fault(s, MIGR_FI_PRECOPY_ROUND, st->iteration))
+		return MIGR_PRECOPY_ABORT;
 	action = migr_policy_decide(&s->pol, &ps, &v);
 	s->last_action = action;
 	s->res->policy_reason = v.reason;
@@ -316,13 +338,14 @@ static int on_suspend(void *arg)
 	s->phase = MIGR_PHASE_SUSPEND;
 	migr__send_report(s);
 	s->t_suspend_req = migr__now_us();
-	if (s->p.fault == MIGR_FI_SUSPEND) {
-		migr__log(s->p.lg, XTL_ERROR, "domain %u: fault injected: guest fails to suspend",
-			  s->domid);
-		return -ETIMEDOUT;
-	}
+	rc = fault(s, MIGR_FI_SUSPEND, 0);
+	if (rc)
+		return rc == -EIO ? -ETIMEDOUT : rc;   /* as a guest that does not suspend */
 	rc = s->hv->ops->suspend(s->hv, s->domid, s->p.suspend_timeout_ms);
 	s->t_suspended = migr__now_us();
+	if (rc)
+		return rc;
+	rc = fault(s, MIGR_FI_SUSPENDED, 0);
 	if (rc)
 		return rc;
 	/* Not reported now: the guest is stopped and the final send goes first. Its report

@@ -11,7 +11,35 @@
 
 #define MIGR__MAX_SAMPLES 256
 
+struct migr__send;
+
+/*
+ * A protocol dialect of the source driver (migrate.c): migr's own, or stock xl's
+ * (migrate_xl.c). Each op is one step of the driver, called once in this order, on the
+ * driver's thread; 0 or a negative errno, with the reason in s->res->state_text. NULL:
+ * the dialect has no such step. wait_ready and wait_done fill s's time marks and the
+ * target's figures; wait_done returns -MIGR_E_ABORTED with s->abort_sent set when the
+ * target says it destroyed its copy after GO.
+ */
+struct migr__dialect {
+	const char *name;
+	unsigned int stream_flags;      /* MIGR_STREAM_* for the stream */
+	int (*hello)(struct migr__send *s);
+	int (*preflight)(struct migr__send *s);
+	int (*config)(struct migr__send *s);
+	int (*wait_ready)(struct migr__send *s);
+	int (*go)(struct migr__send *s);
+	int (*wait_done)(struct migr__send *s);
+	int (*settled)(struct migr__send *s);
+};
+
+/* The source driver (migrate.c) over a dialect. */
+int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
+		const struct migr_send_params *params, struct migr_result *res,
+		const struct migr__dialect *d);
+
 struct migr__send {
+	const struct migr__dialect *d;  /* set by the driver */
 	/* set by the driver */
 	struct migr_hv *hv;
 	uint32_t domid;
@@ -40,6 +68,27 @@ struct migr__send {
 	bool stop_sampler, in_round;
 	struct migr_policy_sample samples[MIGR__MAX_SAMPLES];
 	size_t n_samples;
+
+	/* the driver's steps (migrate.c, migrate_xl.c): what each found and what it did */
+	struct migr_dom_info di;
+	struct migr_host_info hi;
+	struct migr_id id;
+	char *json;                     /* the guest's config (freed at the end) */
+	size_t json_len;
+	char away[MIGR_DOMNAME_MAX];    /* NAME--migratedaway */
+	struct migr_src_record rec;     /* the source's durable record */
+	bool recorded;                  /* rec is on disk: the guest may be touched */
+	int rec_lock;                   /* its lock, held while the driver runs (-1: none) */
+	bool go_recorded;               /* rec says go: GO may have reached the target */
+	bool renamed;                   /* our copy is NAME--migratedaway */
+	bool done;                      /* the target reported the guest running */
+	bool source_left;               /* after DONE, our copy could not be destroyed */
+	bool abort_sent;                /* the target was told (ABORT) already */
+	bool crashed;                   /* an injected crash: clean nothing up */
+	uint32_t acode;                 /* ABORT code for a back-out */
+	uint64_t t_ready, t_go, restore_ns, devices_ns, unpause_ns;
+	uint64_t deadline_us;           /* blackout deadline (monotonic us); 0 = none yet */
+	unsigned int io_timeout_ms;     /* the connection's own, restored after the blackout */
 };
 
 uint64_t migr__now_us(void);
@@ -72,6 +121,10 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags);
  * (by us), resume it. Returns 0 when the guest runs (or was never touched). */
 int migr__send_backout(struct migr__send *s);
 
+/* Reserved suffixes of domain names. */
+#define MIGR_SUFFIX_INCOMING "--incoming"
+#define MIGR_SUFFIX_AWAY "--migratedaway"
+
 void migr__send_fini(struct migr__send *s);
 /* The target's restore hint (PREFLIGHT_REPLY): added to the policy's fixed blackout cost,
  * at most 10 s of it. Before the stream only. */
@@ -83,5 +136,15 @@ void migr__text(char *buf, size_t len, const char *fmt, ...) __attribute__((form
 /* Logging through the caller's logger (nothing when NULL). */
 void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The fault hook between steps (fault.c, migr/fault.h): 0 go on, -EIO an injected error,
+ * -MIGR_E_CRASHED an injected crash (the caller returns at once, cleaning up nothing but
+ * its memory). */
+int migr__fault(const struct migr_fault_set *fs, enum migr_fault point, struct migr_conn *c,
+                struct xentoollog_logger *lg);
+int migr__fault_round(const struct migr_fault_set *fs, unsigned int round, struct migr_conn *c,
+                      struct xentoollog_logger *lg);
+int migr__fault_fire(const struct migr_fault_set *fs, unsigned int i, struct migr_conn *c,
+                     struct xentoollog_logger *lg);
 
 #endif

@@ -155,5 +155,5 @@ bool migr_domname_ok(const char *name)
 		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '\\' || c == '"' || c == '\'')
 			return false;
 	}
-	return strcmp(name, "Domain-0") != 0;
+	return strcmp(name, "Domain-0") != 0 && !migr_domname_reserved(name);
 }

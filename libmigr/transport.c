@@ -148,6 +148,33 @@ void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms)
 		c->io_timeout_ms = ms;
 }
 
+unsigned int migr_conn_set_io_timeout(struct migr_conn *c, unsigned int ms)
+{
+	unsigned int old = c->io_timeout_ms;
+
+	c->io_timeout_ms = ms;
+	return old;
+}
+
+void migr_conn_cut(struct migr_conn *c)
+{
+	int fds[2] = { c->rfd, c->wfd }, null = -1;
+
+	for (unsigned int i = 0; i < 2; i++) {
+		if (fds[i] < 0 || (i == 1 && fds[1] == fds[0]))
+			continue;
+		if (shutdown(fds[i], SHUT_RDWR) == 0 || errno != ENOTSOCK)
+			continue;
+		/* a pipe: the peer sees its end close, and we read end-of-file from now on */
+		if (null < 0)
+			null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, fds[i]);
+	}
+	if (null >= 0)
+		close(null);
+}
+
 /* ---- the socket or pipe ------------------------------------------------------------- */
 
 /* Waits until fd is ready for events, up to timeout_ms (0 = for ever). */

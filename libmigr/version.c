@@ -15,6 +15,7 @@ const char *migr_strerror(int err)
 	case MIGR_E_ABORTED:     return "aborted cleanly; the guest keeps running on the source";
 	case MIGR_E_UNSUPPORTED: return "this guest cannot be migrated on this host";
 	case MIGR_E_UNDECIDED:   return "outcome unknown; resolve with the target (migr resolve)";
+	case MIGR_E_CRASHED:     return "crash injected; nothing was cleaned up";
 	}
 	return strerror(err < 0 ? -err : err);
 }

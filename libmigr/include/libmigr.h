@@ -28,6 +28,7 @@ const char *migr_version(void);
 #define MIGR_E_ABORTED     (MIGR_E_BASE + 3)  /* aborted cleanly, guest on source */
 #define MIGR_E_UNSUPPORTED (MIGR_E_BASE + 4)  /* guest/host combination cannot migrate */
 #define MIGR_E_UNDECIDED   (MIGR_E_BASE + 5)  /* outcome unknown: resolve with the target */
+#define MIGR_E_CRASHED     (MIGR_E_BASE + 6)  /* a crash was injected (tests): nothing cleaned up */
 
 /* migr_strerror: text for -errno or -MIGR_E_* values (never NULL). */
 const char *migr_strerror(int err);
@@ -41,6 +42,7 @@ const char *migr_strerror(int err);
 #include "migr/policy.h"
 #define MIGR_HAVE_HV 1  /* hypervisor seam: Xen and a fake (migr/hv.h) */
 #include "migr/hv.h"
+#include "migr/fault.h"     /* named fault points of the drivers */
 #define MIGR_HAVE_MIGRATE 1  /* live migration drivers (migr/migrate.h) */
 #include "migr/migrate.h"
 #include "migr/vif.h"       /* the fast vif hotplug path on restore */

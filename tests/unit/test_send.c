@@ -13,7 +13,8 @@
 #include "libmigr.h"
 #include "unit.h"
 
-static char record_dir[64];
+static char record_dir[64], src_dir[80];
+static struct migr_fault_set fs_after_ready, fs_before_done;
 
 struct target {
 	struct migr_hv_fake *hv;
@@ -81,6 +82,7 @@ static void setup(struct run *r, enum migr_guest_type type, uint64_t pages, uint
 	r->sp.progress = on_progress;
 	r->sp.progress_arg = r;
 	r->sp.peek_interval_ms = 1;
+	r->sp.record_dir = src_dir;
 	r->t.hv = r->dst;
 	r->t.p.record_dir = record_dir;
 }
@@ -342,7 +344,7 @@ static void test_abort_after_ready(bool xl)
 	struct run r;
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
-	r.sp.fault = MIGR_FI_AFTER_READY;
+	r.sp.faults = &fs_after_ready;
 	run(&r, xl);
 	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
 	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
@@ -414,7 +416,7 @@ static void test_abort_during_tail(void)
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
 	r.dst->restore_delay_ms = 200;
-	r.sp.fault = MIGR_FI_AFTER_READY;
+	r.sp.faults = &fs_after_ready;
 	run(&r, false);
 	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
 	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
@@ -469,7 +471,7 @@ static void test_undecided_then_resolve(void)
 	int sv[2], rc;
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
-	r.sp.fault = MIGR_FI_BEFORE_DONE;
+	r.sp.faults = &fs_before_done;
 	run(&r, false);
 	CHECK_EQ(r.rc, -MIGR_E_UNDECIDED);
 	CHECK_EQ(r.res.phase, MIGR_PHASE_UNDECIDED);
@@ -485,7 +487,11 @@ static void test_undecided_then_resolve(void)
 	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
 	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
 	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
-	rc = migr_resolve(&r.src->hv, sc, r.res.id, "guest1", &outcome, state, sizeof(state), NULL);
+	{
+		struct migr_resolve_params rsp = { .record_dir = src_dir };
+		rc = migr_resolve(&r.src->hv, sc, r.res.id, "guest1", &rsp, &outcome, state,
+				  sizeof(state));
+	}
 	migr_conn_close(sc);
 	pthread_join(th, NULL);
 	CHECK_EQ(rc, 0);
@@ -495,16 +501,17 @@ static void test_undecided_then_resolve(void)
 	teardown(&r);
 }
 
-/* A resolve for an id the target never heard of: the source resumes its copy. */
+/* A resolve for an id the target never heard of proves nothing: the source keeps its
+ * suspended copy (it resumes it only at the operator's word, --force-resume). */
 static void test_resolve_unknown(void)
 {
 	struct run r;
 	struct migr_conn *sc = NULL;
 	struct target t2;
 	pthread_t th;
-	uint32_t outcome = 99;
+	uint32_t outcome = 99, domid;
 	struct migr_id id;
-	char hex[MIGR_ID_HEX];
+	char hex[MIGR_ID_HEX], state[256];
 	int sv[2], rc;
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
@@ -512,18 +519,31 @@ static void test_resolve_unknown(void)
 	r.src->hv.ops->rename(&r.src->hv, r.domid, "guest1", "guest1--migratedaway");
 	CHECK_EQ(migr_id_new(&id), 0);
 	migr_id_to_hex(&id, hex);
-	memset(&t2, 0, sizeof(t2));
-	t2.hv = r.dst;
-	t2.p.record_dir = record_dir;
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
-	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
-	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
-	rc = migr_resolve(&r.src->hv, sc, hex, "guest1", &outcome, NULL, 0, NULL);
-	migr_conn_close(sc);
-	pthread_join(th, NULL);
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(outcome, MIGR_OUTCOME_UNKNOWN);
+	for (int force = 0; force < 2; force++) {
+		struct migr_resolve_params rsp = { .record_dir = src_dir, .force_resume = force };
+
+		memset(&t2, 0, sizeof(t2));
+		t2.hv = r.dst;
+		t2.p.record_dir = record_dir;
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+		CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
+		CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
+		rc = migr_resolve(&r.src->hv, sc, hex, "guest1", &rsp, &outcome, state,
+				  sizeof(state));
+		migr_conn_close(sc);
+		pthread_join(th, NULL);
+		CHECK_EQ(outcome, MIGR_OUTCOME_UNKNOWN);
+		if (!force) {
+			CHECK_EQ(rc, -MIGR_E_UNDECIDED);
+			CHECK(strstr(state, "cannot tell") != NULL);
+			CHECK_EQ(r.src->hv.ops->domain_find(&r.src->hv, "guest1--migratedaway",
+							   &domid), 0);
+			CHECK(migr_hv_fake_dom(r.src, r.domid)->info.shutdown);
+		} else {
+			CHECK_EQ(rc, 0);
+		}
+	}
 	check_on_source(&r, 1);
 	teardown(&r);
 }
@@ -601,11 +621,12 @@ static void test_host_rules(void)
 	CHECK_STR(migr_phase_name(MIGR_PHASE_RUNNING), "running");
 }
 
-static void test_cleanup(void)
+/* At a daemon's start: a paused NAME--incoming no record speaks for is destroyed; a
+ * running guest and an operator's paused guest are never touched. */
+static void test_recover_target_unrecorded(void)
 {
 	struct migr_hv_fake *f;
 	uint32_t a, b, c;
-	unsigned int n = 99;
 
 	CHECK_EQ(migr_hv_fake_new(1 << 30, &f), 0);
 	a = migr_hv_fake_add(f, "x--incoming", MIGR_GUEST_PVH, 64, 0);
@@ -613,8 +634,7 @@ static void test_cleanup(void)
 	c = migr_hv_fake_add(f, "z", MIGR_GUEST_PVH, 64, 0);
 	migr_hv_fake_dom(f, a)->info.paused = true;   /* left by an interrupted receive */
 	migr_hv_fake_dom(f, c)->info.paused = true;   /* an operator's paused guest */
-	CHECK_EQ(migr_receive_cleanup(&f->hv, NULL, &n), 0);
-	CHECK_EQ(n, 1);
+	CHECK_EQ(migr_recover_target(&f->hv, record_dir, NULL, NULL, NULL), 0);
 	CHECK(migr_hv_fake_dom(f, a) == NULL);
 	CHECK(migr_hv_fake_dom(f, b) != NULL);         /* running: never touched */
 	CHECK(migr_hv_fake_dom(f, c) != NULL);
@@ -624,6 +644,9 @@ static void test_cleanup(void)
 int main(void)
 {
 	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
+	snprintf(src_dir, sizeof(src_dir), "%s/sent", record_dir);
+	migr_fault_parse("after-ready:error", &fs_after_ready, NULL, 0);
+	migr_fault_parse("before-done", &fs_before_done, NULL, 0);
 
 	test_framing();
 	test_host_rules();
@@ -649,7 +672,7 @@ int main(void)
 	test_policy_abort();
 	test_undecided_then_resolve();
 	test_resolve_unknown();
-	test_cleanup();
+	test_recover_target_unrecorded();
 
 	{
 		char cmd[128];

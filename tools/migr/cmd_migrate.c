@@ -48,32 +48,23 @@ static void usage(FILE *f)
 "  --suspend-timeout MS  how long the guest may take to suspend (default 60000)\n"
 "  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
 "  --peek-interval MS    dirty-page sampling inside a round (default 50, 0 = off)\n"
+"  --blackout-deadline MS  once the guest is suspended, READY and DONE must come within\n"
+"                        max(5 s, 4 x the predicted blackout), at most MS (default 10000):\n"
+"                        before GO the guest then resumes here; after GO the outcome is\n"
+"                        undecided and migr asks the target (5 tries over about 30 s)\n"
+"  --record-dir DIR      the source's migration records (default %s)\n"
 "\n"
 "Exit status: 0 migrated; 1 failed (see the message for where the guest is); 3 aborted\n"
 "cleanly, the guest runs here untouched; 4 outcome unknown after GO: the guest stays\n"
-"suspended here until `migr resolve ID DOMAIN HOST` settles it.\n",
-		MIGR_PSK_FILE, MIGR_TLS_DIR);
-}
-
-static enum migr_fault fault_from_env(void)
-{
-	const char *f = getenv("MIGR_FAULT");
-
-	if (!f)
-		return MIGR_FI_NONE;
-	if (!strcmp(f, "suspend"))
-		return MIGR_FI_SUSPEND;
-	if (!strcmp(f, "after-ready"))
-		return MIGR_FI_AFTER_READY;
-	if (!strcmp(f, "before-done"))
-		return MIGR_FI_BEFORE_DONE;
-	return MIGR_FI_NONE;
+"suspended here until `migr resolve ID DOMAIN HOST` (or migrd) settles it.\n"
+"MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n",
+		MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_SRC_STATE_DIR);
 }
 
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
-	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT };
+	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
@@ -81,12 +72,14 @@ int cmd_migrate(int argc, char **argv)
 		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "timeout", 1, 0, O_TIMEOUT }, { "peek-interval", 1, 0, O_PEEK },
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
-		{ "bandwidth", 1, 0, O_CONN },
+		{ "bandwidth", 1, 0, O_CONN }, { "blackout-deadline", 1, 0, O_DEADLINE },
+		{ "record-dir", 1, 0, O_RECDIR },
 		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};
 	struct migcli_conn_opts co;
 	struct migr_send_params sp;
+	static struct migr_fault_set faults;
 	struct migcli_progress pg;
 	struct migr_result res;
 	struct migr_hv *hv = NULL;
@@ -141,6 +134,17 @@ int cmd_migrate(int argc, char **argv)
 		case O_SUSPTO: sp.suspend_timeout_ms = strtoul(optarg, NULL, 10); break;
 		case O_PEEK: sp.peek_interval_ms = strtoul(optarg, NULL, 10); break;
 		case O_TIMEOUT: co.t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
+		case O_DEADLINE: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 100 || v > 600000) {
+				fprintf(stderr, "migr migrate: --blackout-deadline takes 100..600000 ms\n");
+				return EXIT_USAGE;
+			}
+			sp.blackout_deadline_ms = (unsigned int)v;
+			break;
+		}
+		case O_RECDIR: sp.record_dir = optarg; break;
 		case O_CONN:
 			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
 				return EXIT_USAGE;
@@ -166,7 +170,10 @@ int cmd_migrate(int argc, char **argv)
 	pg.tty = !pg.json && !pg.quiet && isatty(2);
 	sp.progress = migcli_progress_cb;
 	sp.progress_arg = &pg;
-	sp.fault = fault_from_env();
+	if (migcli_faults("migr migrate", &faults))
+		return EXIT_USAGE;
+	sp.faults = faults.n ? &faults : NULL;
+	sp.target = co.pipe ? "" : host;
 	signal(SIGPIPE, SIG_IGN);
 
 	lg = migcli_logger(verbose);
@@ -223,9 +230,31 @@ int cmd_migrate(int argc, char **argv)
 		migcli_print_json_result(stdout, &res, rc);
 	if (!pg.quiet || rc)
 		migcli_print_summary(stderr, &pg, &res, rc);
+	if (rc == -MIGR_E_UNDECIDED && !co.pipe) {
+		/* the target decides; ask it, a few times, on fresh connections */
+		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg };
+		char state[256] = "";
+		uint32_t outcome = 0;
+
+		for (int i = 0; i < 5 && rc == -MIGR_E_UNDECIDED; i++) {
+			struct migr_conn *rc_c = NULL;
+
+			if (i)
+				sleep(2 + 2 * i);
+			if (migr_connect(host, &co.t, &rc_c, err, sizeof(err)))
+				rc_c = NULL;
+			rc = migr_resolve(hv, rc_c, res.id, res.name, &rsp, &outcome, state,
+					  sizeof(state));
+			migr_conn_close(rc_c);
+			fprintf(stderr, "migr migrate: resolve %s: %s\n", res.id, state);
+		}
+		if (rc == 0)
+			status = outcome == MIGR_OUTCOME_RUNNING ? EXIT_OK : EXIT_ABORTED;
+	}
 	if (rc == -MIGR_E_UNDECIDED)
 		fprintf(stderr, "migr migrate: run `migr resolve %s %s %s` (same connection "
-			"options) to settle it\n", res.id, res.name, host);
+			"options) to settle it; `migr status` lists it meanwhile\n", res.id,
+			res.name, host);
 out:
 	migr_conn_close(c);
 	if (child > 0)

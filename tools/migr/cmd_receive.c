@@ -18,7 +18,7 @@ int cmd_resolve(int argc, char **argv);
 static void receive_usage(FILE *f)
 {
 	fprintf(f,
-"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [-v]\n"
+"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [--timeout S] [-v]\n"
 "\n"
 "Receives one migration on stdin/stdout, as `migr migrate -s CMD` runs it on the\n"
 "target (`CMD HOST migr receive`). The guest is restored as NAME--incoming, paused,\n"
@@ -33,8 +33,11 @@ static void receive_usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migr) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
+"  --timeout S           a source making no progress for S seconds fails the reception\n"
+"                        (default 300); READY sent, GO must come within 10 s\n"
 "  -v                    more log detail on stderr (repeat for more)\n"
-"Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n",
+"Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n"
+"MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n",
 		MIGR_STATE_DIR);
 }
 
@@ -62,9 +65,11 @@ int cmd_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
-		{ "help", 0, 0, 'h' }, { 0 }
+		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' }, { 0 }
 	};
 	struct migr_recv_params rp;
+	static struct migr_fault_set faults;
+	struct migr_transport_opts t;
 	struct migr_recv_result res;
 	struct migr_hv *hv = NULL;
 	struct migr_conn *c = NULL;
@@ -73,6 +78,8 @@ int cmd_receive(int argc, char **argv)
 	int opt, verbose = 0, rc, in, out;
 
 	memset(&rp, 0, sizeof(rp));
+	migr_transport_opts_init(&t);
+	t.io_timeout_ms = 300000;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "pvh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -80,6 +87,16 @@ int cmd_receive(int argc, char **argv)
 		case 'r': rp.record_dir = optarg; break;
 		case 'p': rp.paused = true; break;
 		case 'S': stock_hotplug = true; break;
+		case 'T': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > 86400) {
+				fprintf(stderr, "migr receive: --timeout takes 1..86400 seconds\n");
+				return EXIT_USAGE;
+			}
+			t.io_timeout_ms = (unsigned int)v * 1000;
+			break;
+		}
 		case 'v': verbose++; break;
 		case 'h': receive_usage(stdout); return EXIT_OK;
 		default: receive_usage(stderr); return EXIT_USAGE;
@@ -89,10 +106,9 @@ int cmd_receive(int argc, char **argv)
 		receive_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (getenv("MIGR_FAULT") && !strcmp(getenv("MIGR_FAULT"), "restore"))
-		rp.fault = MIGR_FI_RESTORE;
-	if (getenv("MIGR_FAULT") && !strcmp(getenv("MIGR_FAULT"), "unpause"))
-		rp.fault = MIGR_FI_UNPAUSE;
+	if (migcli_faults("migr receive", &faults))
+		return EXIT_USAGE;
+	rp.faults = faults.n ? &faults : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	rp.peer = "pipe";
 	lg = migcli_logger(verbose);
@@ -120,7 +136,7 @@ int cmd_receive(int argc, char **argv)
 	}
 	if (!stock_hotplug)
 		hv->vif_helper = migr_vif_helper_default();
-	rc = migr_conn_from_fds(in, out, NULL, &c);
+	rc = migr_conn_from_fds(in, out, &t, &c);
 	if (rc) {
 		rc = EXIT_FAILED;
 		goto out;
@@ -143,12 +159,21 @@ static void resolve_usage(FILE *f)
 	fprintf(f,
 "Usage: migr resolve [OPTIONS] ID DOMAIN HOST[:PORT]\n"
 "\n"
-"Settles migration ID of DOMAIN whose final handshake broke (exit status 4 of `migr\n"
-"migrate`): asks HOST what it did and acts on the copy here accordingly. The target\n"
-"runs the guest: the suspended copy here is destroyed. The target has no running copy:\n"
-"the copy here is renamed back and resumed. Connection options as for `migr migrate`\n"
-"(--psk, --cert/--key/--ca, --insecure, -s CMD).\n"
-"Exit status: 0 settled; 4 the target could not answer (nothing done); 1 failed.\n");
+"Settles migration ID of DOMAIN that did not end (exit status 4 of `migr migrate`, or a\n"
+"source that died: `migr status` lists them). It asks HOST what its record says and acts\n"
+"on the copy here (DOMAIN or DOMAIN--migratedaway) only on proof:\n"
+"  the target runs the guest          -> the suspended copy here is destroyed\n"
+"  GO never went (this host's record) -> the copy here is resumed\n"
+"  the target's record says it destroyed its copy, answered by the host that sent READY\n"
+"                                     -> the copy here is renamed back and resumed\n"
+"Anything else (no answer, no record there, another host or record directory answering,\n"
+"a guest the target ran and lost) keeps the copy here suspended and says why.\n"
+"  --force-resume        resume the copy here anyway (only if you know the target will\n"
+"                        never run the guest: a stale copy running twice loses data)\n"
+"  --record-dir DIR      this host's migration records (default %s)\n"
+"Connection options as for `migr migrate` (--psk, --cert/--key/--ca, --peer-name,\n"
+"--insecure, -s CMD).\n"
+"Exit status: 0 settled; 4 cannot tell yet (nothing done); 1 failed.\n", MIGR_SRC_STATE_DIR);
 }
 
 int cmd_resolve(int argc, char **argv)
@@ -156,8 +181,10 @@ int cmd_resolve(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "psk", 1, 0, 'C' }, { "cert", 1, 0, 'C' }, { "key", 1, 0, 'C' },
 		{ "ca", 1, 0, 'C' }, { "peer-name", 1, 0, 'C' }, { "insecure", 0, 0, 'C' },
-		{ "ssh-style", 1, 0, 's' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "ssh-style", 1, 0, 's' }, { "force-resume", 0, 0, 'F' }, { "record-dir", 1, 0, 'r' },
+		{ "help", 0, 0, 'h' }, { 0 }
 	};
+	struct migr_resolve_params rsp = { 0 };
 	struct migcli_conn_opts co;
 	struct migr_hv *hv = NULL;
 	struct migr_conn *c = NULL;
@@ -178,6 +205,8 @@ int cmd_resolve(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 's': co.pipe = true; co.pipe_cmd = optarg; break;
+		case 'F': rsp.force_resume = true; break;
+		case 'r': rsp.record_dir = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': resolve_usage(stdout); return EXIT_OK;
 		default: resolve_usage(stderr); return EXIT_USAGE;
@@ -210,14 +239,15 @@ int cmd_resolve(int argc, char **argv)
 		rc = migr_connect(argv[optind + 2], &co.t, &c, err, sizeof(err));
 	}
 	if (rc) {
-		fprintf(stderr, "migr resolve: cannot reach %s: %s%s%s; nothing done\n",
-			argv[optind + 2], migr_strerror(rc), err[0] ? ": " : "", err);
-		status = EXIT_UNDECIDED;
-		goto out;
+		fprintf(stderr, "migr resolve: cannot reach %s: %s%s%s\n", argv[optind + 2],
+			migr_strerror(rc), err[0] ? ": " : "", err);
+		c = NULL;
 	}
-	rc = migr_resolve(hv, c, argv[optind], argv[optind + 1], &outcome, state, sizeof(state), lg);
+	rsp.lg = lg;
+	rc = migr_resolve(hv, c, argv[optind], argv[optind + 1], &rsp, &outcome, state,
+			  sizeof(state));
 	fprintf(stderr, "migr resolve: %s: target says %s; %s\n", argv[optind],
-		migr_outcome_name(outcome), state);
+		c ? migr_outcome_name(outcome) : "nothing (not reached)", state);
 	status = rc == 0 ? EXIT_OK : rc == -MIGR_E_UNDECIDED ? EXIT_UNDECIDED : EXIT_FAILED;
 out:
 	migr_conn_close(c);

@@ -300,3 +300,18 @@ int migcli_exit_status(int rc)
 		return EXIT_UNDECIDED;
 	return EXIT_FAILED;
 }
+
+int migcli_faults(const char *who, struct migr_fault_set *fs)
+{
+	const char *spec = getenv("MIGR_FAULT");
+	char err[160];
+
+	memset(fs, 0, sizeof(*fs));
+	if (!spec || !spec[0])
+		return 0;
+	if (migr_fault_parse(spec, fs, err, sizeof(err))) {
+		fprintf(stderr, "%s: MIGR_FAULT: %s\n", who, err);
+		return -1;
+	}
+	return 0;
+}

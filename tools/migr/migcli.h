@@ -56,4 +56,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc);
 /* Exit status for a driver's return code (commands.h). */
 int migcli_exit_status(int rc);
 
+/* MIGR_FAULT from the environment into *fs (empty when unset); prints and returns -1 on
+ * a bad spec. */
+int migcli_faults(const char *who, struct migr_fault_set *fs);
+
 #endif

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <xentoollog.h>
@@ -61,6 +62,9 @@ struct receiver {
 	struct migr_recv_claims claims;
 	xentoollog_logger *lg;
 	bool once, stock_hotplug;
+	struct migr_fault_set faults;     /* MIGR_FAULT, for every reception */
+	struct migr_transport_opts copts; /* as a client: resolving its own migrations */
+	const char *src_record_dir;
 	const char *vif_helper;           /* found once at start; NULL: stock scripts */
 	unsigned long served;
 	unsigned int max_incoming;
@@ -68,6 +72,7 @@ struct receiver {
 	pthread_cond_t idle;             /* signalled when a reception ends */
 	unsigned int active;             /* receptions under way */
 	int wake[2];                     /* a reception that ends writes a byte here */
+	int recover_timer;               /* timerfd: source recovery every 30 s */
 };
 
 struct reception {
@@ -129,6 +134,7 @@ static void *reception_main(void *arg)
 		migr_conn_peer_identity(x->c));
 
 	rp.peer = x->peer;
+	rp.faults = r->faults.n ? &r->faults : NULL;
 	rc = migr_hv_xen_open(r->lg, &hv);
 	if (rc) {
 		memset(&res, 0, sizeof(res));
@@ -155,6 +161,49 @@ static void *reception_main(void *arg)
 	free(x);
 	reception_end(r, true);
 	return NULL;
+}
+
+/* ---- recovery (docs/phases.md, "Recovery") ---- */
+
+static void recovery_report(const struct migr_recover_report *rep, void *arg)
+{
+	char ts[32];
+
+	stamp(ts, sizeof(ts));
+	fprintf(stderr, "%s migrd: recovery: %s %s: %s\n", ts, rep->id[0] ? rep->id : "-",
+		rep->name, rep->text);
+}
+
+static struct migr_conn *recovery_connect(const struct migr_src_record *rec, void *arg)
+{
+	struct receiver *r = arg;
+	struct migr_transport_opts o = r->copts;
+	struct migr_conn *c = NULL;
+	char err[MIGR_ERR_MAX] = "";
+
+	if (!rec->target[0])
+		return NULL;
+	o.io_timeout_ms = 15000;
+	if (migr_connect(rec->target, &o, &c, err, sizeof(err))) {
+		fprintf(stderr, "migrd: recovery: cannot reach %s for %s: %s\n", rec->target,
+			rec->name, err);
+		return NULL;
+	}
+	return c;
+}
+
+/* This host's migrations (as a source) that did not end: settled with their targets. */
+static int recover_sources(void *arg)
+{
+	struct receiver *r = arg;
+	struct migr_resolve_params rsp = { .record_dir = r->src_record_dir, .lg = r->lg };
+	uint64_t ticks;
+
+	if (r->recover_timer >= 0 && read(r->recover_timer, &ticks, sizeof(ticks)) < 0) {
+		/* nothing to drain */
+	}
+	migr_recover_source(r->hv, &rsp, recovery_connect, r, recovery_report);
+	return 0;
 }
 
 /* The main loop's side of a reception's end: with --once, the daemon's end. */
@@ -253,8 +302,14 @@ static void usage(FILE *f)
 "  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
 "  --once                exit after one connection\n"
 "  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
-"  --no-cleanup          at start, keep paused NAME--incoming domains (by default they are\n"
-"                        destroyed: an interrupted receive left them)\n"
+"  --no-cleanup          at start, leave what interrupted migrations left alone (by\n"
+"                        default migrd settles them from its records: an incoming copy\n"
+"                        whose record says running is renamed and unpaused, one that\n"
+"                        says restored-paused stays paused for its source to resolve,\n"
+"                        one with no record is destroyed; its own outgoing migrations\n"
+"                        not yet decided are resolved with their targets, at start and\n"
+"                        every 30 s)\n"
+"  --src-record-dir DIR  this host's records as a source (default %s)\n"
 "  --port-file FILE      write the bound port there once listening\n"
 "  --max-incoming N      migrations received at once (default 4; each in its own thread;\n"
 "                        they share a claim on free memory)\n"
@@ -262,8 +317,10 @@ static void usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
-"  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n",
-		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR);
+"  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
+"MIGR_FAULT=POINT:KIND[,...] in the environment injects faults into every reception\n"
+"(`migr faults` lists the points).\n",
+		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR);
 }
 
 int main(int argc, char **argv)
@@ -274,6 +331,7 @@ int main(int argc, char **argv)
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
 		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
 		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
+		{ "src-record-dir", 1, 0, 'R' },
 		{ 0 }
 	};
 	struct migr_transport_opts t;
@@ -285,7 +343,6 @@ int main(int argc, char **argv)
 	int opt, verbose = 0, rc, status = 1;
 	unsigned int listener_idx = 0;
 	bool no_cleanup = false;
-	unsigned int cleaned = 0;
 
 	memset(&r, 0, sizeof(r));
 	pthread_mutex_init(&r.lock, NULL);
@@ -294,6 +351,7 @@ int main(int argc, char **argv)
 	r.rp.claims = &r.claims;
 	r.max_incoming = 4;
 	r.wake[0] = r.wake[1] = -1;
+	r.recover_timer = -1;
 	migr_transport_opts_init(&t);
 	t.io_timeout_ms = 300000;
 	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -310,6 +368,7 @@ int main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case 'N': no_cleanup = true; break;
+		case 'R': r.src_record_dir = optarg; break;
 		case 'S': r.stock_hotplug = true; break;
 		case 'M': {
 			char *end;
@@ -329,6 +388,15 @@ int main(int argc, char **argv)
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	{
+		const char *spec = getenv("MIGR_FAULT");
+		char ferr[160];
+
+		if (spec && spec[0] && migr_fault_parse(spec, &r.faults, ferr, sizeof(ferr))) {
+			fprintf(stderr, "migrd: MIGR_FAULT: %s\n", ferr);
+			return 2;
+		}
 	}
 	if (!t.insecure && !t.psk_file && !t.cert_file && !t.ca_file) {
 		if (access(MIGR_PSK_FILE, R_OK) == 0) {
@@ -362,9 +430,14 @@ int main(int argc, char **argv)
 	}
 	/* Once, here: migr_vif_helper_default() fills a static buffer. */
 	r.vif_helper = r.stock_hotplug ? NULL : migr_vif_helper_default();
-	if (!no_cleanup && migr_receive_cleanup(r.hv, r.lg, &cleaned) == 0 && cleaned)
-		fprintf(stderr, "migrd: destroyed %u paused NAME--incoming domain(s) an interrupted "
-			"receive left\n", cleaned);
+	r.copts = t;
+	if (!no_cleanup) {
+		rc = migr_recover_target(r.hv, r.rp.record_dir, r.lg, recovery_report, &r);
+		if (rc)
+			fprintf(stderr, "migrd: recovery: cannot read the records in %s: %s\n",
+				r.rp.record_dir ? r.rp.record_dir : MIGR_STATE_DIR, migr_strerror(rc));
+		recover_sources(&r);
+	}
 	rc = migr_listen(listen_on, &t, &r.l, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "migrd: cannot listen on %s: %s%s%s\n", listen_on, migr_strerror(rc),
@@ -389,6 +462,13 @@ int main(int argc, char **argv)
 	listener_idx = n_sources;
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
 	migrd_add_source(r.wake[0], on_reception_end, &r);
+	if (!no_cleanup) {
+		struct itimerspec its = { { 30, 0 }, { 30, 0 } };
+
+		r.recover_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (r.recover_timer >= 0 && timerfd_settime(r.recover_timer, 0, &its, NULL) == 0)
+			migrd_add_source(r.recover_timer, recover_sources, &r);
+	}
 	if (migrd_evac_init(r.lg))
 		goto out;
 
@@ -420,6 +500,8 @@ out:
 		close(r.wake[0]);
 		close(r.wake[1]);
 	}
+	if (r.recover_timer >= 0)
+		close(r.recover_timer);
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);
 	return status;

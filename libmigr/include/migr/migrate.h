@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include "migr/fault.h"
 #include "migr/hv.h"
 #include "migr/policy.h"
 #include "migr/proto.h"
@@ -86,22 +87,18 @@ struct migr_progress {
 
 typedef void migr_progress_fn(const struct migr_progress *p, void *arg);
 
-/* Fault points for tests (MIGR_FI_*): the driver fails there as if the step failed. */
-enum migr_fault {
-	MIGR_FI_NONE = 0,
-	MIGR_FI_SUSPEND,               /* source: the guest "fails to suspend" */
-	MIGR_FI_AFTER_READY,           /* source: fail after READY, before GO */
-	MIGR_FI_BEFORE_DONE,           /* source: connection lost after GO sent */
-	MIGR_FI_RESTORE,               /* target: restore fails */
-	MIGR_FI_UNPAUSE,               /* target: unpause fails after GO */
-};
-
 struct migr_send_params {
 	struct migr_policy_params policy;  /* downtime, max time, on-timeout */
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
-	unsigned int handshake_timeout_ms; /* READY/DONE wait; default 300000 */
-	enum migr_fault fault;
+	unsigned int handshake_timeout_ms; /* unused; kept for callers that set it */
+	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
+	 * max(5 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
+	 * expiry backs out (the guest resumes here); after GO it makes the end undecided. */
+	unsigned int blackout_deadline_ms;
+	const char *record_dir;            /* the source's records; NULL: MIGR_SRC_STATE_DIR */
+	const char *target;                /* HOST[:PORT] for the record ("" for a pipe) */
+	const struct migr_fault_set *faults;  /* named fault points (migr/fault.h); NULL: none */
 	migr_progress_fn *progress;
 	void *progress_arg;
 	struct xentoollog_logger *lg;      /* may be NULL */
@@ -173,9 +170,13 @@ struct migr_recv_claims {
 
 struct migr_recv_params {
 	const char *record_dir;            /* NULL: MIGR_STATE_DIR */
-	const char *peer;                  /* for the record (informative) */
+	const char *peer;                  /* for the record: the source's address */
+	const char *peer_identity;         /* the source's authenticated identity ("" none);
+	                                      NULL: taken from the connection */
 	uint64_t reserve_kib;              /* free memory to keep beyond the guest's */
-	enum migr_fault fault;
+	unsigned int go_deadline_ms;       /* READY sent, GO must come within it (default
+	                                      10000); then our copy is destroyed */
+	const struct migr_fault_set *faults;  /* named fault points (migr/fault.h); NULL: none */
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
 	struct xentoollog_logger *lg;
 	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
@@ -200,28 +201,63 @@ struct migr_recv_result {
 int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		 struct migr_recv_result *res);
 
-/*
- * migr_receive_cleanup: destroys what an interrupted receiver left: domains named
- * NAME--incoming that are paused (a receiver never unpauses a copy under that name). For
- * a daemon's start-up, when no receive of its own is in flight. *n_r: how many.
- */
-int migr_receive_cleanup(struct migr_hv *hv, struct xentoollog_logger *lg, unsigned int *n_r);
-
 /* migr_receive_xl: target side of a stock `xl migrate` on a byte-pipe connection. */
 int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		    struct migr_recv_result *res);
 
 /*
- * migr_resolve: asks the target what happened to migration id (RESOLVE over c) and acts
- * on the source's suspended copy named name (or with --migratedaway suffix):
- * target running -> destroy the source's copy; target destroyed or never restored ->
- * rename back and resume on the source; target restored-paused -> tell it nothing and
- * report (the source decides by retrying). Returns 0 with *outcome_r (MIGR_OUTCOME_*),
- * text in state (may be NULL).
+ * Settling a migration that did not end (docs/phases.md, "Recovery"): the source's record
+ * says how far it went; only the target's record, answered under the host id READY
+ * carried, proves where the guest runs. "Cannot tell" never resumes the copy here.
+ */
+struct migr_resolve_params {
+	const char *record_dir;            /* the source's records; NULL: MIGR_SRC_STATE_DIR */
+	bool force_resume;                 /* the operator's word: resume the copy here even
+	                                      though nothing proves the target will not run it */
+	struct xentoollog_logger *lg;
+};
+
+/*
+ * migr_resolve: settles migration id_hex of the guest named domain (its copy here may be
+ * NAME--migratedaway). c is a connection to the target, or NULL when it cannot be
+ * reached. Target runs the guest -> the suspended copy here is destroyed; the target's
+ * record proves it never will -> renamed back and resumed here; GO never went (the
+ * source's record says so) -> resumed here; anything else -> nothing done,
+ * -MIGR_E_UNDECIDED, the reason in state. On a settled end the source's record is
+ * removed. *outcome_r: what the target answered (MIGR_OUTCOME_*; UNKNOWN without one).
  */
 int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
-		 const char *domain, uint32_t *outcome_r, char *state, size_t statelen,
-		 struct xentoollog_logger *lg);
+		 const char *domain, const struct migr_resolve_params *rp, uint32_t *outcome_r,
+		 char *state, size_t statelen);
+
+/*
+ * migr_recover_source: for a daemon's start (and now and then after): every migration the
+ * source's records hold is settled as migr_resolve() does; connect() opens a connection to
+ * the record's target (return NULL when it cannot). Each settled or still open one is
+ * reported through report(). Returns how many remain undecided.
+ */
+struct migr_recover_report {
+	char id[MIGR_ID_HEX];
+	char name[MIGR_DOMNAME_MAX];
+	int rc;                            /* 0 settled, -MIGR_E_UNDECIDED open, other: failed */
+	uint32_t outcome;
+	char text[256];
+};
+int migr_recover_source(struct migr_hv *hv, const struct migr_resolve_params *rp,
+			struct migr_conn *(*connect)(const struct migr_src_record *r, void *arg),
+			void *arg,
+			void (*report)(const struct migr_recover_report *r, void *arg));
+
+/*
+ * migr_recover_target: for a daemon's start, when no reception of its own is in flight:
+ * a record that says running finishes its commit (renamed to NAME, unpaused); one that
+ * says restored-paused keeps its paused copy for the source to resolve; one that says
+ * destroyed has its copy destroyed; a paused NAME--incoming no record speaks for is
+ * destroyed. Reported through report(); returns 0 or -errno (records unreadable).
+ */
+int migr_recover_target(struct migr_hv *hv, const char *record_dir,
+			struct xentoollog_logger *lg,
+			void (*report)(const struct migr_recover_report *r, void *arg), void *arg);
 
 /* ---- the libxl stream framing and xl's pipe protocol (send_stream.c, recv_xl.c) ----- */
 
@@ -251,7 +287,11 @@ extern const char migr_xl_go[44];         /* "... cleared to unpause", with NUL 
 extern const char migr_xl_report[39];     /* "... results are as follows", with NUL; then a
 					   status byte */
 
-/* Checks that a received name is one migr will create a domain under. */
+/* Checks that a received name is one migr will create a domain under: printable, bounded,
+ * not Domain-0, and not ending in a suffix migr reserves for itself (--incoming,
+ * --migratedaway). */
 bool migr_domname_ok(const char *name);
+/* The name ends in a suffix migr reserves ("--incoming", "--migratedaway"). */
+bool migr_domname_reserved(const char *name);
 
 #endif /* MIGR_MIGRATE_H */

@@ -119,6 +119,8 @@ enum migr_outcome {
 	MIGR_OUTCOME_RESTORED_PAUSED = 1, /* READY sent, no GO taken: target's copy is paused */
 	MIGR_OUTCOME_RUNNING = 2,         /* GO taken: the target owns and runs the guest */
 	MIGR_OUTCOME_DESTROYED = 3,       /* the target destroyed its copy: it will not run */
+	MIGR_OUTCOME_LOST = 4,            /* RESOLVE_REPLY only: the record says running, but
+	                                     the domain is gone (the host was restarted?) */
 };
 const char *migr_outcome_name(uint32_t outcome);  /* "unknown", "restored-paused", ... */
 
@@ -167,6 +169,8 @@ struct migr_msg_ready {
 	uint64_t stream_ns;        /* target: first DATA to DATA_END */
 	uint64_t restore_ns;       /* target: DATA_END to restored (libxl done) */
 	uint64_t devices_ns;       /* target: part of restore_ns for device set-up */
+	struct migr_id host_id;    /* the target's host id (its record directory's); the
+	                              source keeps it to recognise the answer to a RESOLVE */
 };
 
 struct migr_msg_done {
@@ -201,6 +205,8 @@ struct migr_msg_resolve_reply {
 	uint32_t outcome;          /* enum migr_outcome */
 	uint32_t domid;            /* when restored-paused or running */
 	char name[MIGR_NAME_MAX];  /* optional */
+	struct migr_id host_id;    /* the answering host's id, as READY carried it (optional:
+	                              an answer without it cannot prove anything) */
 };
 
 struct migr_msg {
@@ -327,5 +333,50 @@ int migr_record_remove(const char *dir, const struct migr_id *id);
  */
 int migr_record_list(const char *dir, int (*fn)(const struct migr_record *r, void *opaque),
                      void *opaque);
+
+/* The source's durable record. --------------------------------------------------------- */
+
+#define MIGR_SRC_STATE_DIR "/var/lib/migr/sent"
+
+/* How far a migration went on the source (docs/phases.md, "Recovery"). */
+enum migr_src_phase {
+	MIGR_SRC_STARTED = 0,      /* written before the guest is touched; GO never went, so
+	                              the target can never run the guest: resume it here */
+	MIGR_SRC_GO = 1,           /* written (fsync'd) before GO goes: only the target's
+	                              record can say where the guest runs */
+};
+const char *migr_src_phase_name(uint32_t phase);   /* "started", "go" */
+
+/*
+ * One small text file per migration id, SRCDIR/ID, written by the source driver when it
+ * starts and before GO, removed when the migration ended either way. One that stays
+ * is a migration not yet decided: migrd's recovery and `migr status` read them.
+ */
+struct migr_src_record {
+	struct migr_id id;
+	uint32_t phase;            /* enum migr_src_phase */
+	uint32_t domid;            /* the guest's domain here */
+	char name[MIGR_NAME_MAX];  /* its name (the copy may be NAME--migratedaway) */
+	char target[MIGR_TEXT_MAX];/* HOST[:PORT] as given; "" for a byte pipe */
+	char peer[MIGR_TEXT_MAX];  /* the target's authenticated identity, if any */
+	struct migr_id target_host;/* the target's host id, from READY (zero before) */
+	uint64_t updated;
+};
+
+int migr_src_record_write(const char *dir, struct migr_src_record *r);
+int migr_src_record_read(const char *dir, const struct migr_id *id, struct migr_src_record *r_r);
+int migr_src_record_list(const char *dir,
+                         int (*fn)(const struct migr_src_record *r, void *opaque), void *opaque);
+/* migr_record_remove() removes either kind. */
+/* Takes the record's lock (SRCDIR/ID.lock, flock): the driver holds it while it runs, a
+ * resolver while it resolves. Returns the fd to close() to drop it, -EBUSY if held. */
+int migr_src_record_lock(const char *dir, const struct migr_id *id);
+
+/*
+ * migr_host_id: this host's id, kept in DIR/host-id (made at first use). A target sends it
+ * in READY and RESOLVE_REPLY; an answer under another id (another host, another record
+ * directory, a lost state directory) proves nothing about the migration.
+ */
+int migr_host_id(const char *dir, struct migr_id *id_r);
 
 #endif /* MIGR_PROTO_H */

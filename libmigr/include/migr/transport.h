@@ -264,6 +264,11 @@ void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s);
 
 /* Lowers the I/O timeout to ms (never raises it; 0 does nothing). The driver's thread. */
 void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms);
+/* Sets the I/O timeout (0 = none); returns the one it replaces. */
+unsigned int migr_conn_set_io_timeout(struct migr_conn *c, unsigned int ms);
+/* Closes the connection under its user's feet (fault injection: `cut`): the peer sees it
+ * end, and every later read here fails. migr_conn_close() is still needed. */
+void migr_conn_cut(struct migr_conn *c);
 
 /* Text of the last failure on this connection ("" if none); valid until the next call. */
 const char *migr_conn_error(const struct migr_conn *c);
