@@ -463,6 +463,7 @@ static int record_end(struct migr__send *s)
 
 static const struct migr__dialect dialect_migr = {
 	.name = "migr",
+	.can_abort = true,
 	.hello = migr_hello,
 	.preflight = migr_preflight,
 	.config = migr_config,
@@ -599,7 +600,7 @@ static int unwind(struct migr__send *s, int rc)
 		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
 	if (!s->recorded) {
 		/* nothing was touched */
-		if (!s->abort_sent && rc != -MIGR_E_UNSUPPORTED)
+		if (!s->abort_sent && s->d->can_abort && rc != -MIGR_E_UNSUPPORTED)
 			migr_msg_send_abort(s->c, MIGR_ABORT_OTHER, res->state_text);
 		s->phase = MIGR_PHASE_ABORTED;
 		return rc == -MIGR_E_UNSUPPORTED ? rc : -MIGR_E_ABORTED;
@@ -607,7 +608,7 @@ static int unwind(struct migr__send *s, int rc)
 	if (!s->go_recorded) {
 		/* before the point of no return: the target's copy is destroyed on ABORT (or
 		 * by its GO deadline), ours resumes */
-		if (!s->abort_sent)
+		if (!s->abort_sent && s->d->can_abort)
 			migr_msg_send_abort(s->c, s->acode, res->state_text);
 		return resume_here(s);
 	}

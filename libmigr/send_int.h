@@ -23,6 +23,7 @@ struct migr__send;
  */
 struct migr__dialect {
 	const char *name;
+	bool can_abort;                 /* the peer understands migr's ABORT */
 	unsigned int stream_flags;      /* MIGR_STREAM_* for the stream */
 	int (*hello)(struct migr__send *s);
 	int (*preflight)(struct migr__send *s);
