@@ -418,7 +418,7 @@ static int destroy_source(struct migr__send *s)
 {
 	int rc = s->hv->ops->destroy(s->hv, s->domid);
 
-	s->source_left = rc != 0;
+	s->source_left = rc != 0;   /* set since DONE: a failure before this step keeps it */
 	if (rc)
 		migr__log(s->p.lg, XTL_WARN, "domain %u: could not destroy the source's copy %s, "
 			  "ignoring (it stays suspended; migrd's recovery or `migr resolve %s` "
@@ -526,6 +526,7 @@ static int wait_done(struct migr__send *s)
 		return rc;
 	account_blackout(s, migr__now_us());
 	s->done = true;
+	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;
 	migr_conn_set_io_timeout(s->c, s->io_timeout_ms);
 	return 0;

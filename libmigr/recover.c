@@ -385,13 +385,28 @@ static int recover_one(const struct migr_record *r, void *opaque)
 			   "the record says running: finished the commit (domain %u runs)%s",
 			   r->domid, rc ? migr_strerror(rc) : "");
 		return 0;
-	case MIGR_OUTCOME_RESTORED_PAUSED:
-		if (t->n_keep < RECOVER_MAX)
-			t->keep[t->n_keep++] = r->domid;
-		tgt_report(t, &r->id, r->name, -MIGR_E_UNDECIDED, r->outcome,
-			   "restored, paused, no GO taken: domain %u stays paused until its source "
-			   "resolves the migration", r->domid);
+	case MIGR_OUTCOME_RESTORED_PAUSED: {
+		/* GO comes only on the connection that carried the stream, and that died with
+		 * the process: the copy can never run. Recorded destroyed first, so that the
+		 * source's resolve gets its proof. */
+		struct migr_record d = *r;
+
+		d.outcome = MIGR_OUTCOME_DESTROYED;
+		rc = migr_record_transition(t->dir, MIGR_OUTCOME_RESTORED_PAUSED, &d, NULL);
+		if (rc) {
+			if (t->n_keep < RECOVER_MAX)
+				t->keep[t->n_keep++] = r->domid;
+			tgt_report(t, &r->id, r->name, rc, r->outcome, "restored, paused, no GO "
+				   "taken; cannot record it destroyed (%s): domain %u stays paused",
+				   migr_strerror(rc), r->domid);
+			return 0;
+		}
+		rc = is_incoming && di.paused ? t->hv->ops->destroy(t->hv, r->domid) : 0;
+		tgt_report(t, &r->id, r->name, rc, MIGR_OUTCOME_DESTROYED, "restored, paused, no "
+			   "GO taken before the restart (none can come now): recorded destroyed, %s "
+			   "domain %u", rc ? "could NOT destroy" : "destroyed", r->domid);
 		return 0;
+	}
 	default:
 		if (!is_incoming || !di.paused)
 			return 0;

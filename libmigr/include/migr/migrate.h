@@ -251,9 +251,10 @@ int migr_recover_source(struct migr_hv *hv, const struct migr_resolve_params *rp
 /*
  * migr_recover_target: for a daemon's start, when no reception of its own is in flight:
  * a record that says running finishes its commit (renamed to NAME, unpaused); one that
- * says restored-paused keeps its paused copy for the source to resolve; one that says
- * destroyed has its copy destroyed; a paused NAME--incoming no record speaks for is
- * destroyed. Reported through report(); returns 0 or -errno (records unreadable).
+ * says restored-paused is recorded destroyed and its copy destroyed (GO can come only on
+ * the connection that died with the restarted process, so the copy can never run, and
+ * the source's resolve gets its proof); one that says destroyed has its copy destroyed;
+ * a paused NAME--incoming no record speaks for is destroyed. Reported through report(); returns 0 or -errno (records unreadable).
  */
 int migr_recover_target(struct migr_hv *hv, const char *record_dir,
 			struct xentoollog_logger *lg,

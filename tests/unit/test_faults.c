@@ -1,0 +1,235 @@
+/*
+ * test_faults.c: the fault matrix. Every named fault point of migr's own dialect, on the
+ * side it belongs to, with every kind (error, crash, hang, cut), on two fake hypervisors
+ * over a socketpair; then what a host does afterwards: the side that crashed is
+ * restarted over the same record directory and hypervisor (a target's migrd recovers
+ * from its records), and the source's undecided migrations are resolved as migrd does.
+ * The invariant, after each case: the guest exists on exactly one host, runs, under its
+ * own name; no NAME--incoming or NAME--migratedaway is left; no source record is left
+ * and no target record is left undecided (restored-paused).
+ *
+ * Prints `faults: points=P kinds=K cases=N survived=S lost=L twice=T` and fails unless
+ * every case survived.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "libmigr.h"
+#include "unit.h"
+
+static char base[64];
+
+struct target {
+	struct migr_hv_fake *hv;
+	struct migr_conn *c;
+	struct migr_recv_params p;
+	struct migr_recv_result res;
+	int rc;
+};
+
+static void *target_main(void *arg)
+{
+	struct target *t = arg;
+
+	t->rc = migr_receive(&t->hv->hv, t->c, &t->p, &t->res);
+	migr_conn_close(t->c);
+	t->c = NULL;
+	return NULL;
+}
+
+struct world {
+	struct migr_hv_fake *src, *dst;
+	char src_dir[96], dst_dir[96];
+	uint32_t domid;
+	struct target resolver;         /* the restarted target answering a resolve */
+	pthread_t resolver_th;
+	bool resolver_running;
+};
+
+static int conn_pair(struct migr_conn **a, struct migr_conn **b, unsigned int timeout_ms)
+{
+	struct migr_transport_opts o;
+	int sv[2];
+
+	migr_transport_opts_init(&o);
+	o.io_timeout_ms = timeout_ms;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -errno;
+	if (migr_conn_from_fds(sv[0], sv[0], &o, a) || migr_conn_from_fds(sv[1], sv[1], &o, b))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The recovery's connection to the target: a fresh receiver on the target's hypervisor
+ * and records, with no faults (a restarted daemon). */
+static struct migr_conn *resolver_connect(const struct migr_src_record *r, void *arg)
+{
+	struct world *w = arg;
+	struct migr_conn *c = NULL;
+
+	if (w->resolver_running) {
+		pthread_join(w->resolver_th, NULL);
+		w->resolver_running = false;
+	}
+	memset(&w->resolver, 0, sizeof(w->resolver));
+	w->resolver.hv = w->dst;
+	w->resolver.p.record_dir = w->dst_dir;
+	w->resolver.p.peer = "pair";
+	if (conn_pair(&c, &w->resolver.c, 2000))
+		return NULL;
+	if (pthread_create(&w->resolver_th, NULL, target_main, &w->resolver)) {
+		migr_conn_close(c);
+		migr_conn_close(w->resolver.c);
+		return NULL;
+	}
+	w->resolver_running = true;
+	return c;
+}
+
+/* Counts the guest's copies: where, and whether one runs under its own name. */
+struct census {
+	unsigned int copies, running, leftovers;
+};
+
+static void count(struct migr_hv_fake *f, struct census *c)
+{
+	uint32_t ids[16];
+	unsigned int n = 0;
+
+	f->hv.ops->domain_list(&f->hv, ids, 16, &n);
+	for (unsigned int i = 0; i < n; i++) {
+		struct migr_dom_info di;
+
+		if (ids[i] == 0 || f->hv.ops->domain_info(&f->hv, ids[i], &di))
+			continue;
+		if (strncmp(di.name, "guest1", 6))
+			continue;
+		c->copies++;
+		if (!strcmp(di.name, "guest1") && !di.paused && !di.shutdown)
+			c->running++;
+		else
+			c->leftovers++;
+	}
+}
+
+static int count_src_record(const struct migr_src_record *r, void *opaque)
+{
+	(*(unsigned int *)opaque)++;
+	return 0;
+}
+
+static int count_undecided(const struct migr_record *r, void *opaque)
+{
+	if (r->outcome == MIGR_OUTCOME_RESTORED_PAUSED)
+		(*(unsigned int *)opaque)++;
+	return 0;
+}
+
+static unsigned int n_points, n_cases, survived, lost, twice;
+
+static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind)
+{
+	static unsigned int serial;
+	struct migr_fault_set fs;
+	struct migr_send_params sp;
+	struct migr_result res;
+	struct migr_resolve_params rsp;
+	struct migr_conn *sc = NULL;
+	struct target t;
+	struct world w;
+	struct census cs = { 0, 0, 0 };
+	unsigned int src_records = 0, undecided = 0;
+	pthread_t th;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	memset(&t, 0, sizeof(t));
+	memset(&fs, 0, sizeof(fs));
+	serial++;
+	snprintf(w.src_dir, sizeof(w.src_dir), "%s/%u/sent", base, serial);
+	snprintf(w.dst_dir, sizeof(w.dst_dir), "%s/%u/migrations", base, serial);
+	migr_fault_add(&fs, point, kind, 1500);
+	fs.crash_returns = true;
+	if (migr_hv_fake_new(1 << 30, &w.src) || migr_hv_fake_new(1 << 30, &w.dst))
+		return;
+	w.domid = migr_hv_fake_add(w.src, "guest1", MIGR_GUEST_PVH, 2048, 64);
+	migr_send_params_init(&sp);
+	sp.peek_interval_ms = 1;
+	sp.record_dir = w.src_dir;
+	sp.target = "pair";
+	sp.blackout_deadline_ms = 400;
+	t.hv = w.dst;
+	t.p.record_dir = w.dst_dir;
+	t.p.peer = "pair";
+	t.p.go_deadline_ms = 400;
+	if (side == 's')
+		sp.faults = &fs;
+	else
+		t.p.faults = &fs;
+	if (conn_pair(&sc, &t.c, 1000) || pthread_create(&th, NULL, target_main, &t)) {
+		CHECK(!"set-up");
+		return;
+	}
+	rc = migr_migrate(&w.src->hv, w.domid, sc, &sp, &res);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+
+	/* afterwards: a crashed target's migrd starts again, then the source's migrd (or
+	 * the crashed source's) resolves what its records hold */
+	if (t.rc == -MIGR_E_CRASHED)
+		migr_recover_target(&w.dst->hv, w.dst_dir, NULL, NULL, NULL);
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.record_dir = w.src_dir;
+	migr_recover_source(&w.src->hv, &rsp, resolver_connect, &w, NULL);
+	if (w.resolver_running)
+		pthread_join(w.resolver_th, NULL);
+
+	count(w.src, &cs);
+	count(w.dst, &cs);
+	migr_src_record_list(w.src_dir, count_src_record, &src_records);
+	migr_record_list(w.dst_dir, count_undecided, &undecided);
+	n_cases++;
+	if (cs.copies == 1 && cs.running == 1 && !cs.leftovers && !src_records && !undecided) {
+		survived++;
+	} else {
+		if (cs.running == 0)
+			lost++;
+		if (cs.running > 1)
+			twice++;
+		fprintf(stderr, "faults: %c %s:%s: source rc %d (%s), target rc %d (%s): copies %u "
+			"running %u leftovers %u source records %u undecided %u\n", side,
+			migr_fault_point_name(point), migr_fault_kind_name(kind), rc,
+			res.state_text, t.rc, t.res.state_text, cs.copies, cs.running,
+			cs.leftovers, src_records, undecided);
+	}
+	migr_hv_close(&w.src->hv);
+	migr_hv_close(&w.dst->hv);
+	(void)rc;
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	snprintf(base, sizeof(base), "/tmp/migr-test-faults.%d", (int)getpid());
+	for (unsigned int p = 1; p < MIGR_FI_COUNT; p++) {
+		char side;
+
+		if (!migr_fault_point_info((enum migr_fault)p, &side, NULL))
+			continue;
+		n_points++;
+		for (unsigned int k = MIGR_FK_ERROR; k < MIGR_FK_COUNT; k++)
+			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k);
+	}
+	printf("faults: points=%u kinds=%u cases=%u survived=%u lost=%u twice=%u\n", n_points,
+	       MIGR_FK_COUNT - 1, n_cases, survived, lost, twice);
+	CHECK_EQ(survived, n_cases);
+	CHECK(n_cases >= 4 * 30);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", base);
+	return unit_done("test_faults");
+}
