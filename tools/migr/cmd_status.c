@@ -21,10 +21,12 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: migr status [--json]\n"
 "\n"
-"Shows this host's current or last evacuation: its state, counts and one line per guest\n"
-"(state, target, round, bytes sent, reason).\n"
+"Shows the migrations this host has not decided yet (as a source: its records in %s;\n"
+"as a target: copies restored and paused, records in %s), then its current or last\n"
+"evacuation: its state, counts and one line per guest (state, target, round, bytes sent,\n"
+"reason).\n"
 "  --json   one JSON object (migrd's status event, or the xenstore nodes as JSON)\n"
-"Exit status: 0 shown; 1 nothing could be read.\n");
+"Exit status: 0 shown; 1 nothing could be read.\n", MIGR_SRC_STATE_DIR, MIGR_STATE_DIR);
 }
 
 static char *rd(struct migr_xs *xs, const char *path, char *buf, size_t len)
@@ -132,6 +134,37 @@ static int from_xenstore(bool json)
 	return EXIT_OK;
 }
 
+static int show_src(const struct migr_src_record *r, void *opaque)
+{
+	char hex[MIGR_ID_HEX];
+	unsigned int *n = opaque;
+
+	if (!(*n)++)
+		printf("Migrations not decided yet (settle with `migr resolve ID NAME HOST`; migrd "
+		       "retries every 30 s):\n");
+	migr_id_to_hex(&r->id, hex);
+	printf("  out %s %-20s to %-22s %s%s\n", hex, r->name, r->target[0] ? r->target : "(pipe)",
+	       r->phase == MIGR_SRC_GO ? "GO sent: the copy here stays suspended until the "
+	       "target's record decides" : "GO never sent: the guest resumes here",
+	       "");
+	return 0;
+}
+
+static int show_tgt(const struct migr_record *r, void *opaque)
+{
+	char hex[MIGR_ID_HEX];
+	unsigned int *n = opaque;
+
+	if (r->outcome != MIGR_OUTCOME_RESTORED_PAUSED)
+		return 0;
+	if (!(*n)++)
+		printf("Migrations not decided yet:\n");
+	migr_id_to_hex(&r->id, hex);
+	printf("  in  %s %-20s from %-20s restored, paused (domain %u), waiting for GO\n", hex,
+	       r->name, r->source, r->domid);
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	bool json = false;
@@ -146,6 +179,14 @@ int cmd_status(int argc, char **argv)
 			usage(help ? stdout : stderr);
 			return help ? EXIT_OK : EXIT_USAGE;
 		}
+	}
+	if (!json) {
+		unsigned int n = 0;
+
+		migr_src_record_list(MIGR_SRC_STATE_DIR, show_src, &n);
+		migr_record_list(MIGR_STATE_DIR, show_tgt, &n);
+		if (n)
+			printf("\n");
 	}
 	fd = evcli_connect();
 	if (fd >= 0) {

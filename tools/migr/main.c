@@ -19,18 +19,20 @@ int cmd_evacuate(int argc, char **argv);      /* cmd_evacuate.c */
 int cmd_cancel(int argc, char **argv);        /* cmd_cancel.c */
 int cmd_status(int argc, char **argv);        /* cmd_status.c */
 int cmd_schema_check(int argc, char **argv);  /* cmd_schema.c */
+int cmd_faults(int argc, char **argv);        /* cmd_faults.c */
 static const struct migr_cmd commands[] = {
 	{ "help",    cmd_help,    "show this help" },
 	{ "version", cmd_version, "print the version" },
 	{ "migrate", cmd_migrate, "live-migrate one guest to another host" },
 	{ "receive", cmd_receive, "receive one migration on stdin/stdout (ssh-style)" },
-	{ "resolve", cmd_resolve, "settle a migration whose final handshake broke" },
+	{ "resolve", cmd_resolve, "settle a migration that did not end (see migr status)" },
 	{ "cleanup", cmd_cleanup, "remove what a killed migration left (forwarding)" },
 	{ "forward", cmd_forward, "brownout forwarding on its own: source, target, stop" },
 	{ "evacuate", cmd_evacuate, "empty this host: live-migrate every guest away" },
 	{ "cancel",  cmd_cancel,  "cancel this host's running evacuation cleanly" },
-	{ "status",  cmd_status,  "show this host's evacuation" },
+	{ "status",  cmd_status,  "show this host's evacuation and undecided migrations" },
 	{ "schema-check", cmd_schema_check, "check xenstore (or a dump) against migr's schema" },
+	{ "faults",  cmd_faults,  "list the drivers' named fault points (MIGR_FAULT)" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -27,7 +27,7 @@
 
 enum migr_fault {
 	MIGR_FI_NONE = 0,
-	/* source, migr_migrate() (and migr_migrate_xl() where marked x) */
+	/* source: one driver for both dialects (migrate.c), so every point is in both */
 	MIGR_FI_PREFLIGHT,         /* x before the local checks of the guest and host */
 	MIGR_FI_HELLO,             /*   before HELLO goes */
 	MIGR_FI_PREFLIGHT_ASK,     /*   before PREFLIGHT goes */
@@ -46,7 +46,7 @@ enum migr_fault {
 	MIGR_FI_DESTROY_SOURCE,    /* x DONE read, before the source's copy is destroyed */
 	MIGR_FI_SETTLED,           /*   source destroyed, before reading SETTLED */
 	MIGR_FI_RECORD_END,        /* x before the source's record is removed */
-	/* target, migr_receive() (and migr_receive_xl() where marked x) */
+	/* target, migr_receive(); migr_receive_xl() has restore and unpause only */
 	MIGR_FI_ACCEPT,            /* x before the peer's HELLO (xl: banner) */
 	MIGR_FI_PREFLIGHT_ANSWER,  /*   before PREFLIGHT_REPLY goes */
 	MIGR_FI_CONFIG_CHECK,      /* x the config arrived, before it is checked */
