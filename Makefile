@@ -154,6 +154,7 @@ help:
 	@echo 'make test-extended  the same with the long nested tests (LAB_EXTENDED=1)'
 	@echo 'make demo      boot the nested lab and run the main job'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
+	@echo 'make soak      100 back-to-back hops A <-> B on the nested lab (SOAK_HOPS=N)'
 	@echo 'make fuzz      run every libFuzzer target FUZZ_SECONDS each (clang)'
 	@echo 'make clean     remove build output (keeps the cached lab images); distclean: all'
 

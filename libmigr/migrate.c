@@ -26,6 +26,7 @@
  *   wait_done      DONE within the blackout deadline; the target's ABORT means it
  *                  destroyed its copy (rename back, resume: ABORTED); silence or a broken
  *                  connection: UNDECIDED, the copy stays suspended for migr_resolve()
+ *                  (the record then says done: the guest runs there)
  *   destroy_source the suspended copy here
  *   read_settled   the target's network-back report (optional)
  *   record_end     the record removed
@@ -529,6 +530,9 @@ static int wait_done(struct migr__send *s)
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;
 	migr_conn_set_io_timeout(s->c, s->io_timeout_ms);
+	/* after the blackout: a crash from here on leaves a record that needs no target to
+	 * settle it */
+	src_record(s, MIGR_SRC_DONE);
 	return 0;
 }
 

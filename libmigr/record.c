@@ -371,7 +371,7 @@ int migr_record_list(const char *dir, int (*fn)(const struct migr_record *r, voi
 
 const char *migr_src_phase_name(uint32_t phase)
 {
-	static const char *const n[] = { "started", "go" };
+	static const char *const n[] = { "started", "go", "done" };
 
 	return phase < sizeof(n) / sizeof(n[0]) ? n[phase] : "invalid";
 }
@@ -381,7 +381,7 @@ int migr_src_record_write(const char *dir, struct migr_src_record *r)
 	char hex[MIGR_ID_HEX], host[MIGR_ID_HEX], text[RECORD_MAX];
 	int n;
 
-	if (migr_id_is_zero(&r->id) || r->phase > MIGR_SRC_GO || !value_ok(r->name) ||
+	if (migr_id_is_zero(&r->id) || r->phase > MIGR_SRC_DONE || !value_ok(r->name) ||
 	    !value_ok(r->target) || !value_ok(r->peer) ||
 	    strnlen(r->name, sizeof(r->name)) == sizeof(r->name) ||
 	    strnlen(r->target, sizeof(r->target)) == sizeof(r->target) ||
@@ -430,10 +430,10 @@ static int parse_src(char *text, struct migr_src_record *r_r)
 				return -EBADMSG;
 		} else if (!strcmp(line, "phase")) {
 			bit = 2;
-			for (r.phase = 0; r.phase <= MIGR_SRC_GO; r.phase++)
+			for (r.phase = 0; r.phase <= MIGR_SRC_DONE; r.phase++)
 				if (!strcmp(val, migr_src_phase_name(r.phase)))
 					break;
-			if (r.phase > MIGR_SRC_GO)
+			if (r.phase > MIGR_SRC_DONE)
 				return -EBADMSG;
 		} else if (!strcmp(line, "domid")) {
 			bit = 4;

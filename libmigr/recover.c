@@ -131,14 +131,16 @@ static int resolve_record(struct migr_hv *hv, struct migr_conn *c,
 
 	memset(&reply, 0, sizeof(reply));
 	migr_id_to_hex(&rec->id, hex);
-	if (c && ask(c, &rec->id, &reply) == 0)
+	if (rec->phase != MIGR_SRC_DONE && c && ask(c, &rec->id, &reply) == 0)
 		answered = true;
 	*outcome_r = answered ? reply.outcome : MIGR_OUTCOME_UNKNOWN;
 	same_host = answered && !migr_id_is_zero(&rec->target_host) &&
 		    migr_id_equal(&reply.host_id, &rec->target_host);
 	have = find_copy(hv, rec->name, rec->domid, &domid, &di);
 
-	if (rec->phase == MIGR_SRC_STARTED) {
+	if (rec->phase == MIGR_SRC_DONE) {
+		runs_there = true;   /* the target said DONE */
+	} else if (rec->phase == MIGR_SRC_STARTED) {
 		/* GO never went: the target cannot run the guest (and, asked, destroyed a
 		 * paused copy it held) */
 		if (answered && reply.outcome == MIGR_OUTCOME_RUNNING) {

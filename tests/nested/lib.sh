@@ -8,6 +8,7 @@
 #   lab_wait NAME ID             wait for a background command; prints output, returns status
 #   lab_ip NAME                  the host's address on the lab network
 #   lab_down                     stop every host this shell booted, remove the namespace
+#   lab_power_cut NAME / lab_restart NAME   a host dies at once / boots again, same address
 # Guests (see guest_* below) run the memwork workload and report over xenstore.
 #
 # Everything a run makes lives under $LAB_RUN (build/lab/run/PID): each host's serial log,
@@ -84,7 +85,7 @@ lab_ip() { echo "169.254.10.${LAB_INDEX[$1]}"; }
 lab_start() {
 	local name=$1 hv=${2:-stock} idx dir mac
 	lab_hv_available "$hv" >/dev/null || { lab_log "no $hv hypervisor"; return 1; }
-	idx=$(( $(echo "$LAB_HOSTS" | wc -w) + 1 ))
+	idx=${LAB_INDEX[$name]:-$(( $(echo "$LAB_HOSTS" | wc -w) + 1 ))}
 	LAB_INDEX[$name]=$idx
 	LAB_HV[$name]=$hv
 	dir=$LAB_RUN/$name
@@ -173,6 +174,25 @@ lab_wait() {
 }
 
 lab_sh() { local id; id=$(lab_sh_bg "$1" "$2") && lab_wait "$1" "$id" "${3:-$LAB_SH_TIMEOUT}"; }
+
+# lab_power_cut NAME: NAME dies at once, as a host whose power fails (its QEMU killed).
+lab_power_cut() {
+	local pid
+	pid=$(cat "$LAB_RUN/$1/qemu.launcher" 2>/dev/null) || return 1
+	kill -9 "$pid" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	return 1
+}
+
+# lab_restart NAME: boots NAME again (after lab_power_cut) with the same address and
+# hypervisor, and waits until it is ready. Its dom0 starts afresh: RAM-backed state is gone.
+lab_restart() {
+	local name=$1
+	lab_alive "$name" && lab_power_cut "$name"
+	ip -n "$LAB_NS" link del "tap-$name" 2>/dev/null
+	LAB_HOSTS=$(echo " $LAB_HOSTS " | sed "s/ $name / /; s/^ *//; s/ *$//")
+	lab_start "$name" "${LAB_HV[$name]}" && lab_ready "$name"
+}
 
 lab_alive() { kill -0 "$(cat "$LAB_RUN/$1/qemu.launcher" 2>/dev/null)" 2>/dev/null; }
 

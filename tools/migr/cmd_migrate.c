@@ -233,6 +233,7 @@ int cmd_migrate(int argc, char **argv)
 	if (rc == -MIGR_E_UNDECIDED && !co.pipe) {
 		/* the target decides; ask it, a few times, on fresh connections */
 		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg };
+		struct migr_transport_opts ro = co.t;
 		char state[256] = "";
 		uint32_t outcome = 0;
 
@@ -241,7 +242,9 @@ int cmd_migrate(int argc, char **argv)
 
 			if (i)
 				sleep(2 + 2 * i);
-			if (migr_connect(host, &co.t, &rc_c, err, sizeof(err)))
+			ro.timeout_ms = 5000;
+			ro.io_timeout_ms = 10000;
+			if (migr_connect(host, &ro, &rc_c, err, sizeof(err)))
 				rc_c = NULL;
 			rc = migr_resolve(hv, rc_c, res.id, res.name, &rsp, &outcome, state,
 					  sizeof(state));

@@ -183,7 +183,8 @@ static struct migr_conn *recovery_connect(const struct migr_src_record *rec, voi
 
 	if (!rec->target[0])
 		return NULL;
-	o.io_timeout_ms = 15000;
+	o.timeout_ms = 5000;
+	o.io_timeout_ms = 10000;
 	if (migr_connect(rec->target, &o, &c, err, sizeof(err))) {
 		fprintf(stderr, "migrd: recovery: cannot reach %s for %s: %s\n", rec->target,
 			rec->name, err);

@@ -344,8 +344,10 @@ enum migr_src_phase {
 	                              the target can never run the guest: resume it here */
 	MIGR_SRC_GO = 1,           /* written (fsync'd) before GO goes: only the target's
 	                              record can say where the guest runs */
+	MIGR_SRC_DONE = 2,         /* the target said DONE: the guest runs there; what is
+	                              left here (the suspended copy) is destroyed */
 };
-const char *migr_src_phase_name(uint32_t phase);   /* "started", "go" */
+const char *migr_src_phase_name(uint32_t phase);   /* "started", "go", "done" */
 
 /*
  * One small text file per migration id, SRCDIR/ID, written by the source driver when it
