@@ -3,7 +3,8 @@
 # Layout conventions the generic rules below rely on:
 #   libmigr/*.c            -> one library, $(BUILD)/lib/libmigr.{a,so}
 #   tools/NAME/*.c         -> one program, $(BUILD)/bin/NAME
-#   tests/unit/test_*.c    -> one unit test each (ASan+UBSan), run by `make check`
+#   tests/unit/test_*.c    -> one unit test each (ASan+UBSan), run by `make check`, with
+#                             tests/fakes/*.c (the seams' test doubles, not in the library)
 #   tests/fuzz/fuzz_*.c    -> one fuzzer each (libFuzzer with clang; a corpus replayer with gcc)
 #   */module.mk            -> extra targets and tests of a component (appends to CHECK_TESTS)
 
@@ -39,7 +40,7 @@ TOOLS    := $(notdir $(patsubst %/,%,$(wildcard tools/*/)))
 TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)) $(wildcard tests/fakes/*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -98,7 +99,7 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(LIBSAN)
 	$(call say,CC-SAN,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(LIBSAN) $(LDLIBS)
+	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit -Itests/fakes $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(LIBSAN) $(LDLIBS)
 
 # ---- fuzzers: a corpus replayer (gcc, sanitized) for `make check`; libFuzzer for `make fuzz`
 $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBSAN)

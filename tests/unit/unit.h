@@ -6,6 +6,7 @@
 #define MIGR_UNIT_H
 #include <stdio.h>
 #include <string.h>
+#include "fakes.h"
 
 static int unit_failures, unit_checks;
 

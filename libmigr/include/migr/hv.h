@@ -3,12 +3,11 @@
  *
  * Everything migr asks of Xen goes through one ops table, struct migr_hv_ops. The real
  * implementation (libmigr/xen_hv.c, the only code that includes Xen's headers) sits on
- * libxenctrl, libxenguest, libxenstore and libxl; a fake one (libmigr/hv_fake.c) lets the
- * drivers run in unit tests with the same calls.
+ * libxenctrl, libxenguest, libxenstore and libxl; a fake one (tests/fakes/hv_fake.c, not
+ * in the library) lets the drivers run in unit tests with the same calls.
  *
  * Entry points:
  *   migr_hv_xen_open()   the real hypervisor (dom0 only); logs through the caller's logger
- *   migr_hv_fake_new()   an in-memory hypervisor for tests (see struct migr_hv_fake)
  *   migr_hv_close()      either of them; accepts NULL
  *
  * Every op returns 0 or a negative errno (or -MIGR_E_*), logs its own failures once with
@@ -184,56 +183,5 @@ void migr_hv_close(struct migr_hv *hv);
  */
 int migr_hv_can_send(const struct migr_host_info *h, enum migr_guest_type t, const char **why_r);
 int migr_hv_can_receive(const struct migr_host_info *h, enum migr_guest_type t, const char **why_r);
-
-/* ---- the fake hypervisor (tests) ---------------------------------------------------- */
-
-#define MIGR_FAKE_MAX_DOMS 8
-
-/* Faults a test can inject; each fires when its counter reaches zero (-1: never). */
-struct migr_hv_fake_faults {
-	int save_fail_at_round;          /* save fails with -EIO in the middle of this round */
-	int suspend_fails;               /* 1: suspend returns -ETIMEDOUT */
-	int restore_fails;               /* 1: restore returns -ENOMEM after reading the stream */
-	int unpause_fails;               /* 1: unpause returns -EIO */
-	int rename_fails;                /* 1: rename returns -EIO */
-};
-
-struct migr_fake_dom {
-	bool used;
-	struct migr_dom_info info;
-	uint64_t pages;                  /* p2m size the fake save walks */
-	uint64_t dirty_per_round;        /* pages the fake guest dirties per live round */
-	uint64_t clean_us;               /* time of the last CLEAN: PEEK grows from it */
-	bool suspended_by_us;
-	unsigned int resumes;            /* how often resume() brought it back */
-	char *config_json;
-};
-
-struct migr_hv_fake {
-	struct migr_hv hv;
-	pthread_mutex_t lock;            /* find and a restore's domain creation: the receiver
-	                                    looks its domain up while the restore runs */
-	struct migr_host_info host;
-	struct migr_fake_dom doms[MIGR_FAKE_MAX_DOMS];
-	struct migr_hv_fake_faults faults;
-	unsigned int next_domid;
-	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
-	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
-	uint64_t devices_us;             /* device set-up a fake restore reports */
-	unsigned int restore_delay_ms;   /* a fake restore's tail, after the stream's end */
-	unsigned int announces;          /* announce() calls */
-	unsigned int settles;            /* settle() calls */
-	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */
-	unsigned int announces_at_settle; /* announce() calls before the last settle() */
-};
-
-/* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */
-int migr_hv_fake_new(uint64_t free_kib, struct migr_hv_fake **fake_r);
-/* Add a running domain; returns its domid. */
-uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_guest_type t,
-			  uint64_t pages, uint64_t dirty_per_round);
-struct migr_fake_dom *migr_hv_fake_dom(struct migr_hv_fake *f, uint32_t domid);
-/* Number of domains (any state). */
-unsigned int migr_hv_fake_count(struct migr_hv_fake *f);
 
 #endif /* MIGR_HV_H */

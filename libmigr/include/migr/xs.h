@@ -68,18 +68,3 @@ int migr_xs_printf(struct migr_xs *xs, const char *path, const char *fmt, ...)
 
 #endif /* MIGR_XS_H */
 
-/* ---- an in-memory xenstore (tests, dry runs) ---------------------------------------- */
-
-/*
- * migr_xs_mem_new: an empty in-memory store with xenstore's semantics where the evacuation
- * code relies on them: writes create missing parents (empty value, the parent's
- * permissions), rm removes a subtree, watches fire for the path and below (queued; no
- * descriptor: fileno is -1), a new node inherits its parent's permissions.
- */
-int migr_xs_mem_new(struct migr_xs **xs_r);
-/* A write done by domain domid, checked as xenstored checks it (write permission on the
- * node, or on its parent to create it). -EACCES if refused. */
-int migr_xs_mem_write_as(struct migr_xs *xs, unsigned domid, const char *path,
-			 const char *val);
-/* Pending watch events. */
-unsigned migr_xs_mem_pending(struct migr_xs *xs);

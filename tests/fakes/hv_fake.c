@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include "libmigr.h"
+#include "fakes.h"
 
 #define F(h) ((struct migr_hv_fake *)(h))
 

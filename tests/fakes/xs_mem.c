@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "libmigr.h"
+#include "fakes.h"
 
 #define MEM_MAX_NODES   1024
 #define MEM_MAX_WATCHES 32
