@@ -98,6 +98,11 @@ const char *migr_conn_peer_identity(const struct migr_conn *c)
 	return c->peer_id;
 }
 
+const char *migr_conn_peer_name(const struct migr_conn *c)
+{
+	return c->peer_name;
+}
+
 void migr__conn_set_peer_abort(struct migr_conn *c, uint32_t code, const char *reason)
 {
 	c->peer_aborted = true;

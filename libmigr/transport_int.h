@@ -27,6 +27,13 @@ enum migr__cred_kind {
 	MIGR__CRED_PSK,
 };
 
+/* One line of a pre-shared key file. */
+struct migr__psk_entry {
+	char identity[128];
+	uint8_t key[64];
+	size_t key_len;
+};
+
 /* Loaded credentials, shared by a listener and the connections it accepts. */
 struct migr__creds {
 	atomic_int refs;
@@ -35,9 +42,13 @@ struct migr__creds {
 	gnutls_certificate_credentials_t x509;
 	gnutls_psk_client_credentials_t psk_client;
 	gnutls_psk_server_credentials_t psk_server;
-	char psk_identity[128];
+	char psk_identity[128];    /* client: the one presented, with psk_key */
 	uint8_t psk_key[64];
 	size_t psk_key_len;
+	struct migr__psk_entry *psks;   /* every line of the file (server: looked up) */
+	size_t n_psks;
+	char **allow;              /* server: allowed peer names (NULL: any) */
+	size_t n_allow;
 	char what[600];            /* names the files, for error texts */
 };
 
@@ -56,6 +67,9 @@ struct migr_conn {
 	unsigned int verify_status;
 	bool verify_failed;
 	bool psk_unknown_identity;
+	bool peer_not_allowed;     /* authenticated, but its name is not on the allow-list */
+	char presented[256];       /* the names the peer's credential carries, for the log */
+	char peer_name[128];       /* migr_conn_peer_name() */
 	const char *verify_name;   /* name the peer's certificate must carry, or NULL/"" */
 	int io_errno;              /* errno behind the last GnuTLS push/pull failure */
 	bool pull_eof;             /* the socket reached end of file under GnuTLS */

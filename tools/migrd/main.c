@@ -249,6 +249,11 @@ static void usage(FILE *f)
 "  --psk FILE | --cert FILE --key FILE --ca FILE   credentials (TLS 1.3; default %s,\n"
 "                        else %s/{cert,key,ca}.pem)\n"
 "  --insecure            plain TCP, no authentication: only on a trusted network\n"
+"  --allow-peer NAME[,NAME...]  accept only these sources (repeatable): a certificate's\n"
+"                        subject CN or subjectAltName DNS name, or a PSK identity (the\n"
+"                        source's host name), must be one of them; others are refused\n"
+"                        and the log names what they presented. Default: any peer that\n"
+"                        authenticates. Key and PSK files must be mode 0600 (owner only)\n"
 "  --record-dir DIR      durable migration records (default %s)\n"
 "  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
 "  --once                exit after one connection\n"
@@ -274,6 +279,7 @@ int main(int argc, char **argv)
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
 		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
 		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
+		{ "allow-peer", 1, 0, 'A' },
 		{ 0 }
 	};
 	struct migr_transport_opts t;
@@ -304,6 +310,14 @@ int main(int argc, char **argv)
 		case 'k': t.key_file = optarg; break;
 		case 'a': t.ca_file = optarg; break;
 		case 'i': t.insecure = true; break;
+		case 'A': {   /* repeatable: the lists are joined */
+			char *joined = NULL;
+			if (asprintf(&joined, "%s%s%s", t.allow_peers ? t.allow_peers : "",
+				     t.allow_peers ? "," : "", optarg) < 0)
+				return 1;
+			t.allow_peers = joined;   /* lives as long as the daemon */
+			break;
+		}
 		case 'r': r.rp.record_dir = optarg; break;
 		case 'm': r.rp.reserve_kib = strtoull(optarg, NULL, 10) * 1024; break;
 		case 'o': r.once = true; break;
