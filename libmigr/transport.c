@@ -916,13 +916,6 @@ static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	}
 }
 
-struct migr_pending {
-	int fd;
-	struct migr_transport_opts opts;
-	struct migr__creds *creds;
-	char *peer_name;
-	char peer[64];
-};
 
 int migr_accept_pending(struct migr_listener *l, struct migr_pending **p_r, char *peer_r,
                         char *err, size_t errlen)

@@ -116,6 +116,15 @@ struct migr_conn {
 	char pump_err[MIGR_ERR_MAX];
 };
 
+/* An accepted connection not yet authenticated (migr_accept_pending()). */
+struct migr_pending {
+	int fd;
+	struct migr_transport_opts opts;   /* opts.timeout_ms bounds its handshake */
+	struct migr__creds *creds;
+	char *peer_name;
+	char peer[64];                     /* "ADDR:PORT" */
+};
+
 uint64_t migr__now_ns(void);
 void migr__set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
