@@ -74,6 +74,12 @@ static int record(const struct migr_recv_params *p, const struct migr_id *id, ui
 	return rc;
 }
 
+/* The deadline of a control phase (migr_recv_params.phase_timeout_ms). */
+static unsigned int phase_ms(const struct migr_recv_params *p)
+{
+	return p->phase_timeout_ms ? p->phase_timeout_ms : 60000;
+}
+
 /* Parses "MAJOR.MINOR..." */
 static bool parse_version(const char *s, unsigned *maj, unsigned *min)
 {
@@ -443,6 +449,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	migr_msg_init(&cfg, MIGR_MSG_CONFIG);
 
 	/* ---- ACCEPT ---- */
+	migr_conn_set_deadline(c, phase_ms(p));
 	rc = migr_msg_expect(c, MIGR_MSG_HELLO, &peer);
 	if (!rc)
 		rc = migr_hello_check(&peer.hello, NULL, &version, err, sizeof(err));
@@ -553,6 +560,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	/* ---- RESTORE ---- */
 	phase = MIGR_PHASE_RESTORE;
 	t0 = migr__now_us();
+	migr_conn_set_deadline(c, 0);
 	rc = migr_conn_stream_in(c, &fd);
 	if (rc)
 		goto out_nothing;
@@ -577,6 +585,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	if (early.recorded)
 		phase = MIGR_PHASE_READY;
 	rc2 = migr_conn_stream_in_end(c, &bytes);
+	migr_conn_set_deadline(c, phase_ms(p));
 	res->stream_bytes = bytes;
 	migr_conn_stats(c, &cs);
 	res->stream_us = cs.stream_ns / 1000;

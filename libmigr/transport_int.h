@@ -63,6 +63,7 @@ struct migr_conn {
 	unsigned int handshake_timeout_ms;
 	uint64_t handshake_deadline_ns;
 	unsigned int io_timeout_ms;
+	_Atomic uint64_t phase_deadline_ns;   /* migr_conn_set_deadline(); 0: none */
 	/* Set by the TLS callbacks: what the handshake found. */
 	unsigned int verify_status;
 	bool verify_failed;

@@ -277,6 +277,14 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r);
  * chunk sent. */
 void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s);
 
+/*
+ * Sets a deadline ms from now (0: none) by which every read and write on c must be done,
+ * whatever progress it makes; after it they fail with -ETIMEDOUT. It bounds one protocol
+ * phase against a peer that trickles bytes or optional messages, which the I/O timeout
+ * (no progress for so long) does not. The driver's thread, between phases.
+ */
+void migr_conn_set_deadline(struct migr_conn *c, unsigned int ms);
+
 /* Lowers the I/O timeout to ms (never raises it; 0 does nothing). The driver's thread. */
 void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms);
 
