@@ -108,8 +108,11 @@ $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBSAN)
 	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/$*"' $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIBSAN) $(LDLIBS)
 
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+FUZZ_TARGETS ?= $(notdir $(FUZZ_SRCS:.c=))
 fuzz: $(LIB_SRCS)
-	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SRCS)
+	$(Q)FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_RUNS='$(FUZZ_RUNS)' \
+		scripts/fuzz.sh $(FUZZ_TARGETS:%=tests/fuzz/%.c)
 
 # ---- the suites ----------------------------------------------------------------
 check: all $(CHECK_TESTS)
@@ -156,7 +159,9 @@ help:
 	@echo 'make demo      boot the nested lab and run the main job'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
 	@echo 'make soak      100 back-to-back hops A <-> B on the nested lab (SOAK_HOPS=N)'
-	@echo 'make fuzz      run every libFuzzer target FUZZ_SECONDS each (clang)'
+	@echo 'make fuzz      run every libFuzzer target (clang) FUZZ_SECONDS (60) or FUZZ_RUNS'
+	@echo '               executions each, whichever comes first; FUZZ_TARGETS picks some;'
+	@echo '               prints each target'"'"'s executions, seconds and crashes'
 	@echo 'make clean     remove build output (keeps the cached lab images); distclean: all'
 
 -include $(LIB_OBJS:.o=.d) $(LIB_SAN_OBJS:.o=.d) $(wildcard $(BUILD)/obj/tools/*/*.d)

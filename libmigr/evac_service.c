@@ -30,11 +30,18 @@
 #define TOK_REQ   "migr-request"
 #define TOK_ACK   "migr-ack"
 #define MAX_NOTICES 256
+/* A guest may write its ack as fast as it likes: each write is a watch event. Past this
+ * many a second, its events wake nobody (the waiter reads the node once a second anyway,
+ * so a genuine ack is seen within a second); nodes it creates under ack are removed. */
+#define ACK_EVENTS_PER_S 4
 
 struct notice_slot {
 	bool used;
 	struct migr_notice n;
 	unsigned int notice_s;
+	uint64_t ack_window_ns;           /* start of the current one-second window */
+	unsigned int ack_events;          /* events in it */
+	bool flood_logged, children_logged;
 };
 
 struct migr_evacd {
@@ -982,18 +989,80 @@ static void on_request(struct migr_evacd *d)
 	}
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * A guest's ack node (or something under it) changed. Hostile input: a path not of a guest
+ * with a notice is ignored; a node under ack is removed (the schema has none there); past
+ * ACK_EVENTS_PER_S a second the guest's events wake nobody. Returns 1 when the event woke
+ * the notice waiters, 2 when it was ignored.
+ */
+static int on_ack(struct migr_evacd *d, const char *path)
+{
+	struct notice_slot *s;
+	unsigned int domid;
+	char ap[64], extra;
+	size_t apl;
+	uint64_t now = mono_ns();
+	bool child, flood_log = false, child_log = false, woke = false;
+
+	if (sscanf(path, "/local/domain/%u/migr/ack%c", &domid, &extra) < 1)
+		return 2;
+	apl = strlen(ack_path(ap, sizeof(ap), domid));
+	if (strncmp(path, ap, apl) || (path[apl] && path[apl] != '/'))
+		return 2;
+	child = path[apl] == '/';
+	pthread_mutex_lock(&d->mu);
+	s = slot_of(d, domid, false);
+	if (!s) {
+		pthread_mutex_unlock(&d->mu);
+		return 2;
+	}
+	if (child) {
+		child_log = !s->children_logged;
+		s->children_logged = true;
+	} else {
+		if (now - s->ack_window_ns >= 1000000000ull) {
+			s->ack_window_ns = now;
+			s->ack_events = 0;
+		}
+		if (++s->ack_events > ACK_EVENTS_PER_S) {
+			flood_log = !s->flood_logged;
+			s->flood_logged = true;
+		} else {
+			pthread_cond_broadcast(&d->cv);
+			woke = true;
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (child) {
+		/* Ignored whatever happens; removed so it cannot pile up. */
+		d->xs->ops->rm(d->xs, path);
+		if (child_log)
+			logf_(d, XTL_WARN, "domain %u: created %s under its ack node: removed, "
+			      "ignoring", domid, path);
+		return 2;
+	}
+	if (flood_log)
+		logf_(d, XTL_WARN, "domain %u: writes its ack node more than %d times a second: "
+		      "reading it once a second, ignoring the rest", domid, ACK_EVENTS_PER_S);
+	return woke ? 1 : 2;
+}
+
 int migr_evacd_watch_event(struct migr_evacd *d, const char *path, const char *token)
 {
 	if (!strcmp(token, TOK_REQ)) {
 		on_request(d);
 		return 1;
 	}
-	if (!strcmp(token, TOK_ACK)) {
-		pthread_mutex_lock(&d->mu);
-		pthread_cond_broadcast(&d->cv);
-		pthread_mutex_unlock(&d->mu);
-		return 1;
-	}
+	if (!strcmp(token, TOK_ACK))
+		return on_ack(d, path);
 	return 0;
 }
 

@@ -786,6 +786,7 @@ int migr_msg_recv(struct migr_conn *c, struct migr_msg *m_r)
 	char err[MIGR_ERR_MAX];
 	uint32_t type, len;
 	struct migr_msg m;
+	unsigned int skipped = 0;
 	int rc;
 
 	for (;;) {
@@ -811,7 +812,12 @@ int migr_msg_recv(struct migr_conn *c, struct migr_msg *m_r)
 			return rc;
 		}
 		if (!mdef_of(type)) {
-			free(buf);           /* unknown optional message: skipped */
+			free(buf);           /* unknown optional message: skipped, a few */
+			if (++skipped > MIGR_OPTIONAL_RUN_MAX) {
+				c->rx_broken = -MIGR_E_PROTO;
+				return migr__conn_fail(c, -MIGR_E_PROTO, "more than %d unknown optional "
+				                       "messages in a row", MIGR_OPTIONAL_RUN_MAX);
+			}
 			continue;
 		}
 		rc = migr_msg_decode(type, buf, len, &m, err, sizeof(err));

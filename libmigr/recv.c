@@ -41,6 +41,12 @@ static const char *record_dir(const struct migr_recv_params *p)
 	return p->record_dir ? p->record_dir : MIGR_STATE_DIR;
 }
 
+/* The deadline of a control phase (migr_recv_params.phase_timeout_ms). */
+static unsigned int phase_ms(const struct migr_recv_params *p)
+{
+	return p->phase_timeout_ms ? p->phase_timeout_ms : 60000;
+}
+
 static enum migr_guest_type from_wire(uint32_t t)
 {
 	switch (t) {
@@ -670,6 +676,7 @@ static int restore(struct recv_ctx *x)
 		return 0;
 	x->phase = MIGR_PHASE_RESTORE;
 	x->t0 = migr__now_us();
+	migr_conn_set_deadline(x->c, 0);   /* the stream: bounded by the I/O timeout only */
 	rc = migr_conn_stream_in(x->c, &fd);
 	if (rc)
 		return rc;
@@ -692,6 +699,7 @@ static int restore(struct recv_ctx *x)
 		x->domid = x->job.domid;
 	}
 	rc2 = migr_conn_stream_in_end(x->c, &bytes);
+	migr_conn_set_deadline(x->c, phase_ms(x->p));
 	if (rc2 == -MIGR_E_ABORTED)
 		x->source_aborted = true;
 	x->res->stream_bytes = bytes;
@@ -932,6 +940,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	migr_msg_init(&x->peer, MIGR_MSG_HELLO);
 	migr_msg_init(&x->cfg, MIGR_MSG_CONFIG);
 	source_key(x);
+	migr_conn_set_deadline(c, phase_ms(p));   /* HELLO .. CONFIG, or RESOLVE */
 	rc = migr_host_id(record_dir(p), &x->host_id);
 	if (rc) {
 		migr__log(p->lg, XTL_ERROR, "cannot read or make the host id in %s: %s",

@@ -98,6 +98,11 @@ const char *migr_conn_peer_identity(const struct migr_conn *c)
 	return c->peer_id;
 }
 
+const char *migr_conn_peer_name(const struct migr_conn *c)
+{
+	return c->peer_name;
+}
+
 void migr__conn_set_peer_abort(struct migr_conn *c, uint32_t code, const char *reason)
 {
 	c->peer_aborted = true;
@@ -140,6 +145,11 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r)
 void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s)
 {
 	atomic_store(&c->bandwidth, bytes_per_s);
+}
+
+void migr_conn_set_deadline(struct migr_conn *c, unsigned int ms)
+{
+	atomic_store(&c->phase_deadline_ns, ms ? migr__now_ns() + (uint64_t)ms * 1000000 : 0);
 }
 
 void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms)
@@ -197,14 +207,27 @@ static int wait_fd(int fd, short events, unsigned int timeout_ms)
  */
 static unsigned int cur_timeout(const struct migr_conn *c)
 {
-	uint64_t now;
+	uint64_t now, dl = atomic_load(&c->phase_deadline_ns);
+	unsigned int left;
 
-	if (!c->in_handshake)
+	if (!c->in_handshake && !dl)
 		return c->io_timeout_ms;
+	if (c->in_handshake)
+		dl = c->handshake_deadline_ns;
 	now = migr__now_ns();
-	if (now >= c->handshake_deadline_ns)
-		return 1;
-	return (unsigned int)((c->handshake_deadline_ns - now) / 1000000) + 1;
+	left = now >= dl ? 1 : (unsigned int)((dl - now) / 1000000) + 1;
+	return c->in_handshake || !c->io_timeout_ms || left < c->io_timeout_ms ? left
+	                                                                       : c->io_timeout_ms;
+}
+
+/* A deadline (the handshake's or the phase's) has passed: no more I/O, even with bytes
+ * ready, so trickling cannot stretch it. */
+static bool past_deadline(const struct migr_conn *c)
+{
+	uint64_t dl = c->in_handshake ? c->handshake_deadline_ns
+	                              : atomic_load(&c->phase_deadline_ns);
+
+	return dl && migr__now_ns() >= dl;
 }
 
 /* One read of up to len bytes from the fd: > 0, 0 at end of stream, or -errno. */
@@ -214,6 +237,8 @@ ssize_t migr__fd_read_some(struct migr_conn *c, void *buf, size_t len)
 	int rc;
 
 	for (;;) {
+		if (past_deadline(c))
+			return -ETIMEDOUT;
 		rc = wait_fd(c->rfd, POLLIN, cur_timeout(c));
 		if (rc)
 			return rc;
@@ -247,6 +272,8 @@ int migr__fd_writev_all(struct migr_conn *c, struct iovec *iov, int iovcnt)
 			iov++, iovcnt--;
 			continue;
 		}
+		if (past_deadline(c))
+			return -ETIMEDOUT;
 		rc = wait_fd(c->wfd, POLLOUT, cur_timeout(c));
 		if (rc)
 			return rc;
@@ -938,13 +965,6 @@ static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	}
 }
 
-struct migr_pending {
-	int fd;
-	struct migr_transport_opts opts;
-	struct migr__creds *creds;
-	char *peer_name;
-	char peer[64];
-};
 
 int migr_accept_pending(struct migr_listener *l, struct migr_pending **p_r, char *peer_r,
                         char *err, size_t errlen)

@@ -27,6 +27,13 @@ enum migr__cred_kind {
 	MIGR__CRED_PSK,
 };
 
+/* One line of a pre-shared key file. */
+struct migr__psk_entry {
+	char identity[128];
+	uint8_t key[64];
+	size_t key_len;
+};
+
 /* Loaded credentials, shared by a listener and the connections it accepts. */
 struct migr__creds {
 	atomic_int refs;
@@ -35,9 +42,13 @@ struct migr__creds {
 	gnutls_certificate_credentials_t x509;
 	gnutls_psk_client_credentials_t psk_client;
 	gnutls_psk_server_credentials_t psk_server;
-	char psk_identity[128];
+	char psk_identity[128];    /* client: the one presented, with psk_key */
 	uint8_t psk_key[64];
 	size_t psk_key_len;
+	struct migr__psk_entry *psks;   /* every line of the file (server: looked up) */
+	size_t n_psks;
+	char **allow;              /* server: allowed peer names (NULL: any) */
+	size_t n_allow;
 	char what[600];            /* names the files, for error texts */
 };
 
@@ -52,10 +63,14 @@ struct migr_conn {
 	unsigned int handshake_timeout_ms;
 	uint64_t handshake_deadline_ns;
 	unsigned int io_timeout_ms;
+	_Atomic uint64_t phase_deadline_ns;   /* migr_conn_set_deadline(); 0: none */
 	/* Set by the TLS callbacks: what the handshake found. */
 	unsigned int verify_status;
 	bool verify_failed;
 	bool psk_unknown_identity;
+	bool peer_not_allowed;     /* authenticated, but its name is not on the allow-list */
+	char presented[256];       /* the names the peer's credential carries, for the log */
+	char peer_name[128];       /* migr_conn_peer_name() */
 	const char *verify_name;   /* name the peer's certificate must carry, or NULL/"" */
 	int io_errno;              /* errno behind the last GnuTLS push/pull failure */
 	bool pull_eof;             /* the socket reached end of file under GnuTLS */
@@ -100,6 +115,15 @@ struct migr_conn {
 	int pump_done_fd;          /* eventfd the pump signals when it stops */
 	uint64_t pump_bytes;
 	char pump_err[MIGR_ERR_MAX];
+};
+
+/* An accepted connection not yet authenticated (migr_accept_pending()). */
+struct migr_pending {
+	int fd;
+	struct migr_transport_opts opts;   /* opts.timeout_ms bounds its handshake */
+	struct migr__creds *creds;
+	char *peer_name;
+	char peer[64];                     /* "ADDR:PORT" */
 };
 
 uint64_t migr__now_ns(void);

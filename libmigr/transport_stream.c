@@ -301,6 +301,7 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 	struct migr_msg m;
 	uint32_t type, len;
 	bool consumer_gone = false;
+	unsigned int skipped = 0;   /* optional frames since the last DATA */
 	int rc;
 
 	for (;;) {
@@ -312,6 +313,7 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 			return migr__conn_fail(c, rc, "stream: %s", err);
 		switch (type) {
 		case MIGR_MSG_DATA:
+			skipped = 0;
 			if (!atomic_load(&c->stream_start_ns))
 				atomic_store(&c->stream_start_ns, migr__now_ns());
 			while (len) {
@@ -361,6 +363,11 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 			                       migr_abort_name(m.abort.code),
 			                       m.abort.reason[0] ? ": " : "", m.abort.reason);
 		default:
+			if ((type & MIGR_MSG_OPTIONAL) && ++skipped > MIGR_OPTIONAL_RUN_MAX) {
+				c->rx_broken = -MIGR_E_PROTO;
+				return migr__conn_fail(c, -MIGR_E_PROTO, "stream: more than %d unknown "
+				                       "optional messages in a row", MIGR_OPTIONAL_RUN_MAX);
+			}
 			if (type & MIGR_MSG_OPTIONAL) {
 				while (len) {
 					uint32_t n = len > MIGR_IO_BUF ? MIGR_IO_BUF : len;

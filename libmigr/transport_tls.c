@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -62,6 +64,12 @@ void migr__creds_put(struct migr__creds *creds)
 	if (creds->psk_server)
 		gnutls_psk_free_server_credentials(creds->psk_server);
 	gnutls_memset(creds->psk_key, 0, sizeof(creds->psk_key));
+	if (creds->psks)
+		gnutls_memset(creds->psks, 0, creds->n_psks * sizeof(*creds->psks));
+	free(creds->psks);
+	for (size_t i = 0; i < creds->n_allow; i++)
+		free(creds->allow[i]);
+	free(creds->allow);
 	free(creds);
 }
 
@@ -79,6 +87,38 @@ static int check_readable(const char *what, const char *path, char *err, size_t 
 	return 0;
 }
 
+/* A private key or a pre-shared key file open as fd: refused when group or others may
+ * read or write it, as ssh refuses an unprotected private key. */
+static int check_private(const char *what, const char *path, int fd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		migr__set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+		return -MIGR_E_AUTH;
+	}
+	if (st.st_mode & 077) {
+		migr__set_err(err, errlen, "%s %s is accessible by others (mode %04o): it must be "
+		              "readable by its owner only (chmod 600 %s)", what, path,
+		              (unsigned int)(st.st_mode & 07777), path);
+		return -MIGR_E_AUTH;
+	}
+	return 0;
+}
+
+static int check_private_path(const char *what, const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		migr__set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+		return -MIGR_E_AUTH;
+	}
+	rc = check_private(what, path, fd, err, errlen);
+	close(fd);
+	return rc;
+}
+
 static int hexval(int ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -89,90 +129,243 @@ static int hexval(int ch)
 	return -1;
 }
 
-/* Reads "IDENTITY:HEXKEY" (psktool's format): the first line that is not empty. */
-static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t errlen)
-{
-	char buf[1024], *line, *colon, *end;
-	size_t hexlen, i;
-	ssize_t n;
-	int fd;
+#define PSK_FILE_MAX  (64 * 1024)
+#define PSK_LINES_MAX 1024
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
-		return -MIGR_E_AUTH;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0) {
-		migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
-		return -MIGR_E_AUTH;
-	}
-	buf[n] = '\0';
-	line = buf;
-	while (*line == '\n' || *line == '\r')
-		line++;
-	end = line + strcspn(line, "\r\n");
-	*end = '\0';
-	colon = strchr(line, ':');
+/* One line "IDENTITY:HEXKEY" (psktool's format) into e; no is its number, for errors. */
+static int parse_psk_line(char *line, unsigned int no, const char *path,
+                          struct migr__psk_entry *e, char *err, size_t errlen)
+{
+	char *colon = strchr(line, ':');
+	size_t hexlen, i;
+
 	if (!colon || colon == line) {
-		migr__set_err(err, errlen, "pre-shared key file %s: expected one line IDENTITY:HEXKEY "
-		        "(as `psktool -u IDENTITY -p FILE` writes)", path);
-		goto bad;
+		migr__set_err(err, errlen, "pre-shared key file %s line %u: expected IDENTITY:HEXKEY "
+		              "(as `psktool -u IDENTITY -p FILE` writes)", path, no);
+		return -MIGR_E_AUTH;
 	}
 	*colon = '\0';
-	if ((size_t)(colon - line) >= sizeof(cr->psk_identity)) {
-		migr__set_err(err, errlen, "pre-shared key file %s: identity longer than %zu bytes", path,
-		        sizeof(cr->psk_identity) - 1);
-		goto bad;
+	if ((size_t)(colon - line) >= sizeof(e->identity)) {
+		migr__set_err(err, errlen, "pre-shared key file %s line %u: identity longer than %zu "
+		              "bytes", path, no, sizeof(e->identity) - 1);
+		return -MIGR_E_AUTH;
 	}
 	for (i = 0; line[i]; i++) {
-		if (!isgraph((unsigned char)line[i])) {
-			migr__set_err(err, errlen, "pre-shared key file %s: identity has a space or control "
-			        "character", path);
-			goto bad;
+		if (!isgraph((unsigned char)line[i]) || line[i] == ',') {
+			migr__set_err(err, errlen, "pre-shared key file %s line %u: identity has a "
+			              "space, comma or control character (expected IDENTITY:HEXKEY)",
+			              path, no);
+			return -MIGR_E_AUTH;
 		}
 	}
-	memcpy(cr->psk_identity, line, (size_t)(colon - line) + 1);
+	memcpy(e->identity, line, (size_t)(colon - line) + 1);
 	hexlen = strlen(colon + 1);
-	if (hexlen % 2 || hexlen < 32 || hexlen > 2 * sizeof(cr->psk_key)) {
-		migr__set_err(err, errlen, "pre-shared key file %s: the key must be 16 to %zu bytes in hex "
-		        "(%zu hex digits found)", path, sizeof(cr->psk_key), hexlen);
-		goto bad;
+	if (hexlen % 2 || hexlen < 32 || hexlen > 2 * sizeof(e->key)) {
+		migr__set_err(err, errlen, "pre-shared key file %s line %u: the key must be 16 to %zu "
+		              "bytes in hex (%zu hex digits found)", path, no, sizeof(e->key), hexlen);
+		return -MIGR_E_AUTH;
 	}
 	for (i = 0; i < hexlen / 2; i++) {
 		int hi = hexval((unsigned char)colon[1 + 2 * i]);
 		int lo = hexval((unsigned char)colon[2 + 2 * i]);
 
 		if (hi < 0 || lo < 0) {
-			migr__set_err(err, errlen, "pre-shared key file %s: the key is not hex", path);
-			goto bad;
+			migr__set_err(err, errlen, "pre-shared key file %s line %u: the key is not hex",
+			              path, no);
+			return -MIGR_E_AUTH;
 		}
-		cr->psk_key[i] = (uint8_t)(hi << 4 | lo);
+		e->key[i] = (uint8_t)(hi << 4 | lo);
 	}
-	cr->psk_key_len = hexlen / 2;
-	gnutls_memset(buf, 0, sizeof(buf));
+	e->key_len = hexlen / 2;
 	return 0;
-bad:
-	gnutls_memset(buf, 0, sizeof(buf));
-	return -MIGR_E_AUTH;
+}
+
+/* Reads every "IDENTITY:HEXKEY" line of the file into cr->psks. */
+static int load_psk(struct migr__creds *cr, const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL, *line, *next;
+	unsigned int no = 0;
+	ssize_t n;
+	size_t got = 0, i;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path, strerror(errno));
+		return -MIGR_E_AUTH;
+	}
+	rc = check_private("pre-shared key file", path, fd, err, errlen);
+	if (rc)
+		goto out;
+	buf = malloc(PSK_FILE_MAX + 1);
+	cr->psks = calloc(PSK_LINES_MAX, sizeof(*cr->psks));
+	if (!buf || !cr->psks) {
+		migr__set_err(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (got < PSK_FILE_MAX && (n = read(fd, buf + got, PSK_FILE_MAX - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			migr__set_err(err, errlen, "cannot read pre-shared key file %s: %s", path,
+			              strerror(errno));
+			rc = -MIGR_E_AUTH;
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	if (got == PSK_FILE_MAX) {
+		migr__set_err(err, errlen, "pre-shared key file %s is larger than %d bytes", path,
+		              PSK_FILE_MAX);
+		rc = -MIGR_E_AUTH;
+		goto out;
+	}
+	buf[got] = '\0';
+	rc = -MIGR_E_AUTH;
+	for (line = buf; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		no++;
+		line[strcspn(line, "\r")] = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (cr->n_psks == PSK_LINES_MAX) {
+			migr__set_err(err, errlen, "pre-shared key file %s: more than %d keys", path,
+			              PSK_LINES_MAX);
+			goto out;
+		}
+		if (parse_psk_line(line, no, path, &cr->psks[cr->n_psks], err, errlen))
+			goto out;
+		for (i = 0; i < cr->n_psks; i++) {
+			if (!strcmp(cr->psks[i].identity, cr->psks[cr->n_psks].identity)) {
+				migr__set_err(err, errlen, "pre-shared key file %s line %u: identity \"%s\" "
+				              "given twice", path, no, cr->psks[i].identity);
+				goto out;
+			}
+		}
+		cr->n_psks++;
+	}
+	if (!cr->n_psks) {
+		migr__set_err(err, errlen, "pre-shared key file %s: expected lines IDENTITY:HEXKEY "
+		              "(as `psktool -u IDENTITY -p FILE` writes)", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (buf)
+		gnutls_memset(buf, 0, PSK_FILE_MAX + 1);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static const struct migr__psk_entry *find_psk(const struct migr__creds *cr, const char *id)
+{
+	for (size_t i = 0; i < cr->n_psks; i++)
+		if (!strcmp(cr->psks[i].identity, id))
+			return &cr->psks[i];
+	return NULL;
+}
+
+/* The client's identity and key: see struct migr_transport_opts. */
+static int choose_psk(struct migr__creds *cr, const struct migr_transport_opts *opts,
+                      char *err, size_t errlen)
+{
+	const struct migr__psk_entry *e;
+	char host[128] = "";
+
+	if (opts->psk_identity) {
+		snprintf(host, sizeof(host), "%s", opts->psk_identity);
+	} else if (gethostname(host, sizeof(host) - 1) < 0) {
+		host[0] = '\0';
+	}
+	e = host[0] ? find_psk(cr, host) : NULL;
+	if (!e && !opts->psk_identity && cr->n_psks == 1)
+		e = &cr->psks[0];
+	if (!e) {
+		migr__set_err(err, errlen, "pre-shared key file %s has no key for our identity \"%s\" "
+		              "(add a line %s:HEXKEY, or choose the identity)", opts->psk_file, host,
+		              host[0] ? host : "IDENTITY");
+		return -MIGR_E_AUTH;
+	}
+	snprintf(cr->psk_identity, sizeof(cr->psk_identity), "%s", e->identity);
+	memcpy(cr->psk_key, e->key, e->key_len);
+	cr->psk_key_len = e->key_len;
+	return 0;
+}
+
+/* Parses a comma-separated allow-list into cr->allow. */
+static int load_allow(struct migr__creds *cr, const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	if (!list || !list[0])
+		return 0;
+	while (*p) {
+		size_t n;
+		char **grown;
+
+		p += strspn(p, " ,");
+		n = strcspn(p, ",");
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (!n) {
+			p += strcspn(p, ",");
+			continue;
+		}
+		if (n >= 128 || cr->n_allow == 256) {
+			migr__set_err(err, errlen, "allowed peers: a name longer than 127 bytes or more "
+			              "than 256 names");
+			return -EINVAL;
+		}
+		grown = realloc(cr->allow, (cr->n_allow + 1) * sizeof(*grown));
+		if (!grown || !(grown[cr->n_allow] = strndup(p, n))) {
+			if (grown)
+				cr->allow = grown;
+			migr__set_err(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		cr->allow = grown;
+		cr->n_allow++;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+/* The entry of the allow-list that name is, or NULL. */
+static const char *allowed(const struct migr__creds *cr, const char *name)
+{
+	for (size_t i = 0; i < cr->n_allow; i++)
+		if (!strcasecmp(cr->allow[i], name))
+			return cr->allow[i];
+	return NULL;
 }
 
 static int psk_server_cb(gnutls_session_t sess, const char *username, gnutls_datum_t *key)
 {
 	struct migr_conn *c = gnutls_session_get_ptr(sess);
 	struct migr__creds *cr = c->creds;
+	const struct migr__psk_entry *e;
 
 	snprintf(c->psk_peer_identity, sizeof(c->psk_peer_identity), "%s", username);
-	if (strcmp(username, cr->psk_identity)) {
+	e = find_psk(cr, username);
+	if (!e) {
 		c->psk_unknown_identity = true;
 		return -1;
 	}
-	key->data = gnutls_malloc(cr->psk_key_len);
+	if (cr->n_allow && !allowed(cr, username)) {
+		c->peer_not_allowed = true;
+		snprintf(c->presented, sizeof(c->presented), "pre-shared key identity \"%s\"",
+		         username);
+		return -1;
+	}
+	key->data = gnutls_malloc(e->key_len);
 	if (!key->data)
 		return -1;
-	memcpy(key->data, cr->psk_key, cr->psk_key_len);
-	key->size = (unsigned int)cr->psk_key_len;
+	memcpy(key->data, e->key, e->key_len);
+	key->size = (unsigned int)e->key_len;
 	return 0;
 }
 
@@ -207,9 +400,16 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 	}
 	atomic_init(&cr->refs, 1);
 	cr->is_server = is_server;
+	if (is_server) {
+		rc = load_allow(cr, opts->allow_peers, err, errlen);
+		if (rc)
+			goto out_free;
+	}
 	if (opts->psk_file) {
 		cr->kind = MIGR__CRED_PSK;
 		rc = load_psk(cr, opts->psk_file, err, errlen);
+		if (!rc && !is_server)
+			rc = choose_psk(cr, opts, err, errlen);
 		if (rc)
 			goto out_free;
 		snprintf(cr->what, sizeof(cr->what), "pre-shared key %s", opts->psk_file);
@@ -239,7 +439,7 @@ int migr__creds_load(const struct migr_transport_opts *opts, bool is_server,
 	snprintf(cr->what, sizeof(cr->what), "certificate %s", opts->cert_file);
 	if ((rc = check_readable("CA file", opts->ca_file, err, errlen)) ||
 	    (rc = check_readable("certificate", opts->cert_file, err, errlen)) ||
-	    (rc = check_readable("key", opts->key_file, err, errlen)) ||
+	    (rc = check_private_path("key", opts->key_file, err, errlen)) ||
 	    (opts->crl_file && (rc = check_readable("CRL file", opts->crl_file, err, errlen))))
 		goto out_free;
 	if (gnutls_certificate_allocate_credentials(&cr->x509) < 0)
@@ -288,22 +488,89 @@ struct verify_ctx {
 };
 
 /*
- * Called by GnuTLS with the peer's certificate chain: verifies it against our CA (and the
- * expected name, when there is one) and remembers why it failed.
+ * The names a certificate carries for the allow-list: its subject CN and its
+ * subjectAltName DNS names, each tried with try(); the first try() that returns non-NULL
+ * wins. presented gets them all as text, for the log.
+ */
+static const char *cert_names(gnutls_x509_crt_t crt, const struct migr__creds *cr,
+                              char *presented, size_t plen)
+{
+	const char *hit = NULL;
+	char name[256];
+	size_t len, used = 0;
+	unsigned int i;
+	int ret;
+
+	presented[0] = '\0';
+	len = sizeof(name);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &len) >= 0) {
+		hit = allowed(cr, name);
+		used += (size_t)snprintf(presented + used, plen - used, "CN \"%s\"", name);
+	}
+	for (i = 0; used < plen; i++) {
+		unsigned int critical;
+
+		len = sizeof(name) - 1;
+		ret = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len, &critical);
+		if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (ret != GNUTLS_SAN_DNSNAME)
+			continue;
+		name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
+		if (!hit)
+			hit = allowed(cr, name);
+		used += (size_t)snprintf(presented + used, plen - used, "%sDNS \"%s\"",
+		                         used ? ", " : "", name);
+	}
+	if (!presented[0])
+		snprintf(presented, plen, "no CN and no DNS name");
+	return hit;
+}
+
+/*
+ * Called by GnuTLS with the peer's certificate chain: verifies it against our CA, the
+ * expected name (when there is one) and the purpose (an extended key usage, when the
+ * certificate has one, must allow TLS client authentication for a connecting source, TLS
+ * server authentication for a target), then the allow-list; remembers why it failed.
  */
 static int verify_cb(gnutls_session_t sess)
 {
 	struct migr_conn *c = gnutls_session_get_ptr(sess);
 	const char *name = c->verify_name && c->verify_name[0] ? c->verify_name : NULL;
-	unsigned int status = 0;
+	gnutls_typed_vdata_st vd[2];
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	const char *hit = NULL;
+	unsigned int status = 0, nvd = 0, n = 0;
 	int rc;
 
-	rc = gnutls_certificate_verify_peers3(sess, name, &status);
+	vd[nvd++] = (gnutls_typed_vdata_st){ .type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (void *)(c->creds->is_server ? GNUTLS_KP_TLS_WWW_CLIENT
+		                                     : GNUTLS_KP_TLS_WWW_SERVER) };
+	if (name)
+		vd[nvd++] = (gnutls_typed_vdata_st){ .type = GNUTLS_DT_DNS_HOSTNAME,
+			.data = (void *)name };
+	rc = gnutls_certificate_verify_peers(sess, vd, nvd, &status);
 	if (rc < 0 || status) {
 		c->verify_failed = true;
 		c->verify_status = rc < 0 ? GNUTLS_CERT_INVALID : status;
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	}
+	certs = gnutls_certificate_get_peers(sess, &n);
+	if (!certs || !n || gnutls_x509_crt_init(&crt) < 0) {
+		c->verify_failed = true;
+		c->verify_status = GNUTLS_CERT_INVALID;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0)
+		hit = cert_names(crt, c->creds, c->presented, sizeof(c->presented));
+	gnutls_x509_crt_deinit(crt);
+	if (c->creds->n_allow && !hit) {
+		c->peer_not_allowed = true;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (hit)
+		snprintf(c->peer_name, sizeof(c->peer_name), "%s", hit);
 	return 0;
 }
 
@@ -441,6 +708,9 @@ static int tls_fail(struct migr_conn *c, int ret, const char *when)
 	int rc;
 
 	c->err_fresh = true;
+	if (c->peer_not_allowed)
+		return migr__conn_fail(c, -MIGR_E_AUTH, "the peer is not on the allowed peers list "
+		                       "(it presented %s)", c->presented);
 	if (c->verify_failed) {
 		gnutls_datum_t out = { NULL, 0 };
 
@@ -448,10 +718,14 @@ static int tls_fail(struct migr_conn *c, int ret, const char *when)
 		                                             GNUTLS_CRT_X509, &out, 0);
 		bool name = c->verify_status & GNUTLS_CERT_UNEXPECTED_OWNER;
 		bool signer = c->verify_status & GNUTLS_CERT_SIGNER_NOT_FOUND;
+		bool purpose = c->verify_status & GNUTLS_CERT_PURPOSE_MISMATCH;
 
-		rc = migr__conn_fail(c, -MIGR_E_AUTH, "the peer's certificate is not trusted: %s%s%s%s",
+		rc = migr__conn_fail(c, -MIGR_E_AUTH, "the peer's certificate is not trusted: %s%s%s%s%s",
 		                     out.data ? (char *)out.data : "verification failed",
 		                     signer ? "(is it signed by the CA in our CA file?)" : "",
+		                     purpose ? (c->creds->is_server ?
+		                                "(its extended key usage lacks TLS client authentication)" :
+		                                "(its extended key usage lacks TLS server authentication)") : "",
 		                     name ? "(expected name: " : "",
 		                     name && c->verify_name ? c->verify_name : "");
 		if (name)
@@ -461,13 +735,16 @@ static int tls_fail(struct migr_conn *c, int ret, const char *when)
 	}
 	if (c->psk_unknown_identity)
 		return migr__conn_fail(c, -MIGR_E_AUTH, "the peer's pre-shared key identity \"%s\" is "
-		                       "not ours (\"%s\"): the two ends use different key files",
-		                       c->psk_peer_identity, c->creds->psk_identity);
+		                       "not in our key file: add its line IDENTITY:HEXKEY to it",
+		                       c->psk_peer_identity);
 	switch (ret) {
 	case GNUTLS_E_FATAL_ALERT_RECEIVED: {
 		int alert = (int)gnutls_alert_get(c->sess);
 		const char *an = gnutls_alert_get_name((gnutls_alert_description_t)alert);
 
+		if (alert == GNUTLS_A_ACCESS_DENIED)
+			return migr__conn_fail(c, -MIGR_E_AUTH, "the peer refused us (TLS alert: %s): is "
+			                       "this host's name on its allowed peers list?", an ? an : "?");
 		if (alert_about_credential(alert))
 			return migr__conn_fail(c, -MIGR_E_AUTH, "the peer rejected our %s (TLS alert: "
 			                       "%s)%s", ours, an ? an : "?",
@@ -528,8 +805,11 @@ static void peer_identity(struct migr_conn *c, bool is_server)
 	gnutls_datum_t dn = { NULL, 0 };
 
 	if (c->creds->kind == MIGR__CRED_PSK) {
+		/* A client does not learn the server's name: the key is shared, not its own. */
 		snprintf(c->peer_id, sizeof(c->peer_id), "psk:%s",
 		         is_server ? c->psk_peer_identity : c->creds->psk_identity);
+		if (is_server)
+			snprintf(c->peer_name, sizeof(c->peer_name), "%s", c->psk_peer_identity);
 		return;
 	}
 	certs = gnutls_certificate_get_peers(c->sess, &n);
@@ -538,6 +818,13 @@ static void peer_identity(struct migr_conn *c, bool is_server)
 	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
 	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0)
 		snprintf(c->peer_id, sizeof(c->peer_id), "%s", (char *)dn.data);
+	if (!c->peer_name[0]) {
+		size_t len = sizeof(c->peer_name);
+
+		if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+		                                  c->peer_name, &len) < 0)
+			c->peer_name[0] = '\0';
+	}
 	gnutls_free(dn.data);
 	gnutls_x509_crt_deinit(crt);
 }
@@ -601,7 +888,9 @@ int migr__tls_handshake(struct migr_conn *c, bool is_server, const char *peer_na
 	if (ret < 0) {
 		rc = tls_fail(c, ret, "handshake");
 		/* GnuTLS leaves telling the peer to us: without an alert it sees only EOF. */
-		if (c->psk_unknown_identity)
+		if (c->peer_not_allowed)
+			gnutls_alert_send(c->sess, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+		else if (c->psk_unknown_identity)
 			gnutls_alert_send(c->sess, GNUTLS_AL_FATAL, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
 		else if (ret != GNUTLS_E_FATAL_ALERT_RECEIVED &&
 		         ret != GNUTLS_E_PREMATURE_TERMINATION &&

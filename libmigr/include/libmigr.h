@@ -37,6 +37,7 @@ const char *migr_strerror(int err);
 #include "migr/fwd.h"
 #define MIGR_HAVE_TLS 1  /* TLS 1.3 transport (GnuTLS): X.509 or pre-shared key */
 #include "migr/transport.h"
+#include "migr/admit.h"      /* handshake pool with deadlines and per-address limits */
 #include "migr/proto.h"
 #define MIGR_HAVE_POLICY 1  /* adaptive stop-and-copy policy (migr/policy.h) */
 #include "migr/policy.h"

@@ -362,6 +362,68 @@ static void test_cancel_through_xenstore(void)
 	migr_evacd_free(d);
 }
 
+/*
+ * A guest flooding its ack node: its events past a few a second wake nobody, nodes it
+ * creates under ack are removed, paths of other domains are ignored; its real ack (and the
+ * other guest's) still end the notice at once.
+ */
+static void test_ack_flood(void)
+{
+	struct migr_evacd *d;
+	struct migr_evac_summary s;
+	unsigned woke = 0, ignored = 0, acks = 0;
+	time_t t0 = time(NULL);
+	char *v = NULL;
+	size_t n;
+
+	events[0] = 0;
+	homes();
+	d = make(NULL);
+	if (!d)
+		return;
+	pump(d);
+	CHECK_EQ(migr_xs_write_str(xs, "/local/domain/0/migr/request",
+		 "{\"action\":\"evacuate\",\"to\":[\"hostb\"]}"), 0);
+	pump(d);
+	for (unsigned i = 0; i < 200 && strcmp(rd("/local/domain/1/migr/maintenance-event"),
+						"MIGRATE_ON_HOST_MAINTENANCE"); i++)
+		usleep(10000);
+	CHECK_STR(rd("/local/domain/1/migr/maintenance-event"), "MIGRATE_ON_HOST_MAINTENANCE");
+	for (unsigned i = 0; i < 1000; i++) {
+		CHECK_EQ(migr_xs_mem_write_as(xs, 1, "/local/domain/1/migr/ack", "not-the-id"), 0);
+		if (migr_evacd_watch_event(d, "/local/domain/1/migr/ack", "migr-ack") == 1)
+			woke++;
+		else
+			ignored++;
+	}
+	fprintf(stderr, "ack flood: 1000 writes, %u woke the waiters, %u ignored\n", woke, ignored);
+	CHECK(woke >= 1 && woke <= 12);
+	CHECK(ignored >= 988);
+	/* A node under ack: ignored and removed. */
+	if (migr_xs_mem_write_as(xs, 1, "/local/domain/1/migr/ack/x", "y") == 0) {
+		CHECK_EQ(migr_evacd_watch_event(d, "/local/domain/1/migr/ack/x", "migr-ack"), 2);
+		CHECK_EQ(xs->ops->read(xs, "/local/domain/1/migr/ack/x", &v, &n), -ENOENT);
+		free(v);
+		v = NULL;
+	}
+	/* Not a guest with a notice, or not its ack. */
+	CHECK_EQ(migr_evacd_watch_event(d, "/local/domain/7/migr/ack", "migr-ack"), 2);
+	CHECK_EQ(migr_evacd_watch_event(d, "/local/domain/1/migr/ackx", "migr-ack"), 2);
+	CHECK_EQ(migr_evacd_watch_event(d, "/local/domain/1/migr/defer", "migr-ack"), 2);
+	/* The real acks still end the notice (within a second of polling, not 30 s). */
+	while (migr_evacd_busy(d) && time(NULL) - t0 < 20) {
+		acks += guests_ack();
+		pump(d);
+		usleep(10000);
+	}
+	CHECK_EQ(migr_evacd_wait(d, &s), 0);
+	CHECK(time(NULL) - t0 < 10);
+	CHECK_EQ(acks, 2);
+	CHECK_EQ(s.moved, 2);
+	CHECK(strstr(events, "writes its ack node") == NULL);   /* logged, not an event */
+	migr_evacd_free(d);
+}
+
 int main(void)
 {
 	CHECK_EQ(migr_xs_mem_new(&xs), 0);
@@ -371,6 +433,7 @@ int main(void)
 	test_request_through_xenstore();
 	test_dry_run_and_refusals();
 	test_cancel_through_xenstore();
+	test_ack_flood();
 	migr_schema_free(schema);
 	migr_xs_close(xs);
 	return unit_done("test_evac_service");

@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "libmigr.h"
 #include "unit.h"
@@ -497,6 +499,69 @@ static void test_over_conn(void)
 	CHECK_EQ(migr_msg_recv(b, &m), -ECONNRESET);
 	CHECK(strstr(migr_conn_error(b), "6 of 12 bytes missing") != NULL);
 	migr_conn_close(b);
+
+	/* A few unknown optional messages in a row are skipped; a flood of them is cut. */
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &b), 0);
+	for (int i = 0; i < MIGR_OPTIONAL_RUN_MAX; i++)
+		CHECK_EQ(write(sv[0], "\x80\0\0\x2a\0\0\0\0", 8), 8);
+	CHECK_EQ(write(sv[0], "\0\0\0\x08\0\0\0\0", 8), 8);     /* GO */
+	CHECK_EQ(migr_msg_expect(b, MIGR_MSG_GO, &m), 0);
+	for (int i = 0; i <= MIGR_OPTIONAL_RUN_MAX; i++)
+		CHECK_EQ(write(sv[0], "\x80\0\0\x2a\0\0\0\0", 8), 8);
+	CHECK_EQ(migr_msg_recv(b, &m), -MIGR_E_PROTO);
+	CHECK(strstr(migr_conn_error(b), "unknown optional messages in a row") != NULL);
+	migr_conn_close(b);
+	close(sv[0]);
+}
+
+struct trickler {
+	int fd;
+	atomic_bool stop;
+};
+
+/* Sends an optional message a byte every 20 ms, for ever: progress, but never a message. */
+static void *trickle_main(void *arg)
+{
+	struct trickler *t = arg;
+	static const char msg[] = "\x80\0\0\x2a\0\0\0\x02xy";
+
+	for (int i = 0; !atomic_load(&t->stop); i = (i + 1) % 10) {
+		if (write(t->fd, msg + i, 1) != 1)
+			break;
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/* A phase deadline cuts a peer that keeps the I/O timeout happy by trickling. */
+static void test_phase_deadline(void)
+{
+	struct migr_transport_opts o;
+	struct trickler t = { .fd = -1 };
+	struct migr_conn *b;
+	struct migr_msg m;
+	struct timespec t0, t1;
+	pthread_t th;
+	int sv[2];
+	double s;
+
+	migr_transport_opts_init(&o);
+	o.io_timeout_ms = 200;                 /* never hit: a byte every 20 ms */
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], &o, &b), 0);
+	t.fd = sv[0];
+	pthread_create(&th, NULL, trickle_main, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	migr_conn_set_deadline(b, 500);
+	CHECK_EQ(migr_msg_recv(b, &m), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECK(s >= 0.45 && s < 2.0);
+	atomic_store(&t.stop, true);
+	pthread_join(th, NULL);
+	migr_conn_close(b);
+	close(sv[0]);
 }
 
 /* ---- the record ------------------------------------------------------------------------- */
@@ -679,6 +744,7 @@ int main(void)
 	test_frames();
 	test_hello_and_ids();
 	test_over_conn();
+	test_phase_deadline();
 	test_record();
 	return unit_done("test_proto");
 }

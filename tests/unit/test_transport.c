@@ -14,9 +14,11 @@
 #include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "libmigr.h"
@@ -26,9 +28,9 @@ static char data_dir[1024];
 
 static const char *dpath(const char *name)
 {
-	static char bufs[8][1200];
+	static char bufs[32][1200];
 	static int next;
-	char *b = bufs[next++ % 8];
+	char *b = bufs[next++ % 32];
 
 	snprintf(b, sizeof(bufs[0]), "%s/%s", data_dir, name);
 	return b;
@@ -300,7 +302,7 @@ static void test_psk(void)
 	psk_opts(&co, "psk-otherid.key");
 	make_pair("127.0.0.1", &co, &so, &p);
 	CHECK_EQ(p.src, -MIGR_E_AUTH);
-	CHECK(strstr(p.serr, "identity \"someone-else\" is not ours") != NULL);
+	CHECK(strstr(p.serr, "identity \"someone-else\" is not in our key file") != NULL);
 	CHECK_EQ(p.crc, -MIGR_E_AUTH);
 	CHECK(strstr(p.cerr, "the peer rejected our pre-shared key") != NULL);
 	CHECK(p.client == NULL);
@@ -351,7 +353,7 @@ static void test_credentials_missing(void)
 	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
 	CHECK(strstr(err, "16 to 64 bytes") != NULL);
 
-	psk_opts(&o, "ca.pem");                   /* not a key file at all */
+	psk_opts(&o, "ca-key.pem");               /* not a pre-shared key file at all */
 	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
 	CHECK(strstr(err, "IDENTITY:HEXKEY") != NULL);
 
@@ -640,12 +642,351 @@ static void test_addresses(void)
 	}
 }
 
+static bool have(const char *name)
+{
+	return access(dpath(name), R_OK) == 0;
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[4096];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	ssize_t n;
+
+	CHECK(in >= 0 && out >= 0);
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		CHECK_EQ(write(out, buf, n), n);
+	fchmod(out, mode);
+	close(in);
+	close(out);
+}
+
+/*
+ * Pinned peers: the target's allow-list (certificate CN or DNS name, PSK identity), the
+ * extended key usage each side needs, key files others can read, one PSK per peer.
+ */
+static void test_pinning(void)
+{
+	struct migr_transport_opts co, so;
+	struct migr_listener *l = NULL;
+	struct migr_conn *c = NULL;
+	char err[MIGR_ERR_MAX], loose[1200], one[1200];
+	struct pair p;
+
+	fprintf(stderr, "pinned peers: allow-list\n");
+	x509_opts(&co, "ca.pem", "client");
+	x509_opts(&so, "ca.pem", "server");
+	so.allow_peers = "source.example.org, migr test source";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	if (p.server)
+		CHECK_STR(migr_conn_peer_name(p.server), "migr test source");
+	pair_close(&p);
+	so.allow_peers = "LOCALHOST";                     /* a subjectAltName DNS name */
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, 0);
+	if (p.server)
+		CHECK_STR(migr_conn_peer_name(p.server), "LOCALHOST");
+	pair_close(&p);
+	so.allow_peers = "source.example.org,other";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "not on the allowed peers list") != NULL);
+	CHECK(strstr(p.serr, "CN \"migr test source\", DNS \"localhost\"") != NULL);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	CHECK(strstr(p.cerr, "is this host's name on its allowed peers list?") != NULL);
+	pair_close(&p);
+	so.allow_peers = NULL;
+
+	if (have("serveronly-client.pem")) {
+		fprintf(stderr, "pinned peers: extended key usage\n");
+		x509_opts(&co, "ca.pem", "serveronly-client");
+		make_pair("127.0.0.1", &co, &so, &p);
+		CHECK_EQ(p.src, -MIGR_E_AUTH);
+		CHECK(strstr(p.serr, "lacks TLS client authentication") != NULL);
+		CHECK_EQ(p.crc, -MIGR_E_AUTH);
+		pair_close(&p);
+		x509_opts(&co, "ca.pem", "noeku-client");    /* no extension: any purpose */
+		make_pair("127.0.0.1", &co, &so, &p);
+		CHECK_EQ(p.crc, 0);
+		CHECK_EQ(p.src, 0);
+		pair_close(&p);
+		x509_opts(&co, "ca.pem", "client");
+		x509_opts(&so, "ca.pem", "clientonly-server");
+		make_pair("127.0.0.1", &co, &so, &p);
+		CHECK_EQ(p.crc, -MIGR_E_AUTH);
+		CHECK(strstr(p.cerr, "lacks TLS server authentication") != NULL);
+		CHECK(p.src != 0);
+		pair_close(&p);
+		x509_opts(&so, "ca.pem", "server");
+	} else {
+		printf("no generated credentials (certtool missing?): extended key usage not tested\n");
+	}
+
+	fprintf(stderr, "pinned peers: key files others can read\n");
+	snprintf(loose, sizeof(loose), "%s", dpath("loose-key.pem"));
+	copy_file(dpath("client-key.pem"), loose, 0644);
+	co.key_file = loose;
+	CHECK_EQ(migr_connect("127.0.0.1:1", &co, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "mode 0644") != NULL);
+	CHECK(strstr(err, "chmod 600") != NULL);
+	snprintf(loose, sizeof(loose), "%s", dpath("loose.key"));
+	copy_file(dpath("psk.key"), loose, 0640);
+	psk_opts(&so, "psk.key");
+	so.psk_file = loose;
+	CHECK_EQ(migr_listen("127.0.0.1:0", &so, &l, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "mode 0640") != NULL);
+	CHECK(l == NULL);
+
+	if (!have("psk-peers.key")) {
+		printf("no generated credentials: per-peer pre-shared keys not tested\n");
+		return;
+	}
+	fprintf(stderr, "pinned peers: one pre-shared key per peer\n");
+	psk_opts(&so, "psk-peers.key");
+	psk_opts(&co, "psk-peers.key");
+	co.psk_identity = "source-b";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.crc, 0);
+	CHECK_EQ(p.src, 0);
+	if (p.server) {
+		CHECK_STR(migr_conn_peer_identity(p.server), "psk:source-b");
+		CHECK_STR(migr_conn_peer_name(p.server), "source-b");
+		exchange(p.client, p.server);
+	}
+	pair_close(&p);
+	/* A source's own file holds its line only, and it need not name itself. */
+	{
+		FILE *in = fopen(dpath("psk-peers.key"), "r");
+		char line[256] = "";
+
+		CHECK(in && fgets(line, sizeof(line), in));
+		if (in)
+			fclose(in);
+		snprintf(one, sizeof(one), "%s", dpath("psk-a.key"));
+		copy_file("/dev/null", one, 0600);
+		in = fopen(one, "w");
+		CHECK(in != NULL);
+		if (in) {
+			fprintf(in, "# the key this host shares\n\n%s", line);
+			fclose(in);
+		}
+		psk_opts(&co, "psk.key");
+		co.psk_file = one;
+		make_pair("127.0.0.1", &co, &so, &p);
+		CHECK_EQ(p.crc, 0);
+		if (p.server)
+			CHECK_STR(migr_conn_peer_name(p.server), "source-a");
+		pair_close(&p);
+	}
+	/* Only source-a allowed: source-b authenticates but is refused. */
+	so.allow_peers = "source-a";
+	psk_opts(&co, "psk-peers.key");
+	co.psk_identity = "source-b";
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "not on the allowed peers list (it presented pre-shared key identity "
+	             "\"source-b\")") != NULL);
+	CHECK_EQ(p.crc, -MIGR_E_AUTH);
+	pair_close(&p);
+	so.allow_peers = NULL;
+	/* An identity with no key in our own file, and one the target does not know. */
+	co.psk_identity = "source-c";
+	CHECK_EQ(migr_connect("127.0.0.1:1", &co, &c, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "no key for our identity \"source-c\"") != NULL);
+	psk_opts(&co, "psk.key");
+	make_pair("127.0.0.1", &co, &so, &p);
+	CHECK_EQ(p.src, -MIGR_E_AUTH);
+	CHECK(strstr(p.serr, "identity \"migr-test\" is not in our key file") != NULL);
+	pair_close(&p);
+}
+
+struct admission {
+	struct migr_listener *l;
+	struct migr_admit *a;
+	atomic_bool stop;
+	pthread_t th;
+	pthread_mutex_t lock;
+	struct migr_conn *admitted;
+	uint64_t admitted_ns;
+	char admitted_peer[64];
+	unsigned int refused, refused_local1, suppressed;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void on_admitted(struct migr_conn *c, const char *peer, void *arg)
+{
+	struct admission *x = arg;
+
+	pthread_mutex_lock(&x->lock);
+	if (x->admitted)
+		migr_conn_close(c);
+	else {
+		x->admitted = c;
+		x->admitted_ns = now_ns();
+		snprintf(x->admitted_peer, sizeof(x->admitted_peer), "%s", peer);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void on_refused(const char *peer, int rc, const char *why, unsigned int suppressed,
+                       void *arg)
+{
+	struct admission *x = arg;
+
+	pthread_mutex_lock(&x->lock);
+	x->refused++;
+	if (!strncmp(peer, "127.0.0.1:", 10))
+		x->refused_local1++;
+	x->suppressed += suppressed;
+	pthread_mutex_unlock(&x->lock);
+	fprintf(stderr, "  refused %s: %s (%s), %u not reported since\n", peer, why,
+	        migr_strerror(rc), suppressed);
+}
+
+/* The daemon's main loop, reduced to the listener. */
+static void *admission_loop(void *arg)
+{
+	struct admission *x = arg;
+	struct pollfd pfd = { .fd = migr_listener_fd(x->l), .events = POLLIN };
+
+	while (!atomic_load(&x->stop))
+		if (poll(&pfd, 1, 20) > 0)
+			migr_admit_accept(x->a);
+	return NULL;
+}
+
+/* Connects a TCP socket from address src to 127.0.0.1:port; -1 on failure. */
+static int connect_from(const char *src, int port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, src, &from.sin_addr);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons((uint16_t)port);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Admission: 16 idle connections from one address hold at most its per-address share of
+ * the handshake pool, and an authenticated connection from elsewhere is admitted at once,
+ * well within the handshake deadline; the idle ones are cut at the deadline, and the
+ * refusals of one address are reported once per interval.
+ */
+static void test_admission(void)
+{
+	struct migr_admit_opts ao = { .threads = 3, .per_addr = 2, .queue = 8,
+		.handshake_ms = 1500, .log_interval_s = 60, .admitted = on_admitted,
+		.refused = on_refused };
+	struct migr_transport_opts so, co;
+	struct admission x = { 0 };
+	struct migr_conn *c = NULL;
+	char err[MIGR_ERR_MAX] = "";
+	int idle[16], fd, n_idle = 0;
+	uint64_t t0, waited_ms;
+
+	fprintf(stderr, "admission: idle connections do not delay an authenticated one\n");
+	psk_opts(&so, "psk.key");
+	psk_opts(&co, "psk.key");
+	pthread_mutex_init(&x.lock, NULL);
+	ao.arg = &x;
+	CHECK_EQ(migr_listen("127.0.0.1:0", &so, &x.l, err, sizeof(err)), 0);
+	if (!x.l)
+		return;
+	CHECK_EQ(migr_admit_start(x.l, &ao, &x.a), 0);
+	pthread_create(&x.th, NULL, admission_loop, &x);
+	for (int i = 0; i < 16; i++) {
+		idle[i] = connect_from("127.0.0.1", migr_listener_port(x.l));
+		n_idle += idle[i] >= 0;
+	}
+	CHECK_EQ(n_idle, 16);
+	usleep(200000);                       /* all accepted: two held, fourteen refused */
+	fd = connect_from("127.0.0.2", migr_listener_port(x.l));
+	if (fd < 0) {
+		printf("cannot connect from 127.0.0.2 here: admission not tested\n");
+		goto out;
+	}
+	t0 = now_ns();
+	CHECK_EQ(migr_conn_from_socket(fd, false, &co, &c, err, sizeof(err)), 0);
+	for (int i = 0; i < 100 && !x.admitted; i++)
+		usleep(10000);
+	pthread_mutex_lock(&x.lock);
+	CHECK(x.admitted != NULL);
+	waited_ms = x.admitted ? (x.admitted_ns - t0) / 1000000 : 9999;
+	CHECK(!strncmp(x.admitted_peer, "127.0.0.2:", 10));
+	pthread_mutex_unlock(&x.lock);
+	fprintf(stderr, "  admitted after %llu ms (handshake deadline %u ms)\n",
+	        (unsigned long long)waited_ms, ao.handshake_ms);
+	CHECK(waited_ms < ao.handshake_ms);
+	if (x.admitted && c)
+		exchange(c, x.admitted);
+	/* The two idle ones that got a handshake thread are cut at the deadline. */
+	usleep((ao.handshake_ms + 300) * 1000);
+	pthread_mutex_lock(&x.lock);
+	CHECK_EQ(x.refused_local1, 1);       /* sixteen refusals, one report */
+	CHECK_EQ(x.refused, 1);
+	pthread_mutex_unlock(&x.lock);
+	for (int i = 0; i < 16; i++) {
+		char b;
+
+		if (idle[i] >= 0)
+			CHECK(read(idle[i], &b, 1) <= 0);   /* every idle one closed */
+	}
+out:
+	atomic_store(&x.stop, true);
+	pthread_join(x.th, NULL);
+	migr_admit_stop(x.a);
+	for (int i = 0; i < 16; i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	migr_conn_close(c);
+	migr_conn_close(x.admitted);
+	migr_listener_close(x.l);
+}
+
+/* Makes the credentials into a fresh folder (tests/data/make-creds.sh); without certtool,
+ * uses tests/data with its key files made private. */
+static void setup_data(void)
+{
+	static const char *keys[] = { "ca-key.pem", "client-key.pem", "server-key.pem",
+		"other-ca-key.pem", "other-client-key.pem", "psk.key", "psk-wrong.key",
+		"psk-otherid.key", "psk-short.key" };
+	const char *d = getenv("MIGR_TEST_DATA");
+	char cmd[1200];
+
+	if (!d) {
+		snprintf(data_dir, sizeof(data_dir), "/tmp/migr-test-creds-XXXXXX");
+		if (mkdtemp(data_dir)) {
+			snprintf(cmd, sizeof(cmd), "sh tests/data/make-creds.sh %s", data_dir);
+			if (system(cmd) == 0)
+				return;
+		}
+		printf("cannot make credentials (certtool?): using tests/data\n");
+	}
+	snprintf(data_dir, sizeof(data_dir), "%s", d ? d : "tests/data");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		chmod(dpath(keys[i]), 0600);
+}
+
 int main(void)
 {
-	const char *d = getenv("MIGR_TEST_DATA");
-
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(data_dir, sizeof(data_dir), "%s", d ? d : "tests/data");
+	setup_data();
 	test_x509_ok();
 	test_x509_names();
 	test_x509_wrong_ca();
@@ -655,5 +996,15 @@ int main(void)
 	test_addresses();
 	test_slow_handshake();
 	test_pending();
+	test_pinning();
+	test_admission();
+	if (!getenv("MIGR_TEST_DATA") && !strncmp(data_dir, "/tmp/migr-test-creds-", 21)) {
+		char cmd[1200];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
+		if (system(cmd)) {
+			/* a leftover temporary folder: harmless */
+		}
+	}
 	return unit_done("test_transport");
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "libmigr.h"
 #include "unit.h"
 
@@ -644,6 +645,10 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(data_dir, sizeof(data_dir), "%s", d ? d : "tests/data");
+	/* migr refuses keys others can read; git does not keep the mode */
+	chmod(dpath("psk.key"), 0600);
+	chmod(dpath("server-key.pem"), 0600);
+	chmod(dpath("client-key.pem"), 0600);
 	test_stream(K_PSK, big);
 	test_stream(K_X509, big);
 	test_stream(K_TCP, big);

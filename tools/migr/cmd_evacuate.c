@@ -64,7 +64,8 @@ static void usage(FILE *f)
 "  --event-log FILE      (local runs) append per-guest records here (default %s)\n"
 "  -v                    more log detail (local runs)\n"
 "Connection to the targets (local runs; migrd uses its own): --psk FILE, --cert FILE\n"
-"  --key FILE --ca FILE, --peer-name NAME, --insecure, --bandwidth RATE (as migr migrate)\n"
+"  --key FILE --ca FILE, --peer-name NAME, --psk-identity NAME, --insecure,\n"
+"  --bandwidth RATE (as migr migrate)\n"
 "\n"
 "Ctrl-C cancels: nothing queued starts, running migrations finish or back out.\n"
 "Exit status: 0 the host is empty (dry run: every guest has a target); 1 guests remain\n"
@@ -333,6 +334,7 @@ int cmd_evacuate(int argc, char **argv)
 		{ "help", 0, 0, 'h' },
 		{ "psk", 1, 0, 1 }, { "cert", 1, 0, 1 }, { "key", 1, 0, 1 }, { "ca", 1, 0, 1 },
 		{ "peer-name", 1, 0, 1 }, { "insecure", 0, 0, 1 }, { "bandwidth", 1, 0, 1 },
+		{ "psk-identity", 1, 0, 1 },
 		{ 0, 0, 0, 0 }
 	};
 	struct opts o;

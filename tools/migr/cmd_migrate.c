@@ -32,9 +32,13 @@ static void usage(FILE *f)
 "  --on-timeout abort|stop  what --max-time does (default abort: guest stays here)\n"
 "  --abort-over-budget   abort rather than stop when the budget cannot be met\n"
 "Connection (TLS 1.3 by default; credentials from %s or %s/ if none given):\n"
-"  --psk FILE            pre-shared key file (IDENTITY:HEXKEY, as psktool writes)\n"
+"  --psk FILE            pre-shared key file (IDENTITY:HEXKEY lines, as psktool writes;\n"
+"                        mode 0600); the key used is the line of our identity\n"
+"  --psk-identity NAME   the PSK identity to present (default this host's name, or the\n"
+"                        only line's identity in a one-line file)\n"
 "  --cert FILE --key FILE --ca FILE   X.509 certificate, key and CA (PEM)\n"
-"  --peer-name NAME      name the target's certificate must carry (default HOST)\n"
+"  --peer-name NAME      name the target's certificate must carry (default HOST); an\n"
+"                        extended key usage in it must allow TLS server authentication\n"
 "  --insecure            plain TCP, no authentication, no encryption\n"
 "  --bandwidth RATE      cap on what is sent, bytes/s; suffixes K, M, G (x1024)\n"
 "  -s, --ssh-style CMD   byte pipe instead of TCP: runs `CMD HOST migr receive` (with\n"
@@ -72,8 +76,8 @@ int cmd_migrate(int argc, char **argv)
 		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "timeout", 1, 0, O_TIMEOUT }, { "peek-interval", 1, 0, O_PEEK },
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
-		{ "bandwidth", 1, 0, O_CONN }, { "blackout-deadline", 1, 0, O_DEADLINE },
-		{ "record-dir", 1, 0, O_RECDIR },
+		{ "bandwidth", 1, 0, O_CONN }, { "psk-identity", 1, 0, O_CONN },
+		{ "blackout-deadline", 1, 0, O_DEADLINE }, { "record-dir", 1, 0, O_RECDIR },
 		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};

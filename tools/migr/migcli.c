@@ -43,6 +43,8 @@ int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *ar
 		o->t.key_file = arg;
 	else if (!strcmp(name, "ca"))
 		o->t.ca_file = arg;
+	else if (!strcmp(name, "psk-identity"))
+		o->t.psk_identity = arg;
 	else if (!strcmp(name, "peer-name"))
 		o->t.peer_name = arg;
 	else if (!strcmp(name, "insecure"))

@@ -83,6 +83,8 @@ static int set(struct migr_evacd_config *c, const char *k, const char *v, const 
 		STR(migrd_evac.control_path);
 	} else if (!strcmp(k, "psk")) {
 		STR(migrd_evac.psk);
+	} else if (!strcmp(k, "psk-identity")) {
+		STR(migrd_evac.psk_identity);
 	} else if (!strcmp(k, "cert")) {
 		STR(migrd_evac.cert);
 	} else if (!strcmp(k, "key")) {
@@ -179,6 +181,8 @@ int migrd_evac_init(xentoollog_logger *lg)
 		return rc;
 	if (m->psk[0])
 		m->topts.psk_file = m->psk;
+	if (m->psk_identity[0])
+		m->topts.psk_identity = m->psk_identity;
 	if (m->cert[0])
 		m->topts.cert_file = m->cert;
 	if (m->key[0])

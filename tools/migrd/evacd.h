@@ -36,6 +36,7 @@ struct migrd_evac {
 	char event_log[512];
 	char targets[1024];
 	char psk[512], cert[512], key[512], ca[512];
+	char psk_identity[128];          /* outgoing connections; "": the host name */
 };
 extern struct migrd_evac migrd_evac;
 

@@ -71,14 +71,17 @@ struct receiver {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;             /* signalled when a reception ends */
 	unsigned int active;             /* receptions under way */
+	unsigned int waiting;            /* authenticated, waiting for a slot */
+	bool closing;                    /* shutting down: waiting ones give up */
 	int wake[2];                     /* a reception that ends writes a byte here */
 	int recover_timer;               /* timerfd: source recovery every 30 s */
+	struct migr_admit *admit;        /* handshakes: a pool with deadlines (migr/admit.h) */
+	struct migr_admit_opts ao;
 };
 
 struct reception {
 	struct receiver *r;
-	struct migr_pending *pending;     /* accepted, not yet authenticated */
-	struct migr_conn *c;
+	struct migr_conn *c;              /* authenticated */
 	char peer[128];
 };
 
@@ -105,10 +108,9 @@ static void reception_end(struct receiver *r, bool served)
 	}
 }
 
-/* One connection: its TLS handshake here, off the main loop (a peer that stalls it holds
- * up only this thread, for at most the handshake timeout), then one migration or one
- * resolve question, on a hypervisor handle of its own (libxl's context is not shared
- * between threads here). */
+/* One authenticated connection (the handshake pool admitted it): a reception slot, taken
+ * only now, then one migration or one resolve question, on a hypervisor handle of its own
+ * (libxl's context is not shared between threads here). */
 static void *reception_main(void *arg)
 {
 	struct reception *x = arg;
@@ -116,19 +118,23 @@ static void *reception_main(void *arg)
 	struct migr_recv_params rp = r->rp;
 	struct migr_recv_result res;
 	struct migr_hv *hv = NULL;
-	char ts[32], err[MIGR_ERR_MAX] = "";
+	char ts[32];
 	int rc;
 
-	rc = migr_pending_handshake(x->pending, &x->c, err, sizeof(err));
-	x->pending = NULL;
-	stamp(ts, sizeof(ts));
-	if (rc) {
-		fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s\n", ts, x->peer,
-			migr_strerror(rc), err[0] ? ": " : "", err);
+	pthread_mutex_lock(&r->lock);
+	while (r->active >= r->max_incoming && !r->closing)
+		pthread_cond_wait(&r->idle, &r->lock);
+	r->waiting--;
+	if (r->closing) {
+		pthread_cond_broadcast(&r->idle);
+		pthread_mutex_unlock(&r->lock);
+		migr_conn_close(x->c);
 		free(x);
-		reception_end(r, false);
 		return NULL;
 	}
+	r->active++;
+	pthread_mutex_unlock(&r->lock);
+	stamp(ts, sizeof(ts));
 	fprintf(stderr, "%s migrd: connection from %s (%s%s%s)\n", ts, x->peer,
 		migr_conn_security(x->c), migr_conn_peer_identity(x->c)[0] ? ", " : "",
 		migr_conn_peer_identity(x->c));
@@ -232,61 +238,88 @@ static bool receiver_full(struct receiver *r)
 	return full;
 }
 
-/* Waits for the receptions under way (at shutdown). */
+/* Waits for the receptions under way (at shutdown); those waiting for a slot give up. */
 static void receiver_drain(struct receiver *r)
 {
 	pthread_mutex_lock(&r->lock);
+	r->closing = true;
+	pthread_cond_broadcast(&r->idle);
 	if (r->active)
 		fprintf(stderr, "migrd: waiting for %u incoming migration(s) to finish\n", r->active);
-	while (r->active)
+	while (r->active || r->waiting)
 		pthread_cond_wait(&r->idle, &r->lock);
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* A connection: accept it here, hand it to a reception thread, which authenticates it. */
+/* A connection: accepted here and queued for the handshake pool (migr/admit.h), which
+ * refuses it at once over a limit. */
 static int on_incoming(void *arg)
 {
 	struct receiver *r = arg;
-	struct migr_pending *pend = NULL;
-	struct reception *x;
+
+	migr_admit_accept(r->admit);
+	return 0;
+}
+
+/* Refusals before authentication, at most one line per address and interval. */
+static void on_refused(const char *peer, int rc, const char *why, unsigned int suppressed,
+		       void *arg)
+{
+	char ts[32];
+
+	stamp(ts, sizeof(ts));
+	fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s", ts, peer,
+		migr_strerror(rc), why[0] ? ": " : "", why);
+	if (suppressed)
+		fprintf(stderr, " (and %u more from this address since its last report)", suppressed);
+	fprintf(stderr, "\n");
+}
+
+/* A handshake thread with an authenticated connection: a reception thread of its own,
+ * which waits for a slot; at most --max-incoming wait, more are refused. */
+static void on_admitted(struct migr_conn *c, const char *peer, void *arg)
+{
+	struct receiver *r = arg;
+	struct reception *x = NULL;
 	pthread_attr_t attr;
 	pthread_t th;
-	char peer[128] = "", err[MIGR_ERR_MAX] = "", ts[32];
+	const char *why = NULL;
+	char ts[32];
 	int rc;
 
-	rc = migr_accept_pending(r->l, &pend, peer, err, sizeof(err));
-	stamp(ts, sizeof(ts));
-	if (rc) {
-		fprintf(stderr, "%s migrd: connection from %s refused: %s%s%s\n", ts,
-			peer[0] ? peer : "?", migr_strerror(rc), err[0] ? ": " : "", err);
-		return 0;
-	}
-	x = calloc(1, sizeof(*x));
-	if (!x) {
-		fprintf(stderr, "%s migrd: connection from %s dropped: out of memory\n", ts, peer);
-		migr_pending_free(pend);
-		return 0;
-	}
-	x->r = r;
-	x->pending = pend;
-	snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	pthread_mutex_lock(&r->lock);
-	r->active++;
+	if (r->closing)
+		why = "shutting down";
+	else if (r->once && (r->active || r->waiting || r->served))
+		why = "--once: already served a connection";
+	else if (r->waiting >= r->max_incoming)
+		why = "busy: every reception slot taken and as many waiting";
+	else if (!(x = calloc(1, sizeof(*x))))
+		why = "out of memory";
+	else
+		r->waiting++;
 	pthread_mutex_unlock(&r->lock);
+	if (why)
+		goto out_refuse;
+	x->r = r;
+	x->c = c;
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&th, &attr, reception_main, x);
 	pthread_attr_destroy(&attr);
-	if (rc) {
-		fprintf(stderr, "%s migrd: connection from %s dropped: cannot start a thread (%s)\n",
-			ts, peer, strerror(rc));
-		pthread_mutex_lock(&r->lock);
-		r->active--;
-		pthread_mutex_unlock(&r->lock);
-		migr_pending_free(pend);
-		free(x);
-	}
-	return 0;
+	if (!rc)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->waiting--;
+	pthread_mutex_unlock(&r->lock);
+	free(x);
+	why = "cannot start a thread";
+out_refuse:
+	stamp(ts, sizeof(ts));
+	fprintf(stderr, "%s migrd: connection from %s (%s) dropped: %s\n", ts, peer,
+		migr_conn_peer_identity(c), why);
+	migr_conn_close(c);
 }
 
 static void usage(FILE *f)
@@ -299,6 +332,11 @@ static void usage(FILE *f)
 "  --psk FILE | --cert FILE --key FILE --ca FILE   credentials (TLS 1.3; default %s,\n"
 "                        else %s/{cert,key,ca}.pem)\n"
 "  --insecure            plain TCP, no authentication: only on a trusted network\n"
+"  --allow-peer NAME[,NAME...]  accept only these sources (repeatable): a certificate's\n"
+"                        subject CN or subjectAltName DNS name, or a PSK identity (the\n"
+"                        source's host name), must be one of them; others are refused\n"
+"                        and the log names what they presented. Default: any peer that\n"
+"                        authenticates. Key and PSK files must be mode 0600 (owner only)\n"
 "  --record-dir DIR      durable migration records (default %s)\n"
 "  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
 "  --once                exit after one connection\n"
@@ -313,7 +351,13 @@ static void usage(FILE *f)
 "  --src-record-dir DIR  this host's records as a source (default %s)\n"
 "  --port-file FILE      write the bound port there once listening\n"
 "  --max-incoming N      migrations received at once (default 4; each in its own thread;\n"
-"                        they share a claim on free memory)\n"
+"                        they share a claim on free memory); a slot is taken only\n"
+"                        after authentication, and as many more may wait for one\n"
+"  --handshake-timeout S  a connection must authenticate within S seconds of being\n"
+"                        accepted (default 5); handshakes run in a pool of 4 threads\n"
+"  --max-per-address N   connections one address may hold before authenticating\n"
+"                        (default 2); more are closed at once. Refusals are logged once\n"
+"                        per address and minute, with a count of the others\n"
 "  --stock-hotplug       run guests' stock vif-bridge script while restoring them; by\n"
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
@@ -332,7 +376,8 @@ int main(int argc, char **argv)
 		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
 		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
 		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
-		{ "src-record-dir", 1, 0, 'R' },
+		{ "allow-peer", 1, 0, 'A' }, { "handshake-timeout", 1, 0, 'H' },
+		{ "max-per-address", 1, 0, 'R' }, { "src-record-dir", 1, 0, 'D' },
 		{ 0 }
 	};
 	struct migr_transport_opts t;
@@ -363,13 +408,21 @@ int main(int argc, char **argv)
 		case 'k': t.key_file = optarg; break;
 		case 'a': t.ca_file = optarg; break;
 		case 'i': t.insecure = true; break;
+		case 'A': {   /* repeatable: the lists are joined */
+			char *joined = NULL;
+			if (asprintf(&joined, "%s%s%s", t.allow_peers ? t.allow_peers : "",
+				     t.allow_peers ? "," : "", optarg) < 0)
+				return 1;
+			t.allow_peers = joined;   /* lives as long as the daemon */
+			break;
+		}
 		case 'r': r.rp.record_dir = optarg; break;
 		case 'm': r.rp.reserve_kib = strtoull(optarg, NULL, 10) * 1024; break;
 		case 'o': r.once = true; break;
 		case 'p': port_file = optarg; break;
 		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case 'N': no_cleanup = true; break;
-		case 'R': r.src_record_dir = optarg; break;
+		case 'D': r.src_record_dir = optarg; break;
 		case 'S': r.stock_hotplug = true; break;
 		case 'M': {
 			char *end;
@@ -379,6 +432,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			r.max_incoming = (unsigned int)v;
+			break;
+		}
+		case 'H': case 'R': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > (opt == 'H' ? 300 : 64)) {
+				fprintf(stderr, "migrd: --%s takes 1..%d\n", opt == 'H' ?
+					"handshake-timeout" : "max-per-address", opt == 'H' ? 300 : 64);
+				return 2;
+			}
+			if (opt == 'H')
+				r.ao.handshake_ms = (unsigned int)v * 1000;
+			else
+				r.ao.per_addr = (unsigned int)v;
 			break;
 		}
 		case 'v': verbose++; break;
@@ -460,6 +527,14 @@ int main(int argc, char **argv)
 		perror("migrd: pipe");
 		goto out;
 	}
+	r.ao.admitted = on_admitted;
+	r.ao.refused = on_refused;
+	r.ao.arg = &r;
+	rc = migr_admit_start(r.l, &r.ao, &r.admit);
+	if (rc) {
+		fprintf(stderr, "migrd: cannot start the handshake threads: %s\n", migr_strerror(rc));
+		goto out;
+	}
 	listener_idx = n_sources;
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
 	migrd_add_source(r.wake[0], on_reception_end, &r);
@@ -476,8 +551,8 @@ int main(int argc, char **argv)
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)
 			pfd[i] = (struct pollfd){ .fd = sources[i].fd, .events = POLLIN };
-		/* At --max-incoming, new connections wait in the listen backlog. */
-		if (receiver_full(&r))
+		/* --once: after the one connection, the rest wait in the listen backlog. */
+		if (r.once && receiver_full(&r))
 			pfd[listener_idx].fd = -1;
 		rc = poll(pfd, n_sources, -1);
 		if (rc < 0) {
@@ -493,6 +568,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	migr_admit_stop(r.admit);
 	migr_listener_close(r.l);
 	r.l = NULL;
 	migrd_evac_fini();

@@ -57,13 +57,19 @@ static void notice_dirs(void)
 	free(doms);
 }
 
+#define WATCH_BATCH 64
+
 static int on_xenstore(void *arg)
 {
 	struct migr_xs *xs = migrd_evac.xs;
 	char *path, *tok;
 	bool intro = false;
 
-	while (xs->ops->read_watch(xs, &path, &tok) == 0) {
+	/* A bounded batch per turn: a guest writing its nodes in a loop must not keep the
+	 * main loop (the listener, the control socket) waiting; the xenstore fd stays
+	 * readable while events are queued, so the next turn takes the next batch. */
+	for (unsigned int n = 0; n < WATCH_BATCH && xs->ops->read_watch(xs, &path, &tok) == 0;
+	     n++) {
 		if (!strcmp(tok, TOK_INTRO))
 			intro = true;
 		else if (migrd_evac.svc)

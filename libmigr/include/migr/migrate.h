@@ -180,6 +180,10 @@ struct migr_recv_params {
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
 	struct xentoollog_logger *lg;
 	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
+	/* Each control phase must be over within this, however the peer trickles: HELLO to
+	 * CONFIG (or a RESOLVE answered), and from the stream's end to the last message. The
+	 * stream itself is bounded by the I/O timeout and MIGR_OPTIONAL_RUN_MAX. 0: 60 s. */
+	unsigned int phase_timeout_ms;
 };
 
 struct migr_recv_result {

@@ -38,6 +38,9 @@
 #define MIGR_FIELD_OPTIONAL  0x8000u        /* bit of a field tag */
 
 #define MIGR_MSG_MAX      (64 * 1024)       /* cap on a control message's payload */
+#define MIGR_OPTIONAL_RUN_MAX 64            /* unknown optional messages skipped in a row
+                                               (between two messages or DATA frames used)
+                                               before the peer is cut, -MIGR_E_PROTO */
 #define MIGR_CONFIG_MAX   (4 * 1024 * 1024) /* cap on the CONFIG payload (domain JSON) */
 #define MIGR_DATA_MAX     (4 * 1024 * 1024) /* cap on one DATA frame */
 

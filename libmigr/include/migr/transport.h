@@ -65,20 +65,35 @@
 struct migr_transport_opts {
 	/*
 	 * Credentials. Certificates: ca_file (PEM, the CA(s) the peer's certificate must chain
-	 * to), cert_file and key_file (PEM, ours). Pre-shared key: psk_file, one line
-	 * "IDENTITY:HEXKEY" (the format of GnuTLS's `psktool`), at least 16 key bytes, the
-	 * same file at both ends. Exactly one kind must be configured unless insecure is set.
+	 * to), cert_file and key_file (PEM, ours). Pre-shared keys: psk_file, lines
+	 * "IDENTITY:HEXKEY" (the format of GnuTLS's `psktool`), at least 16 key bytes each;
+	 * empty lines and lines starting with '#' are skipped. A client presents the identity
+	 * psk_identity (default: the host name) with the key on that identity's line; when
+	 * psk_identity is not given and the file holds a single line, that line's identity
+	 * and key (one key shared by every host). A server looks the client's identity up in
+	 * its file: one key per peer. Exactly one kind must be configured unless insecure is
+	 * set. key_file and psk_file must not be readable or writable by group or others
+	 * (-MIGR_E_AUTH, as ssh refuses such a private key).
 	 */
 	const char *ca_file;
 	const char *cert_file;
 	const char *key_file;
 	const char *crl_file;      /* optional PEM CRL */
 	const char *psk_file;
+	const char *psk_identity;  /* client: the identity to present; NULL: see above */
+	/*
+	 * Server: the peers accepted, comma-separated names: a certificate's subject CN or one
+	 * of its subjectAltName DNS names, or a PSK identity, must be one of them (compared
+	 * without regard to case). NULL or "": any peer that authenticates.
+	 */
+	const char *allow_peers;
 	/*
 	 * Name the peer's certificate must carry (DNS name or IP in subjectAltName, or CN).
 	 * Source side: defaults to the HOST given to migr_connect(); "" accepts any
 	 * certificate that chains to the CA. Target side: NULL or "" accepts any client
-	 * certificate that chains to the CA.
+	 * certificate that chains to the CA (see allow_peers). Either side: a certificate
+	 * with an extended key usage must list TLS server authentication (the target's) or
+	 * client authentication (the source's); one without the extension is accepted.
 	 */
 	const char *peer_name;
 	bool insecure;             /* plain TCP, no authentication, no encryption */
@@ -262,6 +277,14 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r);
  * chunk sent. */
 void migr_conn_set_bandwidth(struct migr_conn *c, uint64_t bytes_per_s);
 
+/*
+ * Sets a deadline ms from now (0: none) by which every read and write on c must be done,
+ * whatever progress it makes; after it they fail with -ETIMEDOUT. It bounds one protocol
+ * phase against a peer that trickles bytes or optional messages, which the I/O timeout
+ * (no progress for so long) does not. The driver's thread, between phases.
+ */
+void migr_conn_set_deadline(struct migr_conn *c, unsigned int ms);
+
 /* Lowers the I/O timeout to ms (never raises it; 0 does nothing). The driver's thread. */
 void migr_conn_cap_io_timeout(struct migr_conn *c, unsigned int ms);
 /* Sets the I/O timeout (0 = none); returns the one it replaces. */
@@ -279,6 +302,10 @@ const char *migr_conn_security(const struct migr_conn *c);
 
 /* Peer's certificate subject or PSK identity ("" if none). */
 const char *migr_conn_peer_identity(const struct migr_conn *c);
+
+/* The peer's authenticated name ("" if none): its PSK identity, or the allowed name its
+ * certificate matched (without an allow-list: its subject CN). For records and logs. */
+const char *migr_conn_peer_name(const struct migr_conn *c);
 
 /*
  * The last ABORT the peer sent (seen by migr_msg_recv() or by the stream_in pump):
