@@ -496,7 +496,7 @@ static const char *allow_name(unsigned int bit)
 static void refuse_field(struct walk *w, const char *path, yajl_val v, const struct field *f)
 {
 	if (f->flag)
-		refuse(w, path, v, "%s (not allowed here; --allow %s)", f->why,
+		refuse(w, path, v, "%s (--allow %s)", f->why,
 		       allow_name(f->flag));
 	else
 		refuse(w, path, v, "%s", f->why);
@@ -588,6 +588,22 @@ static void fn_object(struct walk *w, const char *path, const char *key, yajl_va
 	walk_object(w, path, v, f->sub);
 }
 
+/* What libxl would choose for a field left out must be allowed too: a vif without a
+ * bridge joins xenbr0; a disk without a format gets whatever its backend guesses. */
+static void absent_fields(struct walk *w, const char *key, const char *path, yajl_val e,
+			  const struct field *tab)
+{
+	char p[300];
+
+	if (!strcmp(key, "nics") && !get(e, "bridge"))
+		tab[0].fn(w, path, NULL, NULL, &tab[0]);     /* fn_bridge */
+	if (!strcmp(key, "disks") && !get(e, "format") && !allowed(w, MIGR_ALLOW_DISK_FORMAT)) {
+		snprintf(p, sizeof(p), "%s.format", path);
+		refuse(w, p, NULL, "(absent) lets the backend guess the image format "
+		       "(--allow disk-format)");
+	}
+}
+
 /* An array of objects of one libxl type (disks, nics). */
 static void fn_objects(struct walk *w, const char *path, const char *key, yajl_val v,
 		       const struct field *f)
@@ -607,9 +623,7 @@ static void fn_objects(struct walk *w, const char *path, const char *key, yajl_v
 			refuse(w, p, e, "is not an object");
 			continue;
 		}
-		/* a vif without a bridge joins libxl's default, which must be allowed too */
-		if (!strcmp(key, "nics") && !get(e, "bridge"))
-			f->sub[0].fn(w, p, NULL, NULL, &f->sub[0]);
+		absent_fields(w, key, p, e, f->sub);
 		walk_object(w, p, e, f->sub);
 	}
 	gen_check(w, yajl_gen_array_close(w->g));
@@ -622,8 +636,7 @@ static void fn_backend(struct walk *w, const char *path, const char *key, yajl_v
 	if (is_off(v) || allowed(w, MIGR_ALLOW_BACKEND))
 		keep(w, key, v);
 	else
-		refuse(w, path, v, "is a backend domain other than dom0 (not allowed here; "
-		       "--allow backend)");
+		refuse(w, path, v, "is a backend domain other than dom0 (--allow backend)");
 }
 
 /*
@@ -675,8 +688,8 @@ static void fn_devices(struct walk *w, const char *path, const char *key, yajl_v
 			snprintf(pk, sizeof(pk), "%s.%.48s", p, k);
 			if ((!strcmp(k, "backend_domid") || !strcmp(k, "backend_domname")) &&
 			    !is_off(x) && !allowed(w, MIGR_ALLOW_BACKEND))
-				refuse(w, pk, x, "is a backend domain other than dom0 (not allowed "
-				       "here; --allow backend)");
+				refuse(w, pk, x, "is a backend domain other than dom0 "
+				       "(--allow backend)");
 			if (!strncmp(k, "connection.", 11) && ++unions == 2)
 				refuse(w, pk, x, "is a second connection type");
 			if (!strcmp(k, "connection.socket"))
@@ -932,8 +945,7 @@ static void fn_bootloader(struct walk *w, const char *path, const char *key, yaj
 	if (is_off(v)) {
 		keep(w, key, v);
 	} else if (!allowed(w, MIGR_ALLOW_BOOTLOADER)) {
-		refuse(w, path, v, "is a program run in dom0 (not allowed here; --allow "
-		       "bootloader)");
+		refuse(w, path, v, "is a program run in dom0 (--allow bootloader)");
 	} else if (!s || !script_name_ok(s)) {
 		refuse(w, path, v, "is not a bare program name");
 	} else {
@@ -970,7 +982,7 @@ static const struct field c_info_fields[] = {
 	FN("uuid", fn_uuid),
 	OFF("xsdata", 0, "are xenstore nodes libxl would write for the guest"),
 	OFF("platformdata", 0, "are xenstore nodes libxl would write for the guest"),
-	DROP("poolid"), DROP("pool_name"), DROP("run_hotplug_scripts"),
+	DROP("poolid"), DROP("pool_name"), KEEP("run_hotplug_scripts"),
 	OFF("driver_domain", MIGR_ALLOW_BACKEND, "makes the guest a driver domain"),
 	ENUM("passthrough", MIGR_ALLOW_PCI, enum_passthrough, "sets up passthrough"),
 	KEEP("xend_suspend_evtchn_compat"),
@@ -1046,7 +1058,7 @@ static const struct field disk_fields[] = {
 	END
 };
 
-/* fn_objects() calls the first entry for a vif without a bridge. */
+/* absent_fields() calls the first entry for a vif without a bridge. */
 static const struct field nic_fields[] = {
 	FN("bridge", fn_bridge),
 	FN("backend_domid", fn_backend), FN("backend_domname", fn_backend),
