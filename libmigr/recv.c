@@ -540,6 +540,22 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 	rc = migr_msg_expect(c, MIGR_MSG_CONFIG, &cfg);
 	if (rc)
 		goto out_nothing;
+	/* The guest is built from the target's rules: the restore gets their output. */
+	{
+		char *json = NULL, why[MIGR_TEXT_MAX];
+
+		rc = migr_config_apply_rules(cfg.config.json, p->rules, &json, why, sizeof(why));
+		migr__log(p->lg, rc ? XTL_ERROR : XTL_INFO, "%s: %s", peer.preflight.name,
+			  rc || why[0] ? why : "configuration within the target's rules");
+		if (rc) {
+			migr__text(res->state_text, sizeof(res->state_text), "%s", why);
+			migr_msg_send_abort(c, MIGR_ABORT_CONFIG, why);
+			goto out_nothing;
+		}
+		free(cfg.config.json);
+		cfg.config.json = json;
+		cfg.config.len = strlen(json);
+	}
 	rc = hv->ops->config_info(hv, cfg.config.json, cname, &ctype, &cmem);
 	if (rc || strcmp(cname, peer.preflight.name) || ctype != type ||
 	    cmem > peer.preflight.memory_kib) {

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include "migr/config_rules.h"
 #include "migr/hv.h"
 #include "migr/policy.h"
 #include "migr/proto.h"
@@ -179,6 +180,8 @@ struct migr_recv_params {
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
 	struct xentoollog_logger *lg;
 	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
+	const struct migr_target_rules *rules; /* what a received guest may use here
+	                                      (migr/config_rules.h); NULL: the defaults */
 };
 
 struct migr_recv_result {
