@@ -265,8 +265,9 @@ int migr_target_rules_option(struct migr_target_rules *r, const char *name,
 const char *migr_target_rules_help(void)
 {
 	return
-"What a received guest may use here (anything else in its configuration is refused,\n"
-"and the source told which fields; docs/target-rules.md has the whole list):\n"
+"What a received guest may use here. A configuration asking for anything else is\n"
+"refused before anything is created, its fields named in the log and to a migr source\n"
+"(docs/target-rules.md has every field and what happens to it):\n"
 "  --allow-bridge B[,B]  bridges its vifs may join (repeatable; default: xenbr0 only;\n"
 "                        once given, only the bridges named)\n"
 "  --storage PREFIX      disks may be paths under PREFIX (repeatable; default: none,\n"
