@@ -308,6 +308,14 @@ struct walk {
 static const char REFUSED[] = "refused by the target's rules: ";
 static const char DROPPED[] = "dropped by the target's rules: ";
 
+/* Keys come from the peer too: no control characters into logs. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 /* Appends one refusal "PATH VALUE WHY" if it fits with room for "(and N more)". */
 static void refuse(struct walk *w, const char *path, yajl_val v, const char *fmt, ...)
 {
@@ -350,6 +358,7 @@ static void refuse(struct walk *w, const char *path, yajl_val v, const char *fmt
 	vsnprintf(item + k, sizeof(item) - (size_t)k, fmt, ap);
 	va_end(ap);
 
+	printable(item);
 	n = strlen(item);
 	need = (w->shown ? 2 : sizeof(REFUSED) - 1) + n + 24;   /* 24: " (and NNNN more)" */
 	if (w->used + need >= w->msglen) {
@@ -370,6 +379,7 @@ static void note_drop(struct walk *w, const char *path)
 		return;
 	w->dused += (size_t)snprintf(w->drops + w->dused, sizeof(w->drops) - w->dused, "%s%s",
 				     w->dshown ? ", " : "", path);
+	printable(w->drops);
 	w->dshown++;
 }
 
@@ -433,8 +443,7 @@ static void keep(struct walk *w, const char *key, yajl_val v)
 	copy(w, v);
 }
 
-/* Unset or off, in any of libxl's spellings: absent, null, false, 0, "", a defbool's
- * "<default>" or "False", an empty list or object. */
+/* Unset: absent, null, false, 0, "", an empty list or object. */
 static bool is_off(yajl_val v)
 {
 	if (!v || YAJL_IS_NULL(v) || YAJL_IS_FALSE(v))
@@ -442,13 +451,20 @@ static bool is_off(yajl_val v)
 	if (YAJL_IS_INTEGER(v))
 		return YAJL_GET_INTEGER(v) == 0;
 	if (YAJL_IS_STRING(v))
-		return !v->u.string[0] || !strcmp(v->u.string, "<default>") ||
-		       !strcmp(v->u.string, "False");
+		return !v->u.string[0];
 	if (YAJL_IS_ARRAY(v))
 		return v->u.array.len == 0;
 	if (YAJL_IS_OBJECT(v))
 		return v->u.object.len == 0;
 	return false;
+}
+
+/* A libxl defbool that is unset or off: also its spellings "<default>" and "False" (which
+ * for a string field would be a name, hence not in is_off()). */
+static bool is_off_bool(yajl_val v)
+{
+	return is_off(v) || (YAJL_IS_STRING(v) && (!strcmp(v->u.string, "<default>") ||
+						   !strcmp(v->u.string, "False")));
 }
 
 static yajl_val get(yajl_val obj, const char *key)
@@ -467,6 +483,7 @@ enum act {
 	A_DROP,        /* the target's business: not written, noted */
 	A_QUIET,       /* not written, not noted (c_info.domid) */
 	A_OFF,         /* written if off; otherwise refused unless `flag` is allowed */
+	A_OFFB,        /* the same for a defbool */
 	A_ENUM,        /* written if absent or one of `vals`; else as A_OFF */
 	A_FN,          /* `fn` decides */
 };
@@ -536,7 +553,9 @@ static void field_apply(struct walk *w, const char *path, const char *key, yajl_
 				}
 		/* fall through */
 	case A_OFF:
-		if ((f->act == A_OFF && is_off(v)) || allowed(w, f->flag))
+	case A_OFFB:
+		if ((f->act == A_OFF && is_off(v)) || (f->act == A_OFFB && is_off_bool(v)) ||
+		    allowed(w, f->flag))
 			keep(w, key, v);
 		else
 			refuse_field(w, path, v, f);
@@ -964,6 +983,7 @@ static const char *const enum_format[] = { "raw", "empty", NULL };
 #define KEEP(k)          { k, A_KEEP, 0, NULL, NULL, NULL, NULL, NULL }
 #define DROP(k)          { k, A_DROP, 0, NULL, NULL, NULL, NULL, NULL }
 #define OFF(k, fl, why)  { k, A_OFF, fl, why, NULL, NULL, NULL, NULL }
+#define OFFB(k, fl, why) { k, A_OFFB, fl, why, NULL, NULL, NULL, NULL }
 #define ENUM(k, fl, v, why) { k, A_ENUM, fl, why, v, NULL, NULL, NULL }
 #define FN(k, fn)        { k, A_FN, 0, NULL, NULL, fn, NULL, NULL }
 #define SUB(k, fn, tab)  { k, A_FN, 0, NULL, NULL, fn, tab, NULL }
@@ -984,7 +1004,7 @@ static const struct field c_info_fields[] = {
 	OFF("xsdata", 0, "are xenstore nodes libxl would write for the guest"),
 	OFF("platformdata", 0, "are xenstore nodes libxl would write for the guest"),
 	DROP("poolid"), DROP("pool_name"), KEEP("run_hotplug_scripts"),
-	OFF("driver_domain", MIGR_ALLOW_BACKEND, "makes the guest a driver domain"),
+	OFFB("driver_domain", MIGR_ALLOW_BACKEND, "makes the guest a driver domain"),
 	ENUM("passthrough", MIGR_ALLOW_PCI, enum_passthrough, "sets up passthrough"),
 	KEEP("xend_suspend_evtchn_compat"),
 	END
@@ -993,7 +1013,7 @@ static const struct field c_info_fields[] = {
 static const struct field pv_fields[] = {
 	FN("kernel", fn_boot), KEEP("slack_memkb"), FN("bootloader", fn_bootloader),
 	FN("bootloader_args", fn_bootloader), KEEP("cmdline"), FN("ramdisk", fn_boot),
-	OFF("e820_host", MIGR_ALLOW_PCI, "gives the guest the host's memory map"),
+	OFFB("e820_host", MIGR_ALLOW_PCI, "gives the guest the host's memory map"),
 	END          /* "features" is const: libxl neither reads nor writes it */
 };
 
@@ -1014,7 +1034,7 @@ static const struct field b_info_fields[] = {
 	OFF("vnuma_nodes", 0, "places guest memory on the host's NUMA nodes"),
 	KEEP("max_grant_frames"), KEEP("max_maptrack_frames"), KEEP("max_grant_version"),
 	KEEP("device_model_version"),
-	OFF("device_model_stubdomain", MIGR_ALLOW_DEVICE_MODEL, DM),
+	OFFB("device_model_stubdomain", MIGR_ALLOW_DEVICE_MODEL, DM),
 	OFF("stubdomain_memkb", MIGR_ALLOW_DEVICE_MODEL, DM),
 	OFF("stubdomain_kernel", MIGR_ALLOW_DEVICE_MODEL, DM),
 	OFF("stubdomain_cmdline", MIGR_ALLOW_DEVICE_MODEL, DM),
@@ -1035,14 +1055,14 @@ static const struct field b_info_fields[] = {
 	KEEP("acpi"),
 	FN("bootloader", fn_bootloader), FN("bootloader_args", fn_bootloader),
 	KEEP("timer_mode"),
-	OFF("nested_hvm", 0, "is outside Xen's security support"),
+	OFFB("nested_hvm", 0, "is outside Xen's security support"),
 	KEEP("apic"), KEEP("dm_restrict"),
 	ENUM("tee", 0, enum_tee, "gives the guest the host's trusted execution environment"),
 	SUB("type.pv", fn_object, pv_fields), SUB("type.pvh", fn_object, pvh_fields),
 	KEEP("arch_arm"), KEEP("arch_x86"),
 	ENUM("altp2m", 0, enum_altp2m, "is outside Xen's security support"),
 	OFF("vmtrace_buf_kb", 0, "takes host memory for processor trace buffers"),
-	OFF("vpmu", 0, "is outside Xen's security support"),
+	OFFB("vpmu", 0, "is outside Xen's security support"),
 	END          /* type.hvm and type.invalid are refused before the walk */
 };
 
@@ -1054,6 +1074,7 @@ static const struct field disk_fields[] = {
 	FN("script", fn_script), KEEP("removable"), KEEP("readwrite"), KEEP("is_cdrom"),
 	KEEP("direct_io_safe"), KEEP("discard_enable"), KEEP("specification"),
 	KEEP("transport"), KEEP("irq"), KEEP("base"),
+	OFFB("colo_enable", 0, COLO), OFFB("colo_restore_enable", 0, COLO),
 	OFF("colo_*", 0, COLO), OFF("active_disk", 0, COLO), OFF("hidden_disk", 0, COLO),
 	KEEP("trusted"),
 	END

@@ -203,6 +203,19 @@ static void test_lab_guests(void)
 		migr_target_rules_dispose(&r);
 		free(in);
 	}
+	{
+		/* a path spelt like a defbool is a path: dropped, not kept as "off" */
+		char *in = cfg(false, NULL, ",\"device_tree\":\"False\"", NULL, NULL);
+
+		rules_init(&r);
+		out = NULL;
+		CHECK_EQ(migr_config_apply_rules(in, &r, &out, msg, sizeof(msg)), 0);
+		CHECK(strstr(msg, "b_info.device_tree") != NULL);
+		CHECK(out && !strstr(out, "device_tree"));
+		free(out);
+		migr_target_rules_dispose(&r);
+		free(in);
+	}
 }
 
 static void test_storage(void)
@@ -220,8 +233,10 @@ static void test_storage(void)
 
 	/* rewritten by the map */
 	in = cfg(false, NULL, NULL, NULL, LAB_NICS ",\"disks\":[{\"pdev_path\":"
-		 "\"/srv/guests/g1.img\",\"vdev\":\"xvda\",\"format\":\"raw\",\"readwrite\":1,"
-		 "\"script\":\"block\"},{\"pdev_path\":\"/var/lib/xen/images/g1-data.img\","
+		 "\"/srv/guests/g1.img\",\"vdev\":\"xvda\",\"backend\":\"phy\",\"format\":"
+		 "\"raw\",\"readwrite\":1,\"script\":\"block\",\"discard_enable\":\"True\","
+		 "\"colo_enable\":\"False\",\"colo_restore_enable\":\"False\","
+		 "\"trusted\":\"True\"},{\"pdev_path\":\"/var/lib/xen/images/g1-data.img\","
 		 "\"vdev\":\"xvdb\",\"format\":\"raw\"},{\"vdev\":\"xvdc\",\"is_cdrom\":1,"
 		 "\"format\":\"empty\"}]");
 	out = NULL;
@@ -451,6 +466,11 @@ static const struct hostile hostile[] = {
 	  .expect = { "b_info.vmtrace_buf_kb 65536" } },
 	{ "an XSM label for execution", .cinfo = ",\"oos\":\"True\"", .binfo = ",\"exec_ssidref\":3",
 	  .expect = { "b_info.exec_ssidref 3" } },
+	{ "a device model named like a defbool", .binfo = ",\"device_model\":\"False\"",
+	  .expect = { "b_info.device_model \"False\"" } },
+	{ "a control character in a key", .binfo = ",\"irqs\":[1]",
+	  .top = LAB_NICS ",\"p9s\\u0001\":[]",
+	  .expect = { "b_info.irqs" } },
 	{ NULL }
 };
 
