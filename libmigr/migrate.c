@@ -213,6 +213,7 @@ static int migr_hello(struct migr__send *s)
 		rc = migr_msg_expect(s->c, MIGR_MSG_HELLO, &reply);
 	if (!rc)
 		rc = migr_hello_check(&reply.hello, &s->id, &version, err, sizeof(err));
+	s->version = version;
 	if (rc)
 		migr__text(s->res->state_text, sizeof(s->res->state_text),
 			   "handshake with the target failed: %s",
@@ -220,6 +221,8 @@ static int migr_hello(struct migr__send *s)
 	migr_msg_release(&reply);
 	return rc;
 }
+
+static int config(struct migr__send *s);
 
 static int migr_preflight(struct migr__send *s)
 {
@@ -237,6 +240,12 @@ static int migr_preflight(struct migr__send *s)
 	migr__text(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%u.%u%s",
 		   s->hi.xen_major, s->hi.xen_minor, s->hi.xen_extra);
 	rc = migr_msg_send(s->c, &m);
+	if (!rc && s->version >= 2) {
+		/* the target checks the config against its rules before it answers */
+		rc = config(s);
+		if (rc)
+			return rc;
+	}
 	if (!rc)
 		rc = migr_msg_expect(s->c, MIGR_MSG_PREFLIGHT_REPLY, &reply);
 	if (rc) {
@@ -262,6 +271,7 @@ static int migr_config(struct migr__send *s)
 {
 	struct migr_msg m;
 	int rc;
+
 
 	migr_msg_init(&m, MIGR_MSG_CONFIG);
 	m.config.json = s->json;
@@ -486,9 +496,19 @@ static int preflight(struct migr__send *s)
 	return s->d->preflight ? s->d->preflight(s) : 0;
 }
 
+/* Once: with PREFLIGHT from version 2 on (the target answers after checking it), else
+ * after the reply. */
 static int config(struct migr__send *s)
 {
-	return s->d->config(s);
+	int rc;
+
+	if (s->config_sent)
+		return 0;
+	rc = migr__fault(s->p.faults, MIGR_FI_CONFIG, s->c, s->p.lg);
+	if (!rc)
+		rc = s->d->config(s);
+	s->config_sent = rc == 0;
+	return rc;
 }
 
 static int wait_ready(struct migr__send *s)
@@ -548,7 +568,7 @@ static const struct {
 	{ MIGR_FI_PREFLIGHT,      check_guest },
 	{ MIGR_FI_HELLO,          hello },
 	{ MIGR_FI_PREFLIGHT_ASK,  preflight },
-	{ MIGR_FI_CONFIG,         config },
+	{ MIGR_FI_NONE,           config },           /* config point inside */
 	{ MIGR_FI_RECORD_START,   record_start },
 	{ MIGR_FI_NONE,           send_stream },      /* its points are in send.c */
 	{ MIGR_FI_STREAM_END,     NULL },

@@ -299,6 +299,8 @@ struct recv_ctx {
 	bool running;                    /* the record says running: POINT OF NO RETURN */
 	bool source_aborted;             /* the source sent ABORT */
 	bool resolve;                    /* the connection asks RESOLVE, not a migration */
+	uint32_t version;                /* agreed in HELLO; from 2 CONFIG precedes the reply */
+	bool config_ok;                  /* CONFIG checked (and rewritten by the rules) */
 	bool crashed;
 };
 
@@ -413,6 +415,7 @@ static int accept_hello(struct recv_ctx *x)
 	rc = migr_msg_expect(x->c, MIGR_MSG_HELLO, &x->peer);
 	if (!rc)
 		rc = migr_hello_check(&x->peer.hello, NULL, &version, err, sizeof(err));
+	x->version = version;
 	if (rc) {
 		fail_text(x, "bad HELLO: %s", rc == -MIGR_E_PROTO ? err : migr_conn_error(x->c));
 		return rc;
@@ -438,6 +441,7 @@ static int accept_hello(struct recv_ctx *x)
 
 static int refuse(struct recv_ctx *x, struct migr_msg *m, uint32_t why, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+static int read_config(struct recv_ctx *x, char *why, size_t whylen);
 
 static int refuse(struct recv_ctx *x, struct migr_msg *m, uint32_t why, const char *fmt, ...)
 {
@@ -501,6 +505,18 @@ static int preflight(struct recv_ctx *x)
 		return refuse(x, &m, MIGR_REFUSE_NOMEM, "guest needs %llu KiB (with the reserve and "
 			      "incoming guests), target has %llu KiB free",
 			      (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
+	if (x->version >= 2) {
+		/* CONFIG came with PREFLIGHT: a refusal names what the rules refused */
+		char why[MIGR_TEXT_MAX];
+
+		rc = read_config(x, why, sizeof(why));
+		if (rc == -MIGR_E_PROTO && why[0]) {
+			release_claim(x->p, &x->claim);
+			return refuse(x, &m, MIGR_REFUSE_OTHER, "%s", why);
+		}
+		if (rc)
+			return rc;
+	}
 	rc = fault(x, MIGR_FI_PREFLIGHT_ANSWER);
 	if (rc)
 		return rc;
@@ -509,30 +525,59 @@ static int preflight(struct recv_ctx *x)
 	return migr_msg_send(x->c, &m);
 }
 
-static int config(struct recv_ctx *x)
+/*
+ * Reads CONFIG and checks it: the guest is built from the target's rules (the restore
+ * gets their output, migr/config_rules.h), and what is left must agree with PREFLIGHT
+ * (name, type, memory). On a refusal *why holds the reason (naming each field refused).
+ */
+static int read_config(struct recv_ctx *x, char *why, size_t whylen)
 {
 	enum migr_guest_type ctype;
-	char cname[MIGR_DOMNAME_MAX];
+	char cname[MIGR_DOMNAME_MAX], *json = NULL;
 	uint64_t cmem = 0;
 	int rc;
 
-	if (x->resolve)
-		return 0;
+	why[0] = '\0';
 	rc = migr_msg_expect(x->c, MIGR_MSG_CONFIG, &x->cfg);
 	if (rc)
 		return rc;
 	rc = fault(x, MIGR_FI_CONFIG_CHECK);
 	if (rc)
 		return rc;
+	rc = migr_config_apply_rules(x->cfg.config.json, x->p->rules, &json, why, whylen);
+	migr__log(x->p->lg, rc ? XTL_ERROR : XTL_INFO, "%s: %s", x->name,
+		  rc || why[0] ? why : "configuration within the target's rules");
+	if (rc)
+		return -MIGR_E_PROTO;
+	free(x->cfg.config.json);
+	x->cfg.config.json = json;
+	x->cfg.config.len = strlen(json);
 	rc = x->hv->ops->config_info(x->hv, x->cfg.config.json, cname, &ctype, &cmem);
 	if (rc || strcmp(cname, x->name) || ctype != x->type ||
 	    cmem > x->peer.preflight.memory_kib) {
-		fail_text(x, "domain config does not match the pre-flight (name, type or memory)");
-		migr_msg_send_abort(x->c, MIGR_ABORT_CONFIG, x->res->state_text);
-		x->source_aborted = true;
+		migr__text(why, whylen, "domain config does not match the pre-flight (name, type "
+			   "or memory)");
 		return -MIGR_E_PROTO;
 	}
+	x->config_ok = true;
 	return 0;
+}
+
+/* Version 1: CONFIG comes after PREFLIGHT_REPLY; a refusal is an ABORT. */
+static int config(struct recv_ctx *x)
+{
+	char why[MIGR_TEXT_MAX];
+	int rc;
+
+	if (x->resolve || x->config_ok)
+		return 0;
+	rc = read_config(x, why, sizeof(why));
+	if (rc == -MIGR_E_PROTO && why[0]) {
+		fail_text(x, "%s", why);
+		migr_msg_send_abort(x->c, MIGR_ABORT_CONFIG, why);
+		x->source_aborted = true;
+	}
+	return rc;
 }
 
 /* ---- RESTORE and READY ---- */

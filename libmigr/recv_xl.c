@@ -63,6 +63,21 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	rc = migr_conn_read(c, opt, optlen);
 	if (!rc)
 		rc = migr_xl_optdata_config(opt, optlen, &json);
+	if (!rc) {
+		/* The guest is built from the target's rules: the restore gets their output.
+		 * xl's protocol carries no reason: the log and our result do. */
+		char *clean = NULL, why[MIGR_TEXT_MAX];
+
+		rc = migr_config_apply_rules(json, p->rules, &clean, why, sizeof(why));
+		migr__log(p->lg, rc ? XTL_ERROR : XTL_INFO, "xl config: %s",
+			  rc || why[0] ? why : "within the target's rules");
+		if (rc) {
+			migr__text(res->state_text, sizeof(res->state_text), "%s", why);
+			goto out_nothing;
+		}
+		free(json);
+		json = clean;
+	}
 	if (!rc)
 		rc = hv->ops->config_info(hv, json, name, &type, &mem_kib);
 	if (rc) {

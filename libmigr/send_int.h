@@ -74,6 +74,8 @@ struct migr__send {
 	struct migr_dom_info di;
 	struct migr_host_info hi;
 	struct migr_id id;
+	uint32_t version;               /* agreed in HELLO (migr's dialect) */
+	bool config_sent;
 	char *json;                     /* the guest's config (freed at the end) */
 	size_t json_len;
 	char away[MIGR_DOMNAME_MAX];    /* NAME--migratedaway */

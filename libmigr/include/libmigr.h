@@ -47,6 +47,8 @@ const char *migr_strerror(int err);
 #define MIGR_HAVE_MIGRATE 1  /* live migration drivers (migr/migrate.h) */
 #include "migr/migrate.h"
 #include "migr/vif.h"       /* the fast vif hotplug path on restore */
+#define MIGR_HAVE_CONFIG_RULES 1  /* the target's rules over a received config */
+#include "migr/config_rules.h"
 
 #include "migr/xs.h"       /* the evacuation code's xenstore seam */
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */

@@ -124,8 +124,9 @@ uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_gu
 	d->pages = pages;
 	d->dirty_per_round = dirty_per_round;
 	snprintf(json, sizeof(json),
-		 "{\"c_info\":{\"type\":\"%s\",\"name\":\"%s\"},\"b_info\":{\"max_memkb\":%llu}}",
-		 t == MIGR_GUEST_PV ? "pv" : "pvh", name, (unsigned long long)pages * 4);
+		 "{\"c_info\":{\"type\":\"%s\",\"name\":\"%s\"},\"b_info\":{\"max_memkb\":%llu,"
+		 "\"type.%s\":{}}}", t == MIGR_GUEST_PV ? "pv" : "pvh", name,
+		 (unsigned long long)pages * 4, t == MIGR_GUEST_PV ? "pv" : "pvh");
 	d->config_json = strdup(json);
 	f->host.free_kib -= f->host.free_kib >= d->info.mem_kib ? d->info.mem_kib : f->host.free_kib;
 	return d->info.domid;
@@ -196,7 +197,7 @@ static int fake_config(struct migr_hv *h, uint32_t domid, char **json_r, size_t 
 	return 0;
 }
 
-/* The fake's configs are flat: {"c_info":{"type":"pv","name":"NAME"},"b_info":{...}}. */
+/* The fake's configs are small: {"c_info":{"type":"pv","name":"NAME"},"b_info":{...}}. */
 static int fake_config_info(struct migr_hv *h, const char *json, char name_r[MIGR_DOMNAME_MAX],
 			    enum migr_guest_type *type_r, uint64_t *max_mem_kib_r)
 {

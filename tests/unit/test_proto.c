@@ -431,10 +431,12 @@ static void test_hello_and_ids(void)
 	CHECK_EQ(migr_hello_check(&h, &a, &v, err, sizeof(err)), 0);
 	CHECK_EQ(v, MIGR_PROTO_VERSION);
 	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), 0);
-	h.min_version = h.version = 2;      /* a peer that no longer speaks 1 */
+	h.min_version = h.version = MIGR_PROTO_VERSION + 1;   /* a peer only a later version speaks */
 	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), -MIGR_E_PROTO);
 	CHECK(strstr(err, "no common protocol version") != NULL);
-	h.min_version = h.version = 1;
+	h.min_version = h.version = 1;      /* an older peer: the conversation runs at 1 */
+	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, 1);
 	migr_id_new(&b);
 	CHECK_EQ(migr_hello_check(&h, &b, &v, err, sizeof(err)), -MIGR_E_PROTO);
 	CHECK(strstr(err, "expected") != NULL);

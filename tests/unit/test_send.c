@@ -282,6 +282,37 @@ static void test_target_lacks_memory(void)
 	teardown(&r);
 }
 
+/* A configuration asking for a dom0 disk: refused by the target's rules before anything
+ * is created there; the guest stays on the source, untouched. The target names the field
+ * in its result; over migr's protocol (version 2: CONFIG goes with PREFLIGHT) the source
+ * hears it in PREFLIGHT_REPLY before pre-copy starts. xl's protocol carries no reason. */
+static void test_config_refused(bool xl)
+{
+	struct run r;
+	struct migr_fake_dom *d;
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	d = migr_hv_fake_dom(r.src, r.domid);
+	free(d->config_json);
+	d->config_json = strdup("{\"c_info\":{\"type\":\"pvh\",\"name\":\"guest1\"},"
+				"\"b_info\":{\"max_memkb\":16384,\"type.pvh\":{}},\"disks\":"
+				"[{\"pdev_path\":\"/dev/sda\",\"vdev\":\"xvda\",\"format\":\"raw\"}]}");
+	run(&r, xl);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK(strstr(r.t.res.state_text, "disks[0].pdev_path \"/dev/sda\"") != NULL);
+	CHECK_EQ(r.t.res.stream_bytes, 0);
+	if (!xl) {
+		CHECK(strstr(r.res.state_text, "target refused") != NULL);
+		CHECK(strstr(r.res.state_text, "disks[0].pdev_path") != NULL);
+		CHECK_EQ(r.res.rounds, 0);
+		check_on_source(&r, 0);
+	} else {
+		check_on_source(&r, d->resumes);   /* resumed if refused after its suspend */
+	}
+	teardown(&r);
+}
+
 static void test_suspend_fails(bool xl)
 {
 	struct run r;
@@ -654,6 +685,8 @@ int main(void)
 	test_success(false, MIGR_GUEST_PV);
 	test_success(true, MIGR_GUEST_PVH);
 	test_target_lacks_memory();
+	test_config_refused(false);
+	test_config_refused(true);
 	test_restore_hint();
 	test_claims();
 	test_suspend_fails(false);

@@ -18,7 +18,7 @@ int cmd_resolve(int argc, char **argv);
 static void receive_usage(FILE *f)
 {
 	fprintf(f,
-"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [--timeout S] [-v]\n"
+"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [--timeout S] [RULES] [-v]\n"
 "\n"
 "Receives one migration on stdin/stdout, as `migr migrate -s CMD` runs it on the\n"
 "target (`CMD HOST migr receive`). The guest is restored as NAME--incoming, paused,\n"
@@ -37,8 +37,9 @@ static void receive_usage(FILE *f)
 "                        (default 300); READY sent, GO must come within 10 s\n"
 "  -v                    more log detail on stderr (repeat for more)\n"
 "Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n"
-"MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n",
-		MIGR_STATE_DIR);
+"MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n"
+"\nRULES (the same for --xl):\n%s",
+		MIGR_STATE_DIR, migr_target_rules_help());
 }
 
 static void print_recv(const struct migr_recv_result *r, int rc)
@@ -65,8 +66,9 @@ int cmd_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
-		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' }, MIGR_TARGET_RULES_OPTIONS('R'), { 0 }
 	};
+	struct migr_target_rules rules;
 	struct migr_recv_params rp;
 	static struct migr_fault_set faults;
 	struct migr_transport_opts t;
@@ -75,14 +77,26 @@ int cmd_receive(int argc, char **argv)
 	struct migr_conn *c = NULL;
 	xentoollog_logger *lg;
 	bool xl = false, stock_hotplug = false;
-	int opt, verbose = 0, rc, in, out;
+	char err[256];
+	int opt, idx = 0, verbose = 0, rc, in, out;
 
 	memset(&rp, 0, sizeof(rp));
 	migr_transport_opts_init(&t);
 	t.io_timeout_ms = 300000;
+	migr_target_rules_init(&rules);
+	rp.rules = &rules;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "pvh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "pvh", opts, &idx)) != -1) {
 		switch (opt) {
+		case 'R':
+			if (migr_target_rules_option(&rules, opts[idx].name, optarg, err,
+						     sizeof(err))) {
+				fprintf(stderr, "migr receive: --%s: %s\n", opts[idx].name,
+					err[0] ? err : "out of memory");
+				migr_target_rules_dispose(&rules);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'x': xl = true; break;
 		case 'r': rp.record_dir = optarg; break;
 		case 'p': rp.paused = true; break;
@@ -98,12 +112,13 @@ int cmd_receive(int argc, char **argv)
 			break;
 		}
 		case 'v': verbose++; break;
-		case 'h': receive_usage(stdout); return EXIT_OK;
-		default: receive_usage(stderr); return EXIT_USAGE;
+		case 'h': receive_usage(stdout); migr_target_rules_dispose(&rules); return EXIT_OK;
+		default: receive_usage(stderr); migr_target_rules_dispose(&rules); return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		receive_usage(stderr);
+		migr_target_rules_dispose(&rules);
 		return EXIT_USAGE;
 	}
 	if (migcli_faults("migr receive", &faults))
@@ -118,13 +133,10 @@ int cmd_receive(int argc, char **argv)
 	 * (libxl's children inherit stdout). */
 	in = dup(0);
 	out = dup(1);
-	if (in < 0 || out < 0) {
+	if (in < 0 || out < 0 || dup2(2, 1) < 0) {
 		fprintf(stderr, "migr receive: %s\n", strerror(errno));
-		return EXIT_FAILED;
-	}
-	if (dup2(2, 1) < 0) {
-		fprintf(stderr, "migr receive: %s\n", strerror(errno));
-		return EXIT_FAILED;
+		rc = EXIT_FAILED;
+		goto out;
 	}
 
 	rc = migr_hv_xen_open(lg, &hv);
@@ -151,6 +163,7 @@ out:
 	migr_conn_close(c);
 	migr_hv_close(hv);
 	xtl_logger_destroy(lg);
+	migr_target_rules_dispose(&rules);
 	return rc;
 }
 

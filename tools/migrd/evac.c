@@ -96,8 +96,15 @@ static int set(struct migr_evacd_config *c, const char *k, const char *v, const 
 			goto bad;
 		migrd_evac.topts.insecure = !strcmp(v, "yes");
 	} else {
-		fprintf(stderr, "migrd: %s: unknown setting '%s'\n", where, k);
-		return -EINVAL;
+		char err[256] = "";
+		int rc = migrd_rules_option(k, v, err, sizeof(err));
+
+		if (rc == -ENOENT)
+			fprintf(stderr, "migrd: %s: unknown setting '%s'\n", where, k);
+		else if (rc)
+			fprintf(stderr, "migrd: %s: %s\n", where, err[0] ? err : strerror(-rc));
+		if (rc)
+			return -EINVAL;
 	}
 	return 0;
 bad:

@@ -17,6 +17,9 @@
 
 /* main.c */
 int migrd_add_source(int fd, int (*handler)(void *arg), void *arg);
+/* A key of the target's rules (migr_target_rules_option()) from migrd.conf: 0, -ENOENT
+ * (not one of them) or -EINVAL with the reason in err. */
+int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen);
 
 /* evac.c */
 int migrd_evac_init(xentoollog_logger *lg);

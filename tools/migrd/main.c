@@ -50,6 +50,14 @@ int migrd_add_source(int fd, int (*handler)(void *arg), void *arg)
 	return 0;
 }
 
+/* What a received guest may use here: options, then migrd.conf (evac.c). */
+static struct migr_target_rules rules;
+
+int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen)
+{
+	return migr_target_rules_option(&rules, key, value, err, errlen);
+}
+
 static void on_signal(int sig)
 {
 	stopping = 1;
@@ -364,8 +372,11 @@ static void usage(FILE *f)
 "                        stock script is named again in the guest's configuration\n"
 "  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
 "MIGR_FAULT=POINT:KIND[,...] in the environment injects faults into every reception\n"
-"(`migr faults` lists the points).\n",
-		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR);
+"(`migr faults` lists the points).\n"
+"\n%s"
+"These options are also keys of /etc/migr/migrd.conf (allow-bridge = xenbr0,br1).\n",
+		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR,
+		migr_target_rules_help());
 }
 
 int main(int argc, char **argv)
@@ -378,7 +389,7 @@ int main(int argc, char **argv)
 		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
 		{ "allow-peer", 1, 0, 'A' }, { "handshake-timeout", 1, 0, 'H' },
 		{ "max-per-address", 1, 0, 'R' }, { "src-record-dir", 1, 0, 'D' },
-		{ 0 }
+		MIGR_TARGET_RULES_OPTIONS('Z'), { 0 }
 	};
 	struct migr_transport_opts t;
 	struct receiver r;
@@ -386,7 +397,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	const char *listen_on = NULL, *port_file = NULL;
 	char err[MIGR_ERR_MAX] = "", def[32];
-	int opt, verbose = 0, rc, status = 1;
+	int opt, idx = 0, verbose = 0, rc, status = 1;
 	unsigned int listener_idx = 0;
 	bool no_cleanup = false;
 
@@ -400,8 +411,18 @@ int main(int argc, char **argv)
 	r.recover_timer = -1;
 	migr_transport_opts_init(&t);
 	t.io_timeout_ms = 300000;
-	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	migr_target_rules_init(&rules);
+	r.rp.rules = &rules;
+	while ((opt = getopt_long(argc, argv, "vh", opts, &idx)) != -1) {
 		switch (opt) {
+		case 'Z':
+			if (migr_target_rules_option(&rules, opts[idx].name, optarg, err,
+						     sizeof(err))) {
+				fprintf(stderr, "migrd: --%s: %s\n", opts[idx].name,
+					err[0] ? err : "out of memory");
+				return 2;
+			}
+			break;
 		case 'l': listen_on = optarg; break;
 		case 'P': t.psk_file = optarg; break;
 		case 'c': t.cert_file = optarg; break;
@@ -581,5 +602,6 @@ out:
 		close(r.recover_timer);
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);
+	migr_target_rules_dispose(&rules);
 	return status;
 }

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "migr/fault.h"
+#include "migr/config_rules.h"
 #include "migr/hv.h"
 #include "migr/policy.h"
 #include "migr/proto.h"
@@ -184,6 +185,8 @@ struct migr_recv_params {
 	 * CONFIG (or a RESOLVE answered), and from the stream's end to the last message. The
 	 * stream itself is bounded by the I/O timeout and MIGR_OPTIONAL_RUN_MAX. 0: 60 s. */
 	unsigned int phase_timeout_ms;
+	const struct migr_target_rules *rules; /* what a received guest may use here
+	                                      (migr/config_rules.h); NULL: the defaults */
 };
 
 struct migr_recv_result {

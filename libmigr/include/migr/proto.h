@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include "migr/transport.h"
 
-#define MIGR_PROTO_VERSION     1
+#define MIGR_PROTO_VERSION     2   /* 2: CONFIG goes with PREFLIGHT, before the reply */
 #define MIGR_PROTO_MIN_VERSION 1
 
 #define MIGR_FRAME_HDR       8
