@@ -147,7 +147,7 @@ static void resolve_usage(FILE *f)
 "migrate`): asks HOST what it did and acts on the copy here accordingly. The target\n"
 "runs the guest: the suspended copy here is destroyed. The target has no running copy:\n"
 "the copy here is renamed back and resumed. Connection options as for `migr migrate`\n"
-"(--psk, --cert/--key/--ca, --insecure, -s CMD).\n"
+"(--psk, --cert/--key/--ca, --peer-name, --insecure, -s/--ssh-style CMD); -v logs more.\n"
 "Exit status: 0 settled; 4 the target could not answer (nothing done); 1 failed.\n");
 }
 
