@@ -52,7 +52,7 @@ ALL_TARGETS := $(LIBA) $(LIBSO) $(TOOL_BINS)
 # Benchmarks `make bench` runs; fragments append (bench-policy, bench-fwd, bench-lab).
 BENCH_TARGETS :=
 
-.PHONY: all check test test-extended deps demo clean distclean help bench fuzz nested install deb
+.PHONY: all tools check test test-extended deps demo clean distclean help bench fuzz nested install deb
 all:
 
 # Where `make install` puts things (DESTDIR is prepended). Debian's Xen tools keep xl in
@@ -71,6 +71,7 @@ MANPAGES    := man/migr.1 man/migrd.8 man/migrd.conf.5 man/migr-notice.7
 -include $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
 
 all: $(ALL_TARGETS)
+tools: $(TOOL_BINS)
 
 # ---- library ---------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c
@@ -156,7 +157,7 @@ deps:
 
 # ---- install and the Debian package ----------------------------------------------
 # A configuration already in $(CONFDIR) is left alone; the unit's ExecStart names SBINDIR.
-install: all
+install: tools
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/migr $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(CONFDIR) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man,1 5 7 8)
@@ -199,6 +200,7 @@ help:
 	@echo 'make test      deps + build + check + the nested-Xen suite'
 	@echo 'make test-extended  the same with the long nested tests (LAB_EXTENDED=1)'
 	@echo 'make demo      boot the nested lab and run the main job'
+	@echo 'make tools     build only the programs (migr, migrd, migr-vif-bridge)'
 	@echo 'make install   install programs, unit, man pages, completion (PREFIX=/usr/local, DESTDIR)'
 	@echo 'make deb       build the Debian package into $(BUILD)/ (debhelper; prints its path)'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
