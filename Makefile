@@ -187,7 +187,8 @@ demo: deps
 bench: $(BENCH_TARGETS)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/test-logs $(BUILD)/test-results
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/test-logs $(BUILD)/test-results \
+		$(BUILD)/deb $(BUILD)/test-deb $(BUILD)/migr_*.deb
 
 # Also drops the cached lab images (rebuilt from Debian packages on the next run).
 distclean:
