@@ -53,12 +53,26 @@ ALL_TARGETS := $(LIBA) $(LIBSO) $(TOOL_BINS)
 # Benchmarks `make bench` runs; fragments append (bench-policy, bench-fwd, bench-lab).
 BENCH_TARGETS :=
 
-.PHONY: all check test test-extended deps demo clean distclean help bench fuzz nested
+.PHONY: all tools check test test-extended deps demo clean distclean help bench fuzz nested install deb
 all:
+
+# Where `make install` puts things (DESTDIR is prepended). Debian's Xen tools keep xl in
+# /usr/sbin: PREFIX=/usr puts migr and migrd beside it (the Debian package does).
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+LIBEXECDIR  ?= $(PREFIX)/libexec
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+# The programs read /etc/migr whatever PREFIX is (MIGR_PSK_FILE, MIGR_TLS_DIR, migrd.conf).
+CONFDIR     := /etc/migr
+VERSION     := $(shell sed -n 's/^\#define MIGR_VERSION_STRING "\(.*\)"/\1/p' libmigr/include/libmigr.h)
+MANPAGES    := man/migr.1 man/migrd.8 man/migrd.conf.5 man/migr-notice.7
 
 -include $(sort $(wildcard */module.mk */*/module.mk */*/*/module.mk))
 
 all: $(ALL_TARGETS)
+tools: $(TOOL_BINS)
 
 # ---- library ---------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c
@@ -84,14 +98,22 @@ $(LIBSAN): $(LIB_SAN_OBJS)
 $(LIBSO): $(LIB_OBJS)
 	$(call say,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) -shared -Wl,-soname,libmigr.so.0 -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libmigr.so.0 -o $@ $^ $(LDLIBS)
+
+# The installed vif helper's directory is built into libmigr (migr/vif.h); $(BUILD)/libexecdir
+# changes only when LIBEXECDIR does, so that a new PREFIX rebuilds the one object using it.
+VIF_DEFINE := -DMIGR_LIBEXECDIR='"$(LIBEXECDIR)/migr"'
+$(shell mkdir -p $(BUILD) && echo '$(LIBEXECDIR)/migr' | cmp -s - $(BUILD)/libexecdir || \
+	echo '$(LIBEXECDIR)/migr' >$(BUILD)/libexecdir)
+$(BUILD)/obj/libmigr/vif.o $(BUILD)/san/libmigr/vif.o: CPPFLAGS += $(VIF_DEFINE)
+$(BUILD)/obj/libmigr/vif.o $(BUILD)/san/libmigr/vif.o: $(BUILD)/libexecdir
 
 # ---- programs: tools/NAME/*.c -> $(BUILD)/bin/NAME ---------------------------
 define tool_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIBA)
 	$$(call say,LD,$$@)
 	@mkdir -p $$(@D)
-	$$(Q)$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
@@ -137,6 +159,31 @@ test-extended:
 deps:
 	$(Q)scripts/deps.sh
 
+# ---- install and the Debian package ----------------------------------------------
+# A configuration already in $(CONFDIR) is left alone; the unit's ExecStart names SBINDIR.
+install: tools
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/migr $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(CONFDIR) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man,1 5 7 8)
+	install -m 0755 $(BUILD)/bin/migr $(BUILD)/bin/migrd $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/bin/migr-vif-bridge $(DESTDIR)$(LIBEXECDIR)/migr/
+	sed 's|^ExecStart=/usr/sbin/|ExecStart=$(SBINDIR)/|' tools/migrd/migrd.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/migrd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/migrd.service
+	for m in $(MANPAGES); do \
+		sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|' $$m >$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/} && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/} || exit 1; \
+	done
+	install -m 0644 tools/migr/migr.bash-completion $(DESTDIR)$(BASHCOMPDIR)/migr
+	ln -sf migr $(DESTDIR)$(BASHCOMPDIR)/migrd
+	[ -e $(DESTDIR)$(CONFDIR)/migrd.conf ] || \
+		install -m 0644 tools/migrd/migrd.conf $(DESTDIR)$(CONFDIR)/migrd.conf
+
+# dpkg-buildpackage in a copy of the tree under $(BUILD)/deb (it writes beside the tree);
+# the .deb lands in $(BUILD)/ and its path is the last line printed.
+deb:
+	$(Q)BUILD=$(BUILD) scripts/make-deb.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/nested/demo
@@ -144,7 +191,8 @@ demo: deps
 bench: $(BENCH_TARGETS)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/test-logs $(BUILD)/test-results
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/test-logs $(BUILD)/test-results \
+		$(BUILD)/deb $(BUILD)/test-deb $(BUILD)/migr_*.deb
 
 # Also drops the cached lab images (rebuilt from Debian packages on the next run).
 distclean:
@@ -157,6 +205,9 @@ help:
 	@echo 'make test      deps + build + check + the nested-Xen suite'
 	@echo 'make test-extended  the same with the long nested tests (LAB_EXTENDED=1)'
 	@echo 'make demo      boot the nested lab and run the main job'
+	@echo 'make tools     build only the programs (migr, migrd, migr-vif-bridge)'
+	@echo 'make install   install programs, unit, man pages, completion (PREFIX=/usr/local, DESTDIR)'
+	@echo 'make deb       build the Debian package into $(BUILD)/ (debhelper; prints its path)'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
 	@echo 'make soak      100 back-to-back hops A <-> B on the nested lab (SOAK_HOPS=N)'
 	@echo 'make fuzz      run every libFuzzer target (clang) FUZZ_SECONDS (60) or FUZZ_RUNS'

@@ -3,24 +3,30 @@
  * Pure decisions, no Xen headers; the helper itself is in xen_vif.c. See migr/vif.h.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "migr/vif.h"
 
+/* Beside the running program first, so that a build tree (or a copied set of binaries)
+ * uses its own helper; then where `make install` puts it. */
 const char *migr_vif_helper_default(void)
 {
 	static char path[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
 	char *slash;
 
-	if (n <= 0)
-		return NULL;
-	path[n] = 0;
-	slash = strrchr(path, '/');
-	if (!slash)
-		return NULL;
-	strcpy(slash + 1, "migr-vif-bridge");
+	if (n > 0) {
+		path[n] = 0;
+		slash = strrchr(path, '/');
+		if (slash) {
+			strcpy(slash + 1, "migr-vif-bridge");
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+	}
+	snprintf(path, sizeof(path), "%s", MIGR_VIF_HELPER_INSTALLED);
 	return access(path, X_OK) == 0 ? path : NULL;
 }
 

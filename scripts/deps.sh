@@ -10,6 +10,7 @@ PKGS="
  qemu-system-x86 busybox-static cpio kmod
  iproute2 nftables iputils-ping python3 procps psmisc util-linux
  flex bison bc
+ debhelper lintian groff-base
 "
 missing=""
 for p in $PKGS; do

@@ -185,7 +185,7 @@ static void resolve_usage(FILE *f)
 "                        never run the guest: a stale copy running twice loses data)\n"
 "  --record-dir DIR      this host's migration records (default %s)\n"
 "Connection options as for `migr migrate` (--psk, --cert/--key/--ca, --peer-name,\n"
-"--insecure, -s CMD).\n"
+"--insecure, -s/--ssh-style CMD); -v logs more.\n"
 "Exit status: 0 settled; 4 cannot tell yet (nothing done); 1 failed.\n", MIGR_SRC_STATE_DIR);
 }
 

@@ -16,7 +16,8 @@
  * detach, destroy or migration with stock xl runs the stock script.
  *
  * Entry points:
- *   migr_vif_helper_default()          the helper beside the running program, if any
+ *   migr_vif_helper_default()          the helper beside the running program, else the
+ *                                      installed one, if any
  *   migr_vif_script_is_stock_bridge()  may this vif's script be replaced?
  *   migr_vif_fast_refusal()            given the facts of one call, why the fast path may
  *                                      not run (NULL: it may)
@@ -31,8 +32,16 @@
 #define MIGR_XEN_SCRIPT_DIR "/etc/xen/scripts"
 #define MIGR_VIF_STOCK_SCRIPT MIGR_XEN_SCRIPT_DIR "/vif-bridge"
 
-/* The helper installed beside the running program (…/bin/migr-vif-bridge), or NULL. The
- * path is in a static buffer: call once, not from several threads. */
+/* Where `make install` puts the helper: MIGR_LIBEXECDIR comes from the Makefile
+ * (LIBEXECDIR/migr, /usr/libexec/migr in the Debian package). */
+#ifndef MIGR_LIBEXECDIR
+#define MIGR_LIBEXECDIR "/usr/libexec/migr"
+#endif
+#define MIGR_VIF_HELPER_INSTALLED MIGR_LIBEXECDIR "/migr-vif-bridge"
+
+/* The helper beside the running program (…/bin/migr-vif-bridge), else the installed one
+ * (MIGR_VIF_HELPER_INSTALLED), or NULL if neither is executable. The path is in a static
+ * buffer: call once, not from several threads. */
 const char *migr_vif_helper_default(void);
 
 /* NULL (libxl's default), "vif-bridge" or MIGR_VIF_STOCK_SCRIPT. */
