@@ -473,6 +473,13 @@ static int preflight(struct recv_ctx *x)
 	rc = migr_msg_expect(x->c, MIGR_MSG_PREFLIGHT, &x->peer);
 	if (rc)
 		return rc;
+	if (x->version >= 2) {
+		/* CONFIG came with PREFLIGHT: read before any answer (a connection closed with
+		 * unread bytes is reset, and the answer with it) */
+		rc = migr_msg_expect(x->c, MIGR_MSG_CONFIG, &x->cfg);
+		if (rc)
+			return rc;
+	}
 	migr__text(x->name, sizeof(x->name), "%s", x->peer.preflight.name);
 	migr__text(x->res->name, sizeof(x->res->name), "%s", x->name);
 	migr__text(x->incoming, sizeof(x->incoming), "%s" MIGR_SUFFIX_INCOMING, x->name);
@@ -538,9 +545,11 @@ static int read_config(struct recv_ctx *x, char *why, size_t whylen)
 	int rc;
 
 	why[0] = '\0';
-	rc = migr_msg_expect(x->c, MIGR_MSG_CONFIG, &x->cfg);
-	if (rc)
-		return rc;
+	if (!x->cfg.config.json) {
+		rc = migr_msg_expect(x->c, MIGR_MSG_CONFIG, &x->cfg);
+		if (rc)
+			return rc;
+	}
 	rc = fault(x, MIGR_FI_CONFIG_CHECK);
 	if (rc)
 		return rc;
