@@ -12,13 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "libmigr.h"
+#include "util.h"
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && !strcmp(s + n - k, suffix);
-}
 
 /* Reads dom0's policy/NAME/LEAF into out ("" if absent or outside the grammar). */
 static void read_policy(struct migr_xs *xs, const struct migr_schema *schema, const char *name,
@@ -78,10 +73,10 @@ int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
 			continue;
 		if (hv->ops->domain_info(hv, id, &di))
 			continue;               /* gone meanwhile */
-		if (di.dying || !di.name[0] || ends_with(di.name, "--incoming"))
+		if (di.dying || !di.name[0] || migr__ends_with(di.name, MIGR_SUFFIX_INCOMING))
 			continue;
 		memset(e, 0, sizeof(*e));
-		if (ends_with(di.name, "--migratedaway")) {
+		if (migr__ends_with(di.name, MIGR_SUFFIX_AWAY)) {
 			/* the only copy of a guest whose migration is not decided yet: the host
 			 * is not empty while it is here */
 			snprintf(e->name, sizeof(e->name), "%s", di.name);
@@ -142,8 +137,10 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 		return 0;
 	}
 	migr_msg_init(&m, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
+	/* Version 1: PREFLIGHT alone is answered (from version 2 the target waits for CONFIG
+	 * before it answers, and a probe has none to send). */
+	m.hello.version = 1;
+	m.hello.min_version = 1;
 	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
 	snprintf(m.hello.software, sizeof(m.hello.software), "migr %s probe", migr_version());
 	rc = migr_id_new(&m.hello.id);

@@ -23,6 +23,7 @@
 #include <linux/gen_stats.h>
 #include <libmnl/libmnl.h>
 #include "fwd_int.h"
+#include "util.h"
 
 /* ---- names ------------------------------------------------------------------------ */
 
@@ -294,10 +295,6 @@ static void add_key(struct tc_u32_sel *sel, int off, uint32_t mask, uint32_t val
 	k->offmask = 0;
 }
 
-static uint32_t be32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 					 const struct migr__fwd_filter *flt)
@@ -330,12 +327,12 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 		add_key(&s.sel, 4, 0x0000ff00, 58 << 8);
 		add_key(&s.sel, 40, 0xff000000, 135u << 24);
 		for (int i = 0; i < 4; i++)
-			add_key(&s.sel, 48 + 4 * i, 0xffffffff, be32_at(flt->ip6.s6_addr + 4 * i));
+			add_key(&s.sel, 48 + 4 * i, 0xffffffff, migr__get_be32(flt->ip6.s6_addr + 4 * i));
 		break;
 	default:
 		/* Destination MAC: bytes -14..-9 from the network header. */
 		add_key(&s.sel, -16, 0x0000ffff, (uint32_t)flt->mac[0] << 8 | flt->mac[1]);
-		add_key(&s.sel, -12, 0xffffffff, be32_at(flt->mac + 2));
+		add_key(&s.sel, -12, 0xffffffff, migr__get_be32(flt->mac + 2));
 		break;
 	}
 

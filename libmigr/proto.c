@@ -23,40 +23,6 @@
 #include "libmigr.h"
 #include "transport_int.h"
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, v >> 32);
-	put_be32(p + 4, (uint32_t)v);
-}
 
 /* ---- names -------------------------------------------------------------------------- */
 
@@ -428,7 +394,7 @@ static int decode_field(const struct mdef *md, const struct fdef *fd, const uint
 			migr__set_err(err, errlen, "%s: field %s has length %u", md->name, fd->name, len);
 			return -MIGR_E_PROTO;
 		}
-		x = fd->type == FT_U32 ? get_be32(v) : fd->type == FT_U64 ? get_be64(v) : v[0];
+		x = fd->type == FT_U32 ? migr__get_be32(v) : fd->type == FT_U64 ? migr__get_be64(v) : v[0];
 		if (x < fd->min || x > fd->max) {
 			migr__set_err(err, errlen, "%s: field %s = %llu out of range [%llu, %llu]", md->name,
 			        fd->name, (unsigned long long)x, (unsigned long long)fd->min,
@@ -516,9 +482,9 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 			rc = -MIGR_E_PROTO;
 			goto out_fail;
 		}
-		tag = get_be16(payload + pos);
-		resv = get_be16(payload + pos + 2);
-		flen = get_be32(payload + pos + 4);
+		tag = migr__get_be16(payload + pos);
+		resv = migr__get_be16(payload + pos + 2);
+		flen = migr__get_be32(payload + pos + 4);
 		pos += 8;
 		if (flen > len - pos) {
 			migr__set_err(err, errlen, "%s: field %u claims %u bytes, %zu left", md->name, tag, flen,
@@ -580,7 +546,7 @@ out_fail:
 int migr_frame_check(const uint8_t hdr[MIGR_FRAME_HDR], uint32_t *type_r, uint32_t *len_r,
                      char *err, size_t errlen)
 {
-	uint32_t type = get_be32(hdr), len = get_be32(hdr + 4);
+	uint32_t type = migr__get_be32(hdr), len = migr__get_be32(hdr + 4);
 	const struct mdef *md = mdef_of(type);
 
 	if (hdr[0] == 0x16 && hdr[1] == 0x03) {
@@ -679,8 +645,8 @@ int migr_msg_encode(const struct migr_msg *m, uint8_t **buf_r, size_t *len_r)
 	buf = malloc(total);
 	if (!buf)
 		return -ENOMEM;
-	put_be32(buf, m->type);
-	put_be32(buf + 4, (uint32_t)(total - MIGR_FRAME_HDR));
+	migr__put_be32(buf, m->type);
+	migr__put_be32(buf + 4, (uint32_t)(total - MIGR_FRAME_HDR));
 	pos = MIGR_FRAME_HDR;
 	for (i = 0; i < md->nf; i++) {
 		const struct fdef *fd = &md->f[i];
@@ -690,22 +656,22 @@ int migr_msg_encode(const struct migr_msg *m, uint8_t **buf_r, size_t *len_r)
 
 		if (!n)
 			continue;
-		put_be16(buf + pos, fd->tag);
-		put_be16(buf + pos + 2, 0);
-		put_be32(buf + pos + 4, (uint32_t)(n - 8));
+		migr__put_be16(buf + pos, fd->tag);
+		migr__put_be16(buf + pos + 2, 0);
+		migr__put_be32(buf + pos + 4, (uint32_t)(n - 8));
 		switch (fd->type) {
 		case FT_U32: {
 			uint32_t x;
 
 			memcpy(&x, src, sizeof(x));
-			put_be32(v, x);
+			migr__put_be32(v, x);
 			break;
 		}
 		case FT_U64: {
 			uint64_t x;
 
 			memcpy(&x, src, sizeof(x));
-			put_be64(v, x);
+			migr__put_be64(v, x);
 			break;
 		}
 		case FT_BOOL: {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "libmigr.h"
+#include "util.h"
 
 #define RECORD_MAX 4096
 #define RECORD_MAGIC "migr-record 1"
@@ -65,21 +66,6 @@ static bool value_ok(const char *s)
 	return true;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int fsync_dir(const char *dir)
 {
@@ -107,7 +93,7 @@ static int write_text(const char *dir, const char *name, const char *text, size_
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, text, n);
+	rc = migr__write_all(fd, text, n);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)

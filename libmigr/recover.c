@@ -29,16 +29,10 @@ static const char *src_dir(const struct migr_resolve_params *rp)
 	return rp && rp->record_dir ? rp->record_dir : MIGR_SRC_STATE_DIR;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n > m && !strcmp(s + n - m, suffix);
-}
 
 bool migr_domname_reserved(const char *name)
 {
-	return name && (ends_with(name, MIGR_SUFFIX_INCOMING) || ends_with(name, MIGR_SUFFIX_AWAY));
+	return name && (migr__ends_with(name, MIGR_SUFFIX_INCOMING) || migr__ends_with(name, MIGR_SUFFIX_AWAY));
 }
 
 /* Asks the target over c. 0 with the reply, or -errno (no answer). */
@@ -443,7 +437,7 @@ int migr_recover_target(struct migr_hv *hv, const char *record_dir,
 		bool kept = false;
 
 		if (ids[i] == 0 || hv->ops->domain_info(hv, ids[i], &di) ||
-		    !ends_with(di.name, MIGR_SUFFIX_INCOMING) || !di.paused || di.shutdown)
+		    !migr__ends_with(di.name, MIGR_SUFFIX_INCOMING) || !di.paused || di.shutdown)
 			continue;
 		for (unsigned int k = 0; k < t->n_keep; k++)
 			kept |= t->keep[k] == ids[i];

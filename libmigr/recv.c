@@ -98,8 +98,7 @@ static bool parse_version(const char *s, unsigned *maj, unsigned *min)
 unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
 {
 	uint32_t first = more ? 1 : 0, end = more ? ANNOUNCE_ROUNDS : 1;
-	unsigned int sent = 0;
-	int n;
+	unsigned int sent = 0, n;
 
 	if (!hv->ops->announce)
 		return 0;
@@ -110,9 +109,8 @@ unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more)
 
 			nanosleep(&ts, NULL);
 		}
-		n = hv->ops->announce(hv, domid);
-		if (n > 0)
-			sent += (unsigned int)n;
+		if (hv->ops->announce(hv, domid, &n) == 0)
+			sent += n;
 	}
 	return sent;
 }
@@ -232,7 +230,7 @@ static void history_add(const char *dir, uint64_t us, struct xentoollog_logger *
 	}
 }
 
-static bool admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
+bool migr__admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
                   uint64_t *need_r, uint64_t *claim_r)
 {
 	bool ok;
@@ -252,7 +250,7 @@ static bool admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t 
 	return ok;
 }
 
-static void release_claim(const struct migr_recv_params *p, uint64_t *claim)
+void migr__release_claim(const struct migr_recv_params *p, uint64_t *claim)
 {
 	if (!p->claims || !*claim)
 		return;
@@ -267,10 +265,9 @@ static void release_claim(const struct migr_recv_params *p, uint64_t *claim)
 /* The restore, in a thread of its own, so that the receiver can talk meanwhile. */
 struct restore_job {
 	struct migr_hv *hv;
-	const char *json, *name;
-	int fd;
+	struct migr_restore_opts o;
+	struct migr_restore_info info;
 	int done_fd;          /* eventfd, written when the restore returned */
-	uint32_t domid;
 	int rc;
 	uint64_t t_end;       /* migr__now_us() when it returned */
 };
@@ -508,7 +505,7 @@ static int preflight(struct recv_ctx *x)
 		return refuse(x, &m, MIGR_REFUSE_NAME_CLASH, "a domain named %s (or %s) exists on "
 			      "the target", x->name, x->incoming);
 	}
-	if (!admit(x->p, hi.free_kib, x->peer.preflight.memory_kib, &need_kib, &x->claim))
+	if (!migr__admit(x->p, hi.free_kib, x->peer.preflight.memory_kib, &need_kib, &x->claim))
 		return refuse(x, &m, MIGR_REFUSE_NOMEM, "guest needs %llu KiB (with the reserve and "
 			      "incoming guests), target has %llu KiB free",
 			      (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
@@ -518,7 +515,7 @@ static int preflight(struct recv_ctx *x)
 
 		rc = read_config(x, why, sizeof(why));
 		if (rc == -MIGR_E_PROTO && why[0]) {
-			release_claim(x->p, &x->claim);
+			migr__release_claim(x->p, &x->claim);
 			return refuse(x, &m, MIGR_REFUSE_OTHER, "%s", why);
 		}
 		if (rc)
@@ -596,7 +593,7 @@ static void *restore_main(void *arg)
 	struct restore_job *j = arg;
 	uint64_t one = 1;
 
-	j->rc = j->hv->ops->restore(j->hv, j->json, j->name, j->fd, &j->domid);
+	j->rc = j->hv->ops->restore(j->hv, &j->o, &j->info);
 	j->t_end = migr__now_us();
 	if (write(j->done_fd, &one, sizeof(one)) < 0) {
 		/* an eventfd write fails only on overflow, impossible here */
@@ -667,7 +664,7 @@ static void early_ready(struct recv_ctx *x)
 	struct restore_job *j = &x->job;
 	uint32_t domid;
 
-	while (x->hv->ops->domain_find(x->hv, j->name, &domid)) {
+	while (x->hv->ops->domain_find(x->hv, j->o.name, &domid)) {
 		struct pollfd pf = { .fd = j->done_fd, .events = POLLIN };
 
 		if (poll(&pf, 1, 10) != 0)
@@ -693,7 +690,7 @@ static int restore_run(struct recv_ctx *x)
 	if (j->done_fd < 0 || pthread_create(&th, NULL, restore_main, j)) {
 		if (j->done_fd >= 0)
 			close(j->done_fd);
-		j->rc = j->hv->ops->restore(j->hv, j->json, j->name, j->fd, &j->domid);
+		j->rc = j->hv->ops->restore(j->hv, &j->o, &j->info);
 		j->t_end = migr__now_us();
 		return j->rc;
 	}
@@ -735,22 +732,23 @@ static int restore(struct recv_ctx *x)
 	if (rc)
 		return rc;
 	x->job.hv = x->hv;
-	x->job.json = x->cfg.config.json;
-	x->job.name = x->incoming;
-	x->job.fd = fd;
+	x->job.o.config_json = x->cfg.config.json;
+	x->job.o.name = x->incoming;
+	x->job.o.fd = fd;
+	x->job.o.vif_helper = x->p->vif_helper;
 	rc = restore_run(x);
 	x->t_restored = x->job.t_end;
-	release_claim(x->p, &x->claim);   /* the domain holds its memory now, or gave it back */
+	migr__release_claim(x->p, &x->claim);   /* the domain holds its memory now, or gave it back */
 	if (x->crashed)
 		return -MIGR_E_CRASHED;
 	if (!rc) {
 		x->have_copy = true;
-		if (x->recorded && x->domid != x->job.domid) {
+		if (x->recorded && x->domid != x->job.info.domid) {
 			fail_text(x, "restored as domain %u, not domain %u as READY said",
-				  x->job.domid, x->domid);
+				  x->job.info.domid, x->domid);
 			rc = -EIO;
 		}
-		x->domid = x->job.domid;
+		x->domid = x->job.info.domid;
 	}
 	rc2 = migr_conn_stream_in_end(x->c, &bytes);
 	migr_conn_set_deadline(x->c, phase_ms(x->p));
@@ -782,8 +780,8 @@ static int restore(struct recv_ctx *x)
 		return rc ? rc : rc2;
 	}
 	x->res->domid = x->domid;
-	x->res->devices_us = x->hv->last_restore_devices_us;
-	x->res->fast_vifs = x->hv->last_restore_fast_vifs;
+	x->res->devices_us = x->job.info.devices_us;
+	x->res->fast_vifs = x->job.info.fast_vifs;
 	return 0;
 }
 
@@ -1022,7 +1020,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 			   x->name, x->domid);
 	}
-	release_claim(p, &x->claim);
+	migr__release_claim(p, &x->claim);
 	res->phase = x->phase;
 	migr_msg_release(&x->peer);
 	migr_msg_release(&x->cfg);

@@ -30,6 +30,8 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	const char *why = NULL;
 	uint64_t mem_kib = 0, t0, t_go;
 	uint32_t optlen, domid = ~0u, other;
+	struct migr_restore_info info;
+	uint64_t need_kib = 0, claim = 0;
 	int8_t status;
 	int rfd, wfd, rc;
 	enum migr_phase phase = MIGR_PHASE_ACCEPT;
@@ -93,8 +95,8 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	rc = hv->ops->host_info(hv, &hi);
 	if (!rc && migr_hv_can_receive(&hi, type, &why))
 		rc = -MIGR_E_UNSUPPORTED;
-	if (!rc && mem_kib + p->reserve_kib > hi.free_kib) {
-		why = "not enough free memory";
+	if (!rc && !migr__admit(p, hi.free_kib, mem_kib, &need_kib, &claim)) {
+		why = "not enough free memory (with the reserve and incoming guests)";
 		rc = -ENOMEM;
 	}
 	migr__text(incoming, sizeof(incoming), "%s--incoming", name);
@@ -117,17 +119,22 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	rc = migr__fault(p->faults, MIGR_FI_RESTORE, c, p->lg);
 	if (rc == -MIGR_E_CRASHED)
 		goto out_crashed;
-	if (!rc)
-		rc = hv->ops->restore(hv, json, incoming, rfd, &domid);
+	if (!rc) {
+		struct migr_restore_opts o = { json, incoming, rfd, p->vif_helper };
+
+		rc = hv->ops->restore(hv, &o, &info);
+		domid = info.domid;
+	}
 	res->restore_us = migr__now_us() - t0;
+	migr__release_claim(p, &claim);   /* the domain holds its memory now, or gave it back */
 	if (rc) {
 		migr__text(res->state_text, sizeof(res->state_text), "restore failed: %s",
 			 migr_strerror(rc));
 		goto out_nothing;
 	}
 	res->domid = domid;
-	res->devices_us = hv->last_restore_devices_us;
-	res->fast_vifs = hv->last_restore_fast_vifs;
+	res->devices_us = info.devices_us;
+	res->fast_vifs = info.fast_vifs;
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;
@@ -191,6 +198,7 @@ out_nothing:
 		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
 	rc = -MIGR_E_ABORTED;
 out:
+	migr__release_claim(p, &claim);
 	res->phase = phase;
 	free(opt);
 	free(json);

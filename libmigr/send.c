@@ -27,34 +27,6 @@
 
 #include "send_int.h"
 
-uint64_t migr__now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!lg)
-		return;
-	va_start(ap, fmt);
-	xtl_logv(lg, level, -1, "migr", fmt, ap);
-	va_end(ap);
-}
-
-void migr__text(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 void migr_send_params_init(struct migr_send_params *p)
 {
 	memset(p, 0, sizeof(*p));

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <xentoollog.h>
 #include "libmigr.h"
+#include "util.h"
 
 #define MIGR__MAX_SAMPLES 256
 
@@ -94,7 +95,6 @@ struct migr__send {
 	unsigned int io_timeout_ms;     /* the connection's own, restored after the blackout */
 };
 
-uint64_t migr__now_us(void);
 
 /* Announces a guest restored here on its bridges (recv.c): round 0 only, or with `more`
  * the remaining rounds, spaced as QEMU's announce-self. Returns the frames sent. */
@@ -103,6 +103,14 @@ unsigned int migr__announce(struct migr_hv *hv, uint32_t domid, bool more);
  * off the blackout): network back into res; a failure is logged, never fatal. */
 void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *lg,
                   struct migr_recv_result *res);
+
+/* Admission of a reception (recv.c, for both dialects): admits a guest of mem_kib if
+ * free memory covers it, the reserve and what concurrent receptions have claimed, and
+ * claims it (*claim_r) until migr__release_claim(), which the receiver calls once the
+ * restore has returned (the domain then holds its memory, or gave it back). */
+bool migr__admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
+                 uint64_t *need_r, uint64_t *claim_r);
+void migr__release_claim(const struct migr_recv_params *p, uint64_t *claim);
 
 /* Sets up s (fills params defaults when p is NULL). */
 void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
@@ -124,21 +132,12 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags);
  * (by us), resume it. Returns 0 when the guest runs (or was never touched). */
 int migr__send_backout(struct migr__send *s);
 
-/* Reserved suffixes of domain names. */
-#define MIGR_SUFFIX_INCOMING "--incoming"
-#define MIGR_SUFFIX_AWAY "--migratedaway"
 
 void migr__send_fini(struct migr__send *s);
 /* The target's restore hint (PREFLIGHT_REPLY): added to the policy's fixed blackout cost,
  * at most 10 s of it. Before the stream only. */
 void migr__send_target_fixed(struct migr__send *s, uint64_t target_us);
 
-/* snprintf() into a fixed buffer where truncation is acceptable (texts for people). */
-void migr__text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Logging through the caller's logger (nothing when NULL). */
-void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /* The fault hook between steps (fault.c, migr/fault.h): 0 go on, -EIO an injected error,
  * -MIGR_E_CRASHED an injected crash (the caller returns at once, cleaning up nothing but

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "libmigr.h"
+#include "util.h"
 
 const char migr_xl_banner[55] = "xl migration receiver ready, send binary domain data.\n";
 const char migr_xl_ready[34] = "domain received, ready to unpause";
@@ -30,48 +31,23 @@ static const char xl_magic[32] = "Xen saved domain, xl format\n \0 \r";
 #define XL_FLAG_JSON (1u << 0)
 #define XL_FLAG_STREAMV2 (1u << 1)
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
 int migr_libxl_stream_begin(int fd)
 {
 	uint8_t b[24];
 	uint32_t rec[2] = { MIGR_LIBXL_REC_LIBXC_CONTEXT, 0 };
 
 	memcpy(b, "LibxlFmt", 8);
-	put_be32(b + 8, 2);   /* version */
-	put_be32(b + 12, 0);  /* options: little-endian, not legacy */
+	migr__put_be32(b + 8, 2);   /* version */
+	migr__put_be32(b + 12, 0);  /* options: little-endian, not legacy */
 	memcpy(b + 16, rec, sizeof(rec));
-	return write_all(fd, b, sizeof(b));
+	return migr__write_all(fd, b, sizeof(b));
 }
 
 int migr_libxl_stream_end(int fd)
 {
 	uint32_t rec[2] = { MIGR_LIBXL_REC_END, 0 };
 
-	return write_all(fd, rec, sizeof(rec));
+	return migr__write_all(fd, rec, sizeof(rec));
 }
 
 int migr_xl_header_encode(const char *json, size_t json_len, uint8_t **buf_r, size_t *len_r)

@@ -34,14 +34,6 @@
 #include "libmigr.h"
 #include "transport_int.h"
 
-uint64_t migr__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 void migr_transport_opts_init(struct migr_transport_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));

@@ -15,6 +15,7 @@
 
 #include "migr/transport.h"
 #include "migr/proto.h"
+#include "util.h"
 
 enum migr__mode {
 	MIGR__MODE_TLS,
@@ -126,7 +127,6 @@ struct migr_pending {
 	char peer[64];                     /* "ADDR:PORT" */
 };
 
-uint64_t migr__now_ns(void);
 void migr__set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 ssize_t migr__fd_read_some(struct migr_conn *c, void *buf, size_t len);

@@ -31,13 +31,6 @@
 #include "libmigr.h"
 #include "transport_int.h"
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
 
 static void block_sigpipe(void)
 {
@@ -106,8 +99,8 @@ static void *pump_out_main(void *arg)
 		if (c->pump_raw) {
 			rc = migr_conn_write(c, buf + MIGR_FRAME_HDR, (size_t)n);
 		} else {
-			put_be32(buf, MIGR_MSG_DATA);
-			put_be32(buf + 4, (uint32_t)n);
+			migr__put_be32(buf, MIGR_MSG_DATA);
+			migr__put_be32(buf + 4, (uint32_t)n);
 			rc = migr_conn_write(c, buf, (size_t)n + MIGR_FRAME_HDR);
 		}
 		/* Send now when the producer has nothing more at hand. */
@@ -261,21 +254,6 @@ int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
 
 /* ---- in ----------------------------------------------------------------------------- */
 
-static int write_all_fd(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Reads a non-DATA frame's payload (len <= MIGR_MSG_MAX by migr_frame_check) and decodes
  * it. */
@@ -327,7 +305,7 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 				atomic_fetch_add(&c->stream_in, n);
 				if (consumer_gone)
 					continue;
-				rc = write_all_fd(c->pump_fd, buf, n);
+				rc = migr__write_all(c->pump_fd, buf, n);
 				if (rc == -EPIPE) {
 					consumer_gone = true;
 					continue;

@@ -40,6 +40,7 @@
 #include <xentoollog.h>
 
 #include "libmigr.h"
+#include "util.h"
 #include "fwd_int.h"      /* the RARP frame of the announcements */
 
 #define MAX_FAST_VIFS 16
@@ -57,6 +58,8 @@ struct xen_hv {
 	unsigned int pb_n;
 	int pb_devid[MAX_FAST_VIFS];
 	char *pb_script[MAX_FAST_VIFS];
+	char *pb_helper;                 /* the helper named in their place (the stored
+	                                    configuration is compared with it) */
 	/* the vifs of the last restored domain (every one with a device id), and the
 	 * watcher that notes when they are all connected again after the unpause */
 	unsigned int nb_n;
@@ -615,12 +618,6 @@ struct dev_watch {
 	unsigned int n_before;
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static const char *const dev_paths[] = {
 	"/local/domain/0/backend/vif", "/local/domain/0/backend/vbd", "/local/domain/0/backend/qdisk",
@@ -642,7 +639,7 @@ static void dev_event(struct dev_watch *w, const char *path)
 			if (w->before[k] == d)
 				return;
 		if (!w->first_us)
-			w->first_us = now_us();
+			w->first_us = migr__now_us();
 		return;
 	}
 }
@@ -765,7 +762,7 @@ static void *net_watch_main(void *arg)
 
 	/* the backends' states, read again only when the watch fires */
 	while (!w->stop) {
-		uint64_t t = now_us();
+		uint64_t t = migr__now_us();
 
 		if (look) {
 			w->connected = vifs_connected(w);
@@ -785,7 +782,7 @@ static void *net_watch_main(void *arg)
 	}
 	/* the guest's first frames */
 	while (!w->stop && w->back_us) {
-		uint64_t t = now_us();
+		uint64_t t = migr__now_us();
 
 		if (vifs_heard(w)) {
 			w->frame_us = t - w->t0_us;
@@ -871,13 +868,12 @@ static void net_watch_end(struct xen_hv *x, bool abandon, struct migr_settle *s_
  * rather than lengthen the blackout. Should it never run, the helper named there hands
  * every action but online (detach, destroy) to the stock script.
  */
-static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config *cfg,
+static unsigned int vif_helper_substitute(const char *vif_helper, libxl_domain_config *cfg,
                                           char **orig)
 {
 	unsigned int n = 0;
 
-	h->last_restore_fast_vifs = 0;
-	if (!h->vif_helper || access(h->vif_helper, X_OK))
+	if (!vif_helper || access(vif_helper, X_OK))
 		return 0;
 	for (int i = 0; i < cfg->num_nics && i < MAX_FAST_VIFS; i++) {
 		libxl_device_nic *nic = &cfg->nics[i];
@@ -886,7 +882,7 @@ static unsigned int vif_helper_substitute(struct migr_hv *h, libxl_domain_config
 		if (nic->nictype == LIBXL_NIC_TYPE_VIF_IOEMU ||
 		    !migr_vif_script_is_stock_bridge(nic->script))
 			continue;
-		helper = strdup(h->vif_helper);
+		helper = strdup(vif_helper);
 		if (!helper)
 			break;
 		orig[i] = nic->script ? nic->script : strdup(MIGR_VIF_STOCK_SCRIPT);
@@ -971,7 +967,7 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 		for (int i = 0; i < stored.num_nics; i++)
 			for (unsigned int k = 0; k < x->pb_n; k++)
 				if (stored.nics[i].devid == x->pb_devid[k] && stored.nics[i].script &&
-				    !strcmp(stored.nics[i].script, h->vif_helper)) {
+				    !strcmp(stored.nics[i].script, x->pb_helper)) {
 					free(stored.nics[i].script);
 					stored.nics[i].script = strdup(x->pb_script[k]);
 					n++;
@@ -991,12 +987,15 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	free(data);
 	s_r->scripts_put_back = rc > 0 ? (unsigned int)rc : 0;
 	put_back_clear(x);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
-static int xen_restore(struct migr_hv *h, const char *json, const char *name, int fd,
-		       uint32_t *domid_r)
+static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
+		       struct migr_restore_info *info_r)
 {
+	const char *json = o->config_json, *name = o->name;
+	int fd = o->fd;
+	uint64_t devices_us;
 	struct dev_watch dw;
 	struct xen_hv *x = XH(h);
 	char *orig_script[MAX_FAST_VIFS] = { NULL };
@@ -1030,15 +1029,14 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 	if (!libxl_domid_valid_guest(cfg.c_info.domid))
 		cfg.c_info.domid = INVALID_DOMID;
 
-	n_fast = vif_helper_substitute(h, &cfg, orig_script);
+	n_fast = vif_helper_substitute(o->vif_helper, &cfg, orig_script);
 
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2;   /* _init() says 1, the legacy format */
 
-	h->last_restore_devices_us = 0;
 	dev_watch_start(x, &dw);
 	rc = libxl_domain_create_restore(x->ctx, &cfg, &domid, fd, -1, &params, NULL, NULL);
-	h->last_restore_devices_us = dev_watch_stop(&dw, now_us());
+	devices_us = dev_watch_stop(&dw, migr__now_us());
 	if (rc) {
 		LOG(h, XTL_ERROR, domid, "restore of %s failed (%d)", name, rc);
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
@@ -1047,6 +1045,8 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 	net_watch_end(x, true, NULL);
 	x->last_domid = domid;
 	put_back_keep(x, domid, &cfg, orig_script);
+	free(x->pb_helper);
+	x->pb_helper = n_fast ? strdup(o->vif_helper) : NULL;
 	x->ann_n = 0;
 	x->nb_n = 0;
 	for (int i = 0; i < cfg.num_nics && x->nb_n < MAX_FAST_VIFS; i++)
@@ -1061,8 +1061,9 @@ static int xen_restore(struct migr_hv *h, const char *json, const char *name, in
 		strcpy(x->ann_bridge[x->ann_n], br);
 		x->ann_n++;
 	}
-	h->last_restore_fast_vifs = n_fast;
-	*domid_r = domid;
+	info_r->domid = domid;
+	info_r->devices_us = devices_us;
+	info_r->fast_vifs = n_fast;
 	rc = 0;
 out:
 	for (int i = 0; i < MAX_FAST_VIFS; i++)
@@ -1078,7 +1079,7 @@ static int xen_unpause(struct migr_hv *h, uint32_t domid)
 	if (rc)
 		LOG(h, XTL_ERROR, domid, "unpause failed (%d)", rc);
 	else
-		net_watch_start(XH(h), domid, now_us());
+		net_watch_start(XH(h), domid, migr__now_us());
 	return from_libxl(rc);
 }
 
@@ -1107,14 +1108,17 @@ static int xen_peek_dirty(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	return 0;
 }
 
-static int xen_announce(struct migr_hv *h, uint32_t domid)
+static int xen_announce(struct migr_hv *h, uint32_t domid, unsigned int *frames_r)
 {
 	struct xen_hv *x = XH(h);
 	uint8_t frame[128];
-	int fd, sent = 0, rc = 0;
+	int fd, rc = 0;
+	unsigned int sent = 0;
 
-	if (domid != x->last_domid || !x->ann_n)
+	if (domid != x->last_domid || !x->ann_n) {
+		*frames_r = 0;
 		return 0;
+	}
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return neg_errno();
@@ -1134,7 +1138,10 @@ static int xen_announce(struct migr_hv *h, uint32_t domid)
 	if (!sent && rc)
 		LOG(h, XTL_WARN, domid, "announcing the guest on its bridge failed: %s",
 		    strerror(-rc));
-	return sent ? sent : rc;
+	if (!sent && rc)
+		return rc;
+	*frames_r = sent;
+	return 0;
 }
 
 static void xen_close(struct migr_hv *h)
@@ -1143,6 +1150,7 @@ static void xen_close(struct migr_hv *h)
 
 	net_watch_end(x, true, NULL);
 	put_back_clear(x);
+	free(x->pb_helper);
 	if (x->ctx)
 		libxl_ctx_free(x->ctx);
 	if (x->xsh)

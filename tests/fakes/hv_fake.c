@@ -342,9 +342,11 @@ static int read_libxl_rec(int fd, uint32_t *type_r)
 	return 0;
 }
 
-static int fake_restore(struct migr_hv *h, const char *json, const char *name, int fd,
-			uint32_t *domid_r)
+static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
+			struct migr_restore_info *info_r)
 {
+	const char *json = o->config_json, *name = o->name;
+	int fd = o->fd;
 	struct migr_hv_fake *f = F(h);
 	struct migr_fake_dom *d;
 	uint8_t hdr[16], buf[4096], magic[8];
@@ -431,8 +433,9 @@ static int fake_restore(struct migr_hv *h, const char *json, const char *name, i
 	d->pages = kib / 4;
 	d->config_json = strdup(json);
 	f->host.free_kib -= kib;
-	h->last_restore_devices_us = f->devices_us;
-	*domid_r = d->info.domid;
+	info_r->domid = d->info.domid;
+	info_r->devices_us = f->devices_us;
+	info_r->fast_vifs = 0;
 	return 0;
 
 fail:
@@ -480,14 +483,15 @@ static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	return 0;
 }
 
-static int fake_announce(struct migr_hv *h, uint32_t domid)
+static int fake_announce(struct migr_hv *h, uint32_t domid, unsigned int *frames_r)
 {
 	struct migr_hv_fake *f = F(h);
 
 	if (!migr_hv_fake_dom(f, domid))
 		return -ENOENT;
 	f->announces++;
-	return 1;
+	*frames_r = 1;
+	return 0;
 }
 
 static int fake_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/../.." || exit 1
 for b in migr migrd; do
 	[ -x "$BUILD/bin/$b" ] || { echo "FAIL: $BUILD/bin/$b is not built (make all)"; exit 1; }
 done
-PATH=$PWD/$BUILD/bin:$PATH
+case $BUILD in /*) BIN=$BUILD/bin ;; *) BIN=$PWD/$BUILD/bin ;; esac
+PATH=$BIN:$PATH
 . tools/migr/migr.bash-completion
 
 fails=0
@@ -41,8 +42,8 @@ for c in $cmds; do
 	expect "$(opts migr "$c")" migr "$c" --
 done
 expect "$(opts migrd)" migrd --
-expect "--max-incoming" migrd --max
-expect "--max-incoming" ./"$BUILD"/bin/migrd --max-inc
+expect "--max-incoming --max-per-address" migrd --max
+expect "--max-incoming" "$BIN"/migrd --max-inc
 
 expect "abort stop" migr migrate --on-timeout ""
 expect "auto" migr evacuate --parallel ""

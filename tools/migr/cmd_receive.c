@@ -147,7 +147,7 @@ int cmd_receive(int argc, char **argv)
 		goto out;
 	}
 	if (!stock_hotplug)
-		hv->vif_helper = migr_vif_helper_default();
+		rp.vif_helper = migr_vif_helper_default();
 	rc = migr_conn_from_fds(in, out, &t, &c);
 	if (rc) {
 		rc = EXIT_FAILED;

@@ -149,13 +149,13 @@ static void *reception_main(void *arg)
 
 	rp.peer = x->peer;
 	rp.faults = r->faults.n ? &r->faults : NULL;
+	rp.vif_helper = r->vif_helper;
 	rc = migr_hv_xen_open(r->lg, &hv);
 	if (rc) {
 		memset(&res, 0, sizeof(res));
 		snprintf(res.state_text, sizeof(res.state_text), "cannot open the hypervisor "
 			 "interfaces (%s)", migr_strerror(rc));
 	} else {
-		hv->vif_helper = r->vif_helper;
 		migr_receive(hv, x->c, &rp, &res);
 	}
 	stamp(ts, sizeof(ts));

@@ -94,6 +94,24 @@ struct migr_save_callbacks {
 
 struct migr_hv;
 
+/* What restore() is given. */
+struct migr_restore_opts {
+	const char *config_json;         /* libxl JSON (the target's rules applied) */
+	const char *name;                /* the domain's name while restored (NAME--incoming) */
+	int fd;                          /* the libxl v2 stream */
+	const char *vif_helper;          /* the fast vif hotplug helper (migr/vif.h) to run
+	                                    instead of the stock vif-bridge; NULL: stock */
+};
+
+/* What a successful restore() reports. */
+struct migr_restore_info {
+	uint32_t domid;
+	uint64_t devices_us;             /* from the first backend node of the new domain's
+	                                    devices (vif, vbd) to the restore's end: device
+	                                    set-up and hotplug; 0 when not measured */
+	unsigned int fast_vifs;          /* vifs brought up by the fast helper */
+};
+
 /* What settle() saw after the unpause. */
 struct migr_settle {
 	uint64_t net_back_us;            /* unpause to every vif connected; 0: not all were */
@@ -133,10 +151,11 @@ struct migr_hv_ops {
 	int (*resume)(struct migr_hv *hv, uint32_t domid);
 	/* Rename; old_name guards against a concurrent rename (NULL: don't check). */
 	int (*rename)(struct migr_hv *hv, uint32_t domid, const char *old_name, const char *new_name);
-	/* Create a domain named name from a libxl JSON config and restore it from the libxl
-	 * v2 stream on fd (header through END). Left paused. On failure nothing is left. */
-	int (*restore)(struct migr_hv *hv, const char *config_json, const char *name, int fd,
-		       uint32_t *domid_r);
+	/* Create a domain named o->name from the libxl JSON config and restore it from the
+	 * libxl v2 stream on o->fd (header through END). Left paused. On failure nothing is
+	 * left. *info_r: the new domain and what its device set-up took. */
+	int (*restore)(struct migr_hv *hv, const struct migr_restore_opts *o,
+		       struct migr_restore_info *info_r);
 	int (*unpause)(struct migr_hv *hv, uint32_t domid);
 	int (*destroy)(struct migr_hv *hv, uint32_t domid);
 	/* Pages dirtied since the last log-dirty CLEAN, read without clearing (PEEK with no
@@ -146,30 +165,29 @@ struct migr_hv_ops {
 	/* Tells the network where a guest restored here now is, as QEMU's announce-self
 	 * does: a RARP with each vif's MAC as the source, sent on the vif's bridge, so that
 	 * switches (and bridges) learn the new port before the guest's own traffic teaches
-	 * them. Only for the domain of the last restore(); returns the frames sent. May be
-	 * NULL. */
-	int (*announce)(struct migr_hv *hv, uint32_t domid);
+	 * them. Only for the domain of the last restore(); 0 with the frames sent in
+	 * *frames_r (0 when it has no vif), or -errno when none could be sent. May be NULL. */
+	int (*announce)(struct migr_hv *hv, uint32_t domid, unsigned int *frames_r);
 	/* After the unpause of the last restore()'s domain (called once, after DONE and
 	 * the announcements): waits until the guest's vifs are connected again (the
 	 * guest's netfront reconnected to the new backends; at most 10 s from the unpause)
 	 * and reports it in *s_r, then does the bookkeeping that could wait: the stock vif
-	 * scripts go back in place of the fast hotplug helper. May be NULL. */
+	 * scripts go back in place of the fast hotplug helper. 0, or -errno when the scripts
+	 * could not all be put back; *s_r is written either way (the network-back figures
+	 * stand on their own). May be NULL. */
 	int (*settle)(struct migr_hv *hv, uint32_t domid, struct migr_settle *s_r);
 	void (*close)(struct migr_hv *hv);
 };
 
+/*
+ * One handle is used by one thread at a time, with two exceptions both implementations
+ * allow: peek_dirty() from another thread while save() runs (the PEEK sampler), and
+ * domain_find() from another thread while restore() runs (the receiver looks its domain
+ * up during the restore's tail). migrd opens a handle per reception thread.
+ */
 struct migr_hv {
 	const struct migr_hv_ops *ops;
 	struct xentoollog_logger *lg;    /* may be NULL: then nothing is logged */
-	/* Set by a successful restore(): microseconds from the first backend node of the
-	 * new domain's devices (vif, vbd) to the end of the restore, i.e. device set-up and
-	 * hotplug; 0 when not measured. */
-	uint64_t last_restore_devices_us;
-	/* Set by the caller before restore(): the fast vif hotplug helper (migr/vif.h) to
-	 * run instead of the stock vif-bridge script, or NULL for the stock scripts. After a
-	 * restore, how many vifs it was used for. */
-	const char *vif_helper;
-	unsigned int last_restore_fast_vifs;
 };
 
 /* The real hypervisor. Needs dom0 privileges (privcmd, xenstore, libxl). */

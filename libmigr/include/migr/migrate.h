@@ -179,6 +179,8 @@ struct migr_recv_params {
 	                                      10000); then our copy is destroyed */
 	const struct migr_fault_set *faults;  /* named fault points (migr/fault.h); NULL: none */
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
+	const char *vif_helper;            /* the fast vif hotplug helper (migr/vif.h) for the
+	                                      restore; NULL: the stock scripts */
 	struct xentoollog_logger *lg;
 	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
 	/* Each control phase must be over within this, however the peer trickles: HELLO to

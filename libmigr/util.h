@@ -1,0 +1,39 @@
+/*
+ * util.h: the small helpers every part of libmigr shares (util.c). Internal to libmigr.
+ */
+#ifndef MIGR_UTIL_H
+#define MIGR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xentoollog.h>
+
+/* Monotonic clock. */
+uint64_t migr__now_us(void);
+uint64_t migr__now_ns(void);
+
+/* write() until done (EINTR retried); 0 or -errno. */
+int migr__write_all(int fd, const void *buf, size_t len);
+
+/* Big-endian fields of the wire formats. */
+uint16_t migr__get_be16(const uint8_t *p);
+uint32_t migr__get_be32(const uint8_t *p);
+uint64_t migr__get_be64(const uint8_t *p);
+void migr__put_be16(uint8_t *p, uint16_t v);
+void migr__put_be32(uint8_t *p, uint32_t v);
+void migr__put_be64(uint8_t *p, uint64_t v);
+
+/* snprintf() into a fixed buffer where truncation is acceptable (texts for people). */
+void migr__text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Logging through the caller's logger (nothing when NULL). */
+void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The suffixes migr reserves for the two copies of a guest in flight (docs/phases.md). */
+#define MIGR_SUFFIX_INCOMING "--incoming"
+#define MIGR_SUFFIX_AWAY "--migratedaway"
+bool migr__ends_with(const char *s, const char *suffix);
+
+#endif /* MIGR_UTIL_H */
