@@ -218,6 +218,40 @@ static void test_lab_guests(void)
 	}
 }
 
+/* A guest whose last receiver died before it put the stock vif script back still names
+ * migr's fast helper: it stands for the stock vif-bridge, and nothing else of that name
+ * outside the scripts directory is taken. */
+static void test_helper_left_named(void)
+{
+	static const char nics[] = "\"nics\":[{\"devid\":0,\"mac\":\"00:16:3e:0a:00:65\","
+		"\"bridge\":\"xenbr0\",\"script\":\"/src/build/bin/migr-vif-bridge\","
+		"\"nictype\":\"vif\"}]";
+	static const char disks[] = "\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/a\","
+		"\"vdev\":\"xvda\",\"format\":\"raw\",\"script\":\"/tmp/migr-vif-bridge\"}]";
+	struct migr_target_rules r;
+	char msg[512], *out = NULL, *in = cfg(false, NULL, NULL, NULL, nics);
+
+	rules_init(&r);
+	opt(&r, "boot-dir", LAB_IMG);
+	CHECK_EQ(migr_config_apply_rules(in, &r, &out, msg, sizeof(msg)), 0);
+	CHECK(out && strstr(out, "\"script\":\"" MIGR_DEFAULT_SCRIPTS_DIR "/vif-bridge\""));
+	CHECK(out && !strstr(out, "migr-vif-bridge"));
+	free(out);
+	free(in);
+	/* a disk script of that name is no vif helper: refused as any other path */
+	out = NULL;
+	opt(&r, "storage", "/var/lib/xen/images/");
+	in = NULL;
+	if (asprintf(&in, "{\"c_info\":{\"type\":\"pvh\",\"name\":\"g1\"},\"b_info\":"
+		     "{\"max_memkb\":131072,\"type.pvh\":{}},%s}", disks) > 0) {
+		CHECK(migr_config_apply_rules(in, &r, &out, msg, sizeof(msg)) != 0);
+		CHECK(strstr(msg, "disks[0].script") != NULL);
+		free(in);
+	}
+	free(out);
+	migr_target_rules_dispose(&r);
+}
+
 static void test_storage(void)
 {
 	const char *pdev[] = { "disks", NULL };
@@ -624,6 +658,7 @@ static void test_options(void)
 int main(void)
 {
 	test_lab_guests();
+	test_helper_left_named();
 	test_storage();
 	test_allowed();
 	test_hostile();
