@@ -20,6 +20,11 @@
 
 #include "send_int.h"
 
+static int fault(const struct migr_recv_params *p, struct migr_conn *c, enum migr_fault point)
+{
+	return migr__fault(p->faults, point, c, p->lg);
+}
+
 int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		    struct migr_recv_result *res)
 {
@@ -40,7 +45,11 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	migr__text(res->id, sizeof(res->id), "xl");
 
 	/* ---- ACCEPT ---- */
-	rc = migr_conn_write(c, migr_xl_banner, strlen(migr_xl_banner));
+	rc = fault(p, c, MIGR_FI_ACCEPT);
+	if (rc == -MIGR_E_CRASHED)
+		goto out_crashed;
+	if (!rc)
+		rc = migr_conn_write(c, migr_xl_banner, strlen(migr_xl_banner));
 	if (!rc)
 		rc = migr_conn_flush(c);
 	if (!rc)
@@ -63,6 +72,11 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 		goto out_nothing;
 	}
 	rc = migr_conn_read(c, opt, optlen);
+	if (!rc) {
+		rc = fault(p, c, MIGR_FI_CONFIG_CHECK);
+		if (rc == -MIGR_E_CRASHED)
+			goto out_crashed;
+	}
 	if (!rc)
 		rc = migr_xl_optdata_config(opt, optlen, &json);
 	if (!rc) {
@@ -116,7 +130,7 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	if (rc)
 		goto out_nothing;
 	t0 = migr__now_us();
-	rc = migr__fault(p->faults, MIGR_FI_RESTORE, c, p->lg);
+	rc = fault(p, c, MIGR_FI_RESTORE);
 	if (rc == -MIGR_E_CRASHED)
 		goto out_crashed;
 	if (!rc) {
@@ -138,9 +152,17 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 
 	/* ---- READY ---- */
 	phase = MIGR_PHASE_READY;
-	rc = migr_conn_write(c, migr_xl_ready, sizeof(migr_xl_ready));
+	rc = fault(p, c, MIGR_FI_RESTORE_TAIL);
+	if (!rc)
+		rc = fault(p, c, MIGR_FI_READY);
+	if (!rc)
+		rc = migr_conn_write(c, migr_xl_ready, sizeof(migr_xl_ready));
 	if (!rc)
 		rc = migr_conn_flush(c);
+	if (!rc)
+		rc = fault(p, c, MIGR_FI_WAIT_GO);
+	if (rc == -MIGR_E_CRASHED)
+		goto out_crashed;
 	if (!rc)
 		rc = migr_conn_read(c, go, sizeof(migr_xl_go));
 	if (!rc && memcmp(go, migr_xl_go, sizeof(migr_xl_go)))
@@ -155,9 +177,11 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	/* ---- RUNNING: POINT OF NO RETURN ---- */
 	phase = MIGR_PHASE_RUNNING;
 	t_go = migr__now_us();
-	rc = hv->ops->rename(hv, domid, incoming, name);
+	rc = fault(p, c, MIGR_FI_RENAME);
 	if (!rc)
-		rc = migr__fault(p->faults, MIGR_FI_UNPAUSE, c, p->lg);
+		rc = hv->ops->rename(hv, domid, incoming, name);
+	if (!rc)
+		rc = fault(p, c, MIGR_FI_UNPAUSE);
 	if (rc == -MIGR_E_CRASHED)
 		goto out_crashed;
 	if (!rc && !p->paused)
@@ -165,19 +189,38 @@ int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_r
 	res->unpause_us = migr__now_us() - t_go;
 	if (!rc && !p->paused)
 		migr__announce(hv, domid, 0);
-	/* xl reports -rc of libxl's error codes; any nonzero byte means failure. */
-	status = rc ? 3 : 0;
-	if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
-	    migr_conn_write(c, &status, 1) || migr_conn_flush(c))
-		migr__log(p->lg, XTL_WARN, "could not deliver the result report to the sender");
 	if (rc) {
-		hv->ops->destroy(hv, domid);
+		/* xl's receiver keeps no record: the sender may resume only once our copy is
+		 * gone; if it cannot be destroyed, the sender is told the start failed but is
+		 * not granted the guest back (it keeps its copy suspended and says so) */
+		bool destroyed = hv->ops->destroy(hv, domid) == 0;
+
+		status = 3;   /* xl reports -rc of libxl's error codes; nonzero: failure */
+		if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
+		    migr_conn_write(c, &status, 1) || migr_conn_flush(c))
+			migr__log(p->lg, XTL_WARN, "could not deliver the result report to the "
+				  "sender");
+		if (!destroyed) {
+			migr__text(res->state_text, sizeof(res->state_text), "could not start %s, "
+				   "nor destroy our copy (domain %u): the sender keeps its copy "
+				   "suspended", name, domid);
+			rc = -EIO;
+			phase = MIGR_PHASE_FAILED;
+			goto out;
+		}
 		migr__text(res->state_text, sizeof(res->state_text), "could not start %s; destroyed "
 			 "our copy and gave the sender its guest back", name);
 		if (migr_conn_write(c, migr_xl_go, sizeof(migr_xl_go)) || migr_conn_flush(c))
 			migr__log(p->lg, XTL_WARN, "could not grant the sender its guest back");
 		goto out_aborted;
 	}
+	rc = fault(p, c, MIGR_FI_DONE);
+	if (rc == -MIGR_E_CRASHED)
+		goto out_crashed;
+	status = 0;
+	if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
+	    migr_conn_write(c, &status, 1) || migr_conn_flush(c))
+		migr__log(p->lg, XTL_WARN, "could not deliver the result report to the sender");
 	if (!p->paused)
 		res->announced = migr__announce(hv, domid, 1);
 	migr__settle(hv, domid, p->lg, res);

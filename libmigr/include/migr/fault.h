@@ -46,7 +46,8 @@ enum migr_fault {
 	MIGR_FI_DESTROY_SOURCE,    /* x DONE read, before the source's copy is destroyed */
 	MIGR_FI_SETTLED,           /*   source destroyed, before reading SETTLED */
 	MIGR_FI_RECORD_END,        /* x before the source's record is removed */
-	/* target, migr_receive(); migr_receive_xl() has restore and unpause only */
+	/* target, migr_receive(); migr_receive_xl() all but those xl's protocol has no step for
+	 * (preflight-answer, record-paused, record-running, settle) */
 	MIGR_FI_ACCEPT,            /* x before the peer's HELLO (xl: banner) */
 	MIGR_FI_PREFLIGHT_ANSWER,  /*   before PREFLIGHT_REPLY goes */
 	MIGR_FI_CONFIG_CHECK,      /* x the config arrived, before it is checked */
