@@ -217,3 +217,5 @@ help:
 
 -include $(LIB_OBJS:.o=.d) $(LIB_SAN_OBJS:.o=.d) $(wildcard $(BUILD)/obj/tools/*/*.d)
 $(foreach t,$(TOOLS),$(eval $(BUILD)/obj/tools/$(t)/%.o: CPPFLAGS += -Itools/$(t)))
+# the vif helper uses the library's internal rtnetlink client (libmigr/fwd_int.h)
+$(BUILD)/obj/tools/migr-vif-bridge/%.o: CPPFLAGS += -Ilibmigr

@@ -14,6 +14,7 @@
  * failure on the way unwinds through that cleanup, so nothing is left half-made.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1083,4 +1084,31 @@ int migr_fwd_finish(struct migr_fwd *f, struct migr_fwd_status *final_r)
 		     "the rest", f->id, f->id);
 	fwd_free(f);
 	return rc;
+}
+
+/* A net device's numeric sysfs attribute (fwd_int.h). */
+int migr__netdev_attr(const char *ifname, const char *attr, uint64_t *v_r)
+{
+	char path[160], buf[32], *end;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	if (strchr(ifname, '/') ||
+	    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr) >= (int)sizeof(path))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = 0;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n'))
+		return -EINVAL;
+	*v_r = v;
+	return 0;
 }

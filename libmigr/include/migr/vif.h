@@ -21,7 +21,8 @@
  *   migr_vif_script_is_stock_bridge()  may this vif's script be replaced?
  *   migr_vif_fast_refusal()            given the facts of one call, why the fast path may
  *                                      not run (NULL: it may)
- *   migr_vif_hotplug_main()            the helper's whole program (libmigr/xen_vif.c)
+ *   migr_vif_hotplug_main()            the helper's whole program (tools/migr-vif-bridge,
+ *                                      not in the library)
  */
 #ifndef MIGR_VIF_H
 #define MIGR_VIF_H

@@ -1,5 +1,6 @@
 /*
- * xen_vif.c: migr-vif-bridge, the fast vif hotplug helper (see migr/vif.h for why).
+ * hotplug.c: migr-vif-bridge, the fast vif hotplug helper (see migr/vif.h for why). A
+ * program of its own, not in libmigr; it uses the library's rtnetlink client.
  *
  * Entry point: migr_vif_hotplug_main(). libxl runs it as it would run vif-bridge:
  * argv = { script, "online"|"offline", "type_if=vif" }, environment XENBUS_PATH
@@ -117,31 +118,6 @@ static bool is_bridge(const char *name)
 	return stat(path, &st) == 0;
 }
 
-int migr__netdev_attr(const char *ifname, const char *attr, uint64_t *v_r)
-{
-	char path[160], buf[32], *end;
-	unsigned long long v;
-	ssize_t n;
-	int fd;
-
-	if (strchr(ifname, '/') ||
-	    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr) >= (int)sizeof(path))
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EINVAL;
-	buf[n] = 0;
-	errno = 0;
-	v = strtoull(buf, &end, 10);
-	if (errno || end == buf || (*end && *end != '\n'))
-		return -EINVAL;
-	*v_r = v;
-	return 0;
-}
 
 static unsigned int bridge_mtu(const char *bridge)
 {
