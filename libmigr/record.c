@@ -22,6 +22,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,22 +143,81 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *v_r)
 	return 0;
 }
 
-/* Parses a record's text (NUL-terminated) into *r_r; -EBADMSG if anything is off. */
-static int parse_record(char *text, struct migr_record *r_r)
+/* One key of a record's text: where its value goes and how it is read. */
+enum key_kind { K_ID, K_ID_OR_DASH, K_DOMID, K_U64, K_STR, K_ENUM };
+
+struct key {
+	const char *name;
+	enum key_kind kind;
+	size_t off, size;                    /* in the record struct; K_STR: buffer size */
+	const char *(*enum_name)(uint32_t);  /* K_ENUM: the names, 0..enum_max */
+	uint32_t enum_max;
+};
+
+#define KEY(st, n, kind, m) { n, kind, offsetof(st, m), sizeof(((st *)0)->m), NULL, 0 }
+#define KEY_ENUM(st, n, m, names, max) \
+	{ n, K_ENUM, offsetof(st, m), sizeof(((st *)0)->m), names, max }
+
+static int parse_value(const struct key *k, const char *val, void *dst)
 {
-	struct migr_record r;
+	uint8_t *p = (uint8_t *)dst + k->off;
+	uint64_t v;
+	uint32_t e;
+
+	switch (k->kind) {
+	case K_ID_OR_DASH:
+		if (!strcmp(val, "-")) {
+			memset(p, 0, sizeof(struct migr_id));
+			return 0;
+		}
+		/* fall through */
+	case K_ID:
+		return migr_id_from_hex(val, (struct migr_id *)p) ? -EBADMSG : 0;
+	case K_DOMID:
+		if (parse_u64(val, 0x7fef, &v))
+			return -EBADMSG;
+		e = (uint32_t)v;
+		memcpy(p, &e, sizeof(e));
+		return 0;
+	case K_U64:
+		if (parse_u64(val, UINT64_MAX, &v))
+			return -EBADMSG;
+		memcpy(p, &v, sizeof(v));
+		return 0;
+	case K_STR:
+		if (strlen(val) >= k->size)
+			return -EBADMSG;
+		strcpy((char *)p, val);
+		return 0;
+	case K_ENUM:
+		for (e = 0; e <= k->enum_max; e++)
+			if (!strcmp(val, k->enum_name(e))) {
+				memcpy(p, &e, sizeof(e));
+				return 0;
+			}
+		return -EBADMSG;
+	}
+	return -EBADMSG;
+}
+
+/*
+ * Parses a record's text (NUL-terminated; its first line must be magic) into dst by the
+ * key table; every key in need_mask (bits by table index) must be there, none twice.
+ * Unknown keys (a later version's) are skipped. -EBADMSG if anything is off.
+ */
+static int parse_keys(char *text, const char *magic, const struct key *keys, unsigned int n,
+		      unsigned int need_mask, void *dst)
+{
 	unsigned int seen = 0;
 	char *line, *save = NULL;
 	bool first = true;
 
-	memset(&r, 0, sizeof(r));
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *val = strchr(line, ' ');
-		uint64_t v;
-		unsigned int bit;
+		unsigned int i;
 
 		if (first) {
-			if (strcmp(line, RECORD_MAGIC))
+			if (strcmp(line, magic))
 				return -EBADMSG;
 			first = false;
 			continue;
@@ -167,48 +227,45 @@ static int parse_record(char *text, struct migr_record *r_r)
 		*val++ = '\0';
 		if (!value_ok(val))
 			return -EBADMSG;
-		if (!strcmp(line, "id")) {
-			bit = 1;
-			if (migr_id_from_hex(val, &r.id))
-				return -EBADMSG;
-		} else if (!strcmp(line, "outcome")) {
-			bit = 2;
-			for (r.outcome = 0; r.outcome <= MIGR_OUTCOME_DESTROYED; r.outcome++)
-				if (!strcmp(val, migr_outcome_name(r.outcome)))
-					break;
-			if (r.outcome > MIGR_OUTCOME_DESTROYED)
-				return -EBADMSG;
-		} else if (!strcmp(line, "domid")) {
-			bit = 4;
-			if (parse_u64(val, 0x7fef, &v))
-				return -EBADMSG;
-			r.domid = (uint32_t)v;
-		} else if (!strcmp(line, "name")) {
-			bit = 8;
-			if (strlen(val) >= sizeof(r.name))
-				return -EBADMSG;
-			strcpy(r.name, val);
-		} else if (!strcmp(line, "source")) {
-			bit = 16;
-			if (strlen(val) >= sizeof(r.source))
-				return -EBADMSG;
-			strcpy(r.source, val);
-		} else if (!strcmp(line, "updated")) {
-			bit = 32;
-			if (parse_u64(val, UINT64_MAX, &r.updated))
-				return -EBADMSG;
-		} else {
+		for (i = 0; i < n && strcmp(line, keys[i].name); i++)
+			;
+		if (i == n)
 			continue;   /* a later version's key */
-		}
-		if (seen & bit)
+		if ((seen & (1u << i)) || parse_value(&keys[i], val, dst))
 			return -EBADMSG;
-		seen |= bit;
+		seen |= 1u << i;
 	}
-	/* id and outcome are what RESOLVE needs; the rest is informative. */
-	if ((seen & 3) != 3)
-		return -EBADMSG;
-	*r_r = r;
-	return 0;
+	return (seen & need_mask) == need_mask ? 0 : -EBADMSG;
+}
+
+static const char *target_outcome_name(uint32_t o)
+{
+	return migr_outcome_name(o);
+}
+
+static const struct key record_keys[] = {
+	KEY(struct migr_record, "id", K_ID, id),
+	KEY_ENUM(struct migr_record, "outcome", outcome, target_outcome_name,
+		 MIGR_OUTCOME_DESTROYED),
+	KEY(struct migr_record, "domid", K_DOMID, domid),
+	KEY(struct migr_record, "name", K_STR, name),
+	KEY(struct migr_record, "source", K_STR, source),
+	KEY(struct migr_record, "updated", K_U64, updated),
+};
+
+/* Parses a target record's text into *r_r: id and outcome are what RESOLVE needs; the
+ * rest is informative. */
+static int parse_record(char *text, struct migr_record *r_r)
+{
+	struct migr_record r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = parse_keys(text, RECORD_MAGIC, record_keys, sizeof(record_keys) / sizeof(record_keys[0]),
+			0x3, &r);
+	if (!rc)
+		*r_r = r;
+	return rc;
 }
 
 /* Reads a small text file whole (NUL-terminated into text[RECORD_MAX + 1]); -EBADMSG
@@ -386,81 +443,29 @@ int migr_src_record_write(const char *dir, struct migr_src_record *r)
 	return write_text(dir, hex, text, (size_t)n);
 }
 
+static const struct key src_keys[] = {
+	KEY(struct migr_src_record, "id", K_ID, id),
+	KEY_ENUM(struct migr_src_record, "phase", phase, migr_src_phase_name, MIGR_SRC_DONE),
+	KEY(struct migr_src_record, "domid", K_DOMID, domid),
+	KEY(struct migr_src_record, "name", K_STR, name),
+	KEY(struct migr_src_record, "target", K_STR, target),
+	KEY(struct migr_src_record, "peer", K_STR, peer),
+	KEY(struct migr_src_record, "target-host", K_ID_OR_DASH, target_host),
+	KEY(struct migr_src_record, "updated", K_U64, updated),
+};
+
+/* Parses a source record's text: id, phase, domid and name are what recovery acts on. */
 static int parse_src(char *text, struct migr_src_record *r_r)
 {
 	struct migr_src_record r;
-	unsigned int seen = 0;
-	char *line, *save = NULL;
-	bool first = true;
+	int rc;
 
 	memset(&r, 0, sizeof(r));
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *val = strchr(line, ' ');
-		uint64_t v;
-		unsigned int bit;
-
-		if (first) {
-			if (strcmp(line, SRC_MAGIC))
-				return -EBADMSG;
-			first = false;
-			continue;
-		}
-		if (!val)
-			return -EBADMSG;
-		*val++ = '\0';
-		if (!value_ok(val))
-			return -EBADMSG;
-		if (!strcmp(line, "id")) {
-			bit = 1;
-			if (migr_id_from_hex(val, &r.id))
-				return -EBADMSG;
-		} else if (!strcmp(line, "phase")) {
-			bit = 2;
-			for (r.phase = 0; r.phase <= MIGR_SRC_DONE; r.phase++)
-				if (!strcmp(val, migr_src_phase_name(r.phase)))
-					break;
-			if (r.phase > MIGR_SRC_DONE)
-				return -EBADMSG;
-		} else if (!strcmp(line, "domid")) {
-			bit = 4;
-			if (parse_u64(val, 0x7fef, &v))
-				return -EBADMSG;
-			r.domid = (uint32_t)v;
-		} else if (!strcmp(line, "name")) {
-			bit = 8;
-			if (strlen(val) >= sizeof(r.name))
-				return -EBADMSG;
-			strcpy(r.name, val);
-		} else if (!strcmp(line, "target")) {
-			bit = 16;
-			if (strlen(val) >= sizeof(r.target))
-				return -EBADMSG;
-			strcpy(r.target, val);
-		} else if (!strcmp(line, "peer")) {
-			bit = 32;
-			if (strlen(val) >= sizeof(r.peer))
-				return -EBADMSG;
-			strcpy(r.peer, val);
-		} else if (!strcmp(line, "target-host")) {
-			bit = 64;
-			if (strcmp(val, "-") && migr_id_from_hex(val, &r.target_host))
-				return -EBADMSG;
-		} else if (!strcmp(line, "updated")) {
-			bit = 128;
-			if (parse_u64(val, UINT64_MAX, &r.updated))
-				return -EBADMSG;
-		} else {
-			continue;
-		}
-		if (seen & bit)
-			return -EBADMSG;
-		seen |= bit;
-	}
-	/* id, phase, domid and name are what recovery acts on */
-	if ((seen & 15) != 15)
-		return -EBADMSG;
-	*r_r = r;
-	return 0;
+	rc = parse_keys(text, SRC_MAGIC, src_keys, sizeof(src_keys) / sizeof(src_keys[0]), 0xf,
+			&r);
+	if (!rc)
+		*r_r = r;
+	return rc;
 }
 
 int migr_src_record_read(const char *dir, const struct migr_id *id, struct migr_src_record *r_r)

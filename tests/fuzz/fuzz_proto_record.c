@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hex[] = "00112233445566778899aabbccddeeff";
 	struct migr_record r, again;
+	struct migr_src_record sr, sagain;
 	struct migr_id id;
 	char path[128];
 	int fd;
@@ -40,6 +41,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (again.outcome != r.outcome || again.domid != r.domid ||
 		    strcmp(again.name, r.name) || strcmp(again.source, r.source))
+			abort();
+	}
+	/* the same bytes as a source's record */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	close(fd);
+	if (migr_src_record_read(dir, &id, &sr) == 0) {
+		if (!migr_id_equal(&sr.id, &id) || sr.phase > MIGR_SRC_DONE || sr.domid > 0x7fef)
+			abort();
+		if (migr_src_record_write(dir, &sr) || migr_src_record_read(dir, &id, &sagain))
+			abort();
+		if (sagain.phase != sr.phase || sagain.domid != sr.domid ||
+		    strcmp(sagain.name, sr.name) || strcmp(sagain.target, sr.target) ||
+		    strcmp(sagain.peer, sr.peer) || !migr_id_equal(&sagain.target_host, &sr.target_host))
 			abort();
 	}
 	unlink(path);
