@@ -124,6 +124,7 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 {
 	struct migr_conn *c = NULL;
 	struct migr_msg m, r;
+	struct migr_id id;
 	char err[MIGR_ERR_MAX];
 	bool accepted;
 	int rc;
@@ -136,14 +137,12 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 		snprintf(t->why_unreachable, sizeof(t->why_unreachable), "%.150s", err);
 		return 0;
 	}
-	migr_msg_init(&m, MIGR_MSG_HELLO);
 	/* Version 1: PREFLIGHT alone is answered (from version 2 the target waits for CONFIG
 	 * before it answers, and a probe has none to send). */
+	rc = migr_id_new(&id);
+	migr_msg_hello(&m, MIGR_PURPOSE_MIGRATE, &id);
 	m.hello.version = 1;
-	m.hello.min_version = 1;
-	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
 	snprintf(m.hello.software, sizeof(m.hello.software), "migr %s probe", migr_version());
-	rc = migr_id_new(&m.hello.id);
 	rc = rc ?: migr_msg_send(c, &m);
 	rc = rc ?: migr_msg_expect(c, MIGR_MSG_HELLO, &r);
 	migr_msg_release(&r);

@@ -201,13 +201,8 @@ static int migr_hello(struct migr__send *s)
 	uint32_t version;
 	int rc;
 
-	migr_msg_init(&m, MIGR_MSG_HELLO);
+	migr_msg_hello(&m, MIGR_PURPOSE_MIGRATE, &s->id);
 	migr_msg_init(&reply, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
-	m.hello.purpose = MIGR_PURPOSE_MIGRATE;
-	m.hello.id = s->id;
-	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
 	rc = migr_msg_send(s->c, &m);
 	if (!rc)
 		rc = migr_msg_expect(s->c, MIGR_MSG_HELLO, &reply);

@@ -583,6 +583,16 @@ int migr_frame_check(const uint8_t hdr[MIGR_FRAME_HDR], uint32_t *type_r, uint32
 
 /* ---- encoding ----------------------------------------------------------------------- */
 
+void migr_msg_hello(struct migr_msg *m, uint32_t purpose, const struct migr_id *id)
+{
+	migr_msg_init(m, MIGR_MSG_HELLO);
+	m->hello.version = MIGR_PROTO_VERSION;
+	m->hello.min_version = MIGR_PROTO_MIN_VERSION;
+	m->hello.purpose = purpose;
+	m->hello.id = *id;
+	snprintf(m->hello.software, sizeof(m->hello.software), "migr %s", migr_version());
+}
+
 void migr_msg_init(struct migr_msg *m, uint32_t type)
 {
 	memset(m, 0, sizeof(*m));

@@ -43,13 +43,8 @@ static int ask(struct migr_conn *c, const struct migr_id *id, struct migr_msg_re
 	uint32_t version;
 	int rc;
 
-	migr_msg_init(&m, MIGR_MSG_HELLO);
+	migr_msg_hello(&m, MIGR_PURPOSE_RESOLVE, id);
 	migr_msg_init(&r, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
-	m.hello.purpose = MIGR_PURPOSE_RESOLVE;
-	m.hello.id = *id;
-	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
 	rc = migr_msg_send(c, &m);
 	if (!rc)
 		rc = migr_msg_expect(c, MIGR_MSG_HELLO, &r);

@@ -419,12 +419,7 @@ static int accept_hello(struct recv_ctx *x)
 	}
 	x->id = x->peer.hello.id;
 	migr_id_to_hex(&x->id, x->res->id);
-	migr_msg_init(&m, MIGR_MSG_HELLO);
-	m.hello.version = MIGR_PROTO_VERSION;
-	m.hello.min_version = MIGR_PROTO_MIN_VERSION;
-	m.hello.purpose = x->peer.hello.purpose;
-	m.hello.id = x->id;
-	migr__text(m.hello.software, sizeof(m.hello.software), "migr %s", migr_version());
+	migr_msg_hello(&m, x->peer.hello.purpose, &x->id);
 	rc = migr_msg_send(x->c, &m);
 	if (rc)
 		return rc;

@@ -231,6 +231,8 @@ struct migr_msg {
 
 /* Zeroes m and sets its type. */
 void migr_msg_init(struct migr_msg *m, uint32_t type);
+/* A HELLO of ours: the versions this build speaks, purpose, id, software. */
+void migr_msg_hello(struct migr_msg *m, uint32_t purpose, const struct migr_id *id);
 
 /* Frees what decoding allocated (CONFIG's json) and zeroes m; accepts NULL. */
 void migr_msg_release(struct migr_msg *m);
