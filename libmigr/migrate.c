@@ -125,15 +125,15 @@ static void blackout_timeout(struct migr__send *s)
 	migr_conn_set_io_timeout(s->c, (unsigned int)left_ms);
 }
 
-/* The blackout deadline, from the suspend request: max(5 s, 4 x the predicted blackout),
+/* The blackout deadline, from the suspend request: max(8 s, 4 x the predicted blackout),
  * at most the caller's ceiling. */
 static void arm_deadline(struct migr__send *s)
 {
 	uint64_t cap = s->p.blackout_deadline_ms ? s->p.blackout_deadline_ms : 10000;
 	uint64_t d = 4 * s->res->predicted_blackout_us / 1000;
 
-	if (d < 5000)
-		d = 5000;
+	if (d < 8000)
+		d = 8000;
 	if (d > cap)
 		d = cap;
 	s->deadline_us = (s->t_suspend_req ? s->t_suspend_req : migr__now_us()) + d * 1000;

@@ -53,7 +53,7 @@ static void usage(FILE *f)
 "  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
 "  --peek-interval MS    dirty-page sampling inside a round (default 50, 0 = off)\n"
 "  --blackout-deadline MS  once the guest is suspended, READY and DONE must come within\n"
-"                        max(5 s, 4 x the predicted blackout), at most MS (default 10000):\n"
+"                        max(8 s, 4 x the predicted blackout), at most MS (default 10000):\n"
 "                        before GO the guest then resumes here; after GO the outcome is\n"
 "                        undecided and migr asks the target (5 tries over about 30 s)\n"
 "  --record-dir DIR      the source's migration records (default %s)\n"

@@ -94,7 +94,7 @@ struct migr_send_params {
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
 	unsigned int handshake_timeout_ms; /* unused; kept for callers that set it */
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
-	 * max(5 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
+	 * max(8 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
 	 * expiry backs out (the guest resumes here); after GO it makes the end undecided. */
 	unsigned int blackout_deadline_ms;
 	const char *record_dir;            /* the source's records; NULL: MIGR_SRC_STATE_DIR */
