@@ -257,6 +257,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.progress_arg = &ea;
 	sp.lg = eng->lg;
 	sp.target = a->target->name;
+	sp.record_dir = eng->record_dir;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
 	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
 	out->target_domid = res.dst_domid;

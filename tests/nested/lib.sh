@@ -108,6 +108,7 @@ lab_start() {
 		-device "virtio-net-pci,netdev=n0,mac=$mac" \
 		>"$dir/qemu.out" 2>&1 &
 	echo $! >"$dir/qemu.launcher"
+	disown $! 2>/dev/null   # ended by pid (lab_down, lab_power_cut); no job notices
 	date +%s >"$dir/started"
 }
 

@@ -17,6 +17,7 @@
 #include "unit.h"
 
 static char record_dir[] = "/tmp/test_evac_engine.XXXXXX";
+static char src_dir[64];
 static struct migr_hv_fake *src, *dst;
 static struct migr_listener *lis;
 static volatile int stop;
@@ -81,6 +82,7 @@ int main(void)
 
 	if (!mkdtemp(record_dir))
 		return 1;
+	snprintf(src_dir, sizeof(src_dir), "%s/sent", record_dir);
 	migr_transport_opts_init(&topts);
 	topts.insecure = true;
 	topts.timeout_ms = 5000;
@@ -121,6 +123,7 @@ int main(void)
 	prod.schema = schema;
 	prod.engine.topts = &topts;
 	prod.engine.hv_open = open_src;
+	prod.engine.record_dir = src_dir;
 	migr_evacd_config_init(&cfg);
 	migr_evac_prod_hooks(&prod, &cfg);
 	cfg.host = "source";

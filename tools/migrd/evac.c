@@ -166,7 +166,7 @@ static int read_conf(struct migr_evacd_config *c)
 	return rc;
 }
 
-int migrd_evac_init(xentoollog_logger *lg)
+int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir)
 {
 	struct migrd_evac *m = &migrd_evac;
 	struct migr_evacd_config c;
@@ -234,6 +234,7 @@ int migrd_evac_init(xentoollog_logger *lg)
 	m->prod.schema = m->schema;
 	m->prod.engine.topts = &m->topts;
 	m->prod.engine.lg = lg;
+	m->prod.engine.record_dir = src_record_dir;   /* where migrd's recovery reads them */
 	migr_evac_prod_hooks(&m->prod, &c);
 	c.host = m->host;
 	c.event_log = m->event_log[0] ? m->event_log : NULL;

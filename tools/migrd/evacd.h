@@ -22,7 +22,7 @@ int migrd_add_source(int fd, int (*handler)(void *arg), void *arg);
 int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen);
 
 /* evac.c */
-int migrd_evac_init(xentoollog_logger *lg);
+int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir);
 void migrd_evac_fini(void);
 
 /* The state the three files share. */

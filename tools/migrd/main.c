@@ -566,7 +566,7 @@ int main(int argc, char **argv)
 		if (r.recover_timer >= 0 && timerfd_settime(r.recover_timer, 0, &its, NULL) == 0)
 			migrd_add_source(r.recover_timer, recover_sources, &r);
 	}
-	if (migrd_evac_init(r.lg))
+	if (migrd_evac_init(r.lg, r.src_record_dir))
 		goto out;
 
 	while (!stopping) {

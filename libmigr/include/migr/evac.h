@@ -290,6 +290,7 @@ struct migr_evac_engine {
 	 * runs one migration per handle); the default opens migr_hv_xen_open(). */
 	int (*hv_open)(void *arg, struct migr_hv **hv_r);
 	void *hv_open_arg;
+	const char *record_dir;              /* the source's records; NULL: MIGR_SRC_STATE_DIR */
 };
 
 /* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();
