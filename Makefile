@@ -121,7 +121,7 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(LIBSAN)
 	$(call say,CC-SAN,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit -Itests/fakes $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(LIBSAN) $(LDLIBS)
+	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit -Itests/fakes -Ilibmigr $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(LIBSAN) $(LDLIBS)
 
 # ---- fuzzers: a corpus replayer (gcc, sanitized) for `make check`; libFuzzer for `make fuzz`
 $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBSAN)

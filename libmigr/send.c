@@ -33,7 +33,6 @@ void migr_send_params_init(struct migr_send_params *p)
 	migr_policy_params_init(&p->policy);
 	p->suspend_timeout_ms = 60000;
 	p->peek_interval_ms = 50;
-	p->handshake_timeout_ms = 300000;
 }
 
 void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,

@@ -23,6 +23,7 @@
 
 #include "libmigr.h"
 #include "fakes.h"
+#include "util.h"        /* libmigr's own helpers (the fake links the library) */
 
 #define F(h) ((struct migr_hv_fake *)(h))
 
@@ -36,22 +37,6 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 static int read_all(int fd, void *buf, size_t len)
 {
@@ -222,10 +207,10 @@ static int send_batch(struct migr_hv_fake *f, int fd, uint64_t pages)
 {
 	uint64_t n = pages;
 	static uint8_t page[4096];
-	int rc = write_all(fd, &n, sizeof(n));
+	int rc = migr__write_all(fd, &n, sizeof(n));
 
 	for (uint64_t i = 0; !rc && i < pages; i++)
-		rc = write_all(fd, page, f->payload_bytes_per_page);
+		rc = migr__write_all(fd, page, f->payload_bytes_per_page);
 	return rc;
 }
 
@@ -241,7 +226,7 @@ static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct mig
 		return -ENOENT;
 	if (d->info.shutdown || d->info.paused)
 		return -EINVAL;
-	rc = write_all(fd, fake_magic, sizeof(fake_magic));
+	rc = migr__write_all(fd, fake_magic, sizeof(fake_magic));
 	if (rc)
 		return rc;
 	st.dirty_count = d->pages;
@@ -278,7 +263,7 @@ static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct mig
 		return -EINVAL;
 	rc = send_batch(f, fd, d->dirty_per_round < d->pages ? d->dirty_per_round : d->pages);
 	if (!rc)
-		rc = write_all(fd, &end, sizeof(end));
+		rc = migr__write_all(fd, &end, sizeof(end));
 	return rc;
 }
 

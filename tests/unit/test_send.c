@@ -490,16 +490,36 @@ static void test_policy_abort(void)
 	teardown(&r);
 }
 
+/* migr_resolve() on the source against a fresh receiver on the target's records. */
+static int resolve_once(struct run *r, const char *id_hex, bool force, uint32_t *outcome_r,
+			char *state, size_t statelen)
+{
+	struct migr_resolve_params rsp = { .record_dir = src_dir, .force_resume = force };
+	struct migr_conn *sc = NULL;
+	struct target t2;
+	pthread_t th;
+	int sv[2], rc;
+
+	memset(&t2, 0, sizeof(t2));
+	t2.hv = r->dst;
+	t2.p.record_dir = record_dir;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
+	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
+	rc = migr_resolve(&r->src->hv, sc, id_hex, "guest1", &rsp, outcome_r, state, statelen);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+	return rc;
+}
+
 /* GO sent, then the source loses the connection: undecided; resolve asks the target. */
 static void test_undecided_then_resolve(void)
 {
 	struct run r;
-	struct migr_conn *sc = NULL;
-	struct target t2;
-	pthread_t th;
 	uint32_t outcome = 99, id;
 	char state[256];
-	int sv[2], rc;
+	int rc;
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
 	r.sp.faults = &fs_before_done;
@@ -511,20 +531,7 @@ static void test_undecided_then_resolve(void)
 	CHECK(migr_hv_fake_dom(r.src, id)->info.shutdown);
 	CHECK_EQ(migr_hv_fake_count(r.dst), 1);
 
-	memset(&t2, 0, sizeof(t2));
-	t2.hv = r.dst;
-	t2.p.record_dir = record_dir;
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
-	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
-	CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
-	{
-		struct migr_resolve_params rsp = { .record_dir = src_dir };
-		rc = migr_resolve(&r.src->hv, sc, r.res.id, "guest1", &rsp, &outcome, state,
-				  sizeof(state));
-	}
-	migr_conn_close(sc);
-	pthread_join(th, NULL);
+	rc = resolve_once(&r, r.res.id, false, &outcome, state, sizeof(state));
 	CHECK_EQ(rc, 0);
 	CHECK_EQ(outcome, MIGR_OUTCOME_RUNNING);
 	CHECK_EQ(migr_hv_fake_count(r.src), 0);   /* the suspended copy is gone */
@@ -537,13 +544,10 @@ static void test_undecided_then_resolve(void)
 static void test_resolve_unknown(void)
 {
 	struct run r;
-	struct migr_conn *sc = NULL;
-	struct target t2;
-	pthread_t th;
 	uint32_t outcome = 99, domid;
 	struct migr_id id;
 	char hex[MIGR_ID_HEX], state[256];
-	int sv[2], rc;
+	int rc;
 
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
 	r.src->hv.ops->suspend(&r.src->hv, r.domid, 1000);
@@ -551,19 +555,7 @@ static void test_resolve_unknown(void)
 	CHECK_EQ(migr_id_new(&id), 0);
 	migr_id_to_hex(&id, hex);
 	for (int force = 0; force < 2; force++) {
-		struct migr_resolve_params rsp = { .record_dir = src_dir, .force_resume = force };
-
-		memset(&t2, 0, sizeof(t2));
-		t2.hv = r.dst;
-		t2.p.record_dir = record_dir;
-		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-		CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
-		CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
-		CHECK_EQ(pthread_create(&th, NULL, target_main, &t2), 0);
-		rc = migr_resolve(&r.src->hv, sc, hex, "guest1", &rsp, &outcome, state,
-				  sizeof(state));
-		migr_conn_close(sc);
-		pthread_join(th, NULL);
+		rc = resolve_once(&r, hex, force, &outcome, state, sizeof(state));
 		CHECK_EQ(outcome, MIGR_OUTCOME_UNKNOWN);
 		if (!force) {
 			CHECK_EQ(rc, -MIGR_E_UNDECIDED);

@@ -92,7 +92,6 @@ struct migr_send_params {
 	struct migr_policy_params policy;  /* downtime, max time, on-timeout */
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
-	unsigned int handshake_timeout_ms; /* unused; kept for callers that set it */
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
 	 * max(8 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
 	 * expiry backs out (the guest resumes here); after GO it makes the end undecided. */
