@@ -197,6 +197,37 @@ lab_restart() {
 
 lab_alive() { kill -0 "$(cat "$LAB_RUN/$1/qemu.launcher" 2>/dev/null)" 2>/dev/null; }
 
+# lab_cut NAME / lab_mend NAME: NAME's wire is cut (its bridge port stops forwarding both
+# ways) and mended. The tap itself stays up, so QEMU and the host's NIC never see a link
+# change: only the frames are lost, as on a cable pulled between two switches.
+lab_cut()  { bridge -n "$LAB_NS" link set dev "tap-$1" state 0; }
+lab_mend() { bridge -n "$LAB_NS" link set dev "tap-$1" state 3; }
+
+# lab_linked A B [TIMEOUT]: A's dom0 reaches B's within TIMEOUT seconds (ping).
+lab_linked() {
+	lab_sh "$1" "t=0; until ping -c 1 -W 1 $(lab_ip "$2") >/dev/null 2>&1; do
+		t=\$((t + 1)); [ \$t -ge ${3:-20} ] && exit 1; done" $(( ${3:-20} * 3 + 30 )) >/dev/null
+}
+
+# lab_end_commands NAME: ends every command a test left running on NAME (each runs in its
+# own session, see lab/agent.sh: its whole process group is signalled), and says which.
+lab_end_commands() {
+	lab_sh "$1" 'for p in /host/cmd/*.pgid; do
+		[ -e "$p" ] || continue
+		id=${p%.pgid}; [ -e "$id.rc" ] || [ "$id.run" = "$0" ] && continue
+		g=$(cat "$p"); [ -n "$g" ] || continue
+		echo "ending leftover command $(basename "$id") (process group $g): $(head -c 120 "$id.run" | tail -n 1)"
+		kill -TERM -- "-$g" 2>/dev/null
+	done
+	sleep 2
+	for p in /host/cmd/*.pgid; do
+		[ -e "$p" ] || continue
+		id=${p%.pgid}; [ -e "$id.rc" ] || [ "$id.run" = "$0" ] && continue
+		kill -KILL -- "-$(cat "$p")" 2>/dev/null
+	done
+	true'
+}
+
 # lab_clock_offset NAME: the host's clock minus this machine's, in ms (about 1 ms precise).
 lab_clock_offset() {
 	lab_sh "$1" 'labclock sync 169.254.10.254 1123' | sed -n 's/.*offset_ms=\([-0-9.]*\).*/\1/p'

@@ -2,7 +2,8 @@
 # The lab's command channel, dom0 side. The harness drops a script as /host/cmd/ID.cmd
 # (written elsewhere, then renamed in); the agent runs it in the background with output
 # to ID.out and, when it ends, its exit status to ID.rc (renamed in, so its presence means
-# the output is complete). /host is the host's 9p share.
+# the output is complete). Each command runs in a session of its own whose id is in ID.pgid.
+# /host is the host's 9p share.
 #
 # Every look at the share costs dom0 CPU (9p requests, under emulation), and dom0 shares the
 # host's one CPU with the guests whose blackouts the tests measure. So the agent looks every
@@ -15,7 +16,9 @@ while :; do
 		id=${f%.cmd}
 		mv "$f" "$id.run" 2>/dev/null || continue
 		idle=0
-		( cd /root; sh "$id.run" >"$id.out" 2>&1 </dev/null; echo $? >"$id.rc.tmp"; mv "$id.rc.tmp" "$id.rc" ) &
+		# its own session: the harness can end all it started (ID.pgid; lab_end_commands)
+		( cd /root; setsid -w sh -c 'echo $$ >"$1.pgid"; exec sh "$1.run"' sh "$id" >"$id.out" 2>&1 </dev/null
+		  echo $? >"$id.rc.tmp"; mv "$id.rc.tmp" "$id.rc" ) &
 	done
 	if [ "$idle" -lt 40 ]; then
 		idle=$((idle + 1))

@@ -5,7 +5,7 @@
 #   1. the target refuses: not enough memory (migrd keeps a reserve larger than its RAM)
 #   2. the target's receiver is killed during the stream (migrd restarted afterwards
 #      cleans the paused NAME--incoming it left)
-#   3. the connection is cut during the stream (B's lab link down)
+#   3. the connection is cut during the stream (B's wire cut at the lab's bridge)
 #   4. the guest fails to suspend (fault injected at migr's suspend step: MIGR_FAULT)
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
@@ -61,12 +61,13 @@ id=$(eng_migrd b --timeout 40)
 eng_listening b "$id"
 mid=$(lab_sh_bg a "migr migrate --psk $PSK --timeout 20 g1 $(lab_ip b) 2>&1; echo exit=\$?")
 wait_streaming "$mid" || eng_fail "3: the stream did not start"
-ip -n "$LAB_NS" link set tap-b down
-echo "link to b down"
+lab_cut b
+echo "wire to b cut"
 out=$(lab_wait a "$mid" 900)
 echo "$out"
-ip -n "$LAB_NS" link set tap-b up
-echo "link to b up"
+lab_mend b
+echo "wire to b mended"
+lab_linked a b 30 || eng_fail "3: a does not reach b again after the wire is mended"
 lab_wait b "$id" 120
 check_backed_out "3" "$out"
 
