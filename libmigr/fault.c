@@ -44,14 +44,14 @@ static const struct {
 	[MIGR_FI_CONFIG_CHECK]    = { "config-check", 't', true, "config arrived, before it is checked" },
 	[MIGR_FI_RESTORE]         = { "restore", 't', true, "before the restore starts" },
 	[MIGR_FI_RESTORE_TAIL]    = { "restore-tail", 't', true, "restore returned, before its result is used" },
-	[MIGR_FI_RECORD_PAUSED]   = { "record-paused", 't', false, "before the record says restored-paused" },
+	[MIGR_FI_RECORD_PAUSED]   = { "record-paused", 't', true, "before the record says restored-paused" },
 	[MIGR_FI_READY]           = { "ready", 't', true, "record says restored-paused, before READY goes" },
 	[MIGR_FI_WAIT_GO]         = { "wait-go", 't', true, "READY sent, before reading GO" },
-	[MIGR_FI_RECORD_RUNNING]  = { "record-running", 't', false, "GO read, before the record says running (point of no return)" },
+	[MIGR_FI_RECORD_RUNNING]  = { "record-running", 't', true, "GO read, before the record says running (point of no return)" },
 	[MIGR_FI_RENAME]          = { "rename", 't', true, "record says running, before the rename to NAME" },
 	[MIGR_FI_UNPAUSE]         = { "unpause", 't', true, "renamed, before the unpause" },
 	[MIGR_FI_DONE]            = { "done", 't', true, "guest unpaused, before DONE goes" },
-	[MIGR_FI_SETTLE]          = { "settle", 't', false, "DONE sent, before the network-back wait" },
+	[MIGR_FI_SETTLE]          = { "settle", 't', true, "DONE sent, before the network-back wait" },
 };
 
 static const char *const kinds[MIGR_FK_COUNT] = {

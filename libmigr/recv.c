@@ -1,8 +1,9 @@
 /*
- * recv.c: the target's driver over migr's own protocol (migr/proto.h, docs/protocol.md),
- * for one connection: a migration, or a RESOLVE question about an earlier one.
+ * recv.c: the target's driver, for one connection: a migration, or a RESOLVE question
+ * about an earlier one; and its dialect for migr's own protocol (migr/proto.h,
+ * docs/protocol.md). Stock xl's dialect is in recv_xl.c; both run the same steps.
  *
- * Entry point: migr_receive().
+ * Entry points: migr_receive(), migr__recv_drive().
  *
  *   ACCEPT    HELLO both ways; PREFLIGHT checked (name, free memory, guest type, Xen
  *             version, name clash) and answered; CONFIG checked against PREFLIGHT
@@ -32,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "send_int.h"
+#include "recv_int.h"
 #include "fwd_int.h"
 
 /* Where the records (and the restore history) live. */
@@ -262,46 +263,7 @@ void migr__release_claim(const struct migr_recv_params *p, uint64_t *claim)
 
 /* ---- the driver -------------------------------------------------------------------------- */
 
-/* The restore, in a thread of its own, so that the receiver can talk meanwhile. */
-struct restore_job {
-	struct migr_hv *hv;
-	struct migr_restore_opts o;
-	struct migr_restore_info info;
-	int done_fd;          /* eventfd, written when the restore returned */
-	int rc;
-	uint64_t t_end;       /* migr__now_us() when it returned */
-};
-
-/* One reception's state; only the steps change it, only the steps change phase. */
-struct recv_ctx {
-	struct migr_hv *hv;
-	struct migr_conn *c;
-	const struct migr_recv_params *p;
-	struct migr_recv_result *res;
-	enum migr_phase phase;
-	struct migr_msg peer;            /* PREFLIGHT (or HELLO) */
-	struct migr_msg cfg;             /* CONFIG */
-	struct migr_id id, host_id;
-	char source[MIGR_TEXT_MAX];      /* who the source is, for the record and RESOLVE */
-	char name[MIGR_DOMNAME_MAX], incoming[MIGR_DOMNAME_MAX];
-	enum migr_guest_type type;
-	uint32_t domid;                  /* our copy, once the restore made it */
-	uint64_t claim;                  /* memory claimed until the restore returned */
-	uint64_t t0, t_restored, t_go;
-	struct restore_job job;
-	bool have_copy;                  /* our copy exists */
-	bool recorded;                   /* the record says restored-paused (READY may go) */
-	bool ready_sent, go;             /* READY went; GO came */
-	int go_rc;                       /* the wait for GO failed (early READY) */
-	bool running;                    /* the record says running: POINT OF NO RETURN */
-	bool source_aborted;             /* the source sent ABORT */
-	bool resolve;                    /* the connection asks RESOLVE, not a migration */
-	uint32_t version;                /* agreed in HELLO; from 2 CONFIG precedes the reply */
-	bool config_ok;                  /* CONFIG checked (and rewritten by the rules) */
-	bool crashed;
-};
-
-static int fault(struct recv_ctx *x, enum migr_fault point)
+int recv__fault(struct recv_ctx *x, enum migr_fault point)
 {
 	int rc = migr__fault(x->p->faults, point, x->c, x->p->lg);
 
@@ -315,9 +277,7 @@ static unsigned int go_deadline(const struct recv_ctx *x)
 	return x->p->go_deadline_ms ? x->p->go_deadline_ms : 10000;
 }
 
-static void fail_text(struct recv_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail_text(struct recv_ctx *x, const char *fmt, ...)
+void recv__fail(struct recv_ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -356,7 +316,7 @@ static int answer_resolve(struct recv_ctx *x)
 	if (rc == 0 && strcmp(r.source, x->source)) {
 		migr__log(x->p->lg, XTL_ERROR, "RESOLVE of a migration from %s asked by %s: refused",
 			  r.source, x->source);
-		fail_text(x, "RESOLVE refused: %s is not the migration's source", x->source);
+		recv__fail(x, "RESOLVE refused: %s is not the migration's source", x->source);
 		migr_msg_release(&q);
 		migr_msg_send_abort(x->c, MIGR_ABORT_REFUSED, "not the migration's source");
 		return -EPERM;
@@ -399,6 +359,60 @@ static int answer_resolve(struct recv_ctx *x)
 	return migr_msg_send(x->c, &m);
 }
 
+/* ---- what every dialect checks ---- */
+
+uint32_t recv__check_guest(struct recv_ctx *x, const struct migr_host_info *hi,
+			   uint64_t mem_kib, char *why, size_t whylen)
+{
+	const char *no = NULL;
+	uint64_t need_kib;
+	uint32_t other;
+
+	if (!migr_domname_ok(x->name)) {
+		migr__text(why, whylen, "guest name is not acceptable%s",
+			   migr_domname_reserved(x->name) ? " (it ends in a suffix migr reserves: "
+			   "--incoming, --migratedaway)" : "");
+		return MIGR_REFUSE_OTHER;
+	}
+	if (migr_hv_can_receive(hi, x->type, &no)) {
+		migr__text(why, whylen, "%s", no);
+		return MIGR_REFUSE_GUEST_TYPE;
+	}
+	if (!x->hv->ops->domain_find(x->hv, x->name, &other) ||
+	    !x->hv->ops->domain_find(x->hv, x->incoming, &other)) {
+		migr__text(why, whylen, "a domain named %s (or %s) exists on the target", x->name,
+			   x->incoming);
+		return MIGR_REFUSE_NAME_CLASH;
+	}
+	if (!migr__admit(x->p, hi->free_kib, mem_kib, &need_kib, &x->claim)) {
+		migr__text(why, whylen, "guest needs %llu KiB (with the reserve and incoming "
+			   "guests), target has %llu KiB free", (unsigned long long)need_kib,
+			   (unsigned long long)hi->free_kib);
+		return MIGR_REFUSE_NOMEM;
+	}
+	return 0;
+}
+
+int recv__apply_rules(struct recv_ctx *x, char *why, size_t whylen)
+{
+	char *json = NULL;
+	int rc;
+
+	why[0] = '\0';
+	rc = recv__fault(x, MIGR_FI_CONFIG_CHECK);
+	if (rc)
+		return rc;
+	rc = migr_config_apply_rules(x->cfg.config.json, x->p->rules, &json, why, whylen);
+	migr__log(x->p->lg, rc ? XTL_ERROR : XTL_INFO, "%s: %s", x->name[0] ? x->name : "guest",
+		  rc || why[0] ? why : "configuration within the target's rules");
+	if (rc)
+		return -MIGR_E_PROTO;
+	free(x->cfg.config.json);
+	x->cfg.config.json = json;
+	x->cfg.config.len = strlen(json);
+	return 0;
+}
+
 /* ---- ACCEPT ---- */
 
 static int accept_hello(struct recv_ctx *x)
@@ -414,7 +428,7 @@ static int accept_hello(struct recv_ctx *x)
 		rc = migr_hello_check(&x->peer.hello, NULL, &version, err, sizeof(err));
 	x->version = version;
 	if (rc) {
-		fail_text(x, "bad HELLO: %s", rc == -MIGR_E_PROTO ? err : migr_conn_error(x->c));
+		recv__fail(x, "bad HELLO: %s", rc == -MIGR_E_PROTO ? err : migr_conn_error(x->c));
 		return rc;
 	}
 	x->id = x->peer.hello.id;
@@ -444,7 +458,7 @@ static int refuse(struct recv_ctx *x, struct migr_msg *m, uint32_t why, const ch
 	va_end(ap);
 	m->preflight_reply.accept = false;
 	m->preflight_reply.refuse = why;
-	fail_text(x, "refused: %s", m->preflight_reply.reason);
+	recv__fail(x, "refused: %s", m->preflight_reply.reason);
 	migr_msg_send(x->c, m);
 	x->source_aborted = true;   /* the source was told; nothing more to say */
 	return -MIGR_E_ABORTED;
@@ -454,14 +468,11 @@ static int preflight(struct recv_ctx *x)
 {
 	struct migr_msg m;
 	struct migr_host_info hi;
-	const char *why = NULL;
-	uint64_t need_kib;
+	char why[MIGR_TEXT_MAX];
 	unsigned smaj, smin;
-	uint32_t other;
+	uint32_t refusal;
 	int rc;
 
-	if (x->resolve)
-		return 0;
 	rc = migr_msg_expect(x->c, MIGR_MSG_PREFLIGHT, &x->peer);
 	if (rc)
 		return rc;
@@ -483,31 +494,18 @@ static int preflight(struct recv_ctx *x)
 	m.preflight_reply.free_kib = hi.free_kib;
 	migr__text(m.preflight_reply.xen_version, sizeof(m.preflight_reply.xen_version), "%u.%u%s",
 		   hi.xen_major, hi.xen_minor, hi.xen_extra);
-	if (!migr_domname_ok(x->name))
-		return refuse(x, &m, MIGR_REFUSE_OTHER, "guest name is not acceptable%s",
-			      migr_domname_reserved(x->name) ? " (it ends in a suffix migr "
-			      "reserves: --incoming, --migratedaway)" : "");
-	if (migr_hv_can_receive(&hi, x->type, &why))
-		return refuse(x, &m, MIGR_REFUSE_GUEST_TYPE, "%s", why);
 	if (!parse_version(x->peer.preflight.xen_version, &smaj, &smin) ||
 	    smaj != hi.xen_major || smin > hi.xen_minor)
 		return refuse(x, &m, MIGR_REFUSE_XEN_VERSION, "source runs Xen %s, target %u.%u: "
 			      "migration goes to the same or a newer minor version only",
 			      x->peer.preflight.xen_version, hi.xen_major, hi.xen_minor);
-	if (!x->hv->ops->domain_find(x->hv, x->name, &other) ||
-	    !x->hv->ops->domain_find(x->hv, x->incoming, &other)) {
-		m.preflight_reply.name_clash = true;
-		return refuse(x, &m, MIGR_REFUSE_NAME_CLASH, "a domain named %s (or %s) exists on "
-			      "the target", x->name, x->incoming);
+	refusal = recv__check_guest(x, &hi, x->peer.preflight.memory_kib, why, sizeof(why));
+	if (refusal) {
+		m.preflight_reply.name_clash = refusal == MIGR_REFUSE_NAME_CLASH;
+		return refuse(x, &m, refusal, "%s", why);
 	}
-	if (!migr__admit(x->p, hi.free_kib, x->peer.preflight.memory_kib, &need_kib, &x->claim))
-		return refuse(x, &m, MIGR_REFUSE_NOMEM, "guest needs %llu KiB (with the reserve and "
-			      "incoming guests), target has %llu KiB free",
-			      (unsigned long long)need_kib, (unsigned long long)hi.free_kib);
 	if (x->version >= 2) {
 		/* CONFIG came with PREFLIGHT: a refusal names what the rules refused */
-		char why[MIGR_TEXT_MAX];
-
 		rc = read_config(x, why, sizeof(why));
 		if (rc == -MIGR_E_PROTO && why[0]) {
 			migr__release_claim(x->p, &x->claim);
@@ -516,7 +514,7 @@ static int preflight(struct recv_ctx *x)
 		if (rc)
 			return rc;
 	}
-	rc = fault(x, MIGR_FI_PREFLIGHT_ANSWER);
+	rc = recv__fault(x, MIGR_FI_PREFLIGHT_ANSWER);
 	if (rc)
 		return rc;
 	m.preflight_reply.accept = true;
@@ -532,7 +530,7 @@ static int preflight(struct recv_ctx *x)
 static int read_config(struct recv_ctx *x, char *why, size_t whylen)
 {
 	enum migr_guest_type ctype;
-	char cname[MIGR_DOMNAME_MAX], *json = NULL;
+	char cname[MIGR_DOMNAME_MAX];
 	uint64_t cmem = 0;
 	int rc;
 
@@ -542,17 +540,9 @@ static int read_config(struct recv_ctx *x, char *why, size_t whylen)
 		if (rc)
 			return rc;
 	}
-	rc = fault(x, MIGR_FI_CONFIG_CHECK);
+	rc = recv__apply_rules(x, why, whylen);
 	if (rc)
 		return rc;
-	rc = migr_config_apply_rules(x->cfg.config.json, x->p->rules, &json, why, whylen);
-	migr__log(x->p->lg, rc ? XTL_ERROR : XTL_INFO, "%s: %s", x->name,
-		  rc || why[0] ? why : "configuration within the target's rules");
-	if (rc)
-		return -MIGR_E_PROTO;
-	free(x->cfg.config.json);
-	x->cfg.config.json = json;
-	x->cfg.config.len = strlen(json);
 	rc = x->hv->ops->config_info(x->hv, x->cfg.config.json, cname, &ctype, &cmem);
 	if (rc || strcmp(cname, x->name) || ctype != x->type ||
 	    cmem > x->peer.preflight.memory_kib) {
@@ -565,27 +555,123 @@ static int read_config(struct recv_ctx *x, char *why, size_t whylen)
 }
 
 /* Version 1: CONFIG comes after PREFLIGHT_REPLY; a refusal is an ABORT. */
-static int config(struct recv_ctx *x)
+static int late_config(struct recv_ctx *x)
 {
 	char why[MIGR_TEXT_MAX];
 	int rc;
 
-	if (x->resolve || x->config_ok)
+	if (x->config_ok)
 		return 0;
 	rc = read_config(x, why, sizeof(why));
 	if (rc == -MIGR_E_PROTO && why[0]) {
-		fail_text(x, "%s", why);
+		recv__fail(x, "%s", why);
 		migr_msg_send_abort(x->c, MIGR_ABORT_CONFIG, why);
 		x->source_aborted = true;
 	}
 	return rc;
 }
 
+static int send_ready(struct recv_ctx *x, uint32_t domid, bool early)
+{
+	struct migr_conn_stats cs;
+	struct migr_msg m;
+
+	migr_conn_stats(x->c, &cs);
+	migr_msg_init(&m, MIGR_MSG_READY);
+	m.ready.domid = domid;
+	m.ready.bytes_in = cs.stream_in;
+	m.ready.stream_ns = cs.stream_ns;
+	m.ready.host_id = x->host_id;
+	if (!early) {
+		m.ready.restore_ns = x->res->restore_us * 1000;
+		m.ready.devices_ns = x->res->devices_us * 1000;
+	}
+	return migr_msg_send(x->c, &m);
+}
+
+static int read_go(struct recv_ctx *x)
+{
+	struct migr_msg m;
+	int rc = migr_msg_expect(x->c, MIGR_MSG_GO, &m);
+
+	if (rc == -MIGR_E_ABORTED)
+		x->source_aborted = true;
+	return rc;
+}
+
+static void send_done(struct recv_ctx *x)
+{
+	struct migr_msg m;
+
+	migr_msg_init(&m, MIGR_MSG_DONE);
+	m.done.domid = x->domid;
+	m.done.unpause_ns = x->res->unpause_us * 1000;
+	m.done.restore_ns = x->res->restore_us * 1000;
+	m.done.devices_ns = x->res->devices_us * 1000;
+	if (migr_msg_send(x->c, &m))
+		migr__log(x->p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
+			  "here and the record says so, ignoring", x->domid, migr_conn_error(x->c));
+}
+
+/* The last message, for the source's summary; it may have gone: no matter. */
+static void send_settled(struct recv_ctx *x)
+{
+	struct migr_msg m;
+
+	migr_msg_init(&m, MIGR_MSG_SETTLED);
+	m.settled.domid = x->domid;
+	m.settled.net_back_ns = x->res->net_back_us * 1000;
+	m.settled.vifs = x->res->vifs;
+	m.settled.vifs_connected = x->res->vifs_connected;
+	m.settled.first_frame_ns = x->res->first_frame_us * 1000;
+	migr_msg_send(x->c, &m);
+}
+
+/* ABORT: the source resumes. After GO only once our copy is destroyed: else the source
+ * hears nothing and keeps its suspended copy until a resolve. */
+static void send_abort(struct recv_ctx *x, bool destroyed)
+{
+	if (x->running && !destroyed)
+		return;
+	migr_msg_send_abort(x->c, x->running ? MIGR_ABORT_UNPAUSE : x->phase == MIGR_PHASE_ACCEPT ?
+			    MIGR_ABORT_OTHER : MIGR_ABORT_RESTORE, x->res->state_text);
+}
+
+static const struct migr__recv_dialect migr_dialect = {
+	.name = "migr",
+	.framed = true,
+	.accept = accept_hello,
+	.admit = preflight,
+	.config = late_config,
+	.ready = send_ready,
+	.wait_go = read_go,
+	.done = send_done,
+	.settled = send_settled,
+	.abort = send_abort,
+};
+
+/* ---- the driver's steps ---- */
+
+static int greet(struct recv_ctx *x)
+{
+	return x->d->accept(x);
+}
+
+static int admit(struct recv_ctx *x)
+{
+	return x->d->admit(x);
+}
+
+static int config(struct recv_ctx *x)
+{
+	return x->d->config ? x->d->config(x) : 0;
+}
+
 /* ---- RESTORE and READY ---- */
 
 static void *restore_main(void *arg)
 {
-	struct restore_job *j = arg;
+	struct recv_job *j = arg;
 	uint64_t one = 1;
 
 	j->rc = j->hv->ops->restore(j->hv, &j->o, &j->info);
@@ -600,50 +686,36 @@ static void *restore_main(void *arg)
  * GO deadline. Used both while libxl finishes (early) and after the restore. */
 static int ready_and_wait_go(struct recv_ctx *x, uint32_t domid, bool early)
 {
-	struct migr_conn_stats cs;
-	struct migr_msg m;
 	unsigned int old;
 	int rc;
 
-	rc = fault(x, MIGR_FI_RECORD_PAUSED);
+	rc = recv__fault(x, MIGR_FI_RECORD_PAUSED);
 	if (rc)
 		return rc;
 	rc = record(x->p, x->source, &x->id, MIGR_OUTCOME_UNKNOWN, MIGR_OUTCOME_RESTORED_PAUSED,
 		    domid, x->name, NULL);
 	if (rc) {
-		fail_text(x, "cannot record the migration");
+		recv__fail(x, "cannot record the migration");
 		return rc;
 	}
 	x->recorded = true;
 	x->phase = MIGR_PHASE_READY;
-	rc = fault(x, MIGR_FI_READY);
+	rc = recv__fault(x, MIGR_FI_READY);
 	if (rc)
 		return rc;
-	migr_conn_stats(x->c, &cs);
-	migr_msg_init(&m, MIGR_MSG_READY);
-	m.ready.domid = domid;
-	m.ready.bytes_in = cs.stream_in;
-	m.ready.stream_ns = cs.stream_ns;
-	m.ready.host_id = x->host_id;
-	if (!early) {
-		m.ready.restore_ns = x->res->restore_us * 1000;
-		m.ready.devices_ns = x->res->devices_us * 1000;
-	}
-	rc = migr_msg_send(x->c, &m);
+	rc = x->d->ready(x, domid, early);
 	if (rc)
 		return rc;
 	x->ready_sent = true;
-	rc = fault(x, MIGR_FI_WAIT_GO);
+	rc = recv__fault(x, MIGR_FI_WAIT_GO);
 	if (rc)
 		return rc;
 	old = migr_conn_set_io_timeout(x->c, go_deadline(x));
-	rc = migr_msg_expect(x->c, MIGR_MSG_GO, &m);
+	rc = x->d->wait_go(x);
 	migr_conn_set_io_timeout(x->c, old);
 	x->t_go = migr__now_us();
-	if (rc == -MIGR_E_ABORTED)
-		x->source_aborted = true;
 	if (rc) {
-		fail_text(x, "no GO from the source (%s)", rc == -MIGR_E_ABORTED ? "it aborted" :
+		recv__fail(x, "no GO from the source (%s)", rc == -MIGR_E_ABORTED ? "it aborted" :
 			  rc == -ETIMEDOUT ? "none within the deadline" : migr_conn_error(x->c));
 		return rc;
 	}
@@ -656,7 +728,7 @@ static int ready_and_wait_go(struct recv_ctx *x, uint32_t domid, bool early)
  * before that is waited for (or the restore's end, which leaves READY to after). */
 static void early_ready(struct recv_ctx *x)
 {
-	struct restore_job *j = &x->job;
+	struct recv_job *j = &x->job;
 	uint32_t domid;
 
 	while (x->hv->ops->domain_find(x->hv, j->o.name, &domid)) {
@@ -677,11 +749,11 @@ static void early_ready(struct recv_ctx *x)
  */
 static int restore_run(struct recv_ctx *x)
 {
-	struct restore_job *j = &x->job;
+	struct recv_job *j = &x->job;
 	struct pollfd pf[2];
 	pthread_t th;
 
-	j->done_fd = eventfd(0, EFD_CLOEXEC);
+	j->done_fd = x->d->framed ? eventfd(0, EFD_CLOEXEC) : -1;
 	if (j->done_fd < 0 || pthread_create(&th, NULL, restore_main, j)) {
 		if (j->done_fd >= 0)
 			close(j->done_fd);
@@ -718,12 +790,16 @@ static int restore(struct recv_ctx *x)
 	uint64_t bytes = 0;
 	int fd = -1, rc, rc2;
 
-	if (x->resolve)
-		return 0;
 	x->phase = MIGR_PHASE_RESTORE;
 	x->t0 = migr__now_us();
 	migr_conn_set_deadline(x->c, 0);   /* the stream: bounded by the I/O timeout only */
-	rc = migr_conn_stream_in(x->c, &fd);
+	if (x->d->framed) {
+		rc = migr_conn_stream_in(x->c, &fd);
+	} else {
+		int wfd;   /* libxl reads the pipe itself */
+
+		rc = migr_conn_raw_fds(x->c, &fd, &wfd);
+	}
 	if (rc)
 		return rc;
 	x->job.hv = x->hv;
@@ -739,13 +815,13 @@ static int restore(struct recv_ctx *x)
 	if (!rc) {
 		x->have_copy = true;
 		if (x->recorded && x->domid != x->job.info.domid) {
-			fail_text(x, "restored as domain %u, not domain %u as READY said",
+			recv__fail(x, "restored as domain %u, not domain %u as READY said",
 				  x->job.info.domid, x->domid);
 			rc = -EIO;
 		}
 		x->domid = x->job.info.domid;
 	}
-	rc2 = migr_conn_stream_in_end(x->c, &bytes);
+	rc2 = x->d->framed ? migr_conn_stream_in_end(x->c, &bytes) : 0;
 	migr_conn_set_deadline(x->c, phase_ms(x->p));
 	if (rc2 == -MIGR_E_ABORTED)
 		x->source_aborted = true;
@@ -754,22 +830,24 @@ static int restore(struct recv_ctx *x)
 	x->res->stream_us = cs.stream_ns / 1000;
 	/* the tail: from DATA_END's arrival (the source's start-up before its first DATA is
 	 * not the target's) */
-	if (cs.stream_end_ns && x->t_restored > cs.stream_end_ns / 1000)
+	if (!x->d->framed)
+		x->res->restore_us = x->t_restored - x->t0;   /* the stream's end is libxl's */
+	else if (cs.stream_end_ns && x->t_restored > cs.stream_end_ns / 1000)
 		x->res->restore_us = x->t_restored - cs.stream_end_ns / 1000;
 	else
 		x->res->restore_us = x->t_restored - x->t0 > x->res->stream_us ?
 				     x->t_restored - x->t0 - x->res->stream_us : 0;
 	if (rc || rc2) {
-		if (x->source_aborted || x->go_rc == -MIGR_E_ABORTED) {
+		if (x->d->framed && (x->source_aborted || x->go_rc == -MIGR_E_ABORTED)) {
 			uint32_t code;
 			const char *reason = NULL;
 
 			x->source_aborted = true;
 			migr_conn_peer_abort(x->c, &code, &reason);
-			fail_text(x, "source aborted (%s%s%s)", migr_abort_name(code),
+			recv__fail(x, "source aborted (%s%s%s)", migr_abort_name(code),
 				  reason ? ": " : "", reason ? reason : "");
 		} else {
-			fail_text(x, "restore failed: %s", rc ? migr_strerror(rc) :
+			recv__fail(x, "restore failed: %s", rc ? migr_strerror(rc) :
 				  migr_conn_error(x->c));
 		}
 		return rc ? rc : rc2;
@@ -784,8 +862,6 @@ static int restore(struct recv_ctx *x)
  * early wait for GO. */
 static int ready(struct recv_ctx *x)
 {
-	if (x->resolve)
-		return 0;
 	if (x->recorded) {
 		x->t_go = x->t_go > x->t_restored ? x->t_go : x->t_restored;
 		return x->go_rc;
@@ -800,19 +876,17 @@ static int record_running(struct recv_ctx *x)
 	uint32_t now = 0;
 	int rc;
 
-	if (x->resolve)
-		return 0;
 	x->phase = MIGR_PHASE_RUNNING;
 	rc = record(x->p, x->source, &x->id, MIGR_OUTCOME_RESTORED_PAUSED, MIGR_OUTCOME_RUNNING,
 		    x->domid, x->name, &now);
 	if (rc == -ESTALE) {
 		/* a resolve answer destroyed our copy first: it is not ours to run */
-		fail_text(x, "GO came after a resolve destroyed our copy");
+		recv__fail(x, "GO came after a resolve destroyed our copy");
 		x->recorded = false;
 		return rc;
 	}
 	if (rc) {
-		fail_text(x, "cannot record the migration");
+		recv__fail(x, "cannot record the migration");
 		return rc;
 	}
 	x->running = true;
@@ -823,11 +897,9 @@ static int rename_in(struct recv_ctx *x)
 {
 	int rc;
 
-	if (x->resolve)
-		return 0;
 	rc = x->hv->ops->rename(x->hv, x->domid, x->incoming, x->name);
 	if (rc)
-		fail_text(x, "could not rename the guest");
+		recv__fail(x, "could not rename the guest");
 	return rc;
 }
 
@@ -835,13 +907,11 @@ static int unpause(struct recv_ctx *x)
 {
 	int rc = 0;
 
-	if (x->resolve)
-		return 0;
 	if (!x->p->paused)
 		rc = x->hv->ops->unpause(x->hv, x->domid);
 	x->res->unpause_us = migr__now_us() - x->t_go;
 	if (rc) {
-		fail_text(x, "could not unpause the guest");
+		recv__fail(x, "could not unpause the guest");
 		return rc;
 	}
 	if (!x->p->paused)
@@ -852,40 +922,20 @@ static int unpause(struct recv_ctx *x)
 /* From here the guest runs here: failures are warnings. */
 static int done(struct recv_ctx *x)
 {
-	struct migr_msg m;
-
-	if (x->resolve)
-		return 0;
 	x->phase = MIGR_PHASE_DONE;
-	migr_msg_init(&m, MIGR_MSG_DONE);
-	m.done.domid = x->domid;
-	m.done.unpause_ns = x->res->unpause_us * 1000;
-	m.done.restore_ns = x->res->restore_us * 1000;
-	m.done.devices_ns = x->res->devices_us * 1000;
-	if (migr_msg_send(x->c, &m))
-		migr__log(x->p->lg, XTL_WARN, "domain %u: DONE not delivered (%s); the guest runs "
-			  "here and the record says so, ignoring", x->domid, migr_conn_error(x->c));
+	x->d->done(x);
 	return 0;
 }
 
 static int settle(struct recv_ctx *x)
 {
 	struct migr_recv_result *res = x->res;
-	struct migr_msg m;
 
-	if (x->resolve)
-		return 0;
 	if (!x->p->paused)
 		res->announced = migr__announce(x->hv, x->domid, 1);
 	migr__settle(x->hv, x->domid, x->p->lg, res);
-	/* The last message, for the source's summary; it may have gone: no matter. */
-	migr_msg_init(&m, MIGR_MSG_SETTLED);
-	m.settled.domid = x->domid;
-	m.settled.net_back_ns = res->net_back_us * 1000;
-	m.settled.vifs = res->vifs;
-	m.settled.vifs_connected = res->vifs_connected;
-	m.settled.first_frame_ns = res->first_frame_us * 1000;
-	migr_msg_send(x->c, &m);
+	if (x->d->settled)
+		x->d->settled(x);
 	if (!x->p->paused)
 		history_add(record_dir(x->p), res->restore_us + res->unpause_us, x->p->lg);
 	return 0;
@@ -895,8 +945,8 @@ static const struct {
 	enum migr_fault point;
 	int (*run)(struct recv_ctx *x);
 } steps[] = {
-	{ MIGR_FI_ACCEPT,         accept_hello },
-	{ MIGR_FI_NONE,           preflight },        /* preflight-answer inside */
+	{ MIGR_FI_ACCEPT,         greet },
+	{ MIGR_FI_NONE,           admit },            /* preflight-answer, config-check inside */
 	{ MIGR_FI_NONE,           config },           /* config-check inside */
 	{ MIGR_FI_RESTORE,        restore },
 	{ MIGR_FI_RESTORE_TAIL,   NULL },
@@ -910,10 +960,11 @@ static const struct {
 
 /*
  * The one unwind. Before the record says running: destroy our copy, record destroyed
- * (the copy will never run), ABORT so the source resumes. After it: destroy our copy,
- * and only once it is destroyed record destroyed and ABORT; if it cannot be destroyed
- * the record stays running and the source hears nothing, so that it keeps its suspended
- * copy until a resolve (the copy here is finished by recovery).
+ * (the copy will never run), tell the source so that it resumes. After it: destroy our
+ * copy, and only once it is destroyed record destroyed and grant the source its guest
+ * back; if it cannot be destroyed the record stays running and the source is not
+ * granted anything, so that it keeps its suspended copy until a resolve (the copy here
+ * is finished by recovery).
  */
 static int unwind(struct recv_ctx *x, int rc)
 {
@@ -923,27 +974,25 @@ static int unwind(struct recv_ctx *x, int rc)
 		x->phase = rc ? MIGR_PHASE_ABORTED : MIGR_PHASE_DONE;
 		return rc ? -MIGR_E_ABORTED : 0;
 	}
-	fail_text(x, "%s", rc == -MIGR_E_PROTO || !rc ? migr_conn_error(x->c) : migr_strerror(rc));
+	recv__fail(x, "%s", rc == -MIGR_E_PROTO || !rc ? migr_conn_error(x->c) : migr_strerror(rc));
 	if (x->have_copy) {
 		destroyed = x->hv->ops->destroy(x->hv, x->domid) == 0;
 		if (!destroyed)
 			migr__log(x->p->lg, XTL_ERROR, "domain %u: could not destroy our copy",
 				  x->domid);
 	}
-	if (x->running) {
-		if (!destroyed) {
-			x->phase = MIGR_PHASE_FAILED;
-			return -EIO;
-		}
+	if (x->running && destroyed)
 		record(x->p, x->source, &x->id, MIGR_OUTCOME_RUNNING, MIGR_OUTCOME_DESTROYED,
 		       x->domid, x->name, NULL);
-	} else if (x->recorded) {
+	else if (x->recorded && !x->running)
 		record(x->p, x->source, &x->id, MIGR_OUTCOME_RESTORED_PAUSED,
 		       MIGR_OUTCOME_DESTROYED, x->domid, x->name, NULL);
-	}
 	if (!x->source_aborted)
-		migr_msg_send_abort(x->c, x->running ? MIGR_ABORT_UNPAUSE : MIGR_ABORT_RESTORE,
-				    x->res->state_text);
+		x->d->abort(x, destroyed);
+	if (x->running && !destroyed) {
+		x->phase = MIGR_PHASE_FAILED;
+		return -EIO;
+	}
 	x->phase = MIGR_PHASE_ABORTED;
 	return -MIGR_E_ABORTED;
 }
@@ -970,6 +1019,12 @@ static void source_key(struct recv_ctx *x)
 int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		 struct migr_recv_result *res)
 {
+	return migr__recv_drive(hv, c, p, res, &migr_dialect);
+}
+
+int migr__recv_drive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
+		     struct migr_recv_result *res, const struct migr__recv_dialect *d)
+{
 	struct recv_ctx *x = calloc(1, sizeof(*x));
 	int rc = 0;
 
@@ -979,6 +1034,7 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		res->phase = MIGR_PHASE_ABORTED;
 		return -ENOMEM;
 	}
+	x->d = d;
 	x->hv = hv;
 	x->c = c;
 	x->p = p;
@@ -994,10 +1050,9 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 			  record_dir(p), migr_strerror(rc));
 		migr__text(res->state_text, sizeof(res->state_text), "the target's state directory "
 			   "%s is not usable: %s", record_dir(p), migr_strerror(rc));
-		migr_msg_send_abort(c, MIGR_ABORT_OTHER, res->state_text);
 	}
 	for (unsigned int i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++) {
-		rc = fault(x, steps[i].point);
+		rc = recv__fault(x, steps[i].point);
 		if (!rc && steps[i].run)
 			rc = steps[i].run(x);
 		if (x->crashed)
@@ -1005,12 +1060,12 @@ int migr_receive(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv
 		if (rc && rc != -MIGR_E_CRASHED && x->phase == MIGR_PHASE_DONE)
 			rc = 0;   /* the guest runs here: the rest is bookkeeping */
 		if (x->resolve)
-			break;
+			break;   /* answered: the rest is a migration's */
 	}
 	if (rc == -MIGR_E_CRASHED) {
 		/* as a dead process: nothing cleaned up */
 	} else if (rc || x->resolve) {
-		rc = unwind(x, rc);
+		rc = unwind(x, rc);   /* a host id that cannot be read too: nothing was made */
 	} else {
 		migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 			   x->name, x->domid);

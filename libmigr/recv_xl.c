@@ -1,249 +1,165 @@
 /*
- * recv_xl.c: the target's driver for a stock `xl migrate` over a byte pipe
- * (tools/xl/xl_migrate.c, migrate_domain(); the order is in migrate_xl.c's head).
+ * recv_xl.c: the target's dialect for a stock `xl migrate` over a byte pipe
+ * (tools/xl/xl_migrate.c, migrate_domain(); the order is in migrate_xl.c's head), for
+ * the driver in recv.c.
  *
  * Entry point: migr_receive_xl().
  *
- *   ACCEPT   banner out; xl's save-file header and its optional data in (capped, checked:
+ *   accept   banner out; xl's save-file header and its optional data in (capped, checked:
  *            magic, byte order, flags STREAMv2 and JSON, one NUL-terminated config)
- *   RESTORE  the libxl stream, read by libxl straight from the pipe, into NAME--incoming
- *   READY    "domain received, ready to unpause"; wait for "... cleared to unpause"
- *   RUNNING  rename, unpause, report status 0. A failure here: destroy our copy, report
- *            a nonzero status and grant the source its guest back with the go string.
- * Before GO any failure just destroys what was created and closes the pipe: the xl
- * sender then resumes the guest at its end.
+ *   admit    the config through the target's rules; the guest checked as migr's own
+ *            dialect checks it. xl has no pre-flight to answer: a refusal closes the pipe
+ *   (restore: libxl reads the stream straight from the pipe)
+ *   ready    "domain received, ready to unpause"
+ *   wait_go  "... cleared to unpause"
+ *   done     the report, status 0
+ *   abort    before GO nothing: the closed pipe makes the xl sender resume its guest.
+ *            After GO a nonzero status, and the go string back (permission to resume)
+ *            only once our copy is destroyed.
+ * xl's sender keeps no record and asks no RESOLVE; the target still keeps its own
+ * records (under an id of its own), so that a restart here settles what it left as for
+ * migr's dialect.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "send_int.h"
+#include "recv_int.h"
 
-static int fault(const struct migr_recv_params *p, struct migr_conn *c, enum migr_fault point)
+static int write_all_flush(struct migr_conn *c, const void *a, size_t alen, const void *b,
+			   size_t blen)
 {
-	return migr__fault(p->faults, point, c, p->lg);
+	int rc = migr_conn_write(c, a, alen);
+
+	if (!rc && blen)
+		rc = migr_conn_write(c, b, blen);
+	return rc ? rc : migr_conn_flush(c);
 }
+
+static int xl_accept(struct recv_ctx *x)
+{
+	uint8_t hdr[MIGR_XL_HDR_LEN], *opt = NULL;
+	uint32_t optlen;
+	int rc;
+
+	rc = migr_id_new(&x->id);
+	if (rc)
+		return rc;
+	migr_id_to_hex(&x->id, x->res->id);
+	rc = write_all_flush(x->c, migr_xl_banner, strlen(migr_xl_banner), NULL, 0);
+	if (!rc)
+		rc = migr_conn_read(x->c, hdr, sizeof(hdr));
+	if (rc) {
+		recv__fail(x, "pipe failed: %s", migr_conn_error(x->c));
+		return rc;
+	}
+	rc = migr_xl_header_check(hdr, &optlen);
+	if (rc) {
+		recv__fail(x, "%s", rc == -MIGR_E_UNSUPPORTED ? "xl stream without a JSON config "
+			   "or in the legacy format: not supported" : "not an xl migration stream");
+		return rc;
+	}
+	opt = malloc(optlen);
+	if (!opt)
+		return -ENOMEM;
+	rc = migr_conn_read(x->c, opt, optlen);
+	if (rc)
+		recv__fail(x, "pipe failed: %s", migr_conn_error(x->c));
+	else if ((rc = migr_xl_optdata_config(opt, optlen, &x->cfg.config.json)))
+		recv__fail(x, "bad domain config in the xl header");
+	else
+		x->cfg.config.len = strlen(x->cfg.config.json);
+	free(opt);
+	return rc;
+}
+
+static int xl_admit(struct recv_ctx *x)
+{
+	struct migr_host_info hi;
+	char why[MIGR_TEXT_MAX];
+	uint64_t mem_kib = 0;
+	int rc;
+
+	/* xl's protocol carries no reason: the log and our result do */
+	rc = recv__apply_rules(x, why, sizeof(why));
+	if (rc) {
+		if (why[0])
+			recv__fail(x, "%s", why);
+		return rc;
+	}
+	rc = x->hv->ops->config_info(x->hv, x->cfg.config.json, x->name, &x->type, &mem_kib);
+	if (rc) {
+		x->name[0] = '\0';
+		recv__fail(x, "bad domain config in the xl header");
+		return rc;
+	}
+	migr__text(x->res->name, sizeof(x->res->name), "%s", x->name);
+	migr__text(x->incoming, sizeof(x->incoming), "%s" MIGR_SUFFIX_INCOMING, x->name);
+	rc = x->hv->ops->host_info(x->hv, &hi);
+	if (rc) {
+		recv__fail(x, "target cannot read its host information");
+		return rc;
+	}
+	if (recv__check_guest(x, &hi, mem_kib, why, sizeof(why))) {
+		recv__fail(x, "refused %s: %s", x->name, why);
+		return -MIGR_E_ABORTED;
+	}
+	x->config_ok = true;
+	return 0;
+}
+
+static int xl_ready(struct recv_ctx *x, uint32_t domid, bool early)
+{
+	return write_all_flush(x->c, migr_xl_ready, sizeof(migr_xl_ready), NULL, 0);
+}
+
+static int xl_wait_go(struct recv_ctx *x)
+{
+	char go[sizeof(migr_xl_go)];
+	int rc = migr_conn_read(x->c, go, sizeof(go));
+
+	return rc ? rc : memcmp(go, migr_xl_go, sizeof(go)) ? -MIGR_E_PROTO : 0;
+}
+
+static void report(struct recv_ctx *x, int8_t status, bool grant)
+{
+	if (write_all_flush(x->c, migr_xl_report, sizeof(migr_xl_report), &status, 1))
+		migr__log(x->p->lg, XTL_WARN, "could not deliver the result report to the sender");
+	else if (grant && write_all_flush(x->c, migr_xl_go, sizeof(migr_xl_go), NULL, 0))
+		migr__log(x->p->lg, XTL_WARN, "could not grant the sender its guest back");
+}
+
+static void xl_done(struct recv_ctx *x)
+{
+	report(x, 0, false);
+}
+
+/* xl reports -rc of libxl's error codes: nonzero is a failure */
+static void xl_abort(struct recv_ctx *x, bool destroyed)
+{
+	if (!x->running)
+		return;
+	report(x, 3, destroyed);
+	if (!destroyed)
+		migr__text(x->res->state_text, sizeof(x->res->state_text), "could not start %s, "
+			   "nor destroy our copy (domain %u): the sender keeps its copy suspended",
+			   x->name, x->domid);
+}
+
+static const struct migr__recv_dialect xl_dialect = {
+	.name = "xl",
+	.framed = false,
+	.accept = xl_accept,
+	.admit = xl_admit,
+	.ready = xl_ready,
+	.wait_go = xl_wait_go,
+	.done = xl_done,
+	.abort = xl_abort,
+};
 
 int migr_receive_xl(struct migr_hv *hv, struct migr_conn *c, const struct migr_recv_params *p,
 		    struct migr_recv_result *res)
 {
-	uint8_t hdr[MIGR_XL_HDR_LEN], *opt = NULL;
-	char *json = NULL, name[MIGR_DOMNAME_MAX], incoming[MIGR_DOMNAME_MAX], go[64];
-	enum migr_guest_type type;
-	struct migr_host_info hi;
-	const char *why = NULL;
-	uint64_t mem_kib = 0, t0, t_go;
-	uint32_t optlen, domid = ~0u, other;
-	struct migr_restore_info info;
-	uint64_t need_kib = 0, claim = 0;
-	int8_t status;
-	int rfd, wfd, rc;
-	enum migr_phase phase = MIGR_PHASE_ACCEPT;
-
-	memset(res, 0, sizeof(*res));
-	migr__text(res->id, sizeof(res->id), "xl");
-
-	/* ---- ACCEPT ---- */
-	rc = fault(p, c, MIGR_FI_ACCEPT);
-	if (rc == -MIGR_E_CRASHED)
-		goto out_crashed;
-	if (!rc)
-		rc = migr_conn_write(c, migr_xl_banner, strlen(migr_xl_banner));
-	if (!rc)
-		rc = migr_conn_flush(c);
-	if (!rc)
-		rc = migr_conn_read(c, hdr, sizeof(hdr));
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "pipe failed: %s",
-			 migr_conn_error(c));
-		goto out_nothing;
-	}
-	rc = migr_xl_header_check(hdr, &optlen);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "%s",
-			 rc == -MIGR_E_UNSUPPORTED ? "xl stream without a JSON config or in the legacy "
-			 "format: not supported" : "not an xl migration stream");
-		goto out_nothing;
-	}
-	opt = malloc(optlen);
-	if (!opt) {
-		rc = -ENOMEM;
-		goto out_nothing;
-	}
-	rc = migr_conn_read(c, opt, optlen);
-	if (!rc) {
-		rc = fault(p, c, MIGR_FI_CONFIG_CHECK);
-		if (rc == -MIGR_E_CRASHED)
-			goto out_crashed;
-	}
-	if (!rc)
-		rc = migr_xl_optdata_config(opt, optlen, &json);
-	if (!rc) {
-		/* The guest is built from the target's rules: the restore gets their output.
-		 * xl's protocol carries no reason: the log and our result do. */
-		char *clean = NULL, why[MIGR_TEXT_MAX];
-
-		rc = migr_config_apply_rules(json, p->rules, &clean, why, sizeof(why));
-		migr__log(p->lg, rc ? XTL_ERROR : XTL_INFO, "xl config: %s",
-			  rc || why[0] ? why : "within the target's rules");
-		if (rc) {
-			migr__text(res->state_text, sizeof(res->state_text), "%s", why);
-			goto out_nothing;
-		}
-		free(json);
-		json = clean;
-	}
-	if (!rc)
-		rc = hv->ops->config_info(hv, json, name, &type, &mem_kib);
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "bad domain config in the xl header");
-		goto out_nothing;
-	}
-	migr__text(res->name, sizeof(res->name), "%s", name);
-	if (!migr_domname_ok(name)) {
-		migr__text(res->state_text, sizeof(res->state_text), "guest name not acceptable");
-		rc = -EINVAL;
-		goto out_nothing;
-	}
-	rc = hv->ops->host_info(hv, &hi);
-	if (!rc && migr_hv_can_receive(&hi, type, &why))
-		rc = -MIGR_E_UNSUPPORTED;
-	if (!rc && !migr__admit(p, hi.free_kib, mem_kib, &need_kib, &claim)) {
-		why = "not enough free memory (with the reserve and incoming guests)";
-		rc = -ENOMEM;
-	}
-	migr__text(incoming, sizeof(incoming), "%s--incoming", name);
-	if (!rc && !hv->ops->domain_find(hv, incoming, &other)) {
-		why = "a domain NAME--incoming exists";
-		rc = -EEXIST;
-	}
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "refused %s: %s", name,
-			 why ? why : migr_strerror(rc));
-		goto out_nothing;
-	}
-
-	/* ---- RESTORE ---- */
-	phase = MIGR_PHASE_RESTORE;
-	rc = migr_conn_raw_fds(c, &rfd, &wfd);
-	if (rc)
-		goto out_nothing;
-	t0 = migr__now_us();
-	rc = fault(p, c, MIGR_FI_RESTORE);
-	if (rc == -MIGR_E_CRASHED)
-		goto out_crashed;
-	if (!rc) {
-		struct migr_restore_opts o = { json, incoming, rfd, p->vif_helper };
-
-		rc = hv->ops->restore(hv, &o, &info);
-		domid = info.domid;
-	}
-	res->restore_us = migr__now_us() - t0;
-	migr__release_claim(p, &claim);   /* the domain holds its memory now, or gave it back */
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "restore failed: %s",
-			 migr_strerror(rc));
-		goto out_nothing;
-	}
-	res->domid = domid;
-	res->devices_us = info.devices_us;
-	res->fast_vifs = info.fast_vifs;
-
-	/* ---- READY ---- */
-	phase = MIGR_PHASE_READY;
-	rc = fault(p, c, MIGR_FI_RESTORE_TAIL);
-	if (!rc)
-		rc = fault(p, c, MIGR_FI_READY);
-	if (!rc)
-		rc = migr_conn_write(c, migr_xl_ready, sizeof(migr_xl_ready));
-	if (!rc)
-		rc = migr_conn_flush(c);
-	if (!rc)
-		rc = fault(p, c, MIGR_FI_WAIT_GO);
-	if (rc == -MIGR_E_CRASHED)
-		goto out_crashed;
-	if (!rc)
-		rc = migr_conn_read(c, go, sizeof(migr_xl_go));
-	if (!rc && memcmp(go, migr_xl_go, sizeof(migr_xl_go)))
-		rc = -MIGR_E_PROTO;
-	if (rc) {
-		migr__text(res->state_text, sizeof(res->state_text), "no permission to start from the "
-			 "sender; destroyed our copy");
-		hv->ops->destroy(hv, domid);
-		goto out_aborted;
-	}
-
-	/* ---- RUNNING: POINT OF NO RETURN ---- */
-	phase = MIGR_PHASE_RUNNING;
-	t_go = migr__now_us();
-	rc = fault(p, c, MIGR_FI_RENAME);
-	if (!rc)
-		rc = hv->ops->rename(hv, domid, incoming, name);
-	if (!rc)
-		rc = fault(p, c, MIGR_FI_UNPAUSE);
-	if (rc == -MIGR_E_CRASHED)
-		goto out_crashed;
-	if (!rc && !p->paused)
-		rc = hv->ops->unpause(hv, domid);
-	res->unpause_us = migr__now_us() - t_go;
-	if (!rc && !p->paused)
-		migr__announce(hv, domid, 0);
-	if (rc) {
-		/* xl's receiver keeps no record: the sender may resume only once our copy is
-		 * gone; if it cannot be destroyed, the sender is told the start failed but is
-		 * not granted the guest back (it keeps its copy suspended and says so) */
-		bool destroyed = hv->ops->destroy(hv, domid) == 0;
-
-		status = 3;   /* xl reports -rc of libxl's error codes; nonzero: failure */
-		if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
-		    migr_conn_write(c, &status, 1) || migr_conn_flush(c))
-			migr__log(p->lg, XTL_WARN, "could not deliver the result report to the "
-				  "sender");
-		if (!destroyed) {
-			migr__text(res->state_text, sizeof(res->state_text), "could not start %s, "
-				   "nor destroy our copy (domain %u): the sender keeps its copy "
-				   "suspended", name, domid);
-			rc = -EIO;
-			phase = MIGR_PHASE_FAILED;
-			goto out;
-		}
-		migr__text(res->state_text, sizeof(res->state_text), "could not start %s; destroyed "
-			 "our copy and gave the sender its guest back", name);
-		if (migr_conn_write(c, migr_xl_go, sizeof(migr_xl_go)) || migr_conn_flush(c))
-			migr__log(p->lg, XTL_WARN, "could not grant the sender its guest back");
-		goto out_aborted;
-	}
-	rc = fault(p, c, MIGR_FI_DONE);
-	if (rc == -MIGR_E_CRASHED)
-		goto out_crashed;
-	status = 0;
-	if (migr_conn_write(c, migr_xl_report, sizeof(migr_xl_report)) ||
-	    migr_conn_write(c, &status, 1) || migr_conn_flush(c))
-		migr__log(p->lg, XTL_WARN, "could not deliver the result report to the sender");
-	if (!p->paused)
-		res->announced = migr__announce(hv, domid, 1);
-	migr__settle(hv, domid, p->lg, res);
-	migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)", name, domid);
-	phase = MIGR_PHASE_DONE;
-	rc = 0;
-	goto out;
-
-out_crashed:
-	goto out;
-out_aborted:
-	phase = MIGR_PHASE_ABORTED;
-	rc = -MIGR_E_ABORTED;
-	goto out;
-out_nothing:
-	phase = MIGR_PHASE_ABORTED;
-	if (!res->state_text[0])
-		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
-	rc = -MIGR_E_ABORTED;
-out:
-	migr__release_claim(p, &claim);
-	res->phase = phase;
-	free(opt);
-	free(json);
-	return rc;
+	return migr__recv_drive(hv, c, p, res, &xl_dialect);
 }

@@ -212,19 +212,17 @@ lab_linked() {
 # lab_end_commands NAME: ends every command a test left running on NAME (each runs in its
 # own session, see lab/agent.sh: its whole process group is signalled), and says which.
 lab_end_commands() {
-	lab_sh "$1" 'for p in /host/cmd/*.pgid; do
+	lab_sh "$1" 'ended=
+	for p in /host/cmd/*.pgid; do
 		[ -e "$p" ] || continue
 		id=${p%.pgid}; [ -e "$id.rc" ] || [ "$id.run" = "$0" ] && continue
 		g=$(cat "$p"); [ -n "$g" ] || continue
 		echo "ending leftover command $(basename "$id") (process group $g): $(head -c 120 "$id.run" | tail -n 1)"
-		kill -TERM -- "-$g" 2>/dev/null
+		kill -TERM -- "-$g" 2>/dev/null && ended="$ended $g"
 	done
+	[ -n "$ended" ] || exit 0
 	sleep 2
-	for p in /host/cmd/*.pgid; do
-		[ -e "$p" ] || continue
-		id=${p%.pgid}; [ -e "$id.rc" ] || [ "$id.run" = "$0" ] && continue
-		kill -KILL -- "-$(cat "$p")" 2>/dev/null
-	done
+	for g in $ended; do kill -KILL -- "-$g" 2>/dev/null; done
 	true'
 }
 

@@ -145,8 +145,8 @@ static int count_undecided(const struct migr_record *r, void *opaque)
 static unsigned int n_points, n_cases, survived, lost, twice, waits;
 
 /*
- * Stock xl's receiver keeps no record and answers no RESOLVE, so after GO nothing can
- * prove where the guest runs: the source keeps its suspended copy (its record says go)
+ * Stock xl's dialect has no RESOLVE, so after GO nothing the source can ask proves
+ * where the guest runs: the source keeps its suspended copy (its record says go)
  * and says so, for the operator (docs/phases.md). That end is accepted for xl only, and
  * only with the guest's memory intact: at most one copy runs, the source holds it
  * suspended under NAME--migratedaway, and the source's record is there.

@@ -17,7 +17,7 @@ while :; do
 		mv "$f" "$id.run" 2>/dev/null || continue
 		idle=0
 		# its own session: the harness can end all it started (ID.pgid; lab_end_commands)
-		( cd /root; setsid -w sh -c 'echo $$ >"$1.pgid"; exec sh "$1.run"' sh "$id" >"$id.out" 2>&1 </dev/null
+		( cd /root; /usr/bin/setsid -w sh -c 'echo $$ >"$1.pgid"; exec sh "$1.run"' sh "$id" >"$id.out" 2>&1 </dev/null
 		  echo $? >"$id.rc.tmp"; mv "$id.rc.tmp" "$id.rc" ) &
 	done
 	if [ "$idle" -lt 40 ]; then
