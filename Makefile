@@ -50,7 +50,7 @@ FUZZ_REPLAY := $(FUZZ_SRCS:%.c=$(BUILD)/%-replay)
 CHECK_TESTS := $(UNIT_BINS) $(FUZZ_REPLAY)
 # Everything `make all` builds; fragments append.
 ALL_TARGETS := $(LIBA) $(LIBSO) $(TOOL_BINS)
-# Benchmarks `make bench` runs; fragments append (bench-policy, bench-fwd, bench-lab).
+# Benchmarks `make bench` runs; fragments append (bench-policy, bench-fwd, bench-lab, bench-evac).
 BENCH_TARGETS :=
 
 .PHONY: all tools check test test-extended deps demo clean distclean help bench fuzz nested install deb
@@ -208,7 +208,7 @@ help:
 	@echo 'make tools     build only the programs (migr, migrd, migr-vif-bridge)'
 	@echo 'make install   install programs, unit, man pages, completion (PREFIX=/usr/local, DESTDIR)'
 	@echo 'make deb       build the Debian package into $(BUILD)/ (debhelper; prints its path)'
-	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab)'
+	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab, bench-evac)'
 	@echo 'make soak      100 back-to-back hops A <-> B on the nested lab (SOAK_HOPS=N)'
 	@echo 'make fuzz      run every libFuzzer target (clang) FUZZ_SECONDS (60) or FUZZ_RUNS'
 	@echo '               executions each, whichever comes first; FUZZ_TARGETS picks some;'

@@ -5,10 +5,14 @@
  * migr_evac_cancel(), migr_evac_guest_result(), migr_evac_summary(), migr_evac_free(),
  * migr_evac_report_progress(), migr_evac_retryable(), migr_evac_state_name().
  *
- * migr_evac_run() posts every placed guest's notice, then starts `parallel` worker threads.
- * A worker takes the first entry (execution order) that is queued, or retrying and due,
- * and whose group is under its cap; it waits out the guest's notice (first attempt only),
- * runs the migration through the migrate function, and files the outcome. One mutex
+ * migr_evac_run() posts every placed guest's notice, then starts twice `parallel` worker
+ * threads. A worker takes the first entry (execution order) that is queued, or retrying
+ * and due, and whose group is under its cap; it waits out the guest's notice (first
+ * attempt only), takes a slot of the stream window (below), runs the migration through
+ * the migrate function, and files the outcome. The slot is given back when the
+ * migration's progress leaves its final send: the tail of one migration (restore, DONE,
+ * network back) overlaps the next one's pre-copy, which is why there are more workers
+ * than slots. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -27,6 +31,12 @@ struct entry_state {
 	uint64_t next_try_us;     /* RETRYING: not before */
 	bool noticed;             /* notice begin() ran */
 	bool notice_waited;
+	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
+	bool streaming;           /* holds a slot of the window */
+	bool moving;              /* its pre-copy began: the stream's clock runs from there */
+	uint64_t stream_t0;
+	uint64_t share_us;        /* integral of 1 / (streams at once) over its stream: its
+	                             share of the link's time were the streams to share it */
 };
 
 struct attempt_priv {
@@ -45,6 +55,14 @@ struct migr_evac {
 	                                     waits see it through their cancel pointer */
 	bool cancel_applied;
 	unsigned int running;
+	/* the stream window */
+	unsigned int window, window_max, streams;
+	unsigned int ceiling;     /* the window's ceiling: `parallel`, lowered when more
+	                             streams were found only to share the link */
+	uint64_t tick_us;         /* when the streams' integrals were last brought up */
+	uint64_t rate1_Bps;       /* one stream's rate, measured; 0: not yet */
+	uint64_t first_stream_us; /* when the first stream began; 0: none yet */
+	char window_why[MIGR_PLAN_REASON_MAX];
 	struct migr_evac_guest_result *res;
 	struct entry_state *st;
 	struct timespec t0;
@@ -139,6 +157,11 @@ int migr_evac_new(const struct migr_plan *plan, const struct migr_plan_guest *gu
 		ev->p.parallel = 1;
 	if (ev->p.parallel > 64)
 		ev->p.parallel = 64;
+	ev->window = ev->p.window == MIGR_EVAC_WINDOW_MEASURED ? 1 : ev->p.parallel;
+	ev->ceiling = ev->p.parallel;
+	ev->window_max = ev->window;
+	snprintf(ev->window_why, sizeof(ev->window_why), ev->p.window == MIGR_EVAC_WINDOW_MEASURED ?
+		 "one stream first: it measures the link" : "fixed");
 	if (!ev->p.max_attempts)
 		ev->p.max_attempts = 3;
 	pthread_mutex_init(&ev->mu, NULL);
@@ -231,6 +254,108 @@ void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 	}
 	s->cancel_requested = ev->cancel_flag != 0;
 	s->elapsed_us = now_us(ev);
+	s->window = ev->window;
+	s->window_max = ev->window_max;
+	s->stream_Bps = ev->rate1_Bps;
+	memcpy(s->window_why, ev->window_why, sizeof(s->window_why));
+	/* from the first stream (notice periods are not the link's) to the last end */
+	{
+		uint64_t last = 0;
+
+		for (unsigned i = 0; i < ev->plan->n; i++) {
+			const struct migr_evac_guest_result *r = &ev->res[i];
+
+			if (r->started_us && r->finished_us > last)
+				last = r->finished_us;
+			if (r->state == MIGR_EVAC_MOVED)
+				s->bytes += r->stream_bytes;
+		}
+		s->makespan_us = ev->first_stream_us && last > ev->first_stream_us ?
+				 last - ev->first_stream_us : 0;
+		s->bound_us = ev->rate1_Bps ? s->bytes * 1000000u / ev->rate1_Bps : 0;
+	}
+}
+
+/* ---- the stream window (migr_evac_params.window) ---- */
+
+/* Called with mu held: brings every stream's integral of the streams at once up to now. */
+static void streams_tick(struct migr_evac *ev)
+{
+	uint64_t now = now_us(ev), dt = now - ev->tick_us;
+
+	for (unsigned i = 0; i < ev->plan->n; i++)
+		if (ev->st[i].streaming)
+			ev->st[i].share_us += dt / ev->streams;
+	ev->tick_us = now;
+}
+
+static void stream_begin(struct migr_evac *ev, unsigned i)
+{
+	streams_tick(ev);
+	ev->streams++;
+	ev->st[i].streaming = true;
+	ev->st[i].stream_t0 = ev->tick_us;
+	ev->st[i].moving = false;
+	if (!ev->first_stream_us)
+		ev->first_stream_us = ev->tick_us ? ev->tick_us : 1;
+	ev->st[i].share_us = 0;
+}
+
+/* What a finished stream says about the link, MEASURED only: alone, one stream's rate;
+ * beside others (a quarter more streams than one, harmonic mean), whether they added to
+ * it: its rate times that mean is what they moved together if they shared the link. */
+static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint64_t beside_x100)
+{
+	uint64_t rate = bytes * 1000000u / us, together = rate * beside_x100 / 100;
+	unsigned int w = ev->window;
+
+	if (beside_x100 < 105) {
+		ev->rate1_Bps = ev->rate1_Bps ? (ev->rate1_Bps + rate) / 2 : rate;
+		if (ev->window == 1 && ev->ceiling > 1) {
+			w = 2;
+			snprintf(ev->window_why, sizeof(ev->window_why), "one stream moved %llu MiB/s; "
+				 "trying two", (unsigned long long)(rate >> 20));
+		}
+	} else if (beside_x100 < 125) {
+		/* too little company to tell */
+	} else if (ev->rate1_Bps && together * 10 >= ev->rate1_Bps * 12) {
+		w = ev->window < ev->ceiling ? ev->window + 1 : ev->window;
+		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %llu MiB/s "
+			 "together, one alone %llu MiB/s: they add", beside_x100 / 100.0,
+			 (unsigned long long)(together >> 20), (unsigned long long)(ev->rate1_Bps >> 20));
+	} else if (ev->rate1_Bps) {
+		w = ev->window > 1 ? ev->window - 1 : 1;
+		ev->ceiling = w;   /* not tried again */
+		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %llu MiB/s "
+			 "together, one alone %llu MiB/s: they only share the link", beside_x100 / 100.0,
+			 (unsigned long long)(together >> 20), (unsigned long long)(ev->rate1_Bps >> 20));
+	}
+	ev->window = w;
+	if (w > ev->window_max)
+		ev->window_max = w;
+}
+
+/* Called with mu held: entry i's stream ended (measured: its figures are the link's). */
+static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool measured)
+{
+	struct entry_state *st = &ev->st[i];
+	struct migr_evac_guest_result *r = &ev->res[i];
+	uint64_t us;
+
+	if (!st->streaming)
+		return;
+	streams_tick(ev);
+	ev->streams--;
+	st->streaming = false;
+	us = ev->tick_us - st->stream_t0;
+	r->stream_us = us;
+	r->stream_bytes = bytes;
+	/* the harmonic mean of the streams at once: on a link they share, the stream's rate
+	 * times it is the link's rate, whatever the company came and went */
+	r->streams_beside_x100 = st->share_us ? (unsigned int)(us * 100 / st->share_us) : 100;
+	if (measured && us >= 1000 && bytes && ev->p.window == MIGR_EVAC_WINDOW_MEASURED)
+		window_learn(ev, bytes, us, r->streams_beside_x100);
+	pthread_cond_broadcast(&ev->cv);
 }
 
 /* Called with mu held: a guest reached a final state. */
@@ -302,6 +427,8 @@ static int pick(struct migr_evac *ev, uint64_t *wait_us)
 		if (r->state != MIGR_EVAC_QUEUED && r->state != MIGR_EVAC_RETRYING)
 			continue;
 		pending = true;
+		if (ev->st[i].taken)
+			continue;
 		if (r->state == MIGR_EVAC_RETRYING && ev->st[i].next_try_us > now) {
 			if (ev->st[i].next_try_us < soonest)
 				soonest = ev->st[i].next_try_us;
@@ -309,6 +436,8 @@ static int pick(struct migr_evac *ev, uint64_t *wait_us)
 		}
 		if (group_full(ev, i))
 			continue;
+		if (ev->streams >= ev->window && !(ev->st[i].noticed && !ev->st[i].notice_waited))
+			continue;   /* no slot, and no notice to wait out meanwhile */
 		return (int)i;
 	}
 	if (!pending) {
@@ -330,6 +459,16 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 
 	pthread_mutex_lock(&ev->mu);
 	ev->res[ap->entry].progress = *p;
+	if (ev->st[ap->entry].streaming && !ev->st[ap->entry].moving &&
+	    p->phase >= MIGR_PHASE_PRECOPY && p->phase <= MIGR_PHASE_DONE) {
+		/* the link's part begins with the pre-copy, not with the pre-flight */
+		streams_tick(ev);
+		ev->st[ap->entry].moving = true;
+		ev->st[ap->entry].stream_t0 = ev->tick_us;
+		ev->st[ap->entry].share_us = 0;
+	}
+	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
+		stream_end(ev, ap->entry, p->sent_bytes, true);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
@@ -345,6 +484,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	int rc;
 
 	ev->running++;
+	ev->st[i].taken = true;
 	if (!r->started_us)
 		r->started_us = now_us(ev);
 	if (!ev->st[i].notice_waited && ev->st[i].noticed && ev->p.notice &&
@@ -361,11 +501,35 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 			snprintf(r->reason, sizeof(r->reason),
 				 "cancelled during its notice period; runs on the source");
 			ev->running--;
+			ev->st[i].taken = false;
 			finish(ev, i, MIGR_EVAC_CANCELLED);
 			return;
 		}
 		/* Any other notice failure: the migration is transparent, it goes ahead. */
 	}
+	while (ev->streams >= ev->window && !ev->cancel_flag) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += 100000000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ev->cv, &ev->mu, &t);
+	}
+	if (ev->cancel_flag) {
+		apply_cancel(ev);   /* finishes it if it was queued */
+		ev->running--;
+		ev->st[i].taken = false;
+		if (!migr_evac_state_final(r->state)) {
+			snprintf(r->reason, sizeof(r->reason), "cancelled before it started; runs "
+				 "on the source");
+			finish(ev, i, MIGR_EVAC_CANCELLED);
+		}
+		return;
+	}
+	stream_begin(ev, i);
 	r->state = MIGR_EVAC_MIGRATING;
 	r->attempts++;
 	memset(&r->progress, 0, sizeof(r->progress));
@@ -382,7 +546,9 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	pthread_mutex_unlock(&ev->mu);
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
+	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
 	ev->running--;
+	ev->st[i].taken = false;
 	r->last_rc = rc;
 	r->outcome = out;
 	if (ev->cancel_flag)
@@ -464,7 +630,7 @@ static void *worker(void *arg)
 
 int migr_evac_run(struct migr_evac *ev)
 {
-	pthread_t th[64];
+	pthread_t th[128];
 	unsigned started = 0, nthreads;
 	int rc = 0;
 
@@ -482,7 +648,7 @@ int migr_evac_run(struct migr_evac *ev)
 	}
 	pthread_mutex_unlock(&ev->mu);
 
-	nthreads = ev->p.parallel;
+	nthreads = 2 * ev->p.parallel;   /* tails overlap the next streams */
 	if (nthreads > ev->plan->placed)
 		nthreads = ev->plan->placed ? ev->plan->placed : 1;
 	for (; started < nthreads; started++) {

@@ -439,6 +439,8 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	jb_kint(&b, "rounds", o->rounds);
 	jb_kint(&b, "bytes", (long long)o->bytes);
 	jb_kint(&b, "total_ms", (long long)(o->total_us / 1000));
+	jb_kint(&b, "stream_ms", (long long)(r->stream_us / 1000));
+	jb_printf(&b, ",\"streams_at_once\":%.2f", r->streams_beside_x100 / 100.0);
 	jb_printf(&b, ",\"blackout_ms\":%.3f", o->blackout_us / 1000.0);
 	jb_printf(&b, ",\"blackout_phases_ms\":{\"suspend\":%.1f,\"final_send\":%.1f,"
 		  "\"restore_tail\":%.1f,\"devices\":%.1f,\"handshake\":%.1f,\"unpause\":%.1f}",
@@ -518,6 +520,16 @@ static void end_event(struct migr_evacd *d, const char *state, const char *reaso
 	jb_kint(&b, "undecided", s->undecided);
 	jb_kint(&b, "gone", s->gone);
 	jb_kint(&b, "elapsed_ms", (long long)(s->elapsed_us / 1000));
+	jb_kint(&b, "makespan_ms", (long long)(s->makespan_us / 1000));
+	jb_kint(&b, "bound_ms", (long long)(s->bound_us / 1000));
+	if (s->bound_us)
+		jb_printf(&b, ",\"makespan_ratio\":%.2f", (double)s->makespan_us / (double)s->bound_us);
+	else
+		jb_raw(&b, ",\"makespan_ratio\":null", 22);
+	jb_kint(&b, "bytes", (long long)s->bytes);
+	jb_kint(&b, "stream_bps", (long long)(s->stream_Bps * 8));
+	jb_kint(&b, "window_max", s->window_max);
+	jb_kstr(&b, "window", s->window_why);
 	jb_kstr(&b, "reason", reason ? reason : "");
 	jb_raw(&b, "}", 1);
 	emit(d, &b);
@@ -537,6 +549,18 @@ static void plan_event(struct migr_evacd *d)
 	jb_kstr(&b, "id", d->id);
 	jb_kstr(&b, "host", d->cfg.host);
 	jb_kint(&b, "parallel", d->parallel);
+	jb_kstr(&b, "order", d->plan->order_why);
+	{
+		/* what the guests' memory needs over the configured link speed (a hint:
+		 * the executor measures the link): at least one pass over every page */
+		uint64_t bps = d->cfg.link_bps ? d->cfg.link_bps : 1000000000ull, kib = 0;
+
+		for (unsigned i = 0; i < d->plan->n; i++)
+			if (d->plan->entries[i].verdict == MIGR_PLAN_PLACED)
+				kib += d->guests[d->plan->entries[i].guest].mem_kib;
+		jb_kint(&b, "bound_estimate_ms", (long long)(kib * 1024 * 8 / (bps / 1000)));
+		jb_kint(&b, "link_bps_hint", (long long)bps);
+	}
 	jb_kint(&b, "notice_s", d->req.notice_s >= 0 ? d->req.notice_s : (int)d->cfg.notice_s);
 	jb_printf(&b, ",\"dry_run\":%s,\"targets\":[", d->dry_run ? "true" : "false");
 	for (unsigned t = 0; t < d->ntargets; t++) {
@@ -619,6 +643,7 @@ static void *evac_thread(void *arg)
 {
 	struct migr_evacd *d = arg;
 	struct migr_evac_params ep;
+	struct migr_plan_params pp;
 	struct migr_evac *ev = NULL;
 	const char *final = "failed";
 	char reason[256] = "";
@@ -654,16 +679,19 @@ static void *evac_thread(void *arg)
 			logf_(d, XTL_INFO, "evacuation %s: target %s has %llu MiB free", d->id,
 			      d->targets[t].name,
 			      (unsigned long long)(d->targets[t].free_kib / 1024));
-	rc = migr_plan_make(d->guests, d->nguests, d->targets, d->ntargets, &d->cfg.plan,
-			    &d->plan);
+	/* The ceiling of streams at once: the operator's, else from the link speed (a hint;
+	 * the executor measures the link). With more than one, the largest go first. */
+	d->parallel = d->req.parallel ? d->req.parallel : d->cfg.parallel;
+	if (!d->parallel)
+		d->parallel = migr_plan_auto_parallel(d->cfg.link_bps, d->cfg.dom0_cpus,
+						      d->nguests);
+	pp = d->cfg.plan;
+	pp.order = d->parallel > 1 ? MIGR_PLAN_ORDER_LARGEST : MIGR_PLAN_ORDER_SMALLEST;
+	rc = migr_plan_make(d->guests, d->nguests, d->targets, d->ntargets, &pp, &d->plan);
 	if (rc) {
 		snprintf(reason, sizeof(reason), "planning failed: %s", migr_strerror(rc));
 		goto out;
 	}
-	d->parallel = d->req.parallel ? d->req.parallel : d->cfg.parallel;
-	if (!d->parallel)
-		d->parallel = migr_plan_auto_parallel(d->cfg.link_bps, d->cfg.dom0_cpus,
-						      d->plan->placed);
 	pthread_mutex_lock(&d->mu);
 	plan_event(d);
 	if (!d->dry_run)
@@ -681,6 +709,7 @@ static void *evac_thread(void *arg)
 
 	migr_evac_params_init(&ep);
 	ep.parallel = d->parallel;
+	ep.window = MIGR_EVAC_WINDOW_MEASURED;
 	ep.group_cap = d->cfg.group_cap;
 	ep.max_attempts = d->cfg.max_attempts;
 	ep.retry_delay_ms = d->cfg.retry_delay_ms;

@@ -82,6 +82,11 @@ static int cmp_asc_entry(const void *a, const void *b, void *g)
 		       ((const struct migr_plan_entry *)b)->guest);
 }
 
+static int cmp_desc_entry(const void *a, const void *b, void *g)
+{
+	return -cmp_asc_entry(a, b, g);
+}
+
 struct tstate {
 	uint64_t free_kib;     /* left after what the plan placed */
 	uint64_t reserve_kib;
@@ -249,7 +254,15 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 		e->verdict = verdict[i];
 		memcpy(e->reason, reason[i], sizeof(e->reason));
 	}
-	qsort_r(p->entries, ng, sizeof(*p->entries), cmp_asc_entry, (void *)guests);
+	if (params->order == MIGR_PLAN_ORDER_LARGEST) {
+		qsort_r(p->entries, ng, sizeof(*p->entries), cmp_desc_entry, (void *)guests);
+		snprintf(p->order_why, sizeof(p->order_why), "largest first: streams run side by "
+			 "side, the longest start first and the rest fill in behind");
+	} else {
+		qsort_r(p->entries, ng, sizeof(*p->entries), cmp_asc_entry, (void *)guests);
+		snprintf(p->order_why, sizeof(p->order_why), "smallest first: one stream at a "
+			 "time, so the order does not change the makespan; most guests leave soonest");
+	}
 	*plan_r = p;
 	p = NULL;
 	rc = 0;

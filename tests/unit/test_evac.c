@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "libmigr.h"
@@ -599,6 +600,144 @@ static void test_notice_xenstore(void)
 	migr_xs_close(xs);
 }
 
+/* ---- the stream window ---------------------------------------------------------------- */
+
+/*
+ * A fluid link: every 2 ms each stream moves its share of the link's rate. A link that
+ * "shares" splits rate_Bps among the streams at once; one that "adds" gives each stream
+ * rate_Bps (the bottleneck is per stream, as a single TCP flow on a long fat pipe). A
+ * stream of bytes_each ends with the WAIT_READY report, then the tail (tail_ms) runs.
+ */
+struct link {
+	pthread_mutex_t mu;
+	bool adds;
+	uint64_t rate_Bps, bytes_each;
+	unsigned tail_ms;
+	unsigned streams, max_streams, migrations, max_migrations;
+};
+
+static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac_outcome *out)
+{
+	struct link *l = arg;
+	uint64_t sent = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (++l->streams > l->max_streams)
+		l->max_streams = l->streams;
+	if (++l->migrations > l->max_migrations)
+		l->max_migrations = l->migrations;
+	pthread_mutex_unlock(&l->mu);
+	while (sent < l->bytes_each) {
+		struct migr_evac_progress p = { .phase = MIGR_PHASE_PRECOPY };
+		unsigned k;
+
+		usleep(2000);
+		pthread_mutex_lock(&l->mu);
+		k = l->streams;
+		pthread_mutex_unlock(&l->mu);
+		sent += l->rate_Bps * 2 / 1000 / (l->adds ? 1 : k);
+		p.sent_bytes = sent;
+		migr_evac_report_progress(a, &p);
+	}
+	pthread_mutex_lock(&l->mu);
+	l->streams--;
+	pthread_mutex_unlock(&l->mu);
+	{
+		struct migr_evac_progress p = { .phase = MIGR_PHASE_WAIT_READY, .sent_bytes = sent };
+
+		migr_evac_report_progress(a, &p);
+	}
+	usleep(l->tail_ms * 1000);
+	pthread_mutex_lock(&l->mu);
+	l->migrations--;
+	pthread_mutex_unlock(&l->mu);
+	snprintf(out->migration_id, sizeof(out->migration_id), "id-%u", a->guest->domid);
+	out->bytes = sent;
+	return 0;
+}
+
+static void window_run(struct link *l, enum migr_evac_window w, unsigned parallel, unsigned n,
+		       struct migr_evac_summary *s)
+{
+	struct rep rep = { 0 };
+	struct fake f;
+	struct migr_evac_params ep;
+	struct migr_evac *ev = NULL;
+	struct migr_plan *plan = NULL;
+
+	setup(n, NULL);
+	fake_init(&f, 0);
+	rep.f = &f;
+	migr_evac_params_init(&ep);
+	ep.parallel = parallel;
+	ep.window = w;
+	ep.migrate = link_migrate;
+	ep.migrate_arg = l;
+	memset(s, 0, sizeof(*s));
+	if (run(n, 1, &ep, &rep, &ev, &plan) == 0)
+		migr_evac_summary(ev, s);
+	CHECK_EQ(s->moved, n);
+	migr_evac_free(ev);
+	migr_plan_free(plan);
+}
+
+static void link_init(struct link *l, bool adds, unsigned tail_ms)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->mu, NULL);
+	l->adds = adds;
+	l->rate_Bps = 100u << 20;         /* 100 MiB/s: 200 KiB per 2 ms tick */
+	l->bytes_each = 8u << 20;         /* 80 ms alone */
+	l->tail_ms = tail_ms;
+}
+
+/* One stream at a time, yet the tails run beside the next stream. */
+static void test_window_tails_overlap(void)
+{
+	struct migr_evac_summary s;
+	struct link l;
+
+	link_init(&l, false, 150);
+	window_run(&l, MIGR_EVAC_WINDOW_FIXED, 1, 4, &s);
+	CHECK_EQ(l.max_streams, 1);
+	CHECK(l.max_migrations >= 2);   /* a tail beside a stream */
+	CHECK_EQ(s.window_max, 1);
+}
+
+/* Measured on a link that only shares: one stream, a try with two, back to one. */
+static void test_window_shares(void)
+{
+	struct migr_evac_summary s;
+	struct link l;
+
+	link_init(&l, false, 20);
+	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 4, 6, &s);
+	CHECK(s.stream_Bps > (50u << 20) && s.stream_Bps < (150u << 20));
+	CHECK_EQ(s.window_max, 2);
+	CHECK_EQ(s.window, 1);
+	CHECK(strstr(s.window_why, "only share") != NULL);
+	CHECK(l.max_streams <= 2);
+	CHECK(s.bytes >= 6 * l.bytes_each);
+	CHECK(s.bound_us > 0 && s.makespan_us >= s.bound_us / 2);
+	printf("window (sharing link): makespan %.0f ms, bound %.0f ms, %s\n",
+	       s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
+}
+
+/* Measured on a link where streams add: the window grows to the ceiling, not past it. */
+static void test_window_adds(void)
+{
+	struct migr_evac_summary s;
+	struct link l;
+
+	link_init(&l, true, 20);
+	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 3, 8, &s);
+	CHECK_EQ(s.window_max, 3);
+	CHECK(l.max_streams <= 3);
+	CHECK(strstr(s.window_why, "they add") != NULL);
+	printf("window (adding link): makespan %.0f ms, bound %.0f ms, %s\n",
+	       s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
+}
+
 int main(void)
 {
 	test_all_move();
@@ -608,5 +747,8 @@ int main(void)
 	test_notice_and_unplaceable();
 	test_request();
 	test_notice_xenstore();
+	test_window_tails_overlap();
+	test_window_shares();
+	test_window_adds();
 	return unit_done("test_evac");
 }

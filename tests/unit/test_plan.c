@@ -78,6 +78,20 @@ static void test_fits_nowhere(void)
 	CHECK_EQ(entry_of(p, 2)->target, 0);
 	CHECK_EQ(entry_of(p, 0)->target, 0);
 	CHECK_EQ(p->assigned_kib[0], 384 * 1024);
+	CHECK(strstr(p->order_why, "smallest first") != NULL);
+	migr_plan_free(p);
+	/* Largest first (streams side by side): the same placement, the order reversed. */
+	pp.order = MIGR_PLAN_ORDER_LARGEST;
+	p = NULL;
+	CHECK_EQ(migr_plan_make(g, 3, t, 2, &pp, &p), 0);
+	if (!p)
+		return;
+	CHECK_EQ(p->entries[0].guest, 1);
+	CHECK_EQ(p->entries[1].guest, 2);
+	CHECK_EQ(p->entries[2].guest, 0);
+	CHECK_EQ(entry_of(p, 2)->target, 0);
+	CHECK_EQ(entry_of(p, 0)->target, 0);
+	CHECK(strstr(p->order_why, "largest first") != NULL);
 	migr_plan_free(p);
 }
 

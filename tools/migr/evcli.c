@@ -135,10 +135,15 @@ static void print_plan(struct evcli *e, yajl_val o, bool out)
 	yajl_val gs = yajl_tree_get(o, gp, yajl_t_array);
 	yajl_val ts = yajl_tree_get(o, tp, yajl_t_array);
 
-	if (out)
-		printf("Plan for %s (evacuation %s)%s: %lld in parallel, notice %lld s\n",
+	if (out) {
+		printf("Plan for %s (evacuation %s)%s: up to %lld stream(s) at once, notice %lld s\n",
 		       jstr(o, "host"), jstr(o, "id"), e->dry_run ? ", dry run" : "",
 		       jint(o, "parallel"), jint(o, "notice_s"));
+		printf("  order: %s\n", jstr(o, "order"));
+		printf("  bound: %.1f s to send the guests' memory once at %.2f Gbit/s (the "
+		       "configured link speed; the evacuation measures the real one)\n",
+		       jint(o, "bound_estimate_ms") / 1000.0, jint(o, "link_bps_hint") / 1e9);
+	}
 	for (size_t i = 0; out && ts && i < ts->u.array.len; i++) {
 		yajl_val t = ts->u.array.values[i];
 
@@ -245,6 +250,11 @@ int evcli_event(struct evcli *e, const char *line)
 		e->cancelled = jint(o, "cancelled");
 		e->undecided = jint(o, "undecided");
 		e->gone = jint(o, "gone");
+		e->makespan_ms = jint(o, "makespan_ms");
+		e->bound_ms = jint(o, "bound_ms");
+		e->stream_bps = jint(o, "stream_bps");
+		e->window_max = jint(o, "window_max");
+		cpy(e->window, sizeof(e->window), jstr(o, "window"));
 		e->ended = true;
 		draw(e, true);
 		done = 1;
@@ -316,6 +326,11 @@ void evcli_final(struct evcli *e, FILE *f)
 		e->undecided ? ", outcome unknown for some: run `migr resolve`" : "",
 		e->gone ? ", some shut down meanwhile" : "",
 		e->host_empty ? "empty" : "NOT empty");
+	if (e->makespan_ms && e->bound_ms)
+		fprintf(f, "makespan %.1f s, bound %.1f s (the bytes sent over one stream's measured "
+			"%.0f Mbit/s), ratio %.2f; up to %u stream(s) at once: %s\n",
+			e->makespan_ms / 1000.0, e->bound_ms / 1000.0, e->stream_bps / 1e6,
+			(double)e->makespan_ms / (double)e->bound_ms, e->window_max, e->window);
 }
 
 int evcli_exit_status(const struct evcli *e)

@@ -45,6 +45,9 @@ struct evcli {
 	char end_state[16];
 	char id[80];
 	unsigned int total, moved, failed, unplaceable, pinned, cancelled, undecided, gone;
+	long long makespan_ms, bound_ms, stream_bps;
+	unsigned int window_max;
+	char window[160];
 	char error[256];
 };
 

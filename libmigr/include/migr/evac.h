@@ -126,6 +126,9 @@ struct migr_evac_guest_result {
 	struct migr_evac_outcome outcome;     /* of the last attempt */
 	char reason[MIGR_PLAN_REASON_MAX];    /* why it is not moved (or last retry's cause) */
 	uint64_t started_us, finished_us;     /* since the run began */
+	uint64_t stream_us, stream_bytes;     /* its last stream: start to the end of the
+	                                         final send, and the bytes it moved */
+	unsigned int streams_beside_x100;     /* mean streams at once during it, x 100 */
 };
 
 struct migr_evac_summary {
@@ -133,6 +136,15 @@ struct migr_evac_summary {
 	unsigned int running, queued;
 	bool cancel_requested;
 	uint64_t elapsed_us;
+	/* The stream window (migr_evac_params.window): streams at once now and at most,
+	 * the link's rate for one stream as measured (0: not yet), and why the window is
+	 * what it is. */
+	unsigned int window, window_max;
+	uint64_t stream_Bps;
+	char window_why[MIGR_PLAN_REASON_MAX];
+	/* The makespan (first start to last end) and its bound: the bytes the streams moved
+	 * over the rate of one stream (0: nothing measured) */
+	uint64_t makespan_us, bound_us, bytes;
 };
 
 struct migr_evac;
@@ -144,8 +156,23 @@ struct migr_evac;
  */
 typedef void migr_evac_report_fn(void *arg, struct migr_evac *ev, int entry);
 
+/*
+ * How many streams move bytes at once. A migration holds one of the window's slots from
+ * its start to the end of its final send (its progress report leaving FINAL_SEND); its
+ * blackout tail, DONE and the network-back wait run outside the window, so that the next
+ * guest's pre-copy overlaps them.
+ *   FIXED     `parallel` slots from the start.
+ *   MEASURED  one slot first: the first stream, alone, measures the link for one stream.
+ *             Then a second is let in; each stream that ran beside others tells whether
+ *             they added to the link (its rate times the mean number of streams at once
+ *             is at least 1.2 times one stream's rate): then the window grows by one, up
+ *             to `parallel`, else it goes back down. `parallel` is the ceiling.
+ */
+enum migr_evac_window { MIGR_EVAC_WINDOW_FIXED = 0, MIGR_EVAC_WINDOW_MEASURED };
+
 struct migr_evac_params {
-	unsigned int parallel;         /* migrations at once; 0: 1 */
+	unsigned int parallel;         /* streams at once (the ceiling, MEASURED); 0: 1 */
+	enum migr_evac_window window;  /* default FIXED */
 	unsigned int group_cap;        /* guests of one group at once; 0: no cap */
 	unsigned int max_attempts;     /* per guest; 0: 3 */
 	unsigned int retry_delay_ms;   /* before a retry; doubled each time; default 2000 */

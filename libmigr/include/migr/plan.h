@@ -17,8 +17,10 @@
  *  5. among the targets left, the one with the most free memory after placement wins
  *     (spreads load); guests are placed largest first (first-fit decreasing), so a big
  *     guest is not crowded out by small ones.
- * Unplaceable guests do not block the others. The execution order is smallest first:
- * most guests leave soonest.
+ * Unplaceable guests do not block the others. The execution order (migr_plan_params.order)
+ * is smallest first (most guests leave soonest) or largest first (with streams side by
+ * side, the longest start first and the rest fill in behind: the shortest makespan);
+ * the plan says which and why (order_why).
  */
 #ifndef MIGR_PLAN_H
 #define MIGR_PLAN_H
@@ -53,7 +55,10 @@ struct migr_plan_target {
 	uint64_t reserve_kib;              /* free memory to keep; 0: params default */
 };
 
+enum migr_plan_order { MIGR_PLAN_ORDER_SMALLEST = 0, MIGR_PLAN_ORDER_LARGEST };
+
 struct migr_plan_params {
+	enum migr_plan_order order;        /* default smallest first */
 	unsigned int threshold_pct;        /* default 90 */
 	uint64_t reserve_kib;              /* default 0 */
 	uint64_t overhead_kib;             /* per guest beyond its memory; default 2048 */
@@ -76,7 +81,8 @@ struct migr_plan_entry {
 
 struct migr_plan {
 	unsigned int n;                    /* == number of guests given */
-	struct migr_plan_entry *entries;   /* in execution order (smallest first) */
+	struct migr_plan_entry *entries;   /* in execution order */
+	char order_why[MIGR_PLAN_REASON_MAX];
 	unsigned int placed, pinned, unplaceable;
 	uint64_t *assigned_kib;            /* per target: memory placed there */
 	unsigned int ntargets;
