@@ -308,7 +308,8 @@ static int record_start(struct migr__send *s)
 static int send_stream(struct migr__send *s)
 {
 	struct migr_result *res = s->res;
-	int rc = migr__send_stream(s, s->d->stream_flags);
+	/* from version 3 the target takes zero runs as ZERO frames */
+	int rc = migr__send_stream(s, s->d->stream_flags | (s->version >= 3 ? MIGR_STREAM_ZERO : 0));
 
 	if (s->crashed)
 		return -MIGR_E_CRASHED;
@@ -681,6 +682,7 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	}
 	migr_conn_stats(c, &cs);
 	res->wire_bytes = cs.wire_out;
+	res->zero_bytes = cs.stream_zero_out;
 	res->total_us = migr__now_us() - s.t_start;
 	res->phase = s.phase;
 	if (!s.crashed)

@@ -32,6 +32,7 @@ static const char *const type_names[] = {
 	[MIGR_MSG_PREFLIGHT_REPLY] = "PREFLIGHT_REPLY",
 	[MIGR_MSG_CONFIG] = "CONFIG",
 	[MIGR_MSG_DATA] = "DATA",
+	[MIGR_MSG_ZERO] = "ZERO",
 	[MIGR_MSG_DATA_END] = "DATA_END",
 	[MIGR_MSG_READY] = "READY",
 	[MIGR_MSG_GO] = "GO",
@@ -325,6 +326,7 @@ static const struct mdef mdefs[] = {
 	MDEF(MIGR_MSG_RESOLVE, MIGR_MSG_MAX, f_resolve, check_resolve),
 	MDEF(MIGR_MSG_RESOLVE_REPLY, MIGR_MSG_MAX, f_resolve_reply, check_resolve_reply),
 	MDEF(MIGR_MSG_SETTLED, MIGR_MSG_MAX, f_settled, check_settled),
+	[MIGR_MSG_ZERO] = { "ZERO", 4, NULL, 0, NULL },
 };
 #define NMDEFS (sizeof(mdefs) / sizeof(mdefs[0]))
 
@@ -462,7 +464,7 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 	size_t pos = 0, i;
 	int rc;
 
-	if (!md || type == MIGR_MSG_DATA) {
+	if (!md || type == MIGR_MSG_DATA || type == MIGR_MSG_ZERO) {
 		migr__set_err(err, errlen, "cannot decode a message of type %s (%u)",
 		        migr_msg_type_name(type), type);
 		return -MIGR_E_PROTO;
@@ -575,6 +577,9 @@ int migr_frame_check(const uint8_t hdr[MIGR_FRAME_HDR], uint32_t *type_r, uint32
 	} else if (type == MIGR_MSG_DATA && len == 0) {
 		migr__set_err(err, errlen, "empty DATA frame");
 		return -MIGR_E_PROTO;
+	} else if (type == MIGR_MSG_ZERO && len != 4) {
+		migr__set_err(err, errlen, "ZERO frame of %u bytes, not 4", len);
+		return -MIGR_E_PROTO;
 	}
 	*type_r = type;
 	*len_r = len;
@@ -641,7 +646,7 @@ int migr_msg_encode(const struct migr_msg *m, uint8_t **buf_r, size_t *len_r)
 	uint8_t *buf;
 	int rc;
 
-	if (!md || m->type == MIGR_MSG_DATA)
+	if (!md || m->type == MIGR_MSG_DATA || m->type == MIGR_MSG_ZERO)
 		return -EINVAL;
 	for (i = 0; i < md->nf; i++) {
 		size_t n = field_size(&md->f[i], m);
@@ -774,7 +779,7 @@ int migr_msg_recv(struct migr_conn *c, struct migr_msg *m_r)
 			c->rx_broken = rc;
 			return migr__conn_fail(c, rc, "%s", err);
 		}
-		if (type == MIGR_MSG_DATA || type == MIGR_MSG_DATA_END) {
+		if (type == MIGR_MSG_DATA || type == MIGR_MSG_DATA_END || type == MIGR_MSG_ZERO) {
 			c->rx_broken = -MIGR_E_PROTO;
 			return migr__conn_fail(c, -MIGR_E_PROTO, "unexpected %s outside a stream",
 			                       migr_msg_type_name(type));

@@ -75,12 +75,14 @@ void migr__send_fini(struct migr__send *s)
 	pthread_cond_destroy(&s->cond);
 }
 
+/* The stream's bytes that crossed the link: zero runs sent as ZERO frames do not count
+ * (the policy's bandwidth is the link's, for pages that are not zero). */
 static uint64_t stream_bytes(struct migr__send *s)
 {
 	struct migr_conn_stats st;
 
 	migr_conn_stats(s->c, &st);
-	return st.stream_out;
+	return st.stream_out - st.stream_zero_out;
 }
 
 void migr__send_report(struct migr__send *s)

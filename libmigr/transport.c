@@ -124,6 +124,8 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r)
 	s_r->wire_in = atomic_load(&c->wire_in);
 	s_r->stream_out = atomic_load(&c->stream_out);
 	s_r->stream_in = atomic_load(&c->stream_in);
+	s_r->stream_zero_out = atomic_load(&c->stream_zero_out);
+	s_r->stream_zero_in = atomic_load(&c->stream_zero_in);
 	s_r->elapsed_ns = now - c->start_ns;
 	s_r->handshake_ns = c->handshake_ns;
 	s_r->throttled_ns = atomic_load(&c->throttled_ns);

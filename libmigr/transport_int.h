@@ -91,6 +91,7 @@ struct migr_conn {
 
 	_Atomic uint64_t bytes_out, bytes_in, wire_out, wire_in;
 	_Atomic uint64_t stream_out, stream_in, throttled_ns;
+	_Atomic uint64_t stream_zero_out, stream_zero_in;
 	_Atomic uint64_t stream_start_ns, stream_end_ns;
 	uint64_t start_ns, handshake_ns;
 
@@ -109,6 +110,7 @@ struct migr_conn {
 	bool pump_running;
 	bool pump_out;             /* direction */
 	bool pump_raw;
+	bool pump_zero;           /* stream_out: MIGR_STREAM_ZERO */
 	atomic_bool pump_done;
 	atomic_int pump_rc;
 	int user_fd;               /* the fd handed to the caller */

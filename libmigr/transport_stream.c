@@ -4,10 +4,16 @@
  * libxenguest's xc_domain_save() writes the migration stream to a plain fd and libxl's
  * restore reads it from one. These pumps put a pipe between such code and the connection:
  *
- *   migr_conn_stream_out()/_end()   producer -> pipe -> pump -> DATA frames -> DATA_END
+ *   migr_conn_stream_out()/_end()   producer -> pipe -> pump -> DATA (and ZERO) frames ->
+ *                                   DATA_END
  *   migr_conn_stream_in()/_end()    DATA frames -> pump -> pipe -> consumer; stops exactly
  *                                   after DATA_END, so control messages can follow
  *
+ * With MIGR_STREAM_ZERO, a run of at least ZERO_RUN_MIN zero bytes (a zero page, and the
+ * free memory of a guest is mostly that) crosses as a ZERO frame that carries only its
+ * length; the receiving pump writes the zeros back, so the consumer reads exactly the
+ * bytes the producer wrote. Runs are found on 8-byte boundaries of the stream (libxc and
+ * libxl records are 8-byte aligned, so every page of the stream starts on one).
  * docs/protocol.md ("Stream") has the frames. Pipes are sized to MIGR_IO_BUF and frames
  * carry up to that much. A pump owns the connection until the matching _end(). The pump
  * threads block SIGPIPE, so a consumer that goes away shows as EPIPE, not a signal.
@@ -67,10 +73,74 @@ int migr_conn_stream_error(const struct migr_conn *c)
 
 static void signal_done(struct migr_conn *c);
 
+#define ZERO_RUN_MIN 512
+
+/* Sends n stream bytes at buf (which has MIGR_FRAME_HDR bytes of room before it) as one
+ * DATA frame, or raw. */
+static int send_data(struct migr_conn *c, uint8_t *buf, size_t n)
+{
+	if (c->pump_raw)
+		return migr_conn_write(c, buf, n);
+	migr__put_be32(buf - MIGR_FRAME_HDR, MIGR_MSG_DATA);
+	migr__put_be32(buf - MIGR_FRAME_HDR + 4, (uint32_t)n);
+	return migr_conn_write(c, buf - MIGR_FRAME_HDR, n + MIGR_FRAME_HDR);
+}
+
+/* The end of the run of zero bytes that starts at p (8-byte aligned), up to end. */
+static const uint8_t *zero_run(const uint8_t *p, const uint8_t *end)
+{
+	uint64_t w;
+
+	while (p + 8 <= end) {
+		memcpy(&w, p, 8);
+		if (w)
+			break;
+		p += 8;
+	}
+	return p;
+}
+
+/*
+ * Sends the chunk at buf+MIGR_FRAME_HDR (n bytes, at stream offset off): DATA frames for
+ * what is not zero, ZERO frames for the runs. The frame header of each DATA frame goes
+ * into the bytes just before it, which the previous part (already sent) or the buffer's
+ * head room leaves free. Returns 0 or -errno; *zero_r gets the zero bytes not sent.
+ */
+static int send_chunk_zero(struct migr_conn *c, uint8_t *buf, size_t n, uint64_t off,
+			   uint64_t *zero_r)
+{
+	uint8_t *data = buf + MIGR_FRAME_HDR, *end = data + n, *p, *start = data;
+	uint8_t zhdr[MIGR_FRAME_HDR + 4];
+	int rc;
+
+	*zero_r = 0;
+	/* the first 8-byte boundary of the stream in this chunk */
+	p = data + ((8 - off % 8) % 8);
+	while (p + ZERO_RUN_MIN <= end) {
+		const uint8_t *z = zero_run(p, end);
+
+		if ((size_t)(z - p) < ZERO_RUN_MIN) {
+			p = (uint8_t *)z + 8;   /* past the non-zero word (or the run too short) */
+			continue;
+		}
+		if (p > start && (rc = send_data(c, start, (size_t)(p - start))))
+			return rc;
+		migr__put_be32(zhdr, MIGR_MSG_ZERO);
+		migr__put_be32(zhdr + 4, 4);
+		migr__put_be32(zhdr + 8, (uint32_t)(z - p));
+		if ((rc = migr_conn_write(c, zhdr, sizeof(zhdr))))
+			return rc;
+		*zero_r += (uint64_t)(z - p);
+		start = p = (uint8_t *)z;
+	}
+	return end > start ? send_data(c, start, (size_t)(end - start)) : 0;
+}
+
 static void *pump_out_main(void *arg)
 {
 	struct migr_conn *c = arg;
 	uint8_t *buf = malloc(MIGR_FRAME_HDR + MIGR_IO_BUF);
+	uint64_t zero;
 	ssize_t n;
 	int rc, avail;
 
@@ -96,13 +166,11 @@ static void *pump_out_main(void *arg)
 			continue;           /* draining after an error */
 		if (!atomic_load(&c->stream_start_ns))
 			atomic_store(&c->stream_start_ns, migr__now_ns());
-		if (c->pump_raw) {
-			rc = migr_conn_write(c, buf + MIGR_FRAME_HDR, (size_t)n);
-		} else {
-			migr__put_be32(buf, MIGR_MSG_DATA);
-			migr__put_be32(buf + 4, (uint32_t)n);
-			rc = migr_conn_write(c, buf, (size_t)n + MIGR_FRAME_HDR);
-		}
+		zero = 0;
+		if (c->pump_zero && !c->pump_raw)
+			rc = send_chunk_zero(c, buf, (size_t)n, c->pump_bytes, &zero);
+		else
+			rc = send_data(c, buf + MIGR_FRAME_HDR, (size_t)n);
 		/* Send now when the producer has nothing more at hand. */
 		if (!rc && (ioctl(c->pump_fd, FIONREAD, &avail) < 0 || avail == 0))
 			rc = migr_conn_flush(c);
@@ -112,6 +180,7 @@ static void *pump_out_main(void *arg)
 		}
 		c->pump_bytes += (uint64_t)n;
 		atomic_fetch_add(&c->stream_out, (uint64_t)n);
+		atomic_fetch_add(&c->stream_zero_out, zero);
 	}
 	if (!atomic_load(&c->pump_rc)) {
 		rc = migr_conn_flush(c);
@@ -185,7 +254,7 @@ static int pump_launch(struct migr_conn *c, bool out, bool raw, int *fd_r)
 	return 0;
 }
 
-static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
+static int pump_start(struct migr_conn *c, bool raw, bool zero, int *fd_r)
 {
 	int rc;
 
@@ -196,12 +265,13 @@ static int pump_start(struct migr_conn *c, bool raw, int *fd_r)
 	rc = c->broken ? c->broken : 0;
 	if (rc)
 		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
+	c->pump_zero = zero;
 	return pump_launch(c, true, raw, fd_r);
 }
 
 int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r)
 {
-	return pump_start(c, flags & MIGR_STREAM_RAW, fd_r);
+	return pump_start(c, flags & MIGR_STREAM_RAW, flags & MIGR_STREAM_ZERO, fd_r);
 }
 
 /* Waits for the pump and closes both ends of its pipe. */
@@ -322,6 +392,44 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 				                       (unsigned long long)c->pump_bytes);
 			}
 			break;
+		case MIGR_MSG_ZERO: {
+			uint32_t run;
+
+			skipped = 0;
+			rc = migr_conn_read(c, buf, 4);
+			if (rc)
+				return rc;
+			run = migr__get_be32(buf);
+			if (run == 0 || run > MIGR_ZERO_MAX) {
+				c->rx_broken = -MIGR_E_PROTO;
+				return migr__conn_fail(c, -MIGR_E_PROTO, "stream: ZERO frame of %u bytes "
+				                       "(1 to %u)", run, MIGR_ZERO_MAX);
+			}
+			c->pump_bytes += run;
+			atomic_fetch_add(&c->stream_in, run);
+			atomic_fetch_add(&c->stream_zero_in, run);
+			memset(buf, 0, run < MIGR_IO_BUF ? run : MIGR_IO_BUF);
+			while (run) {
+				uint32_t k = run > MIGR_IO_BUF ? MIGR_IO_BUF : run;
+
+				rc = migr__write_all(c->pump_fd, buf, k);
+				if (rc == -EPIPE) {
+					consumer_gone = true;
+					break;
+				}
+				if (rc)
+					return migr__conn_fail(c, rc, "stream: writing to the consumer's "
+					                       "pipe: %s", strerror(-rc));
+				run -= k;
+			}
+			if (consumer_gone) {
+				c->rx_broken = -EPIPE;
+				return migr__conn_fail(c, -EPIPE, "stream: the reader stopped before the "
+				                       "end of the stream (%llu bytes delivered)",
+				                       (unsigned long long)c->pump_bytes);
+			}
+			break;
+		}
 		case MIGR_MSG_DATA_END:
 			rc = read_msg(c, type, len, buf, &m);
 			if (rc)
@@ -395,6 +503,7 @@ int migr_conn_stream_in(struct migr_conn *c, int *fd_r)
 	rc = c->broken ? c->broken : c->rx_broken;
 	if (rc)
 		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
+	c->pump_zero = false;
 	return pump_launch(c, false, false, fd_r);
 }
 

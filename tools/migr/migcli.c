@@ -226,10 +226,10 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 				migr_policy_reason_name(p->reason));
 		}
 	}
-	fprintf(f, "  rounds %u, stream %.1f MiB (%llu bytes), on the wire %.1f MiB, total %.2f s "
-		"(pre-copy %.2f s)\n", r->rounds, mib(r->stream_bytes),
-		(unsigned long long)r->stream_bytes, mib(r->wire_bytes), r->total_us / 1e6,
-		r->precopy_us / 1e6);
+	fprintf(f, "  rounds %u, stream %.1f MiB (%llu bytes), on the wire %.1f MiB (%.1f MiB of "
+		"zero pages sent as their length), total %.2f s (pre-copy %.2f s)\n", r->rounds,
+		mib(r->stream_bytes), (unsigned long long)r->stream_bytes, mib(r->wire_bytes),
+		mib(r->zero_bytes), r->total_us / 1e6, r->precopy_us / 1e6);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
@@ -273,6 +273,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 	fprintf(f, "{\"event\":\"result\",\"id\":\"%s\",\"name\":\"%s\",\"type\":\"%s\","
 		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
+		"\"zero_bytes\":%llu,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"suspend_ms\":%.1f,"
 		"\"final_send_ms\":%.1f,"
@@ -285,7 +286,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		migr_phase_name(r->phase), migcli_exit_status(rc), r->rounds,
 		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
-		ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		(unsigned long long)r->zero_bytes, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);

@@ -118,6 +118,7 @@ struct migr_result {
 	uint64_t pages_live;               /* pages sent while the guest ran */
 	uint64_t stream_bytes;             /* libxl stream bytes */
 	uint64_t wire_bytes;               /* bytes on the connection (framing, TLS) */
+	uint64_t zero_bytes;               /* of stream_bytes, zero runs sent as their length */
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */
 	/* The blackout: from the suspend request on the source to the guest unpaused on the

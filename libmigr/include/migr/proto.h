@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include "migr/transport.h"
 
-#define MIGR_PROTO_VERSION     2   /* 2: CONFIG goes with PREFLIGHT, before the reply */
+#define MIGR_PROTO_VERSION     3   /* 2: CONFIG goes with PREFLIGHT, before the reply;
+                                      3: ZERO frames in the stream */
 #define MIGR_PROTO_MIN_VERSION 1
 
 #define MIGR_FRAME_HDR       8
@@ -43,6 +44,7 @@
                                                before the peer is cut, -MIGR_E_PROTO */
 #define MIGR_CONFIG_MAX   (4 * 1024 * 1024) /* cap on the CONFIG payload (domain JSON) */
 #define MIGR_DATA_MAX     (4 * 1024 * 1024) /* cap on one DATA frame */
+#define MIGR_ZERO_MAX     (4 * 1024 * 1024) /* cap on the run one ZERO frame stands for */
 
 #define MIGR_NAME_MAX     64    /* guest name buffer, with NUL (as MIGR_DOMNAME_MAX) */
 #define MIGR_TEXT_MAX     256   /* reason texts and versions, with NUL */
@@ -63,6 +65,8 @@ enum migr_msg_type {
 	MIGR_MSG_RESOLVE_REPLY   = 12,  /* target -> source */
 	MIGR_MSG_SETTLED         = 13,  /* target -> source, after DONE: the guest's network
 	                                   came back (or did not in time); last message */
+	MIGR_MSG_ZERO            = 14,  /* source -> target, inside the stream (version 3):
+	                                   a run of zero bytes, its length (be32) the body */
 };
 
 const char *migr_msg_type_name(uint32_t type);   /* "HELLO", ..., "unknown" */

@@ -197,6 +197,8 @@ int migr_conn_raw_fds(struct migr_conn *c, int *rfd_r, int *wfd_r);
 
 #define MIGR_STREAM_RAW 0x1u  /* stream_out: copy bytes as they are, no frames, no end
                                  marker (toward stock xl over a byte pipe) */
+#define MIGR_STREAM_ZERO 0x2u /* stream_out: runs of zero bytes (zero pages) cross as ZERO
+                                 frames, their length only (peers of version 3 on) */
 
 /*
  * migr_conn_stream_out: returns in *fd_r the write end of a pipe (1 MiB) whose bytes a
@@ -263,6 +265,8 @@ struct migr_conn_stats {
 	uint64_t wire_in;
 	uint64_t stream_out;     /* stream payload bytes (stream_out) */
 	uint64_t stream_in;      /* stream payload bytes (stream_in) */
+	uint64_t stream_zero_out;/* of them, zero bytes that crossed as ZERO frames */
+	uint64_t stream_zero_in;
 	uint64_t elapsed_ns;     /* since the connection was set up */
 	uint64_t handshake_ns;   /* time the TLS handshake took (0 without TLS) */
 	uint64_t throttled_ns;   /* time spent waiting on the bandwidth cap */
