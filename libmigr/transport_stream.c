@@ -342,6 +342,32 @@ static int read_msg(struct migr_conn *c, uint32_t type, uint32_t len, uint8_t *b
 	return 0;
 }
 
+/* Hands n bytes to the consumer; once it went away (EPIPE), only counts them. */
+static int deliver(struct migr_conn *c, const uint8_t *buf, size_t n, bool *gone)
+{
+	int rc;
+
+	if (*gone)
+		return 0;
+	rc = migr__write_all(c->pump_fd, buf, n);
+	if (rc == -EPIPE) {
+		*gone = true;
+		return 0;
+	}
+	if (rc)
+		return migr__conn_fail(c, rc, "stream: writing to the consumer's pipe: %s",
+		                       strerror(-rc));
+	return 0;
+}
+
+/* The consumer stopped reading: stop at a frame boundary; what follows is not read. */
+static int reader_stopped(struct migr_conn *c)
+{
+	c->rx_broken = -EPIPE;
+	return migr__conn_fail(c, -EPIPE, "stream: the reader stopped before the end of the "
+	                       "stream (%llu bytes delivered)", (unsigned long long)c->pump_bytes);
+}
+
 static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 {
 	uint8_t hdr[MIGR_FRAME_HDR];
@@ -373,24 +399,12 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 				len -= n;
 				c->pump_bytes += n;
 				atomic_fetch_add(&c->stream_in, n);
-				if (consumer_gone)
-					continue;
-				rc = migr__write_all(c->pump_fd, buf, n);
-				if (rc == -EPIPE) {
-					consumer_gone = true;
-					continue;
-				}
+				rc = deliver(c, buf, n, &consumer_gone);
 				if (rc)
-					return migr__conn_fail(c, rc, "stream: writing to the consumer's "
-					                       "pipe: %s", strerror(-rc));
+					return rc;
 			}
-			if (consumer_gone) {
-				/* Stop at a frame boundary; what follows is not read. */
-				c->rx_broken = -EPIPE;
-				return migr__conn_fail(c, -EPIPE, "stream: the reader stopped before the "
-				                       "end of the stream (%llu bytes delivered)",
-				                       (unsigned long long)c->pump_bytes);
-			}
+			if (consumer_gone)
+				return reader_stopped(c);
 			break;
 		case MIGR_MSG_ZERO: {
 			uint32_t run;
@@ -412,22 +426,13 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 			while (run) {
 				uint32_t k = run > MIGR_IO_BUF ? MIGR_IO_BUF : run;
 
-				rc = migr__write_all(c->pump_fd, buf, k);
-				if (rc == -EPIPE) {
-					consumer_gone = true;
-					break;
-				}
+				rc = deliver(c, buf, k, &consumer_gone);
 				if (rc)
-					return migr__conn_fail(c, rc, "stream: writing to the consumer's "
-					                       "pipe: %s", strerror(-rc));
+					return rc;
 				run -= k;
 			}
-			if (consumer_gone) {
-				c->rx_broken = -EPIPE;
-				return migr__conn_fail(c, -EPIPE, "stream: the reader stopped before the "
-				                       "end of the stream (%llu bytes delivered)",
-				                       (unsigned long long)c->pump_bytes);
-			}
+			if (consumer_gone)
+				return reader_stopped(c);
 			break;
 		}
 		case MIGR_MSG_DATA_END:

@@ -252,6 +252,27 @@ static int make_conns(enum kind k, uint64_t bandwidth, struct migr_conn **a,
 /* ---- the tests ---------------------------------------------------------------------------- */
 
 /* A whole stream of `bytes` from a to b, then READY back on the same connection. */
+/* One whole stream from a to b with flags: every byte arrives, in order, counted. */
+static void stream_once(struct migr_conn *a, struct migr_conn *b, unsigned int flags,
+			struct producer *p, struct consumer *q)
+{
+	uint64_t sent = 0, recvd = 0;
+
+	CHECK_EQ(migr_conn_stream_out(a, flags, &p->fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q->fd), 0);
+	pthread_create(&p->th, NULL, producer_main, p);
+	pthread_create(&q->th, NULL, consumer_main, q);
+	pthread_join(p->th, NULL);
+	CHECK_EQ(p->err, 0);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
+	pthread_join(q->th, NULL);
+	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
+	CHECK_EQ(sent, p->bytes);
+	CHECK_EQ(recvd, p->bytes);
+	CHECK_EQ(q->got, p->bytes);
+	CHECK(q->hash == p->hash);
+}
+
 static void test_stream(enum kind k, uint64_t bytes)
 {
 	struct migr_conn *a, *b;
@@ -312,16 +333,7 @@ static void test_stream(enum kind k, uint64_t bytes)
 	p.bytes = 3 * 1048576 + 5;
 	p.written = 0;
 	q.got = 0;
-	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
-	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
-	pthread_create(&p.th, NULL, producer_main, &p);
-	pthread_create(&q.th, NULL, consumer_main, &q);
-	pthread_join(p.th, NULL);
-	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
-	pthread_join(q.th, NULL);
-	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
-	CHECK_EQ(recvd, 3 * 1048576 + 5);
-	CHECK(q.hash == p.hash);
+	stream_once(a, b, 0, &p, &q);
 	migr_conn_close(a);
 	migr_conn_close(b);
 }
@@ -523,7 +535,6 @@ static void test_zero(void)
 	struct producer p = { .bytes = 24u << 20, .seed = 77, .zero_mod = 3 };
 	struct consumer q = { 0 };
 	struct migr_conn_stats sa, sb;
-	uint64_t sent = 0, recvd = 0;
 	/* DATA "ab", ZERO 10, DATA "c", DATA_END 13 */
 	static const uint8_t good[] = {
 		0, 0, 0, 5, 0, 0, 0, 2, 'a', 'b',
@@ -542,18 +553,7 @@ static void test_zero(void)
 	CHECK_EQ(make_conns(K_TCP, 0, &a, &b), 0);
 	if (!a)
 		return;
-	CHECK_EQ(migr_conn_stream_out(a, MIGR_STREAM_ZERO, &p.fd), 0);
-	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
-	pthread_create(&p.th, NULL, producer_main, &p);
-	pthread_create(&q.th, NULL, consumer_main, &q);
-	pthread_join(p.th, NULL);
-	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
-	pthread_join(q.th, NULL);
-	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
-	CHECK_EQ(sent, p.bytes);
-	CHECK_EQ(recvd, p.bytes);
-	CHECK_EQ(q.got, p.bytes);
-	CHECK(q.hash == p.hash);
+	stream_once(a, b, MIGR_STREAM_ZERO, &p, &q);
 	migr_conn_stats(a, &sa);
 	migr_conn_stats(b, &sb);
 	CHECK_EQ(sa.stream_out, p.bytes);
