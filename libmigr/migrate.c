@@ -97,7 +97,7 @@ static void account_blackout(struct migr__send *s, uint64_t t_end)
 
 static const char *rec_dir(const struct migr__send *s)
 {
-	return s->p.record_dir ? s->p.record_dir : MIGR_SRC_STATE_DIR;
+	return migr__send_rec_dir(s);
 }
 
 static int src_record(struct migr__send *s, uint32_t phase)

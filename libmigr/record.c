@@ -434,9 +434,11 @@ int migr_src_record_write(const char *dir, struct migr_src_record *r)
 	migr_id_to_hex(&r->target_host, host);
 	r->updated = (uint64_t)time(NULL);
 	n = snprintf(text, sizeof(text), SRC_MAGIC "\nid %s\nphase %s\ndomid %u\nname %s\n"
-	             "target %s\npeer %s\ntarget-host %s\nupdated %llu\n", hex,
+	             "target %s\npeer %s\ntarget-host %s\nthrottled %llu\ncap-before %llu\n"
+	             "updated %llu\n", hex,
 	             migr_src_phase_name(r->phase), r->domid, r->name, r->target, r->peer,
 	             migr_id_is_zero(&r->target_host) ? "-" : host,
+	             (unsigned long long)r->throttled, (unsigned long long)r->cap_before,
 	             (unsigned long long)r->updated);
 	if (n < 0 || n >= (int)sizeof(text))
 		return -EINVAL;
@@ -451,6 +453,8 @@ static const struct key src_keys[] = {
 	KEY(struct migr_src_record, "target", K_STR, target),
 	KEY(struct migr_src_record, "peer", K_STR, peer),
 	KEY(struct migr_src_record, "target-host", K_ID_OR_DASH, target_host),
+	KEY(struct migr_src_record, "throttled", K_U64, throttled),
+	KEY(struct migr_src_record, "cap-before", K_U64, cap_before),
 	KEY(struct migr_src_record, "updated", K_U64, updated),
 };
 

@@ -106,6 +106,36 @@ static int resume_copy(struct migr_hv *hv, const char *name, uint32_t domid,
 	return rc;
 }
 
+/*
+ * A sender that died with its throttle on left the guest capped: the cap it had goes
+ * back on the copy here (running, or suspended to be resumed), and the record says so.
+ */
+static void unthrottle(struct migr_hv *hv, const struct migr_resolve_params *rp,
+		       struct migr_src_record *r)
+{
+	struct migr_dom_info di;
+	unsigned int cap, now;
+	uint32_t domid;
+
+	if (!r->throttled || !hv->ops->cpu_cap || !find_copy(hv, r->name, r->domid, &domid, &di))
+		return;
+	if (r->cap_before > 65535) {
+		migr__log(hv->lg, XTL_ERROR, "domain %u: the record's cap %llu is out of range; "
+			  "the guest keeps its throttle cap", domid,
+			  (unsigned long long)r->cap_before);
+		return;
+	}
+	cap = (unsigned int)r->cap_before;
+	if (hv->ops->cpu_cap(hv, domid, &cap, &now)) {
+		migr__log(hv->lg, XTL_ERROR, "domain %u: could not take the throttle off", domid);
+		return;
+	}
+	migr__log(hv->lg, XTL_INFO, "domain %u: throttle taken off (CPU cap %u back)", domid, cap);
+	r->throttled = 0;
+	r->cap_before = 0;
+	migr_src_record_write(src_dir(rp), r);
+}
+
 static int resolve_record(struct migr_hv *hv, struct migr_conn *c,
 			  const struct migr_src_record *rec, const struct migr_resolve_params *rp,
 			  uint32_t *outcome_r, char *state, size_t statelen)
@@ -241,6 +271,7 @@ int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
 			   "locked); nothing done", id_hex);
 		return -MIGR_E_UNDECIDED;
 	}
+	unthrottle(hv, rp, &rec);
 	rc = resolve_record(hv, c, &rec, rp, &outcome, state, statelen);
 	if (lock >= 0)
 		close(lock);
@@ -287,6 +318,7 @@ int migr_recover_source(struct migr_hv *hv, const struct migr_resolve_params *rp
 				close(lock);
 			continue;   /* ended meanwhile */
 		}
+		unthrottle(hv, rp, &l->r[i]);
 		c = connect ? connect(&l->r[i], arg) : NULL;
 		memset(&rep, 0, sizeof(rep));
 		migr_id_to_hex(&l->r[i].id, rep.id);

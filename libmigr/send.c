@@ -85,6 +85,89 @@ static uint64_t stream_bytes(struct migr__send *s)
 	return st.stream_out - st.stream_zero_out;
 }
 
+const char *migr__send_rec_dir(const struct migr__send *s)
+{
+	return s->p.record_dir ? s->p.record_dir : MIGR_SRC_STATE_DIR;
+}
+
+/* ---- the throttle: the policy's slow-down as the guest's CPU cap ---- */
+
+/* The cap for a slow-down of pct: the guest keeps (100 - pct)% of each vCPU. */
+static unsigned int cap_for(const struct migr__send *s, unsigned int pct)
+{
+	unsigned int vcpus = s->di.vcpus ? s->di.vcpus : 1, keep = 100 - (pct > 99 ? 99 : pct);
+
+	return keep * vcpus;
+}
+
+/*
+ * Applies the policy's slow-down. The first time, the cap the guest had goes into the
+ * record before any cap is set, so that a source that dies here leaves what migrd's
+ * recovery puts back (migr_recover_source()).
+ */
+static void throttle_set(struct migr__send *s, unsigned int pct)
+{
+	unsigned int cap, before;
+	int rc;
+
+	if (pct == s->throttle_pct || !s->hv->ops->cpu_cap || !s->recorded)
+		return;
+	if (!pct) {
+		migr__throttle_off(s);
+		return;
+	}
+	if (!s->rec.throttled) {
+		rc = s->hv->ops->cpu_cap(s->hv, s->domid, NULL, &before);
+		if (!rc) {
+			s->rec.throttled = 1;
+			s->rec.cap_before = before;
+			rc = migr_src_record_write(migr__send_rec_dir(s), &s->rec);
+		}
+		if (rc) {
+			s->rec.throttled = 0;
+			migr__log(s->p.lg, XTL_WARN, "domain %u: not throttled (%s)", s->domid,
+				  migr_strerror(rc));
+			return;
+		}
+	}
+	cap = cap_for(s, pct);
+	/* a cap of its own the guest had stays the tighter one */
+	if (s->rec.cap_before && s->rec.cap_before < cap)
+		cap = (unsigned int)s->rec.cap_before;
+	rc = s->hv->ops->cpu_cap(s->hv, s->domid, &cap, &before);
+	if (rc) {
+		migr__log(s->p.lg, XTL_WARN, "domain %u: throttle to %u%% not applied (%s)",
+			  s->domid, pct, migr_strerror(rc));
+		return;
+	}
+	s->throttle_pct = pct;
+	if (pct > s->res->throttle_max_pct)
+		s->res->throttle_max_pct = pct;
+	migr__log(s->p.lg, XTL_INFO, "domain %u: throttled %u%% (CPU cap %u)", s->domid, pct, cap);
+}
+
+void migr__throttle_off(struct migr__send *s)
+{
+	unsigned int cap, now;
+	int rc;
+
+	if (!s->rec.throttled || !s->hv->ops->cpu_cap)
+		return;
+	cap = (unsigned int)s->rec.cap_before;
+	rc = s->hv->ops->cpu_cap(s->hv, s->domid, &cap, &now);
+	if (rc) {
+		migr__log(s->p.lg, XTL_ERROR, "domain %u: could not take the throttle off (%s); "
+			  "the record keeps the cap to put back", s->domid, migr_strerror(rc));
+		return;
+	}
+	s->throttle_pct = 0;
+	s->rec.throttled = 0;
+	s->rec.cap_before = 0;
+	if (s->recorded && migr_src_record_write(migr__send_rec_dir(s), &s->rec))
+		migr__log(s->p.lg, XTL_WARN, "domain %u: throttle off, but the record still says "
+			  "on (recovery puts the same cap back)", s->domid);
+}
+
 void migr__send_report(struct migr__send *s)
 {
 	struct migr_progress pr;
@@ -222,6 +305,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 	ps.elapsed_us = now - s->t_precopy0;
 	ps.page_size = 4096;
 	ps.guest_pages = s->guest_pages;
+	ps.throttle_pct = s->throttle_pct;
 
 	if (call_a) {
 		s->round_start_us = now;
@@ -260,6 +344,8 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		s->res->predicted_blackout_us = v.predicted_blackout_us;
 	if (action == MIGR_POLICY_ABORT)
 		s->policy_aborted = true;
+	if (action == MIGR_POLICY_CONTINUE && s->p.policy.allow_throttle)
+		throttle_set(s, v.throttle_pct);
 
 	migr__log(s->p.lg, XTL_DETAIL,
 		  "domain %u: round %u %s: N=%ld pages %llu bytes %llu us %llu, bw %llu B/s, "
@@ -284,6 +370,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pr.predicted_blackout_us = v.predicted_blackout_us;
 		pr.decision = action;
 		pr.reason = v.reason;
+		pr.throttle_pct = s->throttle_pct;
 		s->p.progress(&pr, s->p.progress_arg);
 	}
 	switch (action) {
@@ -299,6 +386,7 @@ static int on_suspend(void *arg)
 	int rc;
 
 	sampler_stop(s);
+	migr__throttle_off(s);   /* the guest stops now; back here or there, it runs uncapped */
 	rc = migr_conn_stream_error(s->c);
 	if (rc) {
 		s->stream_failed = rc;
@@ -349,6 +437,8 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 		sampler_start(s);
 		rc = s->hv->ops->save(s->hv, s->domid, fd, &cbs);
 		sampler_stop(s);
+		if (!s->crashed)         /* a dead sender leaves it to recovery */
+			migr__throttle_off(s);   /* a save that ended before the suspend */
 		if (s->stream_failed)
 			rc = s->stream_failed;
 		else if (rc == -MIGR_E_ABORTED || s->policy_aborted)

@@ -81,6 +81,7 @@ struct migr__send {
 	size_t json_len;
 	char away[MIGR_DOMNAME_MAX];    /* NAME--migratedaway */
 	struct migr_src_record rec;     /* the source's durable record */
+	unsigned int throttle_pct;      /* the slow-down applied to the guest now */
 	bool recorded;                  /* rec is on disk: the guest may be touched */
 	int rec_lock;                   /* its lock, held while the driver runs (-1: none) */
 	bool go_recorded;               /* rec says go: GO may have reached the target */
@@ -119,6 +120,11 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 
 /* Report progress in the current phase (no round data). */
 void migr__send_report(struct migr__send *s);
+/* The source's record directory (migr_send_params.record_dir, else the default). */
+const char *migr__send_rec_dir(const struct migr__send *s);
+/* Takes the source's throttle off the guest (its CPU cap put back) if one is on; at the
+ * suspend, and on every way out of the stream. */
+void migr__throttle_off(struct migr__send *s);
 
 /*
  * Streams the guest: opens the connection's stream face (flags MIGR_STREAM_*), writes

@@ -1162,6 +1162,27 @@ static void xen_close(struct migr_hv *h)
 	free(x);
 }
 
+static int xen_cpu_cap(struct migr_hv *h, uint32_t domid, const unsigned int *set,
+		       unsigned int *cap_r)
+{
+	struct xen_hv *x = XH(h);
+	libxl_domain_sched_params p;
+	int rc;
+
+	libxl_domain_sched_params_init(&p);
+	rc = libxl_domain_sched_params_get(x->ctx, domid, &p);
+	if (!rc) {
+		*cap_r = p.cap == LIBXL_DOMAIN_SCHED_PARAM_CAP_DEFAULT || p.cap < 0 ? 0 :
+			 (unsigned int)p.cap;
+		if (set) {
+			p.cap = (int)*set;
+			rc = libxl_domain_sched_params_set(x->ctx, domid, &p);
+		}
+	}
+	libxl_domain_sched_params_dispose(&p);
+	return rc ? from_libxl(rc) : 0;
+}
+
 static const struct migr_hv_ops xen_ops = {
 	.domain_find = xen_domain_find,
 	.domain_info = xen_domain_info,
@@ -1179,6 +1200,7 @@ static const struct migr_hv_ops xen_ops = {
 	.peek_dirty = xen_peek_dirty,
 	.announce = xen_announce,
 	.settle = xen_settle,
+	.cpu_cap = xen_cpu_cap,
 	.close = xen_close,
 };
 

@@ -25,7 +25,10 @@ struct migr_fake_dom {
 	bool used;
 	struct migr_dom_info info;
 	uint64_t pages;                  /* p2m size the fake save walks */
-	uint64_t dirty_per_round;        /* pages the fake guest dirties per live round */
+	uint64_t dirty_per_round;        /* pages the fake guest dirties per live round (under a
+	                                    CPU cap, in proportion to the CPU it keeps) */
+	unsigned int cap;                /* CPU cap (cpu_cap()), 0: none */
+	unsigned int cap_max;            /* the tightest cap it ever had (the lowest nonzero) */
 	uint64_t clean_us;               /* time of the last CLEAN: PEEK grows from it */
 	bool suspended_by_us;
 	unsigned int resumes;            /* how often resume() brought it back */

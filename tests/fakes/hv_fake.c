@@ -209,6 +209,9 @@ static int send_batch(struct migr_hv_fake *f, int fd, uint64_t pages)
 	static uint8_t page[4096];
 	int rc = migr__write_all(fd, &n, sizeof(n));
 
+	if (!page[0])
+		memset(page, 0xa5, sizeof(page));   /* not zero: a page the stream must carry */
+
 	for (uint64_t i = 0; !rc && i < pages; i++)
 		rc = migr__write_all(fd, page, f->payload_bytes_per_page);
 	return rc;
@@ -255,6 +258,11 @@ static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct mig
 		if (dec != MIGR_PRECOPY_CONTINUE)
 			break;
 		st.dirty_count = d->dirty_per_round < d->pages ? d->dirty_per_round : d->pages;
+		if (d->cap) {   /* a capped guest dirties in proportion to the CPU it keeps */
+			uint64_t full = 100 * (d->info.vcpus ? d->info.vcpus : 1);
+
+			st.dirty_count = st.dirty_count * (d->cap < full ? d->cap : full) / full;
+		}
 	}
 	rc = cbs->suspend(cbs->arg);
 	if (rc)
@@ -504,6 +512,22 @@ static void fake_close(struct migr_hv *h)
 	free(f);
 }
 
+static int fake_cpu_cap(struct migr_hv *h, uint32_t domid, const unsigned int *set,
+			unsigned int *cap_r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+
+	if (!d)
+		return -ENOENT;
+	*cap_r = d->cap;
+	if (set) {
+		d->cap = *set;
+		if (*set && (!d->cap_max || *set < d->cap_max))
+			d->cap_max = *set;
+	}
+	return 0;
+}
+
 static const struct migr_hv_ops fake_ops = {
 	.domain_find = fake_find,
 	.domain_info = fake_info,
@@ -521,6 +545,7 @@ static const struct migr_hv_ops fake_ops = {
 	.peek_dirty = fake_peek,
 	.announce = fake_announce,
 	.settle = fake_settle,
+	.cpu_cap = fake_cpu_cap,
 	.close = fake_close,
 };
 

@@ -490,6 +490,66 @@ static void test_policy_abort(void)
 	teardown(&r);
 }
 
+/* A guest that dirties everything every round, a budget no round can meet, throttling
+ * allowed: the source caps the guest (the fake dirties in proportion to the CPU it keeps)
+ * and the cap comes off on every outcome. */
+static void throttle_setup(struct run *r)
+{
+	setup(r, MIGR_GUEST_PVH, 2048, 2048, 1 << 30);
+	r->src->payload_bytes_per_page = r->dst->payload_bytes_per_page = 4096;
+	r->sp.policy.downtime_ms = 1;
+	r->sp.policy.allow_throttle = 1;
+	r->sp.policy.max_throttle_pct = 90;
+	r->sp.policy.max_total_ms = 20000;
+	r->sp.policy.on_timeout = MIGR_POLICY_TIMEOUT_STOP;
+}
+
+static void test_throttle(void)
+{
+	struct migr_fault_set fs;
+	struct migr_resolve_params rsp = { .record_dir = src_dir };
+	struct migr_fake_dom *d;
+	struct run r;
+	uint32_t id;
+
+	/* moves: it was throttled, and the copy on the target runs uncapped */
+	throttle_setup(&r);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK(r.res.throttle_max_pct > 0);
+	check_on_target(&r);
+	if (r.dst->hv.ops->domain_find(&r.dst->hv, "guest1", &id) == 0)
+		CHECK_EQ(migr_hv_fake_dom(r.dst, id)->cap, 0);
+	teardown(&r);
+
+	/* backs out (the target's restore fails): back on the source, uncapped */
+	throttle_setup(&r);
+	r.dst->faults.restore_fails = 1;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 1);
+	d = migr_hv_fake_dom(r.src, r.domid);
+	CHECK(d && d->cap_max > 0 && d->cap_max < 100);
+	CHECK(d && d->cap == 0);
+	teardown(&r);
+
+	/* the source dies throttled (a crash in pre-copy): the record keeps the cap it had,
+	 * and recovery puts it back */
+	throttle_setup(&r);
+	CHECK_EQ(migr_fault_parse("precopy-round:crash=2", &fs, NULL, 0), 0);
+	fs.crash_returns = true;
+	r.sp.faults = &fs;
+	migr_hv_fake_dom(r.src, r.domid)->cap = 150;   /* a cap of its own, kept */
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_CRASHED);
+	d = migr_hv_fake_dom(r.src, r.domid);
+	CHECK(d && d->cap_max > 0 && d->cap_max < 150);
+	CHECK(d && d->cap != 150);
+	migr_recover_source(&r.src->hv, &rsp, NULL, NULL, NULL);
+	CHECK(d && d->cap == 150);
+	teardown(&r);
+}
+
 /* migr_resolve() on the source against a fresh receiver on the target's records. */
 static int resolve_once(struct run *r, const char *id_hex, bool force, uint32_t *outcome_r,
 			char *state, size_t statelen)
@@ -695,6 +755,7 @@ int main(void)
 	test_abort_during_tail();
 	test_pv_without_shadow();
 	test_policy_abort();
+	test_throttle();
 	test_undecided_then_resolve();
 	test_resolve_unknown();
 	test_recover_target_unrecorded();

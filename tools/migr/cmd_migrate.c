@@ -31,6 +31,10 @@ static void usage(FILE *f)
 "  --max-time S          give up or force the stop after S seconds of migration\n"
 "  --on-timeout abort|stop  what --max-time does (default abort: guest stays here)\n"
 "  --abort-over-budget   abort rather than stop when the budget cannot be met\n"
+"  --throttle[=MAX]      let the policy slow the guest (its CPU cap) when rounds no\n"
+"                        longer pay: at most MAX%% (default 80); the cap comes off at\n"
+"                        the suspend and on every way out, and a sender that dies\n"
+"                        leaves it in its record for migrd's recovery to take off\n"
 "Connection (TLS 1.3 by default; credentials from %s or %s/ if none given):\n"
 "  --psk FILE            pre-shared key file (IDENTITY:HEXKEY lines, as psktool writes;\n"
 "                        mode 0600); the key used is the line of our identity\n"
@@ -68,10 +72,11 @@ static void usage(FILE *f)
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
-	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR };
+	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
+		{ "throttle", 2, 0, O_THROTTLE },
 		{ "json", 0, 0, O_JSON }, { "xl", 0, 0, O_XL },
 		{ "suspend-timeout", 1, 0, O_SUSPTO }, { "timeout", 1, 0, O_TIMEOUT }, { "peek-interval", 1, 0, O_PEEK },
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
@@ -111,6 +116,17 @@ int cmd_migrate(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			sp.policy.downtime_ms = v;
+			break;
+		}
+		case O_THROTTLE: {
+			long v = optarg ? strtol(optarg, NULL, 10) : 80;
+
+			if (v < 1 || v > 99) {
+				fprintf(stderr, "migr migrate: --throttle=MAX wants 1..99 (%%)\n");
+				return EXIT_USAGE;
+			}
+			sp.policy.allow_throttle = 1;
+			sp.policy.max_throttle_pct = (uint32_t)v;
 			break;
 		}
 		case O_MAXTIME: {

@@ -165,7 +165,8 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 		       "\"elapsed_ms\":%.1f,\"sent_bytes\":%llu,\"sent_pages\":%llu,"
 		       "\"round_pages\":%llu,\"round_bytes\":%llu,\"round_ms\":%.1f,"
 		       "\"remaining_pages\":%llu,\"dirty_rate_pps\":%llu,\"bandwidth_Bps\":%llu,"
-		       "\"predicted_blackout_ms\":%.1f,\"decision\":\"%s\",\"reason\":\"%s\"}\n",
+		       "\"predicted_blackout_ms\":%.1f,\"decision\":\"%s\",\"reason\":\"%s\","
+		       "\"throttle_pct\":%u}\n",
 		       migr_phase_name(p->phase), p->round, p->round_end ? "true" : "false",
 		       ms(p->elapsed_us), (unsigned long long)p->sent_bytes,
 		       (unsigned long long)p->sent_pages, (unsigned long long)p->round_pages,
@@ -173,7 +174,7 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 		       (unsigned long long)p->remaining_pages,
 		       (unsigned long long)p->dirty_rate_pps, (unsigned long long)p->bandwidth_Bps,
 		       ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
-		       migr_policy_reason_name(p->reason));
+		       migr_policy_reason_name(p->reason), p->throttle_pct);
 		fflush(stdout);
 		return;
 	}
@@ -193,12 +194,12 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 		fflush(stderr);
 	} else if (p->round_end) {
 		fprintf(stderr, "migr: round %u: %llu pages, %.1f MiB in %.0f ms; remaining %llu; "
-			"dirty %llu p/s; %.1f MiB/s; blackout ~%.0f ms -> %s (%s)\n",
+			"dirty %llu p/s; %.1f MiB/s; blackout ~%.0f ms; throttle %u%% -> %s (%s)\n",
 			p->round - 1, (unsigned long long)p->round_pages, mib(p->round_bytes),
 			ms(p->round_us), (unsigned long long)p->remaining_pages,
 			(unsigned long long)p->dirty_rate_pps, mib(p->bandwidth_Bps),
-			ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
-			migr_policy_reason_name(p->reason));
+			ms(p->predicted_blackout_us), p->throttle_pct,
+			migr_policy_action_name(p->decision), migr_policy_reason_name(p->reason));
 	}
 }
 
@@ -215,15 +216,15 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		r->phase == MIGR_PHASE_FAILED ? "FAILED" : "aborted");
 	if (pg->n_rounds) {
 		fprintf(f, "  round      pages    MiB      ms   remaining  dirty p/s   MiB/s  "
-			"pred.blackout ms  decision\n");
+			"pred.blackout ms  throttle  decision\n");
 		for (unsigned i = 0; i < pg->n_rounds; i++) {
 			const struct migr_progress *p = &pg->rounds[i];
-			fprintf(f, "  %5u %10llu %6.1f %7.0f %11llu %10llu %7.1f %17.1f  %s (%s)\n",
+			fprintf(f, "  %5u %10llu %6.1f %7.0f %11llu %10llu %7.1f %17.1f  %7u%%  %s (%s)\n",
 				p->round - 1, (unsigned long long)p->round_pages, mib(p->round_bytes),
 				ms(p->round_us), (unsigned long long)p->remaining_pages,
 				(unsigned long long)p->dirty_rate_pps, mib(p->bandwidth_Bps),
-				ms(p->predicted_blackout_us), migr_policy_action_name(p->decision),
-				migr_policy_reason_name(p->reason));
+				ms(p->predicted_blackout_us), p->throttle_pct,
+				migr_policy_action_name(p->decision), migr_policy_reason_name(p->reason));
 		}
 	}
 	fprintf(f, "  rounds %u, stream %.1f MiB (%llu bytes), on the wire %.1f MiB (%.1f MiB of "
@@ -273,7 +274,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 	fprintf(f, "{\"event\":\"result\",\"id\":\"%s\",\"name\":\"%s\",\"type\":\"%s\","
 		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
-		"\"zero_bytes\":%llu,"
+		"\"zero_bytes\":%llu,\"throttle_max_pct\":%u,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"suspend_ms\":%.1f,"
 		"\"final_send_ms\":%.1f,"
@@ -286,7 +287,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		migr_phase_name(r->phase), migcli_exit_status(rc), r->rounds,
 		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
-		(unsigned long long)r->zero_bytes, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		(unsigned long long)r->zero_bytes, r->throttle_max_pct, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);

@@ -176,6 +176,11 @@ struct migr_hv_ops {
 	 * could not all be put back; *s_r is written either way (the network-back figures
 	 * stand on their own). May be NULL. */
 	int (*settle)(struct migr_hv *hv, uint32_t domid, struct migr_settle *s_r);
+	/* The domain's CPU cap, in percent of one physical CPU summed over its vCPUs (0: no
+	 * cap), as the scheduler holds it (credit2's or credit's `cap`): *cap_r gets the cap
+	 * it had; with set, it then gets *set. The source's throttle. May be NULL. */
+	int (*cpu_cap)(struct migr_hv *hv, uint32_t domid, const unsigned int *set,
+		       unsigned int *cap_r);
 	void (*close)(struct migr_hv *hv);
 };
 

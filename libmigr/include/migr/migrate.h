@@ -84,6 +84,7 @@ struct migr_progress {
 	uint64_t predicted_blackout_us;
 	int decision;                  /* MIGR_POLICY_* at a decision point, else 0 */
 	int reason;                    /* enum migr_policy_reason */
+	unsigned int throttle_pct;     /* the guest's slow-down from now on (0: none) */
 };
 
 typedef void migr_progress_fn(const struct migr_progress *p, void *arg);
@@ -119,6 +120,7 @@ struct migr_result {
 	uint64_t stream_bytes;             /* libxl stream bytes */
 	uint64_t wire_bytes;               /* bytes on the connection (framing, TLS) */
 	uint64_t zero_bytes;               /* of stream_bytes, zero runs sent as their length */
+	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */
 	/* The blackout: from the suspend request on the source to the guest unpaused on the

@@ -371,6 +371,8 @@ struct migr_src_record {
 	char target[MIGR_TEXT_MAX];/* HOST[:PORT] as given; "" for a byte pipe */
 	char peer[MIGR_TEXT_MAX];  /* the target's authenticated identity, if any */
 	struct migr_id target_host;/* the target's host id, from READY (zero before) */
+	uint64_t throttled;        /* 1 while the guest runs under the source's throttle cap */
+	uint64_t cap_before;       /* the CPU cap it had before, put back on every outcome */
 	uint64_t updated;
 };
 
