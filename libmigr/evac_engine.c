@@ -253,6 +253,10 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 		sp.policy.downtime_ms = a->downtime_ms;
 	if (eng->suspend_timeout_ms)
 		sp.suspend_timeout_ms = eng->suspend_timeout_ms;
+	if (eng->throttle_max_pct) {
+		sp.policy.allow_throttle = 1;
+		sp.policy.max_throttle_pct = eng->throttle_max_pct;
+	}
 	sp.progress = engine_progress;
 	sp.progress_arg = &ea;
 	sp.lg = eng->lg;
@@ -275,6 +279,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->net_back_known = res.vifs && res.vifs_connected == res.vifs;
 	out->first_frame_us = out->net_back_known ? res.first_frame_us : 0;
 	out->fwd_known = false;
+	out->throttle_max_pct = res.throttle_max_pct;
 	if (rc)
 		snprintf(out->reason, sizeof(out->reason), "%.150s",
 			 res.state_text[0] ? res.state_text : migr_strerror(rc));

@@ -85,6 +85,7 @@ struct migr_evac_outcome {
 	uint64_t first_frame_us;       /* then a frame from the guest on each; 0: not seen */
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
 	bool fwd_known;                /* fwd_packets was reported by the engine */
+	unsigned int throttle_max_pct; /* the most the guest was slowed (0: never) */
 	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */
 	char reason[MIGR_PLAN_REASON_MAX]; /* for a failure: where the guest is and why */
 };
@@ -318,6 +319,8 @@ struct migr_evac_engine {
 	int (*hv_open)(void *arg, struct migr_hv **hv_r);
 	void *hv_open_arg;
 	const char *record_dir;              /* the source's records; NULL: MIGR_SRC_STATE_DIR */
+	unsigned int throttle_max_pct;       /* the policy may slow a guest that much (its CPU
+	                                        cap; migr migrate --throttle); 0: never */
 };
 
 /* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();
