@@ -10,9 +10,9 @@
  * and due, and whose group is under its cap; it waits out the guest's notice (first
  * attempt only), takes a slot of the stream window (below), runs the migration through
  * the migrate function, and files the outcome. The slot is given back when the
- * migration's progress leaves its final send: the tail of one migration (restore, DONE,
- * network back) overlaps the next one's pre-copy, which is why there are more workers
- * than slots. One mutex
+ * migration's blackout is over (its progress says DONE): the network coming back and the
+ * settle overlap the next one's pre-copy, which is why there are more workers than
+ * slots. The blackout itself never shares the link or the dom0s with another stream. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -32,7 +32,8 @@ struct entry_state {
 	bool noticed;             /* notice begin() ran */
 	bool notice_waited;
 	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
-	bool streaming;           /* holds a slot of the window */
+	bool slot;                /* holds a slot of the window */
+	bool streaming;           /* its stream moves bytes (slot held, final send not over) */
 	bool moving;              /* its pre-copy began: the stream's clock runs from there */
 	uint64_t stream_t0;
 	uint64_t share_us;        /* integral of 1 / (streams at once) over its stream: its
@@ -56,7 +57,9 @@ struct migr_evac {
 	bool cancel_applied;
 	unsigned int running;
 	/* the stream window */
-	unsigned int window, window_max, streams;
+	unsigned int window, window_max;
+	unsigned int slots;       /* held now (at most window) */
+	unsigned int streams;     /* of them, moving bytes now: what the link is shared by */
 	unsigned int ceiling;     /* the window's ceiling: `parallel`, lowered when more
 	                             streams were found only to share the link */
 	uint64_t tick_us;         /* when the streams' integrals were last brought up */
@@ -293,6 +296,8 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 {
 	streams_tick(ev);
 	ev->streams++;
+	ev->slots++;
+	ev->st[i].slot = true;
 	ev->st[i].streaming = true;
 	ev->st[i].stream_t0 = ev->tick_us;
 	ev->st[i].moving = false;
@@ -335,7 +340,8 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 		ev->window_max = w;
 }
 
-/* Called with mu held: entry i's stream ended (measured: its figures are the link's). */
+/* Called with mu held: entry i's stream ended (measured: its figures are the link's). It
+ * keeps its slot until slot_free(). */
 static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool measured)
 {
 	struct entry_state *st = &ev->st[i];
@@ -355,6 +361,15 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	r->streams_beside_x100 = st->share_us ? (unsigned int)(us * 100 / st->share_us) : 100;
 	if (measured && us >= 1000 && bytes && ev->p.window == MIGR_EVAC_WINDOW_MEASURED)
 		window_learn(ev, bytes, us, r->streams_beside_x100);
+}
+
+/* Called with mu held: entry i's blackout is over (or it ended): its slot goes back. */
+static void slot_free(struct migr_evac *ev, unsigned i)
+{
+	if (!ev->st[i].slot)
+		return;
+	ev->st[i].slot = false;
+	ev->slots--;
 	pthread_cond_broadcast(&ev->cv);
 }
 
@@ -436,7 +451,7 @@ static int pick(struct migr_evac *ev, uint64_t *wait_us)
 		}
 		if (group_full(ev, i))
 			continue;
-		if (ev->streams >= ev->window && !(ev->st[i].noticed && !ev->st[i].notice_waited))
+		if (ev->slots >= ev->window && !(ev->st[i].noticed && !ev->st[i].notice_waited))
 			continue;   /* no slot, and no notice to wait out meanwhile */
 		return (int)i;
 	}
@@ -469,6 +484,8 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 	}
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
 		stream_end(ev, ap->entry, p->sent_bytes, true);
+	if (p->phase == MIGR_PHASE_DONE)
+		slot_free(ev, ap->entry);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
@@ -507,7 +524,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 		}
 		/* Any other notice failure: the migration is transparent, it goes ahead. */
 	}
-	while (ev->streams >= ev->window && !ev->cancel_flag) {
+	while (ev->slots >= ev->window && !ev->cancel_flag) {
 		struct timespec t;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -547,6 +564,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
 	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
+	slot_free(ev, i);
 	ev->running--;
 	ev->st[i].taken = false;
 	r->last_rc = rc;
@@ -648,7 +666,7 @@ int migr_evac_run(struct migr_evac *ev)
 	}
 	pthread_mutex_unlock(&ev->mu);
 
-	nthreads = 2 * ev->p.parallel;   /* tails overlap the next streams */
+	nthreads = 2 * ev->p.parallel;   /* network back and settle overlap the next streams */
 	if (nthreads > ev->plan->placed)
 		nthreads = ev->plan->placed ? ev->plan->placed : 1;
 	for (; started < nthreads; started++) {

@@ -606,7 +606,8 @@ static void test_notice_xenstore(void)
  * A fluid link: every 2 ms each stream moves its share of the link's rate. A link that
  * "shares" splits rate_Bps among the streams at once; one that "adds" gives each stream
  * rate_Bps (the bottleneck is per stream, as a single TCP flow on a long fat pipe). A
- * stream of bytes_each ends with the WAIT_READY report, then the tail (tail_ms) runs.
+ * stream of bytes_each ends with the WAIT_READY report; then the blackout's end (10 ms,
+ * DONE), then the tail (tail_ms: network back, settle).
  */
 struct link {
 	pthread_mutex_t mu;
@@ -614,6 +615,7 @@ struct link {
 	uint64_t rate_Bps, bytes_each;
 	unsigned tail_ms;
 	unsigned streams, max_streams, migrations, max_migrations;
+	unsigned blackouts, blackout_shared;   /* in their blackout now; a stream moved then */
 };
 
 static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac_outcome *out)
@@ -634,6 +636,8 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 		usleep(2000);
 		pthread_mutex_lock(&l->mu);
 		k = l->streams;
+		if (l->blackouts)
+			l->blackout_shared++;
 		pthread_mutex_unlock(&l->mu);
 		sent += l->rate_Bps * 2 / 1000 / (l->adds ? 1 : k);
 		p.sent_bytes = sent;
@@ -641,10 +645,17 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	}
 	pthread_mutex_lock(&l->mu);
 	l->streams--;
+	l->blackouts++;
 	pthread_mutex_unlock(&l->mu);
 	{
 		struct migr_evac_progress p = { .phase = MIGR_PHASE_WAIT_READY, .sent_bytes = sent };
 
+		migr_evac_report_progress(a, &p);
+		usleep(10000);
+		pthread_mutex_lock(&l->mu);
+		l->blackouts--;
+		pthread_mutex_unlock(&l->mu);
+		p.phase = MIGR_PHASE_DONE;
 		migr_evac_report_progress(a, &p);
 	}
 	usleep(l->tail_ms * 1000);
@@ -691,7 +702,8 @@ static void link_init(struct link *l, bool adds, unsigned tail_ms)
 	l->tail_ms = tail_ms;
 }
 
-/* One stream at a time, yet the tails run beside the next stream. */
+/* One stream at a time, yet the tails (network back, settle) run beside the next stream;
+ * no blackout ever shares the link with a stream. */
 static void test_window_tails_overlap(void)
 {
 	struct migr_evac_summary s;
@@ -701,6 +713,7 @@ static void test_window_tails_overlap(void)
 	window_run(&l, MIGR_EVAC_WINDOW_FIXED, 1, 4, &s);
 	CHECK_EQ(l.max_streams, 1);
 	CHECK(l.max_migrations >= 2);   /* a tail beside a stream */
+	CHECK_EQ(l.blackout_shared, 0);
 	CHECK_EQ(s.window_max, 1);
 }
 

@@ -7,14 +7,12 @@
 # request node was consumed; the evacuation ends "done"; every guest runs on b only, with
 # its memory verified; each printed the notice on its console before it moved; the event
 # log on a holds three records with their figures; the schema checker passes on both hosts.
-# Up to two streams at once (the evacuation measures the link with g1's stream alone, then
-# lets two in): g2 and g3, both waiting out their notice, move side by side, and the
-# records say so (streams_at_once).
+# One stream at a time (parallel 1): each guest's network-back and settle overlap the next
+# one's pre-copy; the records carry each stream's time (33-evacuate-window has two at once).
 set -u
 . "$(dirname "$0")/../lib.sh"
 lab_attach
 EVAC_TYPE=${EVAC_TYPE:-pv}
-EVAC_PARALLEL=2
 . "$(dirname "$0")/30-lib.inc"
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
@@ -58,7 +56,6 @@ n=$(grep -c '"record":"migration"' "$log" 2>/dev/null)
 python3 - "$log" <<'PY' || evac_fail "event log records incomplete"
 import json, sys
 ok = True
-together = 0
 for line in open(sys.argv[1]):
     r = json.loads(line)
     for k in ("evacuation", "migration_id", "guest", "source", "target", "outcome", "rounds",
@@ -79,11 +76,8 @@ for line in open(sys.argv[1]):
     if r.get("outcome") == "moved" and not isinstance(r.get("net_back_ms"), (int, float)):
         print("record of %s: the guest's vif was not seen connected again" % r.get("guest")); ok = False
     print("     stream %.1f s, %.2f streams at once" % (r.get("stream_ms", 0) / 1000.0, r.get("streams_at_once", 0)))
-    together = max(together, r.get("streams_at_once", 0))
     if r["guest"] == "g1" and not r["acked"]: print("g1: ack not recorded"); ok = False
     if r["guest"] == "g2" and not r["deferred"]: print("g2: deferral not recorded"); ok = False
-if together < 1.2:
-    print("no two streams moved side by side (at most %.2f at once)" % together); ok = False
 sys.exit(0 if ok else 1)
 PY
 
