@@ -19,7 +19,7 @@ cd "$TOP"
 RUNS=${BENCH_EVAC_RUNS:-3}
 PAR=${BENCH_EVAC_PARALLEL:-2}
 # name, MiB, memwork options (hot set MiB, pages/s rewritten)
-GUESTS="g1:64:-w,4,-r,100 g2:96:-w,8,-r,400 g3:128:-w,16,-r,1000 g4:160:-w,8,-r,200"
+GUESTS="g1:96:-w,4,-r,100 g2:112:-w,8,-r,400 g3:128:-w,16,-r,1000 g4:160:-w,8,-r,200"
 
 eng_begin a:stock b:stock
 EVAC_NOTICE=0

@@ -15,7 +15,7 @@ EVAC_PARALLEL=2
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
 for g in g4 g5 g6; do
-	evac_guest a $g pvh "-w,4,-r,100" 64 "" || evac_fail "create $g"
+	evac_guest a $g pvh "-w,4,-r,100" 96 "" || evac_fail "create $g"
 done
 for g in g4 g5 g6; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
 [ "$EVAC_FAILS" -eq 0 ] || evac_end
