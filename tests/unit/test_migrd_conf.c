@@ -165,7 +165,7 @@ static void test_errors(void)
 	CHECK_MSG(&r, "migrd.conf:12: allow: item 1 is a list, not a string");
 	run_end(&r);
 
-	/* Syntax: libxlutil names the line; the old "key = value" form is one of these. */
+	/* Syntax: libxlutil names the line (a '-' in a key, an unquoted string). */
 	run_read(&r, "notice = 5\nallow-bridge = \"xenbr0\"\n");
 	CHECK_EQ(r.rc, -EINVAL);
 	CHECK_MSG(&r, "migrd.conf:2: config parsing error");

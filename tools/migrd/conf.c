@@ -37,6 +37,7 @@ struct setting {
 	long min, max;              /* NUM, AUTO; STR and list items: max = longest (0: 4095) */
 	const char *none;           /* what 0, "" or no value means, for the listing */
 	const char *section;        /* a heading in the listing, before this setting */
+	const char *cli;            /* a key set by a short option: that option */
 };
 
 #define F(field) offsetof(struct migrd_conf, field)
@@ -63,7 +64,7 @@ static const struct setting settings[] = {
 	SET("handshake-timeout", NUM, KEY | OPT, handshake_timeout, RANGE(1, 300)),
 	SET("max-per-address", NUM, KEY | OPT, max_per_address, RANGE(1, 64)),
 	SET("stock-hotplug", FLAG, KEY | OPT, stock_hotplug, RANGE(0, 1)),
-	SET("verbose", NUM, KEY, verbose, RANGE(0, 3)),
+	SET("verbose", NUM, KEY, verbose, RANGE(0, 3), .cli = "-v"),
 	SET("once", FLAG, OPT, once, RANGE(0, 1)),
 	SET("port-file", STR, OPT, port_file),
 
@@ -167,7 +168,9 @@ static void vsay(struct migrd_conf *c, const char *warning, const struct setting
 		int origin = line ? line : c->origin[index_of(s)];
 
 		key_of(s, key, sizeof(key));
-		if (origin == ORIGIN_OPTION)
+		if (origin == ORIGIN_OPTION && s->cli)
+			fprintf(c->errf, "%s: ", s->cli);
+		else if (origin == ORIGIN_OPTION)
 			fprintf(c->errf, "--%s: ", s->name);
 		else if (origin > 0)
 			fprintf(c->errf, "%s:%d: %s: ", c->path, origin, key);
@@ -835,7 +838,9 @@ void migrd_conf_print(const struct migrd_conf *c, FILE *f)
 		fclose(m);
 		fprintf(f, "%-40s # ", line ? line : key);
 		free(line);
-		if (origin == ORIGIN_OPTION)
+		if (origin == ORIGIN_OPTION && s->cli)
+			fprintf(f, "%s", s->cli);
+		else if (origin == ORIGIN_OPTION)
 			fprintf(f, "--%s", s->name);
 		else if (origin > 0)
 			fprintf(f, "%s:%d", c->path, origin);
