@@ -5,6 +5,7 @@
 #   tools/NAME/*.c         -> one program, $(BUILD)/bin/NAME
 #   tests/unit/test_*.c    -> one unit test each (ASan+UBSan), run by `make check`, with
 #                             tests/fakes/*.c (the seams' test doubles, not in the library)
+#                             and the sources a fragment names in its UNIT_EXTRA
 #   tests/fuzz/fuzz_*.c    -> one fuzzer each (libFuzzer with clang; a corpus replayer with gcc)
 #   */module.mk            -> extra targets and tests of a component (appends to CHECK_TESTS)
 
@@ -121,7 +122,7 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_HELPERS) $(LIBSAN)
 	$(call say,CC-SAN,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit -Itests/fakes -Ilibmigr $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(LIBSAN) $(LDLIBS)
+	$(Q)$(CC) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) -Itests/unit -Itests/fakes -Ilibmigr $(PKG_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(UNIT_EXTRA) $(LIBSAN) $(LDLIBS)
 
 # ---- fuzzers: a corpus replayer (gcc, sanitized) for `make check`; libFuzzer for `make fuzz`
 $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBSAN)

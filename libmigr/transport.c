@@ -3,7 +3,8 @@
  *
  * Entry points: migr_connect(), migr_listen()/migr_accept(), migr_conn_from_socket(),
  * migr_conn_from_fds(), migr_conn_read()/write()/flush(), migr_conn_stats(),
- * migr_conn_close(). The stream pumps live in transport_stream.c, the credentials and the
+ * migr_conn_close(), migr_hostport_check() and migr_transport_check() (a configuration's
+ * check). The stream pumps live in transport_stream.c, the credentials and the
  * TLS handshake in transport_tls.c.
  *
  * I/O is done in MIGR_IO_BUF pieces: the socket is read ahead into a 1 MiB buffer (which
@@ -725,6 +726,26 @@ static int split_hostport(const char *hp, char *host_r, size_t hostlen, char *po
 		snprintf(port_r, portlen, "%d", MIGR_DEFAULT_PORT);
 	}
 	return 0;
+}
+
+int migr_hostport_check(const char *hostport, char *err, size_t errlen)
+{
+	char host[256], port[8];
+
+	return split_hostport(hostport, host, sizeof(host), port, sizeof(port), err, errlen);
+}
+
+int migr_transport_check(const struct migr_transport_opts *opts, bool is_server,
+                         char *err, size_t errlen)
+{
+	struct migr__creds *creds = NULL;
+	int rc;
+
+	if (opts->insecure)
+		return 0;
+	rc = migr__creds_load(opts, is_server, &creds, err, errlen);
+	migr__creds_put(creds);
+	return rc;
 }
 
 /* Non-blocking connect bounded by timeout_ms; 0 or -errno. */

@@ -4,6 +4,7 @@
 # kernel, Xen userspace for the nested hosts) are not installed on this machine: the lab
 # downloads and unpacks them into its cache (tests/nested/lab/fetch.sh).
 set -eu
+# libxen-dev also holds libxlutil, which reads migrd.conf (xl.cfg's syntax).
 PKGS="
  build-essential pkg-config clang llvm
  libxen-dev libyajl-dev libgnutls28-dev gnutls-bin libmnl-dev

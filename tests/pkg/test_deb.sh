@@ -115,6 +115,9 @@ check_installed() {
 	[ "$(/usr/sbin/migr version)" = "migr ${1%%[+~-]*}" ] ||
 		fail "/usr/sbin/migr version prints '$(/usr/sbin/migr version)'"
 	/usr/sbin/migrd --help >/dev/null || fail "/usr/sbin/migrd --help fails"
+	# The installed settings parse (no credentials here: --insecure leaves them unchecked).
+	/usr/sbin/migrd --check-config --insecure >"$tmp/check" 2>&1 ||
+		fail "migrd --check-config rejects the installed settings: $(cat "$tmp/check")"
 	[ -x /usr/libexec/migr/migr-vif-bridge ] || fail "no /usr/libexec/migr/migr-vif-bridge"
 	# A program with no helper beside it finds the installed one (migr/vif.h): the
 	# package build's libmigr, linked into a probe in a directory of its own.
@@ -161,6 +164,8 @@ dpkg-deb -b "$tmp/pkg" "$tmp/migr-up.deb" >/dev/null
 dpkg -i "$tmp/migr-up.deb" >"$tmp/dpkg" 2>&1 || { cat "$tmp/dpkg"; fail "dpkg -i (upgrade)"; }
 check_installed "$version+test1"
 grep -qx "parallel = 2" /etc/migr/migrd.conf || fail "the upgrade lost the local migrd.conf change"
+/usr/sbin/migrd --check-config --insecure 2>&1 | grep -q '^parallel = 2 .*/etc/migr/migrd.conf:' ||
+	fail "migrd --check-config does not show the local migrd.conf change"
 [ -f /var/lib/migr/migrations/0123456789abcdef0123456789abcdef ] ||
 	fail "the upgrade lost a migration record"
 

@@ -2,7 +2,8 @@
  * test_transport.c: the transport over loopback TCP and socketpairs: TLS 1.3 with
  * certificates and with a pre-shared key, every way a credential can be wrong and the
  * words each end reports, insecure mode and its mismatch with TLS, byte-pipe mode,
- * statistics, the bandwidth cap (figure printed, generous bound asserted) and timeouts.
+ * statistics, the bandwidth cap (figure printed, generous bound asserted) and timeouts;
+ * the checks of an address and of credentials without a socket.
  * The stream pumps have their own test (test_transport_stream.c).
  *
  * Credentials come from tests/data (tests/data/make-creds.sh makes them); MIGR_TEST_DATA
@@ -361,6 +362,38 @@ static void test_credentials_missing(void)
 	o.psk_file = dpath("psk.key");
 	CHECK_EQ(migr_connect("127.0.0.1:1", &o, &c, err, sizeof(err)), -MIGR_E_AUTH);
 	CHECK(strstr(err, "choose one") != NULL);
+}
+
+/* The checks without a socket: what migr_listen() and migr_connect() would say. */
+static void test_check(void)
+{
+	struct migr_transport_opts o;
+	char err[MIGR_ERR_MAX];
+
+	CHECK_EQ(migr_hostport_check(":8002", err, sizeof(err)), 0);
+	CHECK_EQ(migr_hostport_check("[::1]:9", err, sizeof(err)), 0);
+	CHECK_EQ(migr_hostport_check("host:99999", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "bad port") != NULL);
+	CHECK_EQ(migr_hostport_check("[::1", err, sizeof(err)), -EINVAL);
+
+	x509_opts(&o, "ca.pem", "server");
+	CHECK_EQ(migr_transport_check(&o, true, err, sizeof(err)), 0);
+	o.key_file = dpath("no-such-key.pem");
+	CHECK_EQ(migr_transport_check(&o, true, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "no-such-key.pem") != NULL);
+	o.insecure = true;                       /* nothing to load */
+	CHECK_EQ(migr_transport_check(&o, true, err, sizeof(err)), 0);
+
+	psk_opts(&o, "psk.key");
+	CHECK_EQ(migr_transport_check(&o, true, err, sizeof(err)), 0);
+	CHECK_EQ(migr_transport_check(&o, false, err, sizeof(err)), 0);
+	o.psk_identity = "nobody";               /* a client needs its own identity's line */
+	CHECK_EQ(migr_transport_check(&o, false, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "nobody") != NULL);
+	chmod(dpath("psk.key"), 0640);
+	CHECK_EQ(migr_transport_check(&o, true, err, sizeof(err)), -MIGR_E_AUTH);
+	CHECK(strstr(err, "mode 0640") != NULL);
+	chmod(dpath("psk.key"), 0600);
 }
 
 static void test_insecure(void)
@@ -992,6 +1025,7 @@ int main(void)
 	test_x509_wrong_ca();
 	test_psk();
 	test_credentials_missing();
+	test_check();
 	test_insecure();
 	test_addresses();
 	test_slow_handshake();

@@ -2,9 +2,9 @@
  * evacd.h: migrd's evacuation part (evac.c, control.c, watch.c), joined to the main loop
  * of main.c through migrd_add_source().
  *
- *   migrd_evac_init()   after the receiver is up: reads the evacuation settings
- *                       (/etc/migr/migrd.conf, or $MIGRD_CONF), opens xenstore, starts the
- *                       evacuation service, the xenstore watches and the control socket
+ *   migrd_evac_init()   after the receiver is up, with migrd's settings (conf.h): opens
+ *                       xenstore, starts the evacuation service, the xenstore watches and
+ *                       the control socket
  *   migrd_evac_fini()   on the way out (SIGTERM): cancels a running evacuation, waits for
  *                       migrations in flight to finish or back out, withdraws the guests'
  *                       notices, removes the control socket; never strands a guest
@@ -14,15 +14,13 @@
 
 #include <xentoollog.h>
 #include "libmigr.h"
+#include "conf.h"
 
 /* main.c */
 int migrd_add_source(int fd, int (*handler)(void *arg), void *arg);
-/* A key of the target's rules (migr_target_rules_option()) from migrd.conf: 0, -ENOENT
- * (not one of them) or -EINVAL with the reason in err. */
-int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen);
 
-/* evac.c */
-int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir);
+/* evac.c; conf must outlive the service (until migrd_evac_fini()). */
+int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf);
 void migrd_evac_fini(void);
 
 /* The state the three files share. */
@@ -33,13 +31,8 @@ struct migrd_evac {
 	struct migr_hv *hv;
 	struct migr_evacd *svc;
 	struct migr_evac_prod prod;
-	struct migr_transport_opts topts;
-	char host[256];
-	char control_path[108];
-	char event_log[512];
-	char targets[1024];
-	char psk[512], cert[512], key[512], ca[512];
-	char psk_identity[128];          /* outgoing connections; "": the host name */
+	struct migr_transport_opts topts; /* migrd's credentials, as a client */
+	char *targets;                    /* the default targets, comma-separated; NULL none */
 };
 extern struct migrd_evac migrd_evac;
 

@@ -11,6 +11,9 @@
  * The main loop polls a small table of event sources ({fd, handler}); the listener is one
  * of them. Other parts of the daemon (xenstore watches, a control socket) join by adding
  * a source with migrd_add_source().
+ *
+ * Settings (conf.c): the defaults, then migrd.conf, then the command line; all checked
+ * before anything starts. --check-config stops after the check and lists them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,7 @@
 #include <xentoollog.h>
 
 #include "libmigr.h"
+#include "conf.h"     /* the settings */
 #include "evacd.h"    /* the evacuation part: evac.c, control.c, watch.c */
 
 #define MAX_SOURCES 16
@@ -48,14 +52,6 @@ int migrd_add_source(int fd, int (*handler)(void *arg), void *arg)
 		return -ENOSPC;
 	sources[n_sources++] = (struct source){ fd, handler, arg };
 	return 0;
-}
-
-/* What a received guest may use here: options, then migrd.conf (evac.c). */
-static struct migr_target_rules rules;
-
-int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen)
-{
-	return migr_target_rules_option(&rules, key, value, err, errlen);
 }
 
 static void on_signal(int sig)
@@ -334,11 +330,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: migrd [OPTIONS]\n"
+"       migrd --check-config [FILE] [OPTIONS]\n"
 "\n"
 "migr's dom0 daemon: receives live migrations on TCP and runs host evacuations.\n"
 "  --listen [HOST:]PORT  where to listen (default every address, port %d)\n"
 "  --psk FILE | --cert FILE --key FILE --ca FILE   credentials (TLS 1.3; default %s,\n"
-"                        else %s/{cert,key,ca}.pem)\n"
+"                        else %s/{cert,key,ca}.pem), for the migrations\n"
+"                        received and migrd's own connections (evacuations, recovery)\n"
 "  --insecure            plain TCP, no authentication: only on a trusted network\n"
 "  --allow-peer NAME[,NAME...]  accept only these sources (repeatable): a certificate's\n"
 "                        subject CN or subjectAltName DNS name, or a PSK identity (the\n"
@@ -348,7 +346,8 @@ static void usage(FILE *f)
 "  --record-dir DIR      durable migration records (default %s)\n"
 "  --reserve-mib N       free memory to keep beyond an incoming guest's (default 0)\n"
 "  --once                exit after one connection\n"
-"  --timeout S           a connection making no progress for S seconds fails (default 300)\n"
+"  --timeout S           a connection making no progress for S seconds fails (default 300;\n"
+"                        0: no limit)\n"
 "  --no-cleanup          at start, leave what interrupted migrations left alone (by\n"
 "                        default migrd settles them from its records: an incoming copy\n"
 "                        whose record says running is renamed and unpaused, one that\n"
@@ -371,112 +370,100 @@ static void usage(FILE *f)
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
 "  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
+"  --check-config [FILE]  read the settings as migrd would start with them (FILE, else\n"
+"                        $MIGRD_CONF, else %s; then the other\n"
+"                        options), check them (credential files and their modes too),\n"
+"                        print the effective settings and exit 0, or print every error\n"
+"                        and exit 1\n"
 "MIGR_FAULT=POINT:KIND[,...] in the environment injects faults into every reception\n"
 "(`migr faults` lists the points).\n"
 "\n%s"
-"These options are also keys of /etc/migr/migrd.conf (allow-bridge = xenbr0,br1).\n",
+"\n"
+"Settings are read at start from %s ($MIGRD_CONF names another\n"
+"file), in xl.cfg's syntax. Every option above but --once, --port-file and\n"
+"--check-config is also a key there, spelt with '_' for '-' (allow_bridge = [ \"xenbr0\",\n"
+"\"br1\" ]; -v is verbose = N); an option given here replaces the file's value of its key.\n"
+"migrd.conf(5) lists every key.\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR,
-		migr_target_rules_help());
+		MIGRD_CONF_FILE, migr_target_rules_help(), MIGRD_CONF_FILE);
 }
+
+#define OPT_SETTING 0x100     /* an option of the settings table (conf.c) */
+#define OPT_CHECK   0x101
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "listen", 1, 0, 'l' }, { "psk", 1, 0, 'P' }, { "cert", 1, 0, 'c' },
-		{ "key", 1, 0, 'k' }, { "ca", 1, 0, 'a' }, { "insecure", 0, 0, 'i' },
-		{ "record-dir", 1, 0, 'r' }, { "reserve-mib", 1, 0, 'm' }, { "once", 0, 0, 'o' },
-		{ "port-file", 1, 0, 'p' }, { "timeout", 1, 0, 'T' }, { "no-cleanup", 0, 0, 'N' },
-		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
-		{ "allow-peer", 1, 0, 'A' }, { "handshake-timeout", 1, 0, 'H' },
-		{ "max-per-address", 1, 0, 'R' }, { "src-record-dir", 1, 0, 'D' },
-		MIGR_TARGET_RULES_OPTIONS('Z'), { 0 }
-	};
+	struct option opts[MIGRD_SETTINGS_MAX + 3];
+	struct given { const char *name, *arg; } *given = NULL;
+	struct migrd_conf conf;
 	struct migr_transport_opts t;
 	struct receiver r;
 	struct pollfd pfd[MAX_SOURCES];
 	struct sigaction sa;
-	const char *listen_on = NULL, *port_file = NULL;
-	char err[MIGR_ERR_MAX] = "", def[32];
+	const char *path, *check_path = NULL, *port_file;
+	char err[MIGR_ERR_MAX] = "";
 	int opt, idx = 0, verbose = 0, rc, status = 1;
-	unsigned int listener_idx = 0;
-	bool no_cleanup = false;
+	unsigned int n, n_given = 0, listener_idx = 0, usage_errors;
+	bool check = false, must_exist;
 
 	memset(&r, 0, sizeof(r));
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.idle, NULL);
 	pthread_mutex_init(&r.claims.lock, NULL);
 	r.rp.claims = &r.claims;
-	r.max_incoming = 4;
 	r.wake[0] = r.wake[1] = -1;
 	r.recover_timer = -1;
-	migr_transport_opts_init(&t);
-	t.io_timeout_ms = 300000;
-	migr_target_rules_init(&rules);
-	r.rp.rules = &rules;
+	if (migrd_conf_init(&conf, stderr) || !(given = calloc((size_t)argc, sizeof(*given)))) {
+		fprintf(stderr, "migrd: out of memory\n");
+		goto out_conf;
+	}
+
+	/* The options are kept, then applied after the file: they replace its values. */
+	n = migrd_conf_options(opts, MIGRD_SETTINGS_MAX, OPT_SETTING);
+	opts[n++] = (struct option){ "check-config", optional_argument, NULL, OPT_CHECK };
+	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
 	while ((opt = getopt_long(argc, argv, "vh", opts, &idx)) != -1) {
 		switch (opt) {
-		case 'Z':
-			if (migr_target_rules_option(&rules, opts[idx].name, optarg, err,
-						     sizeof(err))) {
-				fprintf(stderr, "migrd: --%s: %s\n", opts[idx].name,
-					err[0] ? err : "out of memory");
-				return 2;
-			}
+		case OPT_SETTING:
+			given[n_given++] = (struct given){ opts[idx].name, optarg };
 			break;
-		case 'l': listen_on = optarg; break;
-		case 'P': t.psk_file = optarg; break;
-		case 'c': t.cert_file = optarg; break;
-		case 'k': t.key_file = optarg; break;
-		case 'a': t.ca_file = optarg; break;
-		case 'i': t.insecure = true; break;
-		case 'A': {   /* repeatable: the lists are joined */
-			char *joined = NULL;
-			if (asprintf(&joined, "%s%s%s", t.allow_peers ? t.allow_peers : "",
-				     t.allow_peers ? "," : "", optarg) < 0)
-				return 1;
-			t.allow_peers = joined;   /* lives as long as the daemon */
+		case OPT_CHECK:
+			check = true;
+			check_path = optarg;
 			break;
-		}
-		case 'r': r.rp.record_dir = optarg; break;
-		case 'm': r.rp.reserve_kib = strtoull(optarg, NULL, 10) * 1024; break;
-		case 'o': r.once = true; break;
-		case 'p': port_file = optarg; break;
-		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
-		case 'N': no_cleanup = true; break;
-		case 'D': r.src_record_dir = optarg; break;
-		case 'S': r.stock_hotplug = true; break;
-		case 'M': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || v < 1 || v > 64) {
-				fprintf(stderr, "migrd: --max-incoming takes 1..64\n");
-				return 2;
-			}
-			r.max_incoming = (unsigned int)v;
-			break;
-		}
-		case 'H': case 'R': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || v < 1 || v > (opt == 'H' ? 300 : 64)) {
-				fprintf(stderr, "migrd: --%s takes 1..%d\n", opt == 'H' ?
-					"handshake-timeout" : "max-per-address", opt == 'H' ? 300 : 64);
-				return 2;
-			}
-			if (opt == 'H')
-				r.ao.handshake_ms = (unsigned int)v * 1000;
-			else
-				r.ao.per_addr = (unsigned int)v;
-			break;
-		}
 		case 'v': verbose++; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': usage(stdout); status = 0; goto out_conf;
+		default: usage(stderr); status = 2; goto out_conf;
 		}
 	}
+	if (check && !check_path && optind < argc)
+		check_path = argv[optind++];
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		status = 2;
+		goto out_conf;
+	}
+	path = check_path;
+	must_exist = true;
+	if (!path) {
+		path = getenv("MIGRD_CONF");
+		must_exist = path && path[0];
+		if (!must_exist)
+			path = MIGRD_CONF_FILE;
+	}
+	migrd_conf_read(&conf, path, must_exist);
+	usage_errors = conf.errors;
+	for (unsigned int i = 0; i < n_given; i++)
+		if (migrd_conf_option(&conf, given[i].name, given[i].arg) == -ENOMEM) {
+			fprintf(stderr, "migrd: out of memory\n");
+			goto out_conf;
+		}
+	if (verbose) {
+		char v[4];
+
+		snprintf(v, sizeof(v), "%d", verbose > 3 ? 3 : verbose);
+		migrd_conf_option(&conf, "verbose", v);
 	}
 	{
 		const char *spec = getenv("MIGR_FAULT");
@@ -484,22 +471,40 @@ int main(int argc, char **argv)
 
 		if (spec && spec[0] && migr_fault_parse(spec, &r.faults, ferr, sizeof(ferr))) {
 			fprintf(stderr, "migrd: MIGR_FAULT: %s\n", ferr);
-			return 2;
+			conf.errors++;
 		}
 	}
-	if (!t.insecure && !t.psk_file && !t.cert_file && !t.ca_file) {
-		if (access(MIGR_PSK_FILE, R_OK) == 0) {
-			t.psk_file = MIGR_PSK_FILE;
+	usage_errors = conf.errors - usage_errors;
+	/* The credentials are read only once the settings naming them parse. */
+	if (!conf.errors)
+		migrd_conf_check(&conf);
+	if (check) {
+		if (conf.errors) {
+			fprintf(stderr, "migrd: %u error(s): migrd would not start with these "
+				"settings\n", conf.errors);
 		} else {
-			t.ca_file = MIGR_TLS_DIR "/ca.pem";
-			t.cert_file = MIGR_TLS_DIR "/cert.pem";
-			t.key_file = MIGR_TLS_DIR "/key.pem";
+			migrd_conf_print(&conf, stdout);
+			status = 0;
 		}
+		goto out_conf;
 	}
-	if (!listen_on) {
-		snprintf(def, sizeof(def), ":%d", MIGR_DEFAULT_PORT);
-		listen_on = def;
+	if (conf.errors) {
+		fprintf(stderr, "migrd: not starting: %u error(s) in the settings (migrd "
+			"--check-config checks them)\n", conf.errors);
+		status = usage_errors ? 2 : 1;
+		goto out_conf;
 	}
+	migrd_conf_transport(&conf, &t);
+	r.rp.rules = &conf.rules;
+	r.rp.record_dir = conf.record_dir;
+	r.rp.reserve_kib = (uint64_t)conf.reserve_mib * 1024;
+	r.src_record_dir = conf.src_record_dir;
+	r.once = conf.once;
+	r.stock_hotplug = conf.stock_hotplug;
+	r.max_incoming = (unsigned int)conf.max_incoming;
+	r.ao.handshake_ms = (unsigned int)conf.handshake_timeout * 1000;
+	r.ao.per_addr = (unsigned int)conf.max_per_address;
+	port_file = conf.port_file;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -508,8 +513,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	r.lg = (xentoollog_logger *)xtl_createlogger_stdiostream(stderr,
-			verbose >= 3 ? XTL_DEBUG : verbose == 2 ? XTL_DETAIL :
-			verbose ? XTL_INFO : XTL_ERROR, 0);
+			conf.verbose >= 3 ? XTL_DEBUG : conf.verbose == 2 ? XTL_DETAIL :
+			conf.verbose ? XTL_INFO : XTL_ERROR, 0);
 	r.rp.lg = r.lg;
 	rc = migr_hv_xen_open(r.lg, &r.hv);
 	if (rc) {
@@ -520,21 +525,21 @@ int main(int argc, char **argv)
 	/* Once, here: migr_vif_helper_default() fills a static buffer. */
 	r.vif_helper = r.stock_hotplug ? NULL : migr_vif_helper_default();
 	r.copts = t;
-	if (!no_cleanup) {
+	if (!conf.no_cleanup) {
 		rc = migr_recover_target(r.hv, r.rp.record_dir, r.lg, recovery_report, &r);
 		if (rc)
 			fprintf(stderr, "migrd: recovery: cannot read the records in %s: %s\n",
-				r.rp.record_dir ? r.rp.record_dir : MIGR_STATE_DIR, migr_strerror(rc));
+				r.rp.record_dir, migr_strerror(rc));
 		recover_sources(&r);
 	}
-	rc = migr_listen(listen_on, &t, &r.l, err, sizeof(err));
+	rc = migr_listen(conf.listen, &t, &r.l, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "migrd: cannot listen on %s: %s%s%s\n", listen_on, migr_strerror(rc),
-			err[0] ? ": " : "", err);
+		fprintf(stderr, "migrd: cannot listen on %s: %s%s%s\n", conf.listen,
+			migr_strerror(rc), err[0] ? ": " : "", err);
 		goto out;
 	}
 	fprintf(stderr, "migrd: listening on %s (port %d, %s; vif hotplug on restore: %s)\n",
-		listen_on, migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
+		conf.listen, migr_listener_port(r.l), t.insecure ? "INSECURE plain TCP" :
 		t.psk_file ? "TLS 1.3, pre-shared key" : "TLS 1.3, certificates",
 		r.vif_helper ? r.vif_helper : "stock scripts");
 	if (port_file) {
@@ -559,14 +564,14 @@ int main(int argc, char **argv)
 	listener_idx = n_sources;
 	migrd_add_source(migr_listener_fd(r.l), on_incoming, &r);
 	migrd_add_source(r.wake[0], on_reception_end, &r);
-	if (!no_cleanup) {
+	if (!conf.no_cleanup) {
 		struct itimerspec its = { { 30, 0 }, { 30, 0 } };
 
 		r.recover_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (r.recover_timer >= 0 && timerfd_settime(r.recover_timer, 0, &its, NULL) == 0)
 			migrd_add_source(r.recover_timer, recover_sources, &r);
 	}
-	if (migrd_evac_init(r.lg, r.src_record_dir))
+	if (migrd_evac_init(r.lg, &conf))
 		goto out;
 
 	while (!stopping) {
@@ -602,6 +607,8 @@ out:
 		close(r.recover_timer);
 	migr_hv_close(r.hv);
 	xtl_logger_destroy(r.lg);
-	migr_target_rules_dispose(&rules);
+out_conf:
+	migrd_conf_dispose(&conf);
+	free(given);
 	return status;
 }

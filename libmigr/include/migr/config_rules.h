@@ -74,7 +74,7 @@ void migr_target_rules_dispose(struct migr_target_rules *r);
 
 /*
  * migr_target_rules_option: applies one option, named as on the command line without the
- * dashes (and as a key of a "key = value" file):
+ * dashes (migrd.conf's keys are these names with '_' for '-'):
  *   allow-bridge B[,B...]   storage PREFIX   storage-map SRC=DST   boot-dir DIR
  *   scripts-dir DIR   allow WHAT[,WHAT...] (pci, iomem, ioports, irqs, device-model,
  *   backend, bootloader, disk-format)

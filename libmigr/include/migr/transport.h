@@ -15,6 +15,8 @@
  * Entry points:
  *   migr_connect()            source: TCP connect to HOST[:PORT] and TLS handshake
  *   migr_listen() / migr_accept()   target: listening socket; accept + TLS handshake
+ *   migr_hostport_check() / migr_transport_check()   an address / credentials checked as
+ *                             the calls above would, without a socket
  *   migr_conn_from_socket()   either role over an already-connected socket (socketpair,
  *                             socket activation); does the handshake opts ask for
  *   migr_conn_from_fds()      byte-pipe mode over a read fd and a write fd
@@ -124,6 +126,18 @@ int migr_connect(const char *hostport, const struct migr_transport_opts *opts,
  */
 int migr_listen(const char *hostport, const struct migr_transport_opts *opts,
                 struct migr_listener **l_r, char *err, size_t errlen);
+/*
+ * Checks that need no socket, for a program's configuration check before it starts:
+ * migr_hostport_check: HOST[:PORT] as migr_connect() and migr_listen() split it (0 or
+ * -EINVAL, reason in err; the host is not resolved). migr_transport_check: loads and drops
+ * the credentials of opts as a server (migr_listen()) or a client (migr_connect()) would:
+ * the files are read, the key and pre-shared key files' modes checked, a client's
+ * pre-shared key chosen, a server's allow list parsed. 0 (also for opts.insecure), or the
+ * error those calls would return, with the reason in err.
+ */
+int migr_hostport_check(const char *hostport, char *err, size_t errlen);
+int migr_transport_check(const struct migr_transport_opts *opts, bool is_server,
+                         char *err, size_t errlen);
 int migr_listener_fd(const struct migr_listener *l);     /* for poll(): readable = pending */
 int migr_listener_port(const struct migr_listener *l);   /* the bound port */
 void migr_listener_close(struct migr_listener *l);
