@@ -66,6 +66,7 @@ struct migrd_conf {
 	struct migrd_list targets;
 	char *host, *event_log, *control;
 	long notice, defer_max, parallel, group_cap, retries, retry_delay_ms, downtime;
+	long throttle;              /* the most the policy may slow a guest, %; 0: never */
 	long threshold, target_reserve_mib, link_mbit;
 
 	/* Per setting, where its value comes from: 0 the default, N > 0 line N of the

@@ -67,6 +67,7 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	m->prod.engine.topts = &m->topts;
 	m->prod.engine.lg = lg;
 	m->prod.engine.record_dir = conf->src_record_dir;   /* where migrd's recovery reads them */
+	m->prod.engine.throttle_max_pct = (unsigned int)conf->throttle;
 	migr_evac_prod_hooks(&m->prod, &c);
 	c.host = conf->host;
 	c.event_log = conf->event_log[0] ? conf->event_log : NULL;
