@@ -8,11 +8,12 @@
  * migr_evac_run() posts every placed guest's notice, then starts twice `parallel` worker
  * threads. A worker takes the first entry (execution order) that is queued, or retrying
  * and due, and whose group is under its cap; it waits out the guest's notice (first
- * attempt only), takes a slot of the stream window (below), runs the migration through
- * the migrate function, and files the outcome. The slot is given back when the
- * migration's blackout is over (its progress says DONE): the network coming back and the
- * settle overlap the next one's pre-copy, which is why there are more workers than
- * slots. The blackout itself never shares the link or the dom0s with another stream. One mutex
+ * attempt only), takes a slot of the window (below), runs the migration through the
+ * migrate function, files the outcome and gives the slot back. A migration holds its
+ * slot to its very end: in the nested lab, a next pre-copy started at the previous one's
+ * DONE, while the source still destroyed its copy and waited for the network-back
+ * report, left both migrations stuck (PV guests, shadow paging), so tails do not
+ * overlap streams until that is understood. Workers beyond the slots wait out notices. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -484,8 +485,6 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 	}
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
 		stream_end(ev, ap->entry, p->sent_bytes, true);
-	if (p->phase == MIGR_PHASE_DONE)
-		slot_free(ev, ap->entry);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
@@ -666,7 +665,7 @@ int migr_evac_run(struct migr_evac *ev)
 	}
 	pthread_mutex_unlock(&ev->mu);
 
-	nthreads = 2 * ev->p.parallel;   /* network back and settle overlap the next streams */
+	nthreads = 2 * ev->p.parallel;   /* the others wait out notices meanwhile */
 	if (nthreads > ev->plan->placed)
 		nthreads = ev->plan->placed ? ev->plan->placed : 1;
 	for (; started < nthreads; started++) {
