@@ -21,6 +21,8 @@ eng_verify a g1 || { echo "soak: hops=0 failed=1 seconds=$(( $(date +%s) - t_sta
 
 failed=0
 src=a dst=b
+checks=$(mktemp)
+trap 'rm -f "$checks"; lab_down' EXIT
 for n in $(seq 1 "$HOPS"); do
 	before=$ENG_FAILS
 	id=$(eng_migrd "$dst")
@@ -30,7 +32,7 @@ for n in $(seq 1 "$HOPS"); do
 	rc=$?
 	lab_wait "$dst" "$id" 120 >/dev/null
 	if [ "$rc" = 0 ]; then
-		eng_running "$dst" g1 >/dev/null && eng_absent "$src" g1 >/dev/null && eng_verify "$dst" g1 >/dev/null
+		{ eng_running "$dst" g1 && eng_absent "$src" g1 && eng_verify "$dst" g1; } >"$checks" 2>&1
 		where=$dst
 	else
 		eng_fail "hop $n: migr migrate exited $rc: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
@@ -40,6 +42,9 @@ for n in $(seq 1 "$HOPS"); do
 	if [ "$ENG_FAILS" -ne "$before" ]; then
 		failed=$((failed + 1))
 		echo "soak: hop $n $src -> $dst FAILED after $((SECONDS - t0)) s"
+		grep '^FAIL' "$checks" | sed 's/^/soak:   /'
+		# the guest's own last words (memwork's, its kernel's), from its console on dst
+		tail -n 3 "$(guest_console "$dst" g1--incoming)" 2>/dev/null | sed 's/^/soak:   console: /'
 		[ "${SOAK_STOP_ON_FAIL:-0}" = 1 ] && { HOPS=$n; break; }
 	else
 		echo "soak: hop $n $src -> $dst ok in $((SECONDS - t0)) s ($(echo "$out" | grep -o 'blackout [0-9.]* ms' | head -n 1))"
