@@ -33,7 +33,6 @@ struct entry_state {
 	bool noticed;             /* notice begin() ran */
 	bool notice_waited;
 	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
-	bool slot;                /* holds a slot of the window */
 	bool streaming;           /* its stream moves bytes (slot held, final send not over) */
 	bool moving;              /* its pre-copy began: the stream's clock runs from there */
 	uint64_t stream_t0;
@@ -298,7 +297,6 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	streams_tick(ev);
 	ev->streams++;
 	ev->slots++;
-	ev->st[i].slot = true;
 	ev->st[i].streaming = true;
 	ev->st[i].stream_t0 = ev->tick_us;
 	ev->st[i].moving = false;
@@ -364,12 +362,9 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, r->streams_beside_x100);
 }
 
-/* Called with mu held: entry i's blackout is over (or it ended): its slot goes back. */
-static void slot_free(struct migr_evac *ev, unsigned i)
+/* Called with mu held: a migration begun by stream_begin() ended: its slot goes back. */
+static void slot_free(struct migr_evac *ev)
 {
-	if (!ev->st[i].slot)
-		return;
-	ev->st[i].slot = false;
 	ev->slots--;
 	pthread_cond_broadcast(&ev->cv);
 }
@@ -563,7 +558,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
 	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
-	slot_free(ev, i);
+	slot_free(ev);
 	ev->running--;
 	ev->st[i].taken = false;
 	r->last_rc = rc;

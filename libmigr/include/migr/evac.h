@@ -158,10 +158,10 @@ struct migr_evac;
 typedef void migr_evac_report_fn(void *arg, struct migr_evac *ev, int entry);
 
 /*
- * How many streams move bytes at once. A migration holds one of the window's slots from
- * its start to the end of its final send (its progress report leaving FINAL_SEND); its
- * blackout tail, DONE and the network-back wait run outside the window, so that the next
- * guest's pre-copy overlaps them.
+ * How many migrations run at once. A migration holds one of the window's slots from its
+ * start to its end (its tail does not overlap the next stream: see libmigr/evac.c); its
+ * stream, from the pre-copy's start to the end of its final send (its progress report
+ * leaving FINAL_SEND), is what the link's rate is measured on.
  *   FIXED     `parallel` slots from the start.
  *   MEASURED  one slot first: the first stream, alone, measures the link for one stream.
  *             Then a second is let in; each stream that ran beside others tells whether
