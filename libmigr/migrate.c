@@ -545,7 +545,7 @@ static int wait_done(struct migr__send *s)
 	s->done = true;
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;
-	migr__send_report(s);       /* the blackout is over (an evacuation's next may start) */
+	migr__send_report(s);       /* the blackout is over: progress says so at once */
 	migr_conn_set_io_timeout(s->c, s->io_timeout_ms);
 	/* after the blackout: a crash from here on leaves a record that needs no target to
 	 * settle it */
