@@ -1219,6 +1219,18 @@ static struct xentoollog_logger null_logger = {
 	.destroy = null_destroy,
 };
 
+/*
+ * migrd restores several guests at once, each on its own thread with its own
+ * libxl context, and each restore runs hotplug scripts.  In libxl's default
+ * child mode every context reaps any child (waitpid(-1)): one restore took
+ * the other's vif script exit as "unknown child" and the other then waited
+ * for its script for ever.  Every context reaps only its own children; the
+ * few children migr starts itself are reaped by pid.
+ */
+static const libxl_childproc_hooks child_hooks = {
+	.chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
+};
+
 int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r)
 {
 	struct xen_hv *x = calloc(1, sizeof(*x));
@@ -1250,6 +1262,7 @@ int migr_hv_xen_open(struct xentoollog_logger *lg, struct migr_hv **hv_r)
 		rc = -EIO;
 		goto fail;
 	}
+	libxl_childproc_setmode(x->ctx, &child_hooks, NULL);
 	*hv_r = &x->hv;
 	return 0;
 fail:
