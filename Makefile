@@ -167,7 +167,7 @@ install: tools
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(CONFDIR) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man,1 5 7 8)
 	install -m 0755 $(BUILD)/bin/migr $(BUILD)/bin/migrd $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(BUILD)/bin/migr-vif-bridge $(DESTDIR)$(LIBEXECDIR)/migr/
+	install -m 0755 $(BUILD)/bin/migr-vif-bridge $(BUILD)/bin/migr-destroy $(DESTDIR)$(LIBEXECDIR)/migr/
 	sed 's|^ExecStart=/usr/sbin/|ExecStart=$(SBINDIR)/|' tools/migrd/migrd.service \
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/migrd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/migrd.service
@@ -206,7 +206,7 @@ help:
 	@echo 'make test      deps + build + check + the nested-Xen suite'
 	@echo 'make test-extended  the same with the long nested tests (LAB_EXTENDED=1)'
 	@echo 'make demo      boot the nested lab and run the main job'
-	@echo 'make tools     build only the programs (migr, migrd, migr-vif-bridge)'
+	@echo 'make tools     build only the programs (migr, migrd, migr-vif-bridge, migr-destroy)'
 	@echo 'make install   install programs, unit, man pages, completion (PREFIX=/usr/local, DESTDIR)'
 	@echo 'make deb       build the Debian package into $(BUILD)/ (debhelper; prints its path)'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab, bench-evac)'

@@ -31,6 +31,11 @@ void migr__text(char *buf, size_t len, const char *fmt, ...) __attribute__((form
 void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A helper program of migr's (NAME): beside the running program, else installed in
+ * MIGR_LIBEXECDIR (migr/vif.h). 0 with its path in path[len], or -ENOENT when neither is
+ * executable. Thread-safe. */
+int migr__helper_path(const char *name, char *path, size_t len);
+
 /* The suffixes migr reserves for the two copies of a guest in flight (docs/phases.md). */
 #define MIGR_SUFFIX_INCOMING "--incoming"
 #define MIGR_SUFFIX_AWAY "--migratedaway"

@@ -1,33 +1,43 @@
 /*
  * vif.c: when migr's fast vif hotplug path may stand in for the stock vif-bridge script.
  * Pure decisions, no Xen headers; the helper itself is in xen_vif.c. See migr/vif.h.
+ * Also where migr's helper programs are found (MIGR_LIBEXECDIR is built into this file).
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "migr/vif.h"
+#include "util.h"
 
 /* Beside the running program first, so that a build tree (or a copied set of binaries)
  * uses its own helper; then where `make install` puts it. */
-const char *migr_vif_helper_default(void)
+int migr__helper_path(const char *name, char *path, size_t len)
 {
-	static char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	ssize_t n = len > 1 ? readlink("/proc/self/exe", path, len - 1) : -1;
 	char *slash;
 
 	if (n > 0) {
 		path[n] = 0;
 		slash = strrchr(path, '/');
-		if (slash) {
-			strcpy(slash + 1, "migr-vif-bridge");
+		if (slash && (size_t)(slash + 1 - path) + strlen(name) < len) {
+			strcpy(slash + 1, name);
 			if (access(path, X_OK) == 0)
-				return path;
+				return 0;
 		}
 	}
-	snprintf(path, sizeof(path), "%s", MIGR_VIF_HELPER_INSTALLED);
-	return access(path, X_OK) == 0 ? path : NULL;
+	if ((size_t)snprintf(path, len, "%s/%s", MIGR_LIBEXECDIR, name) >= len)
+		return -ENAMETOOLONG;
+	return access(path, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+const char *migr_vif_helper_default(void)
+{
+	static char path[PATH_MAX];
+
+	return migr__helper_path("migr-vif-bridge", path, sizeof(path)) ? NULL : path;
 }
 
 bool migr_vif_script_is_stock_bridge(const char *script)

@@ -20,8 +20,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <linux/if_packet.h>
 
 #include <xenctrl.h>
@@ -1083,13 +1086,56 @@ static int xen_unpause(struct migr_hv *h, uint32_t domid)
 	return from_libxl(rc);
 }
 
+/*
+ * libxl_domain_destroy() forks a child that calls libxenctrl without exec'ing. Beside
+ * other threads making hypercalls (several migrations in one migrd), that child can
+ * inherit a libxencall lock one of them held, wait for it for ever, and keep open every
+ * pipe of the process (another migration's stream then never ends): seen in the lab with
+ * two evacuation streams. So the destroy runs in migr-destroy, a single-threaded program
+ * spawned here (posix_spawn: vfork and exec, safe from a thread). Only when the helper is
+ * not installed does it run in this process.
+ */
+static int destroy_spawned(struct migr_hv *h, uint32_t domid, const char *helper)
+{
+	char arg[16];
+	char *argv[] = { (char *)helper, arg, NULL };
+	extern char **environ;
+	int rc, status;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", domid);
+	rc = posix_spawn(&pid, helper, NULL, NULL, argv, environ);
+	if (rc) {
+		LOG(h, XTL_ERROR, domid, "cannot run %s: %s", helper, strerror(rc));
+		return -rc;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			LOG(h, XTL_ERROR, domid, "waiting for %s: %s", helper, strerror(errno));
+			return -errno;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		return -ENOENT;
+	LOG(h, XTL_ERROR, domid, "destroy failed (%s %s: %s %d)", helper, arg,
+	    WIFEXITED(status) ? "exit status" : "signal",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return -EIO;
+}
+
 static int xen_destroy(struct migr_hv *h, uint32_t domid)
 {
+	char helper[PATH_MAX];
+	int rc;
+
 	if (domid == XH(h)->last_domid)
 		put_back_clear(XH(h));
 	if (XH(h)->nb && XH(h)->nb->domid == domid)
 		net_watch_end(XH(h), true, NULL);
-	int rc = libxl_domain_destroy(XH(h)->ctx, domid, NULL);
+	if (migr__helper_path("migr-destroy", helper, sizeof(helper)) == 0)
+		return destroy_spawned(h, domid, helper);
+	rc = libxl_domain_destroy(XH(h)->ctx, domid, NULL);
 	if (rc)
 		LOG(h, XTL_ERROR, domid, "destroy failed (%d)", rc);
 	return from_libxl(rc);

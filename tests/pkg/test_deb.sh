@@ -98,6 +98,7 @@ grep -q '^E: ' "$tmp/lintian" && fail "lintian reports errors"
 step "contents"
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/contents"
 for f in /usr/sbin/migr /usr/sbin/migrd /usr/libexec/migr/migr-vif-bridge \
+	 /usr/libexec/migr/migr-destroy \
 	 /lib/systemd/system/migrd.service /etc/migr/migrd.conf \
 	 /usr/share/man/man1/migr.1.gz /usr/share/man/man8/migrd.8.gz \
 	 /usr/share/man/man5/migrd.conf.5.gz /usr/share/man/man7/migr-notice.7.gz \
@@ -119,6 +120,7 @@ check_installed() {
 	/usr/sbin/migrd --check-config --insecure >"$tmp/check" 2>&1 ||
 		fail "migrd --check-config rejects the installed settings: $(cat "$tmp/check")"
 	[ -x /usr/libexec/migr/migr-vif-bridge ] || fail "no /usr/libexec/migr/migr-vif-bridge"
+	[ -x /usr/libexec/migr/migr-destroy ] || fail "no /usr/libexec/migr/migr-destroy"
 	# A program with no helper beside it finds the installed one (migr/vif.h): the
 	# package build's libmigr, linked into a probe in a directory of its own.
 	[ "$("$tmp/probe/vif-helper")" = /usr/libexec/migr/migr-vif-bridge ] ||

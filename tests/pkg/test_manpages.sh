@@ -6,6 +6,7 @@
 #   migr CMD --help              man/migr.1, section "migr CMD" (each command `migr help` lists)
 #   migrd --help                 man/migrd.8, section OPTIONS
 #   migr-vif-bridge --help       man/migrd.8, section THE VIF HOTPLUG HELPER
+#   migr-destroy --help          man/migrd.8, section THE DESTROY HELPER
 #   migr-notice --help           man/migr-notice.7, section THE WATCHER
 #
 # Each miss is one line naming the option, the page and section, and the command whose
@@ -77,7 +78,7 @@ check() {
 }
 
 bin=$BUILD/bin
-for b in "$bin/migr" "$bin/migrd" "$bin/migr-vif-bridge"; do
+for b in "$bin/migr" "$bin/migrd" "$bin/migr-vif-bridge" "$bin/migr-destroy"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built (make all)"; exit 1; }
 done
 
@@ -89,6 +90,7 @@ for c in $cmds; do
 done
 check man/migrd.8 OPTIONS "$bin/migrd"
 check man/migrd.8 "THE VIF HOTPLUG HELPER" "$bin/migr-vif-bridge"
+check man/migrd.8 "THE DESTROY HELPER" "$bin/migr-destroy"
 if [ -x "$BUILD/examples/migr-notice" ]; then
 	check man/migr-notice.7 "THE WATCHER" "$BUILD/examples/migr-notice"
 else

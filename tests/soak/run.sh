@@ -5,7 +5,11 @@
 # Ends with `soak: hops=N failed=F seconds=S`; exits non-zero if any hop failed.
 #
 # Knobs: SOAK_HOPS (default 100), SOAK_WORK (memwork options, commas for spaces; default a
-# 16 MiB hot set at 1000 pages/s), SOAK_STOP_ON_FAIL=1 to stop at the first failure.
+# 16 MiB hot set at 1000 pages/s), SOAK_STOP_ON_FAIL=1 to stop at the first failure,
+# SOAK_TOOL=xl to make the same hops with stock `xl migrate` (the baseline: what the guest
+# goes through without migr). Every hop's line shows the guest kernel's available memory
+# (memwork's `meminfo`): a figure falling hop after hop is a leak in the guest across
+# migrations.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
@@ -13,11 +17,14 @@ cd "$TOP"
 . tests/nested/t/20-lib.inc
 
 HOPS=${SOAK_HOPS:-100}
+TOOL=${SOAK_TOOL:-migr}
+case $TOOL in migr|xl) ;; *) echo "soak: SOAK_TOOL is migr or xl, not '$TOOL'" >&2; exit 2 ;; esac
 WORK=${SOAK_WORK:--w,16,-r,1000,-g,1000}
 t_start=$(date +%s)
 eng_begin a:stock b:stock
 guest_create a g1 pvh "$WORK" || { echo "soak: guest_create failed"; exit 1; }
 eng_verify a g1 || { echo "soak: hops=0 failed=1 seconds=$(( $(date +%s) - t_start ))"; exit 1; }
+echo "soak: $TOOL migrate, guest before the first hop: $(mw a g1 meminfo)"
 
 failed=0
 src=a dst=b
@@ -25,12 +32,20 @@ checks=$(mktemp)
 trap 'rm -f "$checks"; lab_down' EXIT
 for n in $(seq 1 "$HOPS"); do
 	before=$ENG_FAILS
-	id=$(eng_migrd "$dst")
-	eng_listening "$dst" "$id" || eng_fail "hop $n: migrd on $dst did not start"
 	t0=$SECONDS
-	out=$(eng_migrate "$src" g1 "$dst")
-	rc=$?
-	lab_wait "$dst" "$id" 120 >/dev/null
+	if [ "$TOOL" = xl ]; then
+		id=$(lab_sh_bg "$dst" 'labpipe listen 8002 xl migrate-receive -e')
+		out=$(lab_sh "$src" "xl migrate -s 'labpipe connect 8002' g1 $(lab_ip "$dst")" 2>&1)
+		rc=$?
+		lab_wait "$dst" "$id" 120 >/dev/null
+		[ "$rc" = 0 ] && { mw_ready "$dst" g1 30 >/dev/null || eng_fail "hop $n: memwork silent on $dst"; }
+	else
+		id=$(eng_migrd "$dst")
+		eng_listening "$dst" "$id" || eng_fail "hop $n: migrd on $dst did not start"
+		out=$(eng_migrate "$src" g1 "$dst")
+		rc=$?
+		lab_wait "$dst" "$id" 120 >/dev/null
+	fi
 	if [ "$rc" = 0 ]; then
 		{ eng_running "$dst" g1 && eng_absent "$src" g1 && eng_verify "$dst" g1; } >"$checks" 2>&1
 		where=$dst
@@ -47,7 +62,8 @@ for n in $(seq 1 "$HOPS"); do
 		tail -n 3 "$(guest_console "$dst" g1--incoming)" 2>/dev/null | sed 's/^/soak:   console: /'
 		[ "${SOAK_STOP_ON_FAIL:-0}" = 1 ] && { HOPS=$n; break; }
 	else
-		echo "soak: hop $n $src -> $dst ok in $((SECONDS - t0)) s ($(echo "$out" | grep -o 'blackout [0-9.]* ms' | head -n 1))"
+		mem=$(mw "$dst" g1 meminfo | grep -o 'avail_kib=[0-9]*\|unreclaim_kib=[0-9]*' | tr '\n' ' ')
+		echo "soak: hop $n $src -> $dst ok in $((SECONDS - t0)) s ($(echo "$out" | grep -o 'blackout [0-9.]* ms' | head -n 1)) guest ${mem% }"
 	fi
 	# the next hop starts from wherever the guest runs now
 	if [ "$where" = "$dst" ]; then src=$dst; dst=$([ "$dst" = a ] && echo b || echo a); fi

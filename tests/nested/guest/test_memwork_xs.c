@@ -331,6 +331,11 @@ int main(int argc, char **argv)
 	CHECK(!strncmp(r, expect, strlen(expect)) && !fail_result_write,
 	      "7 stats after a stray reply and a refused result -> %s", r);
 
+	/* the guest kernel's memory figures, the soak's leak check */
+	r = command(8, "meminfo");
+	CHECK(!strncmp(r, "8 ok total_kib=", 15) && strstr(r, " free_kib="),
+	      "8 meminfo -> %s", r);
+
 	n = requests;
 	kill(child, SIGTERM);
 	for (int i = 0; i < 200 && waitpid(child, &status, WNOHANG) == 0; i++)
