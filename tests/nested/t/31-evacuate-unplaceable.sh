@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lab: stock
 # 31-evacuate-unplaceable: `migr evacuate` on host a through migrd. b has little free
-# memory (a filler guest takes most), so g4 (384 MiB) fits nowhere while g5 does. The
+# memory (a filler guest, built but never run, takes most), so g4 (384 MiB) fits nowhere while g5 does. The
 # workloads are light: the hosts have one emulated CPU, shared by dom0 and the guests.
 #  - `--dry-run` prints the plan (g4 unplaceable, with its reason), moves nothing and
 #    exits 1 (not every guest has a target);
@@ -16,7 +16,7 @@ EVAC_NOTICE=0
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
 bip=$(lab_ip b)
-evac_guest b g9 "$EVAC_TYPE" "" 700 "" || evac_fail "create the filler on b"
+evac_guest b g9 "$EVAC_TYPE" "" 700 "" paused || evac_fail "create the filler on b"
 evac_guest a g4 "$EVAC_TYPE" "-w,4,-r,50" 384 "1" || evac_fail "create g4"
 evac_guest a g5 "$EVAC_TYPE" "-w,8,-r,200" 128 "1" || evac_fail "create g5"
 for g in g4 g5; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
