@@ -71,23 +71,6 @@ void migr__buf_printf(struct migr__buf *b, const char *fmt, ...)
 	free(big);
 }
 
-void migr__buf_json(struct migr__buf *b, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-
-			migr__buf_add(b, e, 2);
-		} else if (c < 0x20 || c > 0x7e) {
-			migr__buf_printf(b, "\\u%04x", c);
-		} else {
-			migr__buf_add(b, (const char *)&c, 1);
-		}
-	}
-}
-
 /* Length of the valid UTF-8 sequence at s that XML 1.0 allows (0: none). */
 static size_t utf8_ok(const unsigned char *s)
 {
@@ -121,6 +104,44 @@ static size_t utf8_ok(const unsigned char *s)
 	if (n == 3 && c == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf))
 		return 0;               /* U+FFFE, U+FFFF */
 	return n;
+}
+
+void migr__buf_json(struct migr__buf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+
+	while (*s) {
+		size_t n;
+
+		if (*s == '"' || *s == '\\') {
+			char e[2] = { '\\', (char)*s++ };
+
+			migr__buf_add(b, e, 2);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			migr__buf_printf(b, "\\u%04x", *s++);
+		} else if ((n = utf8_ok(s))) {
+			migr__buf_add(b, (const char *)s, n);
+			s += n;
+		} else {
+			migr__buf_str(b, "\\ufffd");
+			s++;
+		}
+	}
+}
+
+void migr__text_clean(char *str)
+{
+	unsigned char *s = (unsigned char *)str;
+
+	while (*s) {
+		size_t n = *s < 0x20 || *s == 0x7f ? 0 : utf8_ok(s);
+
+		if (!n) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
 }
 
 void migr__buf_xml(struct migr__buf *b, const char *str, size_t max_chars)

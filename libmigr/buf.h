@@ -23,9 +23,12 @@ void migr__buf_add(struct migr__buf *b, const char *s, size_t n);
 void migr__buf_str(struct migr__buf *b, const char *s);
 void migr__buf_printf(struct migr__buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* s as the body of a JSON string (no quotes): " \ and control bytes escaped, bytes
- * outside printable ASCII as \u00XX (so the text stays ASCII whatever s holds). */
+/* s as the body of a JSON string (no quotes): " \ and control bytes escaped, valid UTF-8
+ * kept, a byte that is not part of it as \ufffd. */
 void migr__buf_json(struct migr__buf *b, const char *s);
+/* Replaces, in place, each control byte and each byte that is not part of valid UTF-8
+ * (or of U+FFFE, U+FFFF) by '?': a name fit for a record, a terminal and XML. */
+void migr__text_clean(char *s);
 /* s as XML character data or an attribute value: & < > " ' escaped; valid UTF-8 kept;
  * a byte that is not part of valid UTF-8, and any character XML 1.0 forbids (control
  * characters but tab and newline, U+FFFE, U+FFFF), becomes U+FFFD. At most max_chars

@@ -594,9 +594,10 @@ static int get_str(yajl_val o, const char *k, char *buf, size_t len)
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
 	s = YAJL_GET_STRING(v);
-	if (!s || !migr__text_ok(s))
+	if (!s)
 		return -EBADMSG;
-	snprintf(buf, len, "%s", s);     /* cut: a label */
+	snprintf(buf, len, "%s", s);     /* cut (a label), cleaned: it may reach a terminal */
+	migr__text_clean(buf);
 	return 0;
 }
 

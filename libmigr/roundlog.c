@@ -99,6 +99,8 @@ void migr_roundlog_result(struct migr_roundlog *l, const struct migr_result *r, 
 	snprintf(l->id, sizeof(l->id), "%s", r->id);
 	snprintf(l->name, sizeof(l->name), "%s", r->name);
 	snprintf(l->target, sizeof(l->target), "%s", target ? target : "");
+	migr__text_clean(l->name);
+	migr__text_clean(l->target);
 	l->type = r->type;
 	l->started = (int64_t)now - (int64_t)(r->total_us / 1000000);
 	l->outcome = migr_report_outcome_of(rc);

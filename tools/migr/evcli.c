@@ -235,6 +235,8 @@ int evcli_event(struct evcli *e, const char *line)
 		/* handled below: the record of a guest's end */
 	} else if (!strcmp(ev, "end")) {
 		cpy(e->end_state, sizeof(e->end_state), jstr(o, "state"));
+		cpy(e->report, sizeof(e->report), jstr(o, "report"));
+		cpy(e->report_index, sizeof(e->report_index), jstr(o, "report_index"));
 		e->host_empty = jbool(o, "host_empty");
 		e->dry_run = jbool(o, "dry_run");
 		e->total = jint(o, "total");
@@ -316,6 +318,10 @@ void evcli_final(struct evcli *e, FILE *f)
 		e->undecided ? ", outcome unknown for some: run `migr resolve`" : "",
 		e->gone ? ", some shut down meanwhile" : "",
 		e->host_empty ? "empty" : "NOT empty");
+	if (e->report[0])
+		fprintf(f, "Report: %s\n", e->report);
+	if (e->report_index[0])
+		fprintf(f, "All reports: %s\n", e->report_index);
 }
 
 int evcli_exit_status(const struct evcli *e)

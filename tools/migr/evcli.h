@@ -46,6 +46,7 @@ struct evcli {
 	char id[80];
 	unsigned int total, moved, failed, unplaceable, pinned, cancelled, undecided, gone;
 	char error[256];
+	char report[512], report_index[512];   /* the pictures the end named ("" none) */
 };
 
 void evcli_init(struct evcli *e, bool json, bool quiet);
