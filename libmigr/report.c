@@ -62,9 +62,27 @@ static void dur(char *buf, size_t len, double us)
 		snprintf(buf, len, "%.1f min", us / 60e6);
 }
 
+/* A count for a label: "850", "12.5k", "3.3M", "1.2G", ... */
+static void human(char *buf, size_t len, double v)
+{
+	static const char *const unit[] = { "", "k", "M", "G", "T", "P", "E" };
+	unsigned int u = 0;
+
+	while (fabs(v) >= 10000 && u < 6) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0 && v == floor(v))
+		snprintf(buf, len, "%.0f", v);
+	else if (fabs(v) >= 100)
+		snprintf(buf, len, "%.0f%s", v, unit[u]);
+	else
+		snprintf(buf, len, "%.1f%s", v, unit[u]);
+}
+
 /* A time axis from x0 to x0 + w at y for span_us, ticks labelled below. */
 static void time_axis(struct migr__svg *s, double x0, double y, double w, double span_us,
-		      double grid_top)
+		      double grid_top, bool above)
 {
 	double step = migr__svg_tick_step(span_us, 8);
 
@@ -75,14 +93,14 @@ static void time_axis(struct migr__svg *s, double x0, double y, double w, double
 
 		if (t > span_us * 1.0001)
 			break;
-		if (grid_top < y)
+		if (grid_top != y)
 			migr__svg_line(s, x, grid_top, x, y, "grid");
 		migr__svg_line(s, x, y, x, y + 4, "axis");
 		if (step >= 1e6)
 			snprintf(lbl, sizeof(lbl), "%g s", t / 1e6);
 		else
 			snprintf(lbl, sizeof(lbl), "%g ms", t / 1e3);
-		migr__svg_text(s, x, y + 16, "middle", "small", 0, "%s", lbl);
+		migr__svg_text(s, x, above ? y - 6 : y + 16, "middle", "small", 0, "%s", lbl);
 	}
 }
 
@@ -115,6 +133,7 @@ static const struct series round_series[] = {
 
 #define CH 80.0        /* chart height */
 #define CG 34.0        /* gap above a chart (its title) */
+#define BAR (CH - 16)  /* the tallest bar: room for its label inside the chart */
 
 static double scaled(double v, double max, bool log)
 {
@@ -139,7 +158,7 @@ static double draw_rounds(struct migr__svg *s, const struct migr_roundlog *l, do
 {
 	unsigned int n = l->n_rounds > MIGR_ROUNDLOG_ROUNDS ? MIGR_ROUNDLOG_ROUNDS : l->n_rounds;
 	double slot = n ? PW / n : PW, bw = slot * 0.7;
-	char tip[400];
+	char tip[400], num[32];
 
 	migr__svg_text(s, ML - 60, y + 18, "start", "title", 0, "Pre-copy rounds");
 	y += 28;
@@ -158,28 +177,32 @@ static double draw_rounds(struct migr__svg *s, const struct migr_roundlog *l, do
 				max = se->value(&l->rounds[i]);
 		if (k == 3 && ms(l->blackout_us) > max)
 			max = ms(l->blackout_us);
-		migr__svg_text(s, ML, y + CG - 8, "start", NULL, 0, "%s", se->title);
+		if (k == 3 && l->blackout_us)
+			migr__svg_text(s, ML, y + CG - 8, "start", NULL, 0, "%s, %.1f ms", se->title,
+				       ms(l->blackout_us));
+		else
+			migr__svg_text(s, ML, y + CG - 8, "start", NULL, 0, "%s", se->title);
 		migr__svg_rect(s, ML, top, PW, CH, "panel", NULL);
-		migr__svg_text(s, ML - 6, top + 10, "end", "small", 0, "%.4g", max);
+		human(num, sizeof(num), max);
+		migr__svg_text(s, ML - 6, base - BAR + 4, "end", "small", 0, "%s", num);
 		migr__svg_text(s, ML - 6, base, "end", "small", 0, "0");
 		for (unsigned int i = 0; i < n; i++) {
 			const struct migr_roundlog_round *r = &l->rounds[i];
-			double v = se->value(r), h = CH * scaled(v, max, se->log);
+			double v = se->value(r), h = BAR * scaled(v, max, se->log);
 			double x = ML + i * slot + (slot - bw) / 2;
 
 			round_tip(tip, sizeof(tip), r);
 			migr__svg_rect(s, x, base - h, bw, h, se->cls, tip);
+			human(num, sizeof(num), v);
 			if (n <= 24)
-				migr__svg_text(s, x + bw / 2, base - h - 3, "middle", "small", 0,
-					       "%.3g", v);
+				migr__svg_text(s, x + bw / 2, base - h - 3, "middle", "small", 0, "%s",
+					       num);
 		}
 		if (k == 3 && l->blackout_us) {
-			double yy = base - CH * scaled(ms(l->blackout_us), max, false);
+			double yy = base - BAR * scaled(ms(l->blackout_us), max, false);
 			double xs[2] = { ML, ML + PW }, ys[2] = { yy, yy };
 
 			migr__svg_polyline(s, xs, ys, 2, "real");
-			migr__svg_text(s, ML + PW - 4, yy - 4, "end", "small", 0,
-				       "real blackout %.1f ms", ms(l->blackout_us));
 		}
 		y = base;
 	}
@@ -261,7 +284,7 @@ static double draw_timeline(struct migr__svg *s, const struct migr_roundlog *l, 
 		snprintf(tip, sizeof(tip), "network back %s after the unpause", d);
 		migr__svg_rect(s, X(b1), top + 8, X(net) - X(b1), 8, "net", tip);
 	}
-	time_axis(s, ML, top + 24, PW, span, top + 24);
+	time_axis(s, ML, top + 24, PW, span, top + 24, false);
 #undef X
 	return top + 48;
 }
@@ -292,6 +315,8 @@ static double draw_blackout(struct migr__svg *s, const struct migr_roundlog *l, 
 		return top + 30;
 	}
 	span = (double)l->blackout_us + (net ? (double)l->net_back_us : 0);
+	if (net && (double)l->blackout_us + (double)l->first_frame_us > span)
+		span = (double)l->blackout_us + (double)l->first_frame_us;
 	if (!(span > 0))
 		span = 1;
 	migr__svg_rect(s, ML, top, PW, 28, "panel", NULL);
@@ -319,7 +344,7 @@ static double draw_blackout(struct migr__svg *s, const struct migr_roundlog *l, 
 
 		dur(d, sizeof(d), (double)l->net_back_us);
 		snprintf(tip, sizeof(tip), "network back %s after the unpause", d);
-		migr__svg_rect(s, xb, top + 8, ML + PW - xb, 12, "net", tip);
+		migr__svg_rect(s, xb, top + 8, PW * (double)l->net_back_us / span, 12, "net", tip);
 		if (l->first_frame_us) {
 			double xf = xb + PW * (double)l->first_frame_us / span;
 
@@ -329,7 +354,7 @@ static double draw_blackout(struct migr__svg *s, const struct migr_roundlog *l, 
 			migr__svg_circle(s, xf > ML + PW ? ML + PW : xf, top + 14, 4, "frame", tip);
 		}
 	}
-	time_axis(s, ML, top + 28, PW, span, top + 28);
+	time_axis(s, ML, top + 28, PW, span, top + 28, false);
 	/* the legend: every phase with its figure, however narrow its bar */
 	lx = ML;
 	y = top + 64;
@@ -354,6 +379,12 @@ static double draw_blackout(struct migr__svg *s, const struct migr_roundlog *l, 
 		migr__svg_text(s, lx + 14, y, "start", "small", 0, "network back %s after the "
 			       "unpause (%u vif%s)", d, l->vifs, l->vifs == 1 ? "" : "s");
 		lx += 300;
+		if (l->first_frame_us) {
+			dur(d, sizeof(d), (double)l->first_frame_us);
+			migr__svg_circle(s, lx + 5, y - 4, 4, "frame", NULL);
+			migr__svg_text(s, lx + 14, y, "start", "small", 0, "first frame from the "
+				       "guest %s after the unpause", d);
+		}
 	} else if (l->vifs) {
 		migr__svg_text(s, lx, y, "start", "small", 0, "network: %u of %u vifs connected "
 			       "again", l->vifs_connected, l->vifs);
@@ -444,8 +475,8 @@ static void draw_lane(struct migr__svg *s, const struct migr_evac_report_lane *l
 
 			if (a > w0) {
 				dur(d, sizeof(d), (double)(a - w0));
-				snprintf(tip, sizeof(tip), "%s: waiting %s (earlier attempts, retry "
-					 "delay)", ln->guest, d);
+				snprintf(tip, sizeof(tip), "%s: waiting %s (for a slot, or earlier "
+					 "attempts and their retry delay)", ln->guest, d);
 				SEG(w0, a, "wait", 0);
 			}
 		}
@@ -497,8 +528,8 @@ static void draw_lane(struct migr__svg *s, const struct migr_evac_report_lane *l
 			 ln->fwd_packets == 1 ? "" : "s");
 		migr__svg_circle(s, x + 4, y + LANE / 2 - 1, 4, "fwd", tip);
 		x += 10;
-		migr__svg_text(s, x, y + 18, "start", "small", 0, "fwd %llu",
-			       (unsigned long long)ln->fwd_packets);
+		migr__svg_text(s, x, y + 18, "start", "small", 0, "%.0f ms, fwd %llu",
+			       ms(ln->blackout_us), (unsigned long long)ln->fwd_packets);
 	} else if (ln->blackout_us && x < EW - 60) {
 		migr__svg_text(s, x, y + 18, "start", "small", 0, "%.0f ms", ms(ln->blackout_us));
 	}
@@ -507,7 +538,7 @@ static void draw_lane(struct migr__svg *s, const struct migr_evac_report_lane *l
 }
 
 static const struct { const char *cls, *what; } evac_legend[] = {
-	{ "notice", "notice period" }, { "wait", "waiting (retries)" },
+	{ "notice", "notice period" }, { "wait", "waiting (queue, retries)" },
 	{ "preflight", "connection, pre-flight" }, { "precopy", "pre-copy" },
 	{ "blackout", "blackout" }, { "net", "network coming back" },
 	{ "fwd", "brownout forwarding" }, { "failed", "failed attempt" },
@@ -517,7 +548,7 @@ int migr_report_evacuation_svg(const struct migr_evac_report *r, char **svg_r, s
 {
 	struct migr__svg s;
 	unsigned int n = r->n > MIGR_REPORT_LANES ? MIGR_REPORT_LANES : r->n;
-	double h = 110 + n * LANE + 80, span = (double)r->elapsed_us, top, x;
+	double h = 88 + n * LANE + 64, span = (double)r->elapsed_us, top, x;
 	char title[400], when[64], d[32];
 	unsigned int moved = 0;
 
@@ -538,7 +569,7 @@ int migr_report_evacuation_svg(const struct migr_evac_report *r, char **svg_r, s
 		       when, r->elapsed_us ? d : "duration unknown", moved, n + r->more,
 		       n + r->more == 1 ? "" : "s", r->more ? " (not every guest drawn)" : "");
 	top = 64;
-	time_axis(&s, EL, top + 20, EPW, span, top + 20 + n * LANE + 4);
+	time_axis(&s, EL, top + 20, EPW, span, top + 24 + n * LANE, true);
 	top += 24;
 	for (unsigned int i = 0; i < n; i++) {
 		if (i % 2)
@@ -556,7 +587,7 @@ int migr_report_evacuation_svg(const struct migr_evac_report *r, char **svg_r, s
 
 		migr__svg_rect(&s, x, ly - 10, 12, 12, evac_legend[i].cls, NULL);
 		migr__svg_text(&s, x + 16, ly, "start", "small", 0, "%s", evac_legend[i].what);
-		x += 134;
+		x += 28 + 6.2 * strlen(evac_legend[i].what);
 	}
 	return migr__svg_end(&s, svg_r, len_r);
 }
