@@ -79,6 +79,9 @@ static int set(struct migr_evacd_config *c, const char *k, const char *v, const 
 		c->link_bps = (uint64_t)n * 1000000;
 	} else if (!strcmp(k, "event-log")) {
 		STR(migrd_evac.event_log);
+	} else if (!strcmp(k, "metrics-file")) {
+		STR(migrd_evac.metrics_file);
+		migrd_evac.metrics_file_set = true;
 	} else if (!strcmp(k, "control")) {
 		STR(migrd_evac.control_path);
 	} else if (!strcmp(k, "psk")) {
@@ -166,7 +169,23 @@ static int read_conf(struct migr_evacd_config *c)
 	return rc;
 }
 
-int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir)
+/* The engine's migrate function, counted for the metrics: an attempt the engine gave an
+ * id to (one that could not reach its target, or whose guest was gone, has none). */
+static int metered_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac_outcome *out)
+{
+	int rc = migr_evac_engine_migrate(arg, a, out);
+
+	if (out->migration_id[0])
+		migrd_metrics_sent(rc, out);
+	return rc;
+}
+
+static void on_running(void *arg, bool running)
+{
+	migrd_metrics_evacuating(running);
+}
+
+int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir, const char *report_dir)
 {
 	struct migrd_evac *m = &migrd_evac;
 	struct migr_evacd_config c;
@@ -235,7 +254,11 @@ int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir)
 	m->prod.engine.topts = &m->topts;
 	m->prod.engine.lg = lg;
 	m->prod.engine.record_dir = src_record_dir;   /* where migrd's recovery reads them */
+	m->prod.engine.report_dir = report_dir ? report_dir : MIGR_REPORT_DIR;
 	migr_evac_prod_hooks(&m->prod, &c);
+	c.migrate = metered_migrate;
+	c.roundlog_dir = m->prod.engine.report_dir;
+	c.running = on_running;
 	c.host = m->host;
 	c.event_log = m->event_log[0] ? m->event_log : NULL;
 	c.default_targets = m->targets[0] ? m->targets : NULL;

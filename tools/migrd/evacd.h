@@ -21,8 +21,8 @@ int migrd_add_source(int fd, int (*handler)(void *arg), void *arg);
  * (not one of them) or -EINVAL with the reason in err. */
 int migrd_rules_option(const char *key, const char *value, char *err, size_t errlen);
 
-/* evac.c */
-int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir);
+/* evac.c; report_dir: the engine's round logs (NULL: MIGR_REPORT_DIR) */
+int migrd_evac_init(xentoollog_logger *lg, const char *src_record_dir, const char *report_dir);
 void migrd_evac_fini(void);
 
 /* The state the three files share. */
@@ -40,6 +40,8 @@ struct migrd_evac {
 	char targets[1024];
 	char psk[512], cert[512], key[512], ca[512];
 	char psk_identity[128];          /* outgoing connections; "": the host name */
+	char metrics_file[512];          /* migrd.conf's metrics-file, when given */
+	bool metrics_file_set;
 };
 extern struct migrd_evac migrd_evac;
 
@@ -48,6 +50,14 @@ int migrd_control_start(const char *path);
 void migrd_control_stop(void);
 /* The service's event sink: forwards events to subscribed clients. */
 void migrd_control_event(void *arg, const char *json);
+
+/* metrics.c: the Prometheus textfile (migr/metrics.h). file "": none. */
+void migrd_metrics_start(const char *file);
+/* An evacuation's migration attempt ended (one the engine gave an id). */
+void migrd_metrics_sent(int rc, const struct migr_evac_outcome *o);
+/* A reception whose stream began ended. */
+void migrd_metrics_received(int rc, const struct migr_recv_result *res);
+void migrd_metrics_evacuating(bool running);
 
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);

@@ -73,6 +73,7 @@ struct receiver {
 	struct migr_fault_set faults;     /* MIGR_FAULT, for every reception */
 	struct migr_transport_opts copts; /* as a client: resolving its own migrations */
 	const char *src_record_dir;
+	const char *report_dir;           /* the evacuation engine's round logs */
 	const char *vif_helper;           /* found once at start; NULL: stock scripts */
 	unsigned long served;
 	unsigned int max_incoming;
@@ -156,7 +157,11 @@ static void *reception_main(void *arg)
 		snprintf(res.state_text, sizeof(res.state_text), "cannot open the hypervisor "
 			 "interfaces (%s)", migr_strerror(rc));
 	} else {
-		migr_receive(hv, x->c, &rp, &res);
+		rc = migr_receive(hv, x->c, &rp, &res);
+		/* a migration whose stream began (not a resolve question, nor a pre-flight
+		 * refused, as every capacity probe is) */
+		if (res.stream_bytes)
+			migrd_metrics_received(rc, &res);
 	}
 	stamp(ts, sizeof(ts));
 	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
@@ -357,6 +362,10 @@ static void usage(FILE *f)
 "                        not yet decided are resolved with their targets, at start and\n"
 "                        every 30 s)\n"
 "  --src-record-dir DIR  this host's records as a source (default %s)\n"
+"  --report-dir DIR      the round logs of the migrations its evacuations send, drawn\n"
+"                        by migr report (default %s)\n"
+"  --metrics-file FILE   Prometheus text-format metrics for node_exporter's textfile\n"
+"                        collector (default %s; \"\" none)\n"
 "  --port-file FILE      write the bound port there once listening\n"
 "  --max-incoming N      migrations received at once (default 4; each in its own thread;\n"
 "                        they share a claim on free memory); a slot is taken only\n"
@@ -376,7 +385,7 @@ static void usage(FILE *f)
 "\n%s"
 "These options are also keys of /etc/migr/migrd.conf (allow-bridge = xenbr0,br1).\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR,
-		migr_target_rules_help());
+		MIGR_REPORT_DIR, MIGR_METRICS_FILE, migr_target_rules_help());
 }
 
 int main(int argc, char **argv)
@@ -389,13 +398,14 @@ int main(int argc, char **argv)
 		{ "stock-hotplug", 0, 0, 'S' }, { "max-incoming", 1, 0, 'M' }, { "help", 0, 0, 'h' },
 		{ "allow-peer", 1, 0, 'A' }, { "handshake-timeout", 1, 0, 'H' },
 		{ "max-per-address", 1, 0, 'R' }, { "src-record-dir", 1, 0, 'D' },
+		{ "report-dir", 1, 0, 'G' }, { "metrics-file", 1, 0, 'F' },
 		MIGR_TARGET_RULES_OPTIONS('Z'), { 0 }
 	};
 	struct migr_transport_opts t;
 	struct receiver r;
 	struct pollfd pfd[MAX_SOURCES];
 	struct sigaction sa;
-	const char *listen_on = NULL, *port_file = NULL;
+	const char *listen_on = NULL, *port_file = NULL, *metrics_file = NULL;
 	char err[MIGR_ERR_MAX] = "", def[32];
 	int opt, idx = 0, verbose = 0, rc, status = 1;
 	unsigned int listener_idx = 0;
@@ -444,6 +454,8 @@ int main(int argc, char **argv)
 		case 'T': t.io_timeout_ms = strtoul(optarg, NULL, 10) * 1000; break;
 		case 'N': no_cleanup = true; break;
 		case 'D': r.src_record_dir = optarg; break;
+		case 'G': r.report_dir = optarg; break;
+		case 'F': metrics_file = optarg; break;
 		case 'S': r.stock_hotplug = true; break;
 		case 'M': {
 			char *end;
@@ -566,8 +578,11 @@ int main(int argc, char **argv)
 		if (r.recover_timer >= 0 && timerfd_settime(r.recover_timer, 0, &its, NULL) == 0)
 			migrd_add_source(r.recover_timer, recover_sources, &r);
 	}
-	if (migrd_evac_init(r.lg, r.src_record_dir))
+	if (migrd_evac_init(r.lg, r.src_record_dir, r.report_dir))
 		goto out;
+	/* the option, else migrd.conf's metrics-file, else the textfile collector's place */
+	migrd_metrics_start(metrics_file ? metrics_file : migrd_evac.metrics_file_set ?
+			    migrd_evac.metrics_file : MIGR_METRICS_FILE);
 
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)
