@@ -190,6 +190,7 @@ out:
 struct engine_attempt {
 	struct migr_evac_attempt *a;
 	uint64_t guest_pages;
+	uint64_t precopy_start_us;          /* first report of pre-copy (since the start) */
 	struct migr_roundlog *log;          /* NULL: none kept */
 };
 
@@ -200,6 +201,8 @@ static void engine_progress(const struct migr_progress *p, void *arg)
 
 	if (ea->log)
 		migr_roundlog_progress(ea->log, p);
+	if (p->phase == MIGR_PHASE_PRECOPY && !ea->precopy_start_us)
+		ea->precopy_start_us = p->elapsed_us ? p->elapsed_us : 1;
 	memset(&ep, 0, sizeof(ep));
 	ep.phase = p->phase;
 	ep.round = p->round;
@@ -220,7 +223,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	struct migr_conn *c = NULL;
 	struct migr_send_params sp;
 	struct migr_result res;
-	struct engine_attempt ea = { a, 0, NULL };
+	struct engine_attempt ea = { a, 0, 0, NULL };
 	struct migr_dom_info di;
 	char err[MIGR_ERR_MAX];
 	int rc;
@@ -281,10 +284,10 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->first_frame_us = out->net_back_known ? res.first_frame_us : 0;
 	out->fwd_known = false;
 	out->precopy_us = res.precopy_us;
+	out->preflight_us = ea.precopy_start_us;
 	if (ea.log) {
 		int wrc;
 
-		out->preflight_us = ea.log->precopy_start_us;
 		migr_roundlog_result(ea.log, &res, rc, a->target->name);
 		wrc = res.id[0] ? migr_roundlog_write(eng->report_dir, ea.log) : 0;
 		if (wrc)
