@@ -16,9 +16,12 @@
  * uses its own helper; then where `make install` puts it. */
 int migr__helper_path(const char *name, char *path, size_t len)
 {
-	ssize_t n = len > 1 ? readlink("/proc/self/exe", path, len - 1) : -1;
+	ssize_t n;
 	char *slash;
 
+	if (!path || len < 2)
+		return -ENAMETOOLONG;
+	n = readlink("/proc/self/exe", path, len - 1);
 	if (n > 0) {
 		path[n] = 0;
 		slash = strrchr(path, '/');
