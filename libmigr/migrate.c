@@ -542,6 +542,7 @@ static int wait_done(struct migr__send *s)
 	if (rc)
 		return rc;
 	account_blackout(s, migr__now_us());
+	migr_conn_blackout(s->c, false);   /* the guest runs: the other streams go on */
 	s->done = true;
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;
@@ -677,10 +678,11 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		s.crashed = true;
 	} else if (rc) {
 		rc = unwind(&s, rc);
-	} else {
+	}
+	migr_conn_blackout(c, false);   /* resumed here, or left undecided: no longer held */
+	if (!rc)
 		migr__text(res->state_text, sizeof(res->state_text),
 			   "%s runs on the target (domain %u)", s.di.name, res->dst_domid);
-	}
 	migr_conn_stats(c, &cs);
 	res->wire_bytes = cs.wire_out;
 	res->zero_bytes = cs.stream_zero_out;

@@ -400,6 +400,7 @@ static int on_suspend(void *arg)
 	 * file), and from the request on the guest is being stopped. */
 	s->phase = MIGR_PHASE_SUSPEND;
 	migr__send_report(s);
+	migr_conn_blackout(s->c, true);   /* the process's other streams hold their sends */
 	s->t_suspend_req = migr__now_us();
 	rc = fault(s, MIGR_FI_SUSPEND, 0);
 	if (rc)

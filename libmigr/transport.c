@@ -580,6 +580,7 @@ void migr_conn_close(struct migr_conn *c)
 {
 	if (!c)
 		return;
+	migr__gate_release(c);
 	migr__stream_abandon(c);
 	if (!c->broken)
 		migr_conn_flush(c);

@@ -118,7 +118,11 @@ struct migr_conn {
 	int pump_done_fd;          /* eventfd the pump signals when it stops */
 	uint64_t pump_bytes;
 	char pump_err[MIGR_ERR_MAX];
+	bool gate_held;            /* this stream's guest is in its blackout (the gate) */
 };
+
+/* transport_stream.c: releases c's hold on the blackout gate, if any. */
+void migr__gate_release(struct migr_conn *c);
 
 /* An accepted connection not yet authenticated (migr_accept_pending()). */
 struct migr_pending {

@@ -136,6 +136,85 @@ static int send_chunk_zero(struct migr_conn *c, uint8_t *buf, size_t n, uint64_t
 	return end > start ? send_data(c, start, (size_t)(end - start)) : 0;
 }
 
+/* ---- the blackout gate (migr_conn_blackout) ------------------------------------------- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv;          /* on the monotonic clock (gate_init) */
+static pthread_once_t gate_once = PTHREAD_ONCE_INIT;
+static atomic_uint gate_holders;
+static uint64_t gate_holds, gate_held_us;
+
+static void gate_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&gate_cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+void migr_conn_blackout(struct migr_conn *c, bool on)
+{
+	if (!c)
+		return;
+	pthread_once(&gate_once, gate_init);
+	pthread_mutex_lock(&gate_mu);
+	if (on && !c->gate_held) {
+		c->gate_held = true;
+		atomic_fetch_add(&gate_holders, 1);
+	} else if (!on && c->gate_held) {
+		c->gate_held = false;
+		atomic_fetch_sub(&gate_holders, 1);
+		pthread_cond_broadcast(&gate_cv);
+	}
+	pthread_mutex_unlock(&gate_mu);
+}
+
+void migr__gate_release(struct migr_conn *c)
+{
+	migr_conn_blackout(c, false);
+}
+
+void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r)
+{
+	pthread_mutex_lock(&gate_mu);
+	*holds_r = gate_holds;
+	*held_us_r = gate_held_us;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Before a pump sends: waits while another connection's guest is in its blackout, at most
+ * MIGR_BLACKOUT_GATE_MS. */
+static void gate_wait(struct migr_conn *c)
+{
+	struct timespec until;
+	uint64_t t0;
+	bool held = false;
+
+	if (atomic_load(&gate_holders) == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += MIGR_BLACKOUT_GATE_MS / 1000;
+	until.tv_nsec += (long)(MIGR_BLACKOUT_GATE_MS % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	t0 = migr__now_us();
+	pthread_mutex_lock(&gate_mu);
+	while (atomic_load(&gate_holders) > (c->gate_held ? 1u : 0u)) {
+		held = true;
+		if (pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == ETIMEDOUT)
+			break;
+	}
+	if (held) {
+		gate_holds++;
+		gate_held_us += migr__now_us() - t0;
+	}
+	pthread_mutex_unlock(&gate_mu);
+}
+
 static void *pump_out_main(void *arg)
 {
 	struct migr_conn *c = arg;
@@ -166,6 +245,7 @@ static void *pump_out_main(void *arg)
 			continue;           /* draining after an error */
 		if (!atomic_load(&c->stream_start_ns))
 			atomic_store(&c->stream_start_ns, migr__now_ns());
+		gate_wait(c);
 		zero = 0;
 		if (c->pump_zero && !c->pump_raw)
 			rc = send_chunk_zero(c, buf, (size_t)n, c->pump_bytes, &zero);

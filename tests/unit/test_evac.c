@@ -603,7 +603,9 @@ static void test_notice_xenstore(void)
 /* ---- the stream window ---------------------------------------------------------------- */
 
 /*
- * A fluid link: every 2 ms each stream moves its share of the link's rate. A link that
+ * A fluid link: every tick (2 ms asked; its real length is measured, so a loaded machine
+ * that oversleeps does not change the rates) each stream moves its share of the link's
+ * rate over the time since its last tick. A link that
  * "shares" splits rate_Bps among the streams at once; one that "adds" gives each stream
  * rate_Bps (the bottleneck is per stream, as a single TCP flow on a long fat pipe). A
  * stream of bytes_each ends with the WAIT_READY report; then the blackout's end (10 ms,
@@ -618,10 +620,18 @@ struct link {
 	unsigned blackouts, blackout_shared;   /* in their blackout now; a stream moved then */
 };
 
+static uint64_t link_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac_outcome *out)
 {
 	struct link *l = arg;
-	uint64_t sent = 0;
+	uint64_t sent = 0, last = link_now_us();
 
 	pthread_mutex_lock(&l->mu);
 	if (++l->streams > l->max_streams)
@@ -631,15 +641,19 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	pthread_mutex_unlock(&l->mu);
 	while (sent < l->bytes_each) {
 		struct migr_evac_progress p = { .phase = MIGR_PHASE_PRECOPY };
+		uint64_t now, dt;
 		unsigned k;
 
 		usleep(2000);
+		now = link_now_us();
+		dt = now - last;
+		last = now;
 		pthread_mutex_lock(&l->mu);
 		k = l->streams;
 		if (l->blackouts)
 			l->blackout_shared++;
 		pthread_mutex_unlock(&l->mu);
-		sent += l->rate_Bps * 2 / 1000 / (l->adds ? 1 : k);
+		sent += l->rate_Bps * dt / 1000000 / (l->adds ? 1 : k);
 		p.sent_bytes = sent;
 		migr_evac_report_progress(a, &p);
 	}

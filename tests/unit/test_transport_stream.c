@@ -6,7 +6,7 @@
  * the stream on the same connection. Then the failures: the source aborts mid-stream,
  * the reader stops early, the connection is cut, the peer sends a wrong DATA_END or a
  * stray message; then raw streams, the bandwidth cap (figure printed, loose bound
- * asserted) and the I/O timeout.
+ * asserted), the I/O timeout and the blackout gate.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -708,6 +708,56 @@ static void test_write_timeout(bool socket)
 		close(fds[1]);
 }
 
+/*
+ * The blackout gate: while connection h's guest is in its blackout, the stream of another
+ * connection (a) holds its sends: its consumer gets nothing in the first 400 ms, then the
+ * whole stream once h lets go. h's own stream is never held, and a hold is counted.
+ */
+static void test_blackout_gate(void)
+{
+	struct migr_conn *a, *b, *h, *hb;
+	struct producer p = { .bytes = 4u << 20, .seed = 77 }, hp = { .bytes = 1u << 20, .seed = 78 };
+	struct consumer q = { 0 }, hq = { 0 };
+	uint64_t holds0, held0, holds, held, sent, recvd;
+
+	if (make_conns(K_PIPE, 0, &a, &b) || make_conns(K_PIPE, 0, &h, &hb)) {
+		CHECK(0 && "pairs for the gate");
+		return;
+	}
+	migr_conn_gate_stats(&holds0, &held0);
+	migr_conn_blackout(h, true);
+	/* the holder's own stream goes through at once */
+	stream_once(h, hb, 0, &hp, &hq);
+	/* another connection's stream is held */
+	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
+	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
+	pthread_create(&p.th, NULL, producer_main, &p);
+	pthread_create(&q.th, NULL, consumer_main, &q);
+	usleep(400000);
+	CHECK_EQ(q.got, 0);
+	migr_conn_blackout(h, false);
+	pthread_join(p.th, NULL);
+	CHECK_EQ(p.err, 0);
+	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
+	pthread_join(q.th, NULL);
+	CHECK_EQ(migr_conn_stream_in_end(b, &recvd), 0);
+	CHECK_EQ(recvd, p.bytes);
+	CHECK(q.hash == p.hash);
+	migr_conn_gate_stats(&holds, &held);
+	CHECK(holds > holds0);
+	CHECK(held > held0);
+	printf("blackout gate: the other stream held %.0f ms\n", (double)(held - held0) / 1000.0);
+	/* closing a holder lets the others go too */
+	migr_conn_blackout(h, true);
+	migr_conn_close(h);
+	p.written = 0;
+	q.got = 0;
+	stream_once(a, b, 0, &p, &q);
+	migr_conn_close(hb);
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
 int main(int argc, char **argv)
 {
 	const char *d = getenv("MIGR_TEST_DATA");
@@ -734,5 +784,6 @@ int main(int argc, char **argv)
 	test_timeout();
 	test_write_timeout(true);
 	test_write_timeout(false);
+	test_blackout_gate();
 	return unit_done("test_transport_stream");
 }

@@ -233,6 +233,21 @@ int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
                              const char *reason, uint64_t *bytes_r);
 
 /*
+ * migr_conn_blackout: on, this connection's guest is stopped (from the suspend request
+ * until it runs again, here or on the target); off, it runs again. While a connection of
+ * the process holds this, the stream pumps of the others (an evacuation's streams side by
+ * side) hold their sends, so that the stopped guest's final send has the link and the
+ * CPUs to itself; each hold lasts at most MIGR_BLACKOUT_GATE_MS. Closing the connection
+ * turns it off. Any thread.
+ */
+#define MIGR_BLACKOUT_GATE_MS 10000
+void migr_conn_blackout(struct migr_conn *c, bool on);
+
+/* How many times, and for how long in all, this process's streams held their sends for
+ * another's blackout (since the start). */
+void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r);
+
+/*
  * migr_conn_stream_error: 0 while the running stream's pump is well, else its error (the
  * connection broke; the pump then discards what the producer writes until _end). Any
  * thread, e.g. a pre-copy policy deciding whether to go on.
