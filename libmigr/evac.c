@@ -517,6 +517,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 			return;
 		}
 		/* Any other notice failure: the migration is transparent, it goes ahead. */
+		r->notice_end_us = now_us(ev);
 	}
 	while (ev->slots >= ev->window && !ev->cancel_flag) {
 		struct timespec t;
@@ -542,6 +543,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	}
 	stream_begin(ev, i);
 	r->state = MIGR_EVAC_MIGRATING;
+	r->attempt_started_us = now_us(ev);
 	r->attempts++;
 	memset(&r->progress, 0, sizeof(r->progress));
 	report(ev, (int)i);

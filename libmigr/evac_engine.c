@@ -190,6 +190,8 @@ out:
 struct engine_attempt {
 	struct migr_evac_attempt *a;
 	uint64_t guest_pages;
+	uint64_t precopy_start_us;          /* first report of pre-copy (since the start) */
+	struct migr_roundlog *log;          /* NULL: none kept */
 };
 
 static void engine_progress(const struct migr_progress *p, void *arg)
@@ -197,6 +199,10 @@ static void engine_progress(const struct migr_progress *p, void *arg)
 	struct engine_attempt *ea = arg;
 	struct migr_evac_progress ep;
 
+	if (ea->log)
+		migr_roundlog_progress(ea->log, p);
+	if (p->phase == MIGR_PHASE_PRECOPY && !ea->precopy_start_us)
+		ea->precopy_start_us = p->elapsed_us ? p->elapsed_us : 1;
 	memset(&ep, 0, sizeof(ep));
 	ep.phase = p->phase;
 	ep.round = p->round;
@@ -217,7 +223,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	struct migr_conn *c = NULL;
 	struct migr_send_params sp;
 	struct migr_result res;
-	struct engine_attempt ea = { a, 0 };
+	struct engine_attempt ea = { a, 0, 0, NULL };
 	struct migr_dom_info di;
 	char err[MIGR_ERR_MAX];
 	int rc;
@@ -248,6 +254,8 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 			 a->target->name, err);
 		goto out;
 	}
+	if (eng->report_dir && (ea.log = malloc(sizeof(*ea.log))))
+		migr_roundlog_init(ea.log);
 	migr_send_params_init(&sp);
 	if (a->downtime_ms)
 		sp.policy.downtime_ms = a->downtime_ms;
@@ -280,10 +288,22 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->first_frame_us = out->net_back_known ? res.first_frame_us : 0;
 	out->fwd_known = false;
 	out->throttle_max_pct = res.throttle_max_pct;
+	out->precopy_us = res.precopy_us;
+	out->preflight_us = ea.precopy_start_us;
+	if (ea.log) {
+		int wrc;
+
+		migr_roundlog_result(ea.log, &res, rc, a->target->name);
+		wrc = res.id[0] ? migr_roundlog_write(eng->report_dir, ea.log) : 0;
+		if (wrc)
+			migr__log(eng->lg, XTL_WARN, "migration %s: cannot keep its round log in "
+				  "%s: %s, ignoring", res.id, eng->report_dir, migr_strerror(wrc));
+	}
 	if (rc)
 		snprintf(out->reason, sizeof(out->reason), "%.150s",
 			 res.state_text[0] ? res.state_text : migr_strerror(rc));
 out:
+	free(ea.log);
 	migr_conn_close(c);
 	migr_hv_close(hv);
 	return rc;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <xentoollog.h>
 #include "libmigr.h"
+#include "util.h"
 
 #define ROOT      "/local/domain/0/migr"
 #define EVAC      ROOT "/evacuation"
@@ -71,6 +72,8 @@ struct migr_evacd {
 	struct notice_slot notices[MAX_NOTICES];
 	unsigned int seq;
 	char *status;                     /* last end/status JSON */
+	char report_svg[4200];            /* the current evacuation's pictures ("" none) */
+	char report_index[4200];
 };
 
 /* ---- small helpers --------------------------------------------------------------- */
@@ -459,6 +462,10 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 		jb_kint(&b, "forwarded_packets", (long long)o->fwd_packets);
 	else
 		jb_raw(&b, ",\"forwarded_packets\":null", 25);
+	jb_printf(&b, ",\"timeline_ms\":{\"start\":%.1f,\"notice_end\":%.1f,\"attempt\":%.1f,"
+		  "\"preflight\":%.1f,\"precopy\":%.1f,\"end\":%.1f}", r->started_us / 1000.0,
+		  r->notice_end_us / 1000.0, r->attempt_started_us / 1000.0,
+		  o->preflight_us / 1000.0, o->precopy_us / 1000.0, r->finished_us / 1000.0);
 	jb_kint(&b, "mem_kib", (long long)g->mem_kib);
 	jb_kint(&b, "notice_s", s ? s->notice_s : 0);
 	jb_printf(&b, ",\"acked\":%s,\"deferred\":%s", s && s->n.acked ? "true" : "false",
@@ -532,6 +539,10 @@ static void end_event(struct migr_evacd *d, const char *state, const char *reaso
 	jb_kint(&b, "window_max", s->window_max);
 	jb_kstr(&b, "window", s->window_why);
 	jb_kstr(&b, "reason", reason ? reason : "");
+	if (d->report_svg[0])
+		jb_kstr(&b, "report", d->report_svg);
+	if (d->report_index[0])
+		jb_kstr(&b, "report_index", d->report_index);
 	jb_raw(&b, "}", 1);
 	emit(d, &b);
 	if (!b.oom && b.buf) {
@@ -640,6 +651,160 @@ static int split_targets(const char *list, struct migr_evac_request *q)
 	return 0;
 }
 
+/* ---- the pictures (migr/report.h) ------------------------------------------------------ */
+
+/* Where the pictures go ("" none): report_dir, else the event log's directory. */
+static void report_dir(struct migr_evacd *d, char *dir, size_t len)
+{
+	const char *slash;
+
+	dir[0] = '\0';
+	if (d->cfg.report_dir) {
+		snprintf(dir, len, "%s", d->cfg.report_dir);
+		return;
+	}
+	if (!d->cfg.event_log || !d->cfg.event_log[0])
+		return;
+	slash = strrchr(d->cfg.event_log, '/');
+	if (!slash)
+		snprintf(dir, len, ".");
+	else if (slash == d->cfg.event_log)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - d->cfg.event_log), d->cfg.event_log);
+}
+
+/* A guest's migration picture from its round log, into dir; the lane links to it. */
+static void migration_picture(struct migr_evacd *d, const char *dir,
+			      struct migr_evac_report_lane *ln)
+{
+	struct migr_roundlog *l = malloc(sizeof(*l));
+	char path[4200], why[160], *svg = NULL;
+	size_t len;
+	int rc;
+
+	if (!l)
+		return;
+	rc = migr_roundlog_read(d->cfg.roundlog_dir, ln->migration_id, l, why, sizeof(why));
+	if (!rc)
+		rc = migr_report_migration_svg(l, &svg, &len);
+	snprintf(path, sizeof(path), "%s/migration-%s.svg", dir, ln->migration_id);
+	if (!rc)
+		rc = migr_report_write_file(path, svg, len, 0644);
+	if (!rc) {
+		char id[MIGR_ID_HEX];
+
+		memcpy(id, ln->migration_id, sizeof(id));
+		snprintf(ln->link, sizeof(ln->link), "migration-%s.svg", id);
+	} else {
+		logf_(d, XTL_WARN, "evacuation %s: no picture of migration %s (%s%s%s), ignoring",
+		      d->id, ln->migration_id, migr_strerror(rc), why[0] && rc == -EBADMSG ?
+		      ": " : "", rc == -EBADMSG ? why : "");
+	}
+	free(svg);
+	free(l);
+}
+
+/* The evacuation's pictures and the index, once its executor is over. */
+static void write_reports(struct migr_evacd *d, struct migr_evac *ev, const char *state)
+{
+	struct migr_evac_report *r;
+	char dir[4096], *svg = NULL;
+	size_t len;
+	int rc;
+
+	report_dir(d, dir, sizeof(dir));
+	if (!dir[0] || !ev)
+		return;
+	if (!migr_report_name_ok(d->id)) {
+		logf_(d, XTL_WARN, "evacuation %s: its id is not fit for a file name: no "
+		      "picture, ignoring", d->id);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	snprintf(r->id, sizeof(r->id), "%s", d->id);
+	snprintf(r->host, sizeof(r->host), "%s", d->cfg.host ? d->cfg.host : "");
+	snprintf(r->state, sizeof(r->state), "%s", state);
+	r->started = d->started;
+	r->elapsed_us = d->last.elapsed_us;
+	for (unsigned int i = 0; i < migr_evac_count(ev); i++) {
+		const struct migr_evac_guest_result *g = migr_evac_guest_result(ev, i);
+		const struct migr_evac_outcome *o = &g->outcome;
+		struct migr_evac_report_lane *ln;
+		struct migr_id id;
+
+		if (r->n == MIGR_REPORT_LANES) {
+			r->more++;
+			continue;
+		}
+		ln = &r->lanes[r->n++];
+		snprintf(ln->guest, sizeof(ln->guest), "%s", d->guests[g->guest].name);
+		snprintf(ln->target, sizeof(ln->target), "%s", target_name(d, g->target));
+		snprintf(ln->state, sizeof(ln->state), "%s", migr_evac_state_name(g->state));
+		snprintf(ln->reason, sizeof(ln->reason), "%s", g->reason);
+		if (!migr_id_from_hex(o->migration_id, &id))
+			memcpy(ln->migration_id, o->migration_id, sizeof(ln->migration_id));
+		ln->attempts = g->attempts;
+		ln->timeline = true;
+		ln->start_us = g->started_us;
+		ln->notice_end_us = g->notice_end_us;
+		ln->attempt_us = g->attempt_started_us;
+		ln->end_us = g->finished_us;
+		ln->preflight_us = o->preflight_us;
+		ln->precopy_us = o->precopy_us;
+		ln->blackout_us = o->blackout_us;
+		ln->total_us = o->total_us;
+		ln->net_back_known = o->net_back_known;
+		ln->net_back_us = o->net_back_us;
+		ln->fwd_known = o->fwd_known;
+		ln->fwd_packets = o->fwd_packets;
+		if (d->cfg.roundlog_dir && ln->migration_id[0] && g->state == MIGR_EVAC_MOVED)
+			migration_picture(d, dir, ln);
+	}
+	rc = migr_report_evacuation_svg(r, &svg, &len);
+	snprintf(d->report_svg, sizeof(d->report_svg), "%s/evacuation-%s.svg", dir, d->id);
+	if (!rc)
+		rc = migr_report_write_file(d->report_svg, svg, len, 0644);
+	if (rc) {
+		logf_(d, XTL_WARN, "evacuation %s: cannot write %s: %s, ignoring", d->id,
+		      d->report_svg, migr_strerror(rc));
+		d->report_svg[0] = '\0';
+	}
+	rc = migr_report_index(dir);
+	if (rc)
+		logf_(d, XTL_WARN, "evacuation %s: cannot write %s/index.html: %s, ignoring", d->id,
+		      dir, migr_strerror(rc));
+	else
+		snprintf(d->report_index, sizeof(d->report_index), "%s/index.html", dir);
+	free(svg);
+	free(r);
+}
+
+/* The evacuation's own line in the event log, after its guests' (mu held). */
+static void evacuation_record(struct migr_evacd *d, const char *state)
+{
+	struct jb b = { 0 };
+
+	jb_printf(&b, "{\"record\":\"evacuation\",\"time\":%lld", (long long)time(NULL));
+	jb_kstr(&b, "id", d->id);
+	jb_kstr(&b, "host", d->cfg.host);
+	jb_kstr(&b, "state", state);
+	jb_kint(&b, "started", (long long)d->started);
+	jb_printf(&b, ",\"elapsed_ms\":%.1f", d->last.elapsed_us / 1000.0);
+	jb_kint(&b, "total", d->last.total);
+	jb_kint(&b, "moved", d->last.moved);
+	if (d->report_svg[0])
+		jb_kstr(&b, "report", d->report_svg);
+	else
+		jb_raw(&b, ",\"report\":null", 14);
+	jb_raw(&b, "}", 1);
+	if (!b.oom && b.buf)
+		append_log(d, b.buf);
+	free(b.buf);
+}
+
 static void *evac_thread(void *arg)
 {
 	struct migr_evacd *d = arg;
@@ -648,6 +813,7 @@ static void *evac_thread(void *arg)
 	struct migr_evac *ev = NULL;
 	const char *final = "failed";
 	char reason[256] = "";
+	bool ran = false;
 	int rc;
 
 	/* Guests and targets. */
@@ -733,6 +899,9 @@ static void *evac_thread(void *arg)
 		migr_evac_cancel(ev);
 	set_state(d, "running", NULL);
 	pthread_mutex_unlock(&d->mu);
+	if (d->cfg.running)
+		d->cfg.running(d->cfg.running_arg, true);
+	ran = true;
 
 	rc = migr_evac_run(ev);
 
@@ -760,15 +929,20 @@ static void *evac_thread(void *arg)
 	else
 		snprintf(reason, sizeof(reason), "%u of %u moved%s", d->last.moved, d->last.total,
 			 d->req.reason[0] ? "" : "");
+	write_reports(d, ev, final);
 out:
 	pthread_mutex_lock(&d->mu);
 	publish_counts(d, &d->last);
 	set_state(d, final, reason);
 	xs_put(d, EVAC "/finished", "%lld", (long long)time(NULL));
+	evacuation_record(d, final);
 	end_event(d, final, reason);
 	d->active = false;
 	pthread_mutex_unlock(&d->mu);
-	logf_(d, XTL_NOTICE, "evacuation %s: %s (%s)", d->id, final, reason);
+	logf_(d, XTL_NOTICE, "evacuation %s: %s (%s)%s%s", d->id, final, reason,
+	      d->report_svg[0] ? "; picture: " : "", d->report_svg);
+	if (ran && d->cfg.running)
+		d->cfg.running(d->cfg.running_arg, false);
 	migr_evac_free(ev);
 	return NULL;
 out_quiet:
@@ -838,6 +1012,7 @@ int migr_evacd_start(struct migr_evacd *d, const struct migr_evac_request *req, 
 	else
 		snprintf(d->id, sizeof(d->id), "evac-%lld-%u", (long long)time(NULL), ++d->seq);
 	d->started = time(NULL);
+	d->report_svg[0] = d->report_index[0] = '\0';
 	if (!dry_run) {
 		char list[1024];
 		size_t k = 0;

@@ -12,6 +12,7 @@ PKGS="
  iproute2 nftables iputils-ping python3 procps psmisc util-linux
  flex bison bc
  debhelper lintian groff-base
+ libxml2-utils
 "
 missing=""
 for p in $PKGS; do

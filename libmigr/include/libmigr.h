@@ -54,5 +54,9 @@ const char *migr_strerror(int err);
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */
 #include "migr/plan.h"     /* the evacuation planner */
 #include "migr/evac.h"     /* the evacuation executor, request and guest notice */
+#define MIGR_HAVE_REPORT 1  /* round logs and SVG reports (migr/report.h) */
+#include "migr/report.h"
+#define MIGR_HAVE_METRICS 1  /* Prometheus text-format metrics (migr/metrics.h) */
+#include "migr/metrics.h"
 
 #endif /* LIBMIGR_H */

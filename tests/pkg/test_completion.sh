@@ -62,6 +62,10 @@ expect "" migr resolve -s ssh id dom host ""
 expect "tools/migr/migr.bash-completion" migr migrate --psk tools/migr/migr.bash
 expect "tools/migrd" migr receive --record-dir tools/migrd
 expect "tools/migrd" migrd --record-dir tools/migrd
+expect "tools/migrd" migr report --report-dir tools/migrd
+expect "tools/migr/migr.bash-completion" migr report -o tools/migr/migr.bash
+expect "" migr report --evacuation ""
+expect "--evacuation --event-log" migr report --ev
 
 if [ $fails -gt 0 ]; then
 	echo "$fails completion(s) wrong"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libmigr.h"
@@ -63,6 +64,23 @@ static void on_event(void *arg, const char *json)
 		strcat(events, json);
 		strcat(events, "\n");
 	}
+}
+
+static char rep_dir[128], pic_dir[128];
+
+/* A round log the real driver's progress filled: rounds, then the blackout after them. */
+static int check_roundlog(const struct migr_roundlog *l, void *arg)
+{
+	(*(unsigned int *)arg)++;
+	CHECK_EQ(l->outcome, MIGR_REPORT_DONE);
+	CHECK(l->n_rounds >= 1);
+	CHECK(l->blackout_us > 0);
+	CHECK(l->total_us >= l->blackout_us);
+	CHECK(l->precopy_start_us > 0);
+	CHECK(l->suspend_at_us >= l->precopy_start_us);
+	CHECK(l->n_rounds && l->rounds[0].pages > 0);
+	CHECK(!strcmp(l->name, "g1") || !strcmp(l->name, "g2"));
+	return 0;
 }
 
 int main(void)
@@ -124,8 +142,14 @@ int main(void)
 	prod.engine.topts = &topts;
 	prod.engine.hv_open = open_src;
 	prod.engine.record_dir = src_dir;
+	snprintf(rep_dir, sizeof(rep_dir), "%s/reports", record_dir);
+	snprintf(pic_dir, sizeof(pic_dir), "%s/pictures", record_dir);
+	CHECK_EQ(mkdir(pic_dir, 0755), 0);
+	prod.engine.report_dir = rep_dir;
 	migr_evacd_config_init(&cfg);
 	migr_evac_prod_hooks(&prod, &cfg);
+	cfg.roundlog_dir = rep_dir;
+	cfg.report_dir = pic_dir;
 	cfg.host = "source";
 	cfg.parallel = 1;
 	cfg.retry_delay_ms = 10;
@@ -176,6 +200,19 @@ int main(void)
 			CHECK(strstr(line, "\"migration_id\":\"\"") == NULL);
 			CHECK_EQ(migr_json_check(line, strlen(line), 8), 0);
 		}
+	}
+	/* Each move kept its round log, drawn beside the evacuation's picture. */
+	{
+		unsigned int n = 0;
+		char cmd[1024];
+
+		CHECK_EQ(migr_roundlog_list(rep_dir, check_roundlog, &n), 0);
+		CHECK_EQ(n, 2);
+		CHECK(strstr(events, "/pictures/evacuation-engine-1.svg\"") != NULL);
+		snprintf(cmd, sizeof(cmd), "xmllint --noout %s/evacuation-engine-1.svg "
+			 "%s/migration-*.svg %s/index.html && test $(ls %s/migration-*.svg | wc -l) = 2",
+			 pic_dir, pic_dir, pic_dir, pic_dir);
+		CHECK_EQ(system(cmd), 0);
 	}
 	/* The unreachable case: nobody listens there. */
 	{

@@ -164,6 +164,14 @@ static unsigned count(const char *hay, const char *needle)
 	return n;
 }
 
+static int running_calls, running_now;
+
+static void on_running(void *arg, bool running)
+{
+	running_calls++;
+	running_now = running;
+}
+
 static struct migr_evacd *make(const char *log)
 {
 	struct migr_evacd_config c;
@@ -180,6 +188,7 @@ static struct migr_evacd *make(const char *log)
 	c.probe = probe;
 	c.migrate = fake_migrate;
 	c.event = on_event;
+	c.running = on_running;
 	CHECK_EQ(migr_evacd_new(xs, schema, &c, &d), 0);
 	return d;
 }
@@ -198,18 +207,18 @@ static void homes(void)
 
 static void test_request_through_xenstore(void)
 {
-	char log[] = "/tmp/test_evac_service.XXXXXX";
-	int fd = mkstemp(log);
+	char dir[] = "/tmp/test_evac_service.XXXXXX", log[64], path[128], cmd[400];
+	struct migr_evac_report *rep = calloc(1, sizeof(*rep));
 	struct migr_evacd *d;
 	struct walk_ctx w = { 0 };
 	unsigned acks = 0;
 	time_t t0 = time(NULL);
 	FILE *f;
 	char line[4096];
-	unsigned records = 0, moved_records = 0;
+	unsigned records = 0, moved_records = 0, evac_records = 0;
 
-	CHECK(fd >= 0);
-	close(fd);
+	CHECK(mkdtemp(dir) != NULL && rep != NULL);
+	snprintf(log, sizeof(log), "%s/events.jsonl", dir);
 	homes();
 	d = make(log);
 	if (!d)
@@ -256,8 +265,18 @@ static void test_request_through_xenstore(void)
 	f = fopen(log, "r");
 	CHECK(f != NULL);
 	while (f && fgets(line, sizeof(line), f)) {
-		records++;
 		CHECK_EQ(migr_json_check(line, strlen(line), 8), 0);
+		if (strstr(line, "\"record\":\"evacuation\"")) {
+			/* the evacuation's own line, last, naming its picture */
+			evac_records++;
+			CHECK(strstr(line, "\"id\":\"maint-1\"") != NULL);
+			CHECK(strstr(line, "\"state\":\"incomplete\"") != NULL);
+			CHECK(strstr(line, "/evacuation-maint-1.svg\"") != NULL);
+			continue;
+		}
+		CHECK_EQ(evac_records, 0);
+		records++;
+		CHECK(strstr(line, "\"timeline_ms\":{\"start\":") != NULL);
 		CHECK(strstr(line, "\"record\":\"migration\"") != NULL);
 		CHECK(strstr(line, "\"evacuation\":\"maint-1\"") != NULL);
 		if (strstr(line, "\"outcome\":\"moved\"")) {
@@ -279,7 +298,32 @@ static void test_request_through_xenstore(void)
 		fclose(f);
 	CHECK_EQ(records, 3);
 	CHECK_EQ(moved_records, 2);
-	unlink(log);
+	CHECK_EQ(evac_records, 1);
+	/* the pictures beside the log, and the running hook around the executor */
+	CHECK(strstr(events, "\"report\":\"") != NULL);
+	CHECK(strstr(events, "/index.html\"") != NULL);
+	snprintf(path, sizeof(path), "%s/evacuation-maint-1.svg", dir);
+	snprintf(cmd, sizeof(cmd), "xmllint --noout '%s' '%s/index.html'", path, dir);
+	CHECK_EQ(system(cmd), 0);
+	CHECK_EQ(running_calls, 2);
+	CHECK_EQ(running_now, 0);
+	/* and the evacuation read back from the log, as migr report --evacuation does */
+	if (rep) {
+		CHECK_EQ(migr_report_evac_from_log(log, "maint-1", rep), 0);
+		CHECK_EQ(rep->n, 3);
+		CHECK_STR(rep->state, "incomplete");
+		for (unsigned i = 0; i < rep->n; i++)
+			if (!strcmp(rep->lanes[i].state, "moved")) {
+				CHECK(rep->lanes[i].timeline);
+				CHECK_EQ(rep->lanes[i].blackout_us, 123456);
+				CHECK(rep->lanes[i].end_us >= rep->lanes[i].attempt_us);
+				CHECK(rep->lanes[i].notice_end_us >= rep->lanes[i].start_us);
+			}
+		free(rep);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
 
 	CHECK_EQ(migr_xs_walk(xs, "/", check_node, &w), 0);
 	CHECK(w.checked > 20);

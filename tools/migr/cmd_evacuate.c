@@ -262,7 +262,9 @@ static int local_run(struct opts *o, struct evcli *e)
 	prod.schema = schema;
 	prod.engine.topts = &o->conn.t;
 	prod.engine.lg = lg;
+	prod.engine.report_dir = MIGR_REPORT_DIR;
 	migr_evacd_config_init(&cfg);
+	cfg.roundlog_dir = MIGR_REPORT_DIR;
 	migr_evac_prod_hooks(&prod, &cfg);
 	cfg.host = host;
 	cfg.event_log = o->event_log;

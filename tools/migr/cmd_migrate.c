@@ -61,18 +61,20 @@ static void usage(FILE *f)
 "                        before GO the guest then resumes here; after GO the outcome is\n"
 "                        undecided and migr asks the target (5 tries over about 30 s)\n"
 "  --record-dir DIR      the source's migration records (default %s)\n"
+"  --report-dir DIR      where the round log is kept, for `migr report ID` (default\n"
+"                        %s)\n"
 "\n"
 "Exit status: 0 migrated; 1 failed (see the message for where the guest is); 3 aborted\n"
 "cleanly, the guest runs here untouched; 4 outcome unknown after GO: the guest stays\n"
 "suspended here until `migr resolve ID DOMAIN HOST` (or migrd) settles it.\n"
 "MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n",
-		MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_SRC_STATE_DIR);
+		MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_SRC_STATE_DIR, MIGR_REPORT_DIR);
 }
 
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
-	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE };
+	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE, O_REPDIR };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
@@ -83,6 +85,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
 		{ "bandwidth", 1, 0, O_CONN }, { "psk-identity", 1, 0, O_CONN },
 		{ "blackout-deadline", 1, 0, O_DEADLINE }, { "record-dir", 1, 0, O_RECDIR },
+		{ "report-dir", 1, 0, O_REPDIR },
 		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};
@@ -95,7 +98,8 @@ int cmd_migrate(int argc, char **argv)
 	struct migr_conn *c = NULL;
 	xentoollog_logger *lg = NULL;
 	char err[MIGR_ERR_MAX] = "", *rune = NULL;
-	const char *dom, *host;
+	const char *dom, *host, *report_dir = MIGR_REPORT_DIR;
+	struct migr_roundlog *log = NULL;
 	bool xl = false;
 	int opt, idx, verbose = 0, rc, status;
 	uint32_t domid;
@@ -165,6 +169,7 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		}
 		case O_RECDIR: sp.record_dir = optarg; break;
+		case O_REPDIR: report_dir = optarg; break;
 		case O_CONN:
 			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
 				return EXIT_USAGE;
@@ -188,6 +193,10 @@ int cmd_migrate(int argc, char **argv)
 	dom = argv[optind];
 	host = argv[optind + 1];
 	pg.tty = !pg.json && !pg.quiet && isatty(2);
+	log = malloc(sizeof(*log));
+	if (log)
+		migr_roundlog_init(log);
+	pg.log = log;
 	sp.progress = migcli_progress_cb;
 	sp.progress_arg = &pg;
 	if (migcli_faults("migr migrate", &faults))
@@ -250,6 +259,18 @@ int cmd_migrate(int argc, char **argv)
 		migcli_print_json_result(stdout, &res, rc);
 	if (!pg.quiet || rc)
 		migcli_print_summary(stderr, &pg, &res, rc);
+	if (log && res.id[0]) {
+		int wrc;
+
+		migr_roundlog_result(log, &res, rc, co.pipe ? "" : host);
+		wrc = migr_roundlog_write(report_dir, log);
+		if (wrc)
+			fprintf(stderr, "migr migrate: cannot keep the round log in %s: %s\n",
+				report_dir, migr_strerror(wrc));
+		else if (!pg.quiet)
+			fprintf(stderr, "  round log %s/%s.json: `migr report %s` draws it\n",
+				report_dir, res.id, res.id);
+	}
 	if (rc == -MIGR_E_UNDECIDED && !co.pipe) {
 		/* the target decides; ask it, a few times, on fresh connections */
 		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg };
@@ -285,5 +306,6 @@ out:
 	migr_hv_close(hv);
 	xtl_logger_destroy(lg);
 	free(rune);
+	free(log);
 	return status;
 }

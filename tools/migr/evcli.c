@@ -240,6 +240,8 @@ int evcli_event(struct evcli *e, const char *line)
 		/* handled below: the record of a guest's end */
 	} else if (!strcmp(ev, "end")) {
 		cpy(e->end_state, sizeof(e->end_state), jstr(o, "state"));
+		cpy(e->report, sizeof(e->report), jstr(o, "report"));
+		cpy(e->report_index, sizeof(e->report_index), jstr(o, "report_index"));
 		e->host_empty = jbool(o, "host_empty");
 		e->dry_run = jbool(o, "dry_run");
 		e->total = jint(o, "total");
@@ -331,6 +333,10 @@ void evcli_final(struct evcli *e, FILE *f)
 			"%.0f Mbit/s), ratio %.2f; up to %u stream(s) at once: %s\n",
 			e->makespan_ms / 1000.0, e->bound_ms / 1000.0, e->stream_bps / 1e6,
 			(double)e->makespan_ms / (double)e->bound_ms, e->window_max, e->window);
+	if (e->report[0])
+		fprintf(f, "Report: %s\n", e->report);
+	if (e->report_index[0])
+		fprintf(f, "All reports: %s\n", e->report_index);
 }
 
 int evcli_exit_status(const struct evcli *e)

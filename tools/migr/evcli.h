@@ -49,6 +49,7 @@ struct evcli {
 	unsigned int window_max;
 	char window[160];
 	char error[256];
+	char report[512], report_index[512];   /* the pictures the end named ("" none) */
 };
 
 void evcli_init(struct evcli *e, bool json, bool quiet);

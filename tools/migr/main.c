@@ -20,6 +20,7 @@ int cmd_cancel(int argc, char **argv);        /* cmd_cancel.c */
 int cmd_status(int argc, char **argv);        /* cmd_status.c */
 int cmd_schema_check(int argc, char **argv);  /* cmd_schema.c */
 int cmd_faults(int argc, char **argv);        /* cmd_faults.c */
+int cmd_report(int argc, char **argv);        /* cmd_report.c */
 static const struct migr_cmd commands[] = {
 	{ "help",    cmd_help,    "show this help" },
 	{ "version", cmd_version, "print the version" },
@@ -33,6 +34,7 @@ static const struct migr_cmd commands[] = {
 	{ "status",  cmd_status,  "show this host's evacuation and undecided migrations" },
 	{ "schema-check", cmd_schema_check, "check xenstore (or a dump) against migr's schema" },
 	{ "faults",  cmd_faults,  "list the drivers' named fault points (MIGR_FAULT)" },
+	{ "report",  cmd_report,  "draw a migration or an evacuation as an SVG picture" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

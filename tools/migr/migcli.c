@@ -160,6 +160,8 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 
 	if (p->round_end && pg->n_rounds < sizeof(pg->rounds) / sizeof(pg->rounds[0]))
 		pg->rounds[pg->n_rounds++] = *p;
+	if (pg->log)
+		migr_roundlog_progress(pg->log, p);
 	if (pg->json) {
 		printf("{\"event\":\"progress\",\"phase\":\"%s\",\"round\":%u,\"round_end\":%s,"
 		       "\"elapsed_ms\":%.1f,\"sent_bytes\":%llu,\"sent_pages\":%llu,"

@@ -45,6 +45,7 @@ struct migcli_progress {
 	unsigned int n_rounds;
 	struct migr_progress rounds[64];
 	int last_len;
+	struct migr_roundlog *log;   /* the round log kept (migr/report.h); NULL: none */
 };
 void migcli_progress_cb(const struct migr_progress *p, void *arg);
 

@@ -57,6 +57,7 @@ static const struct setting settings[] = {
 	SET("allow-peer", LIST, KEY | OPT, allow_peer, .none = "any peer that authenticates"),
 	SET("record-dir", STR, KEY | OPT, record_dir),
 	SET("src-record-dir", STR, KEY | OPT, src_record_dir),
+	SET("metrics-file", STR, KEY | OPT | EMPTY, metrics_file, .none = "none"),
 	SET("reserve-mib", NUM, KEY | OPT, reserve_mib, RANGE(0, MIB_MAX)),
 	SET("timeout", NUM, KEY | OPT, timeout, RANGE(0, 86400), .none = "no limit"),
 	SET("no-cleanup", FLAG, KEY | OPT, no_cleanup, RANGE(0, 1)),
@@ -92,6 +93,7 @@ static const struct setting settings[] = {
 	SET("link-mbit", NUM, KEY, link_mbit, RANGE(0, 1000000),
 	    .none = "unknown: 1 Gbit/s assumed"),
 	SET("event-log", STR, KEY | EMPTY, event_log, .none = "none"),
+	SET("report-dir", STR, KEY | OPT, report_dir),
 	SET("control", STR, KEY, control, .max = 107),
 };
 
@@ -663,6 +665,8 @@ int migrd_conf_init(struct migrd_conf *c, FILE *errf)
 	    set_str(&c->scripts_dir, MIGR_DEFAULT_SCRIPTS_DIR) ||
 	    set_str(&c->host, host[0] ? host : "localhost") ||
 	    set_str(&c->event_log, MIGR_EVENT_LOG) ||
+	    set_str(&c->report_dir, MIGR_REPORT_DIR) ||
+	    set_str(&c->metrics_file, MIGR_METRICS_FILE) ||
 	    set_str(&c->control, ctl && ctl[0] ? ctl : MIGR_CONTROL_SOCKET))
 		return -ENOMEM;
 	return 0;

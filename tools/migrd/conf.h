@@ -53,6 +53,7 @@ struct migrd_conf {
 	struct migrd_list allow_peer;
 	char *allow_peers;               /* allow_peer joined with commas (migrd_conf_check) */
 	char *record_dir, *src_record_dir;
+	char *metrics_file;              /* Prometheus textfile; "": none */
 	long reserve_mib, timeout, no_cleanup, max_incoming, handshake_timeout;
 	long max_per_address, stock_hotplug, verbose, once;
 	char *port_file;
@@ -65,6 +66,7 @@ struct migrd_conf {
 	/* The evacuation part (evac.c). */
 	struct migrd_list targets;
 	char *host, *event_log, *control;
+	char *report_dir;                /* the round logs of the migrations it sends */
 	long notice, defer_max, parallel, group_cap, retries, retry_delay_ms, downtime;
 	long throttle;              /* the most the policy may slow a guest, %; 0: never */
 	long threshold, target_reserve_mib, link_mbit;

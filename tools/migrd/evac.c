@@ -13,6 +13,22 @@
 
 struct migrd_evac migrd_evac;
 
+/* The engine's migrate function, counted for the metrics: an attempt the engine gave an
+ * id to (one that could not reach its target, or whose guest was gone, has none). */
+static int metered_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac_outcome *out)
+{
+	int rc = migr_evac_engine_migrate(arg, a, out);
+
+	if (out->migration_id[0])
+		migrd_metrics_sent(rc, out);
+	return rc;
+}
+
+static void on_running(void *arg, bool running)
+{
+	migrd_metrics_evacuating(running);
+}
+
 int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 {
 	struct migrd_evac *m = &migrd_evac;
@@ -68,7 +84,11 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	m->prod.engine.lg = lg;
 	m->prod.engine.record_dir = conf->src_record_dir;   /* where migrd's recovery reads them */
 	m->prod.engine.throttle_max_pct = (unsigned int)conf->throttle;
+	m->prod.engine.report_dir = conf->report_dir;
 	migr_evac_prod_hooks(&m->prod, &c);
+	c.migrate = metered_migrate;
+	c.roundlog_dir = m->prod.engine.report_dir;
+	c.running = on_running;
 	c.host = conf->host;
 	c.event_log = conf->event_log[0] ? conf->event_log : NULL;
 	c.default_targets = m->targets;

@@ -42,6 +42,14 @@ void migrd_control_stop(void);
 /* The service's event sink: forwards events to subscribed clients. */
 void migrd_control_event(void *arg, const char *json);
 
+/* metrics.c: the Prometheus textfile (migr/metrics.h). file "": none. */
+void migrd_metrics_start(const char *file);
+/* An evacuation's migration attempt ended (one the engine gave an id). */
+void migrd_metrics_sent(int rc, const struct migr_evac_outcome *o);
+/* A reception whose stream began ended. */
+void migrd_metrics_received(int rc, const struct migr_recv_result *res);
+void migrd_metrics_evacuating(bool running);
+
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);
 

@@ -152,7 +152,11 @@ static void *reception_main(void *arg)
 		snprintf(res.state_text, sizeof(res.state_text), "cannot open the hypervisor "
 			 "interfaces (%s)", migr_strerror(rc));
 	} else {
-		migr_receive(hv, x->c, &rp, &res);
+		rc = migr_receive(hv, x->c, &rp, &res);
+		/* a migration whose stream began (not a resolve question, nor a pre-flight
+		 * refused, as every capacity probe is) */
+		if (res.stream_bytes)
+			migrd_metrics_received(rc, &res);
 	}
 	stamp(ts, sizeof(ts));
 	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
@@ -356,6 +360,10 @@ static void usage(FILE *f)
 "                        not yet decided are resolved with their targets, at start and\n"
 "                        every 30 s)\n"
 "  --src-record-dir DIR  this host's records as a source (default %s)\n"
+"  --report-dir DIR      the round logs of the migrations its evacuations send, drawn\n"
+"                        by migr report (default %s)\n"
+"  --metrics-file FILE   Prometheus text-format metrics for node_exporter's textfile\n"
+"                        collector (default %s; \"\" none)\n"
 "  --port-file FILE      write the bound port there once listening\n"
 "  --max-incoming N      migrations received at once (default 4; each in its own thread;\n"
 "                        they share a claim on free memory); a slot is taken only\n"
@@ -385,7 +393,8 @@ static void usage(FILE *f)
 "\"br1\" ]; -v is verbose = N); an option given here replaces the file's value of its key.\n"
 "migrd.conf(5) lists every key.\n",
 		MIGR_DEFAULT_PORT, MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_STATE_DIR, MIGR_SRC_STATE_DIR,
-		MIGRD_CONF_FILE, migr_target_rules_help(), MIGRD_CONF_FILE);
+		MIGR_REPORT_DIR, MIGR_METRICS_FILE, MIGRD_CONF_FILE, migr_target_rules_help(),
+		MIGRD_CONF_FILE);
 }
 
 #define OPT_SETTING 0x100     /* an option of the settings table (conf.c) */
@@ -573,6 +582,7 @@ int main(int argc, char **argv)
 	}
 	if (migrd_evac_init(r.lg, &conf))
 		goto out;
+	migrd_metrics_start(conf.metrics_file ? conf.metrics_file : "");   /* "" none */
 
 	while (!stopping) {
 		for (unsigned int i = 0; i < n_sources; i++)

@@ -86,6 +86,8 @@ struct migr_evac_outcome {
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
 	bool fwd_known;                /* fwd_packets was reported by the engine */
 	unsigned int throttle_max_pct; /* the most the guest was slowed (0: never) */
+	uint64_t preflight_us;         /* the attempt's start to pre-copy (0: unknown) */
+	uint64_t precopy_us;           /* pre-copy to the suspend request (0: unknown) */
 	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */
 	char reason[MIGR_PLAN_REASON_MAX]; /* for a failure: where the guest is and why */
 };
@@ -130,6 +132,8 @@ struct migr_evac_guest_result {
 	uint64_t stream_us, stream_bytes;     /* its last stream: start to the end of the
 	                                         final send, and the bytes it moved */
 	unsigned int streams_beside_x100;     /* mean streams at once during it, x 100 */
+	uint64_t notice_end_us;               /* its notice period ended (0: none waited) */
+	uint64_t attempt_started_us;          /* its last attempt started (0: none) */
 };
 
 struct migr_evac_summary {
@@ -321,6 +325,8 @@ struct migr_evac_engine {
 	const char *record_dir;              /* the source's records; NULL: MIGR_SRC_STATE_DIR */
 	unsigned int throttle_max_pct;       /* the policy may slow a guest that much (its CPU
 	                                        cap; migr migrate --throttle); 0: never */
+	const char *report_dir;              /* round logs kept here (migr/report.h); NULL:
+	                                        none */
 };
 
 /* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();
@@ -381,6 +387,15 @@ struct migr_evacd_config {
 	 * time. May be NULL. */
 	void (*event)(void *arg, const char *json);
 	void *event_arg;
+	/* The pictures of an evacuation that ends (migr/report.h): evacuation-ID.svg, a
+	 * migration-MID.svg per guest moved whose round log is in roundlog_dir, index.html.
+	 * NULL: the event log's directory; "": none. */
+	const char *report_dir;
+	const char *roundlog_dir;         /* the engine's round logs; NULL: no migration SVG */
+	/* An evacuation (not a dry run) starts moving guests (true) or has ended (false);
+	 * from the service's thread. May be NULL. */
+	void (*running)(void *arg, bool running);
+	void *running_arg;
 	struct xentoollog_logger *lg;
 };
 
