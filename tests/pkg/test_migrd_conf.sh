@@ -52,6 +52,17 @@ grep -q "$secret" "$tmp/out" "$tmp/err" && fail "--check-config printed the pre-
 run 0 --check-config "$tmp/good.conf" --max-incoming 2 --allow-bridge br9
 grep -q '^max_incoming = 2 .*# --max-incoming$' "$tmp/out" || fail "--max-incoming 2 does not win"
 grep -q '^allow_bridge = \[ "br9" \]' "$tmp/out" || fail "--allow-bridge does not replace the list"
+# The reports' and metrics' places: keys and options; metrics_file = "" keeps none.
+printf 'metrics_file = ""\nreport_dir = "%s/reports"\n' "$tmp" >"$tmp/report.conf"
+run 0 --check-config "$tmp/report.conf" --insecure
+grep -q "^metrics_file = \"\" .*# $tmp/report.conf:1 (none)\$" "$tmp/out" ||
+	fail "the listing lacks metrics_file = \"\" from line 1: $(cat "$tmp/out")"
+grep -q "^report_dir = \"$tmp/reports\" .*# $tmp/report.conf:2\$" "$tmp/out" ||
+	fail "the listing lacks report_dir from line 2"
+run 0 --check-config "$tmp/report.conf" --insecure --metrics-file "$tmp/m.prom" --report-dir /srv/r
+grep -q "^metrics_file = \"$tmp/m.prom\" .*# --metrics-file\$" "$tmp/out" ||
+	fail "--metrics-file does not win: $(cat "$tmp/out")"
+grep -q '^report_dir = "/srv/r" .*# --report-dir$' "$tmp/out" || fail "--report-dir does not win"
 run 0 --check-config="$tmp/good.conf"
 MIGRD_CONF=$tmp/good.conf run 0 --check-config
 grep -q "^notice = 120 " "$tmp/out" || fail "\$MIGRD_CONF is not read"

@@ -4,7 +4,8 @@
  * one string, +=), the errors naming file, line and key (unknown, given twice, wrong
  * type, out of range, a rule's own refusal, a syntax error), the command line replacing
  * the file's values, the checks before start (credential files and their modes), the
- * listing of --check-config (never a key's contents) and the option table.
+ * listing of --check-config (never a key's contents) and the option table; the reports'
+ * and metrics' settings (report_dir, metrics_file: "" keeps no metrics).
  *
  * tests/pkg/test_migrd_conf.sh runs the built migrd --check-config for its exit statuses.
  */
@@ -84,7 +85,9 @@ static void test_kinds(void)
 		 "storage = \"/srv/xen\"\n"
 		 "targets = [ \"b:8002\", \"c\" ]\n"
 		 "event_log = \"\"\n"
-		 "host = 'it\\'s'\n");
+		 "host = 'it\\'s'\n"
+		 "metrics_file = \"\"\n"
+		 "report_dir = \"/srv/reports\"\n");
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.c.errors, 0);
 	CHECK_EQ(r.c.max_incoming, 8);
@@ -102,6 +105,8 @@ static void test_kinds(void)
 	CHECK_EQ(r.c.targets.n, 2);
 	CHECK_STR(r.c.event_log, "");
 	CHECK_STR(r.c.host, "it's");
+	CHECK_STR(r.c.metrics_file, "");          /* none */
+	CHECK_STR(r.c.report_dir, "/srv/reports");
 	/* untouched: the defaults */
 	CHECK_EQ(r.c.handshake_timeout, 5);
 	CHECK_EQ(r.c.retries, 3);
@@ -116,6 +121,8 @@ static void test_kinds(void)
 
 	run_read(&r, "parallel = 3\n");
 	CHECK_EQ(r.c.parallel, 3);
+	CHECK_STR(r.c.metrics_file, "/var/lib/prometheus/node-exporter/migr.prom");
+	CHECK_STR(r.c.report_dir, "/var/lib/migr/reports");
 	run_end(&r);
 
 	/* A missing default file is every default; a file the operator named must exist. */
@@ -146,9 +153,10 @@ static void test_errors(void)
 		 "once = 1\n"                            /* 9: an option only */
 		 "targets = [ \":8002\" ]\n"             /* 10: no host */
 		 "insecure = 2\n"                        /* 11: a flag is 0 or 1 */
-		 "allow = [ [ \"pci\" ] ]\n");           /* 12: a list in a list */
+		 "allow = [ [ \"pci\" ] ]\n"             /* 12: a list in a list */
+		 "report_dir = \"\"\n");                 /* 13: "" is not a directory */
 	CHECK_EQ(r.rc, -EINVAL);
-	CHECK_EQ(r.c.errors, 11);
+	CHECK_EQ(r.c.errors, 12);
 	snprintf(want, sizeof(want), "%s/migrd.conf:2: unknown key 'bogus'", dir);
 	CHECK_MSG(&r, want);
 	snprintf(want, sizeof(want), "%s/migrd.conf:3: notice: 100000 is out of range (0 to "
@@ -163,6 +171,7 @@ static void test_errors(void)
 	CHECK_MSG(&r, "migrd.conf:10: targets: \":8002\" names no host");
 	CHECK_MSG(&r, "migrd.conf:11: insecure: 2 is not 0 or 1");
 	CHECK_MSG(&r, "migrd.conf:12: allow: item 1 is a list, not a string");
+	CHECK_MSG(&r, "migrd.conf:13: report_dir: empty");
 	run_end(&r);
 
 	/* Syntax: libxlutil names the line (a '-' in a key, an unquoted string). */
@@ -182,7 +191,8 @@ static void test_options(void)
 {
 	struct run r;
 
-	run_read(&r, "max_incoming = 8\nallow_bridge = [ \"xenbr0\", \"br1\" ]\nnotice = 30\n");
+	run_read(&r, "max_incoming = 8\nallow_bridge = [ \"xenbr0\", \"br1\" ]\nnotice = 30\n"
+		 "metrics_file = \"/srv/m.prom\"\nreport_dir = \"/srv/r\"\n");
 	CHECK_EQ(migrd_conf_option(&r.c, "max-incoming", "2"), 0);
 	CHECK_EQ(migrd_conf_option(&r.c, "allow-bridge", "br9"), 0);
 	CHECK_EQ(migrd_conf_option(&r.c, "allow-bridge", "br10,br11"), 0);
@@ -192,6 +202,11 @@ static void test_options(void)
 	if (r.c.allow_bridge.n == 2)
 		CHECK_STR(r.c.allow_bridge.v[0], "br9");
 	CHECK_EQ(r.c.stock_hotplug, 1);
+	CHECK_EQ(migrd_conf_option(&r.c, "metrics-file", ""), 0);     /* "" none */
+	CHECK_EQ(migrd_conf_option(&r.c, "report-dir", "/tmp/r"), 0);
+	CHECK_STR(r.c.metrics_file, "");
+	CHECK_STR(r.c.report_dir, "/tmp/r");
+	CHECK_EQ(migrd_conf_origin(&r.c, "metrics-file"), -1);
 	CHECK_EQ(r.c.notice, 30);                 /* no option: the file's */
 	CHECK_EQ(migrd_conf_origin(&r.c, "max-incoming"), -1);   /* the command line */
 	CHECK_EQ(migrd_conf_origin(&r.c, "notice"), 3);
@@ -203,8 +218,10 @@ static void test_options(void)
 	CHECK_MSG(&r, "--timeout: \"5s\" is not a number");
 	CHECK_EQ(migrd_conf_option(&r.c, "allow", "everything"), -EINVAL);
 	CHECK_MSG(&r, "--allow: --allow takes pci");
+	CHECK_EQ(migrd_conf_option(&r.c, "report-dir", ""), -EINVAL);
+	CHECK_MSG(&r, "--report-dir: empty");
 	CHECK_EQ(migrd_conf_option(&r.c, "no-such-option", "1"), -ENOENT);
-	CHECK_EQ(r.c.errors, 3);
+	CHECK_EQ(r.c.errors, 4);
 	run_end(&r);
 }
 

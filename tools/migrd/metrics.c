@@ -42,7 +42,7 @@ static void flush_locked(void)
 	rc = migr_metrics_write(path, &figures);
 	if (rc && !warned)
 		fprintf(stderr, "migrd: metrics: cannot write %s: %s (is node_exporter's textfile "
-			"directory there? metrics-file in migrd.conf, or --metrics-file, names "
+			"directory there? metrics_file in migrd.conf, or --metrics-file, names "
 			"another place; \"\" none); trying again at each change\n", path,
 			migr_strerror(rc));
 	warned = rc != 0;
