@@ -6,7 +6,9 @@
 # acks (both wait out the notice). Checks: the
 # request node was consumed; the evacuation ends "done"; every guest runs on b only, with
 # its memory verified; each printed the notice on its console before it moved; the event
-# log on a holds three records with their figures; the schema checker passes on both hosts.
+# log on a holds three records with their figures and the evacuation's own record, whose
+# picture (and each migration's, and the index) migrd drew beside it; the schema checker
+# passes on both hosts.
 # One stream at a time (parallel 1): each guest's network-back and settle overlap the next
 # one's pre-copy; the records carry each stream's time (33-evacuate-window has two at once).
 set -u
@@ -53,11 +55,35 @@ log=$LAB_RUN/a/share/events.jsonl
 cat "$log" 2>/dev/null | sed 's/^/    /'
 n=$(grep -c '"record":"migration"' "$log" 2>/dev/null)
 [ "${n:-0}" -eq 3 ] || evac_fail "event log has ${n:-0} migration records, expected 3"
-python3 - "$log" <<'PY' || evac_fail "event log records incomplete"
-import json, sys
+python3 - "$log" "$LAB_RUN/a/share" <<'PY' || evac_fail "event log records incomplete"
+import json, os, sys
+import xml.etree.ElementTree as ET
 ok = True
+share = sys.argv[2]
+evac = [json.loads(l) for l in open(sys.argv[1]) if '"record":"evacuation"' in l]
+# the evacuation's own record names its picture, drawn beside the event log (/host = share)
+if len(evac) != 1 or evac[0].get("state") != "done" or evac[0].get("moved") != 3:
+    print("evacuation record: %s" % evac); ok = False
+else:
+    pics = [evac[0].get("report", "")] + ["/host/index.html"]
+    for l in open(sys.argv[1]):
+        m = json.loads(l)
+        if m.get("record") == "migration":
+            pics.append("/host/migration-%s.svg" % m.get("migration_id"))
+    for pic in pics:
+        path = os.path.join(share, pic[len("/host/"):]) if pic.startswith("/host/") else ""
+        try:
+            if path.endswith(".svg"):
+                ET.parse(path)            # well-formed XML, or it raises
+            elif os.path.getsize(path) == 0:
+                raise ValueError("empty")
+            print("picture %s: %d bytes" % (pic, os.path.getsize(path)))
+        except Exception as e:
+            print("picture %s: %s" % (pic or "(none named)", e)); ok = False
 for line in open(sys.argv[1]):
     r = json.loads(line)
+    if r.get("record") != "migration":
+        continue
     for k in ("evacuation", "migration_id", "guest", "source", "target", "outcome", "rounds",
               "bytes", "blackout_ms", "blackout_phases_ms", "net_back_ms", "total_ms",
               "forwarded_packets", "acked", "deferred"):
