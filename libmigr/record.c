@@ -34,6 +34,7 @@
 
 #include "libmigr.h"
 #include "util.h"
+#include "buf.h"
 
 #define RECORD_MAX 4096
 #define RECORD_MAGIC "migr-record 1"
@@ -41,21 +42,7 @@
 /* Creates dir and its missing parents, mode 0700 for what it creates. */
 static int mkdir_p(const char *dir)
 {
-	char path[4096];
-	size_t i, n = strlen(dir);
-
-	if (!n || n >= sizeof(path))
-		return -EINVAL;
-	memcpy(path, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		path[i] = i < n ? '/' : '\0';
-	}
-	return 0;
+	return migr__mkdir_p(dir, 0700);
 }
 
 /* A value the record may hold: printable, no newline; "" is fine. */
