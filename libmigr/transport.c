@@ -580,7 +580,7 @@ void migr_conn_close(struct migr_conn *c)
 {
 	if (!c)
 		return;
-	migr__gate_release(c);
+	migr_conn_blackout(c, false);   /* a holder that closes lets the others go */
 	migr__stream_abandon(c);
 	if (!c->broken)
 		migr_conn_flush(c);

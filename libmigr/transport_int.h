@@ -121,8 +121,6 @@ struct migr_conn {
 	bool gate_held;            /* this stream's guest is in its blackout (the gate) */
 };
 
-/* transport_stream.c: releases c's hold on the blackout gate, if any. */
-void migr__gate_release(struct migr_conn *c);
 
 /* An accepted connection not yet authenticated (migr_accept_pending()). */
 struct migr_pending {

@@ -171,11 +171,6 @@ void migr_conn_blackout(struct migr_conn *c, bool on)
 	pthread_mutex_unlock(&gate_mu);
 }
 
-void migr__gate_release(struct migr_conn *c)
-{
-	migr_conn_blackout(c, false);
-}
-
 void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r)
 {
 	pthread_mutex_lock(&gate_mu);
