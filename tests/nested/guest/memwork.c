@@ -456,6 +456,7 @@ static void meminfo(char *res, size_t cap)
 
 struct xs;
 static int xs_write(struct xs *xs, const char *path, const char *val);
+static int ackflood_command(uint64_t seconds, char *res, size_t cap);
 
 /*
  * Runs one command (the text after its ID) and writes its result text: "ok ...",
@@ -521,6 +522,14 @@ static void run_command(const char *cmd, struct xs *xs, char *res, size_t cap)
 		snprintf(res, cap, "ok rate=%" PRIu64, v);
 	} else if (!strcmp(verb, "meminfo") && n == 1) {
 		meminfo(res, cap);
+	} else if (!strcmp(verb, "ackflood") && n == 2) {
+		if (parse_u64(arg, 86400, &v)) {
+			snprintf(res, cap, "error bad-seconds");
+			return;
+		}
+		rc = ackflood_command(v, res, cap);
+		if (rc)
+			snprintf(res, cap, "error ackflood %s", strerror(-rc));
 	} else if (!strcmp(verb, "stats") && n == 1) {
 		pthread_mutex_lock(&sh.lock);
 		snprintf(res, cap, "ok writes=%" PRIu64 " rate=%" PRIu64 " verified=%" PRIu64
@@ -643,7 +652,7 @@ static int xs_request(struct xs *xs, uint32_t type, const char *a, size_t alen, 
 		      size_t blen, char *reply, size_t cap)
 {
 	uint8_t msg[sizeof(struct xs_hdr) + XS_PAYLOAD_MAX];
-	static char in[XS_PAYLOAD_MAX + 1];
+	static _Thread_local char in[XS_PAYLOAD_MAX + 1];   /* the flood has a thread and a channel of its own */
 	struct xs_hdr h = { .type = type, .req_id = ++xs->req_id, .len = (uint32_t)(alen + blen) };
 	ssize_t n;
 	int rc;
@@ -718,6 +727,77 @@ static int xs_open(struct xs *xs)
 {
 	xs->fd = open(opt.xenbus, O_RDWR | O_CLOEXEC);
 	return xs->fd < 0 ? -errno : 0;
+}
+
+/* ---- ackflood: the guest as a hostile writer of its maintenance ack node ------------------ */
+/*
+ * A thread with a xenbus channel of its own writes migr/ack (the node the guest may write
+ * to end a maintenance notice early) as fast as xenstored answers, with values that are
+ * never an event id, and every 64th time also creates a child under it (migr/ack/flood),
+ * until its deadline. What dom0 then sees is a guest flooding the daemon's watch.
+ */
+static uint64_t flood_deadline_ns;             /* monotonic; 0: stop */
+static uint64_t flood_writes, flood_refused;
+static bool flood_running;
+static pthread_mutex_t flood_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *ackflood_thread(void *arg)
+{
+	struct xs xs = { .fd = -1 };
+	uint64_t n = 0;
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	char val[32];
+
+	(void)arg;
+	if (xs_open(&xs) == 0) {
+		while ((uint64_t)now_ns(CLOCK_MONOTONIC) < __atomic_load_n(&flood_deadline_ns, __ATOMIC_RELAXED)
+		       && !sig_stop) {
+			snprintf(val, sizeof(val), "flood-%" PRIu64, n);
+			int rc = (++n % 64) ? xs_write(&xs, "migr/ack", val)
+					    : xs_write(&xs, "migr/ack/flood", val);
+
+			__atomic_add_fetch(rc ? &flood_refused : &flood_writes, 1, __ATOMIC_RELAXED);
+			if (rc && rc != -EACCES && rc != -ENOENT && rc != -EPERM) {
+				xs_close(&xs);     /* a broken channel: a new one */
+				if (xs_open(&xs))
+					break;
+			}
+		}
+		xs_close(&xs);
+	}
+	say("ackflood: %" PRIu64 " writes, %" PRIu64 " refused in %.1f s",
+	    __atomic_load_n(&flood_writes, __ATOMIC_RELAXED),
+	    __atomic_load_n(&flood_refused, __ATOMIC_RELAXED),
+	    (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	pthread_mutex_lock(&flood_lock);
+	flood_running = false;
+	pthread_mutex_unlock(&flood_lock);
+	return NULL;
+}
+
+/* "ackflood S": flood for S seconds from now (0: stop); the result counts the writes so far. */
+static int ackflood_command(uint64_t seconds, char *res, size_t cap)
+{
+	pthread_t tid;
+	int rc = 0;
+
+	pthread_mutex_lock(&flood_lock);
+	__atomic_store_n(&flood_deadline_ns, seconds ?
+			 (uint64_t)now_ns(CLOCK_MONOTONIC) + seconds * 1000000000ull : 0,
+			 __ATOMIC_RELAXED);
+	if (seconds && !flood_running) {
+		rc = -pthread_create(&tid, NULL, ackflood_thread, NULL);
+		if (!rc) {
+			flood_running = true;
+			pthread_detach(tid);
+		}
+	}
+	pthread_mutex_unlock(&flood_lock);
+	if (!rc)
+		snprintf(res, cap, "ok ackflood=%" PRIu64 " writes=%" PRIu64 " refused=%" PRIu64,
+			 seconds, __atomic_load_n(&flood_writes, __ATOMIC_RELAXED),
+			 __atomic_load_n(&flood_refused, __ATOMIC_RELAXED));
+	return rc;
 }
 
 /* ---- the xenstore thread: publishes state, polls data/memwork/cmd ------------------------- */
