@@ -38,6 +38,8 @@ struct entry_state {
 	uint64_t stream_t0;
 	uint64_t share_us;        /* integral of 1 / (streams at once) over its stream: its
 	                             share of the link's time were the streams to share it */
+	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
+	                               last one (the gate counts per connection, all along) */
 };
 
 struct attempt_priv {
@@ -303,6 +305,7 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	if (!ev->first_stream_us)
 		ev->first_stream_us = ev->tick_us ? ev->tick_us : 1;
 	ev->st[i].share_us = 0;
+	ev->st[i].held0_us = ev->st[i].held_us = 0;
 }
 
 /* What a finished stream says about the link, MEASURED only: alone, one stream's rate;
@@ -339,13 +342,20 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 		ev->window_max = w;
 }
 
-/* Called with mu held: entry i's stream ended (measured: its figures are the link's). It
- * keeps its slot until slot_free(). */
+/*
+ * Called with mu held: entry i's stream ended (measured: its figures are the link's). It
+ * keeps its slot until slot_free(). The time it held its sends for another guest's
+ * blackout (the gate) is left out: it moved nothing then, and counted in, it made a link
+ * whose streams add look like one they only share. It comes out of the share integral
+ * too: a held stream mostly waits alone, the holder's stream being over (its final send
+ * is the part of its blackout that still streams).
+ */
 static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool measured)
 {
 	struct entry_state *st = &ev->st[i];
 	struct migr_evac_guest_result *r = &ev->res[i];
-	uint64_t us;
+	uint64_t us, held, share;
+	unsigned int beside;
 
 	if (!st->streaming)
 		return;
@@ -353,13 +363,25 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	ev->streams--;
 	st->streaming = false;
 	us = ev->tick_us - st->stream_t0;
+	held = st->moving && st->held_us > st->held0_us ? st->held_us - st->held0_us : 0;
+	if (held > us)
+		held = us;   /* the counter and the executor's clock are not the same */
+	share = st->share_us > held ? st->share_us - held : 0;
 	r->stream_us = us;
+	r->stream_held_us = held;
 	r->stream_bytes = bytes;
+	us -= held;
 	/* the harmonic mean of the streams at once: on a link they share, the stream's rate
-	 * times it is the link's rate, whatever the company came and went */
-	r->streams_beside_x100 = st->share_us ? (unsigned int)(us * 100 / st->share_us) : 100;
+	 * times it is the link's rate, whatever the company came and went; at least one
+	 * (itself), at most the slots there were */
+	beside = share ? (unsigned int)(us * 100 / share) : 100;
+	if (beside < 100)
+		beside = 100;
+	if (beside > ev->p.parallel * 100)
+		beside = ev->p.parallel * 100;
+	r->streams_beside_x100 = beside;
 	if (measured && us >= 1000 && bytes && ev->p.window == MIGR_EVAC_WINDOW_MEASURED)
-		window_learn(ev, bytes, us, r->streams_beside_x100);
+		window_learn(ev, bytes, us, beside);
 }
 
 /* Called with mu held: a migration begun by stream_begin() ended: its slot goes back. */
@@ -477,7 +499,10 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 		ev->st[ap->entry].moving = true;
 		ev->st[ap->entry].stream_t0 = ev->tick_us;
 		ev->st[ap->entry].share_us = 0;
+		ev->st[ap->entry].held0_us = p->held_us;
 	}
+	if (ev->st[ap->entry].streaming)
+		ev->st[ap->entry].held_us = p->held_us;
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
 		stream_end(ev, ap->entry, p->sent_bytes, true);
 	report(ev, (int)ap->entry);

@@ -443,6 +443,7 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	jb_kint(&b, "bytes", (long long)o->bytes);
 	jb_kint(&b, "total_ms", (long long)(o->total_us / 1000));
 	jb_kint(&b, "stream_ms", (long long)(r->stream_us / 1000));
+	jb_kint(&b, "stream_held_ms", (long long)(r->stream_held_us / 1000));
 	jb_kint(&b, "throttle_max_pct", o->throttle_max_pct);
 	jb_printf(&b, ",\"streams_at_once\":%.2f", r->streams_beside_x100 / 100.0);
 	jb_printf(&b, ",\"blackout_ms\":%.3f", o->blackout_us / 1000.0);

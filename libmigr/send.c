@@ -183,6 +183,7 @@ void migr__send_report(struct migr__send *s)
 	pr.guest_pages = s->guest_pages;
 	pr.sent_pages = s->res->pages_live;
 	pr.sent_bytes = s->c ? stream_bytes(s) : 0;
+	pr.held_us = migr_conn_gate_held_us(s->c);
 	s->p.progress(&pr, s->p.progress_arg);
 }
 
@@ -366,6 +367,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pr.guest_pages = s->guest_pages;
 		pr.sent_pages = s->res->pages_live;
 		pr.sent_bytes = bytes;
+		pr.held_us = migr_conn_gate_held_us(s->c);
 		pr.remaining_pages = v.remaining_pages;
 		pr.dirty_rate_pps = v.dirty_rate_pps;
 		pr.bandwidth_Bps = v.bandwidth_Bps;

@@ -119,6 +119,8 @@ struct migr_conn {
 	uint64_t pump_bytes;
 	char pump_err[MIGR_ERR_MAX];
 	bool gate_held;            /* this stream's guest is in its blackout (the gate) */
+	uint64_t gate_held_us;     /* its pump waited that long for others' blackouts, in
+	                              all (under gate_mu) */
 };
 
 

@@ -179,6 +179,18 @@ void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r)
 	pthread_mutex_unlock(&gate_mu);
 }
 
+uint64_t migr_conn_gate_held_us(const struct migr_conn *c)
+{
+	uint64_t us;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&gate_mu);
+	us = c->gate_held_us;
+	pthread_mutex_unlock(&gate_mu);
+	return us;
+}
+
 /* Before a pump sends: waits while another connection's guest is in its blackout, at most
  * MIGR_BLACKOUT_GATE_MS. */
 static void gate_wait(struct migr_conn *c)
@@ -204,8 +216,11 @@ static void gate_wait(struct migr_conn *c)
 			break;
 	}
 	if (held) {
+		uint64_t us = migr__now_us() - t0;
+
 		gate_holds++;
-		gate_held_us += migr__now_us() - t0;
+		gate_held_us += us;
+		c->gate_held_us += us;
 	}
 	pthread_mutex_unlock(&gate_mu);
 }

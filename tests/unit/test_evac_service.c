@@ -277,6 +277,8 @@ static void test_request_through_xenstore(void)
 		CHECK_EQ(evac_records, 0);
 		records++;
 		CHECK(strstr(line, "\"timeline_ms\":{\"start\":") != NULL);
+		CHECK(strstr(line, "\"stream_ms\":") != NULL);
+		CHECK(strstr(line, "\"stream_held_ms\":0,") != NULL);
 		CHECK(strstr(line, "\"record\":\"migration\"") != NULL);
 		CHECK(strstr(line, "\"evacuation\":\"maint-1\"") != NULL);
 		if (strstr(line, "\"outcome\":\"moved\"")) {

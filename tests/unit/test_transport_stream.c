@@ -711,20 +711,24 @@ static void test_write_timeout(bool socket)
 /*
  * The blackout gate: while connection h's guest is in its blackout, the stream of another
  * connection (a) holds its sends: its consumer gets nothing in the first 400 ms, then the
- * whole stream once h lets go. h's own stream is never held, and a hold is counted.
+ * whole stream once h lets go. h's own stream is never held, and a hold is counted, for the
+ * process and for a alone.
  */
 static void test_blackout_gate(void)
 {
 	struct migr_conn *a, *b, *h, *hb;
 	struct producer p = { .bytes = 4u << 20, .seed = 77 }, hp = { .bytes = 1u << 20, .seed = 78 };
 	struct consumer q = { 0 }, hq = { 0 };
-	uint64_t holds0, held0, holds, held, sent, recvd;
+	uint64_t holds0, held0, holds, held, sent, recvd, a_held;
+	double t_hold;
 
 	if (make_conns(K_PIPE, 0, &a, &b) || make_conns(K_PIPE, 0, &h, &hb)) {
 		CHECK(0 && "pairs for the gate");
 		return;
 	}
 	migr_conn_gate_stats(&holds0, &held0);
+	CHECK_EQ(migr_conn_gate_held_us(a), 0);
+	CHECK_EQ(migr_conn_gate_held_us(NULL), 0);
 	migr_conn_blackout(h, true);
 	/* the holder's own stream goes through at once */
 	stream_once(h, hb, 0, &hp, &hq);
@@ -733,9 +737,11 @@ static void test_blackout_gate(void)
 	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
 	pthread_create(&p.th, NULL, producer_main, &p);
 	pthread_create(&q.th, NULL, consumer_main, &q);
+	t_hold = now_s();
 	usleep(400000);
 	CHECK_EQ(q.got, 0);
 	migr_conn_blackout(h, false);
+	t_hold = now_s() - t_hold;
 	pthread_join(p.th, NULL);
 	CHECK_EQ(p.err, 0);
 	CHECK_EQ(migr_conn_stream_out_end(a, true, 0, NULL, &sent), 0);
@@ -746,7 +752,17 @@ static void test_blackout_gate(void)
 	migr_conn_gate_stats(&holds, &held);
 	CHECK(holds > holds0);
 	CHECK(held > held0);
-	printf("blackout gate: the other stream held %.0f ms\n", (double)(held - held0) / 1000.0);
+	/* the held connection counts every hold of the process since, and about as long as the
+	 * hold (less the producer's start: it makes its first 4 MiB before it writes); the
+	 * holder counts nothing */
+	a_held = migr_conn_gate_held_us(a);
+	CHECK_EQ(a_held, held - held0);
+	CHECK(a_held >= 150000 && a_held <= (uint64_t)(t_hold * 1e6) + 100000);
+	CHECK_EQ(migr_conn_gate_held_us(h), 0);
+	CHECK_EQ(migr_conn_gate_held_us(b), 0);
+	printf("blackout gate: the other stream held %.0f ms (its connection counts %.0f ms, the "
+	       "hold lasted %.0f ms)\n", (double)(held - held0) / 1000.0, a_held / 1000.0,
+	       t_hold * 1000.0);
 	/* closing a holder lets the others go too */
 	migr_conn_blackout(h, true);
 	migr_conn_close(h);

@@ -53,6 +53,9 @@ struct migr_evac_progress {
 	unsigned int round;
 	uint64_t elapsed_us;
 	uint64_t sent_bytes;
+	uint64_t held_us;              /* time its stream waited for another guest's blackout
+	                                  (the gate, migr/transport.h); left out of the link's
+	                                  figures */
 	uint64_t remaining_bytes;
 	uint64_t dirty_rate_pps;
 	uint64_t bandwidth_Bps;
@@ -131,7 +134,10 @@ struct migr_evac_guest_result {
 	uint64_t started_us, finished_us;     /* since the run began */
 	uint64_t stream_us, stream_bytes;     /* its last stream: start to the end of the
 	                                         final send, and the bytes it moved */
-	unsigned int streams_beside_x100;     /* mean streams at once during it, x 100 */
+	uint64_t stream_held_us;              /* of stream_us, the time it held its sends for
+	                                         another guest's blackout */
+	unsigned int streams_beside_x100;     /* mean streams at once while it moved (the
+	                                         held time left out), x 100 */
 	uint64_t notice_end_us;               /* its notice period ended (0: none waited) */
 	uint64_t attempt_started_us;          /* its last attempt started (0: none) */
 };
@@ -165,7 +171,8 @@ typedef void migr_evac_report_fn(void *arg, struct migr_evac *ev, int entry);
  * How many migrations run at once. A migration holds one of the window's slots from its
  * start to its end (its tail does not overlap the next stream: see libmigr/evac.c); its
  * stream, from the pre-copy's start to the end of its final send (its progress report
- * leaving FINAL_SEND), is what the link's rate is measured on.
+ * leaving FINAL_SEND), is what the link's rate is measured on, less the time it held its
+ * sends for another guest's blackout (migr_evac_progress.held_us): then it was not moving.
  *   FIXED     `parallel` slots from the start.
  *   MEASURED  one slot first: the first stream, alone, measures the link for one stream.
  *             Then a second is let in; each stream that ran beside others tells whether

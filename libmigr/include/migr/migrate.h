@@ -75,6 +75,8 @@ struct migr_progress {
 	uint64_t guest_pages;          /* p2m size */
 	uint64_t sent_pages;           /* pages sent live so far */
 	uint64_t sent_bytes;           /* stream bytes so far */
+	uint64_t held_us;              /* time this migration's stream waited for another
+	                                  guest's blackout so far (migr_conn_blackout()) */
 	uint64_t round_pages;          /* pages of this round */
 	uint64_t round_bytes;
 	uint64_t round_us;

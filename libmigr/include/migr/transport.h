@@ -247,6 +247,11 @@ void migr_conn_blackout(struct migr_conn *c, bool on);
  * another's blackout (since the start). */
 void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r);
 
+/* How long, in all, this connection's outgoing streams held their sends for another
+ * connection's blackout (since it was opened; 0 for a connection never held). Its own
+ * blackout never holds it. Any thread, also while its pump runs. */
+uint64_t migr_conn_gate_held_us(const struct migr_conn *c);
+
 /*
  * migr_conn_stream_error: 0 while the running stream's pump is well, else its error (the
  * connection broke; the pump then discards what the producer writes until _end). Any

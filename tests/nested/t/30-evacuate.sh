@@ -101,7 +101,7 @@ for line in open(sys.argv[1]):
         print("record of %s: blackout phases not measured" % r.get("guest")); ok = False
     if r.get("outcome") == "moved" and not isinstance(r.get("net_back_ms"), (int, float)):
         print("record of %s: the guest's vif was not seen connected again" % r.get("guest")); ok = False
-    print("     stream %.1f s, %.2f streams at once" % (r.get("stream_ms", 0) / 1000.0, r.get("streams_at_once", 0)))
+    print("     stream %.1f s (held %.1f s), %.2f streams at once" % (r.get("stream_ms", 0) / 1000.0, r.get("stream_held_ms", 0) / 1000.0, r.get("streams_at_once", 0)))
     if r["guest"] == "g1" and not r["acked"]: print("g1: ack not recorded"); ok = False
     if r["guest"] == "g2" and not r["deferred"]: print("g2: deferral not recorded"); ok = False
 sys.exit(0 if ok else 1)

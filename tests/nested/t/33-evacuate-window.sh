@@ -37,8 +37,9 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("record") != "migration":
         continue
-    print("%s: %s, stream %.1f s, %.2f streams at once, blackout %.0f ms" % (
-        r["guest"], r["outcome"], r.get("stream_ms", 0) / 1000.0, r.get("streams_at_once", 0),
+    print("%s: %s, stream %.1f s (held %.1f s), %.2f streams at once, blackout %.0f ms" % (
+        r["guest"], r["outcome"], r.get("stream_ms", 0) / 1000.0,
+        r.get("stream_held_ms", 0) / 1000.0, r.get("streams_at_once", 0),
         r.get("blackout_ms", 0)))
     best = max(best, r.get("streams_at_once", 0))
 sys.exit(0 if best >= 1.2 else 1)
