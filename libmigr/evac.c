@@ -9,11 +9,12 @@
  * threads. A worker takes the first entry (execution order) that is queued, or retrying
  * and due, and whose group is under its cap; it waits out the guest's notice (first
  * attempt only), takes a slot of the window (below), runs the migration through the
- * migrate function, files the outcome and gives the slot back. A migration holds its
- * slot to its very end: in the nested lab, a next pre-copy started at the previous one's
- * DONE, while the source still destroyed its copy and waited for the network-back
- * report, left both migrations stuck (PV guests, shadow paging), so tails do not
- * overlap streams until that is understood. Workers beyond the slots wait out notices. One mutex
+ * migrate function and files the outcome. A migration gives its slot back at DONE (the
+ * guest runs on the target): the source destroying its copy, the network-back report and
+ * the records move no bytes, so the next pre-copy overlaps them. (Destroys run in a
+ * process of their own, migr-destroy: libxl's in-process destroy forked a child that could
+ * inherit a lock of another migration's libxenguest and hang both.) Workers beyond the
+ * slots wait out notices. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -40,6 +41,8 @@ struct entry_state {
 	                             share of the link's time were the streams to share it */
 	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
 	                               last one (the gate counts per connection, all along) */
+	bool slot_held;           /* holds a slot of the window: from stream_begin() to DONE
+	                             (or the migration's end, if it never got there) */
 };
 
 struct attempt_priv {
@@ -299,6 +302,7 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	streams_tick(ev);
 	ev->streams++;
 	ev->slots++;
+	ev->st[i].slot_held = true;
 	ev->st[i].streaming = true;
 	ev->st[i].stream_t0 = ev->tick_us;
 	ev->st[i].moving = false;
@@ -320,22 +324,22 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 		ev->rate1_Bps = ev->rate1_Bps ? (ev->rate1_Bps + rate) / 2 : rate;
 		if (ev->window == 1 && ev->ceiling > 1) {
 			w = 2;
-			snprintf(ev->window_why, sizeof(ev->window_why), "one stream moved %llu MiB/s; "
-				 "trying two", (unsigned long long)(rate >> 20));
+			snprintf(ev->window_why, sizeof(ev->window_why), "one stream moved %.1f MiB/s; "
+				 "trying two", rate / 1048576.0);
 		}
 	} else if (beside_x100 < 125) {
 		/* too little company to tell */
 	} else if (ev->rate1_Bps && together * 10 >= ev->rate1_Bps * 12) {
 		w = ev->window < ev->ceiling ? ev->window + 1 : ev->window;
-		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %llu MiB/s "
-			 "together, one alone %llu MiB/s: they add", beside_x100 / 100.0,
-			 (unsigned long long)(together >> 20), (unsigned long long)(ev->rate1_Bps >> 20));
+		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
+			 "together, one alone %.1f MiB/s: they add", beside_x100 / 100.0,
+			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
 	} else if (ev->rate1_Bps) {
 		w = ev->window > 1 ? ev->window - 1 : 1;
 		ev->ceiling = w;   /* not tried again */
-		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %llu MiB/s "
-			 "together, one alone %llu MiB/s: they only share the link", beside_x100 / 100.0,
-			 (unsigned long long)(together >> 20), (unsigned long long)(ev->rate1_Bps >> 20));
+		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
+			 "together, one alone %.1f MiB/s: they only share the link", beside_x100 / 100.0,
+			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
 	}
 	ev->window = w;
 	if (w > ev->window_max)
@@ -384,9 +388,14 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, beside);
 }
 
-/* Called with mu held: a migration begun by stream_begin() ended: its slot goes back. */
-static void slot_free(struct migr_evac *ev)
+/* Called with mu held: entry i's migration reached DONE (the guest runs on the target) or
+ * ended: its slot goes back, once. What is left after DONE (the source's copy destroyed,
+ * the network-back report, the records) moves no bytes, so the next pre-copy starts then. */
+static void slot_free(struct migr_evac *ev, unsigned i)
 {
+	if (!ev->st[i].slot_held)
+		return;
+	ev->st[i].slot_held = false;
 	ev->slots--;
 	pthread_cond_broadcast(&ev->cv);
 }
@@ -505,6 +514,8 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 		ev->st[ap->entry].held_us = p->held_us;
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
 		stream_end(ev, ap->entry, p->sent_bytes, true);
+	if (p->phase == MIGR_PHASE_DONE)
+		slot_free(ev, ap->entry);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
@@ -585,7 +596,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
 	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
-	slot_free(ev);
+	slot_free(ev, i);
 	ev->running--;
 	ev->st[i].taken = false;
 	r->last_rc = rc;
