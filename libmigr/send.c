@@ -295,9 +295,15 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 	}
 
 	if (!s->started) {
+		uint64_t n = call_a ? (uint64_t)st->dirty_count : 0, mem = s->di.mem_kib / 4;
+
 		s->started = true;
 		s->t_precopy0 = now;
-		s->guest_pages = call_a ? (uint64_t)st->dirty_count : 0;
+		/* libxenguest's first N is the p2m's size, which for a PVH or HVM guest spans
+		 * the holes below 4 GiB (1,044,480 for a 128 MiB PVH guest); only populated
+		 * pages carry data, and their count (the domain's allocation) is what round 0
+		 * sends and what the policy must take as the guest's size. */
+		s->guest_pages = mem && mem < n ? mem : n;
 		s->res->guest_pages = s->guest_pages;
 	}
 	memset(&ps, 0, sizeof(ps));
@@ -305,6 +311,8 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 	ps.iteration = st->iteration;
 	ps.total_written = st->total_written;
 	ps.dirty_count = st->dirty_count;
+	if (call_a && s->guest_pages && (uint64_t)st->dirty_count > s->guest_pages)
+		ps.dirty_count = (long)s->guest_pages;     /* round 0: pages, not p2m entries */
 	ps.elapsed_us = now - s->t_precopy0;
 	ps.page_size = 4096;
 	ps.guest_pages = s->guest_pages;
@@ -312,7 +320,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 
 	if (call_a) {
 		s->round_start_us = now;
-		s->round_n = st->dirty_count;
+		s->round_n = (uint64_t)ps.dirty_count;
 		s->round_bytes0 = bytes;
 		pthread_mutex_lock(&s->lock);
 		s->n_samples = 0;

@@ -72,7 +72,7 @@ struct migr_progress {
 	unsigned int round;            /* pre-copy round (libxenguest's iteration) */
 	bool round_end;                /* this report closes a round (decision point B) */
 	uint64_t elapsed_us;           /* since the migration started */
-	uint64_t guest_pages;          /* p2m size */
+	uint64_t guest_pages;          /* populated pages (the allocation), not the p2m size */
 	uint64_t sent_pages;           /* pages sent live so far */
 	uint64_t sent_bytes;           /* stream bytes so far */
 	uint64_t held_us;              /* time this migration's stream waited for another

@@ -96,7 +96,8 @@ struct migr_policy_stats {
 	uint64_t round_pages;
 	uint64_t round_us;
 	uint32_t page_size;            /* 0 means 4096 */
-	uint64_t guest_pages;          /* p2m size (the first call A's N) */
+	uint64_t guest_pages;          /* the guest's populated pages (its allocation; the first
+	                                  call A's N, the p2m's size, is larger for PVH/HVM) */
 	uint32_t throttle_pct;
 	const struct migr_policy_sample *samples;
 	size_t n_samples;
