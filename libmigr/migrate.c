@@ -489,7 +489,11 @@ static int hello(struct migr__send *s)
 
 static int preflight(struct migr__send *s)
 {
-	return s->d->preflight ? s->d->preflight(s) : 0;
+	int rc = s->d->preflight ? s->d->preflight(s) : 0;
+
+	if (!rc && !s->res->restore_hint_us)
+		migr__send_own_fixed(s);
+	return rc;
 }
 
 /* Once: with PREFLIGHT from version 2 on (the target answers after checking it), else
@@ -543,6 +547,9 @@ static int wait_done(struct migr__send *s)
 		return rc;
 	account_blackout(s, migr__now_us());
 	migr_conn_blackout(s->c, false);   /* the guest runs: the other streams go on */
+	if (s->res->blackout_us > s->res->final_send_us)
+		migr__history_add(rec_dir(s), MIGR__SRC_HISTORY,
+				  s->res->blackout_us - s->res->final_send_us, s->p.lg);
 	s->done = true;
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;

@@ -143,93 +143,11 @@ void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *
  * receptions have claimed; claims it then (*claim_r). */
 /*
  * The restore history: this target's own part of recent blackouts (restore tail and
- * unpause, in us), one figure per line in DIR/restore-history, the last HISTORY_MAX kept.
- * PREFLIGHT_REPLY carries their median, so that the source's policy knows the part of the
- * blackout that no pre-copy round can shorten. The file is ours (0600, under the state
- * directory), but it is read like any input: bad lines are skipped.
+ * unpause, in us), in DIR/restore-history (migr__history_add()). PREFLIGHT_REPLY carries
+ * their median, so that the source's policy knows the part of the blackout that no
+ * pre-copy round can shorten.
  */
 #define HISTORY_FILE "restore-history"
-#define HISTORY_MAX 5
-
-static unsigned int history_read(const char *dir, uint64_t v[HISTORY_MAX])
-{
-	char path[512], buf[256], *line, *save = NULL;
-	unsigned int n = 0;
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/" HISTORY_FILE, dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *end;
-		unsigned long long x;
-
-		errno = 0;
-		x = strtoull(line, &end, 10);
-		if (errno || *end || end == line || x == 0 ||
-		    x > MIGR_RESTORE_HINT_MAX_NS / 1000)
-			continue;
-		if (n == HISTORY_MAX) {   /* keep the last ones */
-			memmove(v, v + 1, (HISTORY_MAX - 1) * sizeof(*v));
-			n--;
-		}
-		v[n++] = x;
-	}
-	return n;
-}
-
-/* The median of the history, 0 if there is none. */
-static uint64_t history_hint(const char *dir)
-{
-	uint64_t v[HISTORY_MAX];
-	unsigned int n = history_read(dir, v);
-
-	for (unsigned int i = 1; i < n; i++)
-		for (unsigned int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			uint64_t t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
-}
-
-static void history_add(const char *dir, uint64_t us, struct xentoollog_logger *lg)
-{
-	uint64_t v[HISTORY_MAX + 1];
-	char path[512], tmp[520];
-	unsigned int n, first;
-	FILE *f;
-	int fd;
-
-	if (!us || us > MIGR_RESTORE_HINT_MAX_NS / 1000)
-		return;
-	n = history_read(dir, v);
-	v[n++] = us;
-	first = n > HISTORY_MAX ? n - HISTORY_MAX : 0;   /* the last HISTORY_MAX are kept */
-	snprintf(path, sizeof(path), "%s/" HISTORY_FILE, dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		migr__log(lg, XTL_DETAIL, "cannot write %s: %s", tmp, strerror(errno));
-		return;
-	}
-	for (unsigned int i = first; i < n; i++)
-		fprintf(f, "%llu\n", (unsigned long long)v[i]);
-	if (fclose(f) || rename(tmp, path)) {
-		migr__log(lg, XTL_DETAIL, "cannot write %s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-}
 
 bool migr__admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
                   uint64_t *need_r, uint64_t *claim_r)
@@ -518,7 +436,7 @@ static int preflight(struct recv_ctx *x)
 	if (rc)
 		return rc;
 	m.preflight_reply.accept = true;
-	m.preflight_reply.restore_hint_ns = history_hint(record_dir(x->p)) * 1000;
+	m.preflight_reply.restore_hint_ns = migr__history_median(record_dir(x->p), HISTORY_FILE) * 1000;
 	return migr_msg_send(x->c, &m);
 }
 
@@ -937,7 +855,7 @@ static int settle(struct recv_ctx *x)
 	if (x->d->settled)
 		x->d->settled(x);
 	if (!x->p->paused)
-		history_add(record_dir(x->p), res->restore_us + res->unpause_us, x->p->lg);
+		migr__history_add(record_dir(x->p), HISTORY_FILE, res->restore_us + res->unpause_us, x->p->lg);
 	return 0;
 }
 

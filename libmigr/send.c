@@ -69,6 +69,27 @@ void migr__send_target_fixed(struct migr__send *s, uint64_t target_us)
 	migr_policy_init(&s->pol, &s->p.policy);
 }
 
+/*
+ * With no hint from the target (a target that never restored a guest, or stock xl's), the
+ * fixed part of the blackout is taken from this host's own last migrations: their
+ * blackouts less their final sends (suspend, handshake, restore tail, unpause), in
+ * DIR/blackout-history beside the source's records. The policy's default (a suspend of a
+ * few tens of ms) would otherwise predict a blackout many times too short.
+ */
+void migr__send_own_fixed(struct migr__send *s)
+{
+	uint64_t own = migr__history_median(migr__send_rec_dir(s), MIGR__SRC_HISTORY);
+
+	if (own <= s->p.policy.blackout_fixed_us)
+		return;
+	s->p.policy.blackout_fixed_us = own > UINT32_MAX ? UINT32_MAX : (uint32_t)own;
+	s->res->own_hint_us = own;
+	migr_policy_init(&s->pol, &s->p.policy);
+	migr__log(s->p.lg, XTL_DETAIL, "domain %u: the target gave no restore figure: the "
+		  "blackout's fixed part is taken as %.1f ms, the median of this host's last "
+		  "migrations", s->domid, own / 1000.0);
+}
+
 void migr__send_fini(struct migr__send *s)
 {
 	pthread_mutex_destroy(&s->lock);

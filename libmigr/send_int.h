@@ -143,6 +143,9 @@ void migr__send_fini(struct migr__send *s);
 /* The target's restore hint (PREFLIGHT_REPLY): added to the policy's fixed blackout cost,
  * at most 10 s of it. Before the stream only. */
 void migr__send_target_fixed(struct migr__send *s, uint64_t target_us);
+/* No hint from the target: the fixed part from this host's own history (send.c). */
+#define MIGR__SRC_HISTORY "blackout-history"
+void migr__send_own_fixed(struct migr__send *s);
 
 
 /* The fault hook between steps (fault.c, migr/fault.h): 0 go on, -EIO an injected error,

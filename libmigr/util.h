@@ -36,6 +36,14 @@ void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char 
  * executable. Thread-safe. */
 int migr__helper_path(const char *name, char *path, size_t len);
 
+/* Histories of a host's own figures (us), the last 5 in DIR/NAME, one per line (0600,
+ * written through a temporary file and a rename): the median (0: none), and a figure
+ * added (figures of 0 or over a minute are not kept). Errors writing are logged at
+ * detail level only: a history is a hint. */
+uint64_t migr__history_median(const char *dir, const char *name);
+void migr__history_add(const char *dir, const char *name, uint64_t us,
+		       struct xentoollog_logger *lg);
+
 /* The suffixes migr reserves for the two copies of a guest in flight (docs/phases.md). */
 #define MIGR_SUFFIX_INCOMING "--incoming"
 #define MIGR_SUFFIX_AWAY "--migratedaway"

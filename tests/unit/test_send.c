@@ -239,6 +239,46 @@ static void test_restore_hint(void)
 	unlink(path);
 }
 
+/*
+ * A target with no restore history gives no hint: the source takes the blackout's fixed
+ * part from its own last migrations (blackout less final send, in blackout-history beside
+ * its records) when that is larger than the policy's default.
+ */
+static void test_own_hint(void)
+{
+	char tpath[128], spath[128];
+	struct run r;
+	uint64_t first;
+
+	snprintf(tpath, sizeof(tpath), "%s/restore-history", record_dir);
+	snprintf(spath, sizeof(spath), "%s/blackout-history", src_dir);
+	unlink(tpath);
+	unlink(spath);
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->restore_delay_ms = 300;          /* a restore tail the default knows nothing of */
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.restore_hint_us, 0);
+	CHECK_EQ(r.res.own_hint_us, 0);
+	CHECK(r.res.blackout_us >= 300000);
+	first = r.res.blackout_us - r.res.final_send_us;
+	teardown(&r);
+	CHECK(access(spath, F_OK) == 0);
+	unlink(tpath);                          /* the next target knows nothing either */
+
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.restore_hint_us, 0);
+	CHECK_EQ(r.res.own_hint_us, first);
+	CHECK(r.res.predicted_blackout_us >= first);
+	fprintf(stderr, "own hint: first blackout less its final send %.1f ms, the next "
+		"migration predicted %.1f ms\n", first / 1000.0, r.res.predicted_blackout_us / 1000.0);
+	teardown(&r);
+	unlink(tpath);
+	unlink(spath);
+}
+
 /* Concurrent receptions share a claim on free memory: memory another incoming guest has
  * been promised is not free for this one; a finished reception gives its claim back. */
 static void test_claims(void)
@@ -766,6 +806,7 @@ int main(void)
 	test_config_refused(false);
 	test_config_refused(true);
 	test_restore_hint();
+	test_own_hint();
 	test_claims();
 	test_suspend_fails(false);
 	test_suspend_fails(true);

@@ -240,6 +240,9 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 	if (r->restore_hint_us)
 		snprintf(pred, sizeof(pred), "predicted %.1f, with the target's recent restore "
 			 "tail and unpause %.1f", ms(r->predicted_blackout_us), ms(r->restore_hint_us));
+	else if (r->own_hint_us)
+		snprintf(pred, sizeof(pred), "predicted %.1f, with this host's recent fixed part "
+			 "%.1f (the target gave none)", ms(r->predicted_blackout_us), ms(r->own_hint_us));
 	else
 		snprintf(pred, sizeof(pred), "predicted %.1f", ms(r->predicted_blackout_us));
 	if (r->blackout_us)
@@ -278,7 +281,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"zero_bytes\":%llu,\"throttle_max_pct\":%u,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
-		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"suspend_ms\":%.1f,"
+		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
+		"\"suspend_ms\":%.1f,"
 		"\"final_send_ms\":%.1f,"
 		"\"restore_tail_ms\":%.1f,\"devices_ms\":%.1f,\"handshake_ms\":%.1f,"
 		"\"unpause_ms\":%.1f,\"net_back_ms\":%s,\"first_frame_ms\":%s,\"vifs\":%u,"
@@ -290,7 +294,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
 		(unsigned long long)r->zero_bytes, r->throttle_max_pct, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
-		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->suspend_us),
+		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us), ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);
 	fflush(f);

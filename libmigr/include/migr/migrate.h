@@ -147,6 +147,9 @@ struct migr_result {
 	uint64_t predicted_blackout_us;    /* what the policy predicted at its stop */
 	uint64_t restore_hint_us;          /* of it, the target's recent restore tail and
 	                                      unpause (0: the target knew none) */
+	uint64_t own_hint_us;              /* with no figure from the target: the fixed part
+	                                      taken from this host's own last migrations
+	                                      (blackout less final send; 0: none used) */
 	char state_text[320];              /* where the guest is, one line */
 };
 
