@@ -18,11 +18,13 @@
  *     sets exactly when it was built with CONFIG_SHADOW_PAGING (xen/arch/x86/sysctl.c).
  *     Reading it touches no guest.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/if_packet.h>
 
@@ -927,6 +930,52 @@ static void put_back_keep(struct xen_hv *x, uint32_t domid, const libxl_domain_c
 /* Network back (waits for the watcher started at the unpause), then the stock scripts
  * back into the backend's and libxl's xenstore nodes and into the configuration libxl
  * stores for the domain (xl list -l, later migrations). */
+/*
+ * xenconsoled names a guest's console log after the domain's name when it first sees the
+ * domain, so a received guest would go on logging into guest-NAME--incoming.log. On SIGHUP
+ * it reopens every guest's log under the name xenstore holds now (tools/console/daemon/
+ * io.c, handle_log_reload): after the rename, that is guest-NAME.log, appended to. The
+ * daemon is found by its command name among root's processes; none running (or guest
+ * logging off, when the signal only reopens what is open) is no error. Called once the
+ * guest runs, never inside its blackout.
+ */
+static void console_log_follow(struct migr_hv *h, uint32_t domid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	unsigned int n = 0;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[64], comm[32] = "";
+		struct stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		FILE *f;
+
+		if (*end || pid <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		if (!(f = fopen(path, "re")))
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strcmp(comm, "xenconsoled\n"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld", pid);
+		if (stat(path, &st) || st.st_uid != 0)
+			continue;
+		if (kill((pid_t)pid, SIGHUP) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n)
+		LOG(h, XTL_DEBUG, domid, "asked xenconsoled to reopen the console logs under the "
+		    "guest's name");
+}
+
 static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
 {
 	struct xen_hv *x = XH(h);
@@ -938,6 +987,7 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	memset(s_r, 0, sizeof(*s_r));
 	if (x->nb && x->nb->domid == domid)
 		net_watch_end(x, false, s_r);
+	console_log_follow(h, domid);
 	if (domid != x->last_domid || !x->pb_n)
 		return 0;
 	for (unsigned int i = 0; i < x->pb_n; i++) {
