@@ -1,6 +1,7 @@
 # lib.sh: the nested-Xen lab harness (bash; source it). See tests/nested/README.md.
 #
-#   lab_prepare                  fetch packages (cached) and build the boot images (cached)
+#   lab_prepare                  fetch packages (cached), build the boot images (cached) and
+#                                migr's Debian package, which every host installs at boot
 #   lab_net_up                   private network namespace with the lab bridge (169.254.10.254/24)
 #   lab_boot NAME[:stock|:shadow]...  boot hosts side by side (Xen + dom0), wait until `xl info` answers
 #   lab_sh NAME SCRIPT           run SCRIPT (sh) in NAME's dom0; prints its output, returns its status
@@ -32,7 +33,21 @@ lab_log() { echo "lab: $*" >&2; }
 
 lab_prepare() {
 	"$LAB_TOP/tests/nested/lab/fetch.sh" "$LAB_CACHE" >&2 &&
-	"$LAB_TOP/tests/nested/lab/mkimage.sh" "$LAB_CACHE" >&2
+	"$LAB_TOP/tests/nested/lab/mkimage.sh" "$LAB_CACHE" >&2 &&
+	lab_package
+}
+
+# lab_package: the Debian package every host installs at boot, $LAB_RUN/migr.deb: LAB_DEB if
+# set (a package built elsewhere), else `make deb` of this tree (scripts/make-deb.sh).
+lab_package() {
+	local deb=${LAB_DEB:-}
+	mkdir -p "$LAB_RUN"
+	if [ -z "$deb" ]; then
+		deb=$(cd "$LAB_TOP" && BUILD=$BUILD flock "$LAB_CACHE/.lock" scripts/make-deb.sh | tail -n 1) ||
+			{ lab_log "the package could not be built (make deb)"; return 1; }
+	fi
+	[ -f "$deb" ] || { lab_log "no package at '$deb'"; return 1; }
+	cp "$deb" "$LAB_RUN/migr.deb" && lab_log "package: ${deb##*/}"
 }
 
 # lab_hv_available stock|shadow: 0 if that hypervisor can be had; else prints why.
@@ -90,6 +105,7 @@ lab_start() {
 	LAB_HV[$name]=$hv
 	dir=$LAB_RUN/$name
 	rm -rf "$dir"; mkdir -p "$dir/share/cmd"
+	cp "$LAB_RUN/migr.deb" "$dir/share/migr.deb" || { lab_log "$name: no package to install"; return 1; }
 	mac=$(printf '52:54:00:00:10:%02x' "$idx")
 	ip -n "$LAB_NS" tuntap add dev "tap-$name" mode tap || return 1
 	ip -n "$LAB_NS" link set "tap-$name" master br0 up
@@ -119,7 +135,9 @@ lab_ready() {
 	while :; do
 		[ -f "$dir/share/ready" ] && break
 		if [ -f "$dir/share/failed" ]; then
-			lab_log "$name: dom0 came up but xl info failed"; return 1
+			lab_log "$name: dom0 came up but is not usable: $(cat "$dir/share/failed")"
+			[ -f "$dir/share/dpkg.log" ] && tail -n 20 "$dir/share/dpkg.log" >&2
+			return 1
 		fi
 		if ! lab_alive "$name"; then
 			lab_log "$name: QEMU exited during boot: $(tail -n 3 "$dir/qemu.out" "$dir/serial.log" 2>/dev/null)"
@@ -134,6 +152,13 @@ lab_ready() {
 	lab_log "$name: up (${LAB_HV[$name]} hypervisor, $(lab_ip "$name")) in $(($(date +%s) - t0))s"
 	lab_sh "$name" 'labclock sync 169.254.10.254 1123 --set' >"$dir/clock" 2>&1 ||
 		lab_log "$name: clock not set: $(cat "$dir/clock")"
+	# What the tests run is what the package installed.
+	local pkg
+	pkg=$(lab_sh "$name" 'dpkg-query -W -f "\${Status} \${Version}" migr; echo " $(command -v migr) $(command -v migrd)"')
+	case $pkg in
+	"install ok installed "*" /usr/sbin/migr /usr/sbin/migrd") lab_log "$name: migr package: $pkg" ;;
+	*) lab_log "$name: migr's package is not what runs: '$pkg'"; return 1 ;;
+	esac
 }
 
 # lab_boot NAME:HV...: starts the hosts side by side and waits for all of them.
@@ -148,7 +173,8 @@ lab_sh_bg() {
 	local name=$1 script=$2 dir=$LAB_RUN/$1/share/cmd id
 	LAB_CMD_SEQ=$((LAB_CMD_SEQ + 1))
 	id=$$-$BASHPID-$LAB_CMD_SEQ-$RANDOM
-	printf 'export PATH=/src/build/bin:/src/build/lab/bin:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin\n%s\n' "$script" >"$dir/$id.tmp"
+	# migr and migrd are the package's, in /usr/sbin; the lab's own tools come from the share.
+	printf 'export PATH=/src/%s/lab/bin:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin\n%s\n' "$BUILD" "$script" >"$dir/$id.tmp"
 	mv "$dir/$id.tmp" "$dir/$id.cmd"
 	echo "$id"
 }

@@ -61,8 +61,11 @@ for n in $(seq 1 "$HOPS"); do
 		failed=$((failed + 1))
 		echo "soak: hop $n $src -> $dst FAILED after $((SECONDS - t0)) s"
 		grep '^FAIL' "$checks" | sed 's/^/soak:   /'
-		# the guest's own last words (memwork's, its kernel's), from its console on dst
-		tail -n 3 "$(guest_console "$dst" g1--incoming)" 2>/dev/null | sed 's/^/soak:   console: /'
+		# the guest's own last words (memwork's, its kernel's), from its console on dst:
+		# logged under its temporary name until the target's settle, under g1 after it
+		for c in g1--incoming g1; do
+			tail -n 3 "$(guest_console "$dst" $c)" 2>/dev/null | sed "s/^/soak:   console ($c): /"
+		done
 		[ "${SOAK_STOP_ON_FAIL:-0}" = 1 ] && { HOPS=$n; break; }
 	else
 		mem=$(mw "$dst" g1 meminfo | grep -o 'avail_kib=[0-9]*\|unreclaim_kib=[0-9]*' | tr '\n' ' ')

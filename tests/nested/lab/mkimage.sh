@@ -3,10 +3,11 @@
 # CACHE/stage (see fetch.sh):
 #   CACHE/img/vmlinuz          the Debian kernel (dom0 and guests)
 #   CACHE/img/dom0.cpio.gz     dom0 initramfs: busybox, Xen userspace and its libraries, the
-#                              libraries the project's binaries need, kernel modules, init
+#                              libraries the project's binaries need, dpkg, kernel modules, init
 #   CACHE/img/guest.cpio.gz    guest initramfs: busybox, memwork, netfront, init
-# The project's own binaries are not copied in: each dom0 mounts the source tree (with
-# build/) read-only over 9p at /src, so a rebuilt binary is used at once. Rebuilt only when
+# The project's own programs are not copied in: each dom0 installs migr's Debian package
+# (BUILD/migr_*.deb, built by lab_prepare) with dpkg at boot, and mounts the source tree
+# read-only over 9p at /src for the lab's own tools (BUILD/lab/bin). Rebuilt only when
 # an input changed (a hash of the inputs is kept in CACHE/img/.inputs).
 set -euo pipefail
 cache=$(cd "$1" && pwd)
@@ -25,6 +26,10 @@ libpath=$stage/usr/lib/x86_64-linux-gnu:$stage/usr/lib/xen-4.17/lib/x86_64-linux
 xen_progs="xl xenstored xenconsoled xenconsole xen-init-dom0 libxl-save-helper verify-stream-v2"
 xs_progs="xenstore xenstore-read xenstore-write xenstore-ls xenstore-list xenstore-rm xenstore-exists xenstore-watch xenstore-chmod xenstore-control"
 host_progs="/bin/bash /usr/bin/flock /usr/bin/setsid /usr/bin/timeout /usr/bin/stdbuf"
+# dpkg (with GNU tar, which dpkg-deb runs, and coreutils' install, which the package's postinst
+# runs: both Essential on Debian) installs migr's package into each dom0 at boot
+# (dom0-init), as on a real host.
+dpkg_progs="/usr/bin/dpkg /usr/bin/dpkg-deb /usr/bin/dpkg-query /usr/bin/dpkg-split /sbin/ldconfig /usr/bin/tar /usr/bin/install"
 proj_bins=$(ls "$top"/build/bin/* "$top"/build/lab/bin/* 2>/dev/null | grep -v '\.static$' || true)
 dom0_mods="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback bridge
  tun virtio_pci virtio_net virtio_console 9pnet_virtio 9p vxlan geneve ip_gre gre ip6_gre
@@ -100,7 +105,7 @@ mkdir -p "$root/usr/lib/xen-4.17/bin" "$root/var/lib/xen" "$root/var/log/xen/con
 elfs=""
 for p in $xen_progs; do copy_file "$xenbin/$p" "$root" "/usr/lib/xen-4.17/bin/$p"; elfs="$elfs $xenbin/$p"; done
 for p in $xs_progs; do copy_file "$stage/usr/bin/$p" "$root" "/usr/bin/$p"; elfs="$elfs $stage/usr/bin/$p"; done
-for p in $host_progs; do copy_file "$p" "$root"; elfs="$elfs $p"; done
+for p in $host_progs $dpkg_progs; do copy_file "$p" "$root"; elfs="$elfs $p"; done
 # verify-stream-v2 is python: only useful if python3 is there; drop it (run it outside).
 rm -f "$root/usr/lib/xen-4.17/bin/verify-stream-v2"
 for l in $(libs_of $elfs $proj_bins) /lib/x86_64-linux-gnu/libgcc_s.so.1; do
@@ -112,6 +117,12 @@ copy_mods "$root" $dom0_mods
 cp "$here/dom0-init" "$root/init"
 cp "$here/agent.sh" "$root/bin/lab-agent"
 chmod +x "$root/init" "$root/bin/lab-agent"
+# An empty package database: migr's package is the only one dpkg knows of (what it
+# depends on, Xen's libraries, is in the image without a record, hence --force-depends).
+mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" \
+	"$root/etc/dpkg/dpkg.cfg.d"
+: >"$root/var/lib/dpkg/status"
+: >"$root/var/lib/dpkg/available"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$img/dom0.cpio.gz.tmp"

@@ -2,7 +2,8 @@
 # lab: stock
 # 20-migrate-pvh: `migr migrate` of a PVH guest A -> B -> A over TLS (PSK), on the stock
 # hypervisor, while memwork dirties 16 MiB at 1000 pages/s: the guest runs on exactly one
-# host after each hop, its memory verifies, and the round log is printed.
+# host after each hop, its memory verifies, its console is logged under its own name on the
+# target, and the round log is printed.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
 
@@ -11,7 +12,10 @@ guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; e
 eng_verify a g1 || eng_end
 
 hop() {
-	local src=$1 dst=$2 id log
+	local src=$1 dst=$2 id log con n0 n
+	# xenconsoled on the target logs the guest under its own name once it runs there.
+	con=$(guest_console "$dst" g1)
+	n0=$(grep -c "result id=" "$con" 2>/dev/null)
 	id=$(eng_migrd "$dst" -v) || return 1
 	eng_listening "$dst" "$id" || return 1
 	echo "== migr migrate g1 $src -> $dst"
@@ -22,6 +26,9 @@ hop() {
 	eng_running "$dst" g1
 	eng_absent "$src" g1
 	eng_verify "$dst" g1
+	n=$(grep -c "result id=" "$con" 2>/dev/null)
+	echo "console log on $dst: ${con##*/}, memwork results ${n0:-0} before the hop, ${n:-0} after"
+	[ "${n:-0}" -gt "${n0:-0}" ] || eng_fail "$dst: the guest's console output after the hop is not in ${con##*/}"
 	lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/max-gap-ms" |
 		sed 's/^/guest-seen max gap (ms): /'
 	check_vif "$dst" "$log"
