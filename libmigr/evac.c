@@ -9,12 +9,11 @@
  * threads. A worker takes the first entry (execution order) that is queued, or retrying
  * and due, and whose group is under its cap; it waits out the guest's notice (first
  * attempt only), takes a slot of the window (below), runs the migration through the
- * migrate function and files the outcome. A migration gives its slot back at DONE (the
- * guest runs on the target): the source destroying its copy, the network-back report and
- * the records move no bytes, so the next pre-copy overlaps them. (Destroys run in a
- * process of their own, migr-destroy: libxl's in-process destroy forked a child that could
- * inherit a lock of another migration's libxenguest and hang both.) Workers beyond the
- * slots wait out notices. One mutex
+ * migrate function, files the outcome and gives the slot back. A migration holds its
+ * slot to its very end, network back included: in the nested lab, a next pre-copy let in
+ * at the previous one's DONE kept that guest's network from coming back for seconds (its
+ * netfront reconnects through the target dom0 the new stream keeps busy), so tails do not
+ * overlap streams until that is measured. Workers beyond the slots wait out notices. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -41,8 +40,8 @@ struct entry_state {
 	                             share of the link's time were the streams to share it */
 	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
 	                               last one (the gate counts per connection, all along) */
-	bool slot_held;           /* holds a slot of the window: from stream_begin() to DONE
-	                             (or the migration's end, if it never got there) */
+	bool slot_held;           /* holds a slot of the window: from stream_begin() to the
+	                             migration's end */
 };
 
 struct attempt_priv {
@@ -388,9 +387,7 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, beside);
 }
 
-/* Called with mu held: entry i's migration reached DONE (the guest runs on the target) or
- * ended: its slot goes back, once. What is left after DONE (the source's copy destroyed,
- * the network-back report, the records) moves no bytes, so the next pre-copy starts then. */
+/* Called with mu held: entry i's migration ended: its slot goes back, once. */
 static void slot_free(struct migr_evac *ev, unsigned i)
 {
 	if (!ev->st[i].slot_held)
@@ -514,8 +511,6 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 		ev->st[ap->entry].held_us = p->held_us;
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
 		stream_end(ev, ap->entry, p->sent_bytes, true);
-	if (p->phase == MIGR_PHASE_DONE)
-		slot_free(ev, ap->entry);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
