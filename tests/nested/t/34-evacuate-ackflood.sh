@@ -17,6 +17,7 @@ set -u
 lab_attach
 EVAC_NOTICE=5
 EVAC_PARALLEL=1
+. "$(dirname "$0")/20-lib.inc"     # mw: memwork commands
 . "$(dirname "$0")/30-lib.inc"
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
@@ -35,6 +36,8 @@ evacuate() {
 	out=$(lab_sh "$from" "$EVAC_BIN/migr evacuate --to $(lab_ip "$to"):8002 --notice 5 --id $id; echo exit=\$?" 900)
 	echo "$out" | tail -n 8 | sed 's/^/    /'
 	echo "$out" | grep -q '^exit=0$' || evac_fail "$id: migr evacuate did not empty $from"
+	# the evacuation's makespan, from its summary
+	echo "$out" | sed -n 's/^ *makespan \([0-9.]*\) s,.*/\1/p' | head -n 1 >"$LAB_RUN/$id.makespan"
 	for g in g1 g2; do
 		evac_absent "$from" $g
 		evac_running "$to" $g && evac_verify "$to" $g
@@ -55,7 +58,10 @@ evacuate a b lab-flood-flooded
 r=$(mw b g2 ackflood 0)
 echo "g2 after the evacuation (flood stopped): $r"
 writes=$(echo "$r" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
-[ "${writes:-0}" -ge 1000 ] || evac_fail "the flood was not one: ${writes:-no} accepted writes"
+# A flood is several times what migrd reads (4 events a second): at least 10 a second over
+# its first 3 s (the lab's emulated guest and xenstored manage about 50).
+[ "${before:-0}" -ge 30 ] || evac_fail "the flood was not one: ${before:-no} writes in its first 3 s"
+[ "${writes:-0}" -gt "${before:-0}" ] || evac_fail "the flood stopped early: ${writes:-no} accepted writes in all"
 evac_verify b g2
 
 f=$LAB_RUN/a/share/cmd/${EVAC_MIGRD[a]}.out
@@ -69,9 +75,17 @@ grep -m1 "under its ack node: removed" "$f" | sed 's/^/migrd on a: /' | grep . |
 grep -q "acked" "$(guest_console a g2)" && evac_fail "g2 acked although told not to"
 
 log=$LAB_RUN/a/share/events.jsonl
-python3 - "$log" <<'PY' || evac_fail "the event log lacks the figures of the two runs"
+q=$(cat "$LAB_RUN/lab-flood-quiet.makespan" 2>/dev/null)
+f=$(cat "$LAB_RUN/lab-flood-flooded.makespan" 2>/dev/null)
+python3 - "$log" "$q" "$f" <<'PY' || evac_fail "the figures of the two runs are incomplete"
 import json, sys
-mig, evac = {}, {}
+mig = {}
+evac = {}
+for run, mk in (("quiet", sys.argv[2]), ("flooded", sys.argv[3])):
+    try:
+        evac[run] = {"makespan_ms": float(mk) * 1000.0}
+    except ValueError:
+        pass
 for line in open(sys.argv[1]):
     r = json.loads(line)
     eid = r.get("evacuation") or r.get("id") or ""
@@ -80,13 +94,11 @@ for line in open(sys.argv[1]):
         continue
     if r.get("record") == "migration" and r.get("guest") == "g1":
         mig[run] = r
-    elif r.get("event") == "end":
-        evac[run] = r
 ok = True
 for run in ("quiet", "flooded"):
     m, e = mig.get(run), evac.get(run)
     if not m or not e:
-        print("no record of g1's migration or of the evacuation in the %s run" % run)
+        print("no record of g1's migration or no makespan in the %s run" % run)
         ok = False
         continue
     print("%-7s: g1 %s in %.1f s (stream %.1f s), blackout %.0f ms; evacuation makespan %.1f s" % (
