@@ -40,8 +40,6 @@ struct entry_state {
 	                             share of the link's time were the streams to share it */
 	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
 	                               last one (the gate counts per connection, all along) */
-	bool slot_held;           /* holds a slot of the window: from stream_begin() to the
-	                             migration's end */
 };
 
 struct attempt_priv {
@@ -301,7 +299,6 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	streams_tick(ev);
 	ev->streams++;
 	ev->slots++;
-	ev->st[i].slot_held = true;
 	ev->st[i].streaming = true;
 	ev->st[i].stream_t0 = ev->tick_us;
 	ev->st[i].moving = false;
@@ -387,12 +384,9 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, beside);
 }
 
-/* Called with mu held: entry i's migration ended: its slot goes back, once. */
-static void slot_free(struct migr_evac *ev, unsigned i)
+/* Called with mu held: a migration begun by stream_begin() ended: its slot goes back. */
+static void slot_free(struct migr_evac *ev)
 {
-	if (!ev->st[i].slot_held)
-		return;
-	ev->st[i].slot_held = false;
 	ev->slots--;
 	pthread_cond_broadcast(&ev->cv);
 }
@@ -591,7 +585,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
 	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
-	slot_free(ev, i);
+	slot_free(ev);
 	ev->running--;
 	ev->st[i].taken = false;
 	r->last_rc = rc;
