@@ -33,6 +33,7 @@
 #define DEFAULT_QUIET_MS 2000
 #define DEFAULT_MAX_MS   60000
 #define DEFAULT_POLL_MS  100
+#define DEFAULT_HOLD_BYTES (4u << 20)
 #define DEFAULT_ANN_INITIAL_MS 50
 #define DEFAULT_ANN_ROUNDS 5
 #define DEFAULT_ANN_STEP_MS 100
@@ -76,6 +77,9 @@ struct migr_fwd {
 	/* Counters of ports that went away (a vif destroyed, moved): kept in the totals. */
 	uint64_t gone_packets, gone_bytes, gone_arp;
 	uint32_t rounds_done;
+	int hold;                        /* MIGR_FWD_HOLD_* */
+	uint32_t hold_bytes;
+	uint64_t held_packets, held_bytes, hold_dropped;
 	enum migr_fwd_end end;
 	uint8_t buf[MIGR__NL_BUFSZ];
 };
@@ -132,6 +136,7 @@ void migr_fwd_params_init(struct migr_fwd_params *p)
 	p->announce_initial_ms = DEFAULT_ANN_INITIAL_MS;
 	p->announce_rounds = DEFAULT_ANN_ROUNDS;
 	p->announce_step_ms = DEFAULT_ANN_STEP_MS;
+	p->hold_bytes = DEFAULT_HOLD_BYTES;
 }
 
 enum migr_fwd_end migr__fwd_decide(uint32_t elapsed_ms, uint32_t idle_ms, uint32_t quiet_ms,
@@ -556,6 +561,7 @@ static int fwd_new(const struct migr_fwd_params *p, bool target, struct migr_fwd
 		f->ann_rounds = 0;
 	if (!target)
 		f->ann_rounds = 0;
+	f->hold_bytes = p->hold_bytes ? p->hold_bytes : DEFAULT_HOLD_BYTES;
 	f->n_nics = p->n_nics;
 	for (unsigned int i = 0; i < p->n_nics; i++) {
 		const struct migr_fwd_nic *n = &p->nics[i];
@@ -734,6 +740,73 @@ static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint
 	return 0;
 }
 
+/* ---- the hold (source) ---------------------------------------------------------------- */
+
+/* A plug qdisc at the root of the tunnel device, before any filter sends into it. */
+static void start_hold(struct migr_fwd *f)
+{
+	int rc = migr__nl_talk(f->nl, migr__fwd_msg_newplug(f->buf, f->vx_ifindex, f->hold_bytes),
+			       NULL, NULL);
+
+	if (rc) {
+		f->hold = MIGR_FWD_HOLD_UNAVAILABLE;
+		flog(f->lg, XTL_WARN, rc, "%s: no hold on %s (sch_plug); frames forwarded before "
+		     "the guest's vifs are connected on the target may be lost there, ignoring",
+		     f->id, f->ifname);
+		return;
+	}
+	f->hold = MIGR_FWD_HOLD_HOLDING;
+}
+
+static int collect_qdisc(const struct nlmsghdr *nlh, void *data)
+{
+	struct migr__fwd_qdisc *q = data;
+
+	if (migr__fwd_parse_qdisc(nlh, q) == 0 && strcmp(q->kind, "plug"))
+		q->kind[0] = '\0';
+	return MNL_CB_OK;
+}
+
+/* While holding: what is in the hold now. */
+static int read_hold(struct migr_fwd *f)
+{
+	struct migr__fwd_qdisc q = { 0 };
+	int rc;
+
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_getroot(f->buf, f->vx_ifindex), collect_qdisc, &q);
+	if (rc)
+		return rc;
+	if (strcmp(q.kind, "plug"))
+		return -ENOENT;
+	f->held_packets = q.qlen;
+	f->held_bytes = q.backlog;
+	f->hold_dropped = q.drops;
+	return 0;
+}
+
+int migr_fwd_release(struct migr_fwd *f)
+{
+	int rc;
+
+	if (!f || f->hold != MIGR_FWD_HOLD_HOLDING)
+		return 0;
+	rc = read_hold(f);
+	if (rc)
+		flog(f->lg, XTL_WARN, rc, "%s: cannot read the hold's counters, ignoring", f->id);
+	rc = migr__nl_talk(f->nl, migr__fwd_msg_releaseplug(f->buf, f->vx_ifindex), NULL, NULL);
+	if (rc) {
+		flog(f->lg, XTL_ERROR, rc, "%s: cannot release the hold on %s", f->id, f->ifname);
+		return rc;
+	}
+	f->hold = MIGR_FWD_HOLD_RELEASED;
+	f->last_change_ms = now_ms();     /* the quiet period counts from here */
+	flog(f->lg, XTL_INFO, 0, "%s: hold released: %llu frame(s), %llu bytes let out in order, "
+	     "%llu dropped over the %u-byte cap", f->id, (unsigned long long)f->held_packets,
+	     (unsigned long long)f->held_bytes, (unsigned long long)f->hold_dropped, f->hold_bytes);
+	return 0;
+}
+
+
 /* Removes leftovers of the id, logging what a crashed run left. */
 static int clean_before(struct migr_fwd *f)
 {
@@ -804,6 +877,8 @@ int migr_fwd_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 	rc = make_tunnel(f, p, &ll);
 	if (rc)
 		goto out_fail;
+	if (p->flags & MIGR_FWD_HOLD)
+		start_hold(f);
 	for (unsigned int i = 0; i < f->n_ports; i++) {
 		char name[IF_NAMESIZE] = "?";
 		for (size_t j = 0; j < ll.n; j++)
@@ -902,6 +977,7 @@ out_fail:
 	start_failed(f);
 	return rc;
 }
+
 
 /* ---- poll, run, finish -------------------------------------------------------------------- */
 
@@ -1008,6 +1084,8 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 		rc = read_counters(f, &st);
 		if (rc)
 			return rc;
+		if (f->hold == MIGR_FWD_HOLD_HOLDING && read_hold(f))
+			flog(f->lg, XTL_WARN, 0, "%s: cannot read the hold's counters, ignoring", f->id);
 	}
 	now = now_ms();
 	if (st.packets != f->last_packets) {
@@ -1021,7 +1099,8 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 		f->next_announce_ms = now + migr__fwd_announce_gap(f->ann_initial_ms,
 								   f->ann_step_ms, f->rounds_done);
 	}
-	announcing = f->rounds_done < f->ann_rounds;
+	/* a hold not yet released keeps forwarding from ending on a quiet period */
+	announcing = f->rounds_done < f->ann_rounds || f->hold == MIGR_FWD_HOLD_HOLDING;
 	st.elapsed_ms = clamp_u32(now - f->t0_ms);
 	st.idle_ms = clamp_u32(now - f->last_change_ms);
 	if (f->end == MIGR_FWD_RUNNING)
@@ -1029,6 +1108,10 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 					  gone, announcing);
 	st.end = f->end;
 	st.announce_rounds_done = f->rounds_done;
+	st.hold = f->hold;
+	st.held_packets = f->held_packets;
+	st.held_bytes = f->held_bytes;
+	st.hold_dropped = f->hold_dropped;
 	st.next_poll_ms = f->poll_ms;
 	if (announcing && f->next_announce_ms > now &&
 	    f->next_announce_ms - now < st.next_poll_ms)

@@ -104,7 +104,30 @@ struct nlmsghdr *migr__fwd_msg_delfilter(void *buf, uint32_t ifindex, uint16_t p
 					 uint16_t proto, uint32_t handle);
 struct nlmsghdr *migr__fwd_msg_dumpfilters(void *buf, uint32_t ifindex);
 
+/*
+ * The hold (source): a plug qdisc (sch_plug, made for Remus's output buffering) at the
+ * root of the tunnel device. Created holding: what the filters send into the tunnel waits
+ * there, up to limit bytes (more is dropped and counted), until RELEASE_INDEFINITE lets it
+ * all out in order and makes it pass straight through from then on.
+ */
+#define MIGR__FWD_HOLD_HANDLE 0x4d460000u     /* "MF": */
+struct nlmsghdr *migr__fwd_msg_newplug(void *buf, uint32_t ifindex, uint32_t limit);
+struct nlmsghdr *migr__fwd_msg_releaseplug(void *buf, uint32_t ifindex);
+/* The root qdisc of ifindex (RTM_GETQDISC, no dump). */
+struct nlmsghdr *migr__fwd_msg_getroot(void *buf, uint32_t ifindex);
+
 /* ---- fwd_msg.c: parsers of the kernel's answers ----------------------------------- */
+
+struct migr__fwd_qdisc {
+	uint32_t ifindex;
+	uint32_t handle, parent;
+	char kind[16];
+	uint64_t packets, bytes;      /* dequeued (sent on) */
+	uint32_t qlen, backlog, drops;
+};
+
+/* RTM_NEWQDISC -> its kind and counters; -ENOMSG if the message is not a usable qdisc. */
+int migr__fwd_parse_qdisc(const struct nlmsghdr *nlh, struct migr__fwd_qdisc *q_r);
 
 struct migr__fwd_link {
 	uint32_t ifindex;

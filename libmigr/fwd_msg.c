@@ -261,6 +261,33 @@ struct nlmsghdr *migr__fwd_msg_newingress(void *buf, uint32_t ifindex)
 	return nlh;
 }
 
+struct nlmsghdr *migr__fwd_msg_newplug(void *buf, uint32_t ifindex, uint32_t limit)
+{
+	struct tc_plug_qopt q = { .action = TCQ_PLUG_BUFFER, .limit = limit };
+	struct nlmsghdr *nlh = put_tc_header(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL,
+					     ifindex, TC_H_ROOT, MIGR__FWD_HOLD_HANDLE, 0);
+
+	mnl_attr_put_strz(nlh, TCA_KIND, "plug");
+	mnl_attr_put(nlh, TCA_OPTIONS, sizeof(q), &q);
+	return nlh;
+}
+
+struct nlmsghdr *migr__fwd_msg_releaseplug(void *buf, uint32_t ifindex)
+{
+	struct tc_plug_qopt q = { .action = TCQ_PLUG_RELEASE_INDEFINITE };
+	struct nlmsghdr *nlh = put_tc_header(buf, RTM_NEWQDISC, 0, ifindex, TC_H_ROOT,
+					     MIGR__FWD_HOLD_HANDLE, 0);
+
+	mnl_attr_put_strz(nlh, TCA_KIND, "plug");
+	mnl_attr_put(nlh, TCA_OPTIONS, sizeof(q), &q);
+	return nlh;
+}
+
+struct nlmsghdr *migr__fwd_msg_getroot(void *buf, uint32_t ifindex)
+{
+	return put_tc_header(buf, RTM_GETQDISC, 0, ifindex, TC_H_ROOT, 0, 0);
+}
+
 struct nlmsghdr *migr__fwd_msg_delingress(void *buf, uint32_t ifindex)
 {
 	return put_tc_header(buf, RTM_DELQDISC, 0, ifindex, TC_H_INGRESS,
@@ -451,6 +478,49 @@ int migr__fwd_parse_link(const struct nlmsghdr *nlh, struct migr__fwd_link *l_r)
 			return -ENOMSG;
 	}
 	*l_r = l;
+	return 0;
+}
+
+int migr__fwd_parse_qdisc(const struct nlmsghdr *nlh, struct migr__fwd_qdisc *q_r)
+{
+	struct migr__fwd_qdisc q;
+	const struct tcmsg *tcm;
+	struct attrs at, st;
+
+	if (nlh->nlmsg_type != RTM_NEWQDISC || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*tcm)))
+		return -ENOMSG;
+	tcm = mnl_nlmsg_get_payload(nlh);
+	memset(&q, 0, sizeof(q));
+	memset(&at, 0, sizeof(at));
+	at.max = TCA_MAX;
+	if (mnl_attr_parse(nlh, sizeof(*tcm), collect_attr, &at) < 0 || !at.tb[TCA_KIND] ||
+	    tcm->tcm_ifindex <= 0)
+		return -ENOMSG;
+	if (get_str(at.tb[TCA_KIND], q.kind, sizeof(q.kind)))
+		return -ENOMSG;
+	q.ifindex = (uint32_t)tcm->tcm_ifindex;
+	q.handle = tcm->tcm_handle;
+	q.parent = tcm->tcm_parent;
+	if (at.tb[TCA_STATS2] && !parse_nested(at.tb[TCA_STATS2], &st, TCA_STATS_MAX)) {
+		const struct nlattr *b = st.tb[TCA_STATS_BASIC], *qu = st.tb[TCA_STATS_QUEUE];
+		if (b && mnl_attr_get_payload_len(b) >= 12) {
+			uint32_t pkts;
+			memcpy(&q.bytes, mnl_attr_get_payload(b), 8);
+			memcpy(&pkts, (const uint8_t *)mnl_attr_get_payload(b) + 8, 4);
+			q.packets = pkts;
+		}
+		if (st.tb[TCA_STATS_PKT64] &&
+		    mnl_attr_validate(st.tb[TCA_STATS_PKT64], MNL_TYPE_U64) == 0)
+			q.packets = mnl_attr_get_u64(st.tb[TCA_STATS_PKT64]);
+		if (qu && mnl_attr_get_payload_len(qu) >= sizeof(struct gnet_stats_queue)) {
+			struct gnet_stats_queue gq;
+			memcpy(&gq, mnl_attr_get_payload(qu), sizeof(gq));
+			q.qlen = gq.qlen;
+			q.backlog = gq.backlog;
+			q.drops = gq.drops;
+		}
+	}
+	*q_r = q;
 	return 0;
 }
 

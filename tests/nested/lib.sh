@@ -290,17 +290,75 @@ lab_down() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	LAB_HOSTS=""
+	[ -f "$LAB_RUN/fabric.pid" ] && kill "$(cat "$LAB_RUN/fabric.pid")" 2>/dev/null
+	rm -f "$LAB_RUN/fabric.pid"
 	[ -f "$LAB_RUN/labclock.pid" ] && kill "$(cat "$LAB_RUN/labclock.pid")" 2>/dev/null
 	rm -f "$LAB_RUN/labclock.pid"
 	ip netns del "$LAB_NS" 2>/dev/null
 	return 0
 }
 
+# ---- the slow fabric (switch-over tests) --------------------------------------------
+# The lab bridge normally learns every MAC at once, so a moved guest is reachable as soon as
+# it sends its first frame: nothing to forward. A test that needs a fabric that reroutes
+# late turns learning and unknown-unicast flooding off on the hosts' ports
+# (lab_fabric_on): what was learned so far (the dom0s) stays as static entries, a guest's
+# MAC is placed on its host's port by lab_fabric_place, and only the controller
+# (lab/fabric.py) moves it, FABRIC_DELAY_MS after a host's switch-over hook asked by
+# writing /host/fabric/MAC (lab_fabric_hook installs such a hook). lab_fabric_off puts the
+# learning bridge back. Broadcast (ARP requests) still reaches every host.
+lab_fabric_on() {   # DELAY_MS
+	local h m
+	for h in $LAB_HOSTS; do
+		for m in $(ip netns exec "$LAB_NS" bridge fdb show br br0 brport "tap-$h" |
+			   awk '!/permanent|static/ {print $1}'); do
+			ip netns exec "$LAB_NS" bridge fdb replace "$m" dev "tap-$h" master static
+		done
+		ip netns exec "$LAB_NS" bridge link set dev "tap-$h" learning off flood off || return 1
+		rm -rf "$LAB_RUN/$h/share/fabric"
+	done
+	ip netns exec "$LAB_NS" python3 "$LAB_TOP/tests/nested/lab/fabric.py" "$LAB_RUN" "$1" \
+		"$LAB_RUN/fabric.log" &
+	echo $! >"$LAB_RUN/fabric.pid"
+}
+lab_fabric_place() {   # MAC HOST
+	ip netns exec "$LAB_NS" bridge fdb replace "$1" dev "tap-$2" master static
+}
+lab_fabric_off() {
+	local h m
+	[ -f "$LAB_RUN/fabric.pid" ] && kill "$(cat "$LAB_RUN/fabric.pid")" 2>/dev/null
+	rm -f "$LAB_RUN/fabric.pid"
+	for h in $LAB_HOSTS; do
+		ip netns exec "$LAB_NS" bridge link set dev "tap-$h" learning on flood on 2>/dev/null
+		for m in $(ip netns exec "$LAB_NS" bridge fdb show br br0 brport "tap-$h" 2>/dev/null |
+			   awk '/static/ && !/permanent/ {print $1}'); do
+			ip netns exec "$LAB_NS" bridge fdb del "$m" dev "tap-$h" master 2>/dev/null
+		done
+	done
+	return 0
+}
+# lab_fabric_hook HOST FILE: writes on HOST a switch-over hook (FILE, executable) that asks
+# the fabric controller to move each of the guest's MACs ($MIGR_MACS) to HOST.
+lab_fabric_hook() {
+	lab_sh "$1" "mkdir -p \$(dirname $2) && cat >$2 <<'EOH'
+#!/bin/sh
+mkdir -p /host/fabric
+for m in \$(echo \"\$MIGR_MACS\" | tr ',' ' '); do
+	hostname >/host/fabric/.\$m && mv /host/fabric/.\$m /host/fabric/\$m
+done
+echo \"fabric asked: \$MIGR_MACS to \$(hostname) for \$MIGR_GUEST (\$MIGR_ID)\" >>/host/fabric.log
+EOH
+chmod 755 $2"
+}
+# lab_fabric_log: the controller's log (see lab/fabric.py).
+lab_fabric_log() { cat "$LAB_RUN/fabric.log" 2>/dev/null; }
+
 # ---- guests ------------------------------------------------------------------------
 # guest_create HOST NAME pv|pvh [MEMWORK_ARGS] [MEMORY_MIB]
 #   Creates a guest from the lab's guest image on HOST; MEMWORK_ARGS are memwork's options
 #   with commas for spaces (e.g. "-w,16,-r,1000"); empty = no workload. The guest gets
 #   169.254.10.(100+N) and a fixed MAC derived from its name's number N (g1 -> 101).
+#   GUEST_EXTRA: more kernel arguments (lab.echo=1 for the echo services of guest-init).
 guest_create() {
 	local host=$1 name=$2 type=$3 mw=${4:-} mem=${5:-128} n ip mac
 	n=$(echo "$name" | tr -cd '0-9'); n=$((100 + ${n:-0}))
@@ -311,7 +369,7 @@ name = \"$name\"
 type = \"$type\"
 kernel = \"/src/$BUILD/lab/img/vmlinuz\"
 ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
-extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw\"
+extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw${GUEST_EXTRA:+ $GUEST_EXTRA}\"
 memory = $mem
 vcpus = 1
 vif = [ \"mac=$mac,bridge=xenbr0\" ]
@@ -320,6 +378,8 @@ EOC
 xl create -q /root/$name.cfg"
 }
 
+# guest_mac NAME: the MAC of guest gN's vif.
+guest_mac() { local n; n=$(echo "$1" | tr -cd '0-9'); printf '00:16:3e:0a:00:%02x\n' "$((100 + ${n:-0}))"; }
 # guest_ip NAME: the lab address of guest gN.
 guest_ip() { local n; n=$(echo "$1" | tr -cd '0-9'); echo "169.254.10.$((100 + ${n:-0}))"; }
 

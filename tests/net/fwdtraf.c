@@ -9,6 +9,17 @@
  *   tcp-bulk-sink PORT                 one connection; prints "rx_bytes=N rx_ns=T"
  *   udp-echo PORT                      echoes datagrams until SIGTERM
  *   udp-ping DST PORT COUNT GAP_US     prints "rtt_us p50=... p90=... p99=... lost=N"
+ *   udp-flow DST PORT RATE MS LOG      numbered datagrams at RATE/s for MS to a udp-echo,
+ *                                      whose echoes come back to the same socket; LOG:
+ *                                      "seq sent_ns" per datagram sent, "seq sent_ns recv_ns"
+ *                                      per echo; prints "udp-flow: sent=N echoed=M"
+ *   tcp-echo PORT                      echoes what each connection sends, one connection
+ *                                      after another, until SIGTERM
+ *   tcp-flow DST PORT RATE MS          a 64-byte message RATE times a second for MS over one
+ *                                      connection to a tcp-echo, each echo read back; prints
+ *                                      "tcp-flow: sent=N echoed=M max_gap_ms=G" (G: longest
+ *                                      time without an echo) and exits 1 if the connection
+ *                                      broke or an echo came back wrong
  *   sniff IFNAME MAC LOG               announcements from MAC (RARP, ARP, NA) until SIGTERM;
  *                                      LOG: "ns kind"
  *
@@ -373,6 +384,152 @@ static int udp_ping(char **av)
 	return 0;
 }
 
+/* Sends at a fixed rate on one socket and logs the echoes that come back to it. */
+static int udp_flow(char **av)
+{
+	struct sockaddr_in dst = addr_of(av[0], av[1]);
+	long rate = arg_long(av[2], 1, 100000), ms = arg_long(av[3], 1, 3600000);
+	FILE *log = open_log(av[4]);
+	uint64_t t0, period = 1000000000ull / (uint64_t)rate;
+	uint64_t n = (uint64_t)rate * (uint64_t)ms / 1000, i = 0, echoed = 0, end;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), sz = 4 << 20;
+
+	if (fd < 0)
+		die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	t0 = now_ns(CLOCK_MONOTONIC);
+	end = t0 + n * period + 2000000000ull;   /* 2 s for the last echoes */
+	while (!stop) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC), due = t0 + i * period;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int wait_ms;
+
+		if (i < n && now >= due) {
+			struct dgram d = { .magic = htonl(MAGIC), .seq = htonl((uint32_t)i) };
+			d.sent_ns = now_ns(CLOCK_REALTIME);
+			sendto(fd, &d, sizeof(d), 0, (struct sockaddr *)&dst, sizeof(dst));
+			fprintf(log, "%llu %llu\n", (unsigned long long)i, (unsigned long long)d.sent_ns);
+			i++;
+			continue;
+		}
+		if (i >= n && now >= end)
+			break;
+		wait_ms = (int)(((i < n ? due : end) - now) / 1000000ull);
+		if (poll(&pfd, 1, wait_ms) > 0) {
+			struct dgram e;
+			while (recv(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e)) {
+				if (ntohl(e.magic) != MAGIC || ntohl(e.seq) >= n)
+					continue;
+				fprintf(log, "%u %llu %llu\n", ntohl(e.seq), (unsigned long long)e.sent_ns,
+					(unsigned long long)now_ns(CLOCK_REALTIME));
+				echoed++;
+			}
+		}
+	}
+	fclose(log);
+	close(fd);
+	printf("udp-flow: sent=%llu echoed=%llu\n", (unsigned long long)i, (unsigned long long)echoed);
+	return 0;
+}
+
+static int tcp_echo(char **av)
+{
+	struct sockaddr_in a = addr_of(NULL, av[0]);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4))
+		die("tcp listen");
+	while (!stop) {
+		char buf[4096];
+		int c = accept(fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		for (;;) {
+			ssize_t r = read(c, buf, sizeof(buf));
+			if (r < 0 && errno == EINTR && !stop)
+				continue;
+			if (r <= 0 || write_all(c, buf, (size_t)r))
+				break;
+		}
+		close(c);
+	}
+	close(fd);
+	return 0;
+}
+
+/* One connection; a numbered 64-byte message at a fixed rate, every echo checked. */
+static int tcp_flow(char **av)
+{
+	long rate = arg_long(av[2], 1, 10000), ms = arg_long(av[3], 1, 3600000);
+	uint64_t t0, period = 1000000000ull / (uint64_t)rate, n = (uint64_t)rate * (uint64_t)ms / 1000;
+	uint64_t sent = 0, echoed = 0, last, max_gap = 0, end;
+	unsigned char in[64];
+	size_t have = 0;
+	int fd = tcp_connect(av), bad = 0, broken = 0, sz = 1 << 20;
+
+	/* room for a few seconds of messages while the peer is away */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	t0 = last = now_ns(CLOCK_MONOTONIC);
+	end = t0 + n * period;
+	while (!stop) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC), due = t0 + sent * period;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (sent < n && now >= due) {
+			unsigned char msg[64];
+			memset(msg, 0, sizeof(msg));
+			memcpy(msg, &sent, sizeof(sent));
+			/* the send buffer absorbs a blackout: a short write means it is full */
+			if (write(fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg)) {
+				broken = 1;
+				break;
+			}
+			sent++;
+			continue;
+		}
+		if (echoed == n || (sent == n && now >= end + 30000000000ull))
+			break;
+		if (poll(&pfd, 1, sent < n ? (int)((due - now) / 1000000ull) : 100) <= 0)
+			continue;
+		for (;;) {
+			ssize_t r = read(fd, in + have, sizeof(in) - have);
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				broken = 1;
+				break;
+			}
+			if (r < 0)
+				break;
+			have += (size_t)r;
+			if (have < sizeof(in))
+				continue;
+			have = 0;
+			{
+				uint64_t seq;
+				memcpy(&seq, in, sizeof(seq));
+				if (seq != echoed)
+					bad = 1;
+			}
+			echoed++;
+			now = now_ns(CLOCK_MONOTONIC);
+			if (now - last > max_gap)
+				max_gap = now - last;
+			last = now;
+		}
+		if (broken || bad)
+			break;
+	}
+	close(fd);
+	printf("tcp-flow: sent=%llu echoed=%llu max_gap_ms=%llu%s%s\n", (unsigned long long)sent,
+	       (unsigned long long)echoed, (unsigned long long)(max_gap / 1000000ull),
+	       broken ? " broken" : "", bad ? " out-of-order" : "");
+	return broken || bad || echoed != sent;
+}
+
 /* One packet socket per announcement protocol, so the data traffic never crowds them out. */
 static int sniff_socket(const char *ifname, uint16_t proto)
 {
@@ -451,7 +608,8 @@ static const struct {
 	{ "tcp-send", 5, tcp_send },   { "tcp-sink", 2, tcp_sink },
 	{ "tcp-bulk-send", 3, tcp_bulk_send }, { "tcp-bulk-sink", 1, tcp_bulk_sink },
 	{ "udp-echo", 1, udp_echo },   { "udp-ping", 4, udp_ping },
-	{ "sniff", 3, sniff },
+	{ "udp-flow", 5, udp_flow },   { "tcp-echo", 1, tcp_echo },
+	{ "tcp-flow", 4, tcp_flow },   { "sniff", 3, sniff },
 };
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
+#include <linux/gen_stats.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 #include "libmigr.h"
@@ -266,6 +267,80 @@ static void test_link_messages(void)
 	CHECK_EQ(migr__fwd_parse_link(nlh, &l), -ENOMSG);
 }
 
+/* The hold's messages, and a qdisc with its counters as the kernel reports one. */
+static void test_hold_messages(void)
+{
+	static uint8_t buf[MIGR__NL_BUFSZ], copy[MIGR__NL_BUFSZ];
+	const struct tc_plug_qopt *qo;
+	const struct tcmsg *tcm;
+	struct migr__fwd_qdisc q;
+	struct nlmsghdr *nlh;
+	struct nlattr *nest, *a;
+
+	nlh = migr__fwd_msg_newplug(buf, 5, 1 << 20);
+	CHECK_EQ(nlh->nlmsg_type, RTM_NEWQDISC);
+	CHECK(nlh->nlmsg_flags & NLM_F_CREATE);
+	CHECK(nlh->nlmsg_flags & NLM_F_EXCL);
+	tcm = mnl_nlmsg_get_payload(nlh);
+	CHECK_EQ(tcm->tcm_ifindex, 5);
+	CHECK_EQ(tcm->tcm_parent, TC_H_ROOT);
+	CHECK_EQ(tcm->tcm_handle, MIGR__FWD_HOLD_HANDLE);
+	qo = NULL;
+	mnl_attr_for_each(a, nlh, sizeof(*tcm))
+		if (mnl_attr_get_type(a) == TCA_OPTIONS)
+			qo = mnl_attr_get_payload(a);
+	CHECK(qo != NULL);
+	if (qo) {
+		CHECK_EQ(qo->action, TCQ_PLUG_BUFFER);
+		CHECK_EQ(qo->limit, 1u << 20);
+	}
+	/* The release changes the same qdisc: no create flags. */
+	nlh = migr__fwd_msg_releaseplug(buf, 5);
+	CHECK_EQ(nlh->nlmsg_type, RTM_NEWQDISC);
+	CHECK_EQ(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_REPLACE), 0);
+	qo = NULL;
+	mnl_attr_for_each(a, nlh, sizeof(*tcm))
+		if (mnl_attr_get_type(a) == TCA_OPTIONS)
+			qo = mnl_attr_get_payload(a);
+	CHECK(qo != NULL && qo->action == TCQ_PLUG_RELEASE_INDEFINITE);
+
+	/* A plug qdisc holding 3 frames (300 bytes), 2 dropped, 10 let out before. */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWQDISC;
+	{
+		struct tcmsg *t = mnl_nlmsg_put_extra_header(nlh, sizeof(*t));
+		t->tcm_ifindex = 5;
+		t->tcm_parent = TC_H_ROOT;
+		t->tcm_handle = MIGR__FWD_HOLD_HANDLE;
+	}
+	mnl_attr_put_strz(nlh, TCA_KIND, "plug");
+	nest = mnl_attr_nest_start(nlh, TCA_STATS2);
+	{
+		struct gnet_stats_basic b = { .bytes = 1000, .packets = 10 };
+		struct gnet_stats_queue gq = { .qlen = 3, .backlog = 300, .drops = 2 };
+		mnl_attr_put(nlh, TCA_STATS_BASIC, sizeof(b), &b);
+		mnl_attr_put(nlh, TCA_STATS_QUEUE, sizeof(gq), &gq);
+	}
+	mnl_attr_nest_end(nlh, nest);
+	CHECK_EQ(migr__fwd_parse_qdisc(nlh, &q), 0);
+	CHECK_STR(q.kind, "plug");
+	CHECK_EQ(q.ifindex, 5);
+	CHECK_EQ(q.handle, MIGR__FWD_HOLD_HANDLE);
+	CHECK_EQ(q.packets, 10);
+	CHECK_EQ(q.bytes, 1000);
+	CHECK_EQ(q.qlen, 3);
+	CHECK_EQ(q.backlog, 300);
+	CHECK_EQ(q.drops, 2);
+	/* Every truncation is rejected or read within bounds (ASan watches). */
+	for (uint32_t len = 0; len < nlh->nlmsg_len; len++) {
+		memcpy(copy, nlh, nlh->nlmsg_len);
+		((struct nlmsghdr *)copy)->nlmsg_len = len;
+		(void)migr__fwd_parse_qdisc((struct nlmsghdr *)copy, &q);
+	}
+	/* Not a qdisc message. */
+	CHECK_EQ(migr__fwd_parse_qdisc(migr__fwd_msg_getlink(buf, 0), &q), -ENOMSG);
+}
+
 static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)
@@ -379,6 +454,7 @@ int main(void)
 	test_cookie();
 	test_filter_messages();
 	test_link_messages();
+	test_hold_messages();
 	test_frames();
 	test_schedule_and_decision();
 	test_bad_params();

@@ -16,6 +16,8 @@
  *   migr_fwd_source_start()  source dom0, at switch-over: start forwarding to the peer
  *   migr_fwd_target_start()  target dom0, before the guest is unpaused: accept, deliver,
  *                            announce
+ *   migr_fwd_release()       source, with MIGR_FWD_HOLD: let out what the hold kept (the
+ *                            guest's vifs are connected on the target)
  *   migr_fwd_poll()          counters, due announcements, and whether forwarding is over
  *                            (quiet period, stop signal, maximum duration); never blocks
  *   migr_fwd_run()           migr_fwd_poll() in a loop until forwarding is over (blocks)
@@ -79,6 +81,14 @@ struct migr_fwd_nic {
 /* Flags of struct migr_fwd_params. */
 #define MIGR_FWD_NO_ARP       0x1u    /* forward only frames to the MACs, not ARP/ND */
 #define MIGR_FWD_NO_ANNOUNCE  0x2u    /* target: do not announce the guest */
+/*
+ * Source: hold what goes into the tunnel (in order, up to hold_bytes; more is dropped and
+ * counted) until migr_fwd_release(): frames for the guest that reach the source while it
+ * is stopped, and until its vifs are connected on the target, wait instead of being lost
+ * there. Needs sch_plug (a module in Debian's kernels); without it forwarding starts
+ * without the hold (status.hold says so).
+ */
+#define MIGR_FWD_HOLD         0x4u
 
 /* Start parameters, shared by both ends. Start from migr_fwd_params_init(). */
 struct migr_fwd_params {
@@ -96,6 +106,7 @@ struct migr_fwd_params {
 	uint32_t quiet_ms;
 	uint32_t max_ms;
 	uint32_t poll_ms;                 /* counter sampling period; default 100 */
+	uint32_t hold_bytes;              /* source, MIGR_FWD_HOLD: the hold's cap; default 4 MiB */
 	/* Target: announcements (QEMU announce-self defaults: 50 ms, 5 rounds, +100 ms). */
 	const char *announce_dev;         /* NULL: each vif's master (its bridge) */
 	uint32_t announce_initial_ms;     /* delay before the first round; default 50 */
@@ -143,7 +154,17 @@ struct migr_fwd_status {
 	uint32_t announce_rounds_done;    /* target */
 	uint32_t next_poll_ms;            /* call migr_fwd_poll() again after this long */
 	unsigned int n_filters;           /* filters in place */
+	/* Source, MIGR_FWD_HOLD: the hold. */
+	int hold;                         /* MIGR_FWD_HOLD_* below */
+	uint64_t held_packets;            /* in the hold now, or let out at the release */
+	uint64_t held_bytes;
+	uint64_t hold_dropped;            /* dropped over the cap */
 };
+
+#define MIGR_FWD_HOLD_NONE        0   /* not asked for */
+#define MIGR_FWD_HOLD_HOLDING     1
+#define MIGR_FWD_HOLD_RELEASED    2
+#define MIGR_FWD_HOLD_UNAVAILABLE 3   /* asked for; the kernel has no sch_plug */
 
 /*
  * Reads the counters, sends a due announcement round, checks for a stop signal and
@@ -151,6 +172,13 @@ struct migr_fwd_status {
  * trips. Once end is set it stays set; the caller then calls migr_fwd_finish().
  */
 int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r);
+
+/*
+ * Source, MIGR_FWD_HOLD: lets out, in order, what the hold kept, and lets everything pass
+ * from then on. The counts of what was held are kept for the status. 0 when there is no
+ * hold (or it was released already).
+ */
+int migr_fwd_release(struct migr_fwd *f);
 
 /* Polls every st.next_poll_ms until forwarding is over; st_r gets the last status. */
 int migr_fwd_run(struct migr_fwd *f, struct migr_fwd_status *st_r);

@@ -1,5 +1,6 @@
 # The lab's guest workload and dom0 corruption tool (see tests/nested/guest/README.md).
 #   $(BUILD)/lab/bin/memwork     static: runs in the busybox guests, and here for the self-test
+#   $(BUILD)/lab/bin/fwdtraf     static: tests/net/fwdtraf.c for the guests (udp-echo, tcp-echo)
 #   $(BUILD)/lab/bin/memcorrupt  dom0 tool, dynamic against the installed libxen (Xen 4.17)
 LAB_BIN := $(BUILD)/lab/bin
 
@@ -9,6 +10,13 @@ $(LAB_BIN)/memwork: tests/nested/guest/memwork.c
 	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -static -pthread -o $@ $<
 
 ALL_TARGETS += $(LAB_BIN)/memwork
+
+$(LAB_BIN)/fwdtraf: tests/net/fwdtraf.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -static -o $@ $<
+
+ALL_TARGETS += $(LAB_BIN)/fwdtraf
 CHECK_TESTS += tests/nested/guest/selftest.sh
 
 MEMCORRUPT_PKGS := xenforeignmemory xencontrol xenguest

@@ -4,7 +4,7 @@
 #   CACHE/img/vmlinuz          the Debian kernel (dom0 and guests)
 #   CACHE/img/dom0.cpio.gz     dom0 initramfs: busybox, Xen userspace and its libraries, the
 #                              libraries the project's binaries need, dpkg, kernel modules, init
-#   CACHE/img/guest.cpio.gz    guest initramfs: busybox, memwork, netfront, init
+#   CACHE/img/guest.cpio.gz    guest initramfs: busybox, memwork, fwdtraf, netfront, init
 # The project's own programs are not copied in: each dom0 installs migr's Debian package
 # (BUILD/migr_*.deb, built by lab_prepare) with dpkg at boot, and mounts the source tree
 # read-only over 9p at /src for the lab's own tools (BUILD/lab/bin). Rebuilt only when
@@ -63,6 +63,7 @@ mods_of() {
 
 inputs=$( { cat "$0" "$here"/dom0-init "$here"/agent.sh "$here"/guest-init; echo "$kver";
 	libs_of $proj_bins 2>/dev/null || true; sha1sum "$top"/build/lab/bin/memwork 2>/dev/null || true
+	sha1sum "$top"/build/lab/bin/fwdtraf 2>/dev/null || true
 	sha1sum "$top"/build/examples/migr-notice 2>/dev/null || true; } |
 	sha1sum | cut -d' ' -f1)
 if [ -f "$img/.inputs" ] && [ "$(cat "$img/.inputs")" = "$inputs" ] && [ -f "$img/guest.cpio.gz" ]; then
@@ -133,6 +134,10 @@ root=$work/guest
 busybox_root "$root"
 if [ -x "$top/build/lab/bin/memwork" ]; then
 	cp "$top/build/lab/bin/memwork" "$root/bin/memwork"
+fi
+# Echo services for the switch-over tests (tests/net/fwdtraf.c), started by lab.echo=1.
+if [ -x "$top/build/lab/bin/fwdtraf" ]; then
+	cp "$top/build/lab/bin/fwdtraf" "$root/bin/fwdtraf"
 fi
 # The guest-side maintenance notice watcher (examples/guest-notice/), started by lab.notice=.
 if [ -x "$top/build/examples/migr-notice" ]; then

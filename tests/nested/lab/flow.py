@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Reads a `fwdtraf udp-flow` log (tests/net/fwdtraf.c) taken across one migration and says
+where the datagrams that never came back were sent.
+
+    flow.py LOG BLACKOUT_MS [SLACK_MS]
+
+The guest echoes every datagram; it stops at the suspend and starts again once it runs on
+the target and frames reach it. The longest stretch of datagrams without an echo is the
+outage the client saw. Its start (the send time of the last echoed datagram before it) is
+the suspend to within one send period, so the blackout window in the client's own clock is
+[start, start + BLACKOUT_MS + SLACK_MS] (BLACKOUT_MS: migr's own figure for the hop; SLACK_MS,
+default 50: the path's latency and the send period). A lost datagram sent inside that
+window was lost to the blackout; one sent after it was lost to the network (the fabric had
+not rerouted and nothing forwarded it). No clock of the lab hosts is needed.
+
+Prints one line:
+    udp: sent=N echoed=M lost=L lost_in_blackout=K lost_outside=O gap_ms=G gap_over_blackout_ms=X
+"""
+import sys
+
+
+def main():
+    path, blackout_ms = sys.argv[1], float(sys.argv[2])
+    slack_ms = float(sys.argv[3]) if len(sys.argv) > 3 else 50.0
+    sent, echoed = {}, {}
+    for line in open(path):
+        f = line.split()
+        if len(f) == 2:
+            sent[int(f[0])] = int(f[1])
+        elif len(f) == 3:
+            echoed.setdefault(int(f[0]), int(f[2]))
+    if not sent:
+        print("udp: sent=0 echoed=0 lost=0 lost_in_blackout=0 lost_outside=0 gap_ms=0 "
+              "gap_over_blackout_ms=0")
+        return 1
+    seqs = sorted(sent)
+    # the longest run of datagrams without an echo, bounded by echoed ones
+    best = (0, None, None)          # (ms, last echoed before, first echoed after)
+    prev = None
+    for s in seqs:
+        if s in echoed:
+            if prev is not None and s - prev > 1:
+                ms = (sent[s] - sent[prev]) / 1e6
+                if ms > best[0]:
+                    best = (ms, prev, s)
+            prev = s
+    lost = [s for s in seqs if s not in echoed]
+    if best[1] is None:
+        start = end = None
+        gap_ms = 0.0
+    else:
+        start = sent[best[1]]
+        # the outage as the client saw it: from the last echo before to the first after
+        gap_ms = (echoed[best[2]] - echoed[best[1]]) / 1e6
+    in_bo = out = 0
+    for s in lost:
+        if start is not None and start <= sent[s] <= start + (blackout_ms + slack_ms) * 1e6:
+            in_bo += 1
+        else:
+            out += 1
+    print("udp: sent=%d echoed=%d lost=%d lost_in_blackout=%d lost_outside=%d gap_ms=%.0f "
+          "gap_over_blackout_ms=%.0f" % (len(sent), len(echoed), len(lost), in_bo, out, gap_ms,
+                                         gap_ms - blackout_ms))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
