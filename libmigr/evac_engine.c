@@ -271,6 +271,9 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.lg = eng->lg;
 	sp.target = a->target->name;
 	sp.record_dir = eng->record_dir;
+	sp.no_forward = eng->no_forward;
+	sp.forward_quiet_ms = eng->forward_quiet_ms;
+	sp.forward_max_ms = eng->forward_max_ms;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
 	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
 	out->target_domid = res.dst_domid;
@@ -287,7 +290,9 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->net_back_us = res.net_back_us;
 	out->net_back_known = res.vifs && res.vifs_connected == res.vifs;
 	out->first_frame_us = out->net_back_known ? res.first_frame_us : 0;
-	out->fwd_known = false;
+	/* what was forwarded by the migration's end (forwarding goes on after it) */
+	out->fwd_known = res.fwd.state == MIGR_FWDS_RUNNING || res.fwd.state == MIGR_FWDS_ENDED;
+	out->fwd_packets = res.fwd.packets;
 	out->throttle_max_pct = res.throttle_max_pct;
 	out->precopy_us = res.precopy_us;
 	out->preflight_us = ea.precopy_start_us;

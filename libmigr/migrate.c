@@ -31,6 +31,9 @@
  *   read_settled   the target's network-back report (optional)
  *   record_end     the record removed
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 #include "send_int.h"
+#include "fwd_mig.h"
 
 const char *migr_phase_name(enum migr_phase p)
 {
@@ -308,8 +312,16 @@ static int record_start(struct migr__send *s)
 static int send_stream(struct migr__send *s)
 {
 	struct migr_result *res = s->res;
+	int rc;
+
+	/* Forwarding needs migr on the target (its end of the tunnel): not toward stock xl.
+	 * Its set-up starts at the suspend (send.c), on a thread of its own. */
+	if (s->d->settled)
+		s->fwd = migr__fwdm_source_prepare(res->id, s->hv, s->domid, s->c, &s->p, &res->fwd);
+	else
+		snprintf(res->fwd.why, sizeof(res->fwd.why), "the target is stock xl");
 	/* from version 3 the target takes zero runs as ZERO frames */
-	int rc = migr__send_stream(s, s->d->stream_flags | (s->version >= 3 ? MIGR_STREAM_ZERO : 0));
+	rc = migr__send_stream(s, s->d->stream_flags | (s->version >= 3 ? MIGR_STREAM_ZERO : 0));
 
 	if (s->crashed)
 		return -MIGR_E_CRASHED;
@@ -537,6 +549,25 @@ static int send_go(struct migr__send *s)
 	return rc;
 }
 
+/* The operator's hook, once the target said the guest runs (not waited for). */
+static void switchover_hook(struct migr__send *s)
+{
+	struct sockaddr_storage l, p;
+	char src[64] = "", dst[64] = "";
+	struct migr__switchover sw = { .id = s->res->id, .guest = s->di.name };
+
+	if (migr_conn_addrs(s->c, &l, &p) == 0) {
+		if (l.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&l)->sin_addr, src, sizeof(src));
+		if (p.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&p)->sin_addr, dst, sizeof(dst));
+	}
+	sw.source = src;
+	sw.target = dst[0] ? dst : (s->p.target ? s->p.target : "");
+	migr__fwdm_switchover_info(s->fwd, s->hv, s->domid, &sw);
+	migr__switchover_hooks(s->p.on_switchover, NULL, &sw, s->p.lg);
+}
+
 static int wait_done(struct migr__send *s)
 {
 	int rc;
@@ -558,12 +589,19 @@ static int wait_done(struct migr__send *s)
 	/* after the blackout: a crash from here on leaves a record that needs no target to
 	 * settle it */
 	src_record(s, MIGR_SRC_DONE);
+	if (s->p.on_switchover && *s->p.on_switchover)
+		switchover_hook(s);
 	return 0;
 }
 
+/* The target's last word; the guest's vifs are connected there now (or will not be):
+ * the hold lets out what it kept. */
 static int settled(struct migr__send *s)
 {
-	return s->d->settled ? s->d->settled(s) : 0;
+	int rc = s->d->settled ? s->d->settled(s) : 0;
+
+	migr__fwdm_release(s->fwd);
+	return rc;
 }
 
 static const struct {
@@ -597,6 +635,9 @@ static int resume_here(struct migr__send *s)
 
 	s->phase = MIGR_PHASE_BACKOUT;
 	migr__send_report(s);
+	/* nothing of forwarding may stay once the guest runs here again */
+	migr__fwdm_abandon(s->fwd);
+	s->fwd = NULL;
 	if (s->renamed && s->hv->ops->rename(s->hv, s->domid, s->away, s->di.name))
 		migr__log(s->p.lg, XTL_WARN, "domain %u: could not rename back to %s, ignoring",
 			  s->domid, s->di.name);
@@ -687,6 +728,14 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 		rc = unwind(&s, rc);
 	}
 	migr_conn_blackout(c, false);   /* resumed here, or left undecided: no longer held */
+	if (!rc && s.done) {
+		migr__fwdm_adopt(s.fwd);    /* goes on until the fabric has rerouted */
+	} else {
+		migr__fwdm_abandon(s.fwd);
+		if (s.done && res->fwd.state == MIGR_FWDS_ENDED)
+			snprintf(res->fwd.why, sizeof(res->fwd.why), "removed at the driver's end");
+	}
+	s.fwd = NULL;
 	if (!rc)
 		migr__text(res->state_text, sizeof(res->state_text),
 			   "%s runs on the target (domain %u)", s.di.name, res->dst_domid);

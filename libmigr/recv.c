@@ -21,6 +21,9 @@
  * the guest name must be one migr creates domains under, the config must parse as libxl
  * JSON and agree with PREFLIGHT (name, type, memory), and the memory must fit.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "recv_int.h"
+#include "fwd_mig.h"
 #include "fwd_int.h"
 
 /* Where the records (and the restore history) live. */
@@ -821,6 +825,38 @@ static int rename_in(struct recv_ctx *x)
 	return rc;
 }
 
+/* Before the unpause: what the source forwards (and holds) reaches the guest's vifs. */
+static int forward(struct recv_ctx *x)
+{
+	if (x->d != &migr_dialect) {
+		snprintf(x->res->fwd.why, sizeof(x->res->fwd.why), "the source is stock xl");
+		return 0;
+	}
+	return migr__fwdm_target_start(&x->fwd, x->res->id, x->hv, x->domid, x->c, x->p,
+				       &x->res->fwd);
+}
+
+static void switchover_hooks(struct recv_ctx *x)
+{
+	struct sockaddr_storage l, p;
+	char src[64] = "", dst[64] = "";
+	struct migr__switchover sw = { .id = x->res->id, .guest = x->name };
+
+	if ((!x->p->on_switchover || !*x->p->on_switchover) &&
+	    (!x->p->switchover_hook_dir || !*x->p->switchover_hook_dir))
+		return;
+	if (migr_conn_addrs(x->c, &l, &p) == 0) {
+		if (p.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&p)->sin_addr, src, sizeof(src));
+		if (l.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&l)->sin_addr, dst, sizeof(dst));
+	}
+	sw.source = src;
+	sw.target = dst;
+	migr__fwdm_switchover_info(x->fwd, x->hv, x->domid, &sw);
+	migr__switchover_hooks(x->p->on_switchover, x->p->switchover_hook_dir, &sw, x->p->lg);
+}
+
 static int unpause(struct recv_ctx *x)
 {
 	int rc = 0;
@@ -842,6 +878,8 @@ static int done(struct recv_ctx *x)
 {
 	x->phase = MIGR_PHASE_DONE;
 	x->d->done(x);
+	if (!x->p->paused)
+		switchover_hooks(x);
 	return 0;
 }
 
@@ -871,6 +909,7 @@ static const struct {
 	{ MIGR_FI_NONE,           ready },            /* record-paused, ready, wait-go inside */
 	{ MIGR_FI_RECORD_RUNNING, record_running },
 	{ MIGR_FI_RENAME,         rename_in },
+	{ MIGR_FI_NONE,           forward },
 	{ MIGR_FI_UNPAUSE,        unpause },
 	{ MIGR_FI_DONE,           done },
 	{ MIGR_FI_SETTLE,         settle },
@@ -888,6 +927,8 @@ static int unwind(struct recv_ctx *x, int rc)
 {
 	bool destroyed = !x->have_copy;
 
+	migr__fwdm_abandon(x->fwd);
+	x->fwd = NULL;
 	if (x->resolve) {
 		x->phase = rc ? MIGR_PHASE_ABORTED : MIGR_PHASE_DONE;
 		return rc ? -MIGR_E_ABORTED : 0;
@@ -988,6 +1029,11 @@ int migr__recv_drive(struct migr_hv *hv, struct migr_conn *c, const struct migr_
 		migr__text(res->state_text, sizeof(res->state_text), "%s runs here (domain %u)",
 			   x->name, x->domid);
 	}
+	if (!rc && x->phase == MIGR_PHASE_DONE)
+		migr__fwdm_adopt(x->fwd);   /* goes on until the fabric has rerouted */
+	else
+		migr__fwdm_abandon(x->fwd);
+	x->fwd = NULL;
 	migr__release_claim(p, &x->claim);
 	res->phase = x->phase;
 	migr_msg_release(&x->peer);

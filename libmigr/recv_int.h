@@ -64,6 +64,7 @@ struct recv_ctx {
 	enum migr_guest_type type;
 	uint32_t domid;                  /* our copy, once the restore made it */
 	uint64_t claim;                  /* memory claimed until the restore returned */
+	struct migr__fwdm *fwd;          /* delivery of what the source forwards (fwd_mig.c) */
 	uint64_t t0, t_restored, t_go;
 	struct recv_job job;
 	bool have_copy;                  /* our copy exists */

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "send_int.h"
+#include "fwd_mig.h"
 
 void migr_send_params_init(struct migr_send_params *p)
 {
@@ -440,6 +441,8 @@ static int on_suspend(void *arg)
 	s->t_suspended = migr__now_us();
 	if (rc)
 		return rc;
+	/* from now on what reaches this host for the guest goes to the target (held) */
+	migr__fwdm_source_begin(s->fwd);
 	rc = fault(s, MIGR_FI_SUSPENDED, 0);
 	if (rc)
 		return rc;

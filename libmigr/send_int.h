@@ -94,6 +94,7 @@ struct migr__send {
 	uint64_t t_ready, t_go, restore_ns, devices_ns, unpause_ns;
 	uint64_t deadline_us;           /* blackout deadline (monotonic us); 0 = none yet */
 	unsigned int io_timeout_ms;     /* the connection's own, restored after the blackout */
+	struct migr__fwdm *fwd;         /* forwarding from here (fwd_mig.c); NULL: none */
 };
 
 

@@ -96,6 +96,22 @@ const char *migr_conn_peer_name(const struct migr_conn *c)
 	return c->peer_name;
 }
 
+int migr_conn_addrs(const struct migr_conn *c, struct sockaddr_storage *local_r,
+		    struct sockaddr_storage *peer_r)
+{
+	struct sockaddr_storage l, p;
+	socklen_t ll = sizeof(l), pl = sizeof(p);
+
+	if (!c->is_socket)
+		return -ENOTSOCK;
+	if (getsockname(c->wfd, (struct sockaddr *)&l, &ll) < 0 ||
+	    getpeername(c->wfd, (struct sockaddr *)&p, &pl) < 0)
+		return -errno;
+	*local_r = l;
+	*peer_r = p;
+	return 0;
+}
+
 void migr__conn_set_peer_abort(struct migr_conn *c, uint32_t code, const char *reason)
 {
 	c->peer_aborted = true;

@@ -1240,6 +1240,38 @@ static int xen_announce(struct migr_hv *h, uint32_t domid, unsigned int *frames_
 	return 0;
 }
 
+static int xen_nics(struct migr_hv *h, uint32_t domid, struct migr_hv_nic *v, unsigned int max,
+		    unsigned int *n_r)
+{
+	struct xen_hv *x = XH(h);
+	libxl_device_nic *nics;
+	int num = 0;
+	unsigned int n = 0;
+
+	nics = libxl_device_nic_list(x->ctx, domid, &num);
+	if (!nics && num)
+		return -EIO;
+	for (int i = 0; i < num && n < max; i++) {
+		struct migr_hv_nic *o = &v[n];
+		memset(o, 0, sizeof(*o));
+		memcpy(o->mac, nics[i].mac, 6);
+		if (nics[i].bridge && strlen(nics[i].bridge) < sizeof(o->bridge))
+			strcpy(o->bridge, nics[i].bridge);
+		if (nics[i].ifname && strlen(nics[i].ifname) < sizeof(o->vif))
+			strcpy(o->vif, nics[i].ifname);
+		else
+			snprintf(o->vif, sizeof(o->vif), "vif%u.%d", domid, nics[i].devid);
+		if (nics[i].ip && strlen(nics[i].ip) < sizeof(o->ip))
+			strcpy(o->ip, nics[i].ip);
+		n++;
+	}
+	for (int i = 0; i < num; i++)
+		libxl_device_nic_dispose(&nics[i]);
+	free(nics);
+	*n_r = n;
+	return 0;
+}
+
 static void xen_close(struct migr_hv *h)
 {
 	struct xen_hv *x = XH(h);
@@ -1295,6 +1327,7 @@ static const struct migr_hv_ops xen_ops = {
 	.destroy = xen_destroy,
 	.peek_dirty = xen_peek_dirty,
 	.announce = xen_announce,
+	.nics = xen_nics,
 	.settle = xen_settle,
 	.cpu_cap = xen_cpu_cap,
 	.close = xen_close,

@@ -51,6 +51,9 @@ struct migr_hv_fake {
 	unsigned int settles;            /* settle() calls */
 	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */
 	unsigned int announces_at_settle; /* announce() calls before the last settle() */
+	bool with_nics;                  /* nics(): one vif per domain (MAC 00:16:3e:00:00:DOMID,
+	                                    bridge xenbr0, vifDOMID.0, ip 10.0.0.DOMID);
+	                                    false: no nics op at all */
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */

@@ -528,6 +528,27 @@ static int fake_cpu_cap(struct migr_hv *h, uint32_t domid, const unsigned int *s
 	return 0;
 }
 
+static int fake_nics(struct migr_hv *h, uint32_t domid, struct migr_hv_nic *v,
+		     unsigned int max, unsigned int *n_r)
+{
+	struct migr_hv_fake *f = F(h);
+
+	if (!migr_hv_fake_dom(f, domid))
+		return -ENOENT;
+	if (!f->with_nics || !max) {
+		*n_r = 0;
+		return 0;
+	}
+	memset(v, 0, sizeof(*v));
+	memcpy(v->mac, "\x00\x16\x3e\x00\x00", 5);
+	v->mac[5] = (uint8_t)domid;
+	strcpy(v->bridge, "xenbr0");
+	snprintf(v->vif, sizeof(v->vif), "vif%u.0", domid);
+	snprintf(v->ip, sizeof(v->ip), "10.0.0.%u", domid & 0xff);
+	*n_r = 1;
+	return 0;
+}
+
 static const struct migr_hv_ops fake_ops = {
 	.domain_find = fake_find,
 	.domain_info = fake_info,
@@ -546,6 +567,7 @@ static const struct migr_hv_ops fake_ops = {
 	.announce = fake_announce,
 	.settle = fake_settle,
 	.cpu_cap = fake_cpu_cap,
+	.nics = fake_nics,
 	.close = fake_close,
 };
 

@@ -318,7 +318,7 @@ lab_fabric_on() {   # DELAY_MS
 		rm -rf "$LAB_RUN/$h/share/fabric"
 	done
 	ip netns exec "$LAB_NS" python3 "$LAB_TOP/tests/nested/lab/fabric.py" "$LAB_RUN" "$1" \
-		"$LAB_RUN/fabric.log" &
+		"$LAB_RUN/fabric.log" $(for h in $LAB_HOSTS; do echo "$h=$(lab_ip "$h")"; done) &
 	echo $! >"$LAB_RUN/fabric.pid"
 }
 lab_fabric_place() {   # MAC HOST
@@ -338,15 +338,16 @@ lab_fabric_off() {
 	return 0
 }
 # lab_fabric_hook HOST FILE: writes on HOST a switch-over hook (FILE, executable) that asks
-# the fabric controller to move each of the guest's MACs ($MIGR_MACS) to HOST.
+# the fabric controller to move each of the guest's MACs ($MIGR_MACS) to the target
+# ($MIGR_TARGET, an address the controller knows).
 lab_fabric_hook() {
 	lab_sh "$1" "mkdir -p \$(dirname $2) && cat >$2 <<'EOH'
 #!/bin/sh
 mkdir -p /host/fabric
 for m in \$(echo \"\$MIGR_MACS\" | tr ',' ' '); do
-	hostname >/host/fabric/.\$m && mv /host/fabric/.\$m /host/fabric/\$m
+	echo \"\$MIGR_TARGET\" >/host/fabric/.\$m && mv /host/fabric/.\$m /host/fabric/\$m
 done
-echo \"fabric asked: \$MIGR_MACS to \$(hostname) for \$MIGR_GUEST (\$MIGR_ID)\" >>/host/fabric.log
+echo \"fabric asked: \$MIGR_MACS to \$MIGR_TARGET for \$MIGR_GUEST (\$MIGR_ID)\" >>/host/fabric.log
 EOH
 chmod 755 $2"
 }

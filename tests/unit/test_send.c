@@ -10,7 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <string.h>
+
 #include "libmigr.h"
+#include "../../libmigr/fwd_mig.h"
+#include "../fakes/fakes.h"
 #include "unit.h"
 
 static char record_dir[64], src_dir[80];
@@ -771,6 +776,197 @@ static void test_host_rules(void)
 
 /* At a daemon's start: a paused NAME--incoming no record speaks for is destroyed; a
  * running guest and an operator's paused guest are never touched. */
+/* ---- forwarding in a migration, through the seam (fwd_mig.h) ---------------------- */
+
+static struct {
+	struct run *r;
+	int src_starts, tgt_starts, releases, finishes, polls;
+	bool src_suspended_at_start;     /* the source's guest was suspended when it started */
+	bool tgt_paused_at_start;        /* the target's copy was still paused */
+	unsigned int resumes_at_finish;  /* the source's resumes when its end was finished */
+	bool released_before_finish;
+	int fail_source;                 /* source start returns this */
+	char src_dev[16], tgt_dev[16];
+	unsigned int n_ipv4;
+	int src_flags;
+} fw;
+static int fw_src_obj, fw_tgt_obj;
+
+static int fw_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(fw.r->src, fw.r->domid);
+
+	fw.src_starts++;
+	fw.src_suspended_at_start = d && d->info.shutdown;
+	snprintf(fw.src_dev, sizeof(fw.src_dev), "%s", p->nics[0].dev);
+	fw.n_ipv4 = p->nics[0].n_ipv4;
+	fw.src_flags = (int)p->flags;
+	if (fw.fail_source)
+		return fw.fail_source;
+	*f_r = (struct migr_fwd *)&fw_src_obj;
+	return 0;
+}
+
+static int fw_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+{
+	uint32_t id;
+	struct migr_fake_dom *d = NULL;
+
+	fw.tgt_starts++;
+	if (fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1", &id) == 0)
+		d = migr_hv_fake_dom(fw.r->dst, id);
+	fw.tgt_paused_at_start = d && d->info.paused;
+	snprintf(fw.tgt_dev, sizeof(fw.tgt_dev), "%s", p->nics[0].dev);
+	*f_r = (struct migr_fwd *)&fw_tgt_obj;
+	return 0;
+}
+
+static int fw_release(struct migr_fwd *f)
+{
+	if (f == (struct migr_fwd *)&fw_src_obj)
+		fw.releases++;
+	return 0;
+}
+
+static int fw_poll(struct migr_fwd *f, struct migr_fwd_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	fw.polls++;
+	st->packets = 7;
+	st->end = fw.polls > 4 ? MIGR_FWD_END_QUIET : MIGR_FWD_RUNNING;
+	st->next_poll_ms = 5;
+	if (f == (struct migr_fwd *)&fw_src_obj)
+		st->hold = fw.releases ? MIGR_FWD_HOLD_RELEASED : MIGR_FWD_HOLD_HOLDING;
+	return 0;
+}
+
+static int fw_finish(struct migr_fwd *f, struct migr_fwd_status *st)
+{
+	fw.finishes++;
+	if (f == (struct migr_fwd *)&fw_src_obj) {
+		struct migr_fake_dom *d = migr_hv_fake_dom(fw.r->src, fw.r->domid);
+		fw.resumes_at_finish = d ? d->resumes : 99;
+		fw.released_before_finish = fw.releases > 0;
+	}
+	if (st)
+		fw_poll(f, st);
+	return 0;
+}
+
+static const struct migr__fwdm_ops fw_ops = {
+	fw_source_start, fw_target_start, fw_release, fw_poll, fw_finish,
+};
+
+/* A migration over TCP on the loopback (forwarding's tunnel ends are the connection's
+ * addresses), source in this thread, target in another. */
+static void run_tcp(struct run *r)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct migr_conn *sc = NULL;
+	pthread_t th;
+	int l = socket(AF_INET, SOCK_STREAM, 0), cs, as;
+
+	CHECK(l >= 0);
+	CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(l, 1), 0);
+	CHECK_EQ(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	cs = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_EQ(connect(cs, (struct sockaddr *)&a, sizeof(a)), 0);
+	as = accept(l, NULL, NULL);
+	close(l);
+	CHECK_EQ(migr_conn_from_fds(cs, cs, NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(as, as, NULL, &r->t.c), 0);
+	CHECK_EQ(pthread_create(&th, NULL, target_main, &r->t), 0);
+	r->rc = migr_migrate(&r->src->hv, r->domid, sc, &r->sp, &r->res);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+}
+
+static void fw_setup(struct run *r)
+{
+	setup(r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r->src->with_nics = true;
+	r->dst->with_nics = true;
+	memset(&fw, 0, sizeof(fw));
+	fw.r = r;
+	migr__fwdm_ops = &fw_ops;
+}
+
+static void test_forwarding(void)
+{
+	const struct migr__fwdm_ops *saved = migr__fwdm_ops;
+	struct migr_fwd_summary fin;
+	struct run r;
+
+	/* Success: the source starts at the suspend, the target before the unpause, the
+	 * hold is released (SETTLED), and both go on after the drivers returned. */
+	fw_setup(&r);
+	run_tcp(&r);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	check_on_target(&r);
+	CHECK_EQ(fw.src_starts, 1);
+	CHECK(fw.src_suspended_at_start);
+	CHECK_STR(fw.src_dev, "xenbr0");
+	CHECK_EQ(fw.n_ipv4, 1);                         /* the vif's ip= */
+	CHECK(fw.src_flags & MIGR_FWD_HOLD);
+	CHECK_EQ(fw.tgt_starts, 1);
+	CHECK(fw.tgt_paused_at_start);
+	CHECK(strncmp(fw.tgt_dev, "vif", 3) == 0);
+	CHECK_EQ(fw.releases, 1);
+	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_RUNNING);
+	CHECK_EQ(r.t.res.fwd.state, MIGR_FWDS_RUNNING);
+	CHECK_EQ(migr_fwd_wait(r.res.id, false, 5000, &fin), 0);
+	CHECK_EQ(fin.state, MIGR_FWDS_ENDED);
+	CHECK_EQ(fin.end, MIGR_FWD_END_QUIET);
+	CHECK_EQ(fin.packets, 7);
+	CHECK_EQ(fin.hold, MIGR_FWD_HOLD_RELEASED);
+	CHECK_EQ(migr_fwd_wait(r.res.id, true, 5000, &fin), 0);
+	CHECK_EQ(fin.state, MIGR_FWDS_ENDED);
+	CHECK_EQ(migr_fwd_wait(r.res.id, true, 5000, &fin), -ENOENT);   /* taken once */
+	CHECK_EQ(fw.finishes, 2);
+	CHECK(fw.released_before_finish);
+	teardown(&r);
+
+	/* --no-forward: nothing starts, on either side. */
+	fw_setup(&r);
+	r.sp.no_forward = true;
+	r.t.p.no_forward = true;
+	run_tcp(&r);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(fw.src_starts + fw.tgt_starts, 0);
+	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_OFF);
+	CHECK(strstr(r.res.fwd.why, "no-forward") != NULL);
+	teardown(&r);
+
+	/* A start that fails does not fail the migration. */
+	fw_setup(&r);
+	fw.fail_source = -EOPNOTSUPP;
+	run_tcp(&r);
+	CHECK_EQ(r.rc, 0);
+	check_on_target(&r);
+	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_FAILED);
+	CHECK(r.res.fwd.why[0] != '\0');
+	CHECK_EQ(migr_fwd_wait_all(5000), 0);
+	teardown(&r);
+
+	/* A back-out after the suspend: the source's end is finished before the guest
+	 * resumes here, the target's before its copy is destroyed. */
+	fw_setup(&r);
+	r.sp.faults = &fs_after_ready;
+	run_tcp(&r);
+	CHECK(r.rc != 0);
+	check_on_source(&r, 1);
+	CHECK_EQ(fw.src_starts, 1);
+	CHECK_EQ(fw.finishes, 1);
+	CHECK_EQ(fw.resumes_at_finish, 0);
+	CHECK_EQ(fw.tgt_starts, 0);          /* the target never got to its unpause */
+	teardown(&r);
+
+	migr__fwdm_ops = saved;
+}
+
 static void test_recover_target_unrecorded(void)
 {
 	struct migr_hv_fake *f;
@@ -808,6 +1004,7 @@ int main(void)
 	test_restore_hint();
 	test_own_hint();
 	test_claims();
+	test_forwarding();
 	test_suspend_fails(false);
 	test_suspend_fails(true);
 	test_save_fails_midstream();

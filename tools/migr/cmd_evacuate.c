@@ -318,6 +318,10 @@ static int local_run(struct opts *o, struct evcli *e)
 	migr_evacd_wait(d, NULL);
 	evcli_final(e, stdout);
 	status = evcli_exit_status(e);
+	/* the moved guests' forwarding runs in this process: it ends before the process */
+	if (migr_fwd_wait_all(65000) == -ETIMEDOUT)
+		fprintf(stderr, "migr evacuate: forwarding still running after 65 s; `migr cleanup "
+			"--all` removes what is left\n");
 out:
 	migr_evacd_free(d);
 	migr_hv_close(hv);

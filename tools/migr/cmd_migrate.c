@@ -35,6 +35,18 @@ static void usage(FILE *f)
 "                        longer pay: at most MAX%% (default 80); the cap comes off at\n"
 "                        the suspend and on every way out, and a sender that dies\n"
 "                        leaves it in its record for migrd's recovery to take off\n"
+"Forwarding (docs/forwarding.md):\n"
+"  --no-forward          do not forward the guest's traffic to the target after the\n"
+"                        suspend (by default what reaches this host for the guest goes\n"
+"                        through a VXLAN tunnel to the target, held until its vifs are\n"
+"                        connected there, until the fabric has rerouted; migr then waits\n"
+"                        for that before it exits)\n"
+"  --forward-quiet MS    forwarding ends once nothing was forwarded for MS (default 2000)\n"
+"  --forward-max MS      and at the latest after MS (default 60000)\n"
+"  --on-switchover CMD   run `sh -c CMD` as soon as the target reports the guest running\n"
+"                        (not waited for; exit status and time are logged), with\n"
+"                        MIGR_ID, MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE and\n"
+"                        MIGR_TARGET in its environment: tell the fabric at once\n"
 "Connection (TLS 1.3 by default; credentials from %s or %s/ if none given):\n"
 "  --psk FILE            pre-shared key file (IDENTITY:HEXKEY lines, as psktool writes;\n"
 "                        mode 0600); the key used is the line of our identity\n"
@@ -74,7 +86,8 @@ static void usage(FILE *f)
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
-	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE, O_REPDIR };
+	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE, O_REPDIR,
+	       O_NOFWD, O_FWDQUIET, O_FWDMAX, O_SWITCHOVER };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
@@ -86,6 +99,8 @@ int cmd_migrate(int argc, char **argv)
 		{ "bandwidth", 1, 0, O_CONN }, { "psk-identity", 1, 0, O_CONN },
 		{ "blackout-deadline", 1, 0, O_DEADLINE }, { "record-dir", 1, 0, O_RECDIR },
 		{ "report-dir", 1, 0, O_REPDIR },
+		{ "no-forward", 0, 0, O_NOFWD }, { "forward-quiet", 1, 0, O_FWDQUIET },
+		{ "forward-max", 1, 0, O_FWDMAX }, { "on-switchover", 1, 0, O_SWITCHOVER },
 		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};
@@ -169,6 +184,23 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		}
 		case O_RECDIR: sp.record_dir = optarg; break;
+		case O_NOFWD: sp.no_forward = true; break;
+		case O_FWDQUIET:
+		case O_FWDMAX: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 100 || v > 3600000) {
+				fprintf(stderr, "migr migrate: --%s takes 100..3600000 ms\n",
+					opts[idx].name);
+				return EXIT_USAGE;
+			}
+			if (opt == O_FWDQUIET)
+				sp.forward_quiet_ms = (unsigned int)v;
+			else
+				sp.forward_max_ms = (unsigned int)v;
+			break;
+		}
+		case O_SWITCHOVER: sp.on_switchover = optarg; break;
 		case O_REPDIR: report_dir = optarg; break;
 		case O_CONN:
 			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
@@ -259,6 +291,7 @@ int cmd_migrate(int argc, char **argv)
 		migcli_print_json_result(stdout, &res, rc);
 	if (!pg.quiet || rc)
 		migcli_print_summary(stderr, &pg, &res, rc);
+	migcli_forwarding(res.id, false, &res.fwd, pg.json, pg.quiet);
 	if (log && res.id[0]) {
 		int wrc;
 

@@ -35,6 +35,10 @@ static void receive_usage(FILE *f)
 "                        stock script is named again in the guest's configuration\n"
 "  --timeout S           a source making no progress for S seconds fails the reception\n"
 "                        (default 300); READY sent, GO must come within 10 s\n"
+"  --no-forward          no forwarding end here (over a pipe there is none anyway: the\n"
+"                        tunnel's ends are the addresses of a TCP connection)\n"
+"  --on-switchover CMD   run `sh -c CMD` once the guest runs here (not waited for), with\n"
+"                        MIGR_ID, MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE, MIGR_TARGET\n"
 "  -v                    more log detail on stderr (repeat for more)\n"
 "Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n"
 "MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n"
@@ -66,7 +70,8 @@ int cmd_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
-		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' }, MIGR_TARGET_RULES_OPTIONS('R'), { 0 }
+		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' },
+		{ "no-forward", 0, 0, 'F' }, { "on-switchover", 1, 0, 'O' }, MIGR_TARGET_RULES_OPTIONS('R'), { 0 }
 	};
 	struct migr_target_rules rules;
 	struct migr_recv_params rp;
@@ -101,6 +106,8 @@ int cmd_receive(int argc, char **argv)
 		case 'r': rp.record_dir = optarg; break;
 		case 'p': rp.paused = true; break;
 		case 'S': stock_hotplug = true; break;
+		case 'F': rp.no_forward = true; break;
+		case 'O': rp.on_switchover = optarg; break;
 		case 'T': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -158,6 +165,8 @@ int cmd_receive(int argc, char **argv)
 	else
 		rc = migr_receive(hv, c, &rp, &res);
 	print_recv(&res, rc);
+	if (res.id[0])
+		migcli_forwarding(res.id, true, &res.fwd, false, false);
 	rc = rc == 0 ? EXIT_OK : rc == -MIGR_E_ABORTED ? EXIT_ABORTED : EXIT_FAILED;
 out:
 	migr_conn_close(c);

@@ -325,3 +325,50 @@ int migcli_faults(const char *who, struct migr_fault_set *fs)
 	}
 	return 0;
 }
+
+void migcli_forwarding(const char *id, bool target, const struct migr_fwd_summary *now,
+		       bool json, bool quiet)
+{
+	struct migr_fwd_summary fin = *now;
+
+	if (now->state == MIGR_FWDS_RUNNING) {
+		if (!quiet && !json)
+			fprintf(stderr, "  forwarding: %llu frame(s) %s so far; waiting until the "
+				"fabric has rerouted\n", (unsigned long long)now->packets,
+				target ? "delivered" : "forwarded");
+		if (migr_fwd_wait(id, target, 0, &fin))
+			fin = *now;
+	}
+	if (json) {
+		printf("{\"event\":\"forwarding\",\"id\":\"%s\",\"side\":\"%s\","
+		       "\"state\":\"%s\",\"why\":\"%s\",\"nics\":%u,\"packets\":%llu,"
+		       "\"hold\":%d,\"held_packets\":%llu,\"hold_dropped\":%llu,"
+		       "\"end\":\"%s\",\"elapsed_ms\":%u}\n", id, target ? "target" : "source",
+		       migr_fwd_state_name(fin.state), fin.why, fin.nics,
+		       (unsigned long long)fin.packets, fin.hold,
+		       (unsigned long long)fin.held_packets, (unsigned long long)fin.hold_dropped,
+		       fin.state == MIGR_FWDS_ENDED ? migr_fwd_end_name((enum migr_fwd_end)fin.end) : "",
+		       fin.elapsed_ms);
+		fflush(stdout);
+	}
+	if (quiet)
+		return;
+	if (fin.state == MIGR_FWDS_ENDED && fin.end && target)
+		fprintf(stderr, "  forwarding: %llu frame(s) delivered to %u vif(s); ended (%s) "
+			"after %.1f s\n", (unsigned long long)fin.packets, fin.nics,
+			migr_fwd_end_name((enum migr_fwd_end)fin.end), fin.elapsed_ms / 1000.0);
+	else if (fin.state == MIGR_FWDS_ENDED && fin.end)
+		fprintf(stderr, "  forwarding: %llu frame(s) forwarded for %u NIC(s); %s; ended "
+			"(%s) after %.1f s\n", (unsigned long long)fin.packets, fin.nics,
+			fin.hold == MIGR_FWD_HOLD_RELEASED ? "held until the guest's vifs were "
+			"connected on the target" : fin.hold == MIGR_FWD_HOLD_UNAVAILABLE ?
+			"no hold (no sch_plug here)" : "no hold",
+			migr_fwd_end_name((enum migr_fwd_end)fin.end), fin.elapsed_ms / 1000.0);
+	if (fin.state == MIGR_FWDS_ENDED && fin.hold == MIGR_FWD_HOLD_RELEASED)
+		fprintf(stderr, "  forwarding: the hold let out %llu frame(s) in order, dropped "
+			"%llu over its cap\n", (unsigned long long)fin.held_packets,
+			(unsigned long long)fin.hold_dropped);
+	else if (fin.state == MIGR_FWDS_FAILED || fin.why[0])
+		fprintf(stderr, "  forwarding: %s: %s\n", migr_fwd_state_name(fin.state),
+			fin.why[0] ? fin.why : "-");
+}

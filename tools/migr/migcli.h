@@ -53,6 +53,10 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg);
 void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struct migr_result *r,
 			  int rc);
 void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc);
+/* Forwarding after a migration: waits for its end when it still runs, then prints its
+ * figures (stderr) and, with json, one "forwarding" event (stdout). */
+void migcli_forwarding(const char *id, bool target, const struct migr_fwd_summary *now,
+		       bool json, bool quiet);
 
 /* Exit status for a driver's return code (commands.h). */
 int migcli_exit_status(int rc);

@@ -65,6 +65,12 @@ static const struct setting settings[] = {
 	SET("handshake-timeout", NUM, KEY | OPT, handshake_timeout, RANGE(1, 300)),
 	SET("max-per-address", NUM, KEY | OPT, max_per_address, RANGE(1, 64)),
 	SET("stock-hotplug", FLAG, KEY | OPT, stock_hotplug, RANGE(0, 1)),
+	SET("no-forward", FLAG, KEY | OPT, no_forward, RANGE(0, 1)),
+	SET("forward-quiet-ms", NUM, KEY | OPT, forward_quiet_ms, RANGE(0, 3600000),
+	    .none = "2000"),
+	SET("forward-max-ms", NUM, KEY | OPT, forward_max_ms, RANGE(0, 3600000), .none = "60000"),
+	SET("on-switchover", STR, KEY | OPT | EMPTY, on_switchover, .none = "none"),
+	SET("switchover-hook-dir", STR, KEY | OPT | EMPTY, switchover_hook_dir, .none = "none"),
 	SET("verbose", NUM, KEY, verbose, RANGE(0, 3), .cli = "-v"),
 	SET("once", FLAG, OPT, once, RANGE(0, 1)),
 	SET("port-file", STR, OPT, port_file),
@@ -667,6 +673,7 @@ int migrd_conf_init(struct migrd_conf *c, FILE *errf)
 	    set_str(&c->event_log, MIGR_EVENT_LOG) ||
 	    set_str(&c->report_dir, MIGR_REPORT_DIR) ||
 	    set_str(&c->metrics_file, MIGR_METRICS_FILE) ||
+	    set_str(&c->switchover_hook_dir, MIGRD_SWITCHOVER_DIR) ||
 	    set_str(&c->control, ctl && ctl[0] ? ctl : MIGR_CONTROL_SOCKET))
 		return -ENOMEM;
 	return 0;

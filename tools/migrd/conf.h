@@ -34,6 +34,8 @@
 
 #define MIGRD_CONF_FILE "/etc/migr/migrd.conf"  /* $MIGRD_CONF names another */
 #define MIGRD_SETTINGS_MAX 64
+/* Every executable file here runs when a guest received here starts running. */
+#define MIGRD_SWITCHOVER_DIR "/etc/migr/switchover.d"
 
 struct migrd_list {
 	char **v;
@@ -56,6 +58,8 @@ struct migrd_conf {
 	char *metrics_file;              /* Prometheus textfile; "": none */
 	long reserve_mib, timeout, no_cleanup, max_incoming, handshake_timeout;
 	long max_per_address, stock_hotplug, verbose, once;
+	long no_forward, forward_quiet_ms, forward_max_ms;
+	char *on_switchover, *switchover_hook_dir;
 	char *port_file;
 
 	/* What a received guest may use here, as given; migrd_conf_check() builds rules. */

@@ -169,7 +169,20 @@ static void *reception_main(void *arg)
 	if (res.vifs)
 		fprintf(stderr, ", network back %u/%u vifs in %.1f ms, first frame in %.1f ms",
 			res.vifs_connected, res.vifs, res.net_back_us / 1e3, res.first_frame_us / 1e3);
+	if (res.fwd.state != MIGR_FWDS_OFF || res.fwd.why[0])
+		fprintf(stderr, ", forwarding %s%s%s", migr_fwd_state_name(res.fwd.state),
+			res.fwd.why[0] ? ": " : "", res.fwd.why);
 	fprintf(stderr, "\n");
+	if (r->once && res.fwd.state == MIGR_FWDS_RUNNING) {
+		/* the process ends after this one: its forwarding must end first */
+		struct migr_fwd_summary fin;
+		if (migr_fwd_wait(res.id, true, 0, &fin) == 0) {
+			stamp(ts, sizeof(ts));
+			fprintf(stderr, "%s migrd: %s forwarding over (%s) after %.1f s: %llu frame(s) "
+				"delivered\n", ts, res.id, migr_fwd_end_name((enum migr_fwd_end)fin.end),
+				fin.elapsed_ms / 1000.0, (unsigned long long)fin.packets);
+		}
+	}
 	migr_conn_close(x->c);
 	migr_hv_close(hv);
 	free(x);
@@ -377,6 +390,16 @@ static void usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
+"  --no-forward          no forwarding: neither for the guests received here (the end of\n"
+"                        the tunnel that delivers what their source still gets) nor\n"
+"                        for those this host's evacuations send\n"
+"  --forward-quiet-ms MS, --forward-max-ms MS  forwarding ends once nothing came for MS\n"
+"                        (default 2000), at the latest after MS (default 60000)\n"
+"  --on-switchover CMD   run `sh -c CMD` when a guest received here starts running (not\n"
+"                        waited for; its exit status and time are logged), with MIGR_ID,\n"
+"                        MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE, MIGR_TARGET\n"
+"  --switchover-hook-dir DIR  the same for every executable file in DIR (default\n"
+"                        " MIGRD_SWITCHOVER_DIR "; \"\" none): tell the fabric at once\n"
 "  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
 "  --check-config [FILE]  read the settings as migrd would start with them (FILE, else\n"
 "                        $MIGRD_CONF, else %s; then the other\n"
@@ -507,6 +530,12 @@ int main(int argc, char **argv)
 	r.rp.rules = &conf.rules;
 	r.rp.record_dir = conf.record_dir;
 	r.rp.reserve_kib = (uint64_t)conf.reserve_mib * 1024;
+	r.rp.no_forward = conf.no_forward;
+	r.rp.forward_quiet_ms = (unsigned int)conf.forward_quiet_ms;
+	r.rp.forward_max_ms = (unsigned int)conf.forward_max_ms;
+	r.rp.on_switchover = conf.on_switchover && *conf.on_switchover ? conf.on_switchover : NULL;
+	r.rp.switchover_hook_dir = conf.switchover_hook_dir && *conf.switchover_hook_dir ?
+				   conf.switchover_hook_dir : NULL;
 	r.src_record_dir = conf.src_record_dir;
 	r.once = conf.once;
 	r.stock_hotplug = conf.stock_hotplug;

@@ -334,6 +334,8 @@ struct migr_evac_engine {
 	                                        cap; migr migrate --throttle); 0: never */
 	const char *report_dir;              /* round logs kept here (migr/report.h); NULL:
 	                                        none */
+	bool no_forward;                     /* migr_send_params.no_forward for each */
+	unsigned int forward_quiet_ms, forward_max_ms;
 };
 
 /* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();

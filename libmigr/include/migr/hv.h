@@ -122,6 +122,15 @@ struct migr_settle {
 	unsigned int scripts_put_back;   /* stock vif scripts named again */
 };
 
+/* One network interface of a domain, for forwarding (migr/fwd.h). */
+#define MIGR_HV_MAX_NICS 16
+struct migr_hv_nic {
+	uint8_t mac[6];
+	char bridge[16];                 /* the bridge its vif is a port of ("" none known) */
+	char vif[16];                    /* the backend device in dom0 (vifDOMID.DEVID) */
+	char ip[128];                    /* the vif's ip= setting as configured ("" none) */
+};
+
 struct migr_hv_ops {
 	/* Look a domain up by name or numeric id. -ENOENT if none. */
 	int (*domain_find)(struct migr_hv *hv, const char *name_or_id, uint32_t *domid_r);
@@ -181,6 +190,10 @@ struct migr_hv_ops {
 	 * it had; with set, it then gets *set. The source's throttle. May be NULL. */
 	int (*cpu_cap)(struct migr_hv *hv, uint32_t domid, const unsigned int *set,
 		       unsigned int *cap_r);
+	/* The domain's network interfaces (up to max, *n_r how many): MAC, bridge, backend
+	 * vif and the configured ip=. May be NULL (no forwarding then). */
+	int (*nics)(struct migr_hv *hv, uint32_t domid, struct migr_hv_nic *v, unsigned int max,
+		    unsigned int *n_r);
 	void (*close)(struct migr_hv *hv);
 };
 

@@ -91,6 +91,40 @@ struct migr_progress {
 
 typedef void migr_progress_fn(const struct migr_progress *p, void *arg);
 
+/*
+ * Forwarding during the brownout in a migration (docs/forwarding.md, "In every
+ * migration"): what it did, in migr_result and migr_recv_result. When the driver
+ * returns, forwarding usually goes on (state RUNNING) until the fabric has rerouted;
+ * migr_fwd_wait() gives the final figures.
+ */
+enum migr_fwd_state {
+	MIGR_FWDS_OFF = 0,                 /* not asked for (no_forward), or no NIC */
+	MIGR_FWDS_FAILED,                  /* could not be set up: why says why */
+	MIGR_FWDS_RUNNING,                 /* started, goes on after the driver returned */
+	MIGR_FWDS_ENDED,                   /* over: end says why */
+};
+struct migr_fwd_summary {
+	enum migr_fwd_state state;
+	char why[120];
+	unsigned int nics;
+	uint64_t packets;                  /* forwarded (source) / delivered (target) */
+	int hold;                          /* MIGR_FWD_HOLD_* (migr/fwd.h), source */
+	uint64_t held_packets, hold_dropped;
+	int end;                           /* enum migr_fwd_end, when ENDED */
+	uint32_t elapsed_ms;
+};
+const char *migr_fwd_state_name(enum migr_fwd_state s);
+/*
+ * Waits until the forwarding a migration left running (id, the source's end or the
+ * target's) is over, at most timeout_ms (0: no limit); *final_r gets its last figures.
+ * -ENOENT: none known by that id (never started, or already waited for); -ETIMEDOUT.
+ */
+int migr_fwd_wait(const char *id, bool target, unsigned int timeout_ms,
+		  struct migr_fwd_summary *final_r);
+/* Waits until no forwarding of this process runs any more (a program about to exit);
+ * -ETIMEDOUT after timeout_ms (0: no limit). */
+int migr_fwd_wait_all(unsigned int timeout_ms);
+
 struct migr_send_params {
 	struct migr_policy_params policy;  /* downtime, max time, on-timeout */
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
@@ -105,6 +139,14 @@ struct migr_send_params {
 	migr_progress_fn *progress;
 	void *progress_arg;
 	struct xentoollog_logger *lg;      /* may be NULL */
+	/* Forwarding (migr/fwd.h): from the suspend on, what reaches this host for the guest
+	 * goes to the target, held until its vifs are connected there, until the fabric has
+	 * rerouted (quiet for forward_quiet_ms, at most forward_max_ms; 0: 2 s and 60 s). */
+	bool no_forward;
+	unsigned int forward_quiet_ms, forward_max_ms;
+	/* Run with `sh -c` once the target reports the guest running (not waited for); its
+	 * environment: MIGR_ID MIGR_GUEST MIGR_MACS MIGR_ADDRS MIGR_SOURCE MIGR_TARGET. */
+	const char *on_switchover;
 };
 
 void migr_send_params_init(struct migr_send_params *p);
@@ -150,6 +192,7 @@ struct migr_result {
 	uint64_t own_hint_us;              /* with no figure from the target: the fixed part
 	                                      taken from this host's own last migrations
 	                                      (blackout less final send; 0: none used) */
+	struct migr_fwd_summary fwd;       /* forwarding from this host */
 	char state_text[320];              /* where the guest is, one line */
 };
 
@@ -196,6 +239,16 @@ struct migr_recv_params {
 	unsigned int phase_timeout_ms;
 	const struct migr_target_rules *rules; /* what a received guest may use here
 	                                      (migr/config_rules.h); NULL: the defaults */
+	/* Forwarding (migr/fwd.h): the tunnel from the source delivers to the guest's vifs
+	 * from before the unpause, and the guest is announced, until the fabric has
+	 * rerouted. Defaults as migr_send_params. */
+	bool no_forward;
+	unsigned int forward_quiet_ms, forward_max_ms;
+	/* Switch-over hooks, run once the guest runs here (not waited for), with the
+	 * environment of migr_send_params.on_switchover: a command (sh -c) and/or every
+	 * executable file of a directory. NULL: none. */
+	const char *on_switchover;
+	const char *switchover_hook_dir;
 };
 
 struct migr_recv_result {
@@ -210,6 +263,7 @@ struct migr_recv_result {
 	uint64_t net_back_us;              /* unpause to every vif connected; 0: not all were */
 	uint64_t first_frame_us;           /* unpause to a frame from the guest on every vif */
 	unsigned int vifs, vifs_connected; /* the guest's vifs, and those connected again */
+	struct migr_fwd_summary fwd;       /* delivery of what the source forwards */
 	char state_text[320];
 };
 

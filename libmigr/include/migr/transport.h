@@ -344,6 +344,11 @@ const char *migr_conn_peer_identity(const struct migr_conn *c);
 /* The peer's authenticated name ("" if none): its PSK identity, or the allowed name its
  * certificate matched (without an allow-list: its subject CN). For records and logs. */
 const char *migr_conn_peer_name(const struct migr_conn *c);
+/* The connection's local and peer socket addresses (forwarding's tunnel ends).
+ * -ENOTSOCK when it is not over a socket (a pipe in tests). */
+struct sockaddr_storage;
+int migr_conn_addrs(const struct migr_conn *c, struct sockaddr_storage *local_r,
+		    struct sockaddr_storage *peer_r);
 
 /*
  * The last ABORT the peer sent (seen by migr_msg_recv() or by the stream_in pump):

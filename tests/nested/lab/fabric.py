@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The lab's slow fabric controller (tests/nested/lib.sh, lab_fabric_controller).
 
+    fabric.py RUN DELAY_MS LOG [NAME=ADDR...]
+
 Run inside the lab namespace. The lab bridge br0 does not learn on the hosts' ports; every
 guest MAC has a static entry that points at the port of the host it ran on. A host's
 switch-over hook asks for a move by writing RUN/HOST/share/fabric/MAC (the file holds the
-host's name, any MAC spelling with colons); DELAY_MS after the controller first sees the
+target host's name or lab address, as NAME=ADDR arguments map them; the MAC with colons); DELAY_MS after the controller first sees the
 file it moves the entry to tap-HOST, as an SDN controller that takes that long would.
 
 Log, one line per event, CLOCK_REALTIME nanoseconds (the clock `date +%s%N` reads):
@@ -26,6 +28,7 @@ HOST = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 
 def main():
     run, delay_ms, logpath = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    by_addr = dict(reversed(a.split("=", 1)) for a in sys.argv[4:])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     seen = {}      # path -> mtime handled
@@ -51,6 +54,7 @@ def main():
                     continue
                 seen[p] = mt
                 mac = name.lower()
+                host = by_addr.get(host, host)
                 if not MAC.match(mac) or not HOST.match(host):
                     log.write("%d failed %s %s bad request\n" % (time.time_ns(), name[:20], host[:20]))
                     continue

@@ -33,7 +33,7 @@ dpkg_progs="/usr/bin/dpkg /usr/bin/dpkg-deb /usr/bin/dpkg-query /usr/bin/dpkg-sp
 proj_bins=$(ls "$top"/build/bin/* "$top"/build/lab/bin/* 2>/dev/null | grep -v '\.static$' || true)
 dom0_mods="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback bridge
  tun virtio_pci virtio_net virtio_console 9pnet_virtio 9p vxlan geneve ip_gre gre ip6_gre
- sch_ingress sch_htb sch_tbf sch_netem cls_u32 cls_flower cls_bpf act_mirred act_gact
+ sch_ingress sch_plug sch_htb sch_tbf sch_netem cls_u32 cls_flower cls_bpf act_mirred act_gact
  act_tunnel_key nf_tables nft_fwd_netdev nft_chain_nat dummy veth macvlan"
 guest_mods="xen-netfront"
 
