@@ -126,6 +126,15 @@ static int to_fwd_addr(const struct sockaddr_storage *ss, struct migr_fwd_addr *
 	return -EAFNOSUPPORT;
 }
 
+void migr__sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	struct migr_fwd_addr a;
+
+	buf[0] = '\0';
+	if (to_fwd_addr(ss, &a, buf, len))
+		buf[0] = '\0';
+}
+
 /* The vif's ip= setting: IPv4 addresses separated by spaces (libxl's form); the rest is
  * not an address forwarding can use and is skipped, with a note. */
 static unsigned int parse_ips(struct migr__fwdm *m, unsigned int i)
@@ -309,7 +318,11 @@ int migr__fwdm_target_start(struct migr__fwdm **m_r, const char *id, struct migr
 		snprintf(sum->why, sizeof(sum->why), "turned off (--no-forward)");
 		return 0;
 	}
-	m = fwdm_new(true, id, hv, domid, c, p->forward_quiet_ms, p->forward_max_ms, p->lg, sum);
+	/* The source decides when the fabric has rerouted; the delivery end waits three
+	 * times as long before it takes the quiet for the end, so that it is not gone while
+	 * the source still sends (a pause in the guest's traffic). */
+	m = fwdm_new(true, id, hv, domid, c, 3 * (p->forward_quiet_ms ? p->forward_quiet_ms : 2000),
+		     p->forward_max_ms, p->lg, sum);
 	if (!m)
 		return 0;
 	rc = migr__fwdm_ops->target_start(&m->fp, &m->f);

@@ -55,4 +55,8 @@ void migr__fwdm_switchover_info(const struct migr__fwdm *m, struct migr_hv *hv, 
 void migr__switchover_hooks(const char *cmd, const char *dir,
 			    const struct migr__switchover *sw, struct xentoollog_logger *lg);
 
+/* An IPv4 (also v4-mapped) or IPv6 socket address as text ("" for anything else). */
+struct sockaddr_storage;
+void migr__sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len);
+
 #endif

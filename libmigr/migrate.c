@@ -557,10 +557,8 @@ static void switchover_hook(struct migr__send *s)
 	struct migr__switchover sw = { .id = s->res->id, .guest = s->di.name };
 
 	if (migr_conn_addrs(s->c, &l, &p) == 0) {
-		if (l.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&l)->sin_addr, src, sizeof(src));
-		if (p.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&p)->sin_addr, dst, sizeof(dst));
+		migr__sockaddr_text(&l, src, sizeof(src));
+		migr__sockaddr_text(&p, dst, sizeof(dst));
 	}
 	sw.source = src;
 	sw.target = dst[0] ? dst : (s->p.target ? s->p.target : "");

@@ -846,10 +846,8 @@ static void switchover_hooks(struct recv_ctx *x)
 	    (!x->p->switchover_hook_dir || !*x->p->switchover_hook_dir))
 		return;
 	if (migr_conn_addrs(x->c, &l, &p) == 0) {
-		if (p.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&p)->sin_addr, src, sizeof(src));
-		if (l.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&l)->sin_addr, dst, sizeof(dst));
+		migr__sockaddr_text(&p, src, sizeof(src));
+		migr__sockaddr_text(&l, dst, sizeof(dst));
 	}
 	sw.source = src;
 	sw.target = dst;

@@ -4,8 +4,8 @@
 # 28-switchover: `migr migrate` of a PVH guest a -> b under a fabric that reroutes late.
 # The lab bridge stops learning (lab_fabric_on): the guest's MAC stays pointed at a until
 # the fabric controller moves it, FABRIC_DELAY_MS after the switch-over hook asked. A
-# client in the lab namespace sends UDP to the guest at 1000 datagrams/s (the guest echoes
-# each one) and holds a TCP stream with it (100 messages/s, each echoed) across the hop.
+# client in the lab namespace sends UDP to the guest at 100 datagrams/s (the guest echoes
+# each one) and holds a TCP stream with it (20 messages/s, each echoed) across the hop.
 #   1. a -> b with forwarding (the default): no datagram is lost after the blackout window
 #      (the source forwards what the fabric still sends to a), the TCP stream survives,
 #      forwarding ends on a quiet period after the fabric moved, the source's hold kept
@@ -21,7 +21,10 @@ set -u
 . "$(dirname "$0")/20-lib.inc"
 
 FABRIC_DELAY_MS=${FABRIC_DELAY_MS:-3000}
-RATE=1000
+# The issue's client sends 1000 datagrams/s; a guest in this lab (emulated CPU, nested)
+# echoes only about 100 a second, so the lab uses 100/s and checks first that the guest
+# echoes every one of them before the hop.
+RATE=${SWITCHOVER_RATE:-100}
 HOOK=/etc/migr/switchover.d/fabric
 TRAF=$LAB_TOP/$BUILD/tests/net/fwdtraf
 [ -x "$TRAF" ] || { echo "SKIP: no $TRAF (make)"; exit 77; }
@@ -35,9 +38,10 @@ guest_ping_ready g1 60 || { eng_fail "g1 does not answer pings"; eng_end; }
 for h in a b; do lab_fabric_hook "$h" "$HOOK"; done
 lab_fabric_on "$FABRIC_DELAY_MS" || { eng_fail "fabric"; eng_end; }
 lab_fabric_place "$(guest_mac g1)" a
-out=$(ip netns exec "$LAB_NS" "$TRAF" udp-ping "$(guest_ip g1)" 7001 20 10000)
-echo "echo service of g1 through the fabric: $out"
-echo "$out" | grep -q 'lost=0' || eng_fail "g1's echo service does not answer through the fabric"
+out=$(ip netns exec "$LAB_NS" "$TRAF" udp-flow "$(guest_ip g1)" 7001 "$RATE" 5000 "$LAB_RUN/base.flow")
+echo "echo service of g1 through the fabric, $RATE/s for 5 s: $out"
+echo "$out" | grep -q "sent=$((RATE * 5)) echoed=$((RATE * 5))" ||
+	eng_fail "g1 does not echo every datagram at $RATE/s before any migration"
 [ "$ENG_FAILS" -eq 0 ] || eng_end
 
 # hop SRC DST LABEL [MIGRATE ARGS]: one migration with the client running across it;
@@ -51,7 +55,7 @@ hop() {
 	ip netns exec "$LAB_NS" "$TRAF" udp-flow "$(guest_ip g1)" 7001 "$RATE" 600000 "$ulog" \
 		>"$LAB_RUN/$label.udpout" 2>&1 &
 	upid=$!
-	ip netns exec "$LAB_NS" "$TRAF" tcp-flow "$(guest_ip g1)" 7002 100 600000 \
+	ip netns exec "$LAB_NS" "$TRAF" tcp-flow "$(guest_ip g1)" 7002 20 600000 \
 		>"$LAB_RUN/$label.tcp" 2>&1 &
 	tpid=$!
 	sleep 2
@@ -82,9 +86,9 @@ hop() {
 # nothing of the forwarding left on HOST
 fwd_clean() {
 	local r
-	r=$(lab_sh "$1" "migr cleanup --all --dry-run 2>&1; ip -o link show type vxlan | wc -l")
+	r=$(lab_sh "$1" "migr cleanup --all --dry-run 2>&1; ls /sys/class/net | grep -c '^mfw'")
 	echo "$1 after the hop: $(echo "$r" | tr '\n' ' ')"
-	echo "$r" | tail -n 1 | grep -qx 0 || eng_fail "$1: a VXLAN device is left"
+	echo "$r" | tail -n 1 | grep -qx 0 || eng_fail "$1: a forwarding device is left"
 }
 
 field() { sed -n "s/.* $2=\([-0-9]*\).*/\1/p" "$LAB_RUN/$1.udp"; }
