@@ -380,6 +380,16 @@ void migr__fwdm_abandon(struct migr__fwdm *m)
 	free(m);
 }
 
+/* The realtime clock ms from now, for pthread_cond_timedwait(). */
+static void deadline_in(unsigned int ms, struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	ts->tv_sec += ts->tv_nsec / 1000000000;
+	ts->tv_nsec %= 1000000000;
+}
+
 static pthread_mutex_t reap_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reap_cv = PTHREAD_COND_INITIALIZER;
 static struct migr__fwdm *reap_list;
@@ -424,10 +434,7 @@ static void *reaper_main(void *arg)
 		}
 		{
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)next * 1000000;
-			ts.tv_sec += ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
+			deadline_in(next, &ts);
 			pthread_cond_timedwait(&reap_cv, &reap_mu, &ts);
 		}
 	}
@@ -479,11 +486,7 @@ int migr_fwd_wait(const char *id, bool target, unsigned int timeout_ms,
 	struct timespec dl;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	dl.tv_sec += dl.tv_nsec / 1000000000;
-	dl.tv_nsec %= 1000000000;
+	deadline_in(timeout_ms, &dl);
 	pthread_mutex_lock(&reap_mu);
 	for (;;) {
 		struct migr__fwdm **pp, *m = NULL;
@@ -517,11 +520,7 @@ int migr_fwd_wait_all(unsigned int timeout_ms)
 	struct timespec dl;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	dl.tv_sec += dl.tv_nsec / 1000000000;
-	dl.tv_nsec %= 1000000000;
+	deadline_in(timeout_ms, &dl);
 	pthread_mutex_lock(&reap_mu);
 	for (;;) {
 		bool running = false;
