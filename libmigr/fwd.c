@@ -77,7 +77,6 @@ struct migr_fwd {
 	/* Counters of ports that went away (a vif destroyed, moved): kept in the totals. */
 	uint64_t gone_packets, gone_bytes, gone_arp;
 	uint32_t rounds_done;
-	bool armed;                      /* source: its filters are in place */
 	int hold;                        /* MIGR_FWD_HOLD_* */
 	uint32_t hold_bytes;
 	uint64_t held_packets, held_bytes, hold_dropped;
@@ -808,35 +807,6 @@ int migr_fwd_release(struct migr_fwd *f)
 }
 
 
-/* The source's filters: from here on what comes in for the guest goes into the tunnel. */
-static int arm(struct migr_fwd *f)
-{
-	int rc;
-
-	for (unsigned int i = 0; i < f->n_ports; i++) {
-		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
-		if (rc)
-			return rc;
-	}
-	f->armed = true;
-	f->t0_ms = f->last_change_ms = now_ms();
-	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
-	     f->n_nics, f->n_ports, f->ifname);
-	return 0;
-}
-
-int migr_fwd_arm(struct migr_fwd *f)
-{
-	int rc;
-
-	if (!f || f->target || f->armed)
-		return 0;
-	rc = arm(f);
-	if (rc)
-		flog(f->lg, XTL_ERROR, rc, "%s: cannot put the forwarding filters in place", f->id);
-	return rc;
-}
-
 /* Removes leftovers of the id, logging what a crashed run left. */
 static int clean_before(struct migr_fwd *f)
 {
@@ -917,18 +887,14 @@ int migr_fwd_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 		rc = ensure_ingress(f, &f->ports[i], name);
 		if (rc)
 			goto out_fail;
-	}
-	free(ll.v);
-	ll.v = NULL;
-	f->t0_ms = f->last_change_ms = now_ms();
-	if (!(p->flags & MIGR_FWD_ARM_LATER)) {
-		rc = arm(f);
+		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
 		if (rc)
 			goto out_fail;
-	} else {
-		flog(f->lg, XTL_INFO, 0, "%s: ready to forward %u NIC(s) from %u port(s) into %s",
-		     f->id, f->n_nics, f->n_ports, f->ifname);
 	}
+	free(ll.v);
+	f->t0_ms = f->last_change_ms = now_ms();
+	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
+	     f->n_nics, f->n_ports, f->ifname);
 	*f_r = f;
 	return 0;
 
@@ -1114,7 +1080,7 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 		snprintf(stop_alias, sizeof(stop_alias), "%s" MIGR__FWD_ALIAS_STOP, f->alias);
 		stop = !strcmp(l.alias, stop_alias);
 	}
-	if (!gone && (f->target || f->armed)) {
+	if (!gone) {
 		rc = read_counters(f, &st);
 		if (rc)
 			return rc;
@@ -1134,8 +1100,7 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 								   f->ann_step_ms, f->rounds_done);
 	}
 	/* a hold not yet released keeps forwarding from ending on a quiet period */
-	announcing = f->rounds_done < f->ann_rounds || f->hold == MIGR_FWD_HOLD_HOLDING ||
-		     (!f->target && !f->armed);
+	announcing = f->rounds_done < f->ann_rounds || f->hold == MIGR_FWD_HOLD_HOLDING;
 	st.elapsed_ms = clamp_u32(now - f->t0_ms);
 	st.idle_ms = clamp_u32(now - f->last_change_ms);
 	if (f->end == MIGR_FWD_RUNNING)

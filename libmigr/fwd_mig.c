@@ -6,10 +6,9 @@
  *   source (migrate.c, send.c)
  *     migr__fwdm_source_prepare()  before the stream: the guest's NICs (hv->ops->nics),
  *                                  their ip= addresses, the tunnel's ends (the connection's
- *                                  addresses); a thread of its own sets up the tunnel, the
- *                                  hold and the ingress queues during the pre-copy
- *     migr__fwdm_source_begin()    at the suspend: that thread puts the filters in place,
- *                                  a few netlink requests off the blackout's path
+ *                                  addresses)
+ *     migr__fwdm_source_begin()    at the suspend: starts forwarding on a thread of its own,
+ *                                  so that the netlink work stays off the blackout's path
  *     migr__fwdm_release()         the target reported the guest's vifs connected
  *                                  (SETTLED): the hold lets out what it kept
  *   target (recv.c)
@@ -51,7 +50,6 @@
 
 static const struct migr__fwdm_ops real_ops = {
 	.source_start = migr_fwd_source_start,
-	.arm = migr_fwd_arm,
 	.target_start = migr_fwd_target_start,
 	.release = migr_fwd_release,
 	.poll = migr_fwd_poll,
@@ -75,10 +73,7 @@ struct migr__fwdm {
 	struct migr_fwd *f;
 	pthread_t th;
 	bool th_running;
-	pthread_mutex_t mu;                /* go, cancel: the source's thread waits for them */
-	pthread_cond_t cv;
-	bool go, cancel, armed;
-	int start_rc, arm_rc;
+	int start_rc;
 	bool released;                     /* the hold was let out (or there is none) */
 	struct migr_fwd_summary *sum;      /* the driver's result */
 	/* reaper */
@@ -226,34 +221,12 @@ static struct migr__fwdm *fwdm_new(bool target, const char *id, struct migr_hv *
 
 /* ---- source ----------------------------------------------------------------------------- */
 
-/*
- * The source's thread: sets forwarding up during the pre-copy (tunnel, hold, queues: the
- * slow part), then waits for the suspend (go) to put the filters in place, or for the
- * end of a migration that never suspended (cancel).
- */
-static void *source_main(void *arg)
-{
-	struct migr__fwdm *m = arg;
-
-	m->start_rc = migr__fwdm_ops->source_start(&m->fp, &m->f);
-	pthread_mutex_lock(&m->mu);
-	while (!m->go && !m->cancel)
-		pthread_cond_wait(&m->cv, &m->mu);
-	if (m->go && !m->start_rc) {
-		m->arm_rc = migr__fwdm_ops->arm(m->f);
-		m->armed = !m->arm_rc;
-	}
-	pthread_mutex_unlock(&m->mu);
-	return NULL;
-}
-
 struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 					     uint32_t domid, struct migr_conn *c,
 					     const struct migr_send_params *p,
 					     struct migr_fwd_summary *sum)
 {
 	struct migr__fwdm *m;
-	int rc;
 
 	if (p->no_forward) {
 		memset(sum, 0, sizeof(*sum));
@@ -261,42 +234,38 @@ struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 		return NULL;
 	}
 	m = fwdm_new(false, id, hv, domid, c, p->forward_quiet_ms, p->forward_max_ms, p->lg, sum);
-	if (!m)
-		return NULL;
-	m->fp.flags |= MIGR_FWD_HOLD | MIGR_FWD_ARM_LATER;
-	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
-	rc = pthread_create(&m->th, NULL, source_main, m);
-	if (rc) {
-		fail(m, -rc, "no thread to set forwarding up");
-		free(m);
-		return NULL;
-	}
-	m->th_running = true;
+	if (m)
+		m->fp.flags |= MIGR_FWD_HOLD;
 	return m;
 }
 
-/* At the suspend: the filters go in (on the thread, off the blackout's path). */
-void migr__fwdm_source_begin(struct migr__fwdm *m)
+static void *source_main(void *arg)
 {
-	if (!m || !m->th_running)
-		return;
-	pthread_mutex_lock(&m->mu);
-	m->go = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	struct migr__fwdm *m = arg;
+
+	m->start_rc = migr__fwdm_ops->source_start(&m->fp, &m->f);
+	return NULL;
 }
 
-/* The source's thread's end; its outcome into the summary. */
+void migr__fwdm_source_begin(struct migr__fwdm *m)
+{
+	int rc;
+
+	if (!m || m->th_running || m->f)
+		return;
+	rc = pthread_create(&m->th, NULL, source_main, m);
+	if (rc) {
+		fail(m, -rc, "no thread to start forwarding");
+		return;
+	}
+	m->th_running = true;
+}
+
+/* The start thread's end; its outcome into the summary. */
 static void join(struct migr__fwdm *m)
 {
 	if (!m->th_running)
 		return;
-	pthread_mutex_lock(&m->mu);
-	if (!m->go)
-		m->cancel = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->th, NULL);
 	m->th_running = false;
 	if (m->start_rc) {
@@ -304,14 +273,6 @@ static void join(struct migr__fwdm *m)
 		fail(m, m->start_rc, "cannot set forwarding up");
 		return;
 	}
-	if (m->arm_rc) {
-		migr__fwdm_ops->finish(m->f, NULL);
-		m->f = NULL;
-		fail(m, m->arm_rc, "cannot put the forwarding filters in place");
-		return;
-	}
-	if (!m->armed)
-		return;   /* never suspended: abandoned next */
 	m->sum->state = MIGR_FWDS_RUNNING;
 	migr__log(m->lg, XTL_INFO, "%s: forwarding %u NIC(s) from %s to %s, holding until the "
 		  "target has the guest's vifs connected", m->id, m->n, m->local, m->peer);
@@ -488,10 +449,6 @@ void migr__fwdm_adopt(struct migr__fwdm *m)
 	if (!m)
 		return;
 	join(m);
-	if (m->f && !m->target && !m->armed) {
-		migr__fwdm_abandon(m);   /* set up, never armed: nothing to go on with */
-		return;
-	}
 	if (!m->f) {
 		free(m);
 		return;

@@ -12,7 +12,6 @@
 /* The migr_fwd_* calls the drivers make; unit tests replace the table. */
 struct migr__fwdm_ops {
 	int (*source_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
-	int (*arm)(struct migr_fwd *f);
 	int (*target_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
 	int (*release)(struct migr_fwd *f);
 	int (*poll)(struct migr_fwd *f, struct migr_fwd_status *st_r);
@@ -22,10 +21,8 @@ extern const struct migr__fwdm_ops *migr__fwdm_ops;
 
 struct migr__fwdm;   /* one end of one migration's forwarding */
 
-/* Source. prepare (before the stream) sets forwarding up on a thread of its own during
- * the pre-copy; begin (at the suspend) puts its filters in place. NULL when there is
- * nothing to forward (turned off, no NIC, no address: *sum says why);
- * begin/release/adopt/abandon accept NULL. */
+/* Source. NULL when there is nothing to forward (turned off, no NIC, no address: *sum
+ * says why); begin/release/adopt/abandon accept NULL. */
 struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 					     uint32_t domid, struct migr_conn *c,
 					     const struct migr_send_params *p,

@@ -16,7 +16,6 @@
  *   migr_fwd_source_start()  source dom0, at switch-over: start forwarding to the peer
  *   migr_fwd_target_start()  target dom0, before the guest is unpaused: accept, deliver,
  *                            announce
- *   migr_fwd_arm()           source, with MIGR_FWD_ARM_LATER: the filters, at the suspend
  *   migr_fwd_release()       source, with MIGR_FWD_HOLD: let out what the hold kept (the
  *                            guest's vifs are connected on the target)
  *   migr_fwd_poll()          counters, due announcements, and whether forwarding is over
@@ -90,10 +89,6 @@ struct migr_fwd_nic {
  * without the hold (status.hold says so).
  */
 #define MIGR_FWD_HOLD         0x4u
-/* Source: set everything up but the filters (tunnel, hold, ingress queues); migr_fwd_arm()
- * adds them: the slow part can run before the guest is suspended, and only a few
- * netlink requests after. */
-#define MIGR_FWD_ARM_LATER    0x8u
 
 /* Start parameters, shared by both ends. Start from migr_fwd_params_init(). */
 struct migr_fwd_params {
@@ -177,9 +172,6 @@ struct migr_fwd_status {
  * trips. Once end is set it stays set; the caller then calls migr_fwd_finish().
  */
 int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r);
-
-/* Source, MIGR_FWD_ARM_LATER: puts the filters in place. 0 when they are already. */
-int migr_fwd_arm(struct migr_fwd *f);
 
 /*
  * Source, MIGR_FWD_HOLD: lets out, in order, what the hold kept, and lets everything pass
