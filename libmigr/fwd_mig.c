@@ -480,6 +480,14 @@ void migr__fwdm_adopt(struct migr__fwdm *m)
 	}
 }
 
+/* One wait for the reaper's news, under reap_mu; true once the deadline passed. */
+static bool wait_reaped(unsigned int timeout_ms, const struct timespec *dl)
+{
+	if (timeout_ms)
+		return pthread_cond_timedwait(&reap_cv, &reap_mu, dl) == ETIMEDOUT;
+	return pthread_cond_wait(&reap_cv, &reap_mu) != 0;
+}
+
 int migr_fwd_wait(const char *id, bool target, unsigned int timeout_ms,
 		  struct migr_fwd_summary *final_r)
 {
@@ -505,8 +513,7 @@ int migr_fwd_wait(const char *id, bool target, unsigned int timeout_ms,
 			free(m);
 			break;
 		}
-		if (timeout_ms ? pthread_cond_timedwait(&reap_cv, &reap_mu, &dl) == ETIMEDOUT :
-				 pthread_cond_wait(&reap_cv, &reap_mu) != 0) {
+		if (wait_reaped(timeout_ms, &dl)) {
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -528,8 +535,7 @@ int migr_fwd_wait_all(unsigned int timeout_ms)
 			running |= !m->ended;
 		if (!running)
 			break;
-		if (timeout_ms ? pthread_cond_timedwait(&reap_cv, &reap_mu, &dl) == ETIMEDOUT :
-				 pthread_cond_wait(&reap_cv, &reap_mu) != 0) {
+		if (wait_reaped(timeout_ms, &dl)) {
 			rc = -ETIMEDOUT;
 			break;
 		}
