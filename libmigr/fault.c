@@ -49,7 +49,8 @@ static const struct {
 	[MIGR_FI_WAIT_GO]         = { "wait-go", 't', true, "READY sent, before reading GO" },
 	[MIGR_FI_RECORD_RUNNING]  = { "record-running", 't', true, "GO read, before the record says running (point of no return)" },
 	[MIGR_FI_RENAME]          = { "rename", 't', true, "record says running, before the rename to NAME" },
-	[MIGR_FI_UNPAUSE]         = { "unpause", 't', true, "renamed, before the unpause" },
+	[MIGR_FI_FORWARD]         = { "forward", 't', true, "renamed, before the delivery end of forwarding" },
+	[MIGR_FI_UNPAUSE]         = { "unpause", 't', true, "forwarding's end in place, before the unpause" },
 	[MIGR_FI_DONE]            = { "done", 't', true, "guest unpaused, before DONE goes" },
 	[MIGR_FI_SETTLE]          = { "settle", 't', true, "DONE sent, before the network-back wait" },
 };

@@ -907,7 +907,7 @@ static const struct {
 	{ MIGR_FI_NONE,           ready },            /* record-paused, ready, wait-go inside */
 	{ MIGR_FI_RECORD_RUNNING, record_running },
 	{ MIGR_FI_RENAME,         rename_in },
-	{ MIGR_FI_NONE,           forward },
+	{ MIGR_FI_FORWARD,        forward },
 	{ MIGR_FI_UNPAUSE,        unpause },
 	{ MIGR_FI_DONE,           done },
 	{ MIGR_FI_SETTLE,         settle },

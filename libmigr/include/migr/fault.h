@@ -58,7 +58,8 @@ enum migr_fault {
 	MIGR_FI_WAIT_GO,           /* x READY sent, before reading GO */
 	MIGR_FI_RECORD_RUNNING,    /* x GO read, before the record says running */
 	MIGR_FI_RENAME,            /* x record says running, before the rename to NAME */
-	MIGR_FI_UNPAUSE,           /* x renamed, before the unpause */
+	MIGR_FI_FORWARD,           /* x renamed, before the delivery end of forwarding */
+	MIGR_FI_UNPAUSE,           /* x forwarding's end in place, before the unpause */
 	MIGR_FI_DONE,              /* x unpaused, before DONE goes */
 	MIGR_FI_SETTLE,            /*   DONE sent, before the network-back wait */
 	MIGR_FI_COUNT
