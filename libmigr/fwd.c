@@ -22,10 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <net/if.h>
 #include <linux/if_ether.h>
 #include <linux/rtnetlink.h>
+#include <linux/neighbour.h>
 #include <linux/pkt_sched.h>
+#include <arpa/inet.h>
+#include <stddef.h>
 #include <libmnl/libmnl.h>
 #include <xentoollog.h>
 #include "fwd_int.h"
@@ -72,6 +76,7 @@ struct migr_fwd {
 	struct fwd_port *ports;
 	unsigned int n_ports;
 	int pkt_fd;
+	int owner_fd;                    /* the id's owner token (owner_bind()) */
 	uint64_t t0_ms, last_change_ms, next_announce_ms;
 	uint64_t last_packets;
 	/* Counters of ports that went away (a vif destroyed, moved): kept in the totals. */
@@ -290,6 +295,91 @@ static int dump_filters(struct migr__nl *nl, void *buf, uint32_t ifindex, struct
 	return rc;
 }
 
+/* ---- the owner token: which forwarding a live process still owns --------------------- */
+
+/*
+ * A handle binds an abstract unix socket named after its tag and side from before it makes
+ * anything until after it removed everything; the kernel lets go of it when the process
+ * dies, whatever the death. Abstract names belong to the network namespace, as the
+ * objects do. migr_fwd_cleanup(NULL, MIGR_FWD_CLEANUP_ORPHANS) spares the tags someone
+ * still owns (docs/forwarding.md, "Teardown, crashes and migr cleanup").
+ */
+static socklen_t owner_name(uint64_t tag, bool target, struct sockaddr_un *sun)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "migr-fwd/%012llx/%c",
+		     (unsigned long long)tag, target ? 't' : 's');
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+static int owner_bind(uint64_t tag, bool target, int *fd_r)
+{
+	struct sockaddr_un sun;
+	socklen_t len = owner_name(tag, target, &sun);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+		int rc = errno == EADDRINUSE ? -EBUSY : -errno;
+		close(fd);
+		return rc;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+/* Whether a live process owns either end of tag here (connect() only looks). */
+static bool owner_alive(uint64_t tag)
+{
+	bool alive = false;
+
+	for (int t = 0; t < 2 && !alive; t++) {
+		struct sockaddr_un sun;
+		socklen_t len = owner_name(tag, t, &sun);
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return true;     /* cannot tell: spare it */
+		alive = connect(fd, (struct sockaddr *)&sun, len) == 0 || errno != ECONNREFUSED;
+		close(fd);
+	}
+	return alive;
+}
+
+/* Tags of the forwarding objects here that a live process owns. */
+struct live_tags {
+	uint64_t v[256];
+	size_t n;
+	bool full;                       /* more than fit: spare everything */
+};
+
+static bool tag_live(const struct live_tags *lt, uint64_t tag)
+{
+	if (!lt)
+		return false;
+	if (lt->full)
+		return true;
+	for (size_t i = 0; i < lt->n; i++)
+		if (lt->v[i] == tag)
+			return true;
+	return false;
+}
+
+static void note_tag(struct live_tags *lt, uint64_t tag)
+{
+	if (tag_live(lt, tag))
+		return;
+	if (!owner_alive(tag))
+		return;
+	if (lt->n == sizeof(lt->v) / sizeof(lt->v[0]))
+		lt->full = true;
+	else
+		lt->v[lt->n++] = tag;
+}
+
 /* ---- cleanup: the one teardown path ----------------------------------------------------- */
 
 static bool is_fwd_ifname(const char *name)
@@ -304,10 +394,11 @@ static bool is_fwd_ifname(const char *name)
 	return true;
 }
 
-/* Removes the objects of tag (or of every migration when all). */
+/* Removes the objects of tag (or of every migration when all, but for those of the tags a
+ * live process owns when spare is not NULL). */
 static int cleanup_tag(struct migr__nl *nl, void *buf, bool all, uint64_t tag,
 		       unsigned int flags, xentoollog_logger *lg,
-		       struct migr_fwd_cleanup_stats *st)
+		       struct migr_fwd_cleanup_stats *st, struct live_tags *spare)
 {
 	bool dry = flags & MIGR_FWD_CLEANUP_DRY_RUN;
 	char want[MIGR_FWD_IFNAME_LEN];
@@ -341,6 +432,11 @@ static int cleanup_tag(struct migr__nl *nl, void *buf, bool all, uint64_t tag,
 			const struct migr__fwd_filter_info *f = &fl.v[j];
 			if (!all && f->cookie.tag != tag)
 				continue;
+			if (spare) {
+				note_tag(spare, f->cookie.tag);
+				if (tag_live(spare, f->cookie.tag))
+					continue;
+			}
 			if (f->cookie.flags & MIGR__FWD_CK_QDISC)
 				drop_qdisc = true;
 			if (!dry) {
@@ -407,6 +503,14 @@ static int cleanup_tag(struct migr__nl *nl, void *buf, bool all, uint64_t tag,
 			continue;
 		if (!all && strcmp(l->name, want))
 			continue;
+		if (spare) {
+			uint64_t t = strtoull(l->name + strlen(MIGR__FWD_IFPREFIX), NULL, 16);
+			note_tag(spare, t);
+			if (tag_live(spare, t)) {
+				st->spared++;
+				continue;
+			}
+		}
 		if (!dry) {
 			rc = migr__nl_talk(nl, migr__fwd_msg_dellink(buf, l->ifindex), NULL, NULL);
 			if (rc && rc != -ENODEV) {
@@ -426,12 +530,20 @@ int migr_fwd_cleanup(const char *id, unsigned int flags, struct xentoollog_logge
 		     struct migr_fwd_cleanup_stats *st_r)
 {
 	struct migr_fwd_cleanup_stats st = { 0 };
+	struct live_tags *spare = NULL;
 	struct migr__nl *nl = NULL;
 	void *buf = NULL;
 	int rc;
 
 	if (id && !migr_fwd_id_valid(id))
 		return -EINVAL;
+	if (id && (flags & MIGR_FWD_CLEANUP_ORPHANS))
+		return -EINVAL;
+	if (flags & MIGR_FWD_CLEANUP_ORPHANS) {
+		spare = calloc(1, sizeof(*spare));
+		if (!spare)
+			return -ENOMEM;
+	}
 	buf = malloc(MIGR__NL_BUFSZ);
 	if (!buf)
 		return -ENOMEM;
@@ -440,11 +552,69 @@ int migr_fwd_cleanup(const char *id, unsigned int flags, struct xentoollog_logge
 		flog(lg, XTL_ERROR, rc, "cannot open rtnetlink");
 		goto out;
 	}
-	rc = cleanup_tag(nl, buf, !id, id ? migr__fwd_tag(id) : 0, flags, lg, &st);
+	rc = cleanup_tag(nl, buf, !id, id ? migr__fwd_tag(id) : 0, flags, lg, &st, spare);
 	if (rc)
 		goto out;
 	if (st_r)
 		*st_r = st;
+out:
+	migr__nl_close(nl);
+	free(buf);
+	free(spare);
+	return rc;
+}
+
+/* ---- addresses from the neighbour tables ----------------------------------------------- */
+
+struct neigh_find {
+	uint8_t mac[6];
+	struct migr_fwd_addr *v;
+	unsigned int max, n;
+};
+
+static int collect_neigh(const struct nlmsghdr *nlh, void *data)
+{
+	struct neigh_find *nf = data;
+	struct migr__fwd_neigh e;
+
+	if (migr__fwd_parse_neigh(nlh, &e) || memcmp(e.mac, nf->mac, 6))
+		return 0;
+	if (e.state & (NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP))
+		return 0;
+	if (e.addr.family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&e.addr.v6))
+		return 0;
+	if (e.addr.family == AF_INET && IN_MULTICAST(ntohl(e.addr.v4.s_addr)))
+		return 0;
+	for (unsigned int i = 0; i < nf->n; i++)
+		if (!memcmp(&nf->v[i], &e.addr, sizeof(e.addr)))
+			return 0;            /* the same address seen on two devices */
+	if (nf->n < nf->max)
+		nf->v[nf->n++] = e.addr;
+	return 0;
+}
+
+int migr_fwd_neigh_find(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned int max,
+			unsigned int *n_r)
+{
+	struct neigh_find nf = { .v = v, .max = max };
+	struct migr__nl *nl = NULL;
+	void *buf = NULL;
+	int rc;
+
+	memcpy(nf.mac, mac, 6);
+	buf = malloc(MIGR__NL_BUFSZ);
+	if (!buf)
+		return -ENOMEM;
+	rc = migr__nl_open(&nl);
+	if (rc)
+		goto out;
+	rc = migr__nl_talk(nl, migr__fwd_msg_getneigh(buf, AF_INET), collect_neigh, &nf);
+	if (!rc)
+		rc = migr__nl_talk(nl, migr__fwd_msg_getneigh(buf, AF_INET6), collect_neigh, &nf);
+	if (rc == -EAFNOSUPPORT)
+		rc = 0;                      /* a kernel without IPv6 */
+	if (!rc)
+		*n_r = nf.n;
 out:
 	migr__nl_close(nl);
 	free(buf);
@@ -495,6 +665,8 @@ static void fwd_free(struct migr_fwd *f)
 		return;
 	if (f->pkt_fd >= 0)
 		close(f->pkt_fd);
+	if (f->owner_fd >= 0)
+		close(f->owner_fd);
 	migr__nl_close(f->nl);
 	free(f->ports);
 	free(f);
@@ -544,6 +716,7 @@ static int fwd_new(const struct migr_fwd_params *p, bool target, struct migr_fwd
 	if (!f)
 		return -ENOMEM;
 	f->pkt_fd = -1;
+	f->owner_fd = -1;
 	f->target = target;
 	f->lg = p->lg;
 	snprintf(f->id, sizeof(f->id), "%s", p->id);
@@ -572,6 +745,13 @@ static int fwd_new(const struct migr_fwd_params *p, bool target, struct migr_fwd
 			memcpy(f->nics[i].ip6, n->ipv6, n->n_ipv6 * sizeof(*n->ipv6));
 			f->nics[i].n_ip6 = n->n_ipv6;
 		}
+	}
+	rc = owner_bind(f->tag, target, &f->owner_fd);
+	if (rc) {
+		flog(f->lg, XTL_ERROR, rc, rc == -EBUSY ? "another process forwards %s here" :
+		     "cannot take the owner token of %s", f->id);
+		fwd_free(f);
+		return rc;
 	}
 	rc = migr__nl_open(&f->nl);
 	if (rc) {
@@ -813,7 +993,7 @@ static int clean_before(struct migr_fwd *f)
 	struct migr_fwd_cleanup_stats st = { 0 };
 	int rc;
 
-	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st);
+	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st, NULL);
 	if (rc)
 		return rc;
 	if (st.devices || st.filters || st.qdiscs)
@@ -826,7 +1006,7 @@ static void start_failed(struct migr_fwd *f)
 {
 	struct migr_fwd_cleanup_stats st = { 0 };
 
-	cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st);
+	cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &st, NULL);
 	fwd_free(f);
 }
 
@@ -1161,7 +1341,7 @@ int migr_fwd_finish(struct migr_fwd *f, struct migr_fwd_status *final_r)
 		if (migr_fwd_poll(f, &st) == 0)
 			*final_r = st;
 	}
-	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &cs);
+	rc = cleanup_tag(f->nl, f->buf, false, f->tag, 0, f->lg, &cs, NULL);
 	if (rc)
 		flog(f->lg, XTL_ERROR, rc, "%s: teardown incomplete; `migr cleanup %s` removes "
 		     "the rest", f->id, f->id);

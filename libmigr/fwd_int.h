@@ -151,6 +151,19 @@ struct migr__fwd_filter_info {
 	uint64_t packets, bytes;      /* the action's counters */
 };
 
+/* One neighbour table entry (RTM_NEWNEIGH): an address and the MAC it resolves to. */
+struct migr__fwd_neigh {
+	uint32_t ifindex;
+	uint16_t state;               /* NUD_* */
+	struct migr_fwd_addr addr;
+	uint8_t mac[6];
+};
+
+/* RTM_GETNEIGH dump of one family (AF_INET, AF_INET6). */
+struct nlmsghdr *migr__fwd_msg_getneigh(void *buf, int family);
+/* RTM_NEWNEIGH -> entry; -ENOMSG if it is not an IPv4/IPv6 entry with a 6-byte MAC. */
+int migr__fwd_parse_neigh(const struct nlmsghdr *nlh, struct migr__fwd_neigh *n_r);
+
 /* RTM_NEWTFILTER -> info; -ENOMSG for anything that is not a u32 filter with an action. */
 int migr__fwd_parse_filter(const struct nlmsghdr *nlh, struct migr__fwd_filter_info *f_r);
 

@@ -230,6 +230,20 @@ struct nlmsghdr *migr__fwd_msg_getlink(void *buf, uint32_t ifindex)
 	return put_link_header(buf, RTM_GETLINK, ifindex ? 0 : NLM_F_DUMP, ifindex, NULL);
 }
 
+/* ---- neighbours -------------------------------------------------------------------- */
+
+struct nlmsghdr *migr__fwd_msg_getneigh(void *buf, int family)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ndmsg *ndm;
+
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = (uint8_t)family;
+	return nlh;
+}
+
 /* ---- tc --------------------------------------------------------------------------- */
 
 #define INGRESS_PARENT TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
@@ -478,6 +492,41 @@ int migr__fwd_parse_link(const struct nlmsghdr *nlh, struct migr__fwd_link *l_r)
 			return -ENOMSG;
 	}
 	*l_r = l;
+	return 0;
+}
+
+int migr__fwd_parse_neigh(const struct nlmsghdr *nlh, struct migr__fwd_neigh *n_r)
+{
+	struct migr__fwd_neigh n;
+	const struct ndmsg *ndm;
+	struct attrs at;
+	size_t alen;
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ndm)))
+		return -ENOMSG;
+	ndm = mnl_nlmsg_get_payload(nlh);
+	if (ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6)
+		return -ENOMSG;
+	memset(&n, 0, sizeof(n));
+	memset(&at, 0, sizeof(at));
+	at.max = NDA_MAX;
+	if (mnl_attr_parse(nlh, sizeof(*ndm), collect_attr, &at) < 0)
+		return -ENOMSG;
+	if (!at.tb[NDA_DST] || !at.tb[NDA_LLADDR] ||
+	    mnl_attr_get_payload_len(at.tb[NDA_LLADDR]) != 6)
+		return -ENOMSG;
+	alen = ndm->ndm_family == AF_INET ? 4 : 16;
+	if (mnl_attr_get_payload_len(at.tb[NDA_DST]) != alen)
+		return -ENOMSG;
+	n.ifindex = ndm->ndm_ifindex > 0 ? (uint32_t)ndm->ndm_ifindex : 0;
+	n.state = ndm->ndm_state;
+	n.addr.family = ndm->ndm_family;
+	if (ndm->ndm_family == AF_INET)
+		memcpy(&n.addr.v4, mnl_attr_get_payload(at.tb[NDA_DST]), 4);
+	else
+		memcpy(&n.addr.v6, mnl_attr_get_payload(at.tb[NDA_DST]), 16);
+	memcpy(n.mac, mnl_attr_get_payload(at.tb[NDA_LLADDR]), 6);
+	*n_r = n;
 	return 0;
 }
 

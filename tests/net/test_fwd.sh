@@ -8,6 +8,7 @@
 #   - with `migr forward` on both hosts, none is lost outside the window, the TCP stream is
 #     carried by the tunnel before the fabric moves, the target's 5 announcement rounds reach
 #     the client, both ends stop by themselves (quiet period) and nothing is left behind;
+#   - `migr cleanup --orphans` removes a killed forwarding's objects and keeps a live one's;
 #   - a forwarding killed mid-way leaves objects that `migr cleanup ID` removes, and that a
 #     new run with the same id removes by itself; the explicit stop and the maximum duration
 #     end forwarding.
@@ -114,6 +115,20 @@ expect "migr cleanup of another id removes nothing ($out)" grep -q 'removed 0 fo
 out=$(nsx $NS_A $MIGR cleanup killed-1)
 expect "migr cleanup ID removes them ($out)" grep -q 'removed 1 forwarding device(s), [1-9][0-9]* filter(s), 1 qdisc' <<<"$out"
 expect "nothing left after migr cleanup" [ -z "$(net_leftovers)" ]
+
+# --orphans (migrd's start-up): a live forwarding is kept, a killed one's objects go.
+src alive-1 --quiet 60000
+ALIVE_PID=$SRC_PID
+src killed-4 --quiet 60000
+kill -KILL $SRC_PID; wait $SRC_PID 2>/dev/null
+out=$(nsx $NS_A $MIGR cleanup --orphans)
+expect "migr cleanup --orphans removes the killed one and keeps the live one ($out)" \
+	grep -q 'removed 1 forwarding device(s), [1-9][0-9]* filter(s), 0 qdisc(s), kept 1 still forwarding' <<<"$out"
+expect "the live forwarding still has its device" [ -n "$(ifname_of)" ]
+out=$(nsx $NS_A $MIGR forward stop alive-1)
+wait $ALIVE_PID
+expect "the live forwarding ends on its stop" grep -q 'ended (stop-requested)' "$TMP/src.alive-1"
+expect "nothing left after --orphans and the stop" [ -z "$(net_leftovers)" ]
 
 src killed-2 --quiet 60000
 kill -KILL $SRC_PID; wait $SRC_PID 2>/dev/null

@@ -1,5 +1,5 @@
 /*
- * cmd_cleanup.c: `migr cleanup [--dry-run] ID | --all`: removes what a migration left on
+ * cmd_cleanup.c: `migr cleanup [--dry-run] ID | --all | --orphans`: removes what a migration left on
  * this host after a crash or a kill: the brownout forwarding's VXLAN device, tc filters and
  * ingress qdiscs, found by the migration id they carry (docs/forwarding.md).
  */
@@ -14,16 +14,20 @@
 static void cleanup_usage(FILE *f)
 {
 	fprintf(f, "Usage: migr cleanup [--dry-run] [-v] ID\n"
-		"       migr cleanup [--dry-run] [-v] --all\n\n"
+		"       migr cleanup [--dry-run] [-v] --all\n"
+		"       migr cleanup [--dry-run] [-v] --orphans\n\n"
 		"Removes what migration ID (or every migration, with --all) left in this host's\n"
 		"network namespace: forwarding devices, tc filters and the ingress qdiscs migr\n"
-		"added. --dry-run only counts them. Safe to run when nothing is left.\n");
+		"added. --orphans removes those of every migration that no running process\n"
+		"forwards any more (what migrd does at its start). --dry-run only counts them.\n"
+		"Safe to run when nothing is left.\n");
 }
 
 int cmd_cleanup(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
+		{ "orphans", no_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -33,12 +37,13 @@ int cmd_cleanup(int argc, char **argv)
 	xentoollog_logger_stdiostream *lg;
 	unsigned int flags = 0;
 	const char *id = NULL;
-	int all = 0, verbose = 0, c, rc;
+	int all = 0, orphans = 0, verbose = 0, c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "anvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "aonvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
+		case 'o': orphans = 1; flags |= MIGR_FWD_CLEANUP_ORPHANS; break;
 		case 'n': flags |= MIGR_FWD_CLEANUP_DRY_RUN; break;
 		case 'v': verbose = 1; break;
 		case 'h': cleanup_usage(stdout); return EXIT_OK;
@@ -47,7 +52,7 @@ int cmd_cleanup(int argc, char **argv)
 	}
 	if (optind < argc)
 		id = argv[optind++];
-	if (optind != argc || (!id && !all) || (id && all)) {
+	if (optind != argc || (!!id + all + orphans) != 1) {
 		cleanup_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -65,8 +70,12 @@ int cmd_cleanup(int argc, char **argv)
 			rc == -EPERM ? " (run as root)" : "; some leftovers may remain, run again");
 		return EXIT_FAILED;
 	}
-	printf("cleanup %s: %s %u forwarding device(s), %u filter(s), %u qdisc(s)\n",
-	       id ? id : "--all", (flags & MIGR_FWD_CLEANUP_DRY_RUN) ? "would remove" : "removed",
+	printf("cleanup %s: %s %u forwarding device(s), %u filter(s), %u qdisc(s)",
+	       id ? id : all ? "--all" : "--orphans",
+	       (flags & MIGR_FWD_CLEANUP_DRY_RUN) ? "would remove" : "removed",
 	       st.devices, st.filters, st.qdiscs);
+	if (orphans)
+		printf(", kept %u still forwarding", st.spared);
+	printf("\n");
 	return EXIT_OK;
 }

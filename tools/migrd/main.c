@@ -221,6 +221,24 @@ static struct migr_conn *recovery_connect(const struct migr_src_record *rec, voi
 }
 
 /* This host's migrations (as a source) that did not end: settled with their targets. */
+/* What forwarding a killed migr or migrd left here (docs/forwarding.md, "Teardown,
+ * crashes and migr cleanup"): only what no live process owns, so a `migr migrate` or
+ * `migr forward` running beside this start-up keeps its own. */
+static void cleanup_forwarding(struct receiver *r)
+{
+	struct migr_fwd_cleanup_stats st;
+	int rc;
+
+	rc = migr_fwd_cleanup(NULL, MIGR_FWD_CLEANUP_ORPHANS, r->lg, &st);
+	if (rc)
+		fprintf(stderr, "migrd: cannot remove forwarding leftovers: %s, ignoring\n",
+			migr_strerror(rc));
+	else if (st.devices || st.filters || st.qdiscs)
+		fprintf(stderr, "migrd: removed forwarding leftovers: %u device(s), %u filter(s), "
+			"%u qdisc(s); kept %u still forwarding\n", st.devices, st.filters,
+			st.qdiscs, st.spared);
+}
+
 static int recover_sources(void *arg)
 {
 	struct receiver *r = arg;
@@ -569,6 +587,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "migrd: recovery: cannot read the records in %s: %s\n",
 				r.rp.record_dir, migr_strerror(rc));
 		recover_sources(&r);
+		cleanup_forwarding(&r);
 	}
 	rc = migr_listen(conf.listen, &t, &r.l, err, sizeof(err));
 	if (rc) {

@@ -202,16 +202,34 @@ struct migr_fwd_cleanup_stats {
 	unsigned int devices;             /* VXLAN devices removed (or found, with DRY_RUN) */
 	unsigned int filters;             /* tc filters removed */
 	unsigned int qdiscs;              /* ingress qdiscs migr had added, removed */
+	unsigned int spared;              /* ORPHANS: devices a live process owns, kept */
 };
 
 #define MIGR_FWD_CLEANUP_DRY_RUN 0x1u   /* only count what would be removed */
+/* With id NULL: only what no live process owns. A handle holds an owner token (an
+ * abstract unix socket named after its id and side, in its network namespace) from
+ * before start makes anything until finish removed it all; the kernel drops the token
+ * when the process dies. What a killed process left is removed, what a running migration
+ * (or `migr forward`) in another process forwards is not. For a daemon's start-up. */
+#define MIGR_FWD_CLEANUP_ORPHANS 0x2u
 
 /*
  * Removes every forwarding object of migration id from this network namespace, or of
- * every migration when id is NULL. Safe while nothing of it exists (all counts 0).
+ * every migration when id is NULL (with MIGR_FWD_CLEANUP_ORPHANS, of every migration no
+ * live process owns). Safe while nothing of it exists (all counts 0).
  */
 int migr_fwd_cleanup(const char *id, unsigned int flags, struct xentoollog_logger *lg,
 		     struct migr_fwd_cleanup_stats *st_r);
+
+/*
+ * The addresses this host's neighbour tables (ARP and IPv6 ND, of the calling thread's
+ * network namespace) resolve to mac, skipping entries that are incomplete or failed and
+ * multicast addresses: at most max into v, *n_r how many (0 is not an error). For a
+ * guest NIC whose vif has no ip= setting: the source dom0 has talked to it, or has seen
+ * it answer on the bridge, more often than not.
+ */
+int migr_fwd_neigh_find(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned int max,
+			unsigned int *n_r);
 
 /* Derived names. Both return -EINVAL for an invalid id. */
 int migr_fwd_ifname(const char *id, char name_r[MIGR_FWD_IFNAME_LEN]);  /* "mfw" + 12 hex */
