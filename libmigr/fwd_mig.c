@@ -6,7 +6,8 @@
  *   source (migrate.c, send.c)
  *     migr__fwdm_source_prepare()  before the stream: the guest's NICs (hv->ops->nics),
  *                                  their ip= addresses, the tunnel's ends (the connection's
- *                                  addresses)
+ *                                  addresses); a NIC without ip= is looked up in the
+ *                                  neighbour tables (the pre-copy has not begun yet)
  *     migr__fwdm_source_begin()    at the suspend: starts forwarding on a thread of its own,
  *                                  so that the netlink work stays off the blackout's path
  *     migr__fwdm_release()         the target reported the guest's vifs connected
@@ -54,6 +55,7 @@ static const struct migr__fwdm_ops real_ops = {
 	.release = migr_fwd_release,
 	.poll = migr_fwd_poll,
 	.finish = migr_fwd_finish,
+	.neigh_find = migr_fwd_neigh_find,
 };
 const struct migr__fwdm_ops *migr__fwdm_ops = &real_ops;
 
@@ -67,6 +69,7 @@ struct migr__fwdm {
 	struct migr_fwd_params fp;
 	struct migr_fwd_nic nics[MIGR_HV_MAX_NICS];
 	struct in_addr ip4[MIGR_HV_MAX_NICS][MAX_ADDRS];
+	struct in6_addr ip6[MIGR_HV_MAX_NICS][MAX_ADDRS];
 	struct migr_hv_nic hvn[MIGR_HV_MAX_NICS];
 	unsigned int n;
 	char local[64], peer[64];          /* the tunnel's ends, as text (hooks, log) */
@@ -221,6 +224,63 @@ static struct migr__fwdm *fwdm_new(bool target, const char *id, struct migr_hv *
 
 /* ---- source ----------------------------------------------------------------------------- */
 
+/*
+ * Where ARP requests and neighbour solicitations for NIC i come from: the vif's ip= when
+ * it has one (parse_ips(), in fwdm_new()); else the source dom0's neighbour tables, which
+ * know the guest's addresses when dom0 talked to it or routed for it. Logs where each
+ * NIC's addresses came from. Runs in migr__fwdm_source_prepare(), before the pre-copy.
+ */
+static void find_addrs(struct migr__fwdm *m, unsigned int i)
+{
+	struct migr_fwd_nic *n = &m->nics[i];
+	struct migr_fwd_addr a[2 * MAX_ADDRS];
+	char list[160] = "", txt[INET6_ADDRSTRLEN];
+	unsigned int k = 0;
+	size_t len = 0;
+	const char *from;
+	int rc;
+
+	if (m->hvn[i].ip[0]) {
+		for (unsigned int j = 0; j < n->n_ipv4; j++) {
+			inet_ntop(AF_INET, &n->ipv4[j], txt, sizeof(txt));
+			len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
+						"%s%s", j ? " " : "", txt);
+		}
+		from = "its vif's ip=";
+		goto out_log;
+	}
+	rc = migr__fwdm_ops->neigh_find ? migr__fwdm_ops->neigh_find(n->mac, a, 2 * MAX_ADDRS, &k)
+					: -ENOSYS;
+	if (rc) {
+		migr__log(m->lg, XTL_WARN, "%s: vif %s: cannot read the neighbour tables: %s; only "
+			  "frames to its MAC are forwarded, ignoring", m->id, m->hvn[i].vif,
+			  strerror(-rc));
+		return;
+	}
+	for (unsigned int j = 0; j < k; j++) {
+		if (a[j].family == AF_INET && n->n_ipv4 < MAX_ADDRS)
+			m->ip4[i][n->n_ipv4++] = a[j].v4;
+		else if (a[j].family == AF_INET6 && n->n_ipv6 < MAX_ADDRS)
+			m->ip6[i][n->n_ipv6++] = a[j].v6;
+		else
+			continue;
+		inet_ntop(a[j].family, a[j].family == AF_INET ? (const void *)&a[j].v4 :
+			  (const void *)&a[j].v6, txt, sizeof(txt));
+		len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
+					"%s%s", len ? " " : "", txt);
+	}
+	n->ipv6 = m->ip6[i];
+	from = "the neighbour tables";
+out_log:
+	if (n->n_ipv4 + n->n_ipv6)
+		migr__log(m->lg, XTL_INFO, "%s: vif %s: ARP/ND forwarded for %s (from %s)", m->id,
+			  m->hvn[i].vif, list, from);
+	else
+		migr__log(m->lg, XTL_INFO, "%s: vif %s: no address known (no ip=, none in the "
+			  "neighbour tables): only frames to its MAC are forwarded", m->id,
+			  m->hvn[i].vif);
+}
+
 struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 					     uint32_t domid, struct migr_conn *c,
 					     const struct migr_send_params *p,
@@ -234,8 +294,11 @@ struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 		return NULL;
 	}
 	m = fwdm_new(false, id, hv, domid, c, p->forward_quiet_ms, p->forward_max_ms, p->lg, sum);
-	if (m)
-		m->fp.flags |= MIGR_FWD_HOLD;
+	if (!m)
+		return NULL;
+	m->fp.flags |= MIGR_FWD_HOLD;
+	for (unsigned int i = 0; i < m->n; i++)
+		find_addrs(m, i);
 	return m;
 }
 

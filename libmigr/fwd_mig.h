@@ -16,6 +16,8 @@ struct migr__fwdm_ops {
 	int (*release)(struct migr_fwd *f);
 	int (*poll)(struct migr_fwd *f, struct migr_fwd_status *st_r);
 	int (*finish)(struct migr_fwd *f, struct migr_fwd_status *final_r);
+	int (*neigh_find)(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned int max,
+			  unsigned int *n_r);
 };
 extern const struct migr__fwdm_ops *migr__fwdm_ops;
 

@@ -54,6 +54,7 @@ struct migr_hv_fake {
 	bool with_nics;                  /* nics(): one vif per domain (MAC 00:16:3e:00:00:DOMID,
 	                                    bridge xenbr0, vifDOMID.0, ip 10.0.0.DOMID);
 	                                    false: no nics op at all */
+	bool nics_no_ip;                 /* with_nics: the vif has no ip= setting */
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */

@@ -544,7 +544,8 @@ static int fake_nics(struct migr_hv *h, uint32_t domid, struct migr_hv_nic *v,
 	v->mac[5] = (uint8_t)domid;
 	strcpy(v->bridge, "xenbr0");
 	snprintf(v->vif, sizeof(v->vif), "vif%u.0", domid);
-	snprintf(v->ip, sizeof(v->ip), "10.0.0.%u", domid & 0xff);
+	if (!f->nics_no_ip)
+		snprintf(v->ip, sizeof(v->ip), "10.0.0.%u", domid & 0xff);
 	*n_r = 1;
 	return 0;
 }

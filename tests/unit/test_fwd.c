@@ -447,6 +447,70 @@ static void test_bad_params(void)
 	CHECK_EQ(migr_fwd_cleanup("bad id", 0, NULL, NULL), -EINVAL);
 }
 
+/* RTM_GETNEIGH, and neighbour entries as the kernel reports them (hostile lengths too). */
+static void test_neigh_messages(void)
+{
+	static const uint8_t mac[6] = { 0x00, 0x16, 0x3e, 0x01, 0x02, 0x03 };
+	uint8_t buf[MIGR__NL_BUFSZ], copy[MIGR__NL_BUFSZ];
+	struct migr__fwd_neigh n;
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+	struct in_addr a4 = { htonl(0xc0000207) };
+	struct in6_addr a6 = IN6ADDR_LOOPBACK_INIT;
+
+	nlh = migr__fwd_msg_getneigh(buf, AF_INET6);
+	CHECK_EQ(nlh->nlmsg_type, RTM_GETNEIGH);
+	CHECK(nlh->nlmsg_flags & NLM_F_DUMP);
+	CHECK_EQ(((struct ndmsg *)mnl_nlmsg_get_payload(nlh))->ndm_family, AF_INET6);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), -ENOMSG);    /* a request, not an entry */
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET;
+	ndm->ndm_ifindex = 5;
+	ndm->ndm_state = NUD_STALE;
+	mnl_attr_put(nlh, NDA_DST, 4, &a4);
+	mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), 0);
+	CHECK_EQ(n.ifindex, 5);
+	CHECK_EQ(n.state, NUD_STALE);
+	CHECK_EQ(n.addr.family, AF_INET);
+	CHECK_EQ(n.addr.v4.s_addr, a4.s_addr);
+	CHECK(!memcmp(n.mac, mac, 6));
+	for (uint32_t len = 0; len < nlh->nlmsg_len; len++) {
+		memcpy(copy, nlh, nlh->nlmsg_len);
+		((struct nlmsghdr *)copy)->nlmsg_len = len;
+		(void)migr__fwd_parse_neigh((struct nlmsghdr *)copy, &n);
+	}
+
+	/* An IPv6 entry; an address of the wrong length, no MAC, a 20-byte MAC: refused. */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET6;
+	mnl_attr_put(nlh, NDA_DST, 16, &a6);
+	mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), 0);
+	CHECK_EQ(n.addr.family, AF_INET6);
+	CHECK(!memcmp(&n.addr.v6, &a6, 16));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET6;
+	mnl_attr_put(nlh, NDA_DST, 4, &a4);
+	mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), -ENOMSG);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET;
+	mnl_attr_put(nlh, NDA_DST, 4, &a4);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), -ENOMSG);
+	mnl_attr_put(nlh, NDA_LLADDR, 20, copy);
+	CHECK_EQ(migr__fwd_parse_neigh(nlh, &n), -ENOMSG);
+}
+
 int main(void)
 {
 	test_names();
@@ -454,6 +518,7 @@ int main(void)
 	test_cookie();
 	test_filter_messages();
 	test_link_messages();
+	test_neigh_messages();
 	test_hold_messages();
 	test_frames();
 	test_schedule_and_decision();

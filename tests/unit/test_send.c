@@ -787,8 +787,11 @@ static struct {
 	bool released_before_finish;
 	int fail_source;                 /* source start returns this */
 	char src_dev[16], tgt_dev[16];
-	unsigned int n_ipv4;
+	unsigned int n_ipv4, n_ipv6;
+	struct in_addr ipv4_0;
 	int src_flags;
+	int neigh_calls, neigh_rc;       /* neighbour-table lookups; what they return */
+	bool tgt_copy_at_finish;         /* the target's copy still existed at its finish */
 } fw;
 static int fw_src_obj, fw_tgt_obj;
 
@@ -800,6 +803,9 @@ static int fw_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_
 	fw.src_suspended_at_start = d && d->info.shutdown;
 	snprintf(fw.src_dev, sizeof(fw.src_dev), "%s", p->nics[0].dev);
 	fw.n_ipv4 = p->nics[0].n_ipv4;
+	fw.n_ipv6 = p->nics[0].n_ipv6;
+	if (fw.n_ipv4)
+		fw.ipv4_0 = p->nics[0].ipv4[0];
 	fw.src_flags = (int)p->flags;
 	if (fw.fail_source)
 		return fw.fail_source;
@@ -847,14 +853,35 @@ static int fw_finish(struct migr_fwd *f, struct migr_fwd_status *st)
 		struct migr_fake_dom *d = migr_hv_fake_dom(fw.r->src, fw.r->domid);
 		fw.resumes_at_finish = d ? d->resumes : 99;
 		fw.released_before_finish = fw.releases > 0;
+	} else {
+		uint32_t id;
+		fw.tgt_copy_at_finish =
+			fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1", &id) == 0;
 	}
 	if (st)
 		fw_poll(f, st);
 	return 0;
 }
 
+/* The source dom0's neighbour tables: the guest's MAC at 192.0.2.7 and fe80::7. */
+static int fw_neigh_find(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned int max,
+			 unsigned int *n_r)
+{
+	(void)mac;
+	fw.neigh_calls++;
+	if (fw.neigh_rc)
+		return fw.neigh_rc;
+	CHECK(max >= 2);
+	migr_fwd_parse_addr("192.0.2.7", &v[0]);
+	migr_fwd_parse_addr("fe80::7", &v[1]);
+	*n_r = 2;
+	return 0;
+}
+
 static const struct migr__fwdm_ops fw_ops = {
-	fw_source_start, fw_target_start, fw_release, fw_poll, fw_finish,
+	.source_start = fw_source_start, .target_start = fw_target_start,
+	.release = fw_release, .poll = fw_poll, .finish = fw_finish,
+	.neigh_find = fw_neigh_find,
 };
 
 /* A migration over TCP on the loopback (forwarding's tunnel ends are the connection's
@@ -910,6 +937,8 @@ static void test_forwarding(void)
 	CHECK(fw.src_suspended_at_start);
 	CHECK_STR(fw.src_dev, "xenbr0");
 	CHECK_EQ(fw.n_ipv4, 1);                         /* the vif's ip= */
+	CHECK_EQ(fw.n_ipv6, 0);
+	CHECK_EQ(fw.neigh_calls, 0);                    /* ip= is enough */
 	CHECK(fw.src_flags & MIGR_FWD_HOLD);
 	CHECK_EQ(fw.tgt_starts, 1);
 	CHECK(fw.tgt_paused_at_start);
@@ -963,6 +992,55 @@ static void test_forwarding(void)
 	CHECK_EQ(fw.resumes_at_finish, 0);
 	CHECK_EQ(fw.tgt_starts, 0);          /* the target never got to its unpause */
 	teardown(&r);
+
+	/* Addresses: a vif without ip= gets those the source's neighbour tables resolve to
+	 * its MAC; a lookup that fails leaves frames to its MAC only, and still forwards. */
+	{
+		static const struct { int neigh_rc; unsigned int v4, v6; } cases[] = {
+			{ 0, 1, 1 },
+			{ -EPERM, 0, 0 },
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			fw_setup(&r);
+			r.src->nics_no_ip = true;
+			r.dst->nics_no_ip = true;
+			fw.neigh_rc = cases[i].neigh_rc;
+			run_tcp(&r);
+			CHECK_EQ(r.rc, 0);
+			check_on_target(&r);
+			CHECK_EQ(fw.neigh_calls, 1);
+			CHECK_EQ(fw.src_starts, 1);
+			CHECK_EQ(fw.n_ipv4, cases[i].v4);
+			CHECK_EQ(fw.n_ipv6, cases[i].v6);
+			if (cases[i].v4)
+				CHECK_EQ(fw.ipv4_0.s_addr, htonl(0xc0000207));
+			CHECK_EQ(r.res.fwd.state, MIGR_FWDS_RUNNING);
+			CHECK_EQ(migr_fwd_wait_all(5000), 0);
+			teardown(&r);
+		}
+	}
+
+	/* The target fails at its unpause, after its end started: its end is finished
+	 * while its copy still exists (before the destroy), the source's before the
+	 * guest resumes there. */
+	{
+		struct migr_fault_set fs_unpause;
+		migr_fault_parse("unpause:error", &fs_unpause, NULL, 0);
+		fw_setup(&r);
+		r.t.p.faults = &fs_unpause;
+		run_tcp(&r);
+		CHECK(r.rc != 0);
+		CHECK(r.t.rc != 0);
+		check_on_source(&r, 1);
+		CHECK_EQ(fw.tgt_starts, 1);
+		CHECK_EQ(fw.src_starts, 1);
+		CHECK_EQ(fw.finishes, 2);
+		CHECK(fw.tgt_copy_at_finish);
+		CHECK_EQ(fw.resumes_at_finish, 0);
+		CHECK_EQ(r.t.res.fwd.state, MIGR_FWDS_ENDED);
+		CHECK_EQ(migr_fwd_wait_all(5000), 0);
+		teardown(&r);
+	}
 
 	migr__fwdm_ops = saved;
 }
