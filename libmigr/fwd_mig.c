@@ -98,9 +98,16 @@ const char *migr_fwd_state_name(enum migr_fwd_state s)
 
 static void fail(struct migr__fwdm *m, int rc, const char *what)
 {
+	int e = rc < 0 ? -rc : rc;
+
 	m->sum->state = MIGR_FWDS_FAILED;
-	snprintf(m->sum->why, sizeof(m->sum->why), "%s: %s", what, strerror(rc < 0 ? -rc : rc));
-	migr__log(m->lg, XTL_WARN, "%s: no forwarding: %s, ignoring", m->id, m->sum->why);
+	snprintf(m->sum->why, sizeof(m->sum->why), "%s: %s", what, strerror(e));
+	/* A kind the kernel does not know (its module missing, or no modprobe for the
+	 * kernel's autoload): the link kind answers EOPNOTSUPP, a qdisc, classifier or
+	 * action kind ENOENT. docs/forwarding.md, "Limits and traps". */
+	migr__log(m->lg, XTL_WARN, "%s: no forwarding: %s%s, ignoring", m->id, m->sum->why,
+		  e == EOPNOTSUPP || e == ENOENT ? " (are the kernel modules vxlan, sch_ingress, "
+		  "cls_u32, act_mirred loaded? modprobe them)" : "");
 }
 
 static int to_fwd_addr(const struct sockaddr_storage *ss, struct migr_fwd_addr *a, char *txt,

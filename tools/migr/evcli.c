@@ -278,6 +278,11 @@ int evcli_event(struct evcli *e, const char *line)
 			g->bytes = jint(o, "bytes");
 			g->total_ms = jint(o, "total_ms");
 			g->blackout_ms = jdbl(o, "blackout_ms");
+			{
+				const char *path[] = { "forwarded_packets", NULL };
+				yajl_val v = yajl_tree_get(o, path, yajl_t_number);
+				g->fwd_packets = v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : -1;
+			}
 			cpy(g->state, sizeof(g->state), jstr(o, "outcome"));
 			cpy(g->reason, sizeof(g->reason), jstr(o, "reason"));
 			if (!e->tty && !e->json && !e->quiet) {
@@ -308,19 +313,23 @@ void evcli_final(struct evcli *e, FILE *f)
 			e->unplaceable, e->pinned);
 		return;
 	}
-	fprintf(f, "\n%-16s %-22s %-11s %3s %6s %10s %9s %11s  %s\n", "GUEST", "TARGET",
-		"RESULT", "TRY", "ROUNDS", "MiB", "TIME(s)", "BLACKOUT(ms)", "REASON");
+	fprintf(f, "\n%-16s %-22s %-11s %3s %6s %10s %9s %11s %9s  %s\n", "GUEST", "TARGET",
+		"RESULT", "TRY", "ROUNDS", "MiB", "TIME(s)", "BLACKOUT(ms)", "FORWARDED", "REASON");
 	for (unsigned i = 0; i < e->n; i++) {
 		const struct evcli_guest *g = &e->g[i];
+		char fwd[24] = "-";
 
+		/* frames forwarded by the migration's end (forwarding goes on after it) */
+		if (g->has_record && g->fwd_packets >= 0)
+			snprintf(fwd, sizeof(fwd), "%lld", g->fwd_packets);
 		if (!strcmp(g->state, "moved"))
-			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6u %10.1f %9.1f %11.1f\n", g->name,
+			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6u %10.1f %9.1f %11.1f %9s\n", g->name,
 				g->target, g->state, g->attempt, g->rounds, mib(g->bytes),
-				g->total_ms / 1000.0, g->blackout_ms);
+				g->total_ms / 1000.0, g->blackout_ms, fwd);
 		else
-			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6s %10s %9s %11s  %s\n", g->name,
+			fprintf(f, "%-16.16s %-22.22s %-11s %3u %6s %10s %9s %11s %9s  %s\n", g->name,
 				g->target[0] ? g->target : "-", g->state, g->attempt, "-", "-", "-",
-				"-", g->reason);
+				"-", "-", g->reason);
 	}
 	fprintf(f, "\nevacuation %s: %s. %u guest(s): %u moved, %u failed, %u unplaceable, %u "
 		"pinned, %u cancelled%s%s. The host is %s.\n", e->id, e->end_state, e->total,

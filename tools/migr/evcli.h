@@ -27,6 +27,7 @@ struct evcli_guest {
 	unsigned int attempt, round, rounds;
 	uint64_t sent, remaining, dirty, bw, pred_ms, elapsed_ms, bytes, total_ms;
 	double blackout_ms;
+	long long fwd_packets;           /* forwarded by the migration's end; -1: not known */
 	bool has_record;
 	char reason[200];
 	/* not a terminal: what the last progress line of this guest showed, and when */
