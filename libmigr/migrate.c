@@ -43,6 +43,26 @@
 #include "send_int.h"
 #include "fwd_mig.h"
 
+static const char *const compress_names[] = {
+	[MIGR_COMPRESS_AUTO] = "auto", [MIGR_COMPRESS_OFF] = "off", [MIGR_COMPRESS_ON] = "on",
+};
+
+const char *migr_compress_name(enum migr_compress c)
+{
+	return (unsigned int)c < 3 ? compress_names[c] : "unknown";
+}
+
+int migr_compress_parse(const char *s, enum migr_compress *c_r)
+{
+	for (unsigned int i = 0; i < 3; i++) {
+		if (s && !strcmp(s, compress_names[i])) {
+			*c_r = (enum migr_compress)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 const char *migr_phase_name(enum migr_phase p)
 {
 	static const char *const names[] = {
@@ -309,6 +329,26 @@ static int record_start(struct migr__send *s)
 	return rc;
 }
 
+/* The stream's flags: from version 3 the target takes zero runs as ZERO frames, from 4
+ * compressed chunks as CDATA frames. */
+static unsigned int stream_flags(const struct migr__send *s)
+{
+	unsigned int f = s->d->stream_flags;
+
+	if (f & MIGR_STREAM_RAW)
+		return f;
+	if (s->version >= 3)
+		f |= MIGR_STREAM_ZERO;
+	if (s->version >= 4 && s->p.compress == MIGR_COMPRESS_AUTO)
+		f |= MIGR_STREAM_COMPRESS;
+	else if (s->version >= 4 && s->p.compress == MIGR_COMPRESS_ON)
+		f |= MIGR_STREAM_COMPRESS_ALWAYS;
+	else if (s->version < 4 && s->p.compress == MIGR_COMPRESS_ON)
+		migr__log(s->p.lg, XTL_WARN, "domain %u: the target speaks protocol version %u, "
+			  "which has no compression: sending uncompressed", s->domid, s->version);
+	return f;
+}
+
 static int send_stream(struct migr__send *s)
 {
 	struct migr_result *res = s->res;
@@ -320,8 +360,7 @@ static int send_stream(struct migr__send *s)
 		s->fwd = migr__fwdm_source_prepare(res->id, s->hv, s->domid, s->c, &s->p, &res->fwd);
 	else
 		snprintf(res->fwd.why, sizeof(res->fwd.why), "the target is stock xl");
-	/* from version 3 the target takes zero runs as ZERO frames */
-	rc = migr__send_stream(s, s->d->stream_flags | (s->version >= 3 ? MIGR_STREAM_ZERO : 0));
+	rc = migr__send_stream(s, stream_flags(s));
 
 	if (s->crashed)
 		return -MIGR_E_CRASHED;
@@ -740,6 +779,11 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	migr_conn_stats(c, &cs);
 	res->wire_bytes = cs.wire_out;
 	res->zero_bytes = cs.stream_zero_out;
+	res->compressed_bytes = cs.stream_cz_out;
+	res->compress_saved_bytes = cs.stream_cz_out - cs.stream_cz_wire_out;
+	res->compress = s.p.compress;
+	res->compress_windows = cs.cz_windows;
+	res->compress_on_windows = cs.cz_on_windows;
 	res->total_us = migr__now_us() - s.t_start;
 	res->phase = s.phase;
 	if (!s.crashed)

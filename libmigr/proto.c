@@ -33,6 +33,7 @@ static const char *const type_names[] = {
 	[MIGR_MSG_CONFIG] = "CONFIG",
 	[MIGR_MSG_DATA] = "DATA",
 	[MIGR_MSG_ZERO] = "ZERO",
+	[MIGR_MSG_CDATA] = "CDATA",
 	[MIGR_MSG_DATA_END] = "DATA_END",
 	[MIGR_MSG_READY] = "READY",
 	[MIGR_MSG_GO] = "GO",
@@ -327,6 +328,7 @@ static const struct mdef mdefs[] = {
 	MDEF(MIGR_MSG_RESOLVE_REPLY, MIGR_MSG_MAX, f_resolve_reply, check_resolve_reply),
 	MDEF(MIGR_MSG_SETTLED, MIGR_MSG_MAX, f_settled, check_settled),
 	[MIGR_MSG_ZERO] = { "ZERO", 4, NULL, 0, NULL },
+	[MIGR_MSG_CDATA] = { "CDATA", MIGR_CDATA_MAX, NULL, 0, NULL },
 };
 #define NMDEFS (sizeof(mdefs) / sizeof(mdefs[0]))
 
@@ -464,7 +466,7 @@ int migr_msg_decode(uint32_t type, const uint8_t *payload, size_t len, struct mi
 	size_t pos = 0, i;
 	int rc;
 
-	if (!md || type == MIGR_MSG_DATA || type == MIGR_MSG_ZERO) {
+	if (!md || type == MIGR_MSG_DATA || type == MIGR_MSG_ZERO || type == MIGR_MSG_CDATA) {
 		migr__set_err(err, errlen, "cannot decode a message of type %s (%u)",
 		        migr_msg_type_name(type), type);
 		return -MIGR_E_PROTO;
@@ -580,6 +582,9 @@ int migr_frame_check(const uint8_t hdr[MIGR_FRAME_HDR], uint32_t *type_r, uint32
 	} else if (type == MIGR_MSG_ZERO && len != 4) {
 		migr__set_err(err, errlen, "ZERO frame of %u bytes, not 4", len);
 		return -MIGR_E_PROTO;
+	} else if (type == MIGR_MSG_CDATA && len < 5) {
+		migr__set_err(err, errlen, "CDATA frame of %u bytes, less than 5", len);
+		return -MIGR_E_PROTO;
 	}
 	*type_r = type;
 	*len_r = len;
@@ -646,7 +651,7 @@ int migr_msg_encode(const struct migr_msg *m, uint8_t **buf_r, size_t *len_r)
 	uint8_t *buf;
 	int rc;
 
-	if (!md || m->type == MIGR_MSG_DATA || m->type == MIGR_MSG_ZERO)
+	if (!md || m->type == MIGR_MSG_DATA || m->type == MIGR_MSG_ZERO || m->type == MIGR_MSG_CDATA)
 		return -EINVAL;
 	for (i = 0; i < md->nf; i++) {
 		size_t n = field_size(&md->f[i], m);
@@ -779,7 +784,8 @@ int migr_msg_recv(struct migr_conn *c, struct migr_msg *m_r)
 			c->rx_broken = rc;
 			return migr__conn_fail(c, rc, "%s", err);
 		}
-		if (type == MIGR_MSG_DATA || type == MIGR_MSG_DATA_END || type == MIGR_MSG_ZERO) {
+		if (type == MIGR_MSG_DATA || type == MIGR_MSG_DATA_END || type == MIGR_MSG_ZERO ||
+		    type == MIGR_MSG_CDATA) {
 			c->rx_broken = -MIGR_E_PROTO;
 			return migr__conn_fail(c, -MIGR_E_PROTO, "unexpected %s outside a stream",
 			                       migr_msg_type_name(type));

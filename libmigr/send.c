@@ -452,6 +452,24 @@ static int on_suspend(void *arg)
 	return 0;
 }
 
+/* The compression decision's figures, once per stream (docs/protocol.md, "Compression"). */
+static void log_compression(struct migr__send *s, unsigned int stream_flags)
+{
+	struct migr_conn_stats st;
+
+	if (!(stream_flags & (MIGR_STREAM_COMPRESS | MIGR_STREAM_COMPRESS_ALWAYS)))
+		return;
+	migr_conn_stats(s->c, &st);
+	migr__log(s->p.lg, XTL_INFO, "domain %u: compression %s: %llu of %llu stream bytes sent "
+		  "compressed, %llu saved; compressed in %u of %u windows (%u changes); last "
+		  "estimates: compressor %.1f MiB/s, ratio %.2f, link %.1f MiB/s", s->domid,
+		  stream_flags & MIGR_STREAM_COMPRESS_ALWAYS ? "on" : "auto",
+		  (unsigned long long)st.stream_cz_out, (unsigned long long)st.stream_out,
+		  (unsigned long long)(st.stream_cz_out - st.stream_cz_wire_out),
+		  st.cz_on_windows, st.cz_windows, st.cz_switches, st.cz_c_Bps / 1048576.0,
+		  st.cz_ratio_milli / 1000.0, st.cz_link_Bps / 1048576.0);
+}
+
 int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 {
 	struct migr_save_callbacks cbs = { .precopy = on_precopy, .suspend = on_suspend, .arg = s };
@@ -493,6 +511,7 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 		snprintf(why, sizeof(why), "%s", migr_strerror(rc));
 	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code, rc ? why : NULL, &bytes);
 	s->t_stream_end = migr__now_us();
+	log_compression(s, stream_flags);
 	s->res->stream_bytes = bytes;
 	if (s->phase == MIGR_PHASE_FINAL_SEND)
 		migr__send_report(s);

@@ -143,6 +143,16 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r)
 	s_r->stream_in = atomic_load(&c->stream_in);
 	s_r->stream_zero_out = atomic_load(&c->stream_zero_out);
 	s_r->stream_zero_in = atomic_load(&c->stream_zero_in);
+	s_r->stream_cz_out = atomic_load(&c->stream_cz_out);
+	s_r->stream_cz_wire_out = atomic_load(&c->stream_cz_wire_out);
+	s_r->stream_cz_in = atomic_load(&c->stream_cz_in);
+	s_r->stream_cz_wire_in = atomic_load(&c->stream_cz_wire_in);
+	s_r->cz_c_Bps = atomic_load(&c->cz_c_Bps);
+	s_r->cz_link_Bps = atomic_load(&c->cz_link_Bps);
+	s_r->cz_ratio_milli = atomic_load(&c->cz_ratio_milli);
+	s_r->cz_windows = atomic_load(&c->cz_windows);
+	s_r->cz_on_windows = atomic_load(&c->cz_on_windows);
+	s_r->cz_switches = atomic_load(&c->cz_switches);
 	s_r->elapsed_ns = now - c->start_ns;
 	s_r->handshake_ns = c->handshake_ns;
 	s_r->throttled_ns = atomic_load(&c->throttled_ns);
@@ -598,6 +608,7 @@ void migr_conn_close(struct migr_conn *c)
 		return;
 	migr_conn_blackout(c, false);   /* a holder that closes lets the others go */
 	migr__stream_abandon(c);
+	migr__stream_free(c);
 	if (!c->broken)
 		migr_conn_flush(c);
 	migr__tls_close(c);

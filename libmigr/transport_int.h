@@ -15,6 +15,7 @@
 
 #include "migr/transport.h"
 #include "migr/proto.h"
+#include "stream_cz.h"
 #include "util.h"
 
 enum migr__mode {
@@ -92,6 +93,8 @@ struct migr_conn {
 	_Atomic uint64_t bytes_out, bytes_in, wire_out, wire_in;
 	_Atomic uint64_t stream_out, stream_in, throttled_ns;
 	_Atomic uint64_t stream_zero_out, stream_zero_in;
+	_Atomic uint64_t stream_cz_out, stream_cz_wire_out;   /* CDATA: raw, compressed */
+	_Atomic uint64_t stream_cz_in, stream_cz_wire_in;
 	_Atomic uint64_t stream_start_ns, stream_end_ns;
 	uint64_t start_ns, handshake_ns;
 
@@ -111,6 +114,15 @@ struct migr_conn {
 	bool pump_out;             /* direction */
 	bool pump_raw;
 	bool pump_zero;           /* stream_out: MIGR_STREAM_ZERO */
+	/* stream_out: compression (MIGR_STREAM_COMPRESS*), transport_stream.c */
+	struct migr__cz cz;
+	void *cz_cctx;            /* ZSTD_CCtx, made at the first compressed chunk */
+	uint8_t *cz_buf;          /* frame header, raw length, compressed bytes */
+	bool cz_chunk;            /* the chunk being sent is compressed */
+	struct migr__cz_window cz_win;   /* the window being measured */
+	uint64_t cz_win_start_ns;
+	_Atomic uint64_t cz_c_Bps, cz_link_Bps, cz_ratio_milli;   /* estimates, for stats */
+	_Atomic uint32_t cz_windows, cz_on_windows, cz_switches;
 	atomic_bool pump_done;
 	atomic_int pump_rc;
 	int user_fd;               /* the fd handed to the caller */
@@ -150,5 +162,7 @@ void migr__tls_close(struct migr_conn *c);
 
 /* transport_stream.c: stops a pump the caller left running (close without _end). */
 void migr__stream_abandon(struct migr_conn *c);
+/* ... and frees what the pumps kept on the connection (the compressor). */
+void migr__stream_free(struct migr_conn *c);
 
 #endif /* MIGR_TRANSPORT_INT_H */

@@ -9,6 +9,15 @@
  *   migr_conn_stream_in()/_end()    DATA frames -> pump -> pipe -> consumer; stops exactly
  *                                   after DATA_END, so control messages can follow
  *
+ * With MIGR_STREAM_COMPRESS (AUTO) or _ALWAYS, what is not zero may cross compressed: a
+ * CDATA frame holds one zstd frame (level 1) and the length it stands for, and the
+ * receiving pump decompresses it into exactly those bytes, so the consumer still reads the
+ * producer's stream byte for byte. Under AUTO the pump measures, in windows of 250 ms, how
+ * fast the compressor runs on the chunks it compressed, how much they shrank and how fast
+ * the connection took what it wrote, and stream_cz.c decides whether the next window
+ * compresses (only when that moves the stream faster than the link alone would). A chunk
+ * that does not shrink goes as DATA.
+ *
  * With MIGR_STREAM_ZERO, a run of at least ZERO_RUN_MIN zero bytes (a zero page, and the
  * free memory of a guest is mostly that) crosses as a ZERO frame that carries only its
  * length; the receiving pump writes the zeros back, so the consumer reads exactly the
@@ -33,9 +42,14 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "libmigr.h"
 #include "transport_int.h"
+
+#define CZ_LEVEL   1           /* zstd's level: docs/protocol.md says why */
+#define CZ_MIN_SEG 4096        /* shorter pieces between zero runs go as DATA */
+_Static_assert(MIGR_IO_BUF <= MIGR_CDATA_RAW_MAX, "a chunk must fit one CDATA frame");
 
 
 static void block_sigpipe(void)
@@ -75,15 +89,116 @@ static void signal_done(struct migr_conn *c);
 
 #define ZERO_RUN_MIN 512
 
+/* migr_conn_write() and migr_conn_flush() for the pump: the time they take (blocked on
+ * the link or the bandwidth cap) and the bytes go into the compression window. */
+static int pump_write(struct migr_conn *c, const void *p, size_t n)
+{
+	uint64_t t0 = migr__now_ns();
+	int rc = migr_conn_write(c, p, n);
+
+	c->cz_win.write_ns += migr__now_ns() - t0;
+	c->cz_win.wire_bytes += n;
+	return rc;
+}
+
+static int pump_flush(struct migr_conn *c)
+{
+	uint64_t t0 = migr__now_ns();
+	int rc = migr_conn_flush(c);
+
+	c->cz_win.write_ns += migr__now_ns() - t0;
+	return rc;
+}
+
+/*
+ * Sends the n stream bytes at buf as one CDATA frame if zstd makes them smaller; *sent_r
+ * says whether it did (else the caller sends DATA). The compressor's time and what it
+ * made go into the window, a chunk that did not shrink at its full size.
+ */
+static int send_cdata(struct migr_conn *c, const uint8_t *buf, size_t n, bool *sent_r)
+{
+	uint8_t *out;
+	uint64_t t0;
+	size_t cn;
+	int rc;
+
+	*sent_r = false;
+	if (!c->cz_cctx) {
+		c->cz_cctx = ZSTD_createCCtx();
+		if (!c->cz_cctx ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->cz_cctx, ZSTD_c_compressionLevel, CZ_LEVEL)))
+			return migr__conn_fail(c, -ENOMEM, "stream: cannot set up the compressor");
+	}
+	if (!c->cz_buf && !(c->cz_buf = malloc(MIGR_FRAME_HDR + 4 + MIGR_CDATA_RAW_MAX)))
+		return migr__conn_fail(c, -ENOMEM, "stream: out of memory");
+	out = c->cz_buf + MIGR_FRAME_HDR + 4;
+	t0 = migr__now_ns();
+	/* room for less than n: what does not shrink fails here, and goes as DATA */
+	cn = ZSTD_compress2(c->cz_cctx, out, n - 1, buf, n);
+	c->cz_win.cz_ns += migr__now_ns() - t0;
+	c->cz_win.cz_in += n;
+	if (ZSTD_isError(cn) || cn == 0) {
+		c->cz_win.cz_out += n;
+		return 0;
+	}
+	c->cz_win.cz_out += cn;
+	migr__put_be32(c->cz_buf, MIGR_MSG_CDATA);
+	migr__put_be32(c->cz_buf + 4, (uint32_t)(4 + cn));
+	migr__put_be32(c->cz_buf + 8, (uint32_t)n);
+	rc = pump_write(c, c->cz_buf, MIGR_FRAME_HDR + 4 + cn);
+	if (rc)
+		return rc;
+	atomic_fetch_add(&c->stream_cz_out, n);
+	atomic_fetch_add(&c->stream_cz_wire_out, cn);
+	*sent_r = true;
+	return 0;
+}
+
 /* Sends n stream bytes at buf (which has MIGR_FRAME_HDR bytes of room before it) as one
- * DATA frame, or raw. */
+ * DATA frame (CDATA when this chunk is compressed and they shrink), or raw. */
 static int send_data(struct migr_conn *c, uint8_t *buf, size_t n)
 {
+	bool sent;
+	int rc;
+
 	if (c->pump_raw)
-		return migr_conn_write(c, buf, n);
+		return pump_write(c, buf, n);
+	if (c->cz_chunk && n >= CZ_MIN_SEG) {
+		rc = send_cdata(c, buf, n, &sent);
+		if (rc || sent)
+			return rc;
+	}
 	migr__put_be32(buf - MIGR_FRAME_HDR, MIGR_MSG_DATA);
 	migr__put_be32(buf - MIGR_FRAME_HDR + 4, (uint32_t)n);
-	return migr_conn_write(c, buf - MIGR_FRAME_HDR, n + MIGR_FRAME_HDR);
+	return pump_write(c, buf - MIGR_FRAME_HDR, n + MIGR_FRAME_HDR);
+}
+
+/* Closes the compression window once it is MIGR__CZ_WINDOW_NS long: the decision for the
+ * next one, and the estimates published for migr_conn_stats(). */
+static void cz_tick(struct migr_conn *c, bool last)
+{
+	uint64_t now = migr__now_ns();
+
+	if (!c->cz_win_start_ns || (now - c->cz_win_start_ns < MIGR__CZ_WINDOW_NS && !last))
+		return;
+	c->cz_win.wall_ns = now - c->cz_win_start_ns;
+	migr__cz_window(&c->cz, &c->cz_win);
+	memset(&c->cz_win, 0, sizeof(c->cz_win));
+	c->cz_win_start_ns = now;
+	atomic_store(&c->cz_c_Bps, (uint64_t)c->cz.c_Bps);
+	atomic_store(&c->cz_link_Bps, (uint64_t)c->cz.link_Bps);
+	atomic_store(&c->cz_ratio_milli, (uint64_t)(c->cz.ratio * 1000));
+	atomic_store(&c->cz_windows, c->cz.windows);
+	atomic_store(&c->cz_on_windows, c->cz.on_windows);
+	atomic_store(&c->cz_switches, c->cz.switches);
+}
+
+void migr__stream_free(struct migr_conn *c)
+{
+	ZSTD_freeCCtx(c->cz_cctx);
+	c->cz_cctx = NULL;
+	free(c->cz_buf);
+	c->cz_buf = NULL;
 }
 
 /* The end of the run of zero bytes that starts at p (8-byte aligned), up to end. */
@@ -128,7 +243,7 @@ static int send_chunk_zero(struct migr_conn *c, uint8_t *buf, size_t n, uint64_t
 		migr__put_be32(zhdr, MIGR_MSG_ZERO);
 		migr__put_be32(zhdr + 4, 4);
 		migr__put_be32(zhdr + 8, (uint32_t)(z - p));
-		if ((rc = migr_conn_write(c, zhdr, sizeof(zhdr))))
+		if ((rc = pump_write(c, zhdr, sizeof(zhdr))))
 			return rc;
 		*zero_r += (uint64_t)(z - p);
 		start = p = (uint8_t *)z;
@@ -256,6 +371,9 @@ static void *pump_out_main(void *arg)
 		if (!atomic_load(&c->stream_start_ns))
 			atomic_store(&c->stream_start_ns, migr__now_ns());
 		gate_wait(c);
+		if (!c->cz_win_start_ns)
+			c->cz_win_start_ns = migr__now_ns();
+		c->cz_chunk = !c->pump_raw && migr__cz_sample_due(&c->cz);
 		zero = 0;
 		if (c->pump_zero && !c->pump_raw)
 			rc = send_chunk_zero(c, buf, (size_t)n, c->pump_bytes, &zero);
@@ -263,20 +381,22 @@ static void *pump_out_main(void *arg)
 			rc = send_data(c, buf + MIGR_FRAME_HDR, (size_t)n);
 		/* Send now when the producer has nothing more at hand. */
 		if (!rc && (ioctl(c->pump_fd, FIONREAD, &avail) < 0 || avail == 0))
-			rc = migr_conn_flush(c);
+			rc = pump_flush(c);
 		if (rc) {
 			pump_fail(c, rc);
 			continue;
 		}
+		cz_tick(c, false);
 		c->pump_bytes += (uint64_t)n;
 		atomic_fetch_add(&c->stream_out, (uint64_t)n);
 		atomic_fetch_add(&c->stream_zero_out, zero);
 	}
 	if (!atomic_load(&c->pump_rc)) {
-		rc = migr_conn_flush(c);
+		rc = pump_flush(c);
 		if (rc)
 			pump_fail(c, rc);
 	}
+	cz_tick(c, true);
 	free(buf);
 	signal_done(c);
 	return NULL;
@@ -344,7 +464,8 @@ static int pump_launch(struct migr_conn *c, bool out, bool raw, int *fd_r)
 	return 0;
 }
 
-static int pump_start(struct migr_conn *c, bool raw, bool zero, int *fd_r)
+static int pump_start(struct migr_conn *c, bool raw, bool zero, enum migr__cz_mode cz,
+		      int *fd_r)
 {
 	int rc;
 
@@ -356,12 +477,19 @@ static int pump_start(struct migr_conn *c, bool raw, bool zero, int *fd_r)
 	if (rc)
 		return migr__conn_fail(c, rc, "connection unusable after an earlier error");
 	c->pump_zero = zero;
+	migr__cz_init(&c->cz, raw ? MIGR__CZ_OFF : cz);
+	memset(&c->cz_win, 0, sizeof(c->cz_win));
+	c->cz_win_start_ns = 0;
+	c->cz_chunk = false;
 	return pump_launch(c, true, raw, fd_r);
 }
 
 int migr_conn_stream_out(struct migr_conn *c, unsigned int flags, int *fd_r)
 {
-	return pump_start(c, flags & MIGR_STREAM_RAW, flags & MIGR_STREAM_ZERO, fd_r);
+	enum migr__cz_mode cz = flags & MIGR_STREAM_COMPRESS_ALWAYS ? MIGR__CZ_ON :
+	                        flags & MIGR_STREAM_COMPRESS ? MIGR__CZ_AUTO : MIGR__CZ_OFF;
+
+	return pump_start(c, flags & MIGR_STREAM_RAW, flags & MIGR_STREAM_ZERO, cz, fd_r);
 }
 
 /* Waits for the pump and closes both ends of its pipe. */
@@ -458,7 +586,56 @@ static int reader_stopped(struct migr_conn *c)
 	                       "stream (%llu bytes delivered)", (unsigned long long)c->pump_bytes);
 }
 
-static int pump_in_run(struct migr_conn *c, uint8_t *buf)
+/* What the receiving pump decompresses with, made at the first CDATA frame. */
+struct unz {
+	ZSTD_DCtx *dctx;
+	uint8_t *zbuf;             /* one frame's compressed bytes */
+};
+
+/*
+ * A CDATA frame of len bytes (5 .. MIGR_CDATA_MAX by migr_frame_check): its raw length
+ * (1 .. MIGR_CDATA_RAW_MAX, and more than the compressed bytes that follow) is checked
+ * before anything else is read, and the zstd frame must decompress into exactly that many
+ * bytes of buf (MIGR_IO_BUF), never more: zstd is given no more room than that.
+ */
+static int read_cdata(struct migr_conn *c, uint32_t len, uint8_t *buf, struct unz *u,
+		      uint32_t *raw_r)
+{
+	uint32_t raw, clen = len - 4;
+	size_t got;
+	int rc;
+
+	rc = migr_conn_read(c, buf, 4);
+	if (rc)
+		return rc;
+	raw = migr__get_be32(buf);
+	if (raw == 0 || raw > MIGR_CDATA_RAW_MAX || clen >= raw) {
+		c->rx_broken = -MIGR_E_PROTO;
+		return migr__conn_fail(c, -MIGR_E_PROTO, "stream: CDATA frame of %u compressed "
+		                       "bytes for %u (1 to %u, and more than the compressed bytes)",
+		                       clen, raw, MIGR_CDATA_RAW_MAX);
+	}
+	if (!u->zbuf && !(u->zbuf = malloc(MIGR_CDATA_RAW_MAX)))
+		return migr__conn_fail(c, -ENOMEM, "stream: out of memory");
+	if (!u->dctx && !(u->dctx = ZSTD_createDCtx()))
+		return migr__conn_fail(c, -ENOMEM, "stream: cannot set up the decompressor");
+	rc = migr_conn_read(c, u->zbuf, clen);
+	if (rc)
+		return rc;
+	got = ZSTD_decompressDCtx(u->dctx, buf, raw, u->zbuf, clen);
+	if (ZSTD_isError(got) || got != raw) {
+		c->rx_broken = -MIGR_E_PROTO;
+		return migr__conn_fail(c, -MIGR_E_PROTO, "stream: CDATA frame does not decompress "
+		                       "into its %u bytes (%s)", raw, ZSTD_isError(got) ?
+		                       ZSTD_getErrorName(got) : "short");
+	}
+	atomic_fetch_add(&c->stream_cz_in, raw);
+	atomic_fetch_add(&c->stream_cz_wire_in, clen);
+	*raw_r = raw;
+	return 0;
+}
+
+static int pump_in_run(struct migr_conn *c, uint8_t *buf, struct unz *u)
 {
 	uint8_t hdr[MIGR_FRAME_HDR];
 	char err[MIGR_ERR_MAX];
@@ -496,6 +673,24 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf)
 			if (consumer_gone)
 				return reader_stopped(c);
 			break;
+		case MIGR_MSG_CDATA: {
+			uint32_t raw = 0;
+
+			skipped = 0;
+			if (!atomic_load(&c->stream_start_ns))
+				atomic_store(&c->stream_start_ns, migr__now_ns());
+			rc = read_cdata(c, len, buf, u, &raw);
+			if (rc)
+				return rc;
+			c->pump_bytes += raw;
+			atomic_fetch_add(&c->stream_in, raw);
+			rc = deliver(c, buf, raw, &consumer_gone);
+			if (rc)
+				return rc;
+			if (consumer_gone)
+				return reader_stopped(c);
+			break;
+		}
 		case MIGR_MSG_ZERO: {
 			uint32_t run;
 
@@ -571,13 +766,16 @@ static void *pump_in_main(void *arg)
 {
 	struct migr_conn *c = arg;
 	uint8_t *buf = malloc(MIGR_IO_BUF);
+	struct unz u = { NULL, NULL };
 	int rc;
 
 	block_sigpipe();
 	if (!buf)
 		rc = migr__conn_fail(c, -ENOMEM, "stream: out of memory");
 	else
-		rc = pump_in_run(c, buf);
+		rc = pump_in_run(c, buf, &u);
+	ZSTD_freeDCtx(u.dctx);
+	free(u.zbuf);
 	if (rc)
 		pump_fail(c, rc);
 	atomic_store(&c->stream_end_ns, migr__now_ns());

@@ -125,8 +125,20 @@ int migr_fwd_wait(const char *id, bool target, unsigned int timeout_ms,
  * -ETIMEDOUT after timeout_ms (0: no limit). */
 int migr_fwd_wait_all(unsigned int timeout_ms);
 
+/* Compression of the stream (docs/protocol.md, "Compression"); toward targets of protocol
+ * version 4 on, never toward stock xl. */
+enum migr_compress {
+	MIGR_COMPRESS_AUTO = 0,            /* when measurements say it makes the stream faster */
+	MIGR_COMPRESS_OFF,
+	MIGR_COMPRESS_ON,                  /* every chunk, sent compressed when it shrinks */
+};
+const char *migr_compress_name(enum migr_compress c);        /* "auto", "off", "on" */
+/* "auto", "off", "on" into *c_r; -EINVAL otherwise. */
+int migr_compress_parse(const char *s, enum migr_compress *c_r);
+
 struct migr_send_params {
 	struct migr_policy_params policy;  /* downtime, max time, on-timeout */
+	enum migr_compress compress;       /* default AUTO */
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
@@ -164,6 +176,11 @@ struct migr_result {
 	uint64_t stream_bytes;             /* libxl stream bytes */
 	uint64_t wire_bytes;               /* bytes on the connection (framing, TLS) */
 	uint64_t zero_bytes;               /* of stream_bytes, zero runs sent as their length */
+	uint64_t compressed_bytes;         /* of stream_bytes, bytes sent compressed */
+	uint64_t compress_saved_bytes;     /* what compression kept off the wire */
+	enum migr_compress compress;       /* as asked */
+	unsigned int compress_windows;     /* 250 ms windows of the stream measured, and of */
+	unsigned int compress_on_windows;  /* them those that compressed */
 	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */

@@ -30,8 +30,9 @@
 #include <stddef.h>
 #include "migr/transport.h"
 
-#define MIGR_PROTO_VERSION     3   /* 2: CONFIG goes with PREFLIGHT, before the reply;
-                                      3: ZERO frames in the stream */
+#define MIGR_PROTO_VERSION     4   /* 2: CONFIG goes with PREFLIGHT, before the reply;
+                                      3: ZERO frames in the stream;
+                                      4: CDATA (compressed DATA) frames in the stream */
 #define MIGR_PROTO_MIN_VERSION 1
 
 #define MIGR_FRAME_HDR       8
@@ -45,6 +46,9 @@
 #define MIGR_CONFIG_MAX   (4 * 1024 * 1024) /* cap on the CONFIG payload (domain JSON) */
 #define MIGR_DATA_MAX     (4 * 1024 * 1024) /* cap on one DATA frame */
 #define MIGR_ZERO_MAX     (4 * 1024 * 1024) /* cap on the run one ZERO frame stands for */
+#define MIGR_CDATA_RAW_MAX (1024 * 1024)    /* cap on the bytes one CDATA frame stands for */
+#define MIGR_CDATA_MAX    (4 + MIGR_CDATA_RAW_MAX) /* cap on a CDATA frame's payload: its
+                                               raw size and fewer compressed bytes */
 
 #define MIGR_NAME_MAX     64    /* guest name buffer, with NUL (as MIGR_DOMNAME_MAX) */
 #define MIGR_TEXT_MAX     256   /* reason texts and versions, with NUL */
@@ -67,6 +71,9 @@ enum migr_msg_type {
 	                                   came back (or did not in time); last message */
 	MIGR_MSG_ZERO            = 14,  /* source -> target, inside the stream (version 3):
 	                                   a run of zero bytes, its length (be32) the body */
+	MIGR_MSG_CDATA           = 15,  /* source -> target, inside the stream (version 4):
+	                                   stream bytes compressed (zstd), the raw length
+	                                   (be32) then one zstd frame */
 };
 
 const char *migr_msg_type_name(uint32_t type);   /* "HELLO", ..., "unknown" */

@@ -213,6 +213,11 @@ int migr_conn_raw_fds(struct migr_conn *c, int *rfd_r, int *wfd_r);
                                  marker (toward stock xl over a byte pipe) */
 #define MIGR_STREAM_ZERO 0x2u /* stream_out: runs of zero bytes (zero pages) cross as ZERO
                                  frames, their length only (peers of version 3 on) */
+#define MIGR_STREAM_COMPRESS 0x4u /* stream_out: DATA may cross compressed (zstd) as CDATA
+                                 frames, when measurements say it makes the stream faster
+                                 (peers of version 4 on; docs/protocol.md "Compression") */
+#define MIGR_STREAM_COMPRESS_ALWAYS 0x8u /* stream_out: compress every chunk (sent
+                                 compressed when it shrinks), whatever the measurements */
 
 /*
  * migr_conn_stream_out: returns in *fd_r the write end of a pipe (1 MiB) whose bytes a
@@ -301,6 +306,15 @@ struct migr_conn_stats {
 	uint64_t stream_in;      /* stream payload bytes (stream_in) */
 	uint64_t stream_zero_out;/* of them, zero bytes that crossed as ZERO frames */
 	uint64_t stream_zero_in;
+	uint64_t stream_cz_out;  /* of stream_out, bytes that crossed compressed (CDATA) */
+	uint64_t stream_cz_wire_out;  /* what they took: their compressed bytes */
+	uint64_t stream_cz_in;   /* the same, received */
+	uint64_t stream_cz_wire_in;
+	/* The outgoing stream's compression decision (its last estimates, 0: unknown):
+	 * compressor input rate, link rate (wire bytes), ratio x 1000; windows measured,
+	 * of them compressed, and the times the decision changed. */
+	uint64_t cz_c_Bps, cz_link_Bps, cz_ratio_milli;
+	uint32_t cz_windows, cz_on_windows, cz_switches;
 	uint64_t elapsed_ns;     /* since the connection was set up */
 	uint64_t handshake_ns;   /* time the TLS handshake took (0 without TLS) */
 	uint64_t throttled_ns;   /* time spent waiting on the bandwidth cap */
