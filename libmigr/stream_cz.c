@@ -21,11 +21,12 @@ bool migr__cz_pays(double c_Bps, double ratio, double link_Bps, double gain)
 	return eff >= link_Bps * gain;
 }
 
-/* Far from paying: sample rarely (a fast link must not carry the sampling's cost). */
+/* Far from paying (no gain at all): sample rarely, so that a fast link or data that does
+ * not shrink carries little of the sampling's cost. */
 static bool far_off(const struct migr__cz *z)
 {
 	return z->c_Bps > 0 && z->link_Bps > 0 &&
-	       !migr__cz_pays(z->c_Bps, z->ratio, z->link_Bps, MIGR__CZ_GAIN_ON / 2);
+	       !migr__cz_pays(z->c_Bps, z->ratio, z->link_Bps, MIGR__CZ_GAIN_FAR);
 }
 
 bool migr__cz_sample_due(struct migr__cz *z)

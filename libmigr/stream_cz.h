@@ -32,6 +32,7 @@ enum migr__cz_mode {
 #define MIGR__CZ_WINDOW_NS      (250ull * 1000 * 1000)
 #define MIGR__CZ_GAIN_ON        1.15   /* min(C, L*R) / L to turn on */
 #define MIGR__CZ_GAIN_OFF       1.05   /* ... below which it turns off again */
+#define MIGR__CZ_GAIN_FAR       1.02   /* below it, off samples rarely */
 #define MIGR__CZ_SAMPLE_EVERY   8      /* off: one chunk in so many is compressed to measure */
 #define MIGR__CZ_SAMPLE_RARE    64     /* ... when compression is far from paying */
 #define MIGR__CZ_PROBE_EVERY    8      /* on: every so many windows one goes uncompressed, to

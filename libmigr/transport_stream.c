@@ -179,7 +179,8 @@ static void cz_tick(struct migr_conn *c, bool last)
 {
 	uint64_t now = migr__now_ns();
 
-	if (!c->cz_win_start_ns || (now - c->cz_win_start_ns < MIGR__CZ_WINDOW_NS && !last))
+	if (c->cz.mode == MIGR__CZ_OFF || !c->cz_win_start_ns ||
+	    (now - c->cz_win_start_ns < MIGR__CZ_WINDOW_NS && !last))
 		return;
 	c->cz_win.wall_ns = now - c->cz_win_start_ns;
 	migr__cz_window(&c->cz, &c->cz_win);
