@@ -272,6 +272,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.target = a->target->name;
 	sp.record_dir = eng->record_dir;
 	sp.no_forward = eng->no_forward;
+	sp.compress = eng->compress;
 	sp.forward_quiet_ms = eng->forward_quiet_ms;
 	sp.forward_max_ms = eng->forward_max_ms;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);

@@ -409,10 +409,11 @@ int migr_report_migration_svg(const struct migr_roundlog *l, char **svg_r, size_
 	dur(d1, sizeof(d1), (double)l->total_us);
 	dur(d2, sizeof(d2), (double)l->precopy_us);
 	migr__svg_text(&s, 20, 46, "start", "sub", 0, "started %s; total %s, pre-copy %s; %u "
-		       "round%s; %.1f MiB of stream, %.1f MiB on the wire", when, d1, d2,
+		       "round%s; %.1f MiB of stream, %.1f MiB on the wire (%.1f MiB of zero pages "
+		       "and %.1f MiB by compression not sent)", when, d1, d2,
 		       l->n_rounds + l->rounds_dropped,
 		       l->n_rounds + l->rounds_dropped == 1 ? "" : "s", mib(l->stream_bytes),
-		       mib(l->wire_bytes));
+		       mib(l->wire_bytes), mib(l->zero_bytes), mib(l->compress_saved_bytes));
 	if (l->blackout_us)
 		migr__svg_text(&s, 20, 64, "start", "sub", 0, "blackout %.1f ms (the policy "
 			       "predicted %.1f ms%s)", ms(l->blackout_us),

@@ -110,6 +110,9 @@ void migr_roundlog_result(struct migr_roundlog *l, const struct migr_result *r, 
 	l->pages_live = r->pages_live;
 	l->stream_bytes = r->stream_bytes;
 	l->wire_bytes = r->wire_bytes;
+	l->zero_bytes = r->zero_bytes;
+	l->compressed_bytes = r->compressed_bytes;
+	l->compress_saved_bytes = r->compress_saved_bytes;
 	l->predicted_blackout_us = r->predicted_blackout_us;
 	l->restore_hint_us = r->restore_hint_us;
 	l->blackout_us = r->blackout_us;
@@ -160,6 +163,9 @@ int migr_roundlog_format(const struct migr_roundlog *l, char **json_r, size_t *l
 	kv(&b, "pages_live", l->pages_live, true);
 	kv(&b, "stream_bytes", l->stream_bytes, true);
 	kv(&b, "wire_bytes", l->wire_bytes, true);
+	kv(&b, "zero_bytes", l->zero_bytes, true);
+	kv(&b, "compressed_bytes", l->compressed_bytes, true);
+	kv(&b, "compress_saved_bytes", l->compress_saved_bytes, true);
 	kv(&b, "predicted_blackout_us", l->predicted_blackout_us, true);
 	kv(&b, "restore_hint_us", l->restore_hint_us, true);
 	migr__buf_str(&b, ",\n\"blackout\":{");
@@ -286,6 +292,9 @@ static const struct field top_fields[] = {
 	FL(struct migr_roundlog, "pages_live", F_U64, pages_live, false),
 	FL(struct migr_roundlog, "stream_bytes", F_U64, stream_bytes, false),
 	FL(struct migr_roundlog, "wire_bytes", F_U64, wire_bytes, false),
+	FL(struct migr_roundlog, "zero_bytes", F_U64, zero_bytes, false),
+	FL(struct migr_roundlog, "compressed_bytes", F_U64, compressed_bytes, false),
+	FL(struct migr_roundlog, "compress_saved_bytes", F_U64, compress_saved_bytes, false),
 	FL(struct migr_roundlog, "predicted_blackout_us", F_U64, predicted_blackout_us, false),
 	FL(struct migr_roundlog, "restore_hint_us", F_U64, restore_hint_us, false),
 	FX("blackout", F_BLACKOUT, false),

@@ -67,7 +67,7 @@ static void usage(FILE *f)
 "  -v                    more log detail (local runs)\n"
 "Connection to the targets (local runs; migrd uses its own): --psk FILE, --cert FILE\n"
 "  --key FILE --ca FILE, --peer-name NAME, --psk-identity NAME, --insecure,\n"
-"  --bandwidth RATE (as migr migrate)\n"
+"  --bandwidth RATE, --compress auto|on|off (as migr migrate)\n"
 "\n"
 "Ctrl-C cancels: nothing queued starts, running migrations finish or back out.\n"
 "Exit status: 0 the host is empty (dry run: every guest has a target); 1 guests remain\n"
@@ -262,6 +262,7 @@ static int local_run(struct opts *o, struct evcli *e)
 	prod.schema = schema;
 	prod.engine.topts = &o->conn.t;
 	prod.engine.lg = lg;
+	prod.engine.compress = o->conn.compress;
 	prod.engine.report_dir = MIGR_REPORT_DIR;
 	migr_evacd_config_init(&cfg);
 	cfg.roundlog_dir = MIGR_REPORT_DIR;
@@ -342,6 +343,7 @@ int cmd_evacuate(int argc, char **argv)
 		{ "help", 0, 0, 'h' },
 		{ "psk", 1, 0, 1 }, { "cert", 1, 0, 1 }, { "key", 1, 0, 1 }, { "ca", 1, 0, 1 },
 		{ "peer-name", 1, 0, 1 }, { "insecure", 0, 0, 1 }, { "bandwidth", 1, 0, 1 },
+		{ "compress", 1, 0, 1 },
 		{ "psk-identity", 1, 0, 1 },
 		{ 0, 0, 0, 0 }
 	};

@@ -57,6 +57,9 @@ static void usage(FILE *f)
 "                        extended key usage in it must allow TLS server authentication\n"
 "  --insecure            plain TCP, no authentication, no encryption\n"
 "  --bandwidth RATE      cap on what is sent, bytes/s; suffixes K, M, G (x1024)\n"
+"  --compress auto|on|off  compress the stream (zstd, toward a target that speaks\n"
+"                        protocol version 4): auto (default) when measurements of the\n"
+"                        link and the compressor say it makes the stream faster\n"
 "  -s, --ssh-style CMD   byte pipe instead of TCP: runs `CMD HOST migr receive` (with\n"
 "                        --xl: `CMD HOST xl migrate-receive`); -s \"\" runs HOST itself\n"
 "  --xl                  the other end is a stock `xl migrate-receive` (needs -s)\n"
@@ -97,6 +100,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
 		{ "bandwidth", 1, 0, O_CONN }, { "psk-identity", 1, 0, O_CONN },
+		{ "compress", 1, 0, O_CONN },
 		{ "blackout-deadline", 1, 0, O_DEADLINE }, { "record-dir", 1, 0, O_RECDIR },
 		{ "report-dir", 1, 0, O_REPDIR },
 		{ "no-forward", 0, 0, O_NOFWD }, { "forward-quiet", 1, 0, O_FWDQUIET },
@@ -235,6 +239,7 @@ int cmd_migrate(int argc, char **argv)
 		return EXIT_USAGE;
 	sp.faults = faults.n ? &faults : NULL;
 	sp.target = co.pipe ? "" : host;
+	sp.compress = co.compress;
 	signal(SIGPIPE, SIG_IGN);
 
 	lg = migcli_logger(verbose);

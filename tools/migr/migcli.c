@@ -56,6 +56,11 @@ int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *ar
 			return -1;
 		}
 		o->t.bandwidth = r;
+	} else if (!strcmp(name, "compress")) {
+		if (migr_compress_parse(arg, &o->compress)) {
+			fprintf(stderr, "migr: --compress: auto, on or off, not %s\n", arg);
+			return -1;
+		}
 	} else
 		return 0;
 	return 1;
@@ -230,9 +235,18 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		}
 	}
 	fprintf(f, "  rounds %u, stream %.1f MiB (%llu bytes), on the wire %.1f MiB (%.1f MiB of "
-		"zero pages sent as their length), total %.2f s (pre-copy %.2f s)\n", r->rounds,
+		"zero pages sent as their length, %.1f MiB saved by compression), total %.2f s "
+		"(pre-copy %.2f s)\n", r->rounds,
 		mib(r->stream_bytes), (unsigned long long)r->stream_bytes, mib(r->wire_bytes),
-		mib(r->zero_bytes), r->total_us / 1e6, r->precopy_us / 1e6);
+		mib(r->zero_bytes), mib(r->compress_saved_bytes), r->total_us / 1e6,
+		r->precopy_us / 1e6);
+	if (r->compressed_bytes || r->compress == MIGR_COMPRESS_ON)
+		fprintf(f, "  compression %s: %.1f MiB of the stream sent compressed into %.1f MiB "
+			"(%.2fx), in %u of %u measured windows\n", migr_compress_name(r->compress),
+			mib(r->compressed_bytes), mib(r->compressed_bytes - r->compress_saved_bytes),
+			r->compressed_bytes > r->compress_saved_bytes ? (double)r->compressed_bytes /
+			(double)(r->compressed_bytes - r->compress_saved_bytes) : 0.0,
+			r->compress_on_windows, r->compress_windows);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
@@ -279,7 +293,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 	fprintf(f, "{\"event\":\"result\",\"id\":\"%s\",\"name\":\"%s\",\"type\":\"%s\","
 		"\"outcome\":\"%s\",\"phase\":\"%s\",\"exit\":%d,\"rounds\":%u,"
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
-		"\"zero_bytes\":%llu,\"throttle_max_pct\":%u,"
+		"\"zero_bytes\":%llu,\"compressed_bytes\":%llu,\"compress_saved_bytes\":%llu,"
+		"\"compress\":\"%s\",\"throttle_max_pct\":%u,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
 		"\"suspend_ms\":%.1f,"
@@ -293,7 +308,9 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		migr_phase_name(r->phase), migcli_exit_status(rc), r->rounds,
 		(unsigned long long)r->guest_pages, (unsigned long long)r->pages_live,
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
-		(unsigned long long)r->zero_bytes, r->throttle_max_pct, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		(unsigned long long)r->zero_bytes, (unsigned long long)r->compressed_bytes,
+		(unsigned long long)r->compress_saved_bytes, migr_compress_name(r->compress),
+		r->throttle_max_pct, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us), ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);

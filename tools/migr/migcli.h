@@ -15,6 +15,7 @@ struct migcli_conn_opts {
 	struct migr_transport_opts t;
 	const char *pipe_cmd;        /* -s CMD: byte pipe through "CMD HOST ..." */
 	bool pipe;
+	enum migr_compress compress; /* --compress auto|on|off (the sending commands) */
 };
 
 /* Parses one connection option (long name without "--", its argument). 1 if it was one,

@@ -38,6 +38,7 @@ struct setting {
 	const char *none;           /* what 0, "" or no value means, for the listing */
 	const char *section;        /* a heading in the listing, before this setting */
 	const char *cli;            /* a key set by a short option: that option */
+	const char *words;          /* STR: the value must be one of these ("a|b|c") */
 };
 
 #define F(field) offsetof(struct migrd_conf, field)
@@ -94,6 +95,7 @@ static const struct setting settings[] = {
 	SET("retry-delay-ms", NUM, KEY, retry_delay_ms, RANGE(0, 600000)),
 	SET("downtime", NUM, KEY, downtime, RANGE(0, 600000), .none = "the engine's, 300 ms"),
 	SET("throttle", NUM, KEY, throttle, RANGE(0, 99), .none = "never"),
+	SET("compress", STR, KEY, compress, .words = "auto|on|off", .none = "auto"),
 	SET("threshold", NUM, KEY, threshold, RANGE(1, 100)),
 	SET("target-reserve-mib", NUM, KEY, target_reserve_mib, RANGE(0, MIB_MAX)),
 	SET("link-mbit", NUM, KEY, link_mbit, RANGE(0, 1000000),
@@ -294,6 +296,19 @@ static bool str_ok(struct migrd_conf *c, const struct setting *s, int line, cons
 	}
 	if ((s->flags & ADDR) && !addrs_ok(c, s, line, v))
 		return false;
+	if (s->words) {
+		const char *w = s->words, *e;
+		size_t n = strlen(v);
+
+		for (; (e = strchrnul(w, '|')); w = e + 1) {
+			if ((size_t)(e - w) == n && !strncmp(w, v, n))
+				break;
+			if (!*e) {
+				fail(c, s, line, "\"%s\" is not one of %s", v, s->words);
+				return false;
+			}
+		}
+	}
 	if (s->flags & RULE) {
 		migr_target_rules_init(&scratch);
 		rc = migr_target_rules_option(&scratch, s->name, v, err, sizeof(err));

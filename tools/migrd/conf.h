@@ -73,6 +73,7 @@ struct migrd_conf {
 	char *report_dir;                /* the round logs of the migrations it sends */
 	long notice, defer_max, parallel, group_cap, retries, retry_delay_ms, downtime;
 	long throttle;              /* the most the policy may slow a guest, %; 0: never */
+	char *compress;             /* auto, on, off (migr_compress_parse); NULL: auto */
 	long threshold, target_reserve_mib, link_mbit;
 
 	/* Per setting, where its value comes from: 0 the default, N > 0 line N of the

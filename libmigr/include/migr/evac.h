@@ -335,6 +335,7 @@ struct migr_evac_engine {
 	const char *report_dir;              /* round logs kept here (migr/report.h); NULL:
 	                                        none */
 	bool no_forward;                     /* migr_send_params.no_forward for each */
+	enum migr_compress compress;         /* migr_send_params.compress for each */
 	unsigned int forward_quiet_ms, forward_max_ms;
 };
 

@@ -73,6 +73,7 @@ struct migr_roundlog {
 	uint64_t suspend_at_us;              /* since the start: suspend asked (0: never) */
 	uint64_t precopy_us;
 	uint64_t guest_pages, pages_live, stream_bytes, wire_bytes;
+	uint64_t zero_bytes, compressed_bytes, compress_saved_bytes;   /* as migr_result */
 	uint64_t predicted_blackout_us, restore_hint_us;
 	/* the blackout and its phases, as struct migr_result has them */
 	uint64_t blackout_us, suspend_us, final_send_us, restore_tail_us, devices_us;
