@@ -154,9 +154,10 @@ static void test_errors(void)
 		 "targets = [ \":8002\" ]\n"             /* 10: no host */
 		 "insecure = 2\n"                        /* 11: a flag is 0 or 1 */
 		 "allow = [ [ \"pci\" ] ]\n"             /* 12: a list in a list */
-		 "report_dir = \"\"\n");                 /* 13: "" is not a directory */
+		 "report_dir = \"\"\n"                   /* 13: "" is not a directory */
+		 "compress = \"fast\"\n");               /* 14: not a word it takes */
 	CHECK_EQ(r.rc, -EINVAL);
-	CHECK_EQ(r.c.errors, 12);
+	CHECK_EQ(r.c.errors, 13);
 	snprintf(want, sizeof(want), "%s/migrd.conf:2: unknown key 'bogus'", dir);
 	CHECK_MSG(&r, want);
 	snprintf(want, sizeof(want), "%s/migrd.conf:3: notice: 100000 is out of range (0 to "
@@ -172,6 +173,7 @@ static void test_errors(void)
 	CHECK_MSG(&r, "migrd.conf:11: insecure: 2 is not 0 or 1");
 	CHECK_MSG(&r, "migrd.conf:12: allow: item 1 is a list, not a string");
 	CHECK_MSG(&r, "migrd.conf:13: report_dir: empty");
+	CHECK_MSG(&r, "migrd.conf:14: compress: \"fast\" is not one of auto|on|off");
 	run_end(&r);
 
 	/* Syntax: libxlutil names the line (a '-' in a key, an unquoted string). */
