@@ -7,7 +7,7 @@ set -eu
 # libxen-dev also holds libxlutil, which reads migrd.conf (xl.cfg's syntax).
 PKGS="
  build-essential pkg-config clang llvm
- libxen-dev libyajl-dev libgnutls28-dev gnutls-bin libmnl-dev libzstd-dev
+ libxen-dev libyajl-dev libgnutls28-dev gnutls-bin libmnl-dev libzstd-dev liblz4-dev
  qemu-system-x86 busybox-static cpio kmod
  iproute2 nftables iputils-ping python3 procps psmisc util-linux
  flex bison bc
