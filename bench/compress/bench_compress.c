@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -349,7 +350,11 @@ static int one_stream(const char *netns_a, const char *netns_b, const char *addr
 	o.bandwidth = cap;
 	o.io_timeout_ms = 60000;
 	snprintf(hp, sizeof(hp), "%s:%d", addr, t.port);
-	rc = migr_connect(hp, &o, &c, err, sizeof(err));
+	rc = enter_netns(netns_a);
+	if (!rc)
+		rc = migr_connect(hp, &o, &c, err, sizeof(err));
+	if (rc && !c)   /* the target waits in accept: wake it */
+		shutdown(migr_listener_fd(t.l), SHUT_RDWR);
 	if (!rc)
 		rc = migr_conn_stream_out(c, flags, &fd);
 	t0 = now_s();
