@@ -6,13 +6,16 @@
 # and migr-bz-b, a veth pair with 169.254.77.1 and .2) and tc's token bucket filter on the
 # source's end at each rate, so the socket buffer and TCP behave as on a real link. Without
 # root, migr's own bandwidth cap paces the source over loopback. Both are removed on exit.
-# Knobs: BENCH_RATES (Mbit/s list, "100 1000"), BENCH_MIB_100 (48), BENCH_MIB_1000 (256),
+# With root, the rate "max" runs the veth pair without a limit: a link that outruns the
+# compressor, where auto must keep compression off.
+# Knobs: BENCH_RATES (Mbit/s list, "100 1000 max"), BENCH_MIB_100 (48), BENCH_MIB_1000 (256),
+# BENCH_MIB_max (512),
 # BENCH_CODEC_MIB (128), BENCH_INPUT (a file of pages instead of the made-up ones).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BIN=${BENCH_COMPRESS:-build/bench/bench-compress}
 [ -x "$BIN" ] || { echo "bench-compress: $BIN is not built"; exit 1; }
-RATES=${BENCH_RATES:-100 1000}
+RATES=${BENCH_RATES:-100 1000 max}
 A=migr-bz-a B=migr-bz-b
 
 "$BIN" codecs "${BENCH_CODEC_MIB:-128}" || exit 1
@@ -45,8 +48,16 @@ fi
 
 rc=0
 for mbit in $RATES; do
-	bytes=$((mbit * 1000000 / 8))
 	eval mib=\${BENCH_MIB_$mbit:-}
+	if [ "$mbit" = max ]; then
+		[ "$netns" = 1 ] || continue
+		tc -n "$A" qdisc del dev veth-bz root 2>/dev/null
+		"$BIN" stream --rate 0 --netns "$A,$B" --addr 169.254.77.2 --mib "${mib:-512}" \
+			--label unlimited || rc=1
+		echo
+		continue
+	fi
+	bytes=$((mbit * 1000000 / 8))
 	[ -n "$mib" ] || mib=$(( mbit >= 1000 ? 256 : 48 ))
 	if [ "$netns" = 1 ]; then
 		# a burst of 1 ms of traffic (at least 32 KiB), 50 ms of queue

@@ -8,7 +8,8 @@
  *   bench_compress stream --rate BYTES/S [--netns A,B --addr IP] [--mib N] [--modes LIST]
  *       One stream per mode (off, auto, on) through the real pumps, source to target
  *       over TCP: with --netns, between two network namespaces whose link the caller
- *       has rate-limited with tc (bench.sh); without, over loopback with migr's own
+ *       has rate-limited with tc (bench.sh; --rate then only names it, 0: no limit, the
+ *       link faster than the compressor); without, over loopback with migr's own
  *       bandwidth cap at --rate. Per mode: the stream's rate, bytes on the wire, bytes
  *       saved, CPU seconds, and the rate against off's, side by side; every stream is
  *       checked byte for byte at the target (a hash of what the reader got).
@@ -431,8 +432,9 @@ static int cmd_stream(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!rate) {
-		fprintf(stderr, "bench_compress stream: --rate BYTES/S\n");
+	if (!rate && !netns) {
+		fprintf(stderr, "bench_compress stream: --rate BYTES/S (0: the link as it is, with "
+			"--netns only)\n");
 		return 2;
 	}
 	if (netns) {
@@ -445,10 +447,14 @@ static int cmd_stream(int argc, char **argv)
 		*nsb++ = '\0';
 	}
 	pages = make_pages(pbytes, 30);
-	printf("stream of %llu MiB (30%% zero pages) at %.0f Mbit/s (%s)%s%s:\n",
-	       (unsigned long long)mib, rate * 8 / 1e6,
-	       netns ? "tc tbf between two network namespaces" : "migr's bandwidth cap on loopback",
-	       label ? ", " : "", label ? label : "");
+	if (rate)
+		printf("stream of %llu MiB (30%% zero pages) at %.0f Mbit/s (%s)%s%s:\n",
+		       (unsigned long long)mib, rate * 8 / 1e6, netns ? "tc tbf between two network "
+		       "namespaces" : "migr's bandwidth cap on loopback", label ? ", " : "",
+		       label ? label : "");
+	else
+		printf("stream of %llu MiB (30%% zero pages) over a veth pair without a limit%s%s:\n",
+		       (unsigned long long)mib, label ? ", " : "", label ? label : "");
 	printf("  %-5s %9s %8s %9s %10s %10s %7s %8s %9s\n", "mode", "MiB/s", "s", "wire MiB",
 	       "zero MiB", "saved MiB", "ratio", "CPU s", "vs off");
 	snprintf(mlist, sizeof(mlist), "%s", modes);
