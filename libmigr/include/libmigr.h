@@ -46,6 +46,7 @@ const char *migr_strerror(int err);
 #include "migr/fault.h"     /* named fault points of the drivers */
 #define MIGR_HAVE_MIGRATE 1  /* live migration drivers (migr/migrate.h) */
 #include "migr/migrate.h"
+#define MIGR_HAVE_COMPRESS 1  /* compressed streams (migr_send_params.compress, CDATA) */
 #include "migr/vif.h"       /* the fast vif hotplug path on restore */
 #define MIGR_HAVE_CONFIG_RULES 1  /* the target's rules over a received config */
 #include "migr/config_rules.h"

@@ -407,7 +407,7 @@ static void test_frames(void)
 
 static void test_hello_and_ids(void)
 {
-	struct migr_msg_hello h = { .version = 3, .min_version = 1, .purpose = 1 };
+	struct migr_msg_hello h = { .version = MIGR_PROTO_VERSION, .min_version = 1, .purpose = 1 };
 	struct migr_id a, b;
 	char hex[MIGR_ID_HEX], err[256];
 	uint32_t v = 0;
@@ -434,6 +434,10 @@ static void test_hello_and_ids(void)
 	h.min_version = h.version = MIGR_PROTO_VERSION + 1;   /* a peer only a later version speaks */
 	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), -MIGR_E_PROTO);
 	CHECK(strstr(err, "no common protocol version") != NULL);
+	h.min_version = 1;                  /* a peer of version 3 (no CDATA): runs at 3 */
+	h.version = 3;
+	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, 3);
 	h.min_version = h.version = 1;      /* an older peer: the conversation runs at 1 */
 	CHECK_EQ(migr_hello_check(&h, NULL, &v, err, sizeof(err)), 0);
 	CHECK_EQ(v, 1);
