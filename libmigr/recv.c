@@ -749,6 +749,10 @@ static int restore(struct recv_ctx *x)
 		x->source_aborted = true;
 	x->res->stream_bytes = bytes;
 	migr_conn_stats(x->c, &cs);
+	x->res->wire_bytes = cs.wire_in;
+	x->res->zero_bytes = cs.stream_zero_in;
+	x->res->compressed_bytes = cs.stream_cz_in;
+	x->res->compress_saved_bytes = cs.stream_cz_in - cs.stream_cz_wire_in;
 	x->res->stream_us = cs.stream_ns / 1000;
 	/* the tail: from DATA_END's arrival (the source's start-up before its first DATA is
 	 * not the target's) */

@@ -228,6 +228,11 @@ static void test_compressed(enum migr_compress mode)
 		CHECK(r.res.wire_bytes > r.res.stream_bytes);
 	}
 	CHECK(r.res.compressed_bytes <= r.res.stream_bytes);
+	/* the target counts the same from its end */
+	CHECK_EQ(r.t.res.compressed_bytes, r.res.compressed_bytes);
+	CHECK_EQ(r.t.res.compress_saved_bytes, r.res.compress_saved_bytes);
+	CHECK_EQ(r.t.res.zero_bytes, r.res.zero_bytes);
+	CHECK(r.t.res.wire_bytes > 0);
 	teardown(&r);
 }
 

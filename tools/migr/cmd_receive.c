@@ -51,10 +51,12 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 	fprintf(stderr, "migr receive: %s %s: %s", r->id, r->name[0] ? r->name : "?",
 		r->state_text);
 	if (r->stream_bytes)
-		fprintf(stderr, " (stream %.1f MiB in %.2f s, restore tail %.1f ms, device set-up "
-			"%.1f ms, fast vif hotplug %u, unpause %.1f ms)", r->stream_bytes / 1048576.0,
-			r->stream_us / 1e6, r->restore_us / 1e3, r->devices_us / 1e3, r->fast_vifs,
-			r->unpause_us / 1e3);
+		fprintf(stderr, " (stream %.1f MiB in %.2f s, %.1f MiB on the wire: %.1f MiB of "
+			"zero pages and %.1f MiB by compression not sent; restore tail %.1f ms, "
+			"device set-up %.1f ms, fast vif hotplug %u, unpause %.1f ms)",
+			r->stream_bytes / 1048576.0, r->stream_us / 1e6, r->wire_bytes / 1048576.0,
+			r->zero_bytes / 1048576.0, r->compress_saved_bytes / 1048576.0,
+			r->restore_us / 1e3, r->devices_us / 1e3, r->fast_vifs, r->unpause_us / 1e3);
 	else if (r->restore_us)
 		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, fast vif "
 			"hotplug %u, unpause %.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3,

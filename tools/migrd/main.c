@@ -162,10 +162,13 @@ static void *reception_main(void *arg)
 	fprintf(stderr, "%s migrd: %s %s from %s: %s [%s]", ts, res.id[0] ? res.id : "-",
 		res.name[0] ? res.name : "-", x->peer, res.state_text, migr_phase_name(res.phase));
 	if (res.stream_bytes)
-		fprintf(stderr, " stream %.1f MiB in %.2f s, restore tail %.1f ms (device set-up "
-			"%.1f ms, fast vif hotplug %u), unpause %.1f ms, announced %u", res.stream_bytes /
-			1048576.0, res.stream_us / 1e6, res.restore_us / 1e3, res.devices_us / 1e3,
-			res.fast_vifs, res.unpause_us / 1e3, res.announced);
+		fprintf(stderr, " stream %.1f MiB in %.2f s (%.1f MiB on the wire, %.1f MiB of "
+			"zero pages and %.1f MiB by compression not sent), restore tail %.1f ms "
+			"(device set-up %.1f ms, fast vif hotplug %u), unpause %.1f ms, announced %u",
+			res.stream_bytes / 1048576.0, res.stream_us / 1e6, res.wire_bytes / 1048576.0,
+			res.zero_bytes / 1048576.0, res.compress_saved_bytes / 1048576.0,
+			res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs, res.unpause_us / 1e3,
+			res.announced);
 	if (res.vifs)
 		fprintf(stderr, ", network back %u/%u vifs in %.1f ms, first frame in %.1f ms",
 			res.vifs_connected, res.vifs, res.net_back_us / 1e3, res.first_frame_us / 1e3);

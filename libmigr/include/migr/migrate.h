@@ -274,6 +274,11 @@ struct migr_recv_result {
 	uint32_t domid;
 	enum migr_phase phase;
 	uint64_t stream_bytes;
+	uint64_t wire_bytes;               /* of the connection, received (framing, TLS) */
+	uint64_t zero_bytes;               /* of stream_bytes, zero runs received as their
+	                                      length */
+	uint64_t compressed_bytes;         /* of stream_bytes, received compressed */
+	uint64_t compress_saved_bytes;     /* what compression kept off the wire */
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
 	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
 	unsigned int announced;            /* announcement frames sent after DONE */
