@@ -129,6 +129,7 @@ static int xen_domain_info(struct migr_hv *h, uint32_t domid, struct migr_dom_in
 	info.shutdown = di.shutdown;
 	info.shutdown_reason = di.shutdown ? (int)di.shutdown_reason : -1;
 	info.dying = di.dying;
+	memcpy(info.uuid, di.handle, sizeof(info.uuid));
 	info.type = di.hvm ? MIGR_GUEST_HVM : MIGR_GUEST_PV;
 	if (di.hvm) {
 		/* Xen knows only "HVM container"; libxl records PVH vs HVM in xenstore, as

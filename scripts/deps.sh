@@ -4,10 +4,13 @@
 # kernel, Xen userspace for the nested hosts) are not installed on this machine: the lab
 # downloads and unpacks them into its cache (tests/nested/lab/fetch.sh).
 set -eu
-# libxen-dev also holds libxlutil, which reads migrd.conf (xl.cfg's syntax).
+# libxen-dev also holds libxlutil, which reads migrd.conf (xl.cfg's syntax). libcurl's
+# GnuTLS flavour is the etcd client's (GnuTLS is the transport's TLS too); etcd-server is
+# the etcd the unit tests start on loopback (its package's own service is not needed).
 PKGS="
  build-essential pkg-config clang llvm
  libxen-dev libyajl-dev libgnutls28-dev gnutls-bin libmnl-dev libzstd-dev liblz4-dev
+ libcurl4-gnutls-dev etcd-server etcd-client
  qemu-system-x86 busybox-static cpio kmod
  iproute2 nftables iputils-ping python3 procps psmisc util-linux
  flex bison bc

@@ -59,5 +59,7 @@ const char *migr_strerror(int err);
 #include "migr/report.h"
 #define MIGR_HAVE_METRICS 1  /* Prometheus text-format metrics (migr/metrics.h) */
 #include "migr/metrics.h"
+#define MIGR_HAVE_ETCD 1  /* the fleet's state in etcd: client, records, fence (migr/etcd.h) */
+#include "migr/etcd.h"
 
 #endif /* LIBMIGR_H */

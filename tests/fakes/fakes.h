@@ -1,7 +1,8 @@
 /*
  * fakes.h: the test doubles behind the library's seams, built into the unit tests only
- * (never into libmigr): an in-memory hypervisor (hv_fake.c, struct migr_hv_ops) and an
- * in-memory xenstore (xs_mem.c, struct migr_xs_ops).
+ * (never into libmigr): an in-memory hypervisor (hv_fake.c, struct migr_hv_ops), an
+ * in-memory xenstore (xs_mem.c, struct migr_xs_ops) and an in-memory etcd (etcd_fake.c,
+ * struct migr_etcd_ops).
  */
 #ifndef MIGR_TEST_FAKES_H
 #define MIGR_TEST_FAKES_H
@@ -81,5 +82,38 @@ int migr_xs_mem_write_as(struct migr_xs *xs, unsigned domid, const char *path,
 			 const char *val);
 /* Pending watch events. */
 unsigned migr_xs_mem_pending(struct migr_xs *xs);
+
+/* ---- an in-memory etcd (etcd_fake.c) ----------------------------------------------- */
+
+/*
+ * etcd's semantics where migr relies on them: one revision counter for the store, a
+ * key's create/mod revision and version, leases whose keys go when they are revoked or
+ * expired (migr_etcd_fake_expire(): time does not pass by itself). Thread-safe.
+ * The test's levers: down (every call -ECONNREFUSED: nothing reaches etcd),
+ * lost_answers (the next N writes are applied, then -ETIMEDOUT: the answer is lost), and
+ * each call counted.
+ */
+#define MIGR_ETCD_FAKE_KEYS 64
+struct migr_etcd_fake {
+	struct migr_etcd e;
+	pthread_mutex_t lock;
+	int64_t revision, next_lease;
+	struct {
+		bool used;
+		struct migr_etcd_kv kv;
+	} keys[MIGR_ETCD_FAKE_KEYS];
+	struct {
+		int64_t id, ttl;
+	} leases[16];
+	bool down;
+	unsigned int lost_answers;
+	unsigned int gets, puts, cas_calls, grants, keepalives, revokes, refused;
+};
+int migr_etcd_fake_new(struct migr_etcd_fake **f_r);
+/* Lease id expires now (its keys are deleted). */
+void migr_etcd_fake_expire(struct migr_etcd_fake *f, int64_t id);
+/* The value of key (a copy, NUL-terminated; NULL when absent); free() it. */
+char *migr_etcd_fake_value(struct migr_etcd_fake *f, const char *key);
+void migr_etcd_fake_set_down(struct migr_etcd_fake *f, bool down);
 
 #endif /* MIGR_TEST_FAKES_H */

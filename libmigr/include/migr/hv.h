@@ -45,6 +45,7 @@ struct migr_dom_info {
 	bool shutdown;                   /* shut down (reason below), e.g. suspended */
 	int shutdown_reason;             /* MIGR_SHUTDOWN_* when shutdown */
 	bool dying;
+	uint8_t uuid[16];                /* the domain's handle (xl's UUID); nil if none */
 };
 
 /* Shutdown reasons, the values of Xen's SHUTDOWN_* (public/sched.h). */
