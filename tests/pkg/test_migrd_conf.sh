@@ -94,6 +94,22 @@ MIGRD_CONF=$tmp/bad.conf run 1 --insecure
 grep -q "not starting: 3 error(s)" "$tmp/err" || fail "migrd starts on a bad file: $(cat "$tmp/err")"
 MIGRD_CONF=$tmp/good.conf run 2 --timeout 5s
 
+# etcd: the endpoints' syntax, a certificate with its key, a key readable by its owner only.
+printf 'etcd = "http://e1:2379,e2"\n' >"$tmp/etcd.conf"
+run 1 --check-config "$tmp/etcd.conf" --insecure
+grep -qF "etcd.conf:1: etcd: etcd endpoint \"e2\"" "$tmp/err" || fail "a bad etcd endpoint: $(cat "$tmp/err")"
+: >"$tmp/etcd.pem"
+(umask 022 && : >"$tmp/etcd.key")
+printf 'etcd = "e1:2379"\netcd_cert = "%s/etcd.pem"\n' "$tmp" >"$tmp/etcd.conf"
+run 1 --check-config "$tmp/etcd.conf" --insecure
+grep -qF "etcd_cert and etcd_key go together" "$tmp/err" || fail "a certificate without its key: $(cat "$tmp/err")"
+printf 'etcd_key = "%s/etcd.key"\n' "$tmp" >>"$tmp/etcd.conf"
+run 1 --check-config "$tmp/etcd.conf" --insecure
+grep -qF "mode 644" "$tmp/err" || fail "a key file readable by others: $(cat "$tmp/err")"
+chmod 600 "$tmp/etcd.key"
+run 0 --check-config "$tmp/etcd.conf" --insecure --etcd https://e3:2379
+grep -q '^etcd = "https://e3:2379" .*# --etcd$' "$tmp/out" || fail "--etcd does not win: $(cat "$tmp/out")"
+
 # The keys migrd knows, against the man page and the shipped file.
 run 0 --check-config /dev/null --insecure
 keys=$(sed -n 's/^#\{0,1\}\([a-z_][a-z_]*\)\( = \| \).*#.*/\1/p' "$tmp/out" | sort -u)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <libxlutil.h>
 
 #include "conf.h"
@@ -28,6 +29,7 @@ enum kind {
 #define RULE  (1u << 2)  /* a rule for received guests (migr_target_rules_option()) */
 #define ADDR  (1u << 3)  /* HOST[:PORT], or a comma-separated list of them */
 #define EMPTY (1u << 4)  /* "" is a value (none) */
+#define ETCD  (1u << 5)  /* etcd endpoints: [http[s]://]HOST:PORT, comma-separated */
 
 struct setting {
 	const char *name;           /* the long option; the key is this with '_' for '-' */
@@ -103,6 +105,13 @@ static const struct setting settings[] = {
 	SET("event-log", STR, KEY | EMPTY, event_log, .none = "none"),
 	SET("report-dir", STR, KEY | OPT, report_dir),
 	SET("control", STR, KEY, control, .max = 107),
+
+	SET("etcd", STR, KEY | OPT | ETCD | EMPTY, etcd, .none = "none: no fleet state",
+	    .section = "the fleet's state in etcd"),
+	SET("etcd-ca", STR, KEY, etcd_ca, .none = "plain HTTP to etcd, unless an endpoint says https"),
+	SET("etcd-cert", STR, KEY, etcd_cert),
+	SET("etcd-key", STR, KEY, etcd_key),
+	SET("etcd-ttl", NUM, KEY, etcd_ttl, RANGE(2, 3600)),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -308,6 +317,10 @@ static bool str_ok(struct migrd_conf *c, const struct setting *s, int line, cons
 				return false;
 			}
 		}
+	}
+	if ((s->flags & ETCD) && v[0] && migr_etcd_endpoints_check(v, err, sizeof(err))) {
+		fail(c, s, line, "%s", err);
+		return false;
 	}
 	if (s->flags & RULE) {
 		migr_target_rules_init(&scratch);
@@ -678,6 +691,7 @@ int migrd_conf_init(struct migrd_conf *c, FILE *errf)
 	c->retries = 3;
 	c->retry_delay_ms = 2000;
 	c->threshold = 90;
+	c->etcd_ttl = 10;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(listen, sizeof(listen), ":%d", MIGR_DEFAULT_PORT);
 	if (set_str(&c->listen, listen) ||
@@ -722,6 +736,36 @@ static int default_credentials(struct migrd_conf *c)
 	return set_str(&c->ca, MIGR_TLS_DIR "/ca.pem") ?:
 	       set_str(&c->cert, MIGR_TLS_DIR "/cert.pem") ?:
 	       set_str(&c->key, MIGR_TLS_DIR "/key.pem");
+}
+
+/* etcd's credentials: readable files, a certificate with its key; a key file readable
+ * by its owner only; the host's name usable as a key. */
+static void check_etcd(struct migrd_conf *c)
+{
+	static const char *const files[] = { "etcd-ca", "etcd-cert", "etcd-key" };
+	const struct setting *s;
+	bool on = c->etcd && c->etcd[0];
+	struct stat st;
+
+	for (unsigned int i = 0; i < 3; i++) {
+		const char *f = *str_of(c, s = by_name(files[i]));
+
+		if (!f)
+			continue;
+		if (!on)
+			warn(c, s, "no etcd endpoints given: not used");
+		else if (access(f, R_OK))
+			fail(c, s, 0, "%s: %s", f, strerror(errno));
+		else if (i == 2 && !stat(f, &st) && (st.st_mode & 077))
+			fail(c, s, 0, "%s: mode %03o: a key file must be readable by its owner only "
+			     "(chmod 600)", f, st.st_mode & 0777);
+	}
+	if (on && !c->etcd_cert != !c->etcd_key)
+		fail(c, by_name(c->etcd_cert ? "etcd-cert" : "etcd-key"), 0,
+		     "etcd_cert and etcd_key go together");
+	if (on && !migr_etcd_name_ok(c->host))
+		fail(c, by_name("host"), 0, "\"%s\" cannot name this host in etcd (letters, digits, "
+		     "'.', '_', '-')", c->host);
 }
 
 int migrd_conf_check(struct migrd_conf *c)
@@ -774,6 +818,7 @@ int migrd_conf_check(struct migrd_conf *c)
 		warn(c, NULL, "evacuations from this host cannot authenticate to their "
 		     "targets: %s", err);
 	}
+	check_etcd(c);
 	return c->errors > errors ? -EINVAL : 0;
 out_nomem:
 	fprintf(c->errf, "migrd: out of memory\n");

@@ -76,6 +76,11 @@ struct migrd_conf {
 	char *compress;             /* auto, on, off (migr_compress_parse); NULL: auto */
 	long threshold, target_reserve_mib, link_mbit;
 
+	/* The fleet's state in etcd (etcd.c, docs/etcd.md): endpoints ("" or NULL: none),
+	 * TLS credentials, the lease's TTL (s). */
+	char *etcd, *etcd_ca, *etcd_cert, *etcd_key;
+	long etcd_ttl;
+
 	/* Per setting, where its value comes from: 0 the default, N > 0 line N of the
 	 * file, -1 the command line. */
 	int origin[MIGRD_SETTINGS_MAX];

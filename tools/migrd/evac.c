@@ -19,14 +19,17 @@ static int metered_migrate(void *arg, struct migr_evac_attempt *a, struct migr_e
 {
 	int rc = migr_evac_engine_migrate(arg, a, out);
 
-	if (out->migration_id[0])
+	if (out->migration_id[0]) {
 		migrd_metrics_sent(rc, out);
+		migrd_etcd_changed();
+	}
 	return rc;
 }
 
 static void on_running(void *arg, bool running)
 {
 	migrd_metrics_evacuating(running);
+	migrd_etcd_evacuating(running);
 }
 
 int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)

@@ -50,6 +50,12 @@ void migrd_metrics_sent(int rc, const struct migr_evac_outcome *o);
 void migrd_metrics_received(int rc, const struct migr_recv_result *res);
 void migrd_metrics_evacuating(bool running);
 
+/* etcd.c: this host's record in the fleet's etcd (nothing without etcd configured). */
+int migrd_etcd_start(xentoollog_logger *lg, const struct migrd_conf *conf, int port);
+void migrd_etcd_changed(void);
+void migrd_etcd_evacuating(bool running);
+void migrd_etcd_stop(void);
+
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);
 

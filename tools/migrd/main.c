@@ -189,6 +189,7 @@ static void *reception_main(void *arg)
 	migr_conn_close(x->c);
 	migr_hv_close(hv);
 	free(x);
+	migrd_etcd_changed();
 	reception_end(r, true);
 	return NULL;
 }
@@ -421,6 +422,11 @@ static void usage(FILE *f)
 "                        MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE, MIGR_TARGET\n"
 "  --switchover-hook-dir DIR  the same for every executable file in DIR (default\n"
 "                        " MIGRD_SWITCHOVER_DIR "; \"\" none): tell the fabric at once\n"
+"  --etcd ENDPOINTS      keep this host's record in the fleet's etcd (comma-separated\n"
+"                        [http[s]://]HOST:PORT; docs/etcd.md): address, Xen version,\n"
+"                        capabilities, memory, guests and maintenance state, under a\n"
+"                        lease that ends when migrd does (TLS and the lease's TTL:\n"
+"                        etcd_ca, etcd_cert, etcd_key, etcd_ttl in migrd.conf)\n"
 "  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
 "  --check-config [FILE]  read the settings as migrd would start with them (FILE, else\n"
 "                        $MIGRD_CONF, else %s; then the other\n"
@@ -633,6 +639,8 @@ int main(int argc, char **argv)
 	}
 	if (migrd_evac_init(r.lg, &conf))
 		goto out;
+	/* a failure is said and the daemon goes on: the fleet sees this host as gone */
+	migrd_etcd_start(r.lg, &conf, migr_listener_port(r.l));
 	migrd_metrics_start(conf.metrics_file ? conf.metrics_file : "");   /* "" none */
 
 	while (!stopping) {
@@ -660,6 +668,7 @@ out:
 	r.l = NULL;
 	migrd_evac_fini();
 	receiver_drain(&r);
+	migrd_etcd_stop();        /* the lease revoked: the fleet sees this host gone at once */
 	if (r.wake[0] >= 0) {
 		close(r.wake[0]);
 		close(r.wake[1]);

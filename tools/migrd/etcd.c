@@ -1,0 +1,96 @@
+/*
+ * etcd.c: migrd's host in the fleet's etcd (docs/etcd.md): with etcd configured, this
+ * host's record (/migr/hosts/HOST) kept under a lease by libmigr's registration thread,
+ * collected from a hypervisor handle of its own; written again after each change migrd
+ * sees (a migration received or sent, an evacuation starting or ending) and every 10 s.
+ * The lease is revoked at a clean exit. A failure is logged and retried, never fatal.
+ *
+ *   migrd_etcd_start()        once listening (the record carries the port)
+ *   migrd_etcd_changed()      something changed: collect again soon (any thread)
+ *   migrd_etcd_evacuating()   the maintenance state (the evacuation service's hook)
+ *   migrd_etcd_stop()         at exit
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "evacd.h"
+
+static struct migr_etcd *etcd;
+static struct migr_etcd_reg *reg;
+static struct migr_hv *reg_hv;           /* used by the registration thread only */
+static char address[300];
+static atomic_bool evacuating;
+
+static int collect(void *arg, struct migr_etcd_host *h)
+{
+	int rc = migr_etcd_host_collect(reg_hv, h);
+
+	if (rc)
+		return rc;
+	snprintf(h->address, sizeof(h->address), "%s", address);
+	h->maintenance = atomic_load(&evacuating) ? MIGR_ETCD_MAINT_EVACUATING
+						  : MIGR_ETCD_MAINT_NONE;
+	return 0;
+}
+
+int migrd_etcd_start(xentoollog_logger *lg, const struct migrd_conf *conf, int port)
+{
+	struct migr_etcd_opts o = { .endpoints = conf->etcd, .ca_file = conf->etcd_ca,
+				    .cert_file = conf->etcd_cert, .key_file = conf->etcd_key,
+				    .lg = lg };
+	struct migr_etcd_reg_opts ro = { .host = conf->host, .ttl_s = (unsigned int)conf->etcd_ttl,
+					 .refresh_s = 10, .collect = collect, .lg = lg };
+	int rc;
+
+	if (!conf->etcd || !conf->etcd[0])
+		return 0;
+	snprintf(address, sizeof(address), "%s:%d", conf->host, port);
+	if ((rc = migr_hv_xen_open(lg, &reg_hv))) {
+		fprintf(stderr, "migrd: etcd: cannot open the hypervisor (%s): this host is not "
+			"registered\n", migr_strerror(rc));
+		return rc;
+	}
+	if ((rc = migr_etcd_open(&o, &etcd))) {
+		fprintf(stderr, "migrd: etcd: %s: %s: this host is not registered\n", conf->etcd,
+			migr_strerror(rc));
+		goto out_fail;
+	}
+	ro.etcd = etcd;
+	if ((rc = migr_etcd_reg_start(&ro, &reg))) {
+		fprintf(stderr, "migrd: etcd: cannot start the registration: %s\n",
+			migr_strerror(rc));
+		goto out_fail;
+	}
+	fprintf(stderr, "migrd: etcd: registering %s (%s) at %s under a lease of %ld s\n",
+		conf->host, address, conf->etcd, conf->etcd_ttl);
+	return 0;
+out_fail:
+	migr_etcd_close(etcd);
+	etcd = NULL;
+	migr_hv_close(reg_hv);
+	reg_hv = NULL;
+	return rc;
+}
+
+void migrd_etcd_changed(void)
+{
+	migr_etcd_reg_poke(reg);
+}
+
+void migrd_etcd_evacuating(bool running)
+{
+	atomic_store(&evacuating, running);
+	migr_etcd_reg_poke(reg);
+}
+
+void migrd_etcd_stop(void)
+{
+	migr_etcd_reg_stop(reg, true);
+	reg = NULL;
+	migr_etcd_close(etcd);
+	etcd = NULL;
+	migr_hv_close(reg_hv);
+	reg_hv = NULL;
+}
