@@ -50,6 +50,11 @@ static int enter(struct migr_etcd_fake *f)
 		pthread_mutex_unlock(&f->lock);
 		return -ECONNREFUSED;
 	}
+	if (f->timeouts) {
+		f->timeouts--;
+		pthread_mutex_unlock(&f->lock);
+		return -ETIMEDOUT;
+	}
 	return 0;
 }
 

@@ -90,8 +90,8 @@ unsigned migr_xs_mem_pending(struct migr_xs *xs);
  * key's create/mod revision and version, leases whose keys go when they are revoked or
  * expired (migr_etcd_fake_expire(): time does not pass by itself). Thread-safe.
  * The test's levers: down (every call -ECONNREFUSED: nothing reaches etcd),
- * lost_answers (the next N writes are applied, then -ETIMEDOUT: the answer is lost), and
- * each call counted.
+ * lost_answers (the next N writes are applied, then -ETIMEDOUT: the answer is lost),
+ * timeouts (the next N calls are not applied and give -ETIMEDOUT), and each call counted.
  */
 #define MIGR_ETCD_FAKE_KEYS 64
 struct migr_etcd_fake {
@@ -106,7 +106,7 @@ struct migr_etcd_fake {
 		int64_t id, ttl;
 	} leases[16];
 	bool down;
-	unsigned int lost_answers;
+	unsigned int lost_answers, timeouts;
 	unsigned int gets, puts, cas_calls, grants, keepalives, revokes, refused;
 };
 int migr_etcd_fake_new(struct migr_etcd_fake **f_r);

@@ -221,6 +221,37 @@ int migr_etcd_location_encode(const struct migr_etcd_location *l, char **json_r,
 			      size_t *len_r);
 int migr_etcd_location_parse(const char *json, size_t len, struct migr_etcd_location *l_r);
 
+/* ---- the commit fenced by etcd: the decisions (docs/etcd.md) ---------------------- */
+
+/*
+ * The decision steps of the fenced commit over the seam, not yet called by the drivers.
+ * A fence is the guest's location key as the source read it before touching the guest.
+ */
+struct migr_fence {
+	char key[MIGR_ETCD_KEY_MAX];
+	int64_t rev;                     /* the key's mod_revision read (0: it did not exist) */
+	int64_t swapped_rev;             /* after a won swap: the key's revision at B */
+};
+/* Source, before anything is touched: 0 when the key is absent or names self; -EPERM
+ * when it names another host (the guest is not ours to move); -ECONNREFUSED,
+ * -ETIMEDOUT: etcd not reached (refuse: a clean back-out); -EPROTO: a bad value. */
+int migr_fence_read(struct migr_etcd *e, const uint8_t uuid[16], const char *self,
+		    struct migr_fence *f_r, struct xentoollog_logger *lg);
+/* Source, at GO: the swap to {target, id}. 0: won, send GO. -MIGR_E_ABORTED: it did not
+ * and never will apply (lost to another writer, etcd not reached, or an unknown outcome
+ * fenced off by a swap back to self): back out. -MIGR_E_UNDECIDED: nothing could be
+ * known; keep the guest suspended. */
+int migr_fence_swap(struct migr_etcd *e, struct migr_fence *f, const char *self,
+		    const char *target, const char *id, struct xentoollog_logger *lg);
+/* Target, before the unpause: 0 if the key says {self, id}; -EPERM if it says anything
+ * else; other -errno: not read (do not unpause). */
+int migr_fence_check(struct migr_etcd *e, const uint8_t uuid[16], const char *self,
+		     const char *id, struct xentoollog_logger *lg);
+/* Source, after a won swap whose target destroyed its copy: the key back to self (CAS on
+ * the swapped revision). 0: the guest may resume here; -MIGR_E_UNDECIDED otherwise. */
+int migr_fence_return(struct migr_etcd *e, struct migr_fence *f, const char *self,
+		      struct xentoollog_logger *lg);
+
 /* ---- registration: a host's record kept under a lease ---------------------------- */
 
 /*
