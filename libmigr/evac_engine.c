@@ -275,6 +275,8 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.compress = eng->compress;
 	sp.forward_quiet_ms = eng->forward_quiet_ms;
 	sp.forward_max_ms = eng->forward_max_ms;
+	sp.etcd = eng->etcd;
+	sp.fence_self = eng->fence_self;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
 	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
 	out->target_domid = res.dst_domid;

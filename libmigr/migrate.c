@@ -258,6 +258,9 @@ static int migr_preflight(struct migr__send *s)
 	m.preflight.guest_type = wire_guest_type(s->di.type);
 	migr__text(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%u.%u%s",
 		   s->hi.xen_major, s->hi.xen_minor, s->hi.xen_extra);
+	if (s->p.etcd)
+		migr__text(m.preflight.fence_source, sizeof(m.preflight.fence_source), "%s",
+			   s->p.fence_self);
 	rc = migr_msg_send(s->c, &m);
 	if (!rc && s->version >= 2) {
 		/* the target checks the config against its rules before it answers */
@@ -282,6 +285,8 @@ static int migr_preflight(struct migr__send *s)
 	}
 	/* the part of the blackout the target says its restore takes: the policy's to know */
 	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000);
+	migr__text(s->fence_target, sizeof(s->fence_target), "%s",
+		   reply.preflight_reply.fence_host);
 	migr_msg_release(&reply);
 	return 0;
 }
@@ -415,6 +420,41 @@ static int migr_wait_ready(struct migr__send *s)
 	return 0;
 }
 
+/*
+ * The commit fenced by etcd, before anything is touched: the guest's location key must
+ * name this host (or not exist yet), and the target must fence too. etcd not reached, or
+ * the key naming another host: refused, the guest untouched.
+ */
+static int fence_read(struct migr__send *s)
+{
+	int rc;
+
+	if (!s->p.etcd)
+		return 0;
+	if (!s->fence_target[0]) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "the target does not fence the commit through etcd (no etcd configured "
+			   "there, or a stock xl receiver); with etcd, both hosts fence or neither "
+			   "moves a guest");
+		return -EPERM;
+	}
+	if (migr_uuid_is_nil(s->di.uuid)) {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "%s has no UUID: its location in etcd has no key", s->di.name);
+		return -EINVAL;
+	}
+	rc = migr_fence_read(s->p.etcd, s->di.uuid, s->p.fence_self, &s->fence, s->p.lg);
+	if (rc == -EPERM)
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "etcd says %s belongs to another host, not %s: not moving it",
+			   s->di.name, s->p.fence_self);
+	else if (rc)
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "etcd: cannot read %s (%s): not moving the guest", s->fence.key[0] ?
+			   s->fence.key : "the guest's location", migr_strerror(rc));
+	return rc;
+}
+
 static int record_go(struct migr__send *s)
 {
 	int rc = src_record(s, MIGR_SRC_GO);
@@ -426,6 +466,37 @@ static int record_go(struct migr__send *s)
 	}
 	s->go_recorded = true;
 	return 0;
+}
+
+/*
+ * The point of no return with etcd: the key from this host to the target, carrying the
+ * migration id, on the revision read before anything was touched. Lost, or not applied:
+ * the key did not move, so this is still a back-out (go_recorded cleared). Unknown even
+ * after fencing the swap off: the copy stays suspended (undecided).
+ */
+static int fence_swap(struct migr__send *s)
+{
+	int rc;
+
+	if (!s->p.etcd)
+		return 0;
+	rc = migr_fence_swap(s->p.etcd, &s->fence, s->p.fence_self, s->fence_target, s->res->id,
+			     s->p.lg);
+	if (!rc) {
+		s->fenced = true;
+		return 0;
+	}
+	if (rc == -MIGR_E_ABORTED) {
+		s->go_recorded = false;
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "etcd: the guest's location did not move to %s (lost, or etcd not "
+			   "reached): backing out", s->fence_target);
+	} else {
+		migr__text(s->res->state_text, sizeof(s->res->state_text),
+			   "etcd: whether the guest's location moved to %s is unknown",
+			   s->fence_target);
+	}
+	return rc;
 }
 
 static int migr_go(struct migr__send *s)
@@ -649,6 +720,7 @@ static const struct {
 	{ MIGR_FI_HELLO,          hello },
 	{ MIGR_FI_PREFLIGHT_ASK,  preflight },
 	{ MIGR_FI_NONE,           config },           /* config point inside */
+	{ MIGR_FI_FENCE_READ,     fence_read },
 	{ MIGR_FI_RECORD_START,   record_start },
 	{ MIGR_FI_NONE,           send_stream },      /* its points are in send.c */
 	{ MIGR_FI_STREAM_END,     NULL },
@@ -656,6 +728,7 @@ static const struct {
 	{ MIGR_FI_WAIT_READY,     wait_ready },
 	{ MIGR_FI_AFTER_READY,    NULL },
 	{ MIGR_FI_RECORD_GO,      record_go },
+	{ MIGR_FI_FENCE_SWAP,     fence_swap },
 	{ MIGR_FI_GO,             send_go },
 	{ MIGR_FI_WAIT_DONE,      wait_done },
 	{ MIGR_FI_DESTROY_SOURCE, destroy_source },
@@ -703,6 +776,7 @@ static int resume_here(struct migr__send *s)
 static int unwind(struct migr__send *s, int rc)
 {
 	struct migr_result *res = s->res;
+	const char *why = NULL;
 
 	if (!res->state_text[0])
 		migr__text(res->state_text, sizeof(res->state_text), "%s", migr_strerror(rc));
@@ -722,15 +796,20 @@ static int unwind(struct migr__send *s, int rc)
 	}
 	if (rc == -MIGR_E_ABORTED && s->abort_sent) {
 		/* after GO, the target said it destroyed its copy (it does so before it says
-		 * it): the guest is ours to run again */
-		return resume_here(s);
+		 * it): the guest is ours to run again, once etcd says so too */
+		if (!s->fenced || !migr_fence_return(s->p.etcd, &s->fence, s->p.fence_self, s->p.lg))
+			return resume_here(s);
+		why = "the target destroyed its copy, but etcd could not be told the guest is "
+		      "back here";
+	} else if (s->p.etcd && !s->fenced) {
+		why = "whether the guest's location in etcd moved is unknown";
 	}
 	s->phase = MIGR_PHASE_UNDECIDED;
 	account_blackout(s, migr__now_us());
 	migr__text(res->state_text, sizeof(res->state_text),
 		   "outcome unknown after GO (%s): the source keeps %s suspended until "
 		   "`migr resolve %s %s HOST` (or migrd's recovery) settles it",
-		   migr_strerror(rc), s->away, res->id, s->di.name);
+		   why ? why : migr_strerror(rc), s->away, res->id, s->di.name);
 	migr__log(s->p.lg, XTL_ERROR, "domain %u: %s", s->domid, res->state_text);
 	return -MIGR_E_UNDECIDED;
 }

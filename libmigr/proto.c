@@ -21,6 +21,7 @@
 #include <sys/random.h>
 
 #include "libmigr.h"
+#include "migr/etcd.h"
 #include "transport_int.h"
 
 
@@ -202,6 +203,7 @@ static const struct fdef f_preflight[] = {
 	U32(3, true, preflight.vcpus, 1, 16384),
 	U32(4, true, preflight.guest_type, MIGR_WIRE_GUEST_PV, MIGR_WIRE_GUEST_HVM),
 	STR(5, true, preflight.xen_version, 1),
+	STR(MIGR_FIELD_OPTIONAL | 6, false, preflight.fence_source, 0),
 };
 static const struct fdef f_preflight_reply[] = {
 	BOOL(1, true, preflight_reply.accept),
@@ -211,6 +213,7 @@ static const struct fdef f_preflight_reply[] = {
 	BOOL(5, true, preflight_reply.name_clash),
 	STR(6, false, preflight_reply.reason, 0),
 	U64(7, false, preflight_reply.restore_hint_ns, 0, MIGR_RESTORE_HINT_MAX_NS),
+	STR(MIGR_FIELD_OPTIONAL | 8, false, preflight_reply.fence_host, 0),
 };
 static const struct fdef f_config[] = {
 	{ 1, FT_JSON, true, OFF(config.json), 0, 2, MIGR_CONFIG_MAX - 8, "config.json" },
@@ -279,6 +282,21 @@ static int check_hello(const struct migr_msg *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* A fence name, when one is given, is a name etcd's keys can hold. */
+static int check_fence_name(const char *name, const char *what, char *err, size_t errlen)
+{
+	if (name[0] && !migr_etcd_name_ok(name)) {
+		migr__set_err(err, errlen, "%s: not a host name for etcd", what);
+		return -MIGR_E_PROTO;
+	}
+	return 0;
+}
+
+static int check_preflight(const struct migr_msg *m, char *err, size_t errlen)
+{
+	return check_fence_name(m->preflight.fence_source, "PREFLIGHT: fence_source", err, errlen);
+}
+
 static int check_preflight_reply(const struct migr_msg *m, char *err, size_t errlen)
 {
 	const struct migr_msg_preflight_reply *r = &m->preflight_reply;
@@ -288,7 +306,7 @@ static int check_preflight_reply(const struct migr_msg *m, char *err, size_t err
 		        r->accept, r->refuse);
 		return -MIGR_E_PROTO;
 	}
-	return 0;
+	return check_fence_name(r->fence_host, "PREFLIGHT_REPLY: fence_host", err, errlen);
 }
 
 static int check_id(const struct migr_id *id, const char *what, char *err, size_t errlen)
@@ -315,7 +333,7 @@ static int check_resolve_reply(const struct migr_msg *m, char *err, size_t errle
 
 static const struct mdef mdefs[] = {
 	MDEF(MIGR_MSG_HELLO, MIGR_MSG_MAX, f_hello, check_hello),
-	MDEF(MIGR_MSG_PREFLIGHT, MIGR_MSG_MAX, f_preflight, NULL),
+	MDEF(MIGR_MSG_PREFLIGHT, MIGR_MSG_MAX, f_preflight, check_preflight),
 	MDEF(MIGR_MSG_PREFLIGHT_REPLY, MIGR_MSG_MAX, f_preflight_reply, check_preflight_reply),
 	MDEF(MIGR_MSG_CONFIG, MIGR_CONFIG_MAX, f_config, NULL),
 	[MIGR_MSG_DATA] = { "DATA", MIGR_DATA_MAX, NULL, 0, NULL },

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migr/etcd.h"
 #include "recv_int.h"
 #include "fwd_mig.h"
 #include "fwd_int.h"
@@ -421,6 +422,11 @@ static int preflight(struct recv_ctx *x)
 		return refuse(x, &m, MIGR_REFUSE_XEN_VERSION, "source runs Xen %s, target %u.%u: "
 			      "migration goes to the same or a newer minor version only",
 			      x->peer.preflight.xen_version, hi.xen_major, hi.xen_minor);
+	if (!x->p->etcd != !x->peer.preflight.fence_source[0])
+		return refuse(x, &m, MIGR_REFUSE_OTHER, "%s; with etcd, both hosts fence the "
+			      "commit or neither moves a guest", x->p->etcd ?
+			      "this host fences the commit through etcd and the source does not" :
+			      "the source fences the commit through etcd and this host has none");
 	refusal = recv__check_guest(x, &hi, x->peer.preflight.memory_kib, why, sizeof(why));
 	if (refusal) {
 		m.preflight_reply.name_clash = refusal == MIGR_REFUSE_NAME_CLASH;
@@ -440,6 +446,9 @@ static int preflight(struct recv_ctx *x)
 	if (rc)
 		return rc;
 	m.preflight_reply.accept = true;
+	if (x->p->etcd)
+		migr__text(m.preflight_reply.fence_host, sizeof(m.preflight_reply.fence_host),
+			   "%s", x->p->fence_self);
 	m.preflight_reply.restore_hint_ns = migr__history_median(record_dir(x->p), HISTORY_FILE) * 1000;
 	return migr_msg_send(x->c, &m);
 }
@@ -795,6 +804,40 @@ static int ready(struct recv_ctx *x)
 	return ready_and_wait_go(x, x->domid, false);
 }
 
+/*
+ * The commit fenced by etcd: GO came, and the guest's location key must say it is ours
+ * by this migration before anything makes the copy run. Read until the GO deadline while
+ * etcd does not answer; anything else, or no answer: the copy is destroyed (unwind), and
+ * the source, told so, moves the key back before it resumes the guest.
+ */
+static int fence_check(struct recv_ctx *x)
+{
+	struct migr_dom_info di;
+	uint64_t until = migr__now_us() + (uint64_t)go_deadline(x) * 1000;
+	int rc;
+
+	if (!x->p->etcd || x->d != &migr_dialect)
+		return 0;
+	rc = x->hv->ops->domain_info(x->hv, x->domid, &di);
+	if (rc || migr_uuid_is_nil(di.uuid)) {
+		recv__fail(x, "etcd: the restored guest has no UUID to find its location by");
+		return rc ? rc : -EINVAL;
+	}
+	for (;;) {
+		rc = migr_fence_check(x->p->etcd, di.uuid, x->p->fence_self, x->res->id, x->p->lg);
+		if (!rc || rc == -EPERM || rc == -EPROTO || migr__now_us() >= until)
+			break;
+		usleep(100000);
+	}
+	if (rc == -EPERM)
+		recv__fail(x, "etcd does not give %s to this host for this migration: not "
+			   "running it", x->name);
+	else if (rc)
+		recv__fail(x, "etcd: the guest's location could not be read (%s): not running it",
+			   migr_strerror(rc));
+	return rc;
+}
+
 /* ---- RUNNING: POINT OF NO RETURN ---- */
 
 static int record_running(struct recv_ctx *x)
@@ -909,6 +952,7 @@ static const struct {
 	{ MIGR_FI_RESTORE,        restore },
 	{ MIGR_FI_RESTORE_TAIL,   NULL },
 	{ MIGR_FI_NONE,           ready },            /* record-paused, ready, wait-go inside */
+	{ MIGR_FI_FENCE_CHECK,    fence_check },
 	{ MIGR_FI_RECORD_RUNNING, record_running },
 	{ MIGR_FI_RENAME,         rename_in },
 	{ MIGR_FI_FORWARD,        forward },

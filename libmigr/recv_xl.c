@@ -96,6 +96,13 @@ static int xl_admit(struct recv_ctx *x)
 	}
 	migr__text(x->res->name, sizeof(x->res->name), "%s", x->name);
 	migr__text(x->incoming, sizeof(x->incoming), "%s" MIGR_SUFFIX_INCOMING, x->name);
+	if (x->p->etcd) {
+		/* stock xl never moves the guest's location in etcd: the fence would refuse
+		 * the unpause after the whole stream */
+		recv__fail(x, "refused %s: this host fences the commit through etcd, which a "
+			   "stock xl source cannot do", x->name);
+		return -MIGR_E_ABORTED;
+	}
 	rc = x->hv->ops->host_info(x->hv, &hi);
 	if (rc) {
 		recv__fail(x, "target cannot read its host information");

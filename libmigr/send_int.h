@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <xentoollog.h>
 #include "libmigr.h"
+#include "migr/etcd.h"
 #include "util.h"
 
 #define MIGR__MAX_SAMPLES 256
@@ -95,6 +96,11 @@ struct migr__send {
 	uint64_t deadline_us;           /* blackout deadline (monotonic us); 0 = none yet */
 	unsigned int io_timeout_ms;     /* the connection's own, restored after the blackout */
 	struct migr__fwdm *fwd;         /* forwarding from here (fwd_mig.c); NULL: none */
+	/* the commit fenced by etcd (p.etcd set): the key as read before anything was
+	 * touched, the target's name there, and whether the key has moved to it */
+	struct migr_fence fence;
+	char fence_target[MIGR_FENCE_NAME_MAX];
+	bool fenced;                    /* the swap won: the key names the target */
 };
 
 

@@ -97,7 +97,7 @@ uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_gu
 			  uint64_t pages, uint64_t dirty_per_round)
 {
 	struct migr_fake_dom *d = fake_alloc(f);
-	char json[256];
+	char json[320], uuid[37];
 
 	if (!d)
 		return ~0u;
@@ -108,9 +108,14 @@ uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_gu
 	d->info.shutdown_reason = -1;
 	d->pages = pages;
 	d->dirty_per_round = dirty_per_round;
+	/* a handle of its own (as xl's), in its config as libxl keeps it */
+	for (unsigned int i = 0; i < sizeof(d->info.uuid); i++)
+		d->info.uuid[i] = (uint8_t)(0xa0 + i + d->info.domid);
+	migr_uuid_format(d->info.uuid, uuid);
 	snprintf(json, sizeof(json),
-		 "{\"c_info\":{\"type\":\"%s\",\"name\":\"%s\"},\"b_info\":{\"max_memkb\":%llu,"
-		 "\"type.%s\":{}}}", t == MIGR_GUEST_PV ? "pv" : "pvh", name,
+		 "{\"c_info\":{\"type\":\"%s\",\"name\":\"%s\",\"uuid\":\"%s\"},"
+		 "\"b_info\":{\"max_memkb\":%llu,\"type.%s\":{}}}",
+		 t == MIGR_GUEST_PV ? "pv" : "pvh", name, uuid,
 		 (unsigned long long)pages * 4, t == MIGR_GUEST_PV ? "pv" : "pvh");
 	d->config_json = strdup(json);
 	f->host.free_kib -= f->host.free_kib >= d->info.mem_kib ? d->info.mem_kib : f->host.free_kib;
@@ -338,7 +343,7 @@ static int read_libxl_rec(int fd, uint32_t *type_r)
 static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 			struct migr_restore_info *info_r)
 {
-	const char *json = o->config_json, *name = o->name;
+	const char *json = o->config_json, *name = o->name, *u;
 	int fd = o->fd;
 	struct migr_hv_fake *f = F(h);
 	struct migr_fake_dom *d;
@@ -421,6 +426,15 @@ static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	if (f->faults.restore_fails)
 		goto fail;
 	d->info.type = strstr(json, "\"pv\"") ? MIGR_GUEST_PV : MIGR_GUEST_PVH;
+	if ((u = strstr(json, "\"uuid\":\"")) && strlen(u + 8) > 36) {
+		/* libxl gives the restored domain the handle of its config */
+		char text[37];
+
+		memcpy(text, u + 8, 36);
+		text[36] = '\0';
+		if (migr_uuid_parse(text, d->info.uuid))
+			memset(d->info.uuid, 0, sizeof(d->info.uuid));
+	}
 	d->info.mem_kib = d->info.max_mem_kib = kib;
 	d->info.vcpus = 1;
 	d->pages = kib / 4;

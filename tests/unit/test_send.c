@@ -51,6 +51,11 @@ struct run {
 	uint32_t domid;
 	int rc;
 	unsigned int progress_calls, round_ends;
+	/* the commit fenced by etcd: the source's etcd, the target's (the same one, or
+	 * another to cut the target off), and a lever pulled once the source reaches a phase */
+	struct migr_etcd_fake *etcd_src, *etcd_dst;
+	enum migr_phase lever_phase;
+	void (*lever)(struct run *r);
 };
 
 static void on_progress(const struct migr_progress *p, void *arg)
@@ -74,6 +79,10 @@ static void on_progress(const struct migr_progress *p, void *arg)
 		}
 	}
 	r->round_ends += p->round_end;
+	if (r->lever && p->phase == r->lever_phase) {
+		r->lever(r);
+		r->lever = NULL;
+	}
 }
 
 static void setup(struct run *r, enum migr_guest_type type, uint64_t pages, uint64_t dirty,
@@ -1095,6 +1104,220 @@ static void test_recover_target_unrecorded(void)
 	migr_hv_close(&f->hv);
 }
 
+
+/* ---- the commit fenced by etcd --------------------------------------------------- */
+
+static char guest_key[MIGR_ETCD_KEY_MAX];
+
+/* Both hosts on etcd; dst_etcd NULL: the target on the source's etcd; "none": no etcd. */
+static void fence_setup(struct run *r, const char *dst_etcd)
+{
+	struct migr_fake_dom *d;
+
+	setup(r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	CHECK_EQ(migr_etcd_fake_new(&r->etcd_src), 0);
+	r->sp.etcd = &r->etcd_src->e;
+	r->sp.fence_self = "host-a";
+	if (!dst_etcd) {
+		r->t.p.etcd = &r->etcd_src->e;
+	} else if (!strcmp(dst_etcd, "other")) {
+		CHECK_EQ(migr_etcd_fake_new(&r->etcd_dst), 0);
+		r->t.p.etcd = &r->etcd_dst->e;
+	}
+	r->t.p.fence_self = r->t.p.etcd ? "host-b" : NULL;
+	r->t.p.go_deadline_ms = 600;
+	d = migr_hv_fake_dom(r->src, r->domid);
+	CHECK(d && !migr_uuid_is_nil(d->info.uuid));
+	CHECK_EQ(migr_etcd_location_key(d->info.uuid, guest_key, sizeof(guest_key)), 0);
+}
+
+static void fence_teardown(struct run *r)
+{
+	if (r->etcd_dst)
+		migr_etcd_close(&r->etcd_dst->e);
+	migr_etcd_close(&r->etcd_src->e);
+	teardown(r);
+}
+
+static void put_location(struct migr_etcd_fake *f, const char *host, const char *id)
+{
+	struct migr_etcd_location l = { 0 };
+	char *json = NULL;
+	size_t len = 0;
+
+	snprintf(l.host, sizeof(l.host), "%s", host);
+	snprintf(l.migration, sizeof(l.migration), "%s", id);
+	CHECK_EQ(migr_etcd_location_encode(&l, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(&f->e, guest_key, json, len, 0), 0);
+	free(json);
+}
+
+/* The key's location: "" when absent or unreadable. */
+static void check_location(struct migr_etcd_fake *f, const char *host, const char *id)
+{
+	struct migr_etcd_location l = { 0 };
+	char *v = migr_etcd_fake_value(f, guest_key);
+
+	CHECK(v != NULL);
+	if (!v)
+		return;
+	CHECK_EQ(migr_etcd_location_parse(v, strlen(v), &l), 0);
+	CHECK_STR(l.host, host);
+	CHECK_STR(l.migration, id);
+	free(v);
+}
+
+static void lever_other_writer(struct run *r)
+{
+	put_location(r->etcd_src, "host-a", "");   /* same host, a newer revision */
+}
+
+static void lever_down(struct run *r)
+{
+	migr_etcd_fake_set_down(r->etcd_src, true);
+}
+
+static void lever_lost_answer(struct run *r)
+{
+	pthread_mutex_lock(&r->etcd_src->lock);
+	r->etcd_src->lost_answers = 1;
+	pthread_mutex_unlock(&r->etcd_src->lock);
+}
+
+static void lever_timeout(struct run *r)
+{
+	pthread_mutex_lock(&r->etcd_src->lock);
+	r->etcd_src->timeouts = 1;
+	pthread_mutex_unlock(&r->etcd_src->lock);
+}
+
+/* Won: the key moves from the source to the target with the migration's id, the
+ * target read it before it unpaused; a key that did not exist is created by the swap. */
+static void test_fenced(bool key_exists)
+{
+	struct run r;
+
+	fence_setup(&r, NULL);
+	if (key_exists)
+		put_location(r.etcd_src, "host-a", "");
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	check_on_target(&r);
+	check_location(r.etcd_src, "host-b", r.res.id);
+	CHECK_EQ(r.etcd_src->cas_calls, 1);
+	fence_teardown(&r);
+}
+
+/* Refused before anything is touched: the key names another host; etcd down; the
+ * target does not fence; the source does not fence (the target refuses). */
+static void test_fence_refused(int how)
+{
+	struct run r;
+
+	fence_setup(&r, how == 2 ? "none" : NULL);
+	if (how == 0)
+		put_location(r.etcd_src, "host-c", "");
+	if (how == 1)
+		migr_etcd_fake_set_down(r.etcd_src, true);
+	if (how == 3) {
+		r.sp.etcd = NULL;
+		r.sp.fence_self = NULL;
+	}
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.res.phase, MIGR_PHASE_ABORTED);
+	check_on_source(&r, 0);          /* never suspended */
+	CHECK(r.t.rc != 0);
+	if (how == 0)
+		check_location(r.etcd_src, "host-c", "");
+	if (how == 2)   /* the target sees the source fence first */
+		CHECK(strstr(r.res.state_text, "this host has none") != NULL);
+	if (how == 3)
+		CHECK(strstr(r.res.state_text, "fences the commit through etcd") != NULL);
+	CHECK_EQ(r.etcd_src->cas_calls, 0);
+	fence_teardown(&r);
+}
+
+/* The swap at GO does not apply: the key moved meanwhile, etcd went down, or its answer
+ * timed out and the swap back fenced it off. The guest resumes on the source, the
+ * target never ran it, the key is not the target's. */
+static void test_fence_swap_fails(void (*lever)(struct run *))
+{
+	struct run r;
+	char *v;
+
+	fence_setup(&r, NULL);
+	put_location(r.etcd_src, "host-a", "");
+	r.lever_phase = MIGR_PHASE_WAIT_READY;
+	r.lever = lever;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.res.phase, MIGR_PHASE_ABORTED);
+	check_on_source(&r, 1);
+	CHECK(r.t.rc != 0);
+	CHECK(strstr(r.res.state_text, "did not move") != NULL);
+	migr_etcd_fake_set_down(r.etcd_src, false);
+	v = migr_etcd_fake_value(r.etcd_src, guest_key);
+	CHECK(v && !strstr(v, "host-b"));
+	free(v);
+	fence_teardown(&r);
+}
+
+/* The swap applied but its answer was lost: the swap back loses to it, the key names
+ * this migration: GO goes, the guest runs on the target. */
+static void test_fence_answer_lost(void)
+{
+	struct run r;
+
+	fence_setup(&r, NULL);
+	put_location(r.etcd_src, "host-a", "");
+	r.lever_phase = MIGR_PHASE_WAIT_READY;
+	r.lever = lever_lost_answer;
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	check_on_target(&r);
+	check_location(r.etcd_src, "host-b", r.res.id);
+	CHECK_EQ(r.etcd_src->cas_calls, 2);
+	fence_teardown(&r);
+}
+
+/* GO sent, the target cannot read its etcd (down) or reads another value there: it
+ * destroys its copy and says so; the source moves the key back and resumes. When the
+ * source cannot move it back (its etcd gone after the swap), the guest stays suspended
+ * on the source: undecided. */
+static void test_fence_target_refuses(bool target_down, bool source_cut)
+{
+	struct run r;
+	uint32_t id;
+
+	fence_setup(&r, "other");
+	if (target_down)
+		migr_etcd_fake_set_down(r.etcd_dst, true);
+	if (source_cut) {
+		r.lever_phase = MIGR_PHASE_GO;
+		r.lever = lever_down;
+	}
+	run(&r, false);
+	CHECK(r.t.rc != 0);
+	CHECK_EQ(migr_hv_fake_count(r.dst), 0);     /* the target's copy never ran, is gone */
+	if (!source_cut) {
+		CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+		check_on_source(&r, 1);
+		check_location(r.etcd_src, "host-a", "");
+	} else {
+		CHECK_EQ(r.rc, -MIGR_E_UNDECIDED);
+		CHECK_EQ(r.res.phase, MIGR_PHASE_UNDECIDED);
+		CHECK(strstr(r.res.state_text, "etcd could not be told") != NULL);
+		CHECK_EQ(r.src->hv.ops->domain_find(&r.src->hv, "guest1--migratedaway", &id), 0);
+		CHECK(migr_hv_fake_dom(r.src, id)->info.shutdown);
+		migr_etcd_fake_set_down(r.etcd_src, false);
+		check_location(r.etcd_src, "host-b", r.res.id);
+	}
+	fence_teardown(&r);
+}
+
 int main(void)
 {
 	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
@@ -1135,6 +1358,17 @@ int main(void)
 	test_undecided_then_resolve();
 	test_resolve_unknown();
 	test_recover_target_unrecorded();
+	test_fenced(false);
+	test_fenced(true);
+	for (int how = 0; how < 4; how++)
+		test_fence_refused(how);
+	test_fence_swap_fails(lever_other_writer);
+	test_fence_swap_fails(lever_down);
+	test_fence_swap_fails(lever_timeout);
+	test_fence_answer_lost();
+	test_fence_target_refuses(true, false);
+	test_fence_target_refuses(false, false);
+	test_fence_target_refuses(false, true);
 
 	{
 		char cmd[128];

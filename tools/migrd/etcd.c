@@ -9,6 +9,8 @@
  *   migrd_etcd_changed()      something changed: collect again soon (any thread)
  *   migrd_etcd_evacuating()   the maintenance state (the evacuation service's hook)
  *   migrd_etcd_stop()         at exit
+ *   migrd_etcd_fence_open()   before the first migration: the handle of the commits
+ *   migrd_etcd_fence()        fenced by etcd (NULL without etcd)
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -18,6 +20,8 @@
 #include "evacd.h"
 
 static struct migr_etcd *etcd;
+static struct migr_etcd *fence;          /* the fenced commits' own: a fence never waits
+                                            behind the registration's requests */
 static struct migr_etcd_reg *reg;
 static struct migr_hv *reg_hv;           /* used by the registration thread only */
 static char address[300];
@@ -74,6 +78,31 @@ out_fail:
 	return rc;
 }
 
+int migrd_etcd_fence_open(xentoollog_logger *lg, const struct migrd_conf *conf)
+{
+	struct migr_etcd_opts o = { .endpoints = conf->etcd, .ca_file = conf->etcd_ca,
+				    .cert_file = conf->etcd_cert, .key_file = conf->etcd_key,
+				    .lg = lg };
+	int rc;
+
+	if (!conf->etcd || !conf->etcd[0])
+		return 0;
+	if ((rc = migr_etcd_open(&o, &fence))) {
+		fprintf(stderr, "migrd: etcd: %s: %s: with etcd configured every migration is "
+			"fenced through it, and none can be without it\n", conf->etcd,
+			migr_strerror(rc));
+		return rc;
+	}
+	fprintf(stderr, "migrd: etcd: migrations to and from this host are fenced through "
+		"etcd as %s\n", conf->host);
+	return 0;
+}
+
+struct migr_etcd *migrd_etcd_fence(void)
+{
+	return fence;
+}
+
 void migrd_etcd_changed(void)
 {
 	migr_etcd_reg_poke(reg);
@@ -93,4 +122,6 @@ void migrd_etcd_stop(void)
 	etcd = NULL;
 	migr_hv_close(reg_hv);
 	reg_hv = NULL;
+	migr_etcd_close(fence);
+	fence = NULL;
 }

@@ -88,6 +88,8 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	m->prod.engine.record_dir = conf->src_record_dir;   /* where migrd's recovery reads them */
 	m->prod.engine.throttle_max_pct = (unsigned int)conf->throttle;
 	m->prod.engine.no_forward = conf->no_forward;
+	m->prod.engine.etcd = migrd_etcd_fence();
+	m->prod.engine.fence_self = conf->host;
 	if (conf->compress)
 		migr_compress_parse(conf->compress, &m->prod.engine.compress);   /* checked */
 	m->prod.engine.forward_quiet_ms = (unsigned int)conf->forward_quiet_ms;

@@ -55,6 +55,10 @@ int migrd_etcd_start(xentoollog_logger *lg, const struct migrd_conf *conf, int p
 void migrd_etcd_changed(void);
 void migrd_etcd_evacuating(bool running);
 void migrd_etcd_stop(void);
+/* The commits fenced by etcd: a handle of their own, opened before the first migration
+ * (fatal when it cannot be: no migration may go unfenced); NULL without etcd. */
+int migrd_etcd_fence_open(xentoollog_logger *lg, const struct migrd_conf *conf);
+struct migr_etcd *migrd_etcd_fence(void);
 
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);

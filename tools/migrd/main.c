@@ -619,6 +619,10 @@ int main(int argc, char **argv)
 		perror("migrd: pipe");
 		goto out;
 	}
+	if (migrd_etcd_fence_open(r.lg, &conf))
+		goto out;
+	r.rp.etcd = migrd_etcd_fence();
+	r.rp.fence_self = r.rp.etcd ? conf.host : NULL;
 	r.ao.admitted = on_admitted;
 	r.ao.refused = on_refused;
 	r.ao.arg = &r;

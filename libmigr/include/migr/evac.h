@@ -337,6 +337,8 @@ struct migr_evac_engine {
 	bool no_forward;                     /* migr_send_params.no_forward for each */
 	enum migr_compress compress;         /* migr_send_params.compress for each */
 	unsigned int forward_quiet_ms, forward_max_ms;
+	struct migr_etcd *etcd;              /* migr_send_params.etcd, fence_self for each */
+	const char *fence_self;
 };
 
 /* migr_evac_engine_migrate: a migr_evac_migrate_fn over migr_connect() + migr_migrate();

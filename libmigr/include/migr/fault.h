@@ -32,6 +32,7 @@ enum migr_fault {
 	MIGR_FI_HELLO,             /*   before HELLO goes */
 	MIGR_FI_PREFLIGHT_ASK,     /*   before PREFLIGHT goes */
 	MIGR_FI_CONFIG,            /* x before the domain config goes */
+	MIGR_FI_FENCE_READ,        /* x before the guest's location is read from etcd */
 	MIGR_FI_RECORD_START,      /* x before the source's record is first written */
 	MIGR_FI_PRECOPY_ROUND,     /* x at the end of each pre-copy round */
 	MIGR_FI_SUSPEND,           /* x before the suspend request */
@@ -41,6 +42,7 @@ enum migr_fault {
 	MIGR_FI_WAIT_READY,        /* x before reading READY */
 	MIGR_FI_AFTER_READY,       /* x READY read, before the record says go */
 	MIGR_FI_RECORD_GO,         /* x before the record says go */
+	MIGR_FI_FENCE_SWAP,        /* x record says go, before the location swap in etcd */
 	MIGR_FI_GO,                /* x record says go, before GO goes */
 	MIGR_FI_WAIT_DONE,         /* x GO sent, before reading DONE */
 	MIGR_FI_DESTROY_SOURCE,    /* x DONE read, before the source's copy is destroyed */
@@ -56,6 +58,7 @@ enum migr_fault {
 	MIGR_FI_RECORD_PAUSED,     /* x before the record says restored-paused */
 	MIGR_FI_READY,             /* x record says restored-paused, before READY goes */
 	MIGR_FI_WAIT_GO,           /* x READY sent, before reading GO */
+	MIGR_FI_FENCE_CHECK,       /* x GO read, before the location is checked in etcd */
 	MIGR_FI_RECORD_RUNNING,    /* x GO read, before the record says running */
 	MIGR_FI_RENAME,            /* x record says running, before the rename to NAME */
 	MIGR_FI_FORWARD,           /* x renamed, before the delivery end of forwarding */

@@ -159,6 +159,13 @@ struct migr_send_params {
 	/* Run with `sh -c` once the target reports the guest running (not waited for); its
 	 * environment: MIGR_ID MIGR_GUEST MIGR_MACS MIGR_ADDRS MIGR_SOURCE MIGR_TARGET. */
 	const char *on_switchover;
+	/* The commit fenced by etcd (docs/etcd.md): with etcd set, the guest's location key
+	 * must name fence_self before anything is touched, it moves to the target (whose
+	 * etcd name PREFLIGHT_REPLY carries) by a compare-and-swap before GO, and the target
+	 * unpauses only once it has read that. Both hosts fence or neither: a target that
+	 * does not is refused. NULL: the two-host commit. */
+	struct migr_etcd *etcd;
+	const char *fence_self;            /* this host's name in etcd (migr_etcd_name_ok) */
 };
 
 void migr_send_params_init(struct migr_send_params *p);
@@ -266,6 +273,11 @@ struct migr_recv_params {
 	 * executable file of a directory. NULL: none. */
 	const char *on_switchover;
 	const char *switchover_hook_dir;
+	/* The commit fenced by etcd, as migr_send_params: with etcd set, the guest is
+	 * unpaused only once the guest's location key names fence_self with this migration,
+	 * and a source that does not fence is refused. NULL: the two-host commit. */
+	struct migr_etcd *etcd;
+	const char *fence_self;
 };
 
 struct migr_recv_result {

@@ -51,6 +51,7 @@
                                                raw size and fewer compressed bytes */
 
 #define MIGR_NAME_MAX     64    /* guest name buffer, with NUL (as MIGR_DOMNAME_MAX) */
+#define MIGR_FENCE_NAME_MAX 256 /* a host's name in the fleet's etcd, with NUL */
 #define MIGR_TEXT_MAX     256   /* reason texts and versions, with NUL */
 
 enum migr_msg_type {
@@ -152,6 +153,9 @@ struct migr_msg_preflight {
 	uint32_t vcpus;
 	uint32_t guest_type;       /* MIGR_WIRE_GUEST_* */
 	char xen_version[MIGR_TEXT_MAX];  /* source hypervisor, "4.17.7" */
+	char fence_source[MIGR_FENCE_NAME_MAX]; /* the source's name in etcd when it fences
+	                              the commit through etcd (docs/etcd.md); "" it does not
+	                              (optional field) */
 };
 
 /* A restore hint above this (60 s) is refused. */
@@ -166,6 +170,8 @@ struct migr_msg_preflight_reply {
 	char reason[MIGR_TEXT_MAX];/* human text when refused (optional) */
 	uint64_t restore_hint_ns;  /* the target's recent restore tail + unpause (median of its
 	                              last receptions); 0 = none known (optional) */
+	char fence_host[MIGR_FENCE_NAME_MAX]; /* the target's name in etcd when it checks the
+	                              fence before the unpause; "" it does not (optional) */
 };
 
 struct migr_msg_config {
