@@ -5,7 +5,7 @@
  * check before the unpause, and the key's return after a target gave up.
  *
  * Entry points: migr_fence_read(), migr_fence_swap(), migr_fence_check(),
- * migr_fence_return().
+ * migr_fence_return(), migr_fence_reclaim().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -186,6 +186,52 @@ int migr_fence_return(struct migr_etcd *e, struct migr_fence *f, const char *sel
 			  "stays suspended", f->key, rc ? migr_strerror(rc) : "it moved meanwhile");
 		rc = -MIGR_E_UNDECIDED;
 	}
+	migr_etcd_kv_clear(&cur);
+	free(back);
+	return rc;
+}
+
+int migr_fence_reclaim(struct migr_etcd *e, const uint8_t uuid[16], const char *self,
+		       const char *id, struct xentoollog_logger *lg)
+{
+	struct migr_etcd_kv kv = { 0 }, cur = { 0 };
+	struct migr_etcd_location l;
+	char key[MIGR_ETCD_KEY_MAX], *back = NULL;
+	size_t len;
+	bool won = false;
+	int rc;
+
+	if ((rc = migr_etcd_location_key(uuid, key, sizeof(key))))
+		return rc;
+	rc = migr_etcd_get(e, key, &kv);
+	if (rc == -ENOENT)
+		return 0;            /* no swap ever applied: nothing names another host */
+	if (rc) {
+		migr__log(lg, XTL_ERROR, "fence: cannot read %s (%s): the guest stays suspended",
+			  key, migr_strerror(rc));
+		return -MIGR_E_UNDECIDED;
+	}
+	if (migr_etcd_location_parse(kv.value, kv.value_len, &l)) {
+		migr__log(lg, XTL_ERROR, "fence: %s holds no location: the guest stays suspended",
+			  key);
+		rc = -MIGR_E_UNDECIDED;
+	} else if (!strcmp(l.host, self)) {
+		rc = 0;              /* the swap never applied, or was given back */
+	} else if (strcmp(l.migration, id)) {
+		migr__log(lg, XTL_ERROR, "fence: %s gives the guest to %s by another migration: "
+			  "it stays suspended here", key, l.host);
+		rc = -MIGR_E_UNDECIDED;
+	} else if ((rc = location(self, "", &back, &len)) == 0) {
+		/* this migration moved it and its target will not run the guest: back */
+		rc = migr_etcd_cas(e, key, kv.mod_revision, back, len, 0, &won, &cur);
+		if (rc || !won) {
+			migr__log(lg, XTL_ERROR, "fence: cannot give %s back to this host (%s): the "
+				  "guest stays suspended", key, rc ? migr_strerror(rc) :
+				  "it moved meanwhile");
+			rc = -MIGR_E_UNDECIDED;
+		}
+	}
+	migr_etcd_kv_clear(&kv);
 	migr_etcd_kv_clear(&cur);
 	free(back);
 	return rc;

@@ -217,6 +217,18 @@ static int resolve_record(struct migr_hv *hv, struct migr_conn *c,
 			   "resuming at the operator's word");
 		return -ENOENT;
 	}
+	if (rp && rp->etcd &&
+	    migr_fence_reclaim(rp->etcd, di.uuid, rp->fence_self, hex, rp->lg)) {
+		if (!rp->force_resume) {
+			migr__text(state, statelen, "%s, but etcd does not give the guest back to "
+				   "this host (not reached, or another migration moved it): the copy "
+				   "here stays suspended", proven_never ?
+				   "the target will not run the guest" : "the operator's word");
+			return -MIGR_E_UNDECIDED;
+		}
+		migr__log(rp->lg, XTL_WARN, "%s: resuming at the operator's word although etcd "
+			  "does not give the guest back to this host", rec->name);
+	}
 	rc = resume_copy(hv, rec->name, domid, &di);
 	if (rc) {
 		migr__text(state, statelen, "the guest belongs here; could NOT resume it (domain "

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "libmigr.h"
+#include "../fakes/fakes.h"
 #include "unit.h"
 
 static char base[64];
@@ -158,8 +159,26 @@ static bool operator_waits(bool xl, const struct census *src, const struct censu
 	       src->running + dst->running <= 1;
 }
 
-static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind, bool xl)
+/* The fenced commit's key for the case's guest: where it says the guest belongs ("" no
+ * key), read after everything settled; the third party both hosts fence through. */
+static unsigned int fenced_cases, key_stale;
+
+static void key_host(struct migr_etcd_fake *f, const char *key, char *host, size_t len)
 {
+	struct migr_etcd_location l = { 0 };
+	char *v = migr_etcd_fake_value(f, key);
+
+	host[0] = '\0';
+	if (v && !migr_etcd_location_parse(v, strlen(v), &l))
+		snprintf(host, len, "%s", l.host);
+	free(v);
+}
+
+static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind, bool xl,
+		     bool fenced)
+{
+	struct migr_etcd_fake *etcd = NULL;
+	char key[MIGR_ETCD_KEY_MAX] = "", where[256] = "";
 	static unsigned int serial;
 	struct migr_fault_set fs;
 	struct migr_send_params sp;
@@ -197,6 +216,18 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 	t.p.record_dir = w.dst_dir;
 	t.p.peer = "pair";
 	t.p.go_deadline_ms = 300;
+	if (fenced) {
+		struct migr_fake_dom *d = migr_hv_fake_dom(w.src, w.domid);
+
+		if (migr_etcd_fake_new(&etcd) || !d ||
+		    migr_etcd_location_key(d->info.uuid, key, sizeof(key))) {
+			CHECK(!"etcd set-up");
+			return;
+		}
+		sp.etcd = t.p.etcd = &etcd->e;
+		sp.fence_self = "host-a";
+		t.p.fence_self = "host-b";
+	}
 	if (side == 's')
 		sp.faults = &fs;
 	else
@@ -216,6 +247,10 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 		migr_recover_target(&w.dst->hv, w.dst_dir, NULL, NULL, NULL);
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.record_dir = w.src_dir;
+	if (fenced) {
+		rsp.etcd = &etcd->e;
+		rsp.fence_self = "host-a";
+	}
 	migr_recover_source(&w.src->hv, &rsp, resolver_connect, &w, on_report);
 	if (w.resolver_running)
 		pthread_join(w.resolver_th, NULL);
@@ -228,6 +263,20 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 	migr_src_record_list(w.src_dir, count_src_record, &src_records);
 	migr_record_list(w.dst_dir, count_undecided, &undecided);
 	n_cases++;
+	if (fenced) {
+		/* where the key says the guest belongs, against where it runs */
+		fenced_cases++;
+		key_host(etcd, key, where, sizeof(where));
+		if (cs.running == 1 && strcmp(where, cs_dst.running ? "host-b" : "host-a") &&
+		    !(!cs_dst.running && !where[0])) {
+			key_stale++;
+			if (getenv("TEST_FAULTS_KEYS"))
+				fprintf(stderr, "faults: etcd %c %s:%s: the guest runs on %s, its key "
+					"says \"%s\"\n", side, migr_fault_point_name(point),
+					migr_fault_kind_name(kind), cs_dst.running ? "b" : "a", where);
+		}
+		migr_etcd_close(&etcd->e);
+	}
 	if (cs.copies == 1 && cs.running == 1 && !cs.leftovers && !src_records && !undecided) {
 		survived++;
 	} else if (operator_waits(xl, &cs_src, &cs_dst, src_records) &&
@@ -240,7 +289,7 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 		if (cs.running > 1)
 			twice++;
 		fprintf(stderr, "faults: %s %c %s:%s: source rc %d (%s), target rc %d (%s): copies %u "
-			"running %u leftovers %u source records %u undecided %u\n", xl ? "xl" : "migr",
+			"running %u leftovers %u source records %u undecided %u\n", xl ? "xl" : fenced ? "etcd" : "migr",
 			side,
 			migr_fault_point_name(point), migr_fault_kind_name(kind), rc,
 			res.state_text, t.rc, t.res.state_text, cs.copies, cs.running,
@@ -250,7 +299,7 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 	migr_hv_close(&w.dst->hv);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	if (getenv("TEST_FAULTS_TIMES"))
-		fprintf(stderr, "%s %c %s:%s %.2f s\n", xl ? "xl" : "migr", side,
+		fprintf(stderr, "%s %c %s:%s %.2f s\n", xl ? "xl" : fenced ? "etcd" : "migr", side,
 			migr_fault_point_name(point), migr_fault_kind_name(kind),
 			(ts1.tv_sec - ts0.tv_sec) + (ts1.tv_nsec - ts0.tv_nsec) / 1e9);
 }
@@ -268,16 +317,21 @@ int main(void)
 			continue;
 		n_points++;
 		for (unsigned int k = MIGR_FK_ERROR; k < MIGR_FK_COUNT; k++) {
-			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, false);
+			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, false, false);
 			if (in_xl)
-				one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, true);
+				one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, true, false);
+			/* the commit fenced by etcd, with the fake etcd as the third party */
+			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, false, true);
 		}
 	}
 	printf("faults: points=%u kinds=%u cases=%u survived=%u lost=%u twice=%u\n", n_points,
 	       MIGR_FK_COUNT - 1, n_cases, survived, lost, twice);
 	printf("faults: of them, %u stock-xl cases after GO end with the guest suspended on the "
 	       "source for the operator (xl answers no RESOLVE)\n", waits);
+	printf("faults: of them, %u fenced by etcd; in %u of those the guest's key in etcd does "
+	       "not name the host it runs on\n", fenced_cases, key_stale);
 	CHECK_EQ(survived, n_cases);
+	CHECK_EQ(key_stale, 0);
 	CHECK(n_cases >= 4 * 30);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	if (system(cmd))

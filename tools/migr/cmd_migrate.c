@@ -47,6 +47,8 @@ static void usage(FILE *f)
 "                        (not waited for; exit status and time are logged), with\n"
 "                        MIGR_ID, MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE and\n"
 "                        MIGR_TARGET in its environment: tell the fabric at once\n"
+"The commit fenced by etcd (with migrd's etcd settings on both hosts):\n"
+MIGCLI_ETCD_HELP
 "Connection (TLS 1.3 by default; credentials from %s or %s/ if none given):\n"
 "  --psk FILE            pre-shared key file (IDENTITY:HEXKEY lines, as psktool writes;\n"
 "                        mode 0600); the key used is the line of our identity\n"
@@ -90,7 +92,7 @@ int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
 	       O_SUSPTO, O_PEEK, O_CONN, O_TIMEOUT, O_DEADLINE, O_RECDIR, O_THROTTLE, O_REPDIR,
-	       O_NOFWD, O_FWDQUIET, O_FWDMAX, O_SWITCHOVER };
+	       O_NOFWD, O_FWDQUIET, O_FWDMAX, O_SWITCHOVER, O_ETCD };
 	static const struct option opts[] = {
 		{ "downtime", 1, 0, O_DOWNTIME }, { "max-time", 1, 0, O_MAXTIME },
 		{ "on-timeout", 1, 0, O_ONTIMEOUT }, { "abort-over-budget", 0, 0, O_ABORTOVER },
@@ -105,10 +107,13 @@ int cmd_migrate(int argc, char **argv)
 		{ "report-dir", 1, 0, O_REPDIR },
 		{ "no-forward", 0, 0, O_NOFWD }, { "forward-quiet", 1, 0, O_FWDQUIET },
 		{ "forward-max", 1, 0, O_FWDMAX }, { "on-switchover", 1, 0, O_SWITCHOVER },
+		{ "etcd", 1, 0, O_ETCD }, { "etcd-name", 1, 0, O_ETCD }, { "etcd-ca", 1, 0, O_ETCD },
+		{ "etcd-cert", 1, 0, O_ETCD }, { "etcd-key", 1, 0, O_ETCD },
 		{ "ssh-style", 1, 0, 's' }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};
 	struct migcli_conn_opts co;
+	struct migcli_etcd eo = { 0 };
 	struct migr_send_params sp;
 	static struct migr_fault_set faults;
 	struct migcli_progress pg;
@@ -210,6 +215,9 @@ int cmd_migrate(int argc, char **argv)
 			if (migcli_conn_opt(&co, opts[idx].name, optarg) < 0)
 				return EXIT_USAGE;
 			break;
+		case O_ETCD:
+			migcli_etcd_opt(&eo, opts[idx].name, optarg);
+			break;
 		case 's': co.pipe = true; co.pipe_cmd = optarg; break;
 		case 'q': pg.quiet = true; break;
 		case 'v': verbose++; break;
@@ -244,6 +252,12 @@ int cmd_migrate(int argc, char **argv)
 
 	lg = migcli_logger(verbose);
 	sp.lg = lg;
+	if (migcli_etcd_open(&eo, lg)) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	sp.etcd = eo.e;
+	sp.fence_self = eo.name;
 	rc = migr_hv_xen_open(lg, &hv);
 	if (rc) {
 		fprintf(stderr, "migr migrate: cannot open the hypervisor interfaces (%s); run as "
@@ -311,7 +325,8 @@ int cmd_migrate(int argc, char **argv)
 	}
 	if (rc == -MIGR_E_UNDECIDED && !co.pipe) {
 		/* the target decides; ask it, a few times, on fresh connections */
-		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg };
+		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg,
+						   .etcd = eo.e, .fence_self = eo.name };
 		struct migr_transport_opts ro = co.t;
 		char state[256] = "";
 		uint32_t outcome = 0;
@@ -342,6 +357,7 @@ out:
 	if (child > 0)
 		migcli_reap(child);
 	migr_hv_close(hv);
+	migcli_etcd_close(&eo);
 	xtl_logger_destroy(lg);
 	free(rune);
 	free(log);

@@ -39,6 +39,8 @@ static void receive_usage(FILE *f)
 "                        tunnel's ends are the addresses of a TCP connection)\n"
 "  --on-switchover CMD   run `sh -c CMD` once the guest runs here (not waited for), with\n"
 "                        MIGR_ID, MIGR_GUEST, MIGR_MACS, MIGR_ADDRS, MIGR_SOURCE, MIGR_TARGET\n"
+"The commit fenced by etcd (the guest unpauses only once etcd gives it to this host):\n"
+MIGCLI_ETCD_HELP
 "  -v                    more log detail on stderr (repeat for more)\n"
 "Exit status: 0 received and running; 3 backed out (nothing left here); 1 failed.\n"
 "MIGR_FAULT=POINT:KIND[,...] in the environment injects faults (`migr faults`).\n"
@@ -73,8 +75,12 @@ int cmd_receive(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
 		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' },
-		{ "no-forward", 0, 0, 'F' }, { "on-switchover", 1, 0, 'O' }, MIGR_TARGET_RULES_OPTIONS('R'), { 0 }
+		{ "no-forward", 0, 0, 'F' }, { "on-switchover", 1, 0, 'O' },
+		{ "etcd", 1, 0, 'E' }, { "etcd-name", 1, 0, 'E' }, { "etcd-ca", 1, 0, 'E' },
+		{ "etcd-cert", 1, 0, 'E' }, { "etcd-key", 1, 0, 'E' },
+		MIGR_TARGET_RULES_OPTIONS('R'), { 0 }
 	};
+	struct migcli_etcd eo = { 0 };
 	struct migr_target_rules rules;
 	struct migr_recv_params rp;
 	static struct migr_fault_set faults;
@@ -110,6 +116,7 @@ int cmd_receive(int argc, char **argv)
 		case 'S': stock_hotplug = true; break;
 		case 'F': rp.no_forward = true; break;
 		case 'O': rp.on_switchover = optarg; break;
+		case 'E': migcli_etcd_opt(&eo, opts[idx].name, optarg); break;
 		case 'T': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -137,6 +144,13 @@ int cmd_receive(int argc, char **argv)
 	rp.peer = "pipe";
 	lg = migcli_logger(verbose);
 	rp.lg = lg;
+	in = out = -1;
+	if (migcli_etcd_open(&eo, lg)) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	rp.etcd = eo.e;
+	rp.fence_self = eo.name;
 
 	/* Keep the protocol's fds away from 0/1 so that nothing else writes into them
 	 * (libxl's children inherit stdout). */
@@ -173,6 +187,7 @@ int cmd_receive(int argc, char **argv)
 out:
 	migr_conn_close(c);
 	migr_hv_close(hv);
+	migcli_etcd_close(&eo);
 	xtl_logger_destroy(lg);
 	migr_target_rules_dispose(&rules);
 	return rc;
@@ -195,6 +210,9 @@ static void resolve_usage(FILE *f)
 "  --force-resume        resume the copy here anyway (only if you know the target will\n"
 "                        never run the guest: a stale copy running twice loses data)\n"
 "  --record-dir DIR      this host's migration records (default %s)\n"
+"With --etcd (a migration fenced through etcd) the copy here is resumed only once the\n"
+"guest's location key names this host again (given back if this migration moved it):\n"
+MIGCLI_ETCD_HELP
 "Connection options as for `migr migrate` (--psk, --cert/--key/--ca, --peer-name,\n"
 "--insecure, -s/--ssh-style CMD); -v logs more.\n"
 "Exit status: 0 settled; 4 cannot tell yet (nothing done); 1 failed.\n", MIGR_SRC_STATE_DIR);
@@ -206,8 +224,11 @@ int cmd_resolve(int argc, char **argv)
 		{ "psk", 1, 0, 'C' }, { "cert", 1, 0, 'C' }, { "key", 1, 0, 'C' },
 		{ "ca", 1, 0, 'C' }, { "peer-name", 1, 0, 'C' }, { "insecure", 0, 0, 'C' },
 		{ "ssh-style", 1, 0, 's' }, { "force-resume", 0, 0, 'F' }, { "record-dir", 1, 0, 'r' },
+		{ "etcd", 1, 0, 'E' }, { "etcd-name", 1, 0, 'E' }, { "etcd-ca", 1, 0, 'E' },
+		{ "etcd-cert", 1, 0, 'E' }, { "etcd-key", 1, 0, 'E' },
 		{ "help", 0, 0, 'h' }, { 0 }
 	};
+	struct migcli_etcd eo = { 0 };
 	struct migr_resolve_params rsp = { 0 };
 	struct migcli_conn_opts co;
 	struct migr_hv *hv = NULL;
@@ -230,6 +251,7 @@ int cmd_resolve(int argc, char **argv)
 			break;
 		case 's': co.pipe = true; co.pipe_cmd = optarg; break;
 		case 'F': rsp.force_resume = true; break;
+		case 'E': migcli_etcd_opt(&eo, opts[idx].name, optarg); break;
 		case 'r': rsp.record_dir = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': resolve_usage(stdout); return EXIT_OK;
@@ -242,6 +264,12 @@ int cmd_resolve(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	lg = migcli_logger(verbose);
+	if (migcli_etcd_open(&eo, lg)) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	rsp.etcd = eo.e;
+	rsp.fence_self = eo.name;
 	rc = migr_hv_xen_open(lg, &hv);
 	if (rc) {
 		fprintf(stderr, "migr resolve: cannot open the hypervisor interfaces (%s)\n",
@@ -278,6 +306,7 @@ out:
 	if (child > 0)
 		migcli_reap(child);
 	migr_hv_close(hv);
+	migcli_etcd_close(&eo);
 	xtl_logger_destroy(lg);
 	free(rune);
 	return status;

@@ -66,6 +66,65 @@ int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *ar
 	return 1;
 }
 
+int migcli_etcd_opt(struct migcli_etcd *o, const char *name, const char *arg)
+{
+	if (!strcmp(name, "etcd"))
+		o->endpoints = arg;
+	else if (!strcmp(name, "etcd-name"))
+		o->name = arg;
+	else if (!strcmp(name, "etcd-ca"))
+		o->ca = arg;
+	else if (!strcmp(name, "etcd-cert"))
+		o->cert = arg;
+	else if (!strcmp(name, "etcd-key"))
+		o->key = arg;
+	else
+		return 0;
+	return 1;
+}
+
+int migcli_etcd_open(struct migcli_etcd *o, xentoollog_logger *lg)
+{
+	struct migr_etcd_opts eo = { .endpoints = o->endpoints, .ca_file = o->ca,
+				     .cert_file = o->cert, .key_file = o->key, .lg = lg };
+	char err[MIGR_ERR_MAX];
+	int rc;
+
+	if (!o->endpoints) {
+		if (o->name || o->ca || o->cert || o->key) {
+			fprintf(stderr, "migr: --etcd-name, --etcd-ca, --etcd-cert and --etcd-key "
+				"go with --etcd\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (!o->name) {
+		gethostname(o->hostname, sizeof(o->hostname) - 1);
+		o->name = o->hostname;
+	}
+	if (!migr_etcd_name_ok(o->name)) {
+		fprintf(stderr, "migr: --etcd-name: \"%s\" is not a host name for etcd (letters, "
+			"digits, '.', '_', '-'; at most 255)\n", o->name);
+		return -1;
+	}
+	if (migr_etcd_endpoints_check(o->endpoints, err, sizeof(err))) {
+		fprintf(stderr, "migr: --etcd: %s\n", err);
+		return -1;
+	}
+	rc = migr_etcd_open(&eo, &o->e);
+	if (rc) {
+		fprintf(stderr, "migr: --etcd %s: %s\n", o->endpoints, migr_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void migcli_etcd_close(struct migcli_etcd *o)
+{
+	migr_etcd_close(o->e);
+	o->e = NULL;
+}
+
 static bool exists(const char *p)
 {
 	struct stat st;

@@ -22,6 +22,27 @@ struct migcli_conn_opts {
  * 0 if not, -1 on a bad value (message printed). */
 int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *arg);
 
+/* The commit fenced by etcd (docs/etcd.md): --etcd ENDPOINTS, --etcd-name NAME (default:
+ * the host name, as migrd's `host`), --etcd-ca, --etcd-cert, --etcd-key FILE. */
+struct migcli_etcd {
+	const char *endpoints, *name, *ca, *cert, *key;
+	char hostname[256];
+	struct migr_etcd *e;         /* open after migcli_etcd_open(); NULL without --etcd */
+};
+/* One etcd option as migcli_conn_opt(): 1 if it was one, 0 if not. */
+int migcli_etcd_opt(struct migcli_etcd *o, const char *name, const char *arg);
+/* Opens the client when --etcd was given (nothing otherwise); -1 with a message printed
+ * on a bad name or options. */
+int migcli_etcd_open(struct migcli_etcd *o, xentoollog_logger *lg);
+void migcli_etcd_close(struct migcli_etcd *o);
+#define MIGCLI_ETCD_HELP \
+"  --etcd ENDPOINTS      fence the commit through the fleet's etcd (comma-separated\n" \
+"                        [http[s]://]HOST:PORT; docs/etcd.md): the guest's location key\n" \
+"                        moves by compare-and-swap; both hosts must fence\n" \
+"  --etcd-name NAME      this host's name in etcd (default: the host name, as migrd's\n" \
+"                        host setting)\n" \
+"  --etcd-ca FILE, --etcd-cert FILE, --etcd-key FILE   TLS to etcd\n"
+
 /* Fills in the default credential files when none were given (and not --insecure). */
 void migcli_conn_defaults(struct migcli_conn_opts *o);
 

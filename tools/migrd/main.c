@@ -246,7 +246,8 @@ static void cleanup_forwarding(struct receiver *r)
 static int recover_sources(void *arg)
 {
 	struct receiver *r = arg;
-	struct migr_resolve_params rsp = { .record_dir = r->src_record_dir, .lg = r->lg };
+	struct migr_resolve_params rsp = { .record_dir = r->src_record_dir, .lg = r->lg,
+					   .etcd = r->rp.etcd, .fence_self = r->rp.fence_self };
 	uint64_t ticks;
 
 	if (r->recover_timer >= 0 && read(r->recover_timer, &ticks, sizeof(ticks)) < 0) {
@@ -426,7 +427,9 @@ static void usage(FILE *f)
 "                        [http[s]://]HOST:PORT; docs/etcd.md): address, Xen version,\n"
 "                        capabilities, memory, guests and maintenance state, under a\n"
 "                        lease that ends when migrd does (TLS and the lease's TTL:\n"
-"                        etcd_ca, etcd_cert, etcd_key, etcd_ttl in migrd.conf)\n"
+"                        etcd_ca, etcd_cert, etcd_key, etcd_ttl in migrd.conf); and\n"
+"                        fence the commit of every migration through it (the guest's\n"
+"                        location key moves by compare-and-swap; peers must fence too)\n"
 "  -v                    more log detail (-vv: libxl's detail, -vvv: its debug log)\n"
 "  --check-config [FILE]  read the settings as migrd would start with them (FILE, else\n"
 "                        $MIGRD_CONF, else %s; then the other\n"
@@ -590,6 +593,11 @@ int main(int argc, char **argv)
 	/* Once, here: migr_vif_helper_default() fills a static buffer. */
 	r.vif_helper = r.stock_hotplug ? NULL : migr_vif_helper_default();
 	r.copts = t;
+	/* before recovery: it settles migrations fenced through etcd too */
+	if (migrd_etcd_fence_open(r.lg, &conf))
+		goto out;
+	r.rp.etcd = migrd_etcd_fence();
+	r.rp.fence_self = r.rp.etcd ? conf.host : NULL;
 	if (!conf.no_cleanup) {
 		rc = migr_recover_target(r.hv, r.rp.record_dir, r.lg, recovery_report, &r);
 		if (rc)
@@ -619,10 +627,6 @@ int main(int argc, char **argv)
 		perror("migrd: pipe");
 		goto out;
 	}
-	if (migrd_etcd_fence_open(r.lg, &conf))
-		goto out;
-	r.rp.etcd = migrd_etcd_fence();
-	r.rp.fence_self = r.rp.etcd ? conf.host : NULL;
 	r.ao.admitted = on_admitted;
 	r.ao.refused = on_refused;
 	r.ao.arg = &r;

@@ -224,7 +224,8 @@ int migr_etcd_location_parse(const char *json, size_t len, struct migr_etcd_loca
 /* ---- the commit fenced by etcd: the decisions (docs/etcd.md) ---------------------- */
 
 /*
- * The decision steps of the fenced commit over the seam, not yet called by the drivers.
+ * The decision steps of the fenced commit over the seam, called by the drivers
+ * (migrate.c, recv.c) and by resolve (recover.c).
  * A fence is the guest's location key as the source read it before touching the guest.
  */
 struct migr_fence {
@@ -251,6 +252,12 @@ int migr_fence_check(struct migr_etcd *e, const uint8_t uuid[16], const char *se
  * the swapped revision). 0: the guest may resume here; -MIGR_E_UNDECIDED otherwise. */
 int migr_fence_return(struct migr_etcd *e, struct migr_fence *f, const char *self,
 		      struct xentoollog_logger *lg);
+/* Source, resolving migration id whose suspended copy here is to resume (its target will
+ * never run the guest): 0 when the key names self or does not exist, or named the target
+ * by this migration and was swapped back; -MIGR_E_UNDECIDED otherwise (etcd not reached,
+ * another migration's value): the copy stays suspended. */
+int migr_fence_reclaim(struct migr_etcd *e, const uint8_t uuid[16], const char *self,
+		       const char *id, struct xentoollog_logger *lg);
 
 /* ---- registration: a host's record kept under a lease ---------------------------- */
 

@@ -319,6 +319,10 @@ struct migr_resolve_params {
 	bool force_resume;                 /* the operator's word: resume the copy here even
 	                                      though nothing proves the target will not run it */
 	struct xentoollog_logger *lg;
+	/* The commit fenced by etcd: a copy here resumes only once the guest's location key
+	 * names fence_self again (migr_fence_reclaim()); NULL: the two-host rules alone. */
+	struct migr_etcd *etcd;
+	const char *fence_self;
 };
 
 /*
