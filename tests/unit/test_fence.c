@@ -5,7 +5,7 @@
  * the swap applied: won; an unanswered swap that never applied: fenced off by a swap
  * back, then a back-out; nothing known: undecided), the target's check (unpause only on
  * its own name with this migration's id, never when etcd cannot be read), and the key's
- * return after a target gave up.
+ * return after a target gave up, and resolve's give-back before a copy resumes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -173,6 +173,34 @@ static void test_target_cut_off(void)
 	migr_etcd_close(&f->e);
 }
 
+/* Resolve's give-back before a copy resumes: nothing to do when the key is absent or
+ * names the source; swapped back when it names the target by this migration; kept (and
+ * the copy suspended) when another migration's value is there or etcd cannot be read. */
+static void test_reclaim(void)
+{
+	struct migr_etcd_fake *f = fresh();
+	struct migr_fence fe;
+
+	CHECK_EQ(migr_fence_reclaim(&f->e, uuid, "a", id, NULL), 0);   /* absent */
+	CHECK_EQ(f->cas_calls, 0);
+	set_key(f, "a");
+	CHECK_EQ(migr_fence_reclaim(&f->e, uuid, "a", id, NULL), 0);   /* ours */
+	CHECK_EQ(f->cas_calls, 0);
+	CHECK_EQ(migr_fence_read(&f->e, uuid, "a", &fe, NULL), 0);
+	CHECK_EQ(migr_fence_swap(&f->e, &fe, "a", "b", id, NULL), 0);
+	CHECK(key_says(f, "b", id));
+	migr_etcd_fake_set_down(f, true);
+	CHECK_EQ(migr_fence_reclaim(&f->e, uuid, "a", id, NULL), -MIGR_E_UNDECIDED);
+	migr_etcd_fake_set_down(f, false);
+	CHECK(key_says(f, "b", id));
+	CHECK_EQ(migr_fence_reclaim(&f->e, uuid, "a", "ffeeddccbbaa99887766554433221100", NULL),
+		 -MIGR_E_UNDECIDED);                                     /* not this migration */
+	CHECK(key_says(f, "b", id));
+	CHECK_EQ(migr_fence_reclaim(&f->e, uuid, "a", id, NULL), 0);    /* given back */
+	CHECK(key_says(f, "a", ""));
+	migr_etcd_close(&f->e);
+}
+
 int main(void)
 {
 	CHECK_EQ(migr_etcd_location_key(uuid, key, sizeof(key)), 0);
@@ -181,5 +209,6 @@ int main(void)
 	test_backout();
 	test_unknown();
 	test_target_cut_off();
+	test_reclaim();
 	return unit_done("test_fence");
 }
