@@ -6,7 +6,8 @@
  *
  * Entry points: migr_etcd_name_ok(), migr_etcd_host_key(), migr_etcd_location_key(),
  * migr_uuid_format(), migr_uuid_parse(), migr_etcd_host_encode(), migr_etcd_host_parse(),
- * migr_etcd_host_collect(), migr_etcd_location_encode(), migr_etcd_location_parse(),
+ * migr_etcd_host_collect(), migr_etcd_fleet_targets(), migr_etcd_location_encode(),
+ * migr_etcd_location_parse(),
  * migr_etcd_reg_start(), migr_etcd_reg_poke(), migr_etcd_reg_stats(), migr_etcd_reg_stop().
  */
 #include <ctype.h>
@@ -47,6 +48,46 @@ int migr_etcd_host_key(const char *host, char *buf, size_t len)
 	if ((size_t)snprintf(buf, len, MIGR_ETCD_PREFIX "hosts/%s", host) >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int max,
+			    char *list, size_t len, struct xentoollog_logger *lg)
+{
+	struct migr_etcd_kv *v = NULL;
+	struct migr_etcd_host h;
+	unsigned int n = 0, used = 0;
+	size_t k = 0;
+	int rc;
+
+	list[0] = '\0';
+	rc = migr_etcd_list(e, MIGR_ETCD_PREFIX "hosts/", 4096, &v, &n);
+	if (rc)
+		return rc;
+	for (unsigned int i = 0; i < n; i++) {
+		const char *name = v[i].key + strlen(MIGR_ETCD_PREFIX "hosts/");
+		int w;
+
+		memset(&h, 0, sizeof(h));
+		if (migr_etcd_host_parse(v[i].value, v[i].value_len, &h) || strcmp(h.name, name) ||
+		    !h.address[0] || strchr(h.address, ',')) {
+			migr__log(lg, XTL_WARN, "etcd: %s is not a host record migr reads: skipped",
+				  v[i].key);
+		} else if (strcmp(h.name, self) && h.maintenance == MIGR_ETCD_MAINT_NONE &&
+			   used < max) {
+			w = snprintf(list + k, len - k, "%s%s", used ? "," : "", h.address);
+			if (w < 0 || (size_t)w >= len - k) {
+				list[k] = '\0';   /* no room for it: the list stops before it */
+				used = max;
+			} else {
+				k += (size_t)w;
+				used++;
+			}
+		}
+		migr_etcd_host_clear(&h);
+		migr_etcd_kv_clear(&v[i]);
+	}
+	free(v);
+	return used ? 0 : -ENOENT;
 }
 
 void migr_uuid_format(const uint8_t u[16], char out[37])

@@ -986,6 +986,25 @@ int migr_evacd_start(struct migr_evacd *d, const struct migr_evac_request *req, 
 		snprintf(why, wl, "not an evacuation request");
 		return -EINVAL;
 	}
+	if (q.nto == 0 && d->cfg.fleet_targets) {
+		char list[MIGR_EVAC_MAX_TARGETS * (MIGR_PLAN_HOST_MAX + 1)], fwhy[256] = "";
+
+		rc = d->cfg.fleet_targets(d->cfg.fleet_arg, list, sizeof(list), fwhy, sizeof(fwhy));
+		if (!rc && split_targets(list, &q)) {
+			q.nto = 0;
+			snprintf(fwhy, sizeof(fwhy), "the fleet's host list is not one migr reads");
+			rc = -EINVAL;
+		}
+		if (rc && !d->cfg.default_targets) {
+			snprintf(why, wl, "no target host from the fleet's etcd (%s); name one (--to, "
+				 "\"to\")", fwhy[0] ? fwhy : migr_strerror(rc));
+			return rc;
+		}
+		if (rc)
+			migr__log(d->cfg.lg, XTL_WARN, "evacuation: no target host from the fleet's "
+				  "etcd (%s): the configured targets are used",
+				  fwhy[0] ? fwhy : migr_strerror(rc));
+	}
 	if (q.nto == 0 && d->cfg.default_targets && split_targets(d->cfg.default_targets, &q)) {
 		snprintf(why, wl, "bad default target list");
 		return -EINVAL;

@@ -310,6 +310,55 @@ static void test_registration(void)
 	migr_etcd_close(&f->e);
 }
 
+/* An evacuation's targets from the fleet: every recorded host but self and those in
+ * maintenance, in key order; a record that does not parse, or whose name is not its
+ * key's, is skipped; nobody left is -ENOENT; etcd down is its error. */
+static void put_host(struct migr_etcd_fake *f, const char *key_name, const char *name,
+		     const char *addr, enum migr_etcd_maint m)
+{
+	struct migr_etcd_host h = { .xen = "4.17.7", .xen_major = 4, .xen_minor = 17,
+		.total_kib = 1u << 20, .free_kib = 1u << 19, .maintenance = m };
+	char key[MIGR_ETCD_KEY_MAX], *json = NULL;
+	size_t len = 0;
+
+	snprintf(h.name, sizeof(h.name), "%s", name);
+	snprintf(h.address, sizeof(h.address), "%s", addr);
+	CHECK_EQ(migr_etcd_host_key(key_name, key, sizeof(key)), 0);
+	CHECK_EQ(migr_etcd_host_encode(&h, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(&f->e, key, json, len, 0), 0);
+	free(json);
+}
+
+static void test_fleet_targets(void)
+{
+	struct migr_etcd_fake *f = NULL;
+	char list[256], key[MIGR_ETCD_KEY_MAX];
+
+	CHECK_EQ(migr_etcd_fake_new(&f), 0);
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL), -ENOENT);
+	put_host(f, "a", "a", "a:8002", MIGR_ETCD_MAINT_NONE);
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL), -ENOENT);
+	put_host(f, "b", "b", "b:8002", MIGR_ETCD_MAINT_NONE);
+	put_host(f, "c", "c", "c:8002", MIGR_ETCD_MAINT_EVACUATING);
+	put_host(f, "d", "d", "169.254.0.4:8002", MIGR_ETCD_MAINT_NONE);
+	put_host(f, "e", "x", "e:8002", MIGR_ETCD_MAINT_NONE);        /* not its key's name */
+	CHECK_EQ(migr_etcd_host_key("f", key, sizeof(key)), 0);
+	CHECK_EQ(migr_etcd_put(&f->e, key, "{\"schema\":1}", 12, 0), 0);   /* not a record */
+	put_host(f, "g", "g", "g:1,h:2", MIGR_ETCD_MAINT_NONE);       /* would split in two */
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL), 0);
+	CHECK_STR(list, "b:8002,169.254.0.4:8002");
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "b", 32, list, sizeof(list), NULL), 0);
+	CHECK_STR(list, "a:8002,169.254.0.4:8002");
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 1, list, sizeof(list), NULL), 0);
+	CHECK_STR(list, "b:8002");
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, 10, NULL), 0);   /* no room */
+	CHECK_STR(list, "b:8002");
+	migr_etcd_fake_set_down(f, true);
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL),
+		 -ECONNREFUSED);
+	migr_etcd_close(&f->e);
+}
+
 int main(void)
 {
 	test_b64();
@@ -318,5 +367,6 @@ int main(void)
 	test_location();
 	test_collect();
 	test_registration();
+	test_fleet_targets();
 	return unit_done("test_etcd_records");
 }

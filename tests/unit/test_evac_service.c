@@ -375,6 +375,62 @@ static void test_dry_run_and_refusals(void)
 	migr_evacd_free(d);
 }
 
+/* A request that names no target gets the fleet's (migrd with etcd): the hook's list;
+ * when the hook has none, the configured targets; with neither, a refusal saying why. */
+static const char *fleet_list;
+
+static int fleet(void *arg, char *list, size_t len, char *why, size_t wl)
+{
+	(void)arg;
+	if (!fleet_list) {
+		snprintf(why, wl, "no other host in service is recorded there");
+		return -ENOENT;
+	}
+	snprintf(list, len, "%s", fleet_list);
+	return 0;
+}
+
+static void test_fleet_targets(void)
+{
+	struct migr_evacd_config c;
+	struct migr_evacd *d = NULL;
+	struct migr_evac_request q;
+	char why[256];
+
+	for (int round = 0; round < 3; round++) {
+		migr_evacd_config_init(&c);
+		c.host = "hosta";
+		c.list_guests = list_guests;
+		c.probe = probe;
+		c.migrate = fake_migrate;
+		c.event = on_event;
+		c.fleet_targets = fleet;
+		c.default_targets = round == 2 ? "hostb" : NULL;
+		fleet_list = round == 1 ? "hostc,hostb" : NULL;
+		CHECK_EQ(migr_evacd_new(xs, schema, &c, &d), 0);
+		if (!d)
+			return;
+		memset(&q, 0, sizeof(q));
+		q.action = MIGR_EVAC_ACTION_EVACUATE;
+		q.notice_s = -1;
+		events[0] = 0;
+		why[0] = 0;
+		if (round == 0) {
+			CHECK_EQ(migr_evacd_start(d, &q, true, why, sizeof(why)), -ENOENT);
+			CHECK(strstr(why, "fleet's etcd") != NULL);
+			CHECK(strstr(why, "no other host in service") != NULL);
+		} else {
+			CHECK_EQ(migr_evacd_start(d, &q, true, why, sizeof(why)), 0);
+			CHECK_EQ(migr_evacd_wait(d, NULL), 0);
+			/* the plan probed the fleet's hosts (hostb answers, hostc does not) */
+			CHECK(strstr(events, "hostb") != NULL);
+			CHECK((strstr(events, "hostc") != NULL) == (round == 1));
+		}
+		migr_evacd_free(d);
+		d = NULL;
+	}
+}
+
 static void test_cancel_through_xenstore(void)
 {
 	struct migr_evacd *d;
@@ -478,6 +534,7 @@ int main(void)
 		return unit_done("test_evac_service");
 	test_request_through_xenstore();
 	test_dry_run_and_refusals();
+	test_fleet_targets();
 	test_cancel_through_xenstore();
 	test_ack_flood();
 	migr_schema_free(schema);

@@ -11,6 +11,7 @@
  *   migrd_etcd_stop()         at exit
  *   migrd_etcd_fence_open()   before the first migration: the handle of the commits
  *   migrd_etcd_fence()        fenced by etcd (NULL without etcd)
+ *   migrd_etcd_fleet_targets() an evacuation's targets when its request names none
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -22,6 +23,8 @@
 static struct migr_etcd *etcd;
 static struct migr_etcd *fence;          /* the fenced commits' own: a fence never waits
                                             behind the registration's requests */
+static char self[256];                   /* this host's name in etcd */
+static xentoollog_logger *fence_lg;
 static struct migr_etcd_reg *reg;
 static struct migr_hv *reg_hv;           /* used by the registration thread only */
 static char address[300];
@@ -93,6 +96,8 @@ int migrd_etcd_fence_open(xentoollog_logger *lg, const struct migrd_conf *conf)
 			migr_strerror(rc));
 		return rc;
 	}
+	snprintf(self, sizeof(self), "%s", conf->host);
+	fence_lg = lg;
 	fprintf(stderr, "migrd: etcd: migrations to and from this host are fenced through "
 		"etcd as %s\n", conf->host);
 	return 0;
@@ -101,6 +106,23 @@ int migrd_etcd_fence_open(xentoollog_logger *lg, const struct migrd_conf *conf)
 struct migr_etcd *migrd_etcd_fence(void)
 {
 	return fence;
+}
+
+int migrd_etcd_fleet_targets(void *arg, char *list, size_t len, char *why, size_t wl)
+{
+	int rc;
+
+	(void)arg;
+	if (!fence) {
+		snprintf(why, wl, "no etcd configured");
+		return -ENOENT;
+	}
+	rc = migr_etcd_fleet_targets(fence, self, MIGR_EVAC_MAX_TARGETS, list, len, fence_lg);
+	if (rc == -ENOENT)
+		snprintf(why, wl, "no other host in service is recorded there");
+	else if (rc)
+		snprintf(why, wl, "cannot list the hosts: %s", migr_strerror(rc));
+	return rc;
 }
 
 void migrd_etcd_changed(void)

@@ -102,6 +102,8 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	c.host = conf->host;
 	c.event_log = conf->event_log[0] ? conf->event_log : NULL;
 	c.default_targets = m->targets;
+	if (migrd_etcd_fence())
+		c.fleet_targets = migrd_etcd_fleet_targets;
 	c.daemon = true;
 	c.dom0_cpus = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	c.event = migrd_control_event;

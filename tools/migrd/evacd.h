@@ -59,6 +59,9 @@ void migrd_etcd_stop(void);
  * (fatal when it cannot be: no migration may go unfenced); NULL without etcd. */
 int migrd_etcd_fence_open(xentoollog_logger *lg, const struct migrd_conf *conf);
 struct migr_etcd *migrd_etcd_fence(void);
+/* migr_evacd_config.fleet_targets: every host in etcd but this one and those in
+ * maintenance. */
+int migrd_etcd_fleet_targets(void *arg, char *list, size_t len, char *why, size_t wl);
 
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);

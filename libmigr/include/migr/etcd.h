@@ -207,6 +207,15 @@ int migr_etcd_host_encode(const struct migr_etcd_host *h, char **json_r, size_t 
  * another schema version. h_r->guests malloc'd (migr_etcd_host_clear()). */
 int migr_etcd_host_parse(const char *json, size_t len, struct migr_etcd_host *h_r);
 void migr_etcd_host_clear(struct migr_etcd_host *h);
+/*
+ * The fleet's targets for an evacuation of host self: the address of every host recorded
+ * under /migr/hosts/ (records alive under their leases) but self and those in
+ * maintenance, comma-separated in list (at most max of them, in key order). Records that
+ * do not parse are skipped and logged. -ENOENT when no host is left; etcd's errors as
+ * they come.
+ */
+int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int max,
+			    char *list, size_t len, struct xentoollog_logger *lg);
 /* Fills h from the hypervisor (memory, version, capabilities, guests); name, address
  * and maintenance are the caller's. */
 int migr_etcd_host_collect(struct migr_hv *hv, struct migr_etcd_host *h);

@@ -379,6 +379,12 @@ struct migr_evacd_config {
 	const char *host;                 /* this host's name in records */
 	const char *event_log;            /* JSON-lines file to append to; NULL: none */
 	const char *default_targets;      /* comma-separated, when a request names none */
+	/* The fleet's targets when a request names none (migrd with etcd: every host in
+	 * etcd but this one and those in maintenance, migr_etcd_fleet_targets()): 0 with
+	 * list filled (comma-separated), else -errno with *why; then default_targets, if
+	 * any, are used. NULL: none. */
+	int (*fleet_targets)(void *arg, char *list, size_t len, char *why, size_t wl);
+	void *fleet_arg;
 	bool daemon;                      /* publish daemon/ and watch the request node */
 	unsigned int notice_s;            /* default notice period */
 	unsigned int defer_max_s;         /* most deferral granted per notice */
