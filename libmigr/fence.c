@@ -120,14 +120,9 @@ int migr_fence_swap(struct migr_etcd *e, struct migr_fence *f, const char *self,
 	}
 	goto out;
 out_won:
-	if (!f->swapped_rev) {
-		/* the revision the swap made, for a return; not needed to go on */
-		struct migr_etcd_kv now = { 0 };
-
-		if (!migr_etcd_get(e, f->key, &now) && says(&now, target, id))
-			f->swapped_rev = now.mod_revision;
-		migr_etcd_kv_clear(&now);
-	}
+	/* nothing more in the blackout: a return reads the revision the swap made */
+	snprintf(f->target, sizeof(f->target), "%s", target);
+	snprintf(f->id, sizeof(f->id), "%s", id);
 out:
 	migr_etcd_kv_clear(&cur);
 	free(to);
@@ -168,8 +163,27 @@ int migr_fence_return(struct migr_etcd *e, struct migr_fence *f, const char *sel
 	bool won = false;
 	int rc;
 
-	if (!f->swapped_rev)
-		return -MIGR_E_UNDECIDED;
+	if (!f->swapped_rev) {
+		/* the revision the swap made: the key's, while it holds what the swap wrote */
+		if (!f->target[0] || migr_etcd_get(e, f->key, &cur)) {
+			migr_etcd_kv_clear(&cur);
+			migr__log(lg, XTL_ERROR, "fence: cannot read %s back: the guest stays "
+				  "suspended", f->key);
+			return -MIGR_E_UNDECIDED;
+		}
+		if (says(&cur, self, "")) {
+			migr_etcd_kv_clear(&cur);
+			return 0;        /* given back already */
+		}
+		if (!says(&cur, f->target, f->id)) {
+			migr_etcd_kv_clear(&cur);
+			migr__log(lg, XTL_ERROR, "fence: %s moved on meanwhile: the guest stays "
+				  "suspended", f->key);
+			return -MIGR_E_UNDECIDED;
+		}
+		f->swapped_rev = cur.mod_revision;
+		migr_etcd_kv_clear(&cur);
+	}
 	if ((rc = location(self, "", &back, &len)))
 		return rc;
 	rc = migr_etcd_cas(e, f->key, f->swapped_rev, back, len, 0, &won, &cur);

@@ -52,13 +52,16 @@ static void test_won(void)
 {
 	struct migr_etcd_fake *f = fresh();
 	struct migr_fence fe;
+	unsigned int gets;
 
 	/* no key yet: the swap creates it */
 	CHECK_EQ(migr_fence_read(&f->e, uuid, "a", &fe, NULL), 0);
 	CHECK_EQ(fe.rev, 0);
+	gets = f->gets;
 	CHECK_EQ(migr_fence_swap(&f->e, &fe, "a", "b", id, NULL), 0);
 	CHECK(key_says(f, "b", id));
-	CHECK(fe.swapped_rev > 0);
+	CHECK_EQ(f->gets, gets);           /* the swap is one call, nothing read */
+	CHECK_EQ(f->cas_calls, 1);
 	CHECK_EQ(migr_fence_check(&f->e, uuid, "b", id, NULL), 0);
 	CHECK_EQ(migr_fence_check(&f->e, uuid, "b", "ffffffffffffffffffffffffffffffff", NULL),
 		 -EPERM);

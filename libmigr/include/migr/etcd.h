@@ -240,7 +240,9 @@ int migr_etcd_location_parse(const char *json, size_t len, struct migr_etcd_loca
 struct migr_fence {
 	char key[MIGR_ETCD_KEY_MAX];
 	int64_t rev;                     /* the key's mod_revision read (0: it did not exist) */
-	int64_t swapped_rev;             /* after a won swap: the key's revision at B */
+	int64_t swapped_rev;             /* after a won swap: the key's revision at B when
+	                                    known (0: migr_fence_return() reads it) */
+	char target[256], id[33];        /* what the swap wrote */
 };
 /* Source, before anything is touched: 0 when the key is absent or names self; -EPERM
  * when it names another host (the guest is not ours to move); -ECONNREFUSED,
