@@ -5,7 +5,8 @@
  * request may have been applied) and none at all (-ECONNREFUSED); against a server of
  * the test's own that answers what etcd never would (every answer is hostile input); and
  * a host's registration under a lease: written, kept, revoked at a clean stop, gone by
- * expiry otherwise. Skips (77) when etcd is not installed.
+ * expiry otherwise; both migration drivers (on fake hypervisors) fencing their commit
+ * through it. Skips (77) when etcd is not installed.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libmigr.h"
 #include "unit.h"
 #include "etcd_real.h"
+#include "../fakes/fakes.h"
 
 static struct etcd_real etcd;
 
@@ -383,6 +386,99 @@ out:
 	migr_etcd_close(reader);
 }
 
+/* ---- the commit fenced by this etcd: both drivers on fake hypervisors ---- */
+
+struct fenced_target {
+	struct migr_hv_fake *hv;
+	struct migr_conn *c;
+	struct migr_recv_params p;
+	struct migr_recv_result res;
+	int rc;
+};
+
+static void *fenced_target_main(void *arg)
+{
+	struct fenced_target *t = arg;
+
+	t->rc = migr_receive(&t->hv->hv, t->c, &t->p, &t->res);
+	migr_conn_close(t->c);
+	return NULL;
+}
+
+/* A migration fenced through the real etcd: the key moves to the target with the
+ * migration's id. With the target's client pointed at no etcd (cut off), the target
+ * never unpauses, and the source gives the key back and resumes the guest. */
+static void test_fenced_migration(bool target_cut_off)
+{
+	char dir[96], src_dir[128], key[MIGR_ETCD_KEY_MAX];
+	struct migr_etcd *a = client(etcd.endpoint, 2000), *reader = client(etcd.endpoint, 2000);
+	struct migr_etcd *b = client(target_cut_off ? "http://127.0.0.1:9" : etcd.endpoint, 300);
+	struct migr_hv_fake *src = NULL, *dst = NULL;
+	struct fenced_target t = { 0 };
+	struct migr_send_params sp;
+	struct migr_result res;
+	struct migr_etcd_location l = { 0 };
+	struct migr_etcd_kv kv = { 0 };
+	struct migr_conn *sc = NULL;
+	struct migr_fake_dom *d;
+	pthread_t th;
+	uint32_t domid;
+	int sv[2];
+
+	snprintf(dir, sizeof(dir), "/tmp/migr-test-etcd-fence.%d.%d", (int)getpid(),
+		 target_cut_off);
+	snprintf(src_dir, sizeof(src_dir), "%s/sent", dir);
+	if (!a || !b || !reader || migr_hv_fake_new(1 << 30, &src) ||
+	    migr_hv_fake_new(1 << 30, &dst) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		CHECK(!"set-up");
+		goto out;
+	}
+	domid = migr_hv_fake_add(src, "guest1", MIGR_GUEST_PVH, 2048, 16);
+	d = migr_hv_fake_dom(src, domid);
+	CHECK_EQ(migr_etcd_location_key(d->info.uuid, key, sizeof(key)), 0);
+	CHECK_EQ(migr_etcd_del(reader, key), 0);   /* the fake's UUIDs repeat across cases */
+	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
+	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t.c), 0);
+	t.hv = dst;
+	t.p.record_dir = dir;
+	t.p.go_deadline_ms = 1500;
+	t.p.etcd = b;
+	t.p.fence_self = "hostb";
+	migr_send_params_init(&sp);
+	sp.peek_interval_ms = 1;
+	sp.record_dir = src_dir;
+	sp.etcd = a;
+	sp.fence_self = "hosta";
+	CHECK_EQ(pthread_create(&th, NULL, fenced_target_main, &t), 0);
+	CHECK_EQ(migr_migrate(&src->hv, domid, sc, &sp, &res), target_cut_off ? -MIGR_E_ABORTED : 0);
+	migr_conn_close(sc);
+	pthread_join(th, NULL);
+	CHECK_EQ(migr_hv_fake_count(src), target_cut_off ? 1 : 0);
+	CHECK_EQ(migr_hv_fake_count(dst), target_cut_off ? 0 : 1);
+	CHECK_EQ(migr_etcd_get(reader, key, &kv), 0);
+	CHECK_EQ(migr_etcd_location_parse(kv.value, kv.value_len, &l), 0);
+	CHECK_STR(l.host, target_cut_off ? "hosta" : "hostb");
+	if (strcmp(l.host, target_cut_off ? "hosta" : "hostb"))
+		fprintf(stderr, "source: %s\ntarget: %s\n", res.state_text, t.res.state_text);
+	CHECK_STR(l.migration, target_cut_off ? "" : res.id);
+	migr_etcd_kv_clear(&kv);
+out:
+	if (src)
+		migr_hv_close(&src->hv);
+	if (dst)
+		migr_hv_close(&dst->hv);
+	migr_etcd_close(a);
+	migr_etcd_close(b);
+	migr_etcd_close(reader);
+	{
+		char cmd[160];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+}
+
 /* ---- TLS with client certificates ---- */
 
 static int sh(const char *cmd)
@@ -472,6 +568,8 @@ int main(void)
 	test_lease();
 	test_unreachable();
 	test_registration();
+	test_fenced_migration(false);
+	test_fenced_migration(true);
 	etcd_real_stop(&etcd);
 	test_tls();
 	return unit_done("test_etcd");
