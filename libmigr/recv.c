@@ -806,14 +806,18 @@ static int ready(struct recv_ctx *x)
 
 /*
  * The commit fenced by etcd: GO came, and the guest's location key must say it is ours
- * by this migration before anything makes the copy run. Read until the GO deadline while
- * etcd does not answer; anything else, or no answer: the copy is destroyed (unwind), and
- * the source, told so, moves the key back before it resumes the guest.
+ * by this migration before anything makes the copy run. Read again while etcd does not
+ * answer, for at most FENCE_CHECK_MS (or the GO deadline if shorter: the source's
+ * blackout deadline, 8 s at least, must not run out first); anything else, or no answer:
+ * the copy is destroyed (unwind), and the source, told so, moves the key back before it
+ * resumes the guest.
  */
+#define FENCE_CHECK_MS 3000
 static int fence_check(struct recv_ctx *x)
 {
 	struct migr_dom_info di;
-	uint64_t until = migr__now_us() + (uint64_t)go_deadline(x) * 1000;
+	unsigned int ms = go_deadline(x) < FENCE_CHECK_MS ? go_deadline(x) : FENCE_CHECK_MS;
+	uint64_t until = migr__now_us() + (uint64_t)ms * 1000;
 	int rc;
 
 	if (!x->p->etcd || x->d != &migr_dialect)
