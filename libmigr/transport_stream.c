@@ -308,7 +308,8 @@ uint64_t migr_conn_gate_held_us(const struct migr_conn *c)
 }
 
 /* Before a pump sends: waits while another connection's guest is in its blackout, at most
- * MIGR_BLACKOUT_GATE_MS. */
+ * MIGR_BLACKOUT_GATE_MS. A connection whose own guest is in its blackout never waits:
+ * two blackouts at once (an evacuation's window) must not hold each other up. */
 static void gate_wait(struct migr_conn *c)
 {
 	struct timespec until;
@@ -326,7 +327,7 @@ static void gate_wait(struct migr_conn *c)
 	}
 	t0 = migr__now_us();
 	pthread_mutex_lock(&gate_mu);
-	while (atomic_load(&gate_holders) > (c->gate_held ? 1u : 0u)) {
+	while (!c->gate_held && atomic_load(&gate_holders) > 0) {
 		held = true;
 		if (pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == ETIMEDOUT)
 			break;

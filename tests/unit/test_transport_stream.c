@@ -877,8 +877,9 @@ static void test_write_timeout(bool socket)
 /*
  * The blackout gate: while connection h's guest is in its blackout, the stream of another
  * connection (a) holds its sends: its consumer gets nothing in the first 400 ms, then the
- * whole stream once h lets go. h's own stream is never held, and a hold is counted, for the
- * process and for a alone.
+ * whole stream once h lets go. h's own stream is never held, nor is that of a second
+ * connection in its blackout at the same time, and a hold is counted, for the process and
+ * for a alone.
  */
 static void test_blackout_gate(void)
 {
@@ -898,6 +899,24 @@ static void test_blackout_gate(void)
 	migr_conn_blackout(h, true);
 	/* the holder's own stream goes through at once */
 	stream_once(h, hb, 0, &hp, &hq);
+	/* and so does a second holder's, while h holds too: two blackouts at once (an
+	 * evacuation's window) never hold each other up */
+	{
+		struct migr_conn *h2, *h2b;
+		struct producer p2 = { .bytes = 1u << 20, .seed = 79 };
+		struct consumer q2 = { 0 };
+
+		if (make_conns(K_PIPE, 0, &h2, &h2b) == 0) {
+			migr_conn_blackout(h2, true);
+			stream_once(h2, h2b, 0, &p2, &q2);
+			CHECK_EQ(migr_conn_gate_held_us(h2), 0);
+			migr_conn_blackout(h2, false);
+			migr_conn_close(h2);
+			migr_conn_close(h2b);
+		} else {
+			CHECK(0 && "a second holder");
+		}
+	}
 	/* another connection's stream is held */
 	CHECK_EQ(migr_conn_stream_out(a, 0, &p.fd), 0);
 	CHECK_EQ(migr_conn_stream_in(b, &q.fd), 0);
