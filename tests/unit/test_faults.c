@@ -8,11 +8,17 @@
  * own name; no NAME--incoming or NAME--migratedaway is left; no source record is left
  * and no target record is left undecided (restored-paused).
  *
+ * Every point of migr's dialect runs a third time with the commit fenced through the
+ * in-memory etcd, whose key must then name the host the guest runs on. Cases run side by
+ * side (TEST_FAULTS_JOBS workers, default 4), each on hosts, records and a socketpair of
+ * its own: they share the process, as migrations of one evacuation do.
+ *
  * Prints `faults: points=P kinds=K cases=N survived=S lost=L twice=T` and fails unless
  * every case survived.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -143,6 +149,8 @@ static int count_undecided(const struct migr_record *r, void *opaque)
 	return 0;
 }
 
+/* the tally, shared by the workers running cases side by side */
+static pthread_mutex_t tally = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int n_points, n_cases, survived, lost, twice, waits;
 
 /*
@@ -179,7 +187,8 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 {
 	struct migr_etcd_fake *etcd = NULL;
 	char key[MIGR_ETCD_KEY_MAX] = "", where[256] = "";
-	static unsigned int serial;
+	static atomic_uint serial;
+	unsigned int my_serial;
 	struct migr_fault_set fs;
 	struct migr_send_params sp;
 	struct migr_result res;
@@ -199,9 +208,9 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 	memset(&t, 0, sizeof(t));
 	w.xl = t.xl = xl;
 	memset(&fs, 0, sizeof(fs));
-	serial++;
-	snprintf(w.src_dir, sizeof(w.src_dir), "%s/%u/sent", base, serial);
-	snprintf(w.dst_dir, sizeof(w.dst_dir), "%s/%u/migrations", base, serial);
+	my_serial = atomic_fetch_add(&serial, 1) + 1;
+	snprintf(w.src_dir, sizeof(w.src_dir), "%s/%u/sent", base, my_serial);
+	snprintf(w.dst_dir, sizeof(w.dst_dir), "%s/%u/migrations", base, my_serial);
 	migr_fault_add(&fs, point, kind, 900);
 	fs.crash_returns = true;
 	if (migr_hv_fake_new(1 << 30, &w.src) || migr_hv_fake_new(1 << 30, &w.dst))
@@ -262,6 +271,7 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 	cs.leftovers = cs_src.leftovers + cs_dst.leftovers;
 	migr_src_record_list(w.src_dir, count_src_record, &src_records);
 	migr_record_list(w.dst_dir, count_undecided, &undecided);
+	pthread_mutex_lock(&tally);
 	n_cases++;
 	if (fenced) {
 		/* where the key says the guest belongs, against where it runs */
@@ -295,6 +305,7 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 			res.state_text, t.rc, t.res.state_text, cs.copies, cs.running,
 			cs.leftovers, src_records, undecided);
 	}
+	pthread_mutex_unlock(&tally);
 	migr_hv_close(&w.src->hv);
 	migr_hv_close(&w.dst->hv);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
@@ -304,10 +315,41 @@ static void one_case(enum migr_fault point, char side, enum migr_fault_kind kind
 			(ts1.tv_sec - ts0.tv_sec) + (ts1.tv_nsec - ts0.tv_nsec) / 1e9);
 }
 
+/* Cases run side by side (TEST_FAULTS_JOBS workers, default 4): each has its own fake
+ * hosts, records and socketpair, and mostly waits (hangs, deadlines). */
+struct fcase {
+	enum migr_fault point;
+	char side;
+	enum migr_fault_kind kind;
+	bool xl, fenced;
+};
+static struct fcase cases[4 * MIGR_FI_COUNT * MIGR_FK_COUNT];
+static unsigned int n_todo, next_case;
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned int i;
+
+		pthread_mutex_lock(&tally);
+		i = next_case < n_todo ? next_case++ : n_todo;
+		pthread_mutex_unlock(&tally);
+		if (i == n_todo)
+			return NULL;
+		one_case(cases[i].point, cases[i].side, cases[i].kind, cases[i].xl, cases[i].fenced);
+	}
+}
+
 int main(void)
 {
+	const char *env = getenv("TEST_FAULTS_JOBS");
+	unsigned int jobs = env ? (unsigned int)atoi(env) : 4;
+	pthread_t th[16];
 	char cmd[128];
 
+	if (jobs < 1 || jobs > 16)
+		jobs = 4;
 	snprintf(base, sizeof(base), "/tmp/migr-test-faults.%d", (int)getpid());
 	for (unsigned int p = 1; p < MIGR_FI_COUNT; p++) {
 		char side;
@@ -317,13 +359,25 @@ int main(void)
 			continue;
 		n_points++;
 		for (unsigned int k = MIGR_FK_ERROR; k < MIGR_FK_COUNT; k++) {
-			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, false, false);
-			if (in_xl)
-				one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, true, false);
+			struct fcase c = { (enum migr_fault)p, side, (enum migr_fault_kind)k, false, false };
+
+			cases[n_todo++] = c;
+			if (in_xl) {
+				c.xl = true;
+				cases[n_todo++] = c;
+				c.xl = false;
+			}
 			/* the commit fenced by etcd, with the fake etcd as the third party */
-			one_case((enum migr_fault)p, side, (enum migr_fault_kind)k, false, true);
+			c.fenced = true;
+			cases[n_todo++] = c;
 		}
 	}
+	for (unsigned int j = 0; j < jobs; j++)
+		if (pthread_create(&th[j], NULL, worker, NULL))
+			jobs = j;
+	for (unsigned int j = 0; j < jobs; j++)
+		pthread_join(th[j], NULL);
+	CHECK(jobs >= 1);
 	printf("faults: points=%u kinds=%u cases=%u survived=%u lost=%u twice=%u\n", n_points,
 	       MIGR_FK_COUNT - 1, n_cases, survived, lost, twice);
 	printf("faults: of them, %u stock-xl cases after GO end with the guest suspended on the "
@@ -331,6 +385,7 @@ int main(void)
 	printf("faults: of them, %u fenced by etcd; in %u of those the guest's key in etcd does "
 	       "not name the host it runs on\n", fenced_cases, key_stale);
 	CHECK_EQ(survived, n_cases);
+	CHECK_EQ(n_cases, n_todo);
 	CHECK_EQ(key_stale, 0);
 	CHECK(n_cases >= 4 * 30);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
