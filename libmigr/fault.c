@@ -22,10 +22,10 @@ static const struct {
 	const char *info;
 } points[MIGR_FI_COUNT] = {
 	[MIGR_FI_PREFLIGHT]       = { "preflight", 's', true, "before the local checks of the guest and host" },
+	[MIGR_FI_FENCE_READ]      = { "fence-read", 's', true, "before the guest's location is read from etcd (with etcd), before HELLO" },
 	[MIGR_FI_HELLO]           = { "hello", 's', true, "before HELLO goes to the target" },
 	[MIGR_FI_PREFLIGHT_ASK]   = { "preflight-ask", 's', true, "before PREFLIGHT goes" },
 	[MIGR_FI_CONFIG]          = { "config", 's', true, "before the domain config goes" },
-	[MIGR_FI_FENCE_READ]      = { "fence-read", 's', true, "before the guest's location is read from etcd (with etcd)" },
 	[MIGR_FI_RECORD_START]    = { "record-start", 's', true, "before the source's record is first written" },
 	[MIGR_FI_PRECOPY_ROUND]   = { "precopy-round", 's', true, "at the end of a pre-copy round (=N: round N)" },
 	[MIGR_FI_SUSPEND]         = { "suspend", 's', true, "before the guest is asked to suspend" },

@@ -287,6 +287,13 @@ static int migr_preflight(struct migr__send *s)
 	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000);
 	migr__text(s->fence_target, sizeof(s->fence_target), "%s",
 		   reply.preflight_reply.fence_host);
+	if (s->p.etcd && !s->fence_target[0]) {
+		migr__text(res->state_text, sizeof(res->state_text),
+			   "the target does not fence the commit through etcd (no etcd configured "
+			   "there); with etcd, both hosts fence or neither moves a guest");
+		migr_msg_release(&reply);
+		return -EPERM;
+	}
 	migr_msg_release(&reply);
 	return 0;
 }
@@ -421,9 +428,10 @@ static int migr_wait_ready(struct migr__send *s)
 }
 
 /*
- * The commit fenced by etcd, before anything is touched: the guest's location key must
- * name this host (or not exist yet), and the target must fence too. etcd not reached, or
- * the key naming another host: refused, the guest untouched.
+ * The commit fenced by etcd, before anything is touched and before the target is asked
+ * anything: the guest's location key must name this host (or not exist yet). etcd not
+ * reached, or the key naming another host: refused, the guest untouched. (That the
+ * target fences too is checked on its PREFLIGHT_REPLY.)
  */
 static int fence_read(struct migr__send *s)
 {
@@ -431,13 +439,6 @@ static int fence_read(struct migr__send *s)
 
 	if (!s->p.etcd)
 		return 0;
-	if (!s->fence_target[0]) {
-		migr__text(s->res->state_text, sizeof(s->res->state_text),
-			   "the target does not fence the commit through etcd (no etcd configured "
-			   "there, or a stock xl receiver); with etcd, both hosts fence or neither "
-			   "moves a guest");
-		return -EPERM;
-	}
 	if (migr_uuid_is_nil(s->di.uuid)) {
 		migr__text(s->res->state_text, sizeof(s->res->state_text),
 			   "%s has no UUID: its location in etcd has no key", s->di.name);
@@ -717,10 +718,10 @@ static const struct {
 	int (*run)(struct migr__send *s);
 } steps[] = {
 	{ MIGR_FI_PREFLIGHT,      check_guest },
+	{ MIGR_FI_FENCE_READ,     fence_read },
 	{ MIGR_FI_HELLO,          hello },
 	{ MIGR_FI_PREFLIGHT_ASK,  preflight },
 	{ MIGR_FI_NONE,           config },           /* config point inside */
-	{ MIGR_FI_FENCE_READ,     fence_read },
 	{ MIGR_FI_RECORD_START,   record_start },
 	{ MIGR_FI_NONE,           send_stream },      /* its points are in send.c */
 	{ MIGR_FI_STREAM_END,     NULL },

@@ -715,6 +715,38 @@ static int restore_run(struct recv_ctx *x)
 	return j->rc;
 }
 
+/*
+ * libxl's restore starts only on a stream that has begun: a source that backs out between
+ * CONFIG and its first DATA (its own checks, etcd's fence, a crash) would otherwise hand
+ * libxl an empty stream, which libxl 4.17 reads as a header of zeros and then crashes the
+ * process it runs in (migrd) on the way out, leaving a paused NAME--incoming behind.
+ */
+static int stream_started(struct recv_ctx *x)
+{
+	unsigned int io = migr_conn_set_io_timeout(x->c, 0);
+	uint64_t bytes = 0;
+	int rc, rc2;
+
+	migr_conn_set_io_timeout(x->c, io);
+	rc = migr_conn_stream_in_started(x->c, io ? io : 300000);
+	if (!rc)
+		return 0;
+	rc2 = migr_conn_stream_in_end(x->c, &bytes);
+	if (rc == -MIGR_E_ABORTED || rc2 == -MIGR_E_ABORTED) {
+		uint32_t code = MIGR_ABORT_OTHER;
+		const char *reason = NULL;
+
+		x->source_aborted = true;
+		migr_conn_peer_abort(x->c, &code, &reason);
+		recv__fail(x, "source aborted before its stream (%s%s%s)", migr_abort_name(code),
+			   reason && *reason ? ": " : "", reason ? reason : "");
+		return -MIGR_E_ABORTED;
+	}
+	recv__fail(x, "the stream did not start: %s", rc == -ETIMEDOUT ?
+		   "nothing within the I/O timeout" : migr_conn_error(x->c));
+	return rc;
+}
+
 static int restore(struct recv_ctx *x)
 {
 	struct migr_conn_stats cs;
@@ -726,6 +758,10 @@ static int restore(struct recv_ctx *x)
 	migr_conn_set_deadline(x->c, 0);   /* the stream: bounded by the I/O timeout only */
 	if (x->d->framed) {
 		rc = migr_conn_stream_in(x->c, &fd);
+		if (!rc)
+			rc = stream_started(x);
+		if (rc)
+			return rc;
 	} else {
 		int wfd;   /* libxl reads the pipe itself */
 

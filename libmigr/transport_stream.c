@@ -706,6 +706,8 @@ static int pump_in_run(struct migr_conn *c, uint8_t *buf, struct unz *u)
 				return migr__conn_fail(c, -MIGR_E_PROTO, "stream: ZERO frame of %u bytes "
 				                       "(1 to %u)", run, MIGR_ZERO_MAX);
 			}
+			if (!atomic_load(&c->stream_start_ns))
+				atomic_store(&c->stream_start_ns, migr__now_ns());
 			c->pump_bytes += run;
 			atomic_fetch_add(&c->stream_in, run);
 			atomic_fetch_add(&c->stream_zero_in, run);
@@ -787,6 +789,25 @@ static void *pump_in_main(void *arg)
 	free(buf);
 	signal_done(c);
 	return NULL;
+}
+
+int migr_conn_stream_in_started(struct migr_conn *c, unsigned int timeout_ms)
+{
+	uint64_t until = migr__now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct timespec ts = { 0, 2000000 };
+
+	for (;;) {
+		if (atomic_load(&c->stream_start_ns))
+			return 0;
+		if (atomic_load(&c->stream_end_ns)) {
+			int rc = migr_conn_stream_error(c);
+
+			return rc ? rc : -EPIPE;
+		}
+		if (migr__now_ns() >= until)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
 }
 
 int migr_conn_stream_in(struct migr_conn *c, int *fd_r)

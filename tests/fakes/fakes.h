@@ -46,6 +46,7 @@ struct migr_hv_fake {
 	unsigned int next_domid;
 	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
+	unsigned int restores;            /* restores started */
 	uint64_t devices_us;             /* device set-up a fake restore reports */
 	unsigned int restore_delay_ms;   /* a fake restore's tail, after the stream's end */
 	unsigned int announces;          /* announce() calls */

@@ -358,6 +358,7 @@ static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	int rc;
 
 	f->stream_bytes_read = 0;
+	f->restores++;
 	if (!fake_find(h, name, &dummy))
 		return -EEXIST;
 	if (kib > f->host.free_kib)

@@ -1318,6 +1318,26 @@ static void test_fence_target_refuses(bool target_down, bool source_cut)
 	fence_teardown(&r);
 }
 
+/* The source backs out after CONFIG, before its first DATA: the target never starts a
+ * restore (libxl fed an empty stream crashes its process), destroys nothing, says why. */
+static void test_abort_before_stream(void)
+{
+	struct migr_fault_set fs;
+	struct run r;
+
+	memset(&fs, 0, sizeof(fs));
+	CHECK_EQ(migr_fault_parse("record-start:error", &fs, NULL, 0), 0);
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.sp.faults = &fs;
+	run(&r, false);
+	CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+	check_on_source(&r, 0);
+	CHECK_EQ(r.t.rc, -MIGR_E_ABORTED);
+	CHECK_EQ(r.dst->restores, 0);
+	CHECK(strstr(r.t.res.state_text, "before its stream") != NULL);
+	teardown(&r);
+}
+
 int main(void)
 {
 	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
@@ -1358,6 +1378,7 @@ int main(void)
 	test_undecided_then_resolve();
 	test_resolve_unknown();
 	test_recover_target_unrecorded();
+	test_abort_before_stream();
 	test_fenced(false);
 	test_fenced(true);
 	for (int how = 0; how < 4; how++)

@@ -29,10 +29,10 @@ enum migr_fault {
 	MIGR_FI_NONE = 0,
 	/* source: one driver for both dialects (migrate.c), so every point is in both */
 	MIGR_FI_PREFLIGHT,         /* x before the local checks of the guest and host */
+	MIGR_FI_FENCE_READ,        /* x before the guest's location is read from etcd */
 	MIGR_FI_HELLO,             /*   before HELLO goes */
 	MIGR_FI_PREFLIGHT_ASK,     /*   before PREFLIGHT goes */
 	MIGR_FI_CONFIG,            /* x before the domain config goes */
-	MIGR_FI_FENCE_READ,        /* x before the guest's location is read from etcd */
 	MIGR_FI_RECORD_START,      /* x before the source's record is first written */
 	MIGR_FI_PRECOPY_ROUND,     /* x at the end of each pre-copy round */
 	MIGR_FI_SUSPEND,           /* x before the suspend request */

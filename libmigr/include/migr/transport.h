@@ -271,6 +271,14 @@ int migr_conn_stream_error(const struct migr_conn *c);
  * The fd belongs to the connection; do not close it.
  */
 int migr_conn_stream_in(struct migr_conn *c, int *fd_r);
+/*
+ * migr_conn_stream_in_started: after migr_conn_stream_in(), waits until the stream's
+ * first bytes have arrived (0), or the pump ended without any (its error: the peer
+ * aborted, the connection broke; -EPIPE for a stream that ended empty), at most
+ * timeout_ms (-ETIMEDOUT). So that a consumer (libxl's restore) is started only on a
+ * stream that has begun.
+ */
+int migr_conn_stream_in_started(struct migr_conn *c, unsigned int timeout_ms);
 
 /*
  * migr_conn_stream_in_end: closes the fd (a reader that stopped early unblocks the pump),
