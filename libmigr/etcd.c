@@ -385,12 +385,7 @@ out:
 
 static yajl_val field(yajl_val obj, const char *name)
 {
-	if (!obj || !YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (size_t i = 0; i < obj->u.object.len; i++)
-		if (!strcmp(obj->u.object.keys[i], name))
-			return obj->u.object.values[i];
-	return NULL;
+	return migr__json_member(obj, name);
 }
 
 /* An int64 field: a string of digits (the gateway's form) or a JSON integer; absent: 0. */

@@ -248,12 +248,7 @@ int migr_etcd_host_encode(const struct migr_etcd_host *h, char **json_r, size_t 
 
 static yajl_val get(yajl_val obj, const char *name)
 {
-	if (!obj || !YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (size_t i = 0; i < obj->u.object.len; i++)
-		if (!strcmp(obj->u.object.keys[i], name))
-			return obj->u.object.values[i];
-	return NULL;
+	return migr__json_member(obj, name);
 }
 
 /* A string field of at most max - 1 bytes, printable ASCII, into out. */

@@ -608,12 +608,19 @@ bool migr_report_name_ok(const char *id)
 	return true;
 }
 
+yajl_val migr__json_member(yajl_val obj, const char *name)
+{
+	if (!obj || !YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (!strcmp(obj->u.object.keys[i], name))
+			return obj->u.object.values[i];
+	return NULL;
+}
+
 static yajl_val key(yajl_val o, const char *k)
 {
-	for (size_t i = 0; i < o->u.object.len; i++)
-		if (!strcmp(o->u.object.keys[i], k))
-			return o->u.object.values[i];
-	return NULL;
+	return migr__json_member(o, k);
 }
 
 /* A string member into buf: 0, or -EBADMSG (absent counts as ""). */

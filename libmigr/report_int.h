@@ -1,15 +1,18 @@
 /*
- * report_int.h: what roundlog.c and report.c share. Internal to libmigr.
+ * report_int.h: what roundlog.c, report.c and the etcd records share. Internal to libmigr.
  */
 #ifndef MIGR_REPORT_INT_H
 #define MIGR_REPORT_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <yajl/yajl_tree.h>
 
 /* No JSON array or object in s nests deeper than max (checked before a tree parser,
  * whose recursion the depth would otherwise decide). */
 bool migr__json_depth_ok(const char *s, size_t len, unsigned int max);
+/* The member name of a parsed object (NULL when obj is not an object or has none). */
+yajl_val migr__json_member(yajl_val obj, const char *name);
 /* s holds no control character (a value of a record: printable, no newline). */
 bool migr__text_ok(const char *s);
 
