@@ -33,6 +33,7 @@
  * end; a pre-copy policy can poll the former and abort early.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -793,21 +794,29 @@ static void *pump_in_main(void *arg)
 
 int migr_conn_stream_in_started(struct migr_conn *c, unsigned int timeout_ms)
 {
-	uint64_t until = migr__now_ns() + (uint64_t)timeout_ms * 1000000;
-	struct timespec ts = { 0, 2000000 };
+	struct pollfd pf = { .fd = c->user_fd, .events = POLLIN };
+	int rc;
 
-	for (;;) {
-		if (atomic_load(&c->stream_start_ns))
-			return 0;
-		if (atomic_load(&c->stream_end_ns)) {
-			int rc = migr_conn_stream_error(c);
+	/* Blocks, without a timer of its own (a polling loop costs an emulated dom0 dearly):
+	 * the pipe becomes readable with the first bytes, or at the pump's end (its write
+	 * end closed). */
+	do
+		rc = poll(&pf, 1, (int)timeout_ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		return -ETIMEDOUT;
+	if (rc < 0)
+		return -errno;
+	if (atomic_load(&c->stream_start_ns))
+		return 0;
+	/* readable without a stream begun: the pump ended; wait until it says how */
+	while (!atomic_load(&c->stream_end_ns)) {
+		struct timespec ts = { 0, 1000000 };
 
-			return rc ? rc : -EPIPE;
-		}
-		if (migr__now_ns() >= until)
-			return -ETIMEDOUT;
 		nanosleep(&ts, NULL);
 	}
+	rc = migr_conn_stream_error(c);
+	return rc ? rc : -EPIPE;
 }
 
 int migr_conn_stream_in(struct migr_conn *c, int *fd_r)
