@@ -144,7 +144,6 @@ int cmd_receive(int argc, char **argv)
 	rp.peer = "pipe";
 	lg = migcli_logger(verbose);
 	rp.lg = lg;
-	in = out = -1;
 	if (migcli_etcd_open(&eo, lg)) {
 		rc = EXIT_USAGE;
 		goto out;
