@@ -22,7 +22,7 @@
 
 #define DEFAULT_DOWNTIME_MS   300
 #define DEFAULT_FIXED_US      50000
-#define DEFAULT_MAX_THROTTLE  80
+#define DEFAULT_MAX_THROTTLE  99
 #define DEFAULT_PAGE_SIZE     4096
 
 /*
@@ -39,10 +39,23 @@
 #define MIN_GAIN_FLOOR_US     1000.0
 #define MIN_GAIN_FLOOR_FRAC   0.01
 #define LIVE_PER_BLACKOUT     50.0
-/* Over budget, a blackout set this many times the best seen is a burst worth waiting out
- * (for at most PATIENCE rounds in a whole migration). */
+/* Over budget, a blackout set this many times the best seen is a burst worth waiting out,
+ * as long as the time spent then stays within WAIT_FRAC more than it was when the best
+ * was seen: past that, stopping at what a calm phase would give is not worth the wait. */
 #define BURST_FACTOR          1.5
-#define PATIENCE              3
+#define WAIT_FRAC             0.5
+/*
+ * The horizon: when no single round pays, the rounds that fit in HORIZON_FRAC more of the
+ * time spent so far (projected with W, each leaving W(its own send) pages) may still cut
+ * the blackout by HORIZON_GAIN or more: a guest that dirties nearly as fast as the link
+ * carries converges slowly, by a few percent a round, but steadily. The threshold is
+ * relative to the time spent, so it holds at any link rate, where a fixed exchange of
+ * live time for blackout (LIVE_PER_BLACKOUT) does not: at 100 Mbit/s a round is ten
+ * times longer than at 1 Gbit/s, and so is the page part of the blackout it saves.
+ */
+#define HORIZON_FRAC          0.25
+#define HORIZON_GAIN          1.25
+#define HORIZON_ROUNDS        512
 /* A round that costs at most PROBE_FRAC of the time so far and is predicted to gain a
  * little (PROBE_MIN_GAIN) may be tried even if it is not predicted to pay (at most PROBES
  * of them): bursty guests often dirty much less in the next round than the last one did. */
@@ -53,7 +66,7 @@
  * while the next is still over twice the budget, converges too slowly: throttle. */
 #define SLOW_SHRINK           0.6
 /* Hard cap on rounds, whatever the predictions say. */
-#define MAX_ROUNDS            64
+#define MAX_ROUNDS            256
 /* Throttle steps (percent). */
 #define THROTTLE_FIRST        20
 #define THROTTLE_STEP         10
@@ -76,6 +89,7 @@ static const char *const reason_names[MIGR_POLICY_R_COUNT] = {
 	[MIGR_POLICY_R_MAX_ROUNDS]    = "max-rounds",
 	[MIGR_POLICY_R_LEARNING]      = "learning",
 	[MIGR_POLICY_R_PROBE]         = "probe",
+	[MIGR_POLICY_R_HORIZON]       = "horizon",
 };
 
 const char *migr_policy_reason_name(enum migr_policy_reason r)
@@ -335,8 +349,10 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 			st->overhead_us = st->overhead_us > 0 ? (st->overhead_us + ov) / 2 : ov;
 		}
 		st->last_dirty = n;
-		if (n < st->best_dirty)
+		if (n < st->best_dirty) {
 			st->best_dirty = n;
+			st->best_us = st->now_us;
+		}
 	}
 	st->started = 1;
 	st->in_round = 1;
@@ -398,16 +414,51 @@ static uint32_t pick_throttle(const struct migr_policy_state *st, double d, doub
 	return halves ? halves : max;
 }
 
+/*
+ * The smallest blackout predicted within horizon_us of live time from now, going on from
+ * a blackout set of d pages: each round sends the set and leaves what the guest dirties
+ * during that send, W(send), and costs its send plus the measured overhead.
+ */
+static double horizon_best(const struct migr_policy_state *st, double d, double pt,
+			   uint32_t thr, double horizon_us)
+{
+	double fixed = st->p.blackout_fixed_us, best = fixed + d * pt, spent = 0;
+
+	/* what the guest dirties between call B and the CLEAN joins the next send */
+	double lag = st->overhead_us > 0 ? w_est(st, guest_time(st->overhead_us, thr)) : 0;
+
+	if (lag < 0)
+		lag = 0;
+	for (unsigned int k = 0; k < HORIZON_ROUNDS && d > 0; k++) {
+		double send = (d + lag) * pt, w;
+
+		spent += send + st->overhead_us;
+		if (spent > horizon_us)
+			break;
+		w = w_est(st, guest_time(send, thr));
+		if (w < 0 || w >= d)
+			break;          /* unknown, or no longer shrinking */
+		d = w;
+		if (fixed + d * pt < best)
+			best = fixed + d * pt;
+	}
+	return best;
+}
+
 /* Call B: the live send of this round is over. */
 static int decide_after(struct migr_policy_state *st, const struct migr_policy_stats *s,
 			struct migr_policy_verdict *v)
 {
 	double round_us, d, pt, fixed = st->p.blackout_fixed_us;
 	double budget = (double)st->p.downtime_ms * 1000.0;
+	/* What a throttle aims at: the budget, or when the fixed part alone exceeds it (the
+	 * target's restore is slow), a blackout within MIN_GAIN_FRAC of that fixed part:
+	 * slowing the guest cannot shorten what does not depend on its pages. */
+	double thr_budget = budget > fixed * (1 + MIN_GAIN_FRAC) ? budget : fixed * (1 + MIN_GAIN_FRAC);
 	double max_us = (double)st->p.max_total_ms * 1000.0;
 	double now_b, next_round, w_next, next_b, gain;
 	uint32_t thr = s->throttle_pct;
-	int pays, can_wait, d_known = 1;
+	int pays, horizon_pays = 0, can_wait, d_known = 1;
 
 	if (!st->in_round) {
 		/* Call B without its call A (or twice): treat the time since as the round. */
@@ -446,8 +497,10 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	v->wws_pages = st->n_curve ? clamp_u64(st->curve_w[st->n_curve - 1]) : clamp_u64(d);
 	v->remaining_pages = clamp_u64(d);
 	st->last_dirty = clamp_u64(d);
-	if (st->last_dirty < st->best_dirty)
+	if (st->last_dirty < st->best_dirty) {
 		st->best_dirty = st->last_dirty;
+		st->best_us = st->now_us;
+	}
 
 	if (!(pt > 0)) {
 		if (max_us > 0 && (double)st->now_us >= max_us)
@@ -496,16 +549,25 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		(gain >= HALVES_PAGES * (now_b - fixed) && gain >= MIN_GAIN_FLOOR_US &&
 		 gain >= MIN_GAIN_FLOOR_FRAC * now_b)) &&
 	       gain * LIVE_PER_BLACKOUT >= next_round;
+	if (!pays && gain > 0) {
+		double horizon = HORIZON_FRAC * (double)st->now_us;
+
+		if (max_us > 0 && max_us - (double)st->now_us < horizon)
+			horizon = max_us - (double)st->now_us;
+		horizon_pays = horizon_best(st, d, pt, thr, horizon) * HORIZON_GAIN <= now_b;
+	}
 	/* Converging, but slowly and far over budget: slow the guest now if allowed, rather
 	 * than after many long rounds. */
-	if (pays && st->p.allow_throttle && thr < st->p.max_throttle_pct &&
-	    next_b > SLOW_SHRINK * now_b && next_b > 2 * budget) {
-		st->throttle_pct = pick_throttle(st, d, pt, budget, thr);
+	if ((pays || horizon_pays) && st->p.allow_throttle && thr < st->p.max_throttle_pct &&
+	    next_b > SLOW_SHRINK * now_b && next_b > 2 * thr_budget) {
+		st->throttle_pct = pick_throttle(st, d, pt, thr_budget, thr);
 		v->throttle_pct = st->throttle_pct;
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_THROTTLE);
 	}
 	if (pays)
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_CONVERGING);
+	if (horizon_pays)
+		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_HORIZON);
 	if (st->probes < PROBES && gain > PROBE_MIN_GAIN * now_b && d * pt >= MIN_GAIN_FRAC * now_b &&
 	    next_round <= PROBE_FRAC * (double)st->now_us) {
 		st->probes++;
@@ -515,12 +577,13 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_BUDGET_MET);
 
 	/* Over budget and rounds no longer pay. */
-	if (st->p.allow_throttle && thr < st->p.max_throttle_pct) {
-		st->throttle_pct = pick_throttle(st, d, pt, budget, thr);
+	if (st->p.allow_throttle && thr < st->p.max_throttle_pct && now_b > thr_budget) {
+		st->throttle_pct = pick_throttle(st, d, pt, thr_budget, thr);
 		v->throttle_pct = st->throttle_pct;
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_THROTTLE);
 	}
-	can_wait = st->stalls < PATIENCE && d > BURST_FACTOR * (double)st->best_dirty;
+	can_wait = d > BURST_FACTOR * (double)st->best_dirty &&
+		   (double)st->now_us + next_round <= (1 + WAIT_FRAC) * (double)st->best_us;
 	if (can_wait) {
 		st->stalls++;
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_WAIT);

@@ -31,6 +31,8 @@ struct migr_fake_dom {
 	unsigned int cap;                /* CPU cap (cpu_cap()), 0: none */
 	unsigned int cap_max;            /* the tightest cap it ever had (the lowest nonzero) */
 	uint64_t clean_us;               /* time of the last CLEAN: PEEK grows from it */
+	uint64_t peek_full_us;           /* PEEK reaches the round's whole set this long after
+	                                    a CLEAN (0: 5 s) */
 	bool suspended_by_us;
 	unsigned int resumes;            /* how often resume() brought it back */
 	char *config_json;

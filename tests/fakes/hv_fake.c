@@ -484,9 +484,17 @@ static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	if (!d)
 		return -ENOENT;
 	/* Grows through a round as a steady guest's dirtying would: the round's whole set
-	 * is dirty 5 s after the CLEAN. */
+	 * is dirty peek_full_us (5 s by default) after the CLEAN; a capped guest dirties in
+	 * proportion to the CPU it keeps, as at the CLEAN. */
+	uint64_t full_us = d->peek_full_us ? d->peek_full_us : 5000000;
 	uint64_t el = now_us() - d->clean_us;
-	uint64_t n = el >= 5000000 ? d->dirty_per_round : d->dirty_per_round * el / 5000000;
+	uint64_t n = el >= full_us ? d->dirty_per_round : d->dirty_per_round * el / full_us;
+
+	if (d->cap) {
+		uint64_t full = 100 * (d->info.vcpus ? d->info.vcpus : 1);
+
+		n = n * (d->cap < full ? d->cap : full) / full;
+	}
 	*dirty_r = n;
 	return 0;
 }

@@ -72,6 +72,7 @@ static void test_defaults_and_names(void)
 	CHECK_EQ(p.on_timeout, MIGR_POLICY_TIMEOUT_ABORT);
 	CHECK_EQ(p.allow_throttle, 0);
 	CHECK_EQ(p.abort_over_budget, 0);
+	CHECK_EQ(p.max_throttle_pct, 99);
 	CHECK(p.blackout_fixed_us > 0);
 	/* libxenguest's XGS_POLICY_* values */
 	CHECK_EQ(MIGR_POLICY_ABORT, -1);
@@ -304,6 +305,145 @@ static void test_over_budget_choices(void)
 	p.max_throttle_pct = 250;
 	setup_hot(&st, &p, &v);
 	CHECK(v.throttle_pct >= 20 && v.throttle_pct <= 99);
+}
+
+/*
+ * A guest that dirties nearly as fast as the link carries: each round leaves 98.5% of
+ * what it sent (W(t) = 0.985 pages per page time), so no single round pays for its time
+ * (1 us of blackout per 50 us of live time). But the rounds that fit in a quarter more
+ * of the 8.6 s spent (about 33 rounds of 65 ms, 100 us from each call B to the CLEAN) are
+ * predicted to cut the blackout by more than a fifth: continue (horizon). At 99.9% they
+ * would not (the 3 pages dirtied between call B and the CLEAN, sent with the next round,
+ * keep the set at 3000 pages): stop.
+ */
+static void horizon_run(double frac, struct migr_policy_state *st,
+			struct migr_policy_verdict *v, uint64_t *t)
+{
+	struct migr_policy_params p;
+	double rate = frac * 1e6 / PAGE_US;
+
+	migr_policy_params_init(&p);
+	p.blackout_fixed_us = 1000;
+	migr_policy_init(st, &p);
+	call_a(st, 0, GUEST, 0, v);
+	/* round 0: 2000 pages dirty at its end */
+	CHECK_EQ(call_b(st, 0, GUEST, 0, 1e6, 2000, v, t), MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v->remaining_pages, 2000);
+	call_a(st, 1, 2000, *t + 100, v);
+	call_b(st, 1, 2000, *t + 100, rate, GUEST, v, t);
+}
+
+static void test_horizon(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v, v1;
+	uint64_t t, n;
+	unsigned int r;
+	int act;
+
+	horizon_run(0.985, &st, &v, &t);
+	CHECK_EQ(v.action, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_HORIZON);
+	CHECK(v.remaining_pages >= 1960 && v.remaining_pages <= 1980);
+	/* the next round alone gains about 1.5% of the page part */
+	CHECK(v.predicted_next_blackout_us < v.predicted_blackout_us);
+	CHECK(v.predicted_next_blackout_us > v.predicted_blackout_us * 97 / 100);
+	v1 = v;
+
+	/* It goes on while the horizon pays, and stops well below where it was. */
+	n = v.remaining_pages;
+	act = MIGR_POLICY_CONTINUE;
+	for (r = 2; act == MIGR_POLICY_CONTINUE && r < 300; r++) {
+		call_a(&st, r, (long)n, t + 100, &v);
+		act = call_b(&st, r, n, t + 100, 0.985 * 1e6 / PAGE_US, GUEST, &v, &t);
+		if (act == MIGR_POLICY_CONTINUE)
+			CHECK(v.reason == MIGR_POLICY_R_HORIZON ||
+			      v.reason == MIGR_POLICY_R_CONVERGING || v.reason == MIGR_POLICY_R_PROBE);
+		n = v.remaining_pages;
+	}
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK(v.reason == MIGR_POLICY_R_BUDGET_MET || v.reason == MIGR_POLICY_R_MAX_ROUNDS);
+	CHECK(v.predicted_blackout_us < v1.predicted_blackout_us * 8 / 10);
+	printf("horizon: %u rounds, blackout %.1f ms -> %.1f ms\n", r,
+	       v1.predicted_blackout_us / 1e3, v.predicted_blackout_us / 1e3);
+
+	/* 99.9%: even the horizon's rounds gain under a fifth; within budget, stop. */
+	horizon_run(0.999, &st, &v, &t);
+	CHECK_EQ(v.action, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_BUDGET_MET);
+}
+
+/*
+ * Over budget because of a slow restore (a fixed part of 1.45 s), with a hot set of 2000
+ * pages (65 ms) that the link cannot get below: slowing the guest could at best take
+ * 4% off the blackout, so the policy does not throttle, and stops. A guest whose pages
+ * are most of the blackout (setup_hot: 2.1 s of pages) is still throttled.
+ */
+static void test_no_throttle_for_fixed_cost(void)
+{
+	struct migr_policy_params p;
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t;
+	unsigned int r;
+	int act;
+
+	migr_policy_params_init(&p);
+	p.blackout_fixed_us += 1400000;
+	p.allow_throttle = 1;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	act = call_b(&st, 0, GUEST, 0, 200000, 2000, &v, &t);
+	for (r = 1; act == MIGR_POLICY_CONTINUE && r < 8; r++) {
+		CHECK(v.reason != MIGR_POLICY_R_THROTTLE);
+		call_a(&st, r, 2000, t + 1000, &v);
+		act = call_b(&st, r, 2000, t + 1000, 200000, 2000, &v, &t);
+	}
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_GAIN);
+	CHECK_EQ(v.throttle_pct, 0);
+	CHECK(v.predicted_blackout_us > 1500000 && v.predicted_blackout_us < 1530000);
+
+	setup_hot(&st, &p, &v);
+	CHECK_EQ(v.action, MIGR_POLICY_CONTINUE);
+	CHECK(v.throttle_pct >= 20);
+}
+
+/*
+ * Over budget in a burst (20000 pages rewritten within 100 ms, 705 ms of blackout) after
+ * a calm round 0 that left 5000 (214 ms): the policy waits for the calm to come back,
+ * as long as the time spent stays within 1.5x the time at which the best blackout was
+ * seen (8.6 s: about six rounds of 655 ms), then stops at what it has.
+ */
+static void test_wait_bounded_by_time(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	uint64_t t, t_best;
+	unsigned int r, waits = 0;
+	int act;
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, GUEST, 0, &v);
+	act = call_b(&st, 0, GUEST, 0, 1000, 5000, &v, &t);
+	CHECK_EQ(act, MIGR_POLICY_CONTINUE);
+	CHECK_EQ(v.remaining_pages, 5000);
+	t_best = t;
+	call_a(&st, 1, 5000, t + 1000, &v);
+	act = call_b(&st, 1, 5000, t + 1000, 200000, 20000, &v, &t);
+	for (r = 2; act == MIGR_POLICY_CONTINUE && r < 64; r++) {
+		CHECK_EQ(v.reason, MIGR_POLICY_R_WAIT);
+		CHECK(t + v.predicted_next_round_us <= t_best * 3 / 2 + 1000);
+		waits++;
+		call_a(&st, r, 20000, t + 1000, &v);
+		act = call_b(&st, r, 20000, t + 1000, 200000, 20000, &v, &t);
+	}
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NO_GAIN);
+	CHECK_EQ(v.remaining_pages, 20000);
+	/* more than the three rounds a fixed count allowed, and not past the bound */
+	CHECK(waits >= 5 && waits <= 7);
+	CHECK(t <= t_best * 3 / 2);
 }
 
 static void test_nothing_dirty(void)
@@ -547,6 +687,9 @@ int main(void)
 	test_hot_set_floor();
 	test_tiny_rounds_stop();
 	test_over_budget_choices();
+	test_horizon();
+	test_no_throttle_for_fixed_cost();
+	test_wait_bounded_by_time();
 	test_nothing_dirty();
 	test_zero_bandwidth();
 	test_timeout();

@@ -32,7 +32,7 @@ static void usage(FILE *f)
 "  --on-timeout abort|stop  what --max-time does (default abort: guest stays here)\n"
 "  --abort-over-budget   abort rather than stop when the budget cannot be met\n"
 "  --throttle[=MAX]      let the policy slow the guest (its CPU cap) when rounds no\n"
-"                        longer pay: at most MAX%% (default 80); the cap comes off at\n"
+"                        longer pay: at most MAX%% (default 99); the cap comes off at\n"
 "                        the suspend and on every way out, and a sender that dies\n"
 "                        leaves it in its record for migrd's recovery to take off\n"
 "Forwarding (docs/forwarding.md):\n"
@@ -147,7 +147,7 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		}
 		case O_THROTTLE: {
-			long v = optarg ? strtol(optarg, NULL, 10) : 80;
+			long v = optarg ? strtol(optarg, NULL, 10) : 99;
 
 			if (v < 1 || v > 99) {
 				fprintf(stderr, "migr migrate: --throttle=MAX wants 1..99 (%%)\n");

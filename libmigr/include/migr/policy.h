@@ -53,7 +53,7 @@ struct migr_policy_params {
 	int allow_throttle;
 	int abort_over_budget;         /* default 0: stop at the best reachable blackout */
 	uint32_t blackout_fixed_us;    /* suspend + context + resume, not pages; default 50000 */
-	uint32_t max_throttle_pct;     /* upper bound for throttle_pct; default 80, max 99 */
+	uint32_t max_throttle_pct;     /* upper bound for throttle_pct; default 99, max 99 */
 };
 
 /*
@@ -123,6 +123,9 @@ enum migr_policy_reason {
 	MIGR_POLICY_R_LEARNING,        /* continue: no dirty count known yet */
 	MIGR_POLICY_R_PROBE,           /* continue: a cheap round not predicted to pay, tried
 	                                  because rounds often dirty less than predicted */
+	MIGR_POLICY_R_HORIZON,         /* continue: no single round pays, but the rounds that
+	                                  fit in a quarter more of the time spent are predicted
+	                                  to cut the blackout by a fifth or more */
 	MIGR_POLICY_R_COUNT
 };
 
@@ -165,6 +168,7 @@ struct migr_policy_state {
 	double overhead_us;            /* call B to the next call A: the CLEAN and the loop */
 	uint32_t round_throttle;       /* throttle applied during the current round */
 	uint64_t best_dirty;           /* smallest blackout set seen (pages) */
+	uint64_t best_us;              /* elapsed_us when it was seen */
 	uint64_t last_dirty;           /* blackout set at the last decision (pages) */
 	/* W(t): pages dirtied t us (guest time) after a CLEAN, from the last round's PEEK
 	 * samples; and CLEAN-to-CLEAN points (t, N) of the last rounds, newest last. */
