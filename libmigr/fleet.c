@@ -133,7 +133,7 @@ struct ctx {
 	const struct migr_fleet_params *params;
 	struct names hostix, guestix, groupix, domainix;
 	int *ghost, *gto, *ggroup;         /* per guest: host, target (-1), group id (-1) */
-	unsigned *gnext, *hfirst;          /* guests of each host: hfirst[h], gnext[g]; ~0u ends */
+	unsigned *gnext, *hfirst, *htail;  /* guests of each host: hfirst[h], gnext[g]; ~0u ends */
 	enum migr_fleet_state *st;         /* per host, as this decision leaves it */
 	uint64_t *freek;                   /* per host, net of this decision's claims */
 	unsigned *inbound;                 /* per host: guests on their way to it */
@@ -308,8 +308,12 @@ static int load(struct ctx *c)
 		}
 		c->ghost[g] = h;
 		c->gto[g] = t;
-		c->gnext[g] = c->hfirst[h];
-		c->hfirst[h] = g;
+		c->gnext[g] = ~0u;                 /* appended: each host's guests in input order */
+		if (c->hfirst[h] == ~0u)
+			c->hfirst[h] = g;
+		else
+			c->gnext[c->htail[h]] = g;
+		c->htail[h] = g;
 		c->ggroup[g] = gg->group[0] ? (int)names_add(&c->groupix, gg->group,
 							     c->groupix.n) : -1;
 		if (c->ggroup[g] >= 0) {
@@ -344,7 +348,7 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 {
 	const uint64_t ovh = c->params->plan.overhead_kib;
 	unsigned left = n, nheld, nt;
-	uint64_t minneed = UINT64_MAX;
+	uint64_t minneed = UINT64_MAX, most = 0;
 	int rc = 0;
 
 	for (unsigned k = 0; k < n; k++) {
@@ -352,8 +356,7 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 		need_r[k] = c->guests[idx[k]].mem_kib + ovh;
 		if (need_r[k] < minneed)
 			minneed = need_r[k];
-		if (why)
-			snprintf(why[k], sizeof(why[k]), "no host in service has room");
+		why[k][0] = 0;
 	}
 	c->stamp_now++;
 	for (unsigned k = 0; k < n; k++)
@@ -373,8 +376,12 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 			unsigned first;
 
 			if (h == self || c->st[h] != MIGR_FLEET_IN_SERVICE ||
-			    c->queued[h] != (tier == 1) || avail_of(c, h) < minneed)
+			    c->queued[h] != (tier == 1))
 				continue;
+			if (avail_of(c, h) > most)
+				most = avail_of(c, h);
+			if (avail_of(c, h) < minneed)
+				continue;       /* takes none of them: spare the planner the look */
 			t = &c->tg[nt];
 			memset(t, 0, sizeof(*t));
 			memcpy(t->name, c->hosts[h].name, sizeof(t->name));
@@ -433,14 +440,20 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 			if (en->verdict == MIGR_PLAN_PLACED) {
 				to_r[k] = (int)c->tmap[en->target];
 				left--;
-			} else if (why) {
+			} else {
 				memcpy(why[k], en->reason, sizeof(why[k]));
 			}
 		}
 		migr_plan_free(p);
-		/* Tier 1 must not count on tier 0's room: the sets of targets are disjoint, so
+		/* Tier 1 need not see tier 0's places: the sets of targets are disjoint, so
 		 * nothing placed in tier 0 changes a tier-1 target's free memory or groups. */
 	}
+	for (unsigned k = 0; k < n; k++)
+		if (to_r[k] < 0 && !why[k][0])
+			snprintf(why[k], sizeof(why[k]), "needs %llu MiB, the most a host in "
+				 "service has free is %llu MiB",
+				 (unsigned long long)((need_r[k] + 1023) >> 10),
+				 (unsigned long long)(most >> 10));
 	return 0;
 }
 
@@ -496,10 +509,10 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	if (!params || !d_r)
 		return bad(&c, "no parameters or no place for the decision");
 	if (nhosts > MIGR_FLEET_MAX_HOSTS || nguests > MIGR_FLEET_MAX_GUESTS ||
-	    nqueue > nhosts)
+	    nqueue > MIGR_FLEET_MAX_HOSTS)
 		return bad(&c, "%u hosts, %u guests, %u queued: over the limits (%u hosts, %u "
-			   "guests, the queue at most the hosts)", nhosts, nguests, nqueue,
-			   MIGR_FLEET_MAX_HOSTS, MIGR_FLEET_MAX_GUESTS);
+			   "guests)", nhosts, nguests, nqueue, MIGR_FLEET_MAX_HOSTS,
+			   MIGR_FLEET_MAX_GUESTS);
 	if ((nhosts && !hosts) || (nguests && !guests) || (nqueue && !queue))
 		return bad(&c, "missing array");
 	if (!params->max_draining)
@@ -513,6 +526,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	c.ggroup = calloc(N1(nguests), sizeof(*c.ggroup));
 	c.gnext = calloc(N1(nguests), sizeof(*c.gnext));
 	c.hfirst = calloc(N1(nhosts), sizeof(*c.hfirst));
+	c.htail = calloc(N1(nhosts), sizeof(*c.htail));
 	c.st = calloc(N1(nhosts), sizeof(*c.st));
 	c.freek = calloc(N1(nhosts), sizeof(*c.freek));
 	c.inbound = calloc(N1(nhosts), sizeof(*c.inbound));
@@ -525,7 +539,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	c.tmap = calloc(N1(nhosts) + N1(nguests), sizeof(*c.tmap));
 	qhost = calloc(N1(nqueue), sizeof(*qhost));
 	d = calloc(1, sizeof(*d));
-	if (!c.ghost || !c.gto || !c.ggroup || !c.gnext || !c.hfirst || !c.st || !c.freek ||
+	if (!c.ghost || !c.gto || !c.ggroup || !c.gnext || !c.hfirst || !c.htail || !c.st || !c.freek ||
 	    !c.inbound || !c.queued || !c.domain || !c.domain_busy || !c.held || !c.stamp ||
 	    !c.tg || !c.tmap || !qhost || !d) {
 		rc = -ENOMEM;
@@ -715,6 +729,7 @@ out:
 	free(c.ggroup);
 	free(c.gnext);
 	free(c.hfirst);
+	free(c.htail);
 	free(c.st);
 	free(c.freek);
 	free(c.inbound);
