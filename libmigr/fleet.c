@@ -22,6 +22,7 @@ void migr_fleet_params_init(struct migr_fleet_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->max_draining = 1;
+	p->order = MIGR_FLEET_ORDER_DOMAINS;
 	migr_plan_params_init(&p->plan);
 	p->plan.fit = MIGR_PLAN_FIT_PACK;
 }
@@ -142,6 +143,8 @@ struct ctx {
 	bool *domain_busy;                 /* per domain: a host out */
 	struct idlist *held;               /* per host: group ids of guests on or coming to it */
 	unsigned draining;
+	unsigned *cand, ncand;             /* hosts in service with room for the smallest guest
+	                                      at the start (room only shrinks in a decision) */
 	/* scratch of one placement */
 	unsigned *stamp, stamp_now;        /* per group id: marked for the guests placed now */
 	char (*heldpool)[MIGR_PLAN_NAME_MAX];
@@ -370,7 +373,8 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 
 		nt = 0;
 		nheld = 0;
-		for (unsigned h = 0; h < c->nh; h++) {
+		for (unsigned ci = 0; ci < c->ncand; ci++) {
+			unsigned h = c->cand[ci];
 			struct migr_plan_target *t;
 			const struct idlist *l = &c->held[h];
 			unsigned first;
@@ -449,11 +453,15 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 		 * nothing placed in tier 0 changes a tier-1 target's free memory or groups. */
 	}
 	for (unsigned k = 0; k < n; k++)
-		if (to_r[k] < 0 && !why[k][0])
+		if (to_r[k] < 0 && !why[k][0] && most)
 			snprintf(why[k], sizeof(why[k]), "needs %llu MiB, the most a host in "
 				 "service has free is %llu MiB",
 				 (unsigned long long)((need_r[k] + 1023) >> 10),
 				 (unsigned long long)(most >> 10));
+		else if (to_r[k] < 0 && !why[k][0])
+			snprintf(why[k], sizeof(why[k]), "needs %llu MiB, no host in service has "
+				 "room for the smallest guest",
+				 (unsigned long long)((need_r[k] + 1023) >> 10));
 	return 0;
 }
 
@@ -481,6 +489,20 @@ static int claim(struct ctx *c, const unsigned *idx, unsigned n, const int *to,
 	return 0;
 }
 
+struct walk {
+	unsigned pos;                      /* in the queue */
+	unsigned chain;                    /* hosts of its domain queued */
+};
+
+static int cmp_walk(const void *a, const void *b)
+{
+	const struct walk *x = a, *y = b;
+
+	if (x->chain != y->chain)
+		return x->chain > y->chain ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 		      const struct migr_fleet_guest *guests, unsigned int nguests,
 		      const char *const *queue, unsigned int nqueue,
@@ -490,6 +512,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	struct ctx c;
 	struct migr_fleet_decision *d = NULL;
 	unsigned *idx = NULL, *qhost = NULL;
+	struct walk *walk = NULL;
 	int *to = NULL;
 	uint64_t *need = NULL, pool = 0;
 	char (*why)[MIGR_PLAN_REASON_MAX] = NULL;
@@ -536,12 +559,14 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	c.held = calloc(N1(nhosts), sizeof(*c.held));
 	c.stamp = calloc(N1(nguests), sizeof(*c.stamp));
 	c.tg = calloc(N1(nhosts), sizeof(*c.tg));
+	c.cand = calloc(N1(nhosts), sizeof(*c.cand));
 	c.tmap = calloc(N1(nhosts) + N1(nguests), sizeof(*c.tmap));
 	qhost = calloc(N1(nqueue), sizeof(*qhost));
+	walk = calloc(N1(nqueue), sizeof(*walk));
 	d = calloc(1, sizeof(*d));
 	if (!c.ghost || !c.gto || !c.ggroup || !c.gnext || !c.hfirst || !c.htail || !c.st || !c.freek ||
 	    !c.inbound || !c.queued || !c.domain || !c.domain_busy || !c.held || !c.stamp ||
-	    !c.tg || !c.tmap || !qhost || !d) {
+	    !c.tg || !c.cand || !c.tmap || !qhost || !walk || !d) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -595,12 +620,23 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 		rc = -ENOMEM;
 		goto out;
 	}
-#undef N1
 
 	/* The room left in service: an upper bound on what any host could place. */
 	for (unsigned h = 0; h < nhosts; h++)
 		if (c.st[h] == MIGR_FLEET_IN_SERVICE)
 			pool += avail_of(&c, h);
+
+	/* The hosts that may take anything at all. */
+	{
+		uint64_t minneed = UINT64_MAX;
+
+		for (unsigned g = 0; g < nguests; g++)
+			if (guests[g].mem_kib + params->plan.overhead_kib < minneed)
+				minneed = guests[g].mem_kib + params->plan.overhead_kib;
+		for (unsigned h = 0; h < nhosts; h++)
+			if (c.st[h] == MIGR_FLEET_IN_SERVICE && avail_of(&c, h) >= minneed)
+				c.cand[c.ncand++] = h;
+	}
 
 	/* Guests of hosts draining already that have no place yet. */
 	for (unsigned h = 0; h < nhosts; h++) {
@@ -631,8 +667,32 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 			goto out;
 	}
 
-	for (unsigned q = 0; q < nqueue; q++) {
-		unsigned h = qhost[q], n = 0;
+	/* The walk: in queue order, or the hosts of the failure domains with the most hosts
+	 * queued first (queue order breaks ties). One host of a domain is out at a time, so
+	 * a domain's queued hosts are a chain; starting the longest chains first keeps every
+	 * domain busy to the end instead of leaving the last domains to finish alone. */
+	if (params->order == MIGR_FLEET_ORDER_DOMAINS) {
+		unsigned *left = calloc(N1(nhosts), sizeof(*left));
+
+		if (!left) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (unsigned q = 0; q < nqueue; q++)
+			if (c.domain[qhost[q]] >= 0)
+				left[c.domain[qhost[q]]]++;
+		for (unsigned q = 0; q < nqueue; q++)
+			walk[q] = (struct walk){ q, c.domain[qhost[q]] >= 0 ?
+						    left[c.domain[qhost[q]]] : 1 };
+		free(left);
+		qsort(walk, nqueue, sizeof(*walk), cmp_walk);
+	} else {
+		for (unsigned q = 0; q < nqueue; q++)
+			walk[q] = (struct walk){ q, 0 };
+	}
+
+	for (unsigned w = 0; w < nqueue; w++) {
+		unsigned q = walk[w].pos, h = qhost[q], n = 0;
 		struct migr_fleet_held *hd = &d->held[d->nheld];
 		int pinned = -1;
 		uint64_t sum = 0, self_avail = avail_of(&c, h);
@@ -710,6 +770,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 			c.domain_busy[c.domain[h]] = true;
 		d->start[d->nstart++] = h;
 	}
+#undef N1
 	d->plans = c.plans;
 	*d_r = d;
 	d = NULL;
@@ -738,10 +799,12 @@ out:
 	free(c.domain_busy);
 	free(c.stamp);
 	free(c.tg);
+	free(c.cand);
 	free(c.tmap);
 	free(c.heldpool);
 	free(c.pg);
 	free(qhost);
+	free(walk);
 	free(idx);
 	free(to);
 	free(need);

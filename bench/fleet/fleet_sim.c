@@ -83,7 +83,11 @@ struct sim {
 	double out_mem_time;           /* integral of sum over hosts out of M_h, KiB s */
 	double draining_time, maint_time;
 	uint64_t bytes_sent;
+	/* a profile over time: buckets of PROFILE_S seconds */
+	double prof_out[64], prof_drain[64], prof_free[64];
+	bool profile;
 };
+#define PROFILE_S 2000.0
 
 static uint64_t rng_state;
 
@@ -340,6 +344,22 @@ static int run(struct sim *s, double *t_r)
 		}
 		dt = next - s->t;
 		s->out_mem_time += out_kib * dt;
+		if (s->profile) {
+			unsigned b = (unsigned)(s->t / PROFILE_S);
+			double fk = 0;
+			unsigned nd = 0;
+
+			for (unsigned h = 0; h < s->nh; h++) {
+				if (s->h[h].state == MIGR_FLEET_IN_SERVICE)
+					fk += (double)s->h[h].free_kib;
+				nd += s->h[h].state == MIGR_FLEET_DRAINING;
+			}
+			if (b < 64) {
+				s->prof_out[b] += out_kib_hosts * dt;
+				s->prof_drain[b] += nd * dt;
+				s->prof_free[b] += fk / 1048576 * dt;
+			}
+		}
 		for (unsigned h = 0; h < s->nh; h++) {
 			struct hstate *hs = &s->hs[h];
 
@@ -428,6 +448,8 @@ static void sim_free(struct sim *s)
 	free(s->queue);
 }
 
+static bool profile;
+
 static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 {
 	struct sim s;
@@ -438,6 +460,7 @@ static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 
 	memset(&s, 0, sizeof(s));
 	s.cfg = *c;
+	s.profile = profile;
 	migr_fleet_params_init(&s.fp);
 	s.fp.max_draining = c->max_draining;
 	s.fp.plan.threshold_pct = 100;
@@ -462,6 +485,10 @@ static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 	       s.waits[MIGR_FLEET_WAIT_WINDOW], s.waits[MIGR_FLEET_WAIT_GROUP],
 	       s.waits[MIGR_FLEET_WAIT_INBOUND], s.waits[MIGR_FLEET_WAIT_PINNED],
 	       s.waits[MIGR_FLEET_WAIT_ROOM], (double)(clock() - c0) / CLOCKS_PER_SEC);
+	for (unsigned k = 0; s.profile && k < 64 && k * PROFILE_S < t; k++)
+		printf("bench-fleet:   profile t=%5.0f..  out=%.1f draining=%.1f free_in_service_gib=%.0f\n",
+		       k * PROFILE_S, s.prof_out[k] / PROFILE_S, s.prof_drain[k] / PROFILE_S,
+		       s.prof_free[k] / PROFILE_S);
 	fflush(stdout);
 	*ratio_r = t / b.lb;
 out:
@@ -482,6 +509,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-baseline"))
 			baseline = false;
+		else if (!strcmp(argv[i], "--profile"))
+			profile = true;
 		else if (!strncmp(argv[i], "--max-draining=", 15))
 			c.max_draining = (unsigned)atoi(argv[i] + 15);
 		else if (!strncmp(argv[i], "--hosts=", 8))
@@ -489,7 +518,7 @@ int main(int argc, char **argv)
 		else if (!strncmp(argv[i], "--patch-s=", 10))
 			c.patch_s = atof(argv[i] + 10);
 		else {
-			fprintf(stderr, "usage: %s [--no-baseline] [--max-draining=W] [--hosts=N] "
+			fprintf(stderr, "usage: %s [--no-baseline] [--profile] [--max-draining=W] [--hosts=N] "
 				"[--patch-s=P]\n", argv[0]);
 			return 2;
 		}

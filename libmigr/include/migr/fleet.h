@@ -7,9 +7,13 @@
  * decision (starts the drains, runs the migrations) and calls again when something changed.
  *
  * The rules of migr_fleet_decide(), in the order they are checked for each queued host:
- *  1. the queue is walked in order; a host that cannot start now is skipped with its
- *     reason and keeps its place (hosts behind it may start: one big host waiting for room
- *     does not stop the fleet);
+ *  1. the queue is walked in order (MIGR_FLEET_ORDER_QUEUE), or, the default
+ *     (MIGR_FLEET_ORDER_DOMAINS), the hosts of the failure domains with the most hosts
+ *     queued first, queue order breaking ties: rule 3 makes each domain's hosts a chain,
+ *     and the longest chains must start first or the last domains finish alone, one host
+ *     at a time. A host that cannot start now is skipped with its reason and keeps its
+ *     place (hosts behind it may start: one big host waiting for room does not stop the
+ *     fleet);
  *  2. at most max_draining hosts drain at once (hosts already draining count);
  *  3. never two hosts of one failure domain (migr_fleet_host.group) out at once: a host
  *     draining or in maintenance keeps its group busy until it is back in service;
@@ -68,8 +72,14 @@ struct migr_fleet_guest {
 	char why_pinned[MIGR_PLAN_REASON_MAX];
 };
 
+enum migr_fleet_order {
+	MIGR_FLEET_ORDER_DOMAINS = 0,      /* longest failure-domain chains first (default) */
+	MIGR_FLEET_ORDER_QUEUE,            /* strictly as queued */
+};
+
 struct migr_fleet_params {
 	unsigned int max_draining;         /* W, hosts draining at once; default 1 */
+	enum migr_fleet_order order;       /* rule 1 */
 	/* Placement (migr/plan.h). migr_fleet_params_init() takes migr_plan_params_init()'s
 	 * defaults but fit = MIGR_PLAN_FIT_PACK: a rolling drain lives on whole hosts' room
 	 * (the next drain needs a host's worth); spreading leaves holes no guest fits. */
@@ -113,7 +123,8 @@ struct migr_fleet_decision {
 	struct migr_fleet_move *moves;     /* every guest of the hosts started, and the
 	                                      unplaced guests of hosts draining already */
 	unsigned int nheld;
-	struct migr_fleet_held *held;      /* every queued host not started, in queue order */
+	struct migr_fleet_held *held;      /* every queued host not started, in the order
+	                                      of the walk (rule 1) */
 	unsigned int nstuck;
 	struct migr_fleet_stuck *stuck;
 	unsigned int plans;                /* migr_plan_make() calls made (cost figures) */
