@@ -133,7 +133,8 @@ struct ctx {
 	unsigned nh, ng;
 	const struct migr_fleet_params *params;
 	struct names hostix, guestix, groupix, domainix;
-	int *ghost, *gto, *ggroup;         /* per guest: host, target (-1), group id (-1) */
+	int *ghost, *gto, *ggroup;         /* per guest: host, target (-1), group id (-1 none,
+	                                      -2 not looked up yet: see gid()) */
 	unsigned *gnext, *hfirst, *htail;  /* guests of each host: hfirst[h], gnext[g]; ~0u ends */
 	enum migr_fleet_state *st;         /* per host, as this decision leaves it */
 	uint64_t *freek;                   /* per host, net of this decision's claims */
@@ -143,7 +144,8 @@ struct ctx {
 	bool *domain_busy;                 /* per domain: a host out */
 	struct idlist *held;               /* per host: group ids of guests on or coming to it */
 	unsigned draining;
-	unsigned *cand, ncand;             /* hosts in service with room for the smallest guest
+	unsigned *cand, ncand;
+	bool *iscand;             /* hosts in service with room for the smallest guest
 	                                      at the start (room only shrinks in a decision) */
 	/* scratch of one placement */
 	unsigned *stamp, stamp_now;        /* per group id: marked for the guests placed now */
@@ -184,6 +186,15 @@ static int idlist_add(struct idlist *l, int id)
 	}
 	l->id[l->n++] = id;
 	return 0;
+}
+
+/* Guest g's group id, looked up the first time it is needed: only the guests on hosts
+ * that may receive, coming to them or being placed need one. */
+static int gid(struct ctx *c, unsigned g)
+{
+	if (c->ggroup[g] == -2)
+		c->ggroup[g] = (int)names_add(&c->groupix, c->guests[g].group, c->groupix.n);
+	return c->ggroup[g];
 }
 
 /* A fixed-size name field must hold a NUL; non-empty when required. */
@@ -262,7 +273,7 @@ static int load(struct ctx *c)
 		    !name_ok(gg->host, sizeof(gg->host), true) ||
 		    !name_ok(gg->to, sizeof(gg->to), false) ||
 		    !name_ok(gg->group, sizeof(gg->group), false) ||
-		    !name_ok(gg->why_pinned, sizeof(gg->why_pinned), false)) {
+		    (gg->pinned && !name_ok(gg->why_pinned, sizeof(gg->why_pinned), false))) {
 			rc = bad(c, "guest %u: a name empty or not terminated", g);
 			goto out;
 		}
@@ -317,13 +328,7 @@ static int load(struct ctx *c)
 		else
 			c->gnext[c->htail[h]] = g;
 		c->htail[h] = g;
-		c->ggroup[g] = gg->group[0] ? (int)names_add(&c->groupix, gg->group,
-							     c->groupix.n) : -1;
-		if (c->ggroup[g] >= 0) {
-			if ((rc = idlist_add(&c->held[h], c->ggroup[g])) ||
-			    (t >= 0 && (rc = idlist_add(&c->held[t], c->ggroup[g]))))
-				goto out;
-		}
+		c->ggroup[g] = gg->group[0] ? -2 : -1;
 	}
 	for (unsigned h = 0; h < c->nh; h++)
 		if (c->hosts[h].free_kib > c->hosts[h].total_kib - used[h]) {
@@ -363,7 +368,7 @@ static int place(struct ctx *c, unsigned self, const unsigned *idx, unsigned n, 
 	}
 	c->stamp_now++;
 	for (unsigned k = 0; k < n; k++)
-		if (c->ggroup[idx[k]] >= 0)
+		if (gid(c, idx[k]) >= 0)
 			c->stamp[c->ggroup[idx[k]]] = c->stamp_now;
 
 	for (int tier = 0; tier < 2 && left; tier++) {
@@ -480,7 +485,7 @@ static int claim(struct ctx *c, const unsigned *idx, unsigned n, const int *to,
 		drop = before - avail_of(c, t);
 		*pool -= drop < *pool ? drop : *pool;
 		c->inbound[t]++;
-		if (c->ggroup[g] >= 0 && (rc = idlist_add(&c->held[t], c->ggroup[g])))
+		if (gid(c, g) >= 0 && (rc = idlist_add(&c->held[t], c->ggroup[g])))
 			return rc;
 		m->guest = g;
 		m->from = (unsigned)c->ghost[g];
@@ -516,7 +521,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	int *to = NULL;
 	uint64_t *need = NULL, pool = 0;
 	char (*why)[MIGR_PLAN_REASON_MAX] = NULL;
-	unsigned maxper = 0;
+	unsigned maxper = 0, nstuckmax = 0;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -558,15 +563,16 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	c.domain_busy = calloc(N1(nhosts), sizeof(*c.domain_busy));
 	c.held = calloc(N1(nhosts), sizeof(*c.held));
 	c.stamp = calloc(N1(nguests), sizeof(*c.stamp));
-	c.tg = calloc(N1(nhosts), sizeof(*c.tg));
+	c.tg = malloc(N1(nhosts) * sizeof(*c.tg));     /* each entry set when used */
 	c.cand = calloc(N1(nhosts), sizeof(*c.cand));
+	c.iscand = calloc(N1(nhosts), sizeof(*c.iscand));
 	c.tmap = calloc(N1(nhosts) + N1(nguests), sizeof(*c.tmap));
 	qhost = calloc(N1(nqueue), sizeof(*qhost));
 	walk = calloc(N1(nqueue), sizeof(*walk));
 	d = calloc(1, sizeof(*d));
 	if (!c.ghost || !c.gto || !c.ggroup || !c.gnext || !c.hfirst || !c.htail || !c.st || !c.freek ||
 	    !c.inbound || !c.queued || !c.domain || !c.domain_busy || !c.held || !c.stamp ||
-	    !c.tg || !c.cand || !c.tmap || !qhost || !walk || !d) {
+	    !c.tg || !c.cand || !c.iscand || !c.tmap || !qhost || !walk || !d) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -599,13 +605,15 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	for (unsigned h = 0; h < nhosts; h++) {
 		unsigned k = 0;
 
-		for (unsigned g = c.hfirst[h]; g != ~0u; g = c.gnext[g])
+		for (unsigned g = c.hfirst[h]; g != ~0u; g = c.gnext[g]) {
 			k++;
+			nstuckmax += c.st[h] == MIGR_FLEET_DRAINING && c.gto[g] < 0;
+		}
 		if (k > maxper)
 			maxper = k;
 	}
 	c.heldcap = 2 * nguests + 1;
-	c.heldpool = calloc(c.heldcap, sizeof(*c.heldpool));
+	c.heldpool = malloc(c.heldcap * sizeof(*c.heldpool));
 	c.pg = calloc(N1(maxper), sizeof(*c.pg));
 	idx = calloc(N1(maxper), sizeof(*idx));
 	to = calloc(N1(maxper), sizeof(*to));
@@ -614,7 +622,7 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 	d->start = calloc(N1(nqueue), sizeof(*d->start));
 	d->held = calloc(N1(nqueue), sizeof(*d->held));
 	d->moves = calloc(N1(nguests), sizeof(*d->moves));
-	d->stuck = calloc(N1(nguests), sizeof(*d->stuck));
+	d->stuck = calloc(N1(nstuckmax), sizeof(*d->stuck));
 	if (!c.heldpool || !c.pg || !idx || !to || !need || !why || !d->start || !d->held ||
 	    !d->moves || !d->stuck) {
 		rc = -ENOMEM;
@@ -634,8 +642,20 @@ int migr_fleet_decide(const struct migr_fleet_host *hosts, unsigned int nhosts,
 			if (guests[g].mem_kib + params->plan.overhead_kib < minneed)
 				minneed = guests[g].mem_kib + params->plan.overhead_kib;
 		for (unsigned h = 0; h < nhosts; h++)
-			if (c.st[h] == MIGR_FLEET_IN_SERVICE && avail_of(&c, h) >= minneed)
+			if (c.st[h] == MIGR_FLEET_IN_SERVICE && avail_of(&c, h) >= minneed) {
 				c.cand[c.ncand++] = h;
+				c.iscand[h] = true;
+			}
+		/* what the candidates hold or receive, by group (rule 6's anti-affinity) */
+		for (unsigned g = 0; g < nguests; g++) {
+			int h = c.ghost[g], t = c.gto[g];
+
+			if (c.ggroup[g] == -1)
+				continue;
+			if ((c.iscand[h] && (rc = idlist_add(&c.held[h], gid(&c, g)))) ||
+			    (t >= 0 && c.iscand[t] && (rc = idlist_add(&c.held[t], gid(&c, g)))))
+				goto out;
+		}
 	}
 
 	/* Guests of hosts draining already that have no place yet. */
@@ -800,6 +820,7 @@ out:
 	free(c.stamp);
 	free(c.tg);
 	free(c.cand);
+	free(c.iscand);
 	free(c.tmap);
 	free(c.heldpool);
 	free(c.pg);

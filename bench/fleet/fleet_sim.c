@@ -27,8 +27,9 @@
  * sum_h (U_h/L + P) (one host of a domain out at a time), T >= max_h (U_h/L + P).
  * U_h is the host's guests at the start: guests only ever leave a host when it drains.
  *
- * Prints a line per run (spread fit, the planner's evacuation default, beside pack, the
- * fleet default) and ends with
+ * Prints the run's figures (with --spread-too first the same fleet with the planner's
+ * evacuation fit, spread, for comparison; --profile adds the fleet's state over time)
+ * and ends with
  *     bench-fleet: hosts=N guests=G makespan_ratio=R
  * R = the simulated makespan of the default over the lower bound.
  */
@@ -63,6 +64,7 @@ struct hstate {
 	unsigned npend, pend_at;
 	unsigned resident;             /* guests on it */
 	unsigned inbound;              /* guests planned or on their way to it */
+	bool queued;
 	double out_since;
 };
 
@@ -160,6 +162,7 @@ static int build(struct sim *s)
 		}
 		hh->free_kib = total - used;
 		s->hs[h].resident = c->per_host;
+		s->hs[h].queued = true;
 		s->queue[h] = hh->name;
 	}
 	s->nqueue = s->nh;
@@ -256,6 +259,7 @@ static int decide(struct sim *s)
 		unsigned h = d->start[i];
 
 		s->h[h].state = MIGR_FLEET_DRAINING;
+		s->hs[h].queued = false;
 		begin_out(s, h);
 	}
 	for (unsigned i = 0; i < d->nmoves; i++) {
@@ -419,7 +423,7 @@ static int run(struct sim *s, double *t_r)
 					s->host_of[gi] = to;
 					s->hs[to].resident++;
 					/* a queued host that has received all it was sent may drain */
-					if (!--s->hs[to].inbound)
+					if (!--s->hs[to].inbound && s->hs[to].queued)
 						again = true;
 				}
 			}
@@ -504,11 +508,11 @@ int main(int argc, char **argv)
 		.setup_s = 2, .patch_s = 600, .seed = 20261205,
 	};
 	double r_spread = 0, r_pack = 0;
-	bool baseline = true;
+	bool baseline = false;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--no-baseline"))
-			baseline = false;
+		if (!strcmp(argv[i], "--spread-too"))
+			baseline = true;
 		else if (!strcmp(argv[i], "--profile"))
 			profile = true;
 		else if (!strncmp(argv[i], "--max-draining=", 15))
@@ -518,7 +522,7 @@ int main(int argc, char **argv)
 		else if (!strncmp(argv[i], "--patch-s=", 10))
 			c.patch_s = atof(argv[i] + 10);
 		else {
-			fprintf(stderr, "usage: %s [--no-baseline] [--profile] [--max-draining=W] [--hosts=N] "
+			fprintf(stderr, "usage: %s [--spread-too] [--profile] [--max-draining=W] [--hosts=N] "
 				"[--patch-s=P]\n", argv[0]);
 			return 2;
 		}

@@ -69,7 +69,7 @@ struct migr_fleet_guest {
 	uint64_t mem_kib;                  /* > 0 */
 	char group[MIGR_PLAN_NAME_MAX];    /* anti-affinity group; "" none */
 	bool pinned;                       /* not migratable */
-	char why_pinned[MIGR_PLAN_REASON_MAX];
+	char why_pinned[MIGR_PLAN_REASON_MAX]; /* read only when pinned */
 };
 
 enum migr_fleet_order {
