@@ -86,7 +86,7 @@ struct sim {
 	double draining_time, maint_time;
 	uint64_t bytes_sent;
 	/* a profile over time: buckets of PROFILE_S seconds */
-	double prof_out[64], prof_drain[64], prof_free[64];
+	double prof_out[64], prof_drain[64], prof_free[64], prof_len[64];
 	bool profile;
 };
 #define PROFILE_S 2000.0
@@ -349,8 +349,7 @@ static int run(struct sim *s, double *t_r)
 		dt = next - s->t;
 		s->out_mem_time += out_kib * dt;
 		if (s->profile) {
-			unsigned b = (unsigned)(s->t / PROFILE_S);
-			double fk = 0;
+			double fk = 0, t0 = s->t;
 			unsigned nd = 0;
 
 			for (unsigned h = 0; h < s->nh; h++) {
@@ -358,10 +357,18 @@ static int run(struct sim *s, double *t_r)
 					fk += (double)s->h[h].free_kib;
 				nd += s->h[h].state == MIGR_FLEET_DRAINING;
 			}
-			if (b < 64) {
-				s->prof_out[b] += out_kib_hosts * dt;
-				s->prof_drain[b] += nd * dt;
-				s->prof_free[b] += fk / 1048576 * dt;
+			/* the interval, split at the buckets' edges */
+			while (t0 < next) {
+				unsigned b = (unsigned)(t0 / PROFILE_S);
+				double t1 = fmin(next, (b + 1) * PROFILE_S);
+
+				if (b >= 64)
+					break;
+				s->prof_out[b] += out_kib_hosts * (t1 - t0);
+				s->prof_drain[b] += nd * (t1 - t0);
+				s->prof_free[b] += fk / 1048576 * (t1 - t0);
+				s->prof_len[b] += t1 - t0;
+				t0 = t1;
 			}
 		}
 		for (unsigned h = 0; h < s->nh; h++) {
@@ -452,7 +459,7 @@ static void sim_free(struct sim *s)
 	free(s->queue);
 }
 
-static bool profile;
+static bool profile, queue_order;
 
 static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 {
@@ -469,12 +476,24 @@ static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 	s.fp.max_draining = c->max_draining;
 	s.fp.plan.threshold_pct = 100;
 	s.fp.plan.fit = fit;
+	if (queue_order)
+		s.fp.order = MIGR_FLEET_ORDER_QUEUE;
 	s.link_bps = c->link_gbit * 1e9 / 8;
 	if ((rc = build(&s)))
 		goto out;
 	s.window = migr_plan_auto_parallel((uint64_t)(c->link_gbit * 1e9), c->dom0_cpus,
 					   c->per_host);
 	lower_bound(&s, &b);
+	{
+		uint64_t lo = UINT64_MAX, hi = 0;
+
+		for (unsigned gi = 0; gi < s.ng; gi++) {
+			lo = s.g[gi].mem_kib < lo ? s.g[gi].mem_kib : lo;
+			hi = s.g[gi].mem_kib > hi ? s.g[gi].mem_kib : hi;
+		}
+		printf("bench-fleet:   guests of %.1f to %.1f GiB, %u migrations at once per host\n",
+		       lo / 1048576.0, hi / 1048576.0, s.window);
+	}
 	if ((rc = run(&s, &t)))
 		goto out;
 	printf("bench-fleet: fit=%s makespan_s=%.0f bound_s=%.0f (%s; capacity %.0f, window %.0f, "
@@ -489,10 +508,10 @@ static int one_run(const struct cfg *c, enum migr_plan_fit fit, double *ratio_r)
 	       s.waits[MIGR_FLEET_WAIT_WINDOW], s.waits[MIGR_FLEET_WAIT_GROUP],
 	       s.waits[MIGR_FLEET_WAIT_INBOUND], s.waits[MIGR_FLEET_WAIT_PINNED],
 	       s.waits[MIGR_FLEET_WAIT_ROOM], (double)(clock() - c0) / CLOCKS_PER_SEC);
-	for (unsigned k = 0; s.profile && k < 64 && k * PROFILE_S < t; k++)
+	for (unsigned k = 0; s.profile && k < 64 && s.prof_len[k] > 0; k++)
 		printf("bench-fleet:   profile t=%5.0f..  out=%.1f draining=%.1f free_in_service_gib=%.0f\n",
-		       k * PROFILE_S, s.prof_out[k] / PROFILE_S, s.prof_drain[k] / PROFILE_S,
-		       s.prof_free[k] / PROFILE_S);
+		       k * PROFILE_S, s.prof_out[k] / s.prof_len[k], s.prof_drain[k] / s.prof_len[k],
+		       s.prof_free[k] / s.prof_len[k]);
 	fflush(stdout);
 	*ratio_r = t / b.lb;
 out:
@@ -515,6 +534,8 @@ int main(int argc, char **argv)
 			baseline = true;
 		else if (!strcmp(argv[i], "--profile"))
 			profile = true;
+		else if (!strcmp(argv[i], "--queue-order"))
+			queue_order = true;
 		else if (!strncmp(argv[i], "--max-draining=", 15))
 			c.max_draining = (unsigned)atoi(argv[i] + 15);
 		else if (!strncmp(argv[i], "--hosts=", 8))
@@ -522,7 +543,7 @@ int main(int argc, char **argv)
 		else if (!strncmp(argv[i], "--patch-s=", 10))
 			c.patch_s = atof(argv[i] + 10);
 		else {
-			fprintf(stderr, "usage: %s [--spread-too] [--profile] [--max-draining=W] [--hosts=N] "
+			fprintf(stderr, "usage: %s [--spread-too] [--profile] [--queue-order] [--max-draining=W] [--hosts=N] "
 				"[--patch-s=P]\n", argv[0]);
 			return 2;
 		}
