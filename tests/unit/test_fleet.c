@@ -324,8 +324,181 @@ static void test_fit(void)
 	migr_fleet_decision_free(d);
 }
 
+/*
+ * Random fleets (fixed seed): whatever the input, a decision keeps the rules. Checked on
+ * the output: started hosts were queued, in service, not receiving, without pinned guests,
+ * within the window, one per failure domain; every guest of a started host has exactly
+ * one place, on a host in service that is not starting, within that host's free memory,
+ * never beside a guest of its group (there before or placed now); every queued host is
+ * started or held.
+ */
+static uint64_t seed = 88172645463325252ull;
+
+static unsigned rnd(unsigned n)
+{
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	return (unsigned)(seed % n);
+}
+
+static void test_random_fleets(void)
+{
+	enum { NH = 12, NG = 48 };
+	unsigned decided = 0, started = 0, moved = 0;
+
+	for (int round = 0; round < 400; round++) {
+		struct migr_fleet_host h[NH];
+		struct migr_fleet_guest g[NG];
+		struct migr_fleet_params pp;
+		struct migr_fleet_decision *d = NULL;
+		const char *q[NH];
+		uint64_t used[NH] = { 0 }, inbound_kib[NH] = { 0 };
+		unsigned nh = 3 + rnd(NH - 2), ng = rnd(NG), nq = 0, inb[NH] = { 0 };
+		uint64_t ovh = rnd(2) ? 0 : 2048;
+		bool starting[NH] = { false }, queued[NH] = { false };
+		int out_dom[NH];
+		char err[MIGR_FLEET_ERR_MAX];
+		int rc;
+
+		memset(h, 0, sizeof(h));
+		memset(g, 0, sizeof(g));
+		for (unsigned i = 0; i < nh; i++) {
+			snprintf(h[i].name, sizeof(h[i].name), "h%u", i);
+			snprintf(h[i].group, sizeof(h[i].group), "d%u", rnd(4));
+			h[i].total_kib = (uint64_t)(1000 + rnd(1000)) << 10;
+			h[i].state = rnd(5) == 0 ? MIGR_FLEET_DRAINING :
+				     rnd(6) == 0 ? MIGR_FLEET_MAINTENANCE : MIGR_FLEET_IN_SERVICE;
+		}
+		for (unsigned k = 0; k < ng; k++) {
+			unsigned on = rnd(nh);
+			uint64_t mem = (uint64_t)(20 + rnd(300)) << 10;
+
+			if (h[on].state == MIGR_FLEET_MAINTENANCE ||
+			    used[on] + mem + ovh > h[on].total_kib) {
+				ng = k;
+				break;
+			}
+			snprintf(g[k].name, sizeof(g[k].name), "g%u", k);
+			snprintf(g[k].host, sizeof(g[k].host), "%s", h[on].name);
+			snprintf(g[k].group, sizeof(g[k].group), rnd(2) ? "a%u" : "", rnd(5));
+			g[k].mem_kib = mem;
+			g[k].pinned = rnd(15) == 0;
+			used[on] += mem + ovh;
+			/* some guests of draining hosts already have a place */
+			if (h[on].state == MIGR_FLEET_DRAINING && !g[k].pinned && rnd(2)) {
+				unsigned t = rnd(nh);
+
+				if (t != on && h[t].state == MIGR_FLEET_IN_SERVICE) {
+					snprintf(g[k].to, sizeof(g[k].to), "%s", h[t].name);
+					inbound_kib[t] += mem + ovh;
+					inb[t]++;
+				}
+			}
+		}
+		for (unsigned i = 0; i < nh; i++) {
+			uint64_t left = h[i].total_kib - used[i];
+
+			left = left > inbound_kib[i] ? left - inbound_kib[i] : 0;
+			h[i].free_kib = rnd(3) ? left : left / 2;
+			if (h[i].state == MIGR_FLEET_IN_SERVICE && rnd(3)) {
+				q[nq++] = h[i].name;
+				queued[i] = true;
+			}
+		}
+		migr_fleet_params_init(&pp);
+		pp.max_draining = 1 + rnd(4);
+		pp.plan.overhead_kib = ovh;
+		pp.plan.threshold_pct = 100;
+		pp.order = rnd(2) ? MIGR_FLEET_ORDER_QUEUE : MIGR_FLEET_ORDER_DOMAINS;
+		rc = migr_fleet_decide(h, nh, g, ng, q, nq, &pp, &d, err, sizeof(err));
+		CHECK_EQ(rc, 0);
+		if (rc) {
+			fprintf(stderr, "  round %d: %s\n", round, err);
+			continue;
+		}
+		decided++;
+		CHECK_EQ(d->nstart + d->nheld, nq);
+
+		/* the window and the failure domains after the decision */
+		{
+			unsigned draining = 0;
+
+			for (unsigned k = 0; k < NH; k++)
+				out_dom[k] = 0;
+			for (unsigned s = 0; s < d->nstart; s++)
+				starting[d->start[s]] = true;
+			for (unsigned i = 0; i < nh; i++) {
+				bool out = h[i].state != MIGR_FLEET_IN_SERVICE || starting[i];
+
+				draining += h[i].state == MIGR_FLEET_DRAINING || starting[i];
+				if (out)
+					out_dom[h[i].group[1] - '0']++;
+			}
+			/* the input may break the rules itself; a start never does */
+			if (d->nstart)
+				CHECK(draining <= pp.max_draining);
+			for (unsigned s = 0; s < d->nstart; s++)
+				CHECK_EQ(out_dom[h[d->start[s]].group[1] - '0'], 1);
+		}
+		for (unsigned s = 0; s < d->nstart; s++) {
+			unsigned i = d->start[s], n = 0, placed = 0;
+
+			started++;
+			CHECK(queued[i]);
+			CHECK_EQ(h[i].state, MIGR_FLEET_IN_SERVICE);
+			CHECK_EQ(inb[i], 0);
+			for (unsigned k = 0; k < ng; k++) {
+				if (strcmp(g[k].host, h[i].name) || g[k].to[0])
+					continue;
+				CHECK(!g[k].pinned);
+				n++;
+				for (unsigned m = 0; m < d->nmoves; m++)
+					placed += d->moves[m].guest == k;
+			}
+			CHECK_EQ(placed, n);
+		}
+		/* each target: in service, not starting, room kept, groups apart */
+		for (unsigned t = 0; t < nh; t++) {
+			uint64_t took = 0;
+
+			for (unsigned m = 0; m < d->nmoves; m++) {
+				const struct migr_fleet_move *mv = &d->moves[m];
+
+				if (mv->to != t)
+					continue;
+				moved++;
+				CHECK_EQ(h[t].state, MIGR_FLEET_IN_SERVICE);
+				CHECK(!starting[t]);
+				CHECK(mv->from != t);
+				took += g[mv->guest].mem_kib + pp.plan.overhead_kib;
+				if (!g[mv->guest].group[0])
+					continue;
+				for (unsigned k = 0; k < ng; k++) {
+					bool there = !strcmp(g[k].host, h[t].name) ||
+						     !strcmp(g[k].to, h[t].name);
+
+					if (k != mv->guest && !strcmp(g[k].group, g[mv->guest].group))
+						CHECK(!there);
+				}
+				for (unsigned m2 = 0; m2 < d->nmoves; m2++)
+					if (m2 != m && d->moves[m2].to == t)
+						CHECK(strcmp(g[d->moves[m2].guest].group,
+							     g[mv->guest].group));
+			}
+			CHECK(took <= h[t].free_kib);
+		}
+		migr_fleet_decision_free(d);
+	}
+	/* the rounds must have exercised something */
+	CHECK(decided == 400);
+	CHECK(started > 50);
+	CHECK(moved > 100);
+}
+
 int main(void)
 {
+	test_random_fleets();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run(&cases[i]);
 	test_unterminated_and_overflow();
