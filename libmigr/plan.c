@@ -2,8 +2,8 @@
  * plan.c: the evacuation planner (rules in migr/plan.h).
  *
  * Entry points: migr_plan_params_init(), migr_plan_make(), migr_plan_free(),
- * migr_plan_auto_parallel(), migr_plan_verdict_name(). Quadratic in guests x targets at
- * worst (4096 x 256), which is nothing next to one migration.
+ * migr_plan_auto_parallel(), migr_plan_verdict_name(). Guests x targets x (guests of one
+ * group + held groups) at worst, which is nothing next to one migration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,13 +94,21 @@ struct tstate {
 	bool usable;
 };
 
-static int group_on_target(const struct migr_plan_guest *guests, const struct migr_plan *p,
-			   const int *target_of, unsigned nguests, const char *group, int t)
+/* Whether target t already has a guest of guest i's group: placed by this plan (walking
+ * the guests of that group through same_next) or held before it (held_groups). */
+static int group_on_target(const struct migr_plan_guest *guests,
+			   const struct migr_plan_target *tg, const int *target_of,
+			   const int *same_first, const int *same_next, unsigned i, int t)
 {
+	const char *group = guests[i].group;
+
 	if (!group[0])
 		return 0;
-	for (unsigned i = 0; i < nguests; i++)
-		if (target_of[i] == t && !strcmp(guests[i].group, group))
+	for (int j = same_first[i]; j >= 0; j = same_next[j])
+		if (target_of[j] == t)
+			return 1;
+	for (unsigned k = 0; k < tg->nheld_groups; k++)
+		if (!strncmp(tg->held_groups[k], group, MIGR_PLAN_NAME_MAX))
 			return 1;
 	return 0;
 }
@@ -116,6 +124,7 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 	int *target_of = NULL;
 	char (*reason)[MIGR_PLAN_REASON_MAX] = NULL;
 	enum migr_plan_verdict *verdict = NULL;
+	int *same_first = NULL, *same_next = NULL;
 	int rc;
 
 	if (ng > MIGR_PLAN_MAX_GUESTS || nt > MIGR_PLAN_MAX_TARGETS || (ng && !guests) ||
@@ -125,6 +134,9 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 		for (unsigned j = i + 1; j < ng; j++)
 			if (guests[i].domid == guests[j].domid)
 				return -EINVAL;
+	for (unsigned t = 0; t < nt; t++)
+		if (targets[t].nheld_groups && !targets[t].held_groups)
+			return -EINVAL;
 	if (!params) {
 		migr_plan_params_init(&defp);
 		params = &defp;
@@ -135,7 +147,10 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 	target_of = calloc(ng ? ng : 1, sizeof(*target_of));
 	reason = calloc(ng ? ng : 1, sizeof(*reason));
 	verdict = calloc(ng ? ng : 1, sizeof(*verdict));
-	if (!p || !ts || !order || !target_of || !reason || !verdict) {
+	same_first = calloc(ng ? ng : 1, sizeof(*same_first));
+	same_next = calloc(ng ? ng : 1, sizeof(*same_next));
+	if (!p || !ts || !order || !target_of || !reason || !verdict || !same_first ||
+	    !same_next) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -161,9 +176,28 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 			ts[t].free_kib = tg->total_kib;     /* nonsense from the target: cap */
 	}
 
+	/* Guests of one group in a list (same_first: its head, same_next: the next one). */
 	for (unsigned i = 0; i < ng; i++) {
 		order[i] = i;
 		target_of[i] = -1;
+		same_first[i] = -1;
+		same_next[i] = -1;
+		if (!guests[i].group[0])
+			continue;
+		for (unsigned j = 0; j < i; j++) {
+			if (same_first[j] >= 0 && !strncmp(guests[j].group, guests[i].group,
+							   MIGR_PLAN_NAME_MAX)) {
+				int k = same_first[j];
+
+				same_first[i] = k;
+				while (same_next[k] >= 0)
+					k = same_next[k];
+				same_next[k] = (int)i;
+				break;
+			}
+		}
+		if (same_first[i] < 0)
+			same_first[i] = (int)i;
 	}
 	qsort_r(order, ng, sizeof(*order), cmp_desc, (void *)guests);
 
@@ -205,11 +239,12 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 					continue;
 			}
 			mem_ok = 1;
-			if (group_on_target(guests, p, target_of, ng, g->group, t)) {
+			if (group_on_target(guests, tg, target_of, same_first, same_next, i, t)) {
 				aa_block = 1;
 				continue;
 			}
-			if (best < 0 || left > best_left) {
+			if (best < 0 || (params->fit == MIGR_PLAN_FIT_PACK ? left < best_left :
+					 left > best_left)) {
 				best = t;
 				best_left = left;
 			}
@@ -233,7 +268,7 @@ int migr_plan_make(const struct migr_plan_guest *guests, unsigned int ng,
 				  "unreachable") : "above its utilisation threshold");
 		else if (aa_block)
 			snprintf(reason[i], sizeof(reason[i]),
-				 "anti-affinity: every target with room already receives a guest of "
+				 "anti-affinity: every target with room holds or receives a guest of "
 				 "group '%.60s'", g->group);
 		else if (!mem_ok && need <= largest_free)
 			snprintf(reason[i], sizeof(reason[i]),
@@ -273,5 +308,7 @@ out:
 	free(target_of);
 	free(reason);
 	free(verdict);
+	free(same_first);
+	free(same_next);
 	return rc;
 }

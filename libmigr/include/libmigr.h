@@ -54,6 +54,8 @@ const char *migr_strerror(int err);
 #include "migr/xs.h"       /* the evacuation code's xenstore seam */
 #include "migr/schema.h"   /* xenstore schema and its checker (MIGR_HAVE_SCHEMA) */
 #include "migr/plan.h"     /* the evacuation planner */
+#define MIGR_HAVE_FLEET 1  /* rolling drains across a fleet: the scheduling core (migr/fleet.h) */
+#include "migr/fleet.h"
 #include "migr/evac.h"     /* the evacuation executor, request and guest notice */
 #define MIGR_HAVE_REPORT 1  /* round logs and SVG reports (migr/report.h) */
 #include "migr/report.h"

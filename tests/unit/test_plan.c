@@ -244,8 +244,65 @@ static void test_bad_input_and_parallel(void)
 	CHECK_EQ(migr_plan_auto_parallel(10000000000ull, 16, 0), 8);
 }
 
+/* Groups a target holds already count for anti-affinity; three guests of one group on
+ * three targets, one of which holds that group: the one left over stays. */
+static void test_held_groups(void)
+{
+	static const char held[2][MIGR_PLAN_NAME_MAX] = { "db", "web" };
+	struct migr_plan_guest g[3] = { G("w1", 1, 100, "web"), G("w2", 2, 100, "web"),
+					G("x", 3, 100, NULL) };
+	struct migr_plan_target t[2] = { T("b", 1000, 0), T("c", 1000, 0) };
+	struct migr_plan_params pp = params();
+	struct migr_plan *p = NULL;
+
+	t[0].held_groups = held;
+	t[0].nheld_groups = 2;
+	CHECK_EQ(migr_plan_make(g, 3, t, 2, &pp, &p), 0);
+	if (p) {
+		const struct migr_plan_entry *e1 = entry_of(p, 0), *e2 = entry_of(p, 1);
+
+		/* one web guest goes to c, the other has nowhere: b holds "web" */
+		CHECK_EQ(p->placed, 2);
+		CHECK_EQ(p->unplaceable, 1);
+		CHECK((e1->target == 1) != (e2->target == 1));
+		CHECK(e1->target != 0 && e2->target != 0);
+		CHECK(strstr((e1->target < 0 ? e1 : e2)->reason, "anti-affinity") != NULL);
+		CHECK_EQ(entry_of(p, 2)->target, 0);    /* no group: b has the room */
+		migr_plan_free(p);
+	}
+	/* a count without its array is refused */
+	t[0].held_groups = NULL;
+	CHECK_EQ(migr_plan_make(g, 3, t, 2, &pp, &p), -EINVAL);
+}
+
+/* Spread takes the target with the most left, pack the one with the least. */
+static void test_fit(void)
+{
+	struct migr_plan_guest g[2] = { G("a", 1, 300, NULL), G("b", 2, 100, NULL) };
+	struct migr_plan_target t[3] = { T("big", 1000, 0), T("mid", 450, 0), T("small", 120, 0) };
+	struct migr_plan_params pp = params();
+	struct migr_plan *p = NULL;
+
+	CHECK_EQ(migr_plan_make(g, 2, t, 3, &pp, &p), 0);
+	if (p) {
+		CHECK_EQ(entry_of(p, 0)->target, 0);
+		CHECK_EQ(entry_of(p, 1)->target, 0);
+		migr_plan_free(p);
+	}
+	pp.fit = MIGR_PLAN_FIT_PACK;
+	CHECK_EQ(migr_plan_make(g, 2, t, 3, &pp, &p), 0);
+	if (p) {
+		CHECK_EQ(entry_of(p, 0)->target, 1);    /* 300 into 450: 150 left */
+		CHECK_EQ(entry_of(p, 1)->target, 2);    /* 100 into 120: 20 left */
+		CHECK_EQ(p->assigned_kib[1], 300 * 1024);
+		migr_plan_free(p);
+	}
+}
+
 int main(void)
 {
+	test_held_groups();
+	test_fit();
 	test_fits_nowhere();
 	test_capacity();
 	test_anti_affinity();

@@ -13,10 +13,14 @@
  *  3. a target receives a guest only if its free memory after the placement stays above its
  *     reserve and its memory utilisation stays at or below its threshold;
  *  4. anti-affinity: two guests of one group never go to the same target in one
- *     evacuation (a hard rule: a guest that cannot honour it stays, with its reason);
+ *     evacuation, nor to a target that already holds (or receives) a guest of that group
+ *     (migr_plan_target.held_groups; a hard rule: a guest that cannot honour it stays,
+ *     with its reason);
  *  5. among the targets left, the one with the most free memory after placement wins
- *     (spreads load); guests are placed largest first (first-fit decreasing), so a big
- *     guest is not crowded out by small ones.
+ *     (MIGR_PLAN_FIT_SPREAD, the default: spreads load), or the one with the least
+ *     (MIGR_PLAN_FIT_PACK: best fit, keeps whole hosts' room together for the next
+ *     drain of a fleet, migr/fleet.h); guests are placed largest first (first-fit
+ *     decreasing), so a big guest is not crowded out by small ones.
  * Unplaceable guests do not block the others. The execution order (migr_plan_params.order)
  * is smallest first (most guests leave soonest) or largest first (with streams side by
  * side, the longest start first and the rest fill in behind: the shortest makespan);
@@ -32,7 +36,7 @@
 #define MIGR_PLAN_HOST_MAX   256   /* host names (HOST[:PORT]), with the NUL */
 #define MIGR_PLAN_REASON_MAX 160
 #define MIGR_PLAN_MAX_GUESTS 4096
-#define MIGR_PLAN_MAX_TARGETS 256
+#define MIGR_PLAN_MAX_TARGETS 4096  /* a fleet's hosts (migr/fleet.h) */
 
 struct migr_plan_guest {
 	char name[MIGR_PLAN_NAME_MAX];
@@ -53,15 +57,21 @@ struct migr_plan_target {
 	unsigned int cpu_util_pct;         /* current CPU utilisation, 0..100 */
 	unsigned int threshold_pct;        /* max memory/CPU utilisation; 0: params default */
 	uint64_t reserve_kib;              /* free memory to keep; 0: params default */
+	/* Anti-affinity groups of the guests already on this target or on their way to it
+	 * (rule 4); NULL/0: none. Only the groups of the guests being planned matter. */
+	const char (*held_groups)[MIGR_PLAN_NAME_MAX];
+	unsigned int nheld_groups;
 };
 
 enum migr_plan_order { MIGR_PLAN_ORDER_SMALLEST = 0, MIGR_PLAN_ORDER_LARGEST };
+enum migr_plan_fit { MIGR_PLAN_FIT_SPREAD = 0, MIGR_PLAN_FIT_PACK };
 
 struct migr_plan_params {
 	enum migr_plan_order order;        /* default smallest first */
 	unsigned int threshold_pct;        /* default 90 */
 	uint64_t reserve_kib;              /* default 0 */
 	uint64_t overhead_kib;             /* per guest beyond its memory; default 2048 */
+	enum migr_plan_fit fit;            /* rule 5; default spread */
 };
 
 void migr_plan_params_init(struct migr_plan_params *p);
