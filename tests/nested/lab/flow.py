@@ -15,6 +15,10 @@ not rerouted and nothing forwarded it). No clock of the lab hosts is needed.
 
 Prints one line:
     udp: sent=N echoed=M lost=L lost_in_blackout=K lost_outside=O gap_ms=G gap_over_blackout_ms=X
+and, when datagrams were lost, where: the runs of consecutive lost datagrams (at most 12),
+each as the send times of its first and last datagram in ms from the start of the outage
+(negative: before it) and its length:
+    lost runs: +0..+2700 (271) +2950..+3300 (36) ...
 """
 import sys
 
@@ -61,6 +65,19 @@ def main():
     print("udp: sent=%d echoed=%d lost=%d lost_in_blackout=%d lost_outside=%d gap_ms=%.0f "
           "gap_over_blackout_ms=%.0f" % (len(sent), len(echoed), len(lost), in_bo, out, gap_ms,
                                          gap_ms - blackout_ms))
+    if lost:
+        base = start if start is not None else sent[seqs[0]]
+        runs, first, prev = [], lost[0], lost[0]
+        for s in lost[1:] + [None]:
+            if s is not None and s == prev + 1:
+                prev = s
+                continue
+            runs.append("%+.0f..%+.0f (%d)" % ((sent[first] - base) / 1e6,
+                                               (sent[prev] - base) / 1e6, prev - first + 1))
+            if s is not None:
+                first = prev = s
+        more = " and %d more" % (len(runs) - 12) if len(runs) > 12 else ""
+        print("lost runs: " + " ".join(runs[:12]) + more)
     return 0
 
 
