@@ -208,17 +208,32 @@ static int fake_config_info(struct migr_hv *h, const char *json, char name_r[MIG
 	return 0;
 }
 
+/* A batch written in large pieces (at most 1 MiB, the count with the first), as
+ * libxenguest writes a batch with one writev(): the pump then reads the stream in chunks as
+ * large as the pipe holds, not one page's payload at a time. */
 static int send_batch(struct migr_hv_fake *f, int fd, uint64_t pages)
 {
-	uint64_t n = pages;
-	static uint8_t page[4096];
-	int rc = migr__write_all(fd, &n, sizeof(n));
+	uint64_t left = pages * f->payload_bytes_per_page;
+	size_t cap = (1u << 20) + sizeof(pages), len;
+	uint8_t *buf = malloc(cap), *p;
+	int rc = 0;
 
-	if (!page[0])
-		memset(page, 0xa5, sizeof(page));   /* not zero: a page the stream must carry */
-
-	for (uint64_t i = 0; !rc && i < pages; i++)
-		rc = migr__write_all(fd, page, f->payload_bytes_per_page);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0xa5, cap);          /* not zero: pages the stream must carry */
+	memcpy(buf, &pages, sizeof(pages));
+	p = buf;
+	len = sizeof(pages) + (left < (1u << 20) ? left : (1u << 20));
+	left -= len - sizeof(pages);
+	for (;;) {
+		rc = migr__write_all(fd, p, len);
+		if (rc || !left)
+			break;
+		p = buf + sizeof(pages);
+		len = left < (1u << 20) ? left : (1u << 20);
+		left -= len;
+	}
+	free(buf);
 	return rc;
 }
 
