@@ -32,6 +32,12 @@ declare -A LAB_HV LAB_INDEX
 lab_log() { echo "lab: $*" >&2; }
 
 lab_prepare() {
+	# the dom0 image carries the libraries of the programs in build/bin (mkimage.sh): they
+	# must be built first, or migr's package would not find its libraries in the lab
+	if [ ! -x "$LAB_TOP/build/bin/migrd" ]; then
+		lab_log "building migr first (make), for the libraries its programs need in dom0"
+		make -C "$LAB_TOP" -j2 >&2 || return 1
+	fi
 	"$LAB_TOP/tests/nested/lab/fetch.sh" "$LAB_CACHE" >&2 &&
 	"$LAB_TOP/tests/nested/lab/mkimage.sh" "$LAB_CACHE" >&2 &&
 	lab_package
