@@ -434,6 +434,7 @@ static int on_suspend(void *arg)
 	migr__send_report(s);
 	migr_conn_blackout(s->c, true);   /* the process's other streams hold their sends */
 	s->t_suspend_req = migr__now_us();
+	s->res->blackout_start_unix_us = migr__realtime_us();
 	rc = fault(s, MIGR_FI_SUSPEND, 0);
 	if (rc)
 		return rc == -EIO ? -ETIMEDOUT : rc;   /* as a guest that does not suspend */

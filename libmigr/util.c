@@ -21,6 +21,14 @@ uint64_t migr__now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+uint64_t migr__realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void migr__log(struct xentoollog_logger *lg, xentoollog_level level, const char *fmt, ...)
 {
 	va_list ap;

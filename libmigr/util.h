@@ -11,6 +11,7 @@
 
 /* Monotonic clock. */
 uint64_t migr__now_us(void);
+uint64_t migr__realtime_us(void);    /* CLOCK_REALTIME, for stamps others read */
 uint64_t migr__now_ns(void);
 
 /* write() until done (EINTR retried); 0 or -errno. */

@@ -354,7 +354,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"zero_bytes\":%llu,\"compressed_bytes\":%llu,\"compress_saved_bytes\":%llu,"
 		"\"compress\":\"%s\",\"throttle_max_pct\":%u,"
-		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,"
+		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,\"blackout_start_unix_ms\":%.3f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
 		"\"suspend_ms\":%.1f,"
 		"\"final_send_ms\":%.1f,"
@@ -370,6 +370,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		(unsigned long long)r->zero_bytes, (unsigned long long)r->compressed_bytes,
 		(unsigned long long)r->compress_saved_bytes, migr_compress_name(r->compress),
 		r->throttle_max_pct, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		r->blackout_start_unix_us / 1000.0,
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us), ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),
 		net_back, first_frame, r->vifs, r->vifs_connected, r->dst_domid);

@@ -195,6 +195,8 @@ struct migr_result {
 	 * target. Parts on the source's clock, except restore_tail/devices/unpause which
 	 * the target measures (0 when it does not report them: stock xl). */
 	uint64_t blackout_us;
+	uint64_t blackout_start_unix_us;   /* the wall clock (CLOCK_REALTIME) at the suspend request,
+	                                    * to line the blackout up with other logs; 0: none */
 	uint64_t suspend_us;               /* request to guest suspended */
 	uint64_t final_send_us;            /* suspended to stream end written */
 	uint64_t restore_tail_us;          /* target: stream end to restored (incl. devices) */

@@ -2,7 +2,7 @@
 """Reads a `fwdtraf udp-flow` log (tests/net/fwdtraf.c) taken across one migration and says
 where the datagrams that never came back were sent.
 
-    flow.py LOG BLACKOUT_MS [SLACK_MS]
+    flow.py LOG BLACKOUT_MS [SLACK_MS [START_UNIX_MS]]
 
 The guest echoes every datagram; it stops at the suspend and starts again once it runs on
 the target and frames reach it. The longest stretch of datagrams without an echo is the
@@ -13,8 +13,13 @@ default 50: the path's latency and the send period). A lost datagram sent inside
 window was lost to the blackout; one sent after it was lost to the network (the fabric had
 not rerouted and nothing forwarded it). No clock of the lab hosts is needed.
 
+With START_UNIX_MS (the source's wall clock at the suspend request, `blackout_start_unix_ms`
+of `migr migrate --json`; the lab hosts set their clocks from the lab's) the window starts
+there instead, and a datagram lost before it was lost during pre-copy (the guest or its
+dom0 too slow to answer: the brownout), counted apart as lost_precopy.
+
 Prints one line:
-    udp: sent=N echoed=M lost=L lost_in_blackout=K lost_outside=O gap_ms=G gap_over_blackout_ms=X
+    udp: sent=N echoed=M lost=L lost_in_blackout=K lost_outside=O lost_precopy=P gap_ms=G gap_over_blackout_ms=X
 and, when datagrams were lost, where: the runs of consecutive lost datagrams (at most 12),
 each as the send times of its first and last datagram in ms from the start of the outage
 (negative: before it) and its length:
@@ -26,6 +31,7 @@ import sys
 def main():
     path, blackout_ms = sys.argv[1], float(sys.argv[2])
     slack_ms = float(sys.argv[3]) if len(sys.argv) > 3 else 50.0
+    anchor = float(sys.argv[4]) * 1e6 if len(sys.argv) > 4 and float(sys.argv[4]) > 0 else None
     sent, echoed = {}, {}
     for line in open(path):
         f = line.split()
@@ -34,8 +40,8 @@ def main():
         elif len(f) == 3:
             echoed.setdefault(int(f[0]), int(f[2]))
     if not sent:
-        print("udp: sent=0 echoed=0 lost=0 lost_in_blackout=0 lost_outside=0 gap_ms=0 "
-              "gap_over_blackout_ms=0")
+        print("udp: sent=0 echoed=0 lost=0 lost_in_blackout=0 lost_outside=0 lost_precopy=0 "
+              "gap_ms=0 gap_over_blackout_ms=0")
         return 1
     seqs = sorted(sent)
     # the longest run of datagrams without an echo, bounded by echoed ones
@@ -56,15 +62,19 @@ def main():
         start = sent[best[1]]
         # the outage as the client saw it: from the last echo before to the first after
         gap_ms = (echoed[best[2]] - echoed[best[1]]) / 1e6
-    in_bo = out = 0
+    if anchor is not None:
+        start = anchor
+    in_bo = out = pre = 0
     for s in lost:
         if start is not None and start <= sent[s] <= start + (blackout_ms + slack_ms) * 1e6:
             in_bo += 1
+        elif anchor is not None and sent[s] < start:
+            pre += 1
         else:
             out += 1
-    print("udp: sent=%d echoed=%d lost=%d lost_in_blackout=%d lost_outside=%d gap_ms=%.0f "
-          "gap_over_blackout_ms=%.0f" % (len(sent), len(echoed), len(lost), in_bo, out, gap_ms,
-                                         gap_ms - blackout_ms))
+    print("udp: sent=%d echoed=%d lost=%d lost_in_blackout=%d lost_outside=%d lost_precopy=%d "
+          "gap_ms=%.0f gap_over_blackout_ms=%.0f" % (len(sent), len(echoed), len(lost), in_bo,
+                                                     out, pre, gap_ms, gap_ms - blackout_ms))
     if lost:
         base = start if start is not None else sent[seqs[0]]
         runs, first, prev = [], lost[0], lost[0]

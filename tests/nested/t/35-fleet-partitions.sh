@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# lab: stock
+# lab-suite: extended
+# 35-fleet-partitions: three hosts a, b, c and a real etcd in the lab's namespace; the
+# commit fenced by etcd (docs/etcd.md) with the network split at GO, each case in turn.
+# After every case the guest runs on exactly one of the three hosts, its memory verified,
+# and its location key in etcd names that host:
+#   1. a cut off from etcd at GO (the fault point fence-swap holds the source there while
+#      the test drops a's packets to etcd): the swap never lands, a cannot tell
+#      (undecided, exit 4), b's copy is destroyed at its GO deadline; once a reaches etcd
+#      again, `migr resolve` resumes the guest on a
+#   2. c cut off from etcd at GO (fence-check holds the target): c never unpauses its copy,
+#      destroys it and says so; a gives the key back and resumes the guest (exit 3)
+#   3. a cut off from b at GO (go holds the source; the lab's bridge drops what a and b
+#      send each other): GO never arrives, a is undecided with the key already naming b;
+#      b destroys its copy at its deadline; once the wire is mended `migr resolve` learns
+#      that from b, gives the key back and resumes the guest on a
+#   4. etcd stopped before a migration a -> c: refused cleanly, the guest untouched
+#   5. a fenced migration a -> c: the key names c with the migration's id
+# Host c is booted by this test and shut down at its end.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/20-lib.inc"
+
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+	{ echo "SKIP: no etcd installed (etcd-server, etcd-client)"; exit 77; }
+eng_begin a:stock b:stock
+
+EP=http://169.254.10.254:2379
+ETCD_PID=
+C_BOOTED=
+etcd_data=$LAB_RUN/fleet-etcd
+fleet_cleanup() {
+	ip netns exec "$LAB_NS" nft delete table inet migrfence 2>/dev/null
+	ip netns exec "$LAB_NS" nft delete table bridge migrcut 2>/dev/null
+	[ -n "$ETCD_PID" ] && kill -CONT "$ETCD_PID" 2>/dev/null
+	[ -n "$ETCD_PID" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+	ETCD_PID=
+	rm -rf "$etcd_data"
+	if [ -n "$C_BOOTED" ]; then
+		lab_power_cut c
+		ip -n "$LAB_NS" link del tap-c 2>/dev/null
+		LAB_HOSTS=$(echo " $LAB_HOSTS " | sed "s/ c / /; s/^ *//; s/ *$//")
+		C_BOOTED=
+	fi
+}
+trap 'fleet_cleanup; [ -z "${LAB_HOSTS_ENV:-}" ] && lab_down' EXIT
+
+exit_of() { echo "$1" | awk -F= '/^exit=/{e=$2} END{print e+0}'; }
+
+# the third host, beside the two the suite booted
+if ! echo " $LAB_HOSTS " | grep -q ' c '; then
+	t0=$SECONDS
+	lab_boot c:stock || { echo "host c did not boot"; tail -n 30 "$(lab_serial c)"; exit 1; }
+	C_BOOTED=1
+	echo "host c up in $((SECONDS - t0)) s"
+	key=$(lab_sh a "cat $PSK") && lab_sh c "mkdir -p /etc/migr && umask 077 && echo '$key' >$PSK" ||
+		{ echo "cannot give c the lab's key"; exit 1; }
+fi
+
+rm -rf "$etcd_data"
+ip netns exec "$LAB_NS" etcd --name lab --data-dir "$etcd_data" \
+	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
+	--listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
+	--initial-cluster lab=http://127.0.0.1:23800 >"$LAB_RUN/fleet-etcd.log" 2>&1 &
+ETCD_PID=$!
+ectl() { ip netns exec "$LAB_NS" env ETCDCTL_API=3 etcdctl --endpoints "$EP" --dial-timeout 3s "$@"; }
+t0=$SECONDS
+until ectl endpoint health >/dev/null 2>&1; do
+	[ $((SECONDS - t0)) -ge 60 ] && { echo "etcd did not start:"; tail -n 20 "$LAB_RUN/fleet-etcd.log"; exit 1; }
+	sleep 0.5
+done
+echo "etcd up at $EP (pid $ETCD_PID)"
+
+location() { ectl get --prefix /migr/guests/ --print-value-only; }
+
+# only HOST runs g1, the two others have no copy of it; its memory verifies; the key names HOST
+one_place() {
+	local host=$1 label=$2 h loc
+	eng_running "$host" g1 || return 1
+	for h in a b c; do [ "$h" = "$host" ] || eng_absent "$h" g1; done
+	eng_verify "$host" g1
+	loc=$(location)
+	echo "location: $loc"
+	echo "$loc" | grep -q "\"host\":\"$host\"" || eng_fail "$label: the location key does not name $host"
+}
+
+# etcd_cut HOST / etcd_mend: HOST's packets to etcd are dropped, and no longer
+etcd_cut() {
+	ip netns exec "$LAB_NS" nft -f - <<EOF
+table inet migrfence {
+	chain in {
+		type filter hook input priority 0;
+		ip saddr $(lab_ip "$1") tcp dport 2379 drop
+	}
+}
+EOF
+}
+etcd_mend() { ip netns exec "$LAB_NS" nft delete table inet migrfence; }
+
+# wire_cut A B / wire_mend: the lab's bridge drops what A and B send each other
+wire_cut() {
+	ip netns exec "$LAB_NS" nft -f - <<EOF
+table bridge migrcut {
+	chain cut {
+		type filter hook forward priority 0;
+		ip saddr $(lab_ip "$1") ip daddr $(lab_ip "$2") drop
+		ip saddr $(lab_ip "$2") ip daddr $(lab_ip "$1") drop
+	}
+}
+EOF
+}
+wire_mend() { ip netns exec "$LAB_NS" nft delete table bridge migrcut; }
+
+# at_fault HOST ID POINT: waits until command ID on HOST stops at the fault point POINT
+at_fault() {
+	local f=$LAB_RUN/$1/share/cmd/$2.out t0=$SECONDS
+	until grep -q "fault injected at $3" "$f" 2>/dev/null; do
+		if [ $((SECONDS - t0)) -ge 300 ] || [ -f "$LAB_RUN/$1/share/cmd/$2.rc" ]; then
+			echo "$1 never reached $3:"; tail -n 20 "$f"; return 1
+		fi
+		sleep 0.2
+	done
+	echo "$1 stopped at $3 after $((SECONDS - t0)) s"
+}
+
+mid_of() { echo "$1" | sed -n 's/.*migration \([0-9a-f]\{32\}\).*/\1/p' | head -n 1; }
+FENCE_A="--etcd $EP --etcd-name a"
+
+guest_create a g1 pvh "-w,16,-r,1000,-g,1000" 96 || { echo "guest_create failed"; exit 1; }
+eng_verify a g1 || eng_end
+
+echo "== 1. a cut off from etcd at GO"
+bid=$(eng_migrd b --etcd "$EP")
+eng_listening b "$bid"
+mid=$(lab_sh_bg a "MIGR_FAULT=fence-swap:hang=6000 migr migrate --psk $PSK $FENCE_A g1 $(lab_ip b) 2>&1; echo exit=\$?")
+if at_fault a "$mid" fence-swap; then
+	etcd_cut a
+	out=$(lab_wait a "$mid" 300)
+	echo "$out" | tail -n 12
+	[ "$(exit_of "$out")" = 4 ] || eng_fail "1: exit status is not 4 (undecided)"
+	lab_wait b "$bid" 120 | tail -n 3
+	eng_absent b g1
+	etcd_mend
+	id=$(mid_of "$out")
+	bid=$(eng_migrd b --etcd "$EP")       # answers the resolve from its records
+	eng_listening b "$bid"
+	res=$(lab_sh a "migr resolve --psk $PSK $FENCE_A $id g1 $(lab_ip b) 2>&1; echo exit=\$?" 300)
+	echo "$res"
+	lab_wait b "$bid" 60 >/dev/null
+	[ "$(exit_of "$res")" = 0 ] || eng_fail "1: migr resolve did not settle it"
+else
+	eng_fail "1: the fault point was not reached"
+fi
+one_place a 1
+
+echo "== 2. c cut off from etcd at GO"
+cid=$(lab_sh_bg c "MIGR_FAULT=fence-check:hang=1500 migrd --once --psk $PSK --etcd $EP 2>&1")
+eng_listening c "$cid"
+mid=$(lab_sh_bg a "migr migrate --psk $PSK $FENCE_A g1 $(lab_ip c) 2>&1; echo exit=\$?")
+if at_fault c "$cid" fence-check; then
+	etcd_cut c
+	out=$(lab_wait a "$mid" 300)
+	echo "$out" | tail -n 8
+	[ "$(exit_of "$out")" = 3 ] || eng_fail "2: exit status is not 3 (backed out)"
+	echo "$out" | grep -qi 'etcd\|location' || eng_fail "2: the reason does not name etcd"
+	lab_wait c "$cid" 120 | tail -n 3
+	etcd_mend
+else
+	lab_wait a "$mid" 300 | tail -n 5
+	eng_fail "2: the fault point was not reached"
+fi
+one_place a 2
+
+echo "== 3. a cut off from b at GO"
+bid=$(eng_migrd b --etcd "$EP")
+eng_listening b "$bid"
+mid=$(lab_sh_bg a "MIGR_FAULT=go:hang=3000 migr migrate --psk $PSK $FENCE_A g1 $(lab_ip b) 2>&1; echo exit=\$?")
+if at_fault a "$mid" go; then
+	wire_cut a b
+	loc=$(location)
+	echo "location at GO: $loc"
+	echo "$loc" | grep -q '"host":"b"' || eng_fail "3: the key does not name b at GO"
+	out=$(lab_wait a "$mid" 300)
+	echo "$out" | tail -n 8
+	[ "$(exit_of "$out")" = 4 ] || eng_fail "3: exit status is not 4 (undecided)"
+	lab_wait b "$bid" 120 | tail -n 3
+	eng_absent b g1
+	wire_mend
+	lab_linked a b 30 || eng_fail "3: a does not reach b again"
+	id=$(mid_of "$out")
+	bid=$(eng_migrd b --etcd "$EP")       # answers the resolve from its records
+	eng_listening b "$bid"
+	res=$(lab_sh a "migr resolve --psk $PSK $FENCE_A $id g1 $(lab_ip b) 2>&1; echo exit=\$?" 300)
+	echo "$res"
+	lab_wait b "$bid" 60 >/dev/null
+	[ "$(exit_of "$res")" = 0 ] || eng_fail "3: migr resolve did not settle it"
+else
+	lab_wait a "$mid" 300 | tail -n 5
+	eng_fail "3: the fault point was not reached"
+fi
+one_place a 3
+
+echo "== 4. etcd stopped before a migration a -> c"
+kill -STOP "$ETCD_PID"
+cid=$(eng_migrd c --etcd "$EP")
+eng_listening c "$cid"
+out=$(eng_migrate a g1 c $FENCE_A)
+echo "$out" | tail -n 5
+[ "$(exit_of "$out")" = 3 ] || eng_fail "4: exit status is not 3"
+echo "$out" | grep -q 'etcd' || eng_fail "4: the reason does not name etcd"
+lab_wait c "$cid" 60 | tail -n 3
+kill -CONT "$ETCD_PID"
+one_place a 4
+
+echo "== 5. a fenced migration a -> c"
+cid=$(eng_migrd c --etcd "$EP")
+eng_listening c "$cid"
+out=$(eng_migrate a g1 c $FENCE_A)
+echo "$out" | tail -n 5
+[ "$(exit_of "$out")" = 0 ] || eng_fail "5: exit status is not 0"
+lab_wait c "$cid" 60 | tail -n 3
+one_place c 5
+id=$(mid_of "$out")
+[ -n "$id" ] && { location | grep -q "\"migration\":\"$id\"" || eng_fail "5: the key does not carry migration $id"; }
+lab_sh c "xl destroy g1" >/dev/null 2>&1
+
+eng_end
