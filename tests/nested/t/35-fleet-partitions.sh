@@ -127,7 +127,9 @@ mid_of() { echo "$1" | sed -n 's/.*migration \([0-9a-f]\{32\}\).*/\1/p' | head -
 FENCE_A="--etcd $EP --etcd-name a"
 
 guest_create a g1 pvh "-w,16,-r,1000,-g,1000" 96 || { echo "guest_create failed"; exit 1; }
-eng_verify a g1 || eng_end
+# three emulated hosts share the machine's cores: the guest boots slower than with two
+guest_ping_ready g1 180 || echo "g1 does not answer pings after 180 s"
+eng_verify a g1 || { echo "g1's console:"; tail -n 20 "$(guest_console a g1)"; eng_end; }
 
 echo "== 1. a cut off from etcd at GO"
 bid=$(eng_migrd b --etcd "$EP")
