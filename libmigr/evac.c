@@ -504,7 +504,9 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 	if (ev->st[ap->entry].streaming)
 		ev->st[ap->entry].held_us = p->held_us;
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
-		stream_end(ev, ap->entry, p->sent_bytes, true);
+		/* the link's figures in what it carried: stream bytes count zero pages and
+		 * what compression saved, which never crossed it */
+		stream_end(ev, ap->entry, p->wire_bytes ? p->wire_bytes : p->sent_bytes, true);
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }

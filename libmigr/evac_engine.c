@@ -208,6 +208,7 @@ static void engine_progress(const struct migr_progress *p, void *arg)
 	ep.round = p->round;
 	ep.elapsed_us = p->elapsed_us;
 	ep.sent_bytes = p->sent_bytes;
+	ep.wire_bytes = p->wire_bytes;
 	ep.held_us = p->held_us;
 	ep.remaining_bytes = p->remaining_pages * 4096u;
 	ep.dirty_rate_pps = p->dirty_rate_pps;

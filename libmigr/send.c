@@ -109,6 +109,16 @@ static uint64_t stream_bytes(struct migr__send *s)
 	return st.stream_out;
 }
 
+static uint64_t wire_bytes(struct migr__send *s)
+{
+	struct migr_conn_stats st;
+
+	if (!s->c)
+		return 0;
+	migr_conn_stats(s->c, &st);
+	return st.wire_out;
+}
+
 const char *migr__send_rec_dir(const struct migr__send *s)
 {
 	return s->p.record_dir ? s->p.record_dir : MIGR_SRC_STATE_DIR;
@@ -205,6 +215,7 @@ void migr__send_report(struct migr__send *s)
 	pr.guest_pages = s->guest_pages;
 	pr.sent_pages = s->res->pages_live;
 	pr.sent_bytes = s->c ? stream_bytes(s) : 0;
+	pr.wire_bytes = wire_bytes(s);
 	pr.held_us = migr_conn_gate_held_us(s->c);
 	s->p.progress(&pr, s->p.progress_arg);
 }
@@ -397,6 +408,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pr.guest_pages = s->guest_pages;
 		pr.sent_pages = s->res->pages_live;
 		pr.sent_bytes = bytes;
+		pr.wire_bytes = wire_bytes(s);
 		pr.held_us = migr_conn_gate_held_us(s->c);
 		pr.remaining_pages = v.remaining_pages;
 		pr.dirty_rate_pps = v.dirty_rate_pps;

@@ -53,6 +53,7 @@ struct migr_evac_progress {
 	unsigned int round;
 	uint64_t elapsed_us;
 	uint64_t sent_bytes;
+	uint64_t wire_bytes;           /* what the link carried so far (0: not known) */
 	uint64_t held_us;              /* time its stream waited for another guest's blackout
 	                                  (the gate, migr/transport.h); left out of the link's
 	                                  figures */
@@ -133,7 +134,8 @@ struct migr_evac_guest_result {
 	char reason[MIGR_PLAN_REASON_MAX];    /* why it is not moved (or last retry's cause) */
 	uint64_t started_us, finished_us;     /* since the run began */
 	uint64_t stream_us, stream_bytes;     /* its last stream: start to the end of the
-	                                         final send, and the bytes it moved */
+	                                         final send, and the bytes the link carried
+	                                         for it (stream bytes where not known) */
 	uint64_t stream_held_us;              /* of stream_us, the time it held its sends for
 	                                         another guest's blackout */
 	unsigned int streams_beside_x100;     /* mean streams at once while it moved (the

@@ -75,6 +75,8 @@ struct migr_progress {
 	uint64_t guest_pages;          /* populated pages (the allocation), not the p2m size */
 	uint64_t sent_pages;           /* pages sent live so far */
 	uint64_t sent_bytes;           /* stream bytes so far */
+	uint64_t wire_bytes;           /* bytes on the connection so far (what the link carried:
+	                                  zero pages and compression left out, TLS counted) */
 	uint64_t held_us;              /* time this migration's stream waited for another
 	                                  guest's blackout so far (migr_conn_blackout()) */
 	uint64_t round_pages;          /* pages of this round */
