@@ -3,9 +3,9 @@
 # need. Two nested lab hosts (stock hypervisor); each run evacuates four PVH guests of
 # different sizes and dirty rates from a to b through migrd (`migr evacuate --notice 0`),
 # then verifies every guest's memory on b and removes them. The evacuation measures its
-# own bound in the same run: the bytes its streams moved over the rate one stream got
-# alone (docs/evacuation.md, "Streams, order, makespan"); the makespan runs from the first
-# stream's start to the last guest's end.
+# own bound in the same run: the bytes the link carried for its streams over the rate one
+# stream got alone (docs/evacuation.md, "Streams, order, makespan"); the makespan runs from
+# the first stream's start to the last guest's end.
 #
 # Ends with `bench-evac: guests=N makespan_s=M bound_s=B makespan_ratio=R` (medians over
 # the runs). Knobs: BENCH_EVAC_RUNS (default 3), BENCH_EVAC_PARALLEL (the ceiling of
