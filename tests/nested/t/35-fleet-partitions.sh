@@ -126,7 +126,7 @@ at_fault() {
 mid_of() { echo "$1" | sed -n 's/.*migration \([0-9a-f]\{32\}\).*/\1/p' | head -n 1; }
 FENCE_A="--etcd $EP --etcd-name a"
 
-guest_create a g1 pvh "-w,16,-r,1000,-g,1000" 96 || { echo "guest_create failed"; exit 1; }
+guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; exit 1; }
 # three emulated hosts share the machine's cores: the guest boots slower than with two
 guest_ping_ready g1 180 || echo "g1 does not answer pings after 180 s"
 eng_verify a g1 || { echo "g1's console:"; tail -n 20 "$(guest_console a g1)"; eng_end; }
