@@ -16,30 +16,15 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
 	{ echo "SKIP: no etcd installed (etcd-server, etcd-client)"; exit 77; }
 eng_begin a:stock b:stock
 
-EP=http://169.254.10.254:2379
-ETCD_PID=
-etcd_data=$LAB_RUN/fence-etcd
+EP=$LAB_ETCD_EP
 fence_cleanup() {
 	ip netns exec "$LAB_NS" nft delete table inet migrfence 2>/dev/null
-	[ -n "$ETCD_PID" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
-	ETCD_PID=
-	rm -rf "$etcd_data"
+	lab_etcd_stop
 }
 trap 'fence_cleanup; [ -z "${LAB_HOSTS_ENV:-}" ] && lab_down' EXIT
 
-rm -rf "$etcd_data"
-ip netns exec "$LAB_NS" etcd --name lab --data-dir "$etcd_data" \
-	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
-	--listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
-	--initial-cluster lab=http://127.0.0.1:23800 >"$LAB_RUN/fence-etcd.log" 2>&1 &
-ETCD_PID=$!
-ectl() { ip netns exec "$LAB_NS" env ETCDCTL_API=3 etcdctl --endpoints "$EP" --dial-timeout 3s "$@"; }
-t0=$SECONDS
-until ectl endpoint health >/dev/null 2>&1; do
-	[ $((SECONDS - t0)) -ge 60 ] && { echo "etcd did not start:"; tail -n 20 "$LAB_RUN/fence-etcd.log"; exit 1; }
-	sleep 0.5
-done
-echo "etcd up at $EP (pid $ETCD_PID)"
+lab_etcd_start fence-etcd || exit 1
+ectl() { lab_ectl "$@"; }
 
 # location: the guest's location record in etcd (there is one guest)
 location() { ectl get --prefix /migr/guests/ --print-value-only; }
@@ -99,7 +84,7 @@ eng_running b g1
 eng_absent a g1
 
 echo "== 4. etcd stopped before a migration"
-kill -STOP "$ETCD_PID"
+kill -STOP "$LAB_ETCD_PID"
 id=$(eng_migrd a --etcd "$EP")
 eng_listening a "$id"
 out=$(eng_migrate b g1 a --etcd "$EP" --etcd-name b)
@@ -107,7 +92,7 @@ echo "$out"
 echo "$out" | grep -q '^exit=3$' || eng_fail "4: exit status is not 3"
 echo "$out" | grep -q 'etcd' || eng_fail "4: the reason does not name etcd"
 lab_wait a "$id" 60 | tail -n 3
-kill -CONT "$ETCD_PID"
+kill -CONT "$LAB_ETCD_PID"
 eng_running b g1
 eng_absent a g1
 eng_verify b g1

@@ -25,17 +25,12 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
 	{ echo "SKIP: no etcd installed (etcd-server, etcd-client)"; exit 77; }
 eng_begin a:stock b:stock
 
-EP=http://169.254.10.254:2379
-ETCD_PID=
+EP=$LAB_ETCD_EP
 C_BOOTED=
-etcd_data=$LAB_RUN/fleet-etcd
 fleet_cleanup() {
 	ip netns exec "$LAB_NS" nft delete table inet migrfence 2>/dev/null
 	ip netns exec "$LAB_NS" nft delete table bridge migrcut 2>/dev/null
-	[ -n "$ETCD_PID" ] && kill -CONT "$ETCD_PID" 2>/dev/null
-	[ -n "$ETCD_PID" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
-	ETCD_PID=
-	rm -rf "$etcd_data"
+	lab_etcd_stop
 	if [ -n "$C_BOOTED" ]; then
 		lab_power_cut c
 		ip -n "$LAB_NS" link del tap-c 2>/dev/null
@@ -57,19 +52,8 @@ if ! echo " $LAB_HOSTS " | grep -q ' c '; then
 		{ echo "cannot give c the lab's key"; exit 1; }
 fi
 
-rm -rf "$etcd_data"
-ip netns exec "$LAB_NS" etcd --name lab --data-dir "$etcd_data" \
-	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
-	--listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
-	--initial-cluster lab=http://127.0.0.1:23800 >"$LAB_RUN/fleet-etcd.log" 2>&1 &
-ETCD_PID=$!
-ectl() { ip netns exec "$LAB_NS" env ETCDCTL_API=3 etcdctl --endpoints "$EP" --dial-timeout 3s "$@"; }
-t0=$SECONDS
-until ectl endpoint health >/dev/null 2>&1; do
-	[ $((SECONDS - t0)) -ge 60 ] && { echo "etcd did not start:"; tail -n 20 "$LAB_RUN/fleet-etcd.log"; exit 1; }
-	sleep 0.5
-done
-echo "etcd up at $EP (pid $ETCD_PID)"
+lab_etcd_start fleet-etcd || exit 1
+ectl() { lab_ectl "$@"; }
 
 location() { ectl get --prefix /migr/guests/ --print-value-only; }
 
@@ -129,6 +113,18 @@ at_fault() {
 mid_of() { echo "$1" | sed -n 's/.*migration \([0-9a-f]\{32\}\).*/\1/p' | head -n 1; }
 FENCE_A="--etcd $EP --etcd-name a"
 
+# resolve_on_a ID LABEL: `migr resolve` on a for migration ID toward b, answered by a migrd
+# started on b for it (from its records); it must settle the migration
+resolve_on_a() {
+	local id=$1 label=$2 bid res
+	bid=$(eng_migrd b --etcd "$EP")
+	eng_listening b "$bid"
+	res=$(lab_sh a "migr resolve --psk $PSK $FENCE_A $id g1 $(lab_ip b) 2>&1; echo exit=\$?" 300)
+	echo "$res"
+	lab_wait b "$bid" 60 >/dev/null
+	[ "$(exit_of "$res")" = 0 ] || eng_fail "$label: migr resolve did not settle it"
+}
+
 guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; exit 1; }
 # three emulated hosts share the machine's cores: the guest boots slower than with two
 guest_ping_ready g1 180 || echo "g1 does not answer pings after 180 s"
@@ -146,13 +142,7 @@ if at_fault a "$mid" fence-swap; then
 	lab_wait b "$bid" 120 | tail -n 3
 	eng_absent b g1
 	etcd_mend
-	id=$(mid_of "$out")
-	bid=$(eng_migrd b --etcd "$EP")       # answers the resolve from its records
-	eng_listening b "$bid"
-	res=$(lab_sh a "migr resolve --psk $PSK $FENCE_A $id g1 $(lab_ip b) 2>&1; echo exit=\$?" 300)
-	echo "$res"
-	lab_wait b "$bid" 60 >/dev/null
-	[ "$(exit_of "$res")" = 0 ] || eng_fail "1: migr resolve did not settle it"
+	resolve_on_a "$(mid_of "$out")" 1
 else
 	eng_fail "1: the fault point was not reached"
 fi
@@ -192,13 +182,7 @@ if at_fault a "$mid" go; then
 	eng_absent b g1
 	wire_mend
 	lab_linked a b 30 || eng_fail "3: a does not reach b again"
-	id=$(mid_of "$out")
-	bid=$(eng_migrd b --etcd "$EP")       # answers the resolve from its records
-	eng_listening b "$bid"
-	res=$(lab_sh a "migr resolve --psk $PSK $FENCE_A $id g1 $(lab_ip b) 2>&1; echo exit=\$?" 300)
-	echo "$res"
-	lab_wait b "$bid" 60 >/dev/null
-	[ "$(exit_of "$res")" = 0 ] || eng_fail "3: migr resolve did not settle it"
+	resolve_on_a "$(mid_of "$out")" 3
 else
 	lab_wait a "$mid" 300 | tail -n 5
 	eng_fail "3: the fault point was not reached"
@@ -206,7 +190,7 @@ fi
 one_place a 3
 
 echo "== 4. etcd stopped before a migration a -> c"
-kill -STOP "$ETCD_PID"
+kill -STOP "$LAB_ETCD_PID"
 cid=$(eng_migrd c --etcd "$EP")
 eng_listening c "$cid"
 out=$(eng_migrate a g1 c $FENCE_A)
@@ -214,7 +198,7 @@ echo "$out" | tail -n 5
 [ "$(exit_of "$out")" = 3 ] || eng_fail "4: exit status is not 3"
 echo "$out" | grep -q 'etcd' || eng_fail "4: the reason does not name etcd"
 lab_wait c "$cid" 60 | tail -n 3
-kill -CONT "$ETCD_PID"
+kill -CONT "$LAB_ETCD_PID"
 one_place a 4
 
 echo "== 5. a fenced migration a -> c"
