@@ -938,26 +938,31 @@ static void start_hold(struct migr_fwd *f)
 	f->hold = MIGR_FWD_HOLD_HOLDING;
 }
 
+/* The root qdisc of the device asked for (q->ifindex); any other message is skipped. */
 static int collect_qdisc(const struct nlmsghdr *nlh, void *data)
 {
-	struct migr__fwd_qdisc *q = data;
+	struct migr__fwd_qdisc *q = data, got;
 
-	if (migr__fwd_parse_qdisc(nlh, q) == 0 && strcmp(q->kind, "plug"))
-		q->kind[0] = '\0';
+	if (migr__fwd_parse_qdisc(nlh, &got) == 0 && got.ifindex == q->ifindex)
+		*q = got;
 	return MNL_CB_OK;
 }
 
 /* While holding: what is in the hold now. */
 static int read_hold(struct migr_fwd *f)
 {
-	struct migr__fwd_qdisc q = { 0 };
+	struct migr__fwd_qdisc q = { .ifindex = f->vx_ifindex };
 	int rc;
 
 	rc = migr__nl_talk(f->nl, migr__fwd_msg_getroot(f->buf, f->vx_ifindex), collect_qdisc, &q);
 	if (rc)
 		return rc;
-	if (strcmp(q.kind, "plug"))
+	if (strcmp(q.kind, "plug")) {
+		flog(f->lg, XTL_WARN, 0, "%s: the root qdisc of %s is %s%s%s, not the hold's plug",
+		     f->id, f->ifname, q.kind[0] ? "\"" : "", q.kind[0] ? q.kind : "not reported",
+		     q.kind[0] ? "\"" : "");
 		return -ENOENT;
+	}
 	f->held_packets = q.qlen;
 	f->held_bytes = q.backlog;
 	f->hold_dropped = q.drops;
