@@ -310,11 +310,7 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 
 /* What a finished stream says about the link, MEASURED only: alone, one stream's rate;
  * beside others (a quarter more streams than one, harmonic mean), whether they added to
- * it: its rate times that mean is what they moved together if they shared the link.
- * Streams that add (1.2x one alone or more) grow the window; streams that share without
- * loss (0.9x-1.2x) keep it, since then one guest's fixed costs (pre-flight, blackout,
- * restore tail, network back) pass while the other streams at the link's full rate;
- * streams that lose (under 0.9x: two compete for a dom0's CPU) shrink it for good. */
+ * it: its rate times that mean is what they moved together if they shared the link. */
 static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint64_t beside_x100)
 {
 	uint64_t rate = bytes * 1000000u / us, together = rate * beside_x100 / 100;
@@ -334,16 +330,11 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
 			 "together, one alone %.1f MiB/s: they add", beside_x100 / 100.0,
 			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
-	} else if (ev->rate1_Bps && together * 10 >= ev->rate1_Bps * 9) {
-		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
-			 "together, one alone %.1f MiB/s: they share the link without loss, "
-			 "and one's fixed costs pass while another streams", beside_x100 / 100.0,
-			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
 	} else if (ev->rate1_Bps) {
 		w = ev->window > 1 ? ev->window - 1 : 1;
 		ev->ceiling = w;   /* not tried again */
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
-			 "together, one alone %.1f MiB/s: they lose by sharing", beside_x100 / 100.0,
+			 "together, one alone %.1f MiB/s: they only share the link", beside_x100 / 100.0,
 			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
 	}
 	ev->window = w;

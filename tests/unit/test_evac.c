@@ -782,9 +782,8 @@ static void test_window_one(void)
 	CHECK_EQ(s.window_max, 1);
 }
 
-/* Measured on a link that shares without loss: one stream, a try with two, kept (one's
- * tail passes while the other streams), never three. Two streams carry 5% more than one
- * (the middle of the 0.9x-1.2x band: a loaded machine's ticks move the measure). */
+/* Measured on a link that only shares (two streams carry 5% more than one): one stream,
+ * a try with two, back to one. */
 static void test_window_shares(void)
 {
 	struct migr_evac_summary s;
@@ -796,30 +795,12 @@ static void test_window_shares(void)
 	/* the link's rate and the bytes in what it carried, not in stream bytes (3x) */
 	CHECK(s.stream_Bps > (50u << 20) && s.stream_Bps < (150u << 20));
 	CHECK_EQ(s.window_max, 2);
-	CHECK_EQ(s.window, 2);
-	CHECK(strstr(s.window_why, "without loss") != NULL);
+	CHECK_EQ(s.window, 1);
+	CHECK(strstr(s.window_why, "only share") != NULL);
 	CHECK(l.max_streams <= 2);
 	CHECK(s.bytes >= 6 * l.bytes_each && s.bytes < 2 * 6 * l.bytes_each);
 	CHECK(s.bound_us > 0 && s.makespan_us >= s.bound_us / 2);
 	printf("window (sharing link): makespan %.0f ms, bound %.0f ms, %s\n",
-	       s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
-}
-
-/* Measured on a link that loses a third when shared: one stream, a try with two, back to
- * one for good. */
-static void test_window_loses(void)
-{
-	struct migr_evac_summary s;
-	struct link l;
-
-	link_init(&l, false, 20);
-	l.share_pct = 60;
-	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 4, 6, &s, NULL);
-	CHECK_EQ(s.window_max, 2);
-	CHECK_EQ(s.window, 1);
-	CHECK(strstr(s.window_why, "lose by sharing") != NULL);
-	CHECK(l.max_streams <= 2);
-	printf("window (losing link): makespan %.0f ms, bound %.0f ms, %s\n",
 	       s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
 }
 
@@ -882,7 +863,6 @@ int main(void)
 	test_notice_xenstore();
 	test_window_one();
 	test_window_shares();
-	test_window_loses();
 	test_window_adds();
 	test_window_held();
 	return unit_done("test_evac");
