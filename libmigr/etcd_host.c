@@ -204,6 +204,7 @@ int migr_etcd_host_encode(const struct migr_etcd_host *h, char **json_r, size_t 
 	yajl_gen_map_open(g);
 	g_knum(g, "schema", MIGR_ETCD_SCHEMA);
 	g_kstr(g, "name", h->name);
+	g_kstr(g, "group", h->group);
 	g_kstr(g, "address", h->address);
 	g_kstr(g, "xen", h->xen);
 	g_knum(g, "xen_major", h->xen_major);
@@ -358,6 +359,8 @@ int migr_etcd_host_parse(const char *json, size_t len, struct migr_etcd_host *h_
 	mem = get(root, "memory");
 	guests = get(root, "guests");
 	if (get_str(root, "name", h.name, sizeof(h.name), false) || !migr_etcd_name_ok(h.name) ||
+	    (get(root, "group") && (get_str(root, "group", h.group, sizeof(h.group), true) ||
+				    (h.group[0] && !migr_etcd_name_ok(h.group)))) ||
 	    get_str(root, "address", h.address, sizeof(h.address), false) ||
 	    migr_hostport_check(h.address, NULL, 0) ||
 	    get_str(root, "xen", h.xen, sizeof(h.xen), true) ||
