@@ -618,8 +618,14 @@ int migr_drain_read(struct migr_etcd *e, struct migr_drain_view *v_r,
 	unsigned int n = 0, nkv = 0;
 	int rc;
 
-	if ((rc = migr_drain_state_read(e, &v.state, lg)) ||
-	    (rc = entries_read(e, &en, &n, &v.skipped, lg)))
+	rc = migr_drain_state_read(e, &v.state, lg);
+	if (rc == -EPROTO || rc == -ENOTSUP) {
+		/* The queue is still worth showing; nobody starts a drain meanwhile. */
+		v.state_broken = rc;
+		v.state.window = 1;
+		rc = 0;
+	}
+	if (rc || (rc = entries_read(e, &en, &n, &v.skipped, lg)))
 		goto out;
 	rc = -ENOMEM;
 	if (n && !(v.hosts = calloc(n, sizeof(*v.hosts))))

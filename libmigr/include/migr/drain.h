@@ -127,7 +127,11 @@ struct migr_drain_view {
 	unsigned int nhosts;
 	struct migr_drain_view_host *hosts;   /* in queue order (position) */
 	unsigned int skipped;                 /* records that did not parse (logged) */
+	int state_broken;                     /* the state key does not parse (-EPROTO,
+	                                         -ENOTSUP): state reads as the defaults */
 };
+/* The state key, every entry and progress record; a state key that does not parse is
+ * reported in state_broken (no drain starts until it is repaired), not an error. */
 int migr_drain_read(struct migr_etcd *e, struct migr_drain_view *v_r,
 		    struct xentoollog_logger *lg);
 void migr_drain_view_clear(struct migr_drain_view *v);
