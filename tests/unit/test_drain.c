@@ -493,7 +493,7 @@ static void *racer_main(void *arg)
 
 static void test_race_threads(void)
 {
-	for (int round = 0; round < 20; round++) {
+	for (int round = 0; round < 8; round++) {
 		struct migr_etcd_fake *f = NULL;
 		struct racer rs[10];
 		pthread_t th[10];
