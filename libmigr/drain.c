@@ -753,29 +753,61 @@ static int delete_host_keys(struct migr_etcd *e, const char *host)
 	return migr_etcd_del(e, key);
 }
 
-int migr_drain_cancel(struct migr_etcd *e, const char *host, char *msg, size_t msglen,
-		      struct xentoollog_logger *lg)
+/* Where the state key has host: -1 not out, 0 draining, 1 done. */
+static int out_as(struct migr_etcd *e, const char *host, struct xentoollog_logger *lg, int *as_r)
+{
+	struct migr_drain_state s;
+	int rc, i;
+
+	if ((rc = migr_drain_state_read(e, &s, lg)))
+		return rc;
+	i = migr_drain_state_find(&s, host);
+	*as_r = i < 0 ? -1 : s.out[i].done;
+	migr_drain_state_clear(&s);
+	return 0;
+}
+
+static int release_any(struct migr_drain_state *s, void *arg)
+{
+	int i = migr_drain_state_find(s, arg);
+
+	if (i < 0)
+		return 1;
+	state_remove(s, i);
+	return 0;
+}
+
+int migr_drain_cancel(struct migr_etcd *e, const char *host, bool force, char *msg,
+		      size_t msglen, struct xentoollog_logger *lg)
 {
 	struct migr_drain_entry en;
-	struct migr_drain_state s;
 	bool won = false, out_done = false;
-	int rc, i;
+	int rc, as;
 
 	if (!migr_etcd_name_ok(host)) {
 		migr__text(msg, msglen, "\"%s\" is not a host name", host);
 		return -EINVAL;
 	}
-	if ((rc = migr_drain_state_read(e, &s, lg)))
+	if ((rc = out_as(e, host, lg, &as)))
 		return rc;
-	i = migr_drain_state_find(&s, host);
-	if (i >= 0 && !s.out[i].done) {
-		migr_drain_state_clear(&s);
+	if (as == 0 && force) {
+		/* The operator says its migrd is gone for good: its slot and domain are freed. */
+		if ((rc = state_update(e, release_any, (void *)host, lg)) ||
+		    (rc = delete_host_keys(e, host)))
+			return rc;
+		migr__log(lg, XTL_WARN, "drain: %s taken out of the drains while draining (forced)",
+			  host);
+		migr__text(msg, msglen, "%s is out of the drains (forced while draining: its "
+			   "guests stay where they are)", host);
+		return 0;
+	}
+	if (as == 0) {
 		migr__text(msg, msglen, "%s is draining: `migr cancel` on %s stops its evacuation "
-			   "(the drain then fails and frees its slot)", host, host);
+			   "(the drain then fails and frees its slot); --force if its migrd is gone "
+			   "for good", host, host);
 		return -EBUSY;
 	}
-	out_done = i >= 0;
-	migr_drain_state_clear(&s);
+	out_done = as == 1;
 	rc = entry_read(e, host, &en, lg);
 	if (rc == -ENOENT && !out_done) {
 		migr__text(msg, msglen, "%s is not in the drain queue", host);
@@ -798,9 +830,14 @@ int migr_drain_cancel(struct migr_etcd *e, const char *host, char *msg, size_t m
 			return -EAGAIN;
 		}
 	} else if (en.status == MIGR_DRAIN_DRAINING && !out_done) {
-		migr__text(msg, msglen, "%s is draining: `migr cancel` on %s stops its evacuation",
-			   host, host);
-		return -EBUSY;
+		/* The state key does not list it: a stale entry, unless its turn was taken
+		 * between the two reads. */
+		if ((rc = out_as(e, host, lg, &as)))
+			return rc;
+		if (as == 0) {
+			migr__text(msg, msglen, "%s started draining meanwhile", host);
+			return -EBUSY;
+		}
 	}
 out_delete:
 	if (out_done && (rc = state_update(e, release_done, (void *)host, lg))) {
@@ -1285,6 +1322,8 @@ static int agent_evacuate(struct migr_drain_agent *a, const char *targets)
 		wait_why(a, "an evacuation runs here already");
 		return 0;
 	}
+	if (rc == -ECANCELED)
+		return 0;   /* migrd is stopping: the drain is picked up at its next start */
 	if (rc) {
 		char reason[MIGR_DRAIN_TEXT_MAX];
 
@@ -1318,9 +1357,13 @@ static int agent_poll(struct migr_drain_agent *a)
 	/* It ended: what is left here decides. */
 	a->running = false;
 	if (!a->o.ops->guests_left(a->o.arg, &left)) {
-		p->left = left > p->total ? p->total : left;
-		if (p->moved + p->left > p->total)
-			p->moved = p->total - p->left;
+		/* What is on the host decides, not the figures: an evacuation that ended before
+		 * it ran (its plan failed) reports none, or the last one's. */
+		p->left = left;
+		if (p->moved > UINT32_MAX - left || p->moved + left > p->total)
+			p->total = p->moved > UINT32_MAX - left ? left : p->moved + left;
+		if (p->moved > p->total)
+			p->moved = p->total - left;
 	}
 	p->nflight = 0;
 	migr_drain_progress_put(a->o.etcd, a->self, p);   /* for people: its failure is not the drain's */

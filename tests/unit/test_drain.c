@@ -251,7 +251,8 @@ static void test_transitions(void)
 	out_list(e, outs, sizeof(outs));
 	CHECK_STR(outs, "h1:d");
 	CHECK_EQ(try_start(e, "h1", why, sizeof(why)), 0);           /* draining, not queued */
-	CHECK_EQ(migr_drain_cancel(e, "h1", msg, sizeof(msg), NULL), -EBUSY);
+	CHECK_EQ(migr_drain_cancel(e, "h1", false, msg, sizeof(msg), NULL), -EBUSY);
+	CHECK(strstr(msg, "--force") != NULL);
 	/* done: in maintenance, its slot taken by nobody, its group busy */
 	CHECK_EQ(migr_drain_finish(e, "h1", true, NULL, 1100, NULL), 0);
 	en = entry_of(e, "h1");
@@ -276,11 +277,11 @@ static void test_transitions(void)
 	CHECK_EQ(en.position, pos2);
 	CHECK(en.position > pos);
 	/* cancel: a queued host leaves the queue; a drained one is back in service */
-	CHECK_EQ(migr_drain_cancel(e, "h2", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "h2", false, msg, sizeof(msg), NULL), 0);
 	CHECK_STR(msg, "h2 is out of the drain queue");
 	CHECK_EQ(entry_of(e, "h2").status, 0);
-	CHECK_EQ(migr_drain_cancel(e, "h2", msg, sizeof(msg), NULL), -ENOENT);
-	CHECK_EQ(migr_drain_cancel(e, "h1", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "h2", false, msg, sizeof(msg), NULL), -ENOENT);
+	CHECK_EQ(migr_drain_cancel(e, "h1", false, msg, sizeof(msg), NULL), 0);
 	CHECK_STR(msg, "h1 is back in service");
 	out_list(e, outs, sizeof(outs));
 	CHECK_STR(outs, "");
@@ -340,7 +341,7 @@ static void test_window_and_groups(void)
 	CHECK_EQ(try_start(e, "h6", why, sizeof(why)), 0);
 	CHECK(!strncmp(why, "window:", 7));
 	/* h1 back in service and h5 done: r1 is free for h2 */
-	CHECK_EQ(migr_drain_cancel(e, "h1", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "h1", false, msg, sizeof(msg), NULL), 0);
 	CHECK_EQ(migr_drain_finish(e, "h5", true, NULL, 2100, NULL), 0);
 	CHECK_EQ(try_start(e, "h2", why, sizeof(why)), 1);
 	out_list(e, outs, sizeof(outs));
@@ -385,6 +386,14 @@ static void test_rules_on_state(void)
 	CHECK_EQ(try_start(e, "big", why, sizeof(why)), 0);
 	CHECK(!strncmp(why, "room:", 5));
 	CHECK_EQ(try_start(e, "a", why, sizeof(why)), 1);
+	/* the ghost's migrd is gone for good: the operator forces it out, and its domain is
+	 * free for b */
+	char msg[256], outs[256];
+	CHECK_EQ(migr_drain_cancel(e, "ghost", false, msg, sizeof(msg), NULL), -EBUSY);
+	CHECK_EQ(migr_drain_cancel(e, "ghost", true, msg, sizeof(msg), NULL), 0);
+	out_list(e, outs, sizeof(outs));
+	CHECK_STR(outs, "a:d");
+	CHECK_EQ(try_start(e, "b", why, sizeof(why)), 1);
 	migr_etcd_close(e);
 }
 
@@ -557,7 +566,7 @@ static void test_hostile_etcd(void)
 	CHECK(!v.hosts[0].has_progress);
 	migr_drain_view_clear(&v);
 	enqueue(e, "x", -EPROTO);                   /* its entry is junk: cancel first */
-	CHECK_EQ(migr_drain_cancel(e, "x", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "x", false, msg, sizeof(msg), NULL), 0);
 	enqueue(e, "x", 0);
 	/* a state nobody reads stops every start */
 	const char *bad_state = "{\"schema\":1,\"window\":99999,\"out\":[]}";
@@ -718,7 +727,7 @@ static void test_agent(void)
 	CHECK_EQ(migr_drain_agent_tick(b), 0);      /* a in maintenance: r1 still busy */
 	CHECK_EQ(hb.evacuations, 0);
 	char msg[256];
-	CHECK_EQ(migr_drain_cancel(e, "a", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "a", false, msg, sizeof(msg), NULL), 0);
 	CHECK_EQ(migr_drain_agent_tick(b), 0);
 	CHECK_EQ(hb.evacuations, 1);
 	/* b's evacuation ends with its guest still there: failed, slot freed */
@@ -757,17 +766,34 @@ static void test_agent(void)
 	CHECK_EQ(entry_of(e, "b").status, MIGR_DRAIN_DONE);
 	/* an entry says draining, the state does not (a crash between the two writes of a
 	 * failure): the state wins */
-	CHECK_EQ(migr_drain_cancel(e, "b", msg, sizeof(msg), NULL), 0);
+	CHECK_EQ(migr_drain_cancel(e, "b", false, msg, sizeof(msg), NULL), 0);
 	struct migr_drain_entry stale = { .host = "b", .status = MIGR_DRAIN_DRAINING };
 	char *json = NULL;
 	size_t len;
 	CHECK_EQ(migr_drain_entry_encode(&stale, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(e, MIGR_DRAIN_HOSTS_PREFIX "b", json, len, 0), 0);
+	CHECK_EQ(migr_drain_cancel(e, "b", false, msg, sizeof(msg), NULL), 0);   /* stale */
 	CHECK_EQ(migr_etcd_put(e, MIGR_DRAIN_HOSTS_PREFIX "b", json, len, 0), 0);
 	free(json);
 	CHECK_EQ(migr_drain_agent_tick(b), 0);
 	en = entry_of(e, "b");
 	CHECK_EQ(en.status, MIGR_DRAIN_FAILED);
 	CHECK_STR(en.reason, "its slot in the drain state is gone");
+	/* an evacuation that ends before it ran (its plan failed), its figures empty, the
+	 * guest still here: failed, not done */
+	migr_drain_agent_free(b);
+	memset(&hb, 0, sizeof(hb));
+	hb.guests = 1;
+	b = agent(e, "b", &hb);
+	enqueue(e, "b", 0);
+	CHECK_EQ(migr_drain_agent_tick(b), 0);
+	CHECK_EQ(hb.evacuations, 1);
+	hb.running = false;
+	hb.total = 0;
+	CHECK_EQ(migr_drain_agent_tick(b), 0);
+	en = entry_of(e, "b");
+	CHECK_EQ(en.status, MIGR_DRAIN_FAILED);
+	CHECK(strstr(en.reason, "1 of 1 guests not moved") != NULL);
 	migr_drain_agent_free(a);
 	migr_drain_agent_free(b);
 	migr_etcd_close(e);
@@ -784,7 +810,7 @@ static int cancel_cas(struct migr_etcd *e, const char *k, int64_t rev, const cha
 		char msg[256];
 
 		r->fired = true;
-		r->other_rc = migr_drain_cancel(r->real, r->other, msg, sizeof(msg), NULL);
+		r->other_rc = migr_drain_cancel(r->real, r->other, false, msg, sizeof(msg), NULL);
 	}
 	return migr_etcd_cas(r->real, k, rev, v, l, le, won, cur);
 }

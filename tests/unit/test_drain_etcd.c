@@ -251,7 +251,7 @@ static void test_rolling_drain(void)
 			seen_done[i] = true;
 			ndone++;
 			if (h->entry.status == MIGR_DRAIN_DONE && strcmp(names[i], "h6"))
-				CHECK_EQ(migr_drain_cancel(op, names[i], msg, sizeof(msg), NULL), 0);
+				CHECK_EQ(migr_drain_cancel(op, names[i], false, msg, sizeof(msg), NULL), 0);
 		}
 		migr_drain_view_clear(&v);
 		usleep(10000);

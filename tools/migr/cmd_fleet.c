@@ -5,7 +5,7 @@
  *   migr fleet drain HOST... [--window W]   queue hosts; each host's migrd drains it in turn
  *   migr fleet status [--json]              the queue, each host's progress, guests in flight
  *   migr fleet wait HOST... [--timeout S]   until the hosts are drained (exit 0 only then)
- *   migr fleet cancel HOST...               out of the queue; a drained host back in service
+ *   migr fleet cancel HOST... [--force]     out of the queue; a drained host back in service
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,7 +31,7 @@ static void usage(FILE *f)
 "Usage: migr fleet drain HOST... [--window W] [--requester WHO] --etcd ENDPOINTS\n"
 "       migr fleet status [--json] --etcd ENDPOINTS\n"
 "       migr fleet wait HOST... [--timeout S] --etcd ENDPOINTS\n"
-"       migr fleet cancel HOST... --etcd ENDPOINTS\n"
+"       migr fleet cancel HOST... [--force] --etcd ENDPOINTS\n"
 "\n"
 "Drains across the fleet, kept in etcd (docs/fleet.md). `drain` queues hosts; the migrd\n"
 "of each (with etcd set) evacuates its host when its turn comes: at most W hosts drain at\n"
@@ -54,6 +54,8 @@ static void usage(FILE *f)
 "  cancel HOST...        take a queued or failed host out of the queue, or put a drained\n"
 "                        host back in service; a draining host is refused (stop its\n"
 "                        evacuation with `migr cancel` on it: its drain then fails)\n"
+"  --force               cancel a draining host too: its migrd is gone for good; its\n"
+"                        slot and failure domain are freed, its guests stay where they are\n"
 ETCD_HELP
 "  -v, --verbose         log more\n"
 "Exit status: 0 done; 1 failed (the message says why); 2 usage.\n");
@@ -272,12 +274,12 @@ static int do_wait(struct migr_etcd *e, char **hosts, int n, long timeout_s,
 
 int cmd_fleet(int argc, char **argv)
 {
-	enum { O_ETCD = 256, O_WINDOW, O_REQ, O_JSON, O_TIMEOUT };
+	enum { O_ETCD = 256, O_WINDOW, O_REQ, O_JSON, O_TIMEOUT, O_FORCE };
 	static const struct option opts[] = {
 		{ "etcd", 1, 0, O_ETCD }, { "etcd-ca", 1, 0, O_ETCD },
 		{ "etcd-cert", 1, 0, O_ETCD }, { "etcd-key", 1, 0, O_ETCD },
 		{ "window", 1, 0, O_WINDOW }, { "requester", 1, 0, O_REQ },
-		{ "json", 0, 0, O_JSON }, { "timeout", 1, 0, O_TIMEOUT },
+		{ "json", 0, 0, O_JSON }, { "timeout", 1, 0, O_TIMEOUT }, { "force", 0, 0, O_FORCE },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' },
 		{ 0 }
 	};
@@ -286,7 +288,7 @@ int cmd_fleet(int argc, char **argv)
 	const char *sub, *requester = NULL;
 	char who[600], host[256] = "", msg[512], *end;
 	long window = 0, timeout_s = -1;
-	bool json = false;
+	bool json = false, force = false;
 	int opt, idx, verbose = 0, status = EXIT_FAILED, rc;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -331,6 +333,9 @@ int cmd_fleet(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case O_FORCE:
+			force = true;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -343,7 +348,8 @@ int cmd_fleet(int argc, char **argv)
 		}
 	}
 	if ((window && strcmp(sub, "drain")) || (requester && strcmp(sub, "drain")) ||
-	    (json && strcmp(sub, "status")) || (timeout_s >= 0 && strcmp(sub, "wait"))) {
+	    (json && strcmp(sub, "status")) || (timeout_s >= 0 && strcmp(sub, "wait")) ||
+	    (force && strcmp(sub, "cancel"))) {
 		fprintf(stderr, "migr fleet %s: an option of another subcommand given; see "
 			"`migr fleet --help`\n", sub);
 		return EXIT_USAGE;
@@ -411,7 +417,7 @@ int cmd_fleet(int argc, char **argv)
 	} else {
 		status = EXIT_OK;
 		for (int i = optind; i < argc; i++) {
-			rc = migr_drain_cancel(eo.e, argv[i], msg, sizeof(msg), lg);
+			rc = migr_drain_cancel(eo.e, argv[i], force, msg, sizeof(msg), lg);
 			if (!rc) {
 				printf("%s\n", msg);
 			} else {

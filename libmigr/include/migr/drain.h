@@ -154,11 +154,12 @@ int migr_drain_set_window(struct migr_etcd *e, unsigned int window,
 /*
  * Takes host out of the drains: a queued or failed entry is deleted; a done host is back
  * in service (its place in the state key freed, then its entry deleted). -EBUSY when it is
- * draining (its evacuation must end first: `migr cancel` on it), -ENOENT when it has no
- * entry. msg says what was done.
+ * draining (its evacuation must end first: `migr cancel` on it), unless force (its migrd
+ * is gone for good: its slot and failure domain are freed, its guests stay where they
+ * are); -ENOENT when it has no entry. msg says what was done.
  */
-int migr_drain_cancel(struct migr_etcd *e, const char *host, char *msg, size_t msglen,
-		      struct xentoollog_logger *lg);
+int migr_drain_cancel(struct migr_etcd *e, const char *host, bool force, char *msg,
+		      size_t msglen, struct xentoollog_logger *lg);
 
 /* ---- a host's turn ---------------------------------------------------------------- */
 
