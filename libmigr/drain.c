@@ -1183,6 +1183,13 @@ int migr_drain_try_start(struct migr_etcd *e, const char *self, int64_t now,
 		rc = entry_cas(e, &en, en.rev, &won);
 		if (!rc && won)
 			return 1;
+		if (rc) {
+			/* Not known whether the entry was written: the turn is won in the state,
+			 * which is the truth; the agent's next look writes the entry again. */
+			migr__log(lg, XTL_WARN, "drain: %s: its entry could not be written (%s), "
+				  "ignoring", self, migr_strerror(rc));
+			return 1;
+		}
 		/* The entry changed since it was read (cancelled): the turn goes back. */
 		migr__text(why, whylen, "its entry changed as its turn came (cancelled?)");
 		migr__log(lg, XTL_WARN, "drain: %s: %s: giving the turn back", self, why);
@@ -1269,6 +1276,7 @@ struct migr_drain_agent {
 	struct migr_drain_agent_opts o;
 	char self[256];
 	bool running;                 /* an evacuation this agent started runs */
+	bool picked_up;               /* the drain was found under way (logged once) */
 	char last_why[256];           /* the last reason to wait, logged once */
 };
 
@@ -1398,6 +1406,8 @@ int migr_drain_agent_tick(struct migr_drain_agent *a)
 	if (rc && rc != -ENOENT && rc != -EPROTO)
 		return rc;
 	has_entry = !rc;
+	if (!out || done)
+		a->picked_up = false;
 	if (out && done) {
 		if (has_entry && en.status != MIGR_DRAIN_DONE) {
 			en.status = MIGR_DRAIN_DONE;
@@ -1417,8 +1427,10 @@ int migr_drain_agent_tick(struct migr_drain_agent *a)
 			if ((rc = entry_put(a->o.etcd, &en)))
 				return rc;
 		}
-		migr__log(a->o.lg, XTL_INFO, "drain: %s drains (per etcd) and no evacuation runs "
-			  "here: evacuating the guests still here", a->self);
+		if (!a->picked_up)
+			migr__log(a->o.lg, XTL_INFO, "drain: %s drains (per etcd) and no evacuation "
+				  "of the drain runs here: evacuating the guests still here", a->self);
+		a->picked_up = true;
 		rc = migr_drain_targets(a->o.etcd, a->self, &a->o.params, targets, sizeof(targets),
 					why, sizeof(why), a->o.lg);
 		if (rc == -ENOENT) {

@@ -839,6 +839,49 @@ static void test_cancel_race(void)
 	migr_etcd_close(r.real);
 }
 
+/* The entry's swap after a won turn gets no answer: the turn stands (the state is the
+ * truth) and the agent's next look writes the entry. */
+static int lost_cas(struct migr_etcd *e, const char *k, int64_t rev, const char *v, size_t l,
+		    int64_t le, bool *won, struct migr_etcd_kv *cur)
+{
+	struct racing *r = R(e);
+
+	if (!r->fired && !strncmp(k, MIGR_DRAIN_HOSTS_PREFIX, strlen(MIGR_DRAIN_HOSTS_PREFIX))) {
+		r->fired = true;
+		return -ETIMEDOUT;
+	}
+	return migr_etcd_cas(r->real, k, rev, v, l, le, won, cur);
+}
+static const struct migr_etcd_ops lost_ops = {
+	.get = r_get, .list = r_list, .put = r_put, .del = r_del, .cas = lost_cas,
+};
+
+static void test_entry_unanswered(void)
+{
+	struct migr_etcd_fake *f = NULL;
+	struct racing r = { .e.ops = &lost_ops };
+	struct host_sim ha = { .guests = 1 };
+	struct migr_drain_agent *a;
+	char why[512], outs[256];
+
+	CHECK_EQ(migr_etcd_fake_new(&f), 0);
+	r.real = &f->e;
+	put_host(r.real, "a", "r1", 64, 1, 4, MIGR_GUEST_PVH);
+	put_host(r.real, "spare", "r9", 256, 0, 0, MIGR_GUEST_PVH);
+	enqueue(r.real, "a", 0);
+	CHECK_EQ(try_start(&r.e, "a", why, sizeof(why)), 1);
+	CHECK(r.fired);
+	out_list(r.real, outs, sizeof(outs));
+	CHECK_STR(outs, "a:d");
+	CHECK_EQ(entry_of(r.real, "a").status, MIGR_DRAIN_QUEUED);
+	a = agent(r.real, "a", &ha);
+	CHECK_EQ(migr_drain_agent_tick(a), 0);
+	CHECK_EQ(entry_of(r.real, "a").status, MIGR_DRAIN_DRAINING);
+	CHECK_EQ(ha.evacuations, 1);
+	migr_drain_agent_free(a);
+	migr_etcd_close(r.real);
+}
+
 int main(void)
 {
 	test_records();
@@ -850,5 +893,6 @@ int main(void)
 	test_hostile_etcd();
 	test_agent();
 	test_cancel_race();
+	test_entry_unanswered();
 	return unit_done("test_drain");
 }
