@@ -916,6 +916,11 @@ int migr_drain_fleet_read(struct migr_etcd *e, struct migr_drain_fleet *f_r,
 			migr_etcd_host_clear(h);
 			continue;
 		}
+		/* Memory in flight (a copy arriving) or a record taken between two changes can
+		 * make guests plus free exceed the total, which the decision refuses whole:
+		 * the free memory is what the guests leave. */
+		if (h->free_kib > h->total_kib - used)
+			h->free_kib = h->total_kib - used;
 		gmax += h->n_guests;
 		nrec++;
 	}

@@ -590,10 +590,21 @@ static void test_hostile_etcd(void)
 	CHECK_EQ(migr_etcd_host_encode(&h, &json, &len), 0);
 	CHECK_EQ(migr_etcd_put(e, MIGR_ETCD_PREFIX "hosts/liar", json, len, 0), 0);
 	free(json);
+	/* one whose free memory and guests add up to more than its total: its free memory
+	 * is taken as what its guests leave (the decision would refuse the whole fleet) */
+	g.mem_kib = g.max_mem_kib = 4 * GIB;
+	snprintf(h.name, sizeof(h.name), "full");
+	h.free_kib = h.total_kib;
+	CHECK_EQ(migr_etcd_host_encode(&h, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(e, MIGR_ETCD_PREFIX "hosts/full", json, len, 0), 0);
+	free(json);
 	struct migr_drain_fleet fl;
 	CHECK_EQ(migr_drain_fleet_read(e, &fl, NULL), 0);
-	CHECK_EQ(fl.nhosts, 2);                     /* a, spare */
+	CHECK_EQ(fl.nhosts, 3);                     /* a, full, spare */
 	CHECK_EQ(fl.nqueue, 1);                     /* x has no host record */
+	for (unsigned int i = 0; i < fl.nhosts; i++)
+		if (!strcmp(fl.hosts[i].name, "full"))
+			CHECK_EQ(fl.hosts[i].free_kib, 60 * GIB - 2048);
 	migr_drain_fleet_clear(&fl);
 	CHECK_EQ(try_start(e, "a", why, sizeof(why)), 1);
 	migr_etcd_close(e);
