@@ -875,6 +875,46 @@ static int fleet_host_index(const struct migr_drain_fleet *f, const char *name)
 	return -1;
 }
 
+static int by_guest_name(const void *a, const void *b, void *arg)
+{
+	const struct migr_fleet_guest *g = arg;
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+	int c = strcmp(g[x].name, g[y].name);
+
+	return c ? c : x < y ? -1 : x > y;
+}
+
+/* Two records naming one guest (a copy in flight, listed by both hosts): the first host's
+ * is kept. Sorted, not compared pairwise: a fleet has 10^4 guests and more. */
+static int drop_duplicates(struct migr_drain_fleet *f)
+{
+	unsigned int *ix, k = 0;
+	bool *drop;
+
+	if (f->nguests < 2)
+		return 0;
+	ix = calloc(f->nguests, sizeof(*ix));
+	drop = calloc(f->nguests, sizeof(*drop));
+	if (!ix || !drop) {
+		free(ix);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < f->nguests; i++)
+		ix[i] = i;
+	qsort_r(ix, f->nguests, sizeof(*ix), by_guest_name, f->guests);
+	for (unsigned int i = 1; i < f->nguests; i++)
+		if (!strcmp(f->guests[ix[i]].name, f->guests[ix[i - 1]].name))
+			drop[ix[i]] = true;
+	for (unsigned int i = 0; i < f->nguests; i++)
+		if (!drop[i])
+			f->guests[k++] = f->guests[i];
+	f->nguests = k;
+	free(ix);
+	free(drop);
+	return 0;
+}
+
 int migr_drain_fleet_read(struct migr_etcd *e, struct migr_drain_fleet *f_r,
 			  struct xentoollog_logger *lg)
 {
@@ -964,17 +1004,12 @@ int migr_drain_fleet_read(struct migr_etcd *e, struct migr_drain_fleet *f_r,
 				snprintf(fg->why_pinned, sizeof(fg->why_pinned), "guest %s is HVM, "
 					 "which migr does not move", x->name);
 			}
-			/* Two records naming one guest (a copy in flight on both hosts): keep one. */
-			bool dup = false;
-			for (unsigned int k = 0; k < f.nguests && !dup; k++)
-				dup = !strcmp(f.guests[k].name, fg->name);
-			if (dup)
-				memset(fg, 0, sizeof(*fg));
-			else
-				f.nguests++;
+			f.nguests++;
 		}
 		f.nhosts++;
 	}
+	if ((rc = drop_duplicates(&f)))
+		goto out;
 	/* A host out without a record (its migrd is down): its failure domain stays busy. */
 	for (unsigned int o = 0; o < f.state.nout; o++) {
 		struct migr_fleet_host *fh = &f.hosts[f.nhosts];

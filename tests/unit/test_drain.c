@@ -598,9 +598,13 @@ static void test_hostile_etcd(void)
 	CHECK_EQ(migr_etcd_host_encode(&h, &json, &len), 0);
 	CHECK_EQ(migr_etcd_put(e, MIGR_ETCD_PREFIX "hosts/full", json, len, 0), 0);
 	free(json);
+	/* two hosts listing one guest (a copy in flight): counted once */
+	put_host(e, "m1", "r5", 64, 1, 4, MIGR_GUEST_PVH);
+	put_host(e, "n1", "r6", 64, 1, 4, MIGR_GUEST_PVH);
 	struct migr_drain_fleet fl;
 	CHECK_EQ(migr_drain_fleet_read(e, &fl, NULL), 0);
-	CHECK_EQ(fl.nhosts, 3);                     /* a, full, spare */
+	CHECK_EQ(fl.nhosts, 5);                     /* a, full, spare, m1, n1 */
+	CHECK_EQ(fl.nguests, 3);                    /* a's, full's, one of m1's and n1's */
 	CHECK_EQ(fl.nqueue, 1);                     /* x has no host record */
 	for (unsigned int i = 0; i < fl.nhosts; i++)
 		if (!strcmp(fl.hosts[i].name, "full"))

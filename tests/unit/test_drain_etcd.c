@@ -26,6 +26,7 @@
 
 static struct etcd_real etcd;
 static char migr_bin[PATH_MAX];
+static atomic_bool bad_targets;           /* an evacuation to none, or to itself */
 
 static struct migr_etcd *client(void)
 {
@@ -111,8 +112,9 @@ static int sim_evacuate(void *arg, const char *targets, char *why, size_t wl)
 		snprintf(why, wl, "no target will take its guests (simulated)");
 		return -EINVAL;
 	}
-	CHECK(targets[0] != '\0');
-	CHECK(strstr(targets, s->name) == NULL);
+	/* checked by the main thread: CHECK counts are not thread-safe */
+	if (!targets[0] || strstr(targets, s->name))
+		atomic_store(&bad_targets, true);
 	s->running = true;
 	s->total = s->guests;
 	s->looks_left = 2;
@@ -261,6 +263,7 @@ static void test_rolling_drain(void)
 		pthread_join(th[i], NULL);
 	}
 	CHECK_EQ(ndone, NHOSTS);
+	CHECK(!atomic_load(&bad_targets));
 	CHECK_EQ(max_draining, 2);    /* the window was used, and never passed */
 	printf("test_drain_etcd: 7 hosts drained or failed in %u looks of the operator, at most "
 	       "%u draining at once\n", looks, max_draining);
