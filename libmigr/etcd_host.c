@@ -55,6 +55,7 @@ int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int 
 {
 	struct migr_etcd_kv *v = NULL;
 	struct migr_etcd_host h;
+	struct migr_drain_state out;
 	unsigned int n = 0, used = 0;
 	size_t k = 0;
 	int rc;
@@ -63,6 +64,12 @@ int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int 
 	rc = migr_etcd_list(e, MIGR_ETCD_PREFIX "hosts/", 4096, &v, &n);
 	if (rc)
 		return rc;
+	/* Hosts out for a drain (draining, or drained and in maintenance) receive nothing. */
+	if ((rc = migr_drain_state_read(e, &out, lg))) {
+		migr__log(lg, XTL_WARN, "etcd: the drain state cannot be read (%s): hosts out for a "
+			  "drain are not known, ignoring", migr_strerror(rc));
+		memset(&out, 0, sizeof(out));
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		const char *name = v[i].key + strlen(MIGR_ETCD_PREFIX "hosts/");
 		int w;
@@ -73,7 +80,7 @@ int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int 
 			migr__log(lg, XTL_WARN, "etcd: %s is not a host record migr reads: skipped",
 				  v[i].key);
 		} else if (strcmp(h.name, self) && h.maintenance == MIGR_ETCD_MAINT_NONE &&
-			   used < max) {
+			   migr_drain_state_find(&out, h.name) < 0 && used < max) {
 			w = snprintf(list + k, len - k, "%s%s", used ? "," : "", h.address);
 			if (w < 0 || (size_t)w >= len - k) {
 				list[k] = '\0';   /* no room for it: the list stops before it */
@@ -87,6 +94,7 @@ int migr_etcd_fleet_targets(struct migr_etcd *e, const char *self, unsigned int 
 		migr_etcd_kv_clear(&v[i]);
 	}
 	free(v);
+	migr_drain_state_clear(&out);
 	return used ? 0 : -ENOENT;
 }
 
@@ -204,6 +212,7 @@ int migr_etcd_host_encode(const struct migr_etcd_host *h, char **json_r, size_t 
 	yajl_gen_map_open(g);
 	g_knum(g, "schema", MIGR_ETCD_SCHEMA);
 	g_kstr(g, "name", h->name);
+	g_kstr(g, "group", h->group);
 	g_kstr(g, "address", h->address);
 	g_kstr(g, "xen", h->xen);
 	g_knum(g, "xen_major", h->xen_major);
@@ -358,6 +367,8 @@ int migr_etcd_host_parse(const char *json, size_t len, struct migr_etcd_host *h_
 	mem = get(root, "memory");
 	guests = get(root, "guests");
 	if (get_str(root, "name", h.name, sizeof(h.name), false) || !migr_etcd_name_ok(h.name) ||
+	    (get(root, "group") && (get_str(root, "group", h.group, sizeof(h.group), true) ||
+				    (h.group[0] && !migr_etcd_name_ok(h.group)))) ||
 	    get_str(root, "address", h.address, sizeof(h.address), false) ||
 	    migr_hostport_check(h.address, NULL, 0) ||
 	    get_str(root, "xen", h.xen, sizeof(h.xen), true) ||

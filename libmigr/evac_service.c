@@ -1113,6 +1113,35 @@ int migr_evacd_wait(struct migr_evacd *d, struct migr_evac_summary *s_r)
 	return 0;
 }
 
+int migr_evacd_progress(struct migr_evacd *d, struct migr_evac_summary *s_r,
+			void (*flight)(void *arg, const char *guest, const char *target),
+			void *arg)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->mu);
+	if (!d->ev) {
+		/* Planning (not running yet), or ended: its summary. */
+		if (d->active)
+			memset(s_r, 0, sizeof(*s_r));
+		else
+			*s_r = d->last;
+		rc = d->active ? 0 : 1;
+	} else {
+		migr_evac_summary(d->ev, s_r);
+		for (unsigned i = 0; flight && i < migr_evac_count(d->ev); i++) {
+			const struct migr_evac_guest_result *r = migr_evac_guest_result(d->ev, i);
+
+			if (r->state == MIGR_EVAC_NOTICE || r->state == MIGR_EVAC_MIGRATING ||
+			    r->state == MIGR_EVAC_RETRYING)
+				flight(arg, d->guests[r->guest].name, target_name(d, r->target));
+		}
+		rc = 0;
+	}
+	pthread_mutex_unlock(&d->mu);
+	return rc;
+}
+
 int migr_evacd_status_json(struct migr_evacd *d, char **json_r)
 {
 	struct jb b = { 0 };

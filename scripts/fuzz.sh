@@ -12,7 +12,7 @@ set -eu
 secs=${FUZZ_SECONDS:-60}
 runs=${FUZZ_RUNS:-}
 cflags="-std=gnu11 -g -O1 -Ilibmigr/include -D_GNU_SOURCE $(pkg-config --cflags yajl gnutls libmnl xencontrol)"
-libs="$(pkg-config --libs xencontrol xenguest xenstore xenlight xentoollog xenforeignmemory xenevtchn yajl gnutls libmnl libzstd) -lpthread -lm"
+libs="$(pkg-config --libs xencontrol xenguest xenstore xenlight xentoollog xenforeignmemory xenevtchn yajl gnutls libmnl libzstd libcurl) -lpthread -lm"
 out=build/fuzz
 mkdir -p "$out/obj"
 

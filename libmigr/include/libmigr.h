@@ -63,5 +63,7 @@ const char *migr_strerror(int err);
 #include "migr/metrics.h"
 #define MIGR_HAVE_ETCD 1  /* the fleet's state in etcd: client, records, fence (migr/etcd.h) */
 #include "migr/etcd.h"
+#define MIGR_HAVE_DRAIN 1  /* drains across the fleet in etcd: queue, turns, agent (migr/drain.h) */
+#include "migr/drain.h"
 
 #endif /* LIBMIGR_H */

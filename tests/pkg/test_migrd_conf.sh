@@ -109,6 +109,13 @@ grep -qF "mode 644" "$tmp/err" || fail "a key file readable by others: $(cat "$t
 chmod 600 "$tmp/etcd.key"
 run 0 --check-config "$tmp/etcd.conf" --insecure --etcd https://e3:2379
 grep -q '^etcd = "https://e3:2379" .*# --etcd$' "$tmp/out" || fail "--etcd does not win: $(cat "$tmp/out")"
+# failure_domain: a name of the key layout, at most 63 characters.
+printf 'etcd = "e1:2379"\nfailure_domain = "rack 7"\n' >"$tmp/fd.conf"
+run 1 --check-config "$tmp/fd.conf" --insecure
+grep -qF "is not a failure domain's name" "$tmp/err" || fail "a bad failure domain: $(cat "$tmp/err")"
+printf 'etcd = "e1:2379"\nfailure_domain = "rack7"\n' >"$tmp/fd.conf"
+run 0 --check-config "$tmp/fd.conf" --insecure
+grep -q '^failure_domain = "rack7" ' "$tmp/out" || fail "failure_domain not listed: $(cat "$tmp/out")"
 
 # The keys migrd knows, against the man page and the shipped file.
 run 0 --check-config /dev/null --insecure

@@ -1,6 +1,6 @@
 /*
  * test_etcd_records.c: what migr keeps in etcd, without an etcd: strict base64, the key
- * layout, the host record and the guest's location (encoded, parsed back, and refused when
+ * layout, the host record (its failure domain included) and the guest's location (encoded, parsed back, and refused when
  * hostile), the host's state collected from the fake hypervisor, and the registration
  * thread over the in-memory etcd: written under a lease, kept, written again when poked,
  * registered again after its lease expired, retried while etcd is down, revoked at stop.
@@ -76,7 +76,8 @@ static void test_host_record(void)
 		{ .name = "db--incoming", .type = MIGR_GUEST_PV, .mem_kib = 1024, .vcpus = 1,
 		  .moving = true },
 	};
-	struct migr_etcd_host h = { .name = "hosta", .address = "hosta:8002", .xen = "4.17.7",
+	struct migr_etcd_host h = { .name = "hosta", .group = "rack7", .address = "hosta:8002",
+		.xen = "4.17.7",
 		.xen_major = 4, .xen_minor = 17, .cap_pv = true, .cap_hap = true,
 		.total_kib = 8u << 20, .free_kib = 1u << 20,
 		.maintenance = MIGR_ETCD_MAINT_EVACUATING, .n_guests = 2, .guests = g };
@@ -112,6 +113,15 @@ static void test_host_record(void)
 		"\"xen_minor\":17,\"caps\":{\"pv\":true,\"hvm\":true,\"hap\":true,\"shadow\":true},"
 		"\"memory\":{\"total_kib\":10,\"free_kib\":5},\"maintenance\":\"none\",\"guests\":[]}",
 		"{\"schema\":1,\"a\":[[[[[[[[[[[]]]]]]]]]]]}",
+		/* a failure domain that is not a name */
+		"{\"schema\":1,\"name\":\"a\",\"group\":\"rack 7\",\"address\":\"a:1\",\"xen\":\"\","
+		"\"xen_major\":4,\"xen_minor\":17,\"caps\":{\"pv\":true,\"hvm\":true,\"hap\":true,"
+		"\"shadow\":true},\"memory\":{\"total_kib\":10,\"free_kib\":5},\"maintenance\":"
+		"\"none\",\"guests\":[]}",
+		"{\"schema\":1,\"name\":\"a\",\"group\":7,\"address\":\"a:1\",\"xen\":\"\","
+		"\"xen_major\":4,\"xen_minor\":17,\"caps\":{\"pv\":true,\"hvm\":true,\"hap\":true,"
+		"\"shadow\":true},\"memory\":{\"total_kib\":10,\"free_kib\":5},\"maintenance\":"
+		"\"none\",\"guests\":[]}",
 	};
 
 	for (int i = 0; i < 16; i++)
@@ -119,6 +129,7 @@ static void test_host_record(void)
 	CHECK_EQ(migr_etcd_host_encode(&h, &json, &len), 0);
 	CHECK_EQ(migr_etcd_host_parse(json, len, &p), 0);
 	CHECK_STR(p.name, "hosta");
+	CHECK_STR(p.group, "rack7");
 	CHECK_STR(p.address, "hosta:8002");
 	CHECK_STR(p.xen, "4.17.7");
 	CHECK(p.cap_pv && !p.cap_hvm && p.cap_hap && !p.cap_shadow);
@@ -353,6 +364,22 @@ static void test_fleet_targets(void)
 	CHECK_STR(list, "b:8002");
 	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, 10, NULL), 0);   /* no room */
 	CHECK_STR(list, "b:8002");
+	/* hosts out for a drain (migr/drain.h) receive nothing */
+	struct migr_drain_out out = { .host = "b", .since_unix = 1 };
+	struct migr_drain_state ds = { .window = 1, .nout = 1, .out = &out };
+	char *json = NULL;
+	size_t len;
+	CHECK_EQ(migr_drain_state_encode(&ds, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(&f->e, MIGR_DRAIN_STATE_KEY, json, len, 0), 0);
+	free(json);
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL), 0);
+	CHECK_STR(list, "169.254.0.4:8002");
+	out.done = true;
+	CHECK_EQ(migr_drain_state_encode(&ds, &json, &len), 0);
+	CHECK_EQ(migr_etcd_put(&f->e, MIGR_DRAIN_STATE_KEY, json, len, 0), 0);
+	free(json);
+	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL), 0);
+	CHECK_STR(list, "169.254.0.4:8002");
 	migr_etcd_fake_set_down(f, true);
 	CHECK_EQ(migr_etcd_fleet_targets(&f->e, "a", 32, list, sizeof(list), NULL),
 		 -ECONNREFUSED);

@@ -21,6 +21,7 @@ int cmd_status(int argc, char **argv);        /* cmd_status.c */
 int cmd_schema_check(int argc, char **argv);  /* cmd_schema.c */
 int cmd_faults(int argc, char **argv);        /* cmd_faults.c */
 int cmd_report(int argc, char **argv);        /* cmd_report.c */
+int cmd_fleet(int argc, char **argv);         /* cmd_fleet.c */
 static const struct migr_cmd commands[] = {
 	{ "help",    cmd_help,    "show this help" },
 	{ "version", cmd_version, "print the version" },
@@ -35,6 +36,7 @@ static const struct migr_cmd commands[] = {
 	{ "schema-check", cmd_schema_check, "check xenstore (or a dump) against migr's schema" },
 	{ "faults",  cmd_faults,  "list the drivers' named fault points (MIGR_FAULT)" },
 	{ "report",  cmd_report,  "draw a migration or an evacuation as an SVG picture" },
+	{ "fleet",   cmd_fleet,   "drains across the fleet in etcd: drain, status, wait, cancel" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -112,6 +112,7 @@ static const struct setting settings[] = {
 	SET("etcd-cert", STR, KEY, etcd_cert),
 	SET("etcd-key", STR, KEY, etcd_key),
 	SET("etcd-ttl", NUM, KEY, etcd_ttl, RANGE(2, 3600)),
+	SET("failure-domain", STR, KEY, failure_domain, .none = "none"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -766,6 +767,12 @@ static void check_etcd(struct migrd_conf *c)
 	if (on && !migr_etcd_name_ok(c->host))
 		fail(c, by_name("host"), 0, "\"%s\" cannot name this host in etcd (letters, digits, "
 		     "'.', '_', '-')", c->host);
+	if (c->failure_domain && c->failure_domain[0] &&
+	    (!migr_etcd_name_ok(c->failure_domain) || strlen(c->failure_domain) > 63))
+		fail(c, by_name("failure-domain"), 0, "\"%s\" is not a failure domain's name (1..63 "
+		     "of letters, digits, '.', '_', '-')", c->failure_domain);
+	else if (!on && c->failure_domain && c->failure_domain[0])
+		warn(c, by_name("failure-domain"), "no etcd endpoints given: not used");
 }
 
 int migrd_conf_check(struct migrd_conf *c)

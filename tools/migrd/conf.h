@@ -77,9 +77,10 @@ struct migrd_conf {
 	long threshold, target_reserve_mib, link_mbit;
 
 	/* The fleet's state in etcd (etcd.c, docs/etcd.md): endpoints ("" or NULL: none),
-	 * TLS credentials, the lease's TTL (s). */
+	 * TLS credentials, the lease's TTL (s), the failure domain (NULL or "": none). */
 	char *etcd, *etcd_ca, *etcd_cert, *etcd_key;
 	long etcd_ttl;
+	char *failure_domain;       /* this host's failure domain in etcd (docs/fleet.md) */
 
 	/* Per setting, where its value comes from: 0 the default, N > 0 line N of the
 	 * file, -1 the command line. */

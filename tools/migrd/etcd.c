@@ -1,7 +1,7 @@
 /*
  * etcd.c: migrd's host in the fleet's etcd (docs/etcd.md): with etcd configured, this
  * host's record (/migr/hosts/HOST) kept under a lease by libmigr's registration thread,
- * collected from a hypervisor handle of its own; written again after each change migrd
+ * collected from a hypervisor handle of its own (with its failure domain); written again after each change migrd
  * sees (a migration received or sent, an evacuation starting or ending) and every 10 s.
  * The lease is revoked at a clean exit. A failure is logged and retried, never fatal.
  *
@@ -28,6 +28,7 @@ static xentoollog_logger *fence_lg;
 static struct migr_etcd_reg *reg;
 static struct migr_hv *reg_hv;           /* used by the registration thread only */
 static char address[300];
+static char group[64];                   /* failure domain; "" none */
 static atomic_bool evacuating;
 
 static int collect(void *arg, struct migr_etcd_host *h)
@@ -37,6 +38,7 @@ static int collect(void *arg, struct migr_etcd_host *h)
 	if (rc)
 		return rc;
 	snprintf(h->address, sizeof(h->address), "%s", address);
+	snprintf(h->group, sizeof(h->group), "%s", group);
 	h->maintenance = atomic_load(&evacuating) ? MIGR_ETCD_MAINT_EVACUATING
 						  : MIGR_ETCD_MAINT_NONE;
 	return 0;
@@ -54,6 +56,7 @@ int migrd_etcd_start(xentoollog_logger *lg, const struct migrd_conf *conf, int p
 	if (!conf->etcd || !conf->etcd[0])
 		return 0;
 	snprintf(address, sizeof(address), "%s:%d", conf->host, port);
+	snprintf(group, sizeof(group), "%s", conf->failure_domain ? conf->failure_domain : "");
 	if ((rc = migr_hv_xen_open(lg, &reg_hv))) {
 		fprintf(stderr, "migrd: etcd: cannot open the hypervisor (%s): this host is not "
 			"registered\n", migr_strerror(rc));

@@ -1,5 +1,5 @@
 /*
- * evacd.h: migrd's evacuation part (evac.c, control.c, watch.c), joined to the main loop
+ * evacd.h: migrd's evacuation part (evac.c, control.c, watch.c, drain.c), joined to the main loop
  * of main.c through migrd_add_source().
  *
  *   migrd_evac_init()   after the receiver is up, with migrd's settings (conf.h): opens
@@ -62,6 +62,12 @@ struct migr_etcd *migrd_etcd_fence(void);
 /* migr_evacd_config.fleet_targets: every host in etcd but this one and those in
  * maintenance. */
 int migrd_etcd_fleet_targets(void *arg, char *list, size_t len, char *why, size_t wl);
+
+/* drain.c: drains across the fleet (docs/fleet.md): with etcd and the evacuation
+ * service, a thread that takes this host's turn, evacuates it and says how it went;
+ * start after migrd_etcd_start(), stop before migrd_evac_fini(). */
+int migrd_drain_start(xentoollog_logger *lg, const struct migrd_conf *conf);
+void migrd_drain_stop(void);
 
 /* watch.c: the xenstore watches (request node, guest acks, new domains). */
 int migrd_watch_start(void);

@@ -649,6 +649,7 @@ int main(int argc, char **argv)
 		goto out;
 	/* a failure is said and the daemon goes on: the fleet sees this host as gone */
 	migrd_etcd_start(r.lg, &conf, migr_listener_port(r.l));
+	migrd_drain_start(r.lg, &conf);      /* the same: said, and migrd goes on */
 	migrd_metrics_start(conf.metrics_file ? conf.metrics_file : "");   /* "" none */
 
 	while (!stopping) {
@@ -674,6 +675,7 @@ out:
 	migr_admit_stop(r.admit);
 	migr_listener_close(r.l);
 	r.l = NULL;
+	migrd_drain_stop();       /* a drain under way is picked up again at the next start */
 	migrd_evac_fini();
 	receiver_drain(&r);
 	migrd_etcd_stop();        /* the lease revoked: the fleet sees this host gone at once */

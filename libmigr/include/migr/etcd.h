@@ -192,6 +192,7 @@ const char *migr_etcd_maint_name(enum migr_etcd_maint m);
 
 struct migr_etcd_host {
 	char name[256];
+	char group[64];                  /* failure domain (rack, power feed); "" none */
 	char address[300];               /* HOST:PORT where its migrd receives */
 	char xen[48];                    /* "4.17.7" */
 	unsigned int xen_major, xen_minor;

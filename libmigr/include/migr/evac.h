@@ -436,6 +436,13 @@ bool migr_evacd_busy(struct migr_evacd *d);
 /* Waits for the running evacuation (if any) to end; *s_r (may be NULL) gets its summary.
  * Returns 0, or -ENOENT if there was none. */
 int migr_evacd_wait(struct migr_evacd *d, struct migr_evac_summary *s_r);
+/* 0: an evacuation runs (or plans): its figures so far (zero while it plans), and
+ * flight() (may be NULL) called for each guest in its notice or migrating, with its
+ * target, under the service's lock (flight must not call the service). 1: none runs;
+ * s_r gets the last one's summary (zero when none ran). */
+int migr_evacd_progress(struct migr_evacd *d, struct migr_evac_summary *s_r,
+			void (*flight)(void *arg, const char *guest, const char *target),
+			void *arg);
 /* The last "end" or current state as one JSON object (malloc'd). */
 int migr_evacd_status_json(struct migr_evacd *d, char **json_r);
 /* Cancels, waits, withdraws the notices, marks the daemon stopped; accepts NULL. */
