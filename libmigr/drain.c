@@ -30,7 +30,6 @@
 #include "report_int.h"   /* migr__json_member(), migr__json_depth_ok() */
 #include "util.h"
 
-#define RECORD_DEPTH_MAX 4
 #define TIME_MAX   (INT64_C(1) << 40)        /* seconds since 1970: far enough */
 #define COUNT_MAX  MIGR_FLEET_MAX_GUESTS
 #define CAS_TRIES  8
@@ -138,33 +137,6 @@ static int get_uint(yajl_val obj, const char *name, unsigned int max, unsigned i
 	return 0;
 }
 
-static int parse_root(const char *json, size_t len, yajl_val *root_r)
-{
-	char ebuf[64], *text;
-	yajl_val root;
-	int64_t schema;
-
-	if (!json || len > MIGR_ETCD_VALUE_MAX || memchr(json, '\0', len) ||
-	    !migr__json_depth_ok(json, len, RECORD_DEPTH_MAX))
-		return -EPROTO;
-	if (!(text = strndup(json, len)))
-		return -ENOMEM;
-	root = yajl_tree_parse(text, ebuf, sizeof(ebuf));
-	free(text);
-	if (!root)
-		return -EPROTO;
-	if (!YAJL_IS_OBJECT(root) || get_int(root, "schema", UINT32_MAX, &schema)) {
-		yajl_tree_free(root);
-		return -EPROTO;
-	}
-	if (schema != MIGR_ETCD_SCHEMA) {
-		yajl_tree_free(root);
-		return -ENOTSUP;
-	}
-	*root_r = root;
-	return 0;
-}
-
 /* ---- the state key --------------------------------------------------------------- */
 
 void migr_drain_state_clear(struct migr_drain_state *s)
@@ -220,7 +192,7 @@ int migr_drain_state_parse(const char *json, size_t len, struct migr_drain_state
 	char st[16];
 	int rc;
 
-	if ((rc = parse_root(json, len, &root)))
+	if ((rc = migr__etcd_record_root(json, len, &root)))
 		return rc;
 	rc = -EPROTO;
 	out = migr__json_member(root, "out");
@@ -368,7 +340,7 @@ int migr_drain_entry_parse(const char *json, size_t len, const char *name,
 	int rc;
 
 	memset(&en, 0, sizeof(en));
-	if ((rc = parse_root(json, len, &root)))
+	if ((rc = migr__etcd_record_root(json, len, &root)))
 		return rc;
 	rc = -EPROTO;
 	if (get_name(root, "host", en.host, sizeof(en.host), false) || strcmp(en.host, name) ||
@@ -496,7 +468,7 @@ int migr_drain_progress_parse(const char *json, size_t len, struct migr_drain_pr
 
 	if (!p)
 		return -ENOMEM;
-	if ((rc = parse_root(json, len, &root)))
+	if ((rc = migr__etcd_record_root(json, len, &root)))
 		goto out;
 	rc = -EPROTO;
 	fl = migr__json_member(root, "in_flight");

@@ -300,8 +300,9 @@ static int get_flag(yajl_val obj, const char *name, bool *out)
 	return 0;
 }
 
-/* The tree of an untrusted record, its schema checked: -ENOTSUP for another version. */
-static int parse_root(const char *json, size_t len, yajl_val *root_r)
+/* The tree of an untrusted etcd record (migr's keys), its schema checked: -EPROTO for
+ * anything but a bounded object with a schema, -ENOTSUP for another version. */
+int migr__etcd_record_root(const char *json, size_t len, yajl_val *root_r)
 {
 	char buf_err[64], *text;
 	yajl_val root;
@@ -360,7 +361,7 @@ int migr_etcd_host_parse(const char *json, size_t len, struct migr_etcd_host *h_
 	int rc;
 
 	memset(&h, 0, sizeof(h));
-	if ((rc = parse_root(json, len, &root)))
+	if ((rc = migr__etcd_record_root(json, len, &root)))
 		return rc;
 	rc = -EPROTO;
 	caps = get(root, "caps");
@@ -442,7 +443,7 @@ int migr_etcd_location_parse(const char *json, size_t len, struct migr_etcd_loca
 	int rc;
 
 	memset(&l, 0, sizeof(l));
-	if ((rc = parse_root(json, len, &root)))
+	if ((rc = migr__etcd_record_root(json, len, &root)))
 		return rc;
 	rc = -EPROTO;
 	if (get_str(root, "host", l.host, sizeof(l.host), false) || !migr_etcd_name_ok(l.host) ||

@@ -13,6 +13,8 @@
 bool migr__json_depth_ok(const char *s, size_t len, unsigned int max);
 /* The member name of a parsed object (NULL when obj is not an object or has none). */
 yajl_val migr__json_member(yajl_val obj, const char *name);
+/* An etcd record of migr's keys parsed: bounded, an object, its schema checked (etcd_host.c). */
+int migr__etcd_record_root(const char *json, size_t len, yajl_val *root_r);
 /* s holds no control character (a value of a record: printable, no newline). */
 bool migr__text_ok(const char *s);
 
