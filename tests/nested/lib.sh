@@ -185,6 +185,18 @@ lab_sh_bg() {
 	echo "$id"
 }
 
+# migrd is started as the package's systemd unit starts it (the lab's dom0 has no systemd):
+# the directories the unit asks systemd for (RuntimeDirectory= with its mode,
+# StateDirectory=, LogsDirectory=), then the unit's ExecStart= line, read from the unit
+# file the package installed. Its settings come from /etc/migr/migrd.conf only.
+LAB_MIGRD_UNIT_START='u=/lib/systemd/system/migrd.service
+m=$(sed -n "s/^RuntimeDirectoryMode=//p" $u)
+for d in $(sed -n "s/^RuntimeDirectory=//p" $u); do mkdir -p -m "${m:-0755}" "/run/$d"; done
+for d in $(sed -n "s/^StateDirectory=//p" $u); do mkdir -p "/var/lib/$d"; done
+for d in $(sed -n "s/^LogsDirectory=//p" $u); do mkdir -p "/var/log/$d"; done
+echo "starting the unit: $(sed -n "s/^ExecStart=//p" $u)"
+exec $(sed -n "s/^ExecStart=//p" $u) 2>&1'
+
 lab_wait() {
 	local name=$1 id=$2 timeout=${3:-$LAB_SH_TIMEOUT} dir=$LAB_RUN/$1/share/cmd t0=$SECONDS rc
 	while [ ! -f "$dir/$id.rc" ]; do

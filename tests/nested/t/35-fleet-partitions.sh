@@ -17,6 +17,11 @@
 #      that from b, gives the key back and resumes the guest on a
 #   4. etcd stopped before a migration a -> c: refused cleanly, the guest untouched
 #   5. a fenced migration a -> c: the key names c with the migration's id
+#   6. `migr fleet drain a` with migrd running on a, b and c as their unit starts it, each
+#      registered in etcd in a failure domain of its own, and b and c each left with room
+#      for one guest (a paused filler holds the rest): a's migrd takes its turn, places
+#      its two guests one on b and one on c, and `migr fleet wait a` returns 0; each guest
+#      runs on its host only, memory verified, its location key naming that host
 # Host c is booted by this test and shut down at its end.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
@@ -27,7 +32,25 @@ eng_begin a:stock b:stock
 
 EP=$LAB_ETCD_EP
 C_BOOTED=
+declare -A DRAIN_MIGRD
+# drain_stop: the migrds case 6 started end with SIGTERM (their output kept in the
+# host's share as drain-migrd.log); its guests and fillers are destroyed
+drain_stop() {
+	local h
+	for h in a b c; do
+		[ -n "${DRAIN_MIGRD[$h]:-}" ] || continue
+		lab_sh "$h" 'p=$(xenstore-read /local/domain/0/migr/daemon/pid 2>/dev/null) && kill -TERM $p' >/dev/null 2>&1
+		lab_wait "$h" "${DRAIN_MIGRD[$h]}" 120 >"$LAB_RUN/$h/share/drain-migrd.log" 2>&1 ||
+			echo "migrd on $h did not exit cleanly within 120 s of SIGTERM"
+		DRAIN_MIGRD[$h]=""
+	done
+	for h in a b c; do
+		lab_alive "$h" 2>/dev/null || continue
+		lab_sh "$h" 'for d in g2 filler-b filler-c; do xl destroy $d 2>/dev/null; done; true' >/dev/null
+	done
+}
 fleet_cleanup() {
+	drain_stop
 	ip netns exec "$LAB_NS" nft delete table inet migrfence 2>/dev/null
 	ip netns exec "$LAB_NS" nft delete table bridge migrcut 2>/dev/null
 	lab_etcd_stop
@@ -212,5 +235,101 @@ one_place c 5
 id=$(mid_of "$out")
 [ -n "$id" ] && { location | grep -q "\"migration\":\"$id\"" || eng_fail "5: the key does not carry migration $id"; }
 lab_sh c "xl destroy g1" >/dev/null 2>&1
+
+echo "== 6. migr fleet drain a: its guests placed on b and c by capacity"
+ectl del --prefix /migr/guests/ >/dev/null   # g1 of case 5 is gone
+hosts_lines=""
+for h in a b c; do hosts_lines="$hosts_lines$(lab_ip $h) $h\n"; done
+for h in a b c; do
+	# migrd registers HOST:PORT as its address in etcd: the names resolve on every host
+	lab_sh "$h" "grep -q ' a\$' /etc/hosts || printf '$hosts_lines' >>/etc/hosts" || eng_fail "6: /etc/hosts on $h"
+done
+guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || eng_fail "6: creating g1"
+guest_create a g2 pvh "-w,16,-r,1000,-g,1000" || eng_fail "6: creating g2"
+for g in g1 g2; do
+	guest_ping_ready $g 180 || echo "$g does not answer pings after 180 s"
+	eng_verify a $g
+done
+# b and c keep room for one 128 MiB guest each and not for two: after one (and migr's
+# 2 MiB overhead) at least 10% of the host stays free (the planner's 90% threshold),
+# after two it would not. The filler leaves free = total/10 + 195 MiB, 65 MiB from
+# either edge.
+for h in b c; do
+	info=$(lab_sh "$h" "xl info | awk '/^total_memory/{t=\$3} /^free_memory/{f=\$3} END{print t, f}'")
+	read -r total free <<<"$info"
+	fill=$(( free - total / 10 - 195 ))
+	echo "$h: total ${total} MiB, free ${free} MiB: filler of ${fill} MiB"
+	[ "$fill" -gt 16 ] || { eng_fail "6: $h has too little memory for the case"; continue; }
+	lab_sh "$h" "cat >/root/filler-$h.cfg <<EOC
+name = \"filler-$h\"
+type = \"pvh\"
+kernel = \"/src/$BUILD/lab/img/vmlinuz\"
+ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
+memory = $fill
+vcpus = 1
+EOC
+xl create -q -p /root/filler-$h.cfg && xl info | awk '/^free_memory/{print \"$h: free after the filler: \" \$3 \" MiB\"}'" ||
+		eng_fail "6: the filler on $h"
+done
+for h in c b a; do
+	lab_sh "$h" "cat >/etc/migr/migrd.conf <<EOC
+host = \"$h\"
+etcd = \"$EP\"
+failure_domain = \"rack-$h\"
+notice = 0
+parallel = 1
+verbose = 1
+EOC" || eng_fail "6: migrd.conf on $h"
+	DRAIN_MIGRD[$h]=$(lab_sh_bg "$h" "$LAB_MIGRD_UNIT_START")
+	f=$LAB_RUN/$h/share/cmd/${DRAIN_MIGRD[$h]}.out t0=$SECONDS
+	until grep -q "migrd: evacuation ready" "$f" 2>/dev/null; do
+		if [ $((SECONDS - t0)) -ge 60 ] || [ -f "$LAB_RUN/$h/share/cmd/${DRAIN_MIGRD[$h]}.rc" ]; then
+			eng_fail "6: migrd on $h did not start"; cat "$f"; break
+		fi
+		sleep 0.2
+	done
+	grep "registering" "$f" | sed "s/^/$h: /"
+done
+# every host's record in etcd before the drain is queued
+t0=$SECONDS
+until [ "$(ectl get --prefix /migr/hosts/ --keys-only | grep -c .)" -ge 3 ]; do
+	[ $((SECONDS - t0)) -ge 60 ] && { eng_fail "6: not every host is registered in etcd"; break; }
+	sleep 1
+done
+t0=$SECONDS
+out=$(lab_sh a "migr fleet drain a --etcd $EP 2>&1; echo exit=\$?")
+echo "$out"
+[ "$(exit_of "$out")" = 0 ] || eng_fail "6: migr fleet drain a"
+out=$(lab_sh a "migr fleet wait a --timeout 900 --etcd $EP 2>&1; echo exit=\$?" 960)
+echo "$out" | tail -n 5
+echo "drain of a: $((SECONDS - t0)) s"
+[ "$(exit_of "$out")" = 0 ] || eng_fail "6: migr fleet wait a did not return 0"
+lab_sh a "migr fleet status --etcd $EP" | sed 's/^/    /'
+placed=""
+for g in g1 g2; do
+	where=""
+	for h in b c; do
+		lab_sh "$h" "xl list $g" >/dev/null 2>&1 && where="$where$h"
+	done
+	echo "$g runs on: ${where:-no host}"
+	case $where in
+	b|c)
+		eng_running "$where" $g
+		eng_absent a $g
+		eng_verify "$where" $g
+		placed="$placed$where" ;;
+	*) eng_fail "6: $g does not run on exactly one of b and c" ;;
+	esac
+done
+[ "$placed" = bc ] || [ "$placed" = cb ] || eng_fail "6: the guests are not one on b and one on c ($placed)"
+loc=$(location)
+echo "locations: $loc"
+[ "$(echo "$loc" | grep -o '"host":"b"' | wc -l)" = 1 ] && [ "$(echo "$loc" | grep -o '"host":"c"' | wc -l)" = 1 ] ||
+	eng_fail "6: the location keys do not name b once and c once"
+out=$(lab_sh a "migr fleet cancel a --etcd $EP 2>&1; echo exit=\$?")
+echo "$out"
+[ "$(exit_of "$out")" = 0 ] || eng_fail "6: migr fleet cancel a (back in service)"
+drain_stop
+for h in a b c; do lab_sh "$h" "xl destroy g1" >/dev/null 2>&1; done
 
 eng_end
