@@ -415,6 +415,8 @@ static int recover_one(const struct migr_record *r, void *opaque)
 			rc = t->hv->ops->rename(t->hv, r->domid, incoming, r->name);
 		if (!rc && di.paused)
 			rc = t->hv->ops->unpause(t->hv, r->domid);
+		if (!rc)      /* the console log under the guest's name, as settle does */
+			migr__console_log_follow(t->hv, r->domid, incoming, r->name, t->hv->lg);
 		tgt_report(t, &r->id, r->name, rc, r->outcome, rc ?
 			   "the record says running; could NOT finish the commit (domain %u): %s" :
 			   "the record says running: finished the commit (domain %u runs)%s",

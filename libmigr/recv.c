@@ -977,6 +977,9 @@ static int settle(struct recv_ctx *x)
 	migr__settle(x->hv, x->domid, x->p->lg, res);
 	if (x->d->settled)
 		x->d->settled(x);
+	/* after SETTLED, off the source's wait: xenconsoled opened the guest's log under its
+	 * temporary name (console_log.c) */
+	migr__console_log_follow(x->hv, x->domid, x->incoming, x->name, x->p->lg);
 	if (!x->p->paused)
 		migr__history_add(record_dir(x->p), HISTORY_FILE, res->restore_us + res->unpause_us, x->p->lg);
 	return 0;

@@ -45,6 +45,18 @@ uint64_t migr__history_median(const char *dir, const char *name);
 void migr__history_add(const char *dir, const char *name, uint64_t us,
 		       struct xentoollog_logger *lg);
 
+/* A received guest's console log, from its temporary name to its own (console_log.c).
+ * migr__consoled_args(): what xenconsoled's command line (NUL-separated, as in
+ * /proc/PID/cmdline) says of guest logging and the log directory; -EINVAL if it could not
+ * have started with it. migr__console_log_follow(): after the rename, carries
+ * LOGDIR/guest-OLD.log over to guest-NEW.log (appending to one from an earlier life) and
+ * has the daemon reopen it; failures are logged as warnings and returned. */
+struct migr_hv;
+struct migr_consoled;
+int migr__consoled_args(const char *cmdline, size_t len, struct migr_consoled *c_r);
+int migr__console_log_follow(struct migr_hv *hv, uint32_t domid, const char *old_name,
+			     const char *new_name, struct xentoollog_logger *lg);
+
 /* The suffixes migr reserves for the two copies of a guest in flight (docs/phases.md). */
 #define MIGR_SUFFIX_INCOMING "--incoming"
 #define MIGR_SUFFIX_AWAY "--migratedaway"

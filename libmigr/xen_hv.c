@@ -75,6 +75,7 @@ struct xen_hv {
 	xc_interface *xch_peek;  /* the sampling thread only */
 	struct xs_handle *xsh;
 	libxl_ctx *ctx;
+	pid_t consoled_pid;      /* xenconsoled, as consoled() last found it (0: none) */
 };
 
 #define XH(h) ((struct xen_hv *)(h))
@@ -928,55 +929,106 @@ static void put_back_keep(struct xen_hv *x, uint32_t domid, const libxl_domain_c
 	}
 }
 
+/*
+ * The console daemon: xenconsoled, found by its command name among root's processes
+ * (its pid is remembered for the two calls that follow), its command line read from
+ * /proc (migr__consoled_args()). What it does with the logs is in console_log.c.
+ */
+static bool is_consoled(long pid)
+{
+	char path[64], comm[32] = "";
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	return !strcmp(comm, "xenconsoled\n") && !stat(path, &st) && st.st_uid == 0;
+}
+
+static int xen_consoled(struct migr_hv *h, struct migr_consoled *c_r)
+{
+	struct xen_hv *x = XH(h);
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	long found = 0;
+	char path[64], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (!*end && pid > 1 && is_consoled(pid)) {
+			found = pid;
+			break;
+		}
+	}
+	closedir(d);
+	x->consoled_pid = (pid_t)found;
+	if (!found)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", found);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	buf = malloc(4096);
+	if (buf)
+		len = fread(buf, 1, 4096, f);
+	rc = !buf ? -ENOMEM : ferror(f) ? -EIO : len == 4096 ? -E2BIG : 0;
+	fclose(f);
+	if (!rc)
+		rc = migr__consoled_args(buf, len, c_r);
+	free(buf);
+	return rc;   /* the caller says what it gives up */
+}
+
+static int xen_consoled_reopen(struct migr_hv *h)
+{
+	struct xen_hv *x = XH(h);
+
+	/* the pid again: it must still be the daemon consoled() found */
+	if (!x->consoled_pid || !is_consoled(x->consoled_pid))
+		return -ESRCH;
+	return kill(x->consoled_pid, SIGHUP) ? -errno : 0;
+}
+
+static int xen_consoled_holds(struct migr_hv *h, uint64_t dev, uint64_t ino)
+{
+	struct xen_hv *x = XH(h);
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int held = 0;
+
+	if (!x->consoled_pid)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)x->consoled_pid);
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : -errno;   /* gone: it holds nothing */
+	while (!held && (e = readdir(d))) {
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!fstatat(dirfd(d), e->d_name, &st, 0) && (uint64_t)st.st_dev == dev &&
+		    (uint64_t)st.st_ino == ino)
+			held = 1;
+	}
+	closedir(d);
+	return held;
+}
+
 /* Network back (waits for the watcher started at the unpause), then the stock scripts
  * back into the backend's and libxl's xenstore nodes and into the configuration libxl
  * stores for the domain (xl list -l, later migrations). */
-/*
- * xenconsoled names a guest's console log after the domain's name when it first sees the
- * domain, so a received guest would go on logging into guest-NAME--incoming.log. On SIGHUP
- * it reopens every guest's log under the name xenstore holds now (tools/console/daemon/
- * io.c, handle_log_reload): after the rename, that is guest-NAME.log, appended to. The
- * daemon is found by its command name among root's processes; none running (or guest
- * logging off, when the signal only reopens what is open) is no error. Called once the
- * guest runs, never inside its blackout.
- */
-static void console_log_follow(struct migr_hv *h, uint32_t domid)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	unsigned int n = 0;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[64], comm[32] = "";
-		struct stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		FILE *f;
-
-		if (*end || pid <= 1)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-		if (!(f = fopen(path, "re")))
-			continue;
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = 0;
-		fclose(f);
-		if (strcmp(comm, "xenconsoled\n"))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld", pid);
-		if (stat(path, &st) || st.st_uid != 0)
-			continue;
-		if (kill((pid_t)pid, SIGHUP) == 0)
-			n++;
-	}
-	closedir(d);
-	if (n)
-		LOG(h, XTL_DEBUG, domid, "asked xenconsoled to reopen the console logs under the "
-		    "guest's name");
-}
-
 static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
 {
 	struct xen_hv *x = XH(h);
@@ -988,7 +1040,6 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	memset(s_r, 0, sizeof(*s_r));
 	if (x->nb && x->nb->domid == domid)
 		net_watch_end(x, false, s_r);
-	console_log_follow(h, domid);
 	if (domid != x->last_domid || !x->pb_n)
 		return 0;
 	for (unsigned int i = 0; i < x->pb_n; i++) {
@@ -1330,6 +1381,9 @@ static const struct migr_hv_ops xen_ops = {
 	.announce = xen_announce,
 	.nics = xen_nics,
 	.settle = xen_settle,
+	.consoled = xen_consoled,
+	.consoled_reopen = xen_consoled_reopen,
+	.consoled_holds = xen_consoled_holds,
 	.cpu_cap = xen_cpu_cap,
 	.close = xen_close,
 };

@@ -33,6 +33,7 @@ struct migr_fake_dom {
 	uint64_t clean_us;               /* time of the last CLEAN: PEEK grows from it */
 	uint64_t peek_full_us;           /* PEEK reaches the round's whole set this long after
 	                                    a CLEAN (0: 5 s) */
+	int console_fd;                  /* the fake xenconsoled's log of this guest (-1) */
 	bool suspended_by_us;
 	unsigned int resumes;            /* how often resume() brought it back */
 	char *config_json;
@@ -59,6 +60,14 @@ struct migr_hv_fake {
 	                                    bridge xenbr0, vifDOMID.0, ip 10.0.0.DOMID);
 	                                    false: no nics op at all */
 	bool nics_no_ip;                 /* with_nics: the vif has no ip= setting */
+	/* a fake xenconsoled, as Xen's io.c logs: with consoled_dir set, a restored domain's
+	 * console is logged from its creation as DIR/guest-NAME.log (the name it has then,
+	 * O_APPEND); consoled_reopen() reopens every log under the current names unless
+	 * consoled_deaf (the signal is ignored) */
+	const char *consoled_dir;        /* NULL: no xenconsoled runs */
+	bool consoled_guest_logs;        /* --log=guest */
+	bool consoled_deaf;
+	unsigned int consoled_reopens;
 };
 
 /* A fake host with free_kib of free memory, Xen 4.17, HAP and no shadow paging. */
@@ -67,6 +76,8 @@ int migr_hv_fake_new(uint64_t free_kib, struct migr_hv_fake **fake_r);
 uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_guest_type t,
 			  uint64_t pages, uint64_t dirty_per_round);
 struct migr_fake_dom *migr_hv_fake_dom(struct migr_hv_fake *f, uint32_t domid);
+/* The guest writes text on its console (to the fake xenconsoled's log, if it has one). */
+int migr_hv_fake_console(struct migr_hv_fake *f, uint32_t domid, const char *text);
 /* Number of domains (any state). */
 unsigned int migr_hv_fake_count(struct migr_hv_fake *f);
 

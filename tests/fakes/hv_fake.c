@@ -14,12 +14,14 @@
  * migr_hv_fake_faults).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include "libmigr.h"
 #include "fakes.h"
@@ -81,6 +83,7 @@ static struct migr_fake_dom *fake_alloc(struct migr_hv_fake *f)
 			memset(&f->doms[i], 0, sizeof(f->doms[i]));
 			f->doms[i].used = true;
 			f->doms[i].info.domid = f->next_domid++;
+			f->doms[i].console_fd = -1;
 			return &f->doms[i];
 		}
 	return NULL;
@@ -90,8 +93,12 @@ static void fake_free(struct migr_hv_fake *f, struct migr_fake_dom *d)
 {
 	f->host.free_kib += d->info.mem_kib;
 	free(d->config_json);
+	if (d->console_fd >= 0)
+		close(d->console_fd);
 	memset(d, 0, sizeof(*d));
 }
+
+static void console_open(struct migr_hv_fake *f, struct migr_fake_dom *d);
 
 uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_guest_type t,
 			  uint64_t pages, uint64_t dirty_per_round)
@@ -118,6 +125,7 @@ uint32_t migr_hv_fake_add(struct migr_hv_fake *f, const char *name, enum migr_gu
 		 t == MIGR_GUEST_PV ? "pv" : "pvh", name, uuid,
 		 (unsigned long long)pages * 4, t == MIGR_GUEST_PV ? "pv" : "pvh");
 	d->config_json = strdup(json);
+	console_open(f, d);
 	f->host.free_kib -= f->host.free_kib >= d->info.mem_kib ? d->info.mem_kib : f->host.free_kib;
 	return d->info.domid;
 }
@@ -456,6 +464,7 @@ static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	d->pages = kib / 4;
 	d->config_json = strdup(json);
 	f->host.free_kib -= kib;
+	console_open(f, d);   /* the console connects during the restore's build */
 	info_r->domid = d->info.domid;
 	info_r->devices_us = f->devices_us;
 	info_r->fast_vifs = 0;
@@ -525,6 +534,77 @@ static int fake_announce(struct migr_hv *h, uint32_t domid, unsigned int *frames
 	return 0;
 }
 
+/* The fake xenconsoled opens a guest's log as Xen's create_console_log() does. */
+static void console_open(struct migr_hv_fake *f, struct migr_fake_dom *d)
+{
+	char path[512];
+
+	if (!f->consoled_dir || !f->consoled_guest_logs)
+		return;
+	snprintf(path, sizeof(path), "%s/guest-%s.log", f->consoled_dir, d->info.name);
+	d->console_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int migr_hv_fake_console(struct migr_hv_fake *f, uint32_t domid, const char *text)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+
+	if (!d)
+		return -ENOENT;
+	if (d->console_fd < 0)
+		return 0;
+	return write(d->console_fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -EIO;
+}
+
+static int fake_consoled(struct migr_hv *h, struct migr_consoled *c_r)
+{
+	struct migr_hv_fake *f = F(h);
+
+	if (!f->consoled_dir)
+		return -ENOENT;
+	memset(c_r, 0, sizeof(*c_r));
+	c_r->guest_logs = f->consoled_guest_logs;
+	snprintf(c_r->log_dir, sizeof(c_r->log_dir), "%s", f->consoled_dir);
+	return 0;
+}
+
+/* handle_log_reload(): every guest's log closed and opened under its name now */
+static int fake_consoled_reopen(struct migr_hv *h)
+{
+	struct migr_hv_fake *f = F(h);
+
+	if (!f->consoled_dir)
+		return -ESRCH;
+	f->consoled_reopens++;
+	if (f->consoled_deaf || !f->consoled_guest_logs)
+		return 0;
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++) {
+		struct migr_fake_dom *d = &f->doms[i];
+
+		if (!d->used || d->console_fd < 0)
+			continue;
+		close(d->console_fd);
+		d->console_fd = -1;
+		console_open(f, d);
+	}
+	return 0;
+}
+
+static int fake_consoled_holds(struct migr_hv *h, uint64_t dev, uint64_t ino)
+{
+	struct migr_hv_fake *f = F(h);
+
+	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++) {
+		struct stat st;
+
+		if (f->doms[i].used && f->doms[i].console_fd >= 0 &&
+		    !fstat(f->doms[i].console_fd, &st) && (uint64_t)st.st_dev == dev &&
+		    (uint64_t)st.st_ino == ino)
+			return 1;
+	}
+	return 0;
+}
+
 static int fake_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r)
 {
 	struct migr_hv_fake *f = F(h);
@@ -546,7 +626,8 @@ static void fake_close(struct migr_hv *h)
 	struct migr_hv_fake *f = F(h);
 
 	for (int i = 0; i < MIGR_FAKE_MAX_DOMS; i++)
-		free(f->doms[i].config_json);
+		if (f->doms[i].used)
+			fake_free(f, &f->doms[i]);
 	free(f);
 }
 
@@ -607,6 +688,9 @@ static const struct migr_hv_ops fake_ops = {
 	.settle = fake_settle,
 	.cpu_cap = fake_cpu_cap,
 	.nics = fake_nics,
+	.consoled = fake_consoled,
+	.consoled_reopen = fake_consoled_reopen,
+	.consoled_holds = fake_consoled_holds,
 	.close = fake_close,
 };
 

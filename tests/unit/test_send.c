@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -208,6 +209,49 @@ static void test_success(bool xl, enum migr_guest_type type)
 		CHECK_STR(r.t.res.id, r.res.id);
 	}
 	teardown(&r);
+}
+
+/* The target's xenconsoled logs guests: the console log it opened under the temporary
+ * name during the restore is the guest's own after the migration, appended to the log of
+ * an earlier life of the guest here; the guest's console goes on into it. */
+static void test_console_log(bool xl)
+{
+	char cdir[128], path[192], buf[256] = "";
+	struct run r;
+	uint32_t id;
+	FILE *f;
+
+	snprintf(cdir, sizeof(cdir), "%s/console", record_dir);
+	mkdir(record_dir, 0700);
+	CHECK(mkdir(cdir, 0700) == 0 || errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/guest-guest1.log", cdir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("earlier life\n", f);
+		fclose(f);
+	}
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	r.dst->consoled_dir = cdir;
+	r.dst->consoled_guest_logs = true;
+	run(&r, xl);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	CHECK_EQ(r.dst->consoled_reopens, 1);
+	CHECK_EQ(r.dst->hv.ops->domain_find(&r.dst->hv, "guest1", &id), 0);
+	CHECK_EQ(migr_hv_fake_console(r.dst, id, "runs here\n"), 0);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f) {
+		buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+		fclose(f);
+	}
+	CHECK_STR(buf, "earlier life\nruns here\n");
+	snprintf(path, sizeof(path), "%s/guest-guest1--incoming.log", cdir);
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+	teardown(&r);
+	snprintf(path, sizeof(path), "rm -rf %s", cdir);
+	CHECK_EQ(system(path), 0);
 }
 
 /* The target's restore history: the median of its valid lines reaches the source in
@@ -1356,6 +1400,8 @@ int main(void)
 	test_success(false, MIGR_GUEST_PVH);
 	test_success(false, MIGR_GUEST_PV);
 	test_success(true, MIGR_GUEST_PVH);
+	test_console_log(false);
+	test_console_log(true);
 	test_compressed(MIGR_COMPRESS_ON);
 	test_compressed(MIGR_COMPRESS_OFF);
 	test_p2m_holes();

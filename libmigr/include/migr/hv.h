@@ -123,6 +123,13 @@ struct migr_settle {
 	unsigned int scripts_put_back;   /* stock vif scripts named again */
 };
 
+/* The console daemon (xenconsoled) as this host runs it: whether it logs guests' consoles
+ * and where (its --log and --log-dir, tools/console/daemon/main.c in Xen). */
+struct migr_consoled {
+	bool guest_logs;                 /* --log=guest or all */
+	char log_dir[256];               /* --log-dir, else Xen's default /var/log/xen/console */
+};
+
 /* One network interface of a domain, for forwarding (migr/fwd.h). */
 #define MIGR_HV_MAX_NICS 16
 struct migr_hv_nic {
@@ -195,6 +202,16 @@ struct migr_hv_ops {
 	 * vif and the configured ip=. May be NULL (no forwarding then). */
 	int (*nics)(struct migr_hv *hv, uint32_t domid, struct migr_hv_nic *v, unsigned int max,
 		    unsigned int *n_r);
+	/* The guests' console logs (docs/phases.md, "settle"; libmigr/console_log.c). All
+	 * three may be NULL (then a guest's log is never renamed).
+	 * consoled: the console daemon running here and how it logs; -ENOENT when none runs.
+	 * consoled_reopen: ask it to reopen every guest's log under the name the domain has
+	 * now (SIGHUP); it does so at its own pace, after the call returns.
+	 * consoled_holds: 1 when the daemon still has the file (st_dev, st_ino) open, 0 when
+	 * not, -errno when that cannot be told. */
+	int (*consoled)(struct migr_hv *hv, struct migr_consoled *c_r);
+	int (*consoled_reopen)(struct migr_hv *hv);
+	int (*consoled_holds)(struct migr_hv *hv, uint64_t dev, uint64_t ino);
 	void (*close)(struct migr_hv *hv);
 };
 
