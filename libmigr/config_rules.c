@@ -1283,3 +1283,45 @@ out:
 	yajl_tree_free(root);
 	return rc;
 }
+
+/* ---- the devices, for the restore estimate ------------------------------------------ */
+
+static bool text_set(yajl_val v)
+{
+	return YAJL_IS_STRING(v) && v->u.string[0];
+}
+
+int migr_config_devices(const char *json, struct migr_restore_devices *d_r)
+{
+	struct migr_restore_devices d = { 0, 0, 0 };
+	char err[64];
+	yajl_val root = json ? yajl_tree_parse(json, err, sizeof(err)) : NULL;
+	yajl_val nics, disks;
+
+	if (!YAJL_IS_OBJECT(root)) {
+		yajl_tree_free(root);
+		return -EINVAL;
+	}
+	nics = get(root, "nics");
+	disks = get(root, "disks");
+	if (YAJL_IS_ARRAY(nics))
+		for (size_t i = 0; i < nics->u.array.len && d.vifs_fast + d.vifs_stock < 64; i++) {
+			yajl_val n = nics->u.array.values[i], script = get(n, "script");
+			const char *sc = YAJL_IS_STRING(script) ? script->u.string : "";
+			const char *base = strrchr(sc, '/') ? strrchr(sc, '/') + 1 : sc;
+
+			if (!YAJL_IS_OBJECT(n))
+				continue;
+			if (text_set(get(n, "ip")) || text_set(get(n, "ifname")) ||
+			    (base[0] && strcmp(base, "vif-bridge")))
+				d.vifs_stock++;
+			else
+				d.vifs_fast++;
+		}
+	if (YAJL_IS_ARRAY(disks))
+		for (size_t i = 0; i < disks->u.array.len && d.disks < 64; i++)
+			d.disks += YAJL_IS_OBJECT(disks->u.array.values[i]);
+	yajl_tree_free(root);
+	*d_r = d;
+	return 0;
+}

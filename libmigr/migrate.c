@@ -117,6 +117,7 @@ static void account_blackout(struct migr__send *s, uint64_t t_end)
 	r->devices_us = (s->devices_ns < s->restore_ns ? s->devices_ns : s->restore_ns) / 1000;
 	parts = r->suspend_us + r->final_send_us + r->restore_tail_us + r->unpause_us;
 	r->handshake_us = r->blackout_us > parts ? r->blackout_us - parts : 0;
+	r->blackout_error_us = (int64_t)r->blackout_us - (int64_t)r->predicted_blackout_us;
 }
 
 static const char *rec_dir(const struct migr__send *s)
@@ -284,7 +285,8 @@ static int migr_preflight(struct migr__send *s)
 		return -MIGR_E_ABORTED;
 	}
 	/* the part of the blackout the target says its restore takes: the policy's to know */
-	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000);
+	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000,
+				reply.preflight_reply.restore_estimate_ns / 1000);
 	migr__text(s->fence_target, sizeof(s->fence_target), "%s",
 		   reply.preflight_reply.fence_host);
 	if (s->p.etcd && !s->fence_target[0]) {
@@ -614,8 +616,8 @@ static int preflight(struct migr__send *s)
 {
 	int rc = s->d->preflight ? s->d->preflight(s) : 0;
 
-	if (!rc && !s->res->restore_hint_us)
-		migr__send_own_fixed(s);
+	if (!rc)
+		migr__send_fixed(s);
 	return rc;
 }
 
@@ -690,6 +692,7 @@ static int wait_done(struct migr__send *s)
 	if (s->res->blackout_us > s->res->final_send_us)
 		migr__history_add(rec_dir(s), MIGR__SRC_HISTORY,
 				  s->res->blackout_us - s->res->final_send_us, s->p.lg);
+	migr__history_add(rec_dir(s), MIGR__SRC_SUSPEND_HISTORY, s->res->suspend_us, s->p.lg);
 	s->done = true;
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;

@@ -619,3 +619,89 @@ int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_st
 		*v_r = v;
 	return action;
 }
+
+/* ---- the fixed part before anything was measured --------------------------------------
+ *
+ * Constants from the nested lab (docs/phases.md, "In the nested lab: where the network gap
+ * goes" and "Device set-up: the fast vif hotplug path"; one PVH guest, one vif, migrd at
+ * -vvv, which stretches the restore tail by about half: the dom0 parts are divided by 1.5):
+ *   EST_SUSPEND_US     the guest's own freeze: 0.3-1.0 s measured; the low end (a suspend
+ *                      is the guest's work, not stretched by dom0's logging)
+ *   EST_HANDSHAKE_US   half of "handshake and unpause, 0.1-0.2 s": READY, GO, DONE in flight
+ *   EST_BASE_US        restore tail without devices plus the unpause: libxc's last records
+ *                      and the save helper 0.1 s, domain build and console 0.3 s, libxl's
+ *                      completion 0.15 s, unpause 0.05 s = 0.6 s, / 1.5
+ *   EST_VIF_FAST_US    a vif with migr's helper: its xenstore nodes 0.15 s, netback's probe
+ *                      0.15 s, the helper 0.1 s = 0.4 s, / 1.5 (device set-up measured
+ *                      0.3-0.7 s with the helper)
+ *   EST_VIF_STOCK_US   the same with Debian's vif-bridge script: 1.0-1.4 s measured for
+ *                      the script (1.2 s) + 0.3 s / 1.5
+ *   EST_DISK_US        not measured in the lab (its guests boot from a ramdisk): taken as
+ *                      a stock vif, a backend probe and a bash hotplug script (`block`)
+ */
+#define EST_SUSPEND_US     300000
+#define EST_HANDSHAKE_US    50000
+#define EST_BASE_US        400000
+#define EST_VIF_FAST_US    270000
+#define EST_VIF_STOCK_US  1400000
+#define EST_DISK_US       1400000
+#define EST_MAX_US    60000000ull
+
+uint64_t migr_restore_estimate_us(const struct migr_restore_devices *d)
+{
+	uint64_t us = EST_BASE_US;
+
+	us += (uint64_t)(d->vifs_fast > 64 ? 64 : d->vifs_fast) * EST_VIF_FAST_US;
+	us += (uint64_t)(d->vifs_stock > 64 ? 64 : d->vifs_stock) * EST_VIF_STOCK_US;
+	us += (uint64_t)(d->disks > 64 ? 64 : d->disks) * EST_DISK_US;
+	return us > EST_MAX_US ? EST_MAX_US : us;
+}
+
+const char *migr_fixed_from_name(enum migr_fixed_from f)
+{
+	switch (f) {
+	case MIGR_FIXED_DEFAULT:         return "default";
+	case MIGR_FIXED_HISTORY:         return "history";
+	case MIGR_FIXED_TARGET_ESTIMATE: return "target-estimate";
+	case MIGR_FIXED_OWN_ESTIMATE:    return "own-estimate";
+	case MIGR_FIXED_OWN_BLACKOUTS:   return "own-blackouts";
+	}
+	return "?";
+}
+
+static uint64_t cap_est(uint64_t us)
+{
+	return us > EST_MAX_US ? EST_MAX_US : us;
+}
+
+void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_estimate *e_r)
+{
+	struct migr_fixed_estimate e = {
+		.suspend_us = EST_SUSPEND_US, .suspend_from = MIGR_FIXED_DEFAULT,
+		.handshake_us = EST_HANDSHAKE_US,
+		.restore_us = EST_BASE_US, .restore_from = MIGR_FIXED_DEFAULT,
+	};
+
+	if (in->own_suspend_us) {
+		e.suspend_us = cap_est(in->own_suspend_us);
+		e.suspend_from = MIGR_FIXED_HISTORY;
+	}
+	if (in->target_history_us) {
+		e.restore_us = cap_est(in->target_history_us);
+		e.restore_from = MIGR_FIXED_HISTORY;
+	} else if (in->own_blackouts_us) {
+		/* a whole fixed part as measured here: suspend and handshake included */
+		uint64_t own = cap_est(in->own_blackouts_us), rest = e.suspend_us + e.handshake_us;
+
+		e.restore_us = own > rest ? own - rest : 0;
+		e.restore_from = MIGR_FIXED_OWN_BLACKOUTS;
+	} else if (in->target_estimate_us) {
+		e.restore_us = cap_est(in->target_estimate_us);
+		e.restore_from = MIGR_FIXED_TARGET_ESTIMATE;
+	} else if (in->own_estimate_us) {
+		e.restore_us = cap_est(in->own_estimate_us);
+		e.restore_from = MIGR_FIXED_OWN_ESTIMATE;
+	}
+	e.fixed_us = e.suspend_us + e.handshake_us + e.restore_us;
+	*e_r = e;
+}

@@ -214,6 +214,8 @@ static const struct fdef f_preflight_reply[] = {
 	STR(6, false, preflight_reply.reason, 0),
 	U64(7, false, preflight_reply.restore_hint_ns, 0, MIGR_RESTORE_HINT_MAX_NS),
 	STR(MIGR_FIELD_OPTIONAL | 8, false, preflight_reply.fence_host, 0),
+	U64(MIGR_FIELD_OPTIONAL | 9, false, preflight_reply.restore_estimate_ns, 0,
+	    MIGR_RESTORE_HINT_MAX_NS),
 };
 static const struct fdef f_config[] = {
 	{ 1, FT_JSON, true, OFF(config.json), 0, 2, MIGR_CONFIG_MAX - 8, "config.json" },

@@ -154,6 +154,22 @@ void migr__settle(struct migr_hv *hv, uint32_t domid, struct xentoollog_logger *
  */
 #define HISTORY_FILE "restore-history"
 
+/* With no history yet: the restore tail and unpause estimated from the guest's devices as
+ * the rules let them through (CONFIG came with PREFLIGHT; 0 when it did not), every vif
+ * on the stock script when this target does without the fast helper. */
+static uint64_t restore_estimate_us(struct recv_ctx *x)
+{
+	struct migr_restore_devices d;
+
+	if (!x->cfg.config.json || migr_config_devices(x->cfg.config.json, &d))
+		return 0;
+	if (!x->p->vif_helper) {
+		d.vifs_stock += d.vifs_fast;
+		d.vifs_fast = 0;
+	}
+	return migr_restore_estimate_us(&d);
+}
+
 bool migr__admit(const struct migr_recv_params *p, uint64_t free_kib, uint64_t mem_kib,
                   uint64_t *need_r, uint64_t *claim_r)
 {
@@ -450,6 +466,8 @@ static int preflight(struct recv_ctx *x)
 		migr__text(m.preflight_reply.fence_host, sizeof(m.preflight_reply.fence_host),
 			   "%s", x->p->fence_self);
 	m.preflight_reply.restore_hint_ns = migr__history_median(record_dir(x->p), HISTORY_FILE) * 1000;
+	if (!m.preflight_reply.restore_hint_ns)
+		m.preflight_reply.restore_estimate_ns = restore_estimate_us(x) * 1000;
 	return migr_msg_send(x->c, &m);
 }
 

@@ -56,39 +56,56 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 	migr_policy_init(&s->pol, &s->p.policy);
 }
 
-void migr__send_target_fixed(struct migr__send *s, uint64_t target_us)
+void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t estimate_us)
 {
-	uint64_t f;
-
-	if (!target_us)
-		return;
-	if (target_us > 10000000)
-		target_us = 10000000;
-	f = (uint64_t)s->p.policy.blackout_fixed_us + target_us;
-	s->p.policy.blackout_fixed_us = f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
-	s->res->restore_hint_us = target_us;
-	migr_policy_init(&s->pol, &s->p.policy);
+	s->target_history_us = history_us > 10000000 ? 10000000 : history_us;
+	s->target_estimate_us = estimate_us > 10000000 ? 10000000 : estimate_us;
 }
 
 /*
- * With no hint from the target (a target that never restored a guest, or stock xl's), the
- * fixed part of the blackout is taken from this host's own last migrations: their
- * blackouts less their final sends (suspend, handshake, restore tail, unpause), in
- * DIR/blackout-history beside the source's records. The policy's default (a suspend of a
- * few tens of ms) would otherwise predict a blackout many times too short.
+ * Before the first round: the part of the blackout no round shortens (suspend, handshake,
+ * the target's restore tail and unpause), from the target's restore history, else this
+ * host's own last blackouts, else the target's estimate from the guest's devices, else
+ * this host's own estimate from the guest's configuration; the suspend from this host's own
+ * last suspends, else the lab's figure (migr_fixed_estimate()). Without it a first
+ * migration between fresh hosts predicted the policy's 50 ms default for a blackout of
+ * a second.
  */
-void migr__send_own_fixed(struct migr__send *s)
+void migr__send_fixed(struct migr__send *s)
 {
-	uint64_t own = migr__history_median(migr__send_rec_dir(s), MIGR__SRC_HISTORY);
+	const char *dir = migr__send_rec_dir(s);
+	struct migr_fixed_inputs in = {
+		.target_history_us = s->target_history_us,
+		.target_estimate_us = s->target_estimate_us,
+		.own_suspend_us = migr__history_median(dir, MIGR__SRC_SUSPEND_HISTORY),
+		.own_blackouts_us = migr__history_median(dir, MIGR__SRC_HISTORY),
+	};
+	struct migr_restore_devices d;
+	struct migr_fixed_estimate e;
+	struct migr_result *r = s->res;
 
-	if (own <= s->p.policy.blackout_fixed_us)
-		return;
-	s->p.policy.blackout_fixed_us = own > UINT32_MAX ? UINT32_MAX : (uint32_t)own;
-	s->res->own_hint_us = own;
+	if (s->json && !migr_config_devices(s->json, &d))
+		in.own_estimate_us = migr_restore_estimate_us(&d);
+	migr_fixed_estimate(&in, &e);
+	if (e.fixed_us > s->p.policy.blackout_fixed_us)
+		s->p.policy.blackout_fixed_us = e.fixed_us > UINT32_MAX ? UINT32_MAX :
+						(uint32_t)e.fixed_us;
+	r->fixed_us = s->p.policy.blackout_fixed_us;
+	r->fixed_suspend_us = e.suspend_us;
+	r->fixed_restore_us = e.restore_us;
+	r->fixed_suspend_from = e.suspend_from;
+	r->fixed_restore_from = e.restore_from;
+	r->restore_hint_us = e.restore_from == MIGR_FIXED_HISTORY ? in.target_history_us : 0;
+	r->own_hint_us = e.restore_from == MIGR_FIXED_OWN_BLACKOUTS ? in.own_blackouts_us : 0;
+	r->restore_estimate_us = e.restore_from == MIGR_FIXED_TARGET_ESTIMATE ?
+				 in.target_estimate_us :
+				 e.restore_from == MIGR_FIXED_OWN_ESTIMATE ? in.own_estimate_us : 0;
 	migr_policy_init(&s->pol, &s->p.policy);
-	migr__log(s->p.lg, XTL_DETAIL, "domain %u: the target gave no restore figure: the "
-		  "blackout's fixed part is taken as %.1f ms, the median of this host's last "
-		  "migrations", s->domid, own / 1000.0);
+	migr__log(s->p.lg, XTL_DETAIL, "domain %u: the blackout's fixed part is taken as %.1f ms: "
+		  "suspend %.1f (%s), handshake %.1f, restore tail and unpause %.1f (%s)",
+		  s->domid, r->fixed_us / 1000.0, e.suspend_us / 1000.0,
+		  migr_fixed_from_name(e.suspend_from), e.handshake_us / 1000.0,
+		  e.restore_us / 1000.0, migr_fixed_from_name(e.restore_from));
 }
 
 void migr__send_fini(struct migr__send *s)

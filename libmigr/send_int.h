@@ -53,6 +53,7 @@ struct migr__send {
 
 	/* clock marks, monotonic us */
 	uint64_t t_start, t_precopy0, t_suspend_req, t_suspended, t_stream_end;
+	uint64_t target_history_us, target_estimate_us;   /* PREFLIGHT_REPLY's (0: none) */
 
 	/* pre-copy state */
 	struct migr_policy_state pol;
@@ -147,12 +148,15 @@ int migr__send_backout(struct migr__send *s);
 
 
 void migr__send_fini(struct migr__send *s);
-/* The target's restore hint (PREFLIGHT_REPLY): added to the policy's fixed blackout cost,
- * at most 10 s of it. Before the stream only. */
-void migr__send_target_fixed(struct migr__send *s, uint64_t target_us);
-/* No hint from the target: the fixed part from this host's own history (send.c). */
+/* The target's figures (PREFLIGHT_REPLY): its restore history's median and its device
+ * estimate (0: none), kept for migr__send_fixed(), at most 10 s each. */
+void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t estimate_us);
+/* This host's histories beside its records: blackouts less their final sends, suspends. */
 #define MIGR__SRC_HISTORY "blackout-history"
-void migr__send_own_fixed(struct migr__send *s);
+#define MIGR__SRC_SUSPEND_HISTORY "suspend-history"
+/* The policy's fixed blackout cost, composed from what is known (migr_fixed_estimate(),
+ * docs/policy.md) before the first round; the result says where each part came from. */
+void migr__send_fixed(struct migr__send *s);
 
 
 /* The fault hook between steps (fault.c, migr/fault.h): 0 go on, -EIO an injected error,

@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 #include "libmigr.h"
+#include <errno.h>
 #include "unit.h"
 
 #define GUEST   262144ull
@@ -678,8 +679,87 @@ static void test_deterministic(void)
 	CHECK(!memcmp(&s1, &s2, sizeof(s1)));
 }
 
+/* The first-reception estimate: the device model (lab constants, docs/policy.md), the
+ * devices read from a libxl JSON config (untrusted), and the order in which measured
+ * figures replace estimates. */
+static void test_fixed_estimate(void)
+{
+	struct migr_restore_devices d = { 0, 0, 0 }, big = { 1000000, 1000000, 1000000 };
+	struct migr_fixed_inputs in;
+	struct migr_fixed_estimate e;
+	uint64_t base, one_vif;
+
+	base = migr_restore_estimate_us(&d);
+	d.vifs_fast = 1;
+	one_vif = migr_restore_estimate_us(&d);
+	CHECK_EQ(base, 400000);
+	CHECK_EQ(one_vif, 670000);
+	d.vifs_fast = 0;
+	d.vifs_stock = 1;
+	CHECK_EQ(migr_restore_estimate_us(&d), 1800000);     /* the stock script's second */
+	d.vifs_stock = 0;
+	d.disks = 2;
+	CHECK_EQ(migr_restore_estimate_us(&d), 3200000);
+	CHECK(migr_restore_estimate_us(&big) <= 60000000ull); /* capped: 64 of each, 60 s */
+
+	/* devices from a config: a vif the helper takes, one with ip= and one with its own
+	 * script (the stock path), two disks; garbage is refused, odd shapes are not counted */
+	CHECK_EQ(migr_config_devices("{\"nics\":[{\"mac\":\"00:16:3e:00:00:01\"},"
+		 "{\"ip\":\"10.0.0.2\"},{\"script\":\"/etc/xen/scripts/vif-openvswitch\"},"
+		 "{\"script\":\"vif-bridge\"},7],\"disks\":[{},{\"vdev\":\"xvda\"},\"x\"]}", &d), 0);
+	CHECK_EQ(d.vifs_fast, 2);
+	CHECK_EQ(d.vifs_stock, 2);
+	CHECK_EQ(d.disks, 2);
+	CHECK_EQ(migr_config_devices("{\"nics\":{},\"disks\":3}", &d), 0);
+	CHECK_EQ(d.vifs_fast + d.vifs_stock + d.disks, 0);
+	CHECK_EQ(migr_config_devices("[1,2]", &d), -EINVAL);
+	CHECK_EQ(migr_config_devices("{\"nics\":[", &d), -EINVAL);
+	CHECK_EQ(migr_config_devices(NULL, &d), -EINVAL);
+
+	/* nothing known: the lab's suspend, handshake and base */
+	memset(&in, 0, sizeof(in));
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.suspend_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(e.fixed_us, 300000 + 50000 + 400000);
+	/* this host's estimate from the config, then the target's, then own blackouts, then
+	 * the target's history: each replaces the one before */
+	in.own_estimate_us = one_vif;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_OWN_ESTIMATE);
+	CHECK_EQ(e.fixed_us, 350000 + one_vif);
+	in.target_estimate_us = 2000000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_TARGET_ESTIMATE);
+	CHECK_EQ(e.restore_us, 2000000);
+	in.own_blackouts_us = 1200000;                        /* suspend and handshake in it */
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_OWN_BLACKOUTS);
+	CHECK_EQ(e.fixed_us, 1200000);
+	in.own_blackouts_us = 100000;                         /* less than suspend + handshake */
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_us, 0);
+	CHECK_EQ(e.fixed_us, 350000);
+	in.target_history_us = 900000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_HISTORY);
+	CHECK_EQ(e.restore_us, 900000);
+	/* this host's own suspends replace the lab's */
+	in.own_suspend_us = 40000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.suspend_from, MIGR_FIXED_HISTORY);
+	CHECK_EQ(e.fixed_us, 40000 + 50000 + 900000);
+	/* absurd figures are capped, never wrap */
+	in.target_history_us = UINT64_MAX;
+	in.own_suspend_us = UINT64_MAX;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.fixed_us, 60000000ull + 50000 + 60000000ull);
+	CHECK_STR(migr_fixed_from_name(MIGR_FIXED_TARGET_ESTIMATE), "target-estimate");
+}
+
 int main(void)
 {
+	test_fixed_estimate();
 	test_defaults_and_names();
 	test_converges_then_stops();
 	test_fixed_cost_dominates();

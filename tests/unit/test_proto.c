@@ -95,6 +95,19 @@ static void test_round_trips(void)
 	m.preflight_reply.restore_hint_ns = MIGR_RESTORE_HINT_MAX_NS + 1;
 	CHECK_EQ(round_trip(&m, &d), -EINVAL);
 	m.preflight_reply.restore_hint_ns = 0;
+	/* the first-reception estimate: optional, absent reads 0, the same cap */
+	CHECK_EQ(round_trip(&m, &d), 0);
+	CHECK(d.preflight_reply.restore_estimate_ns == 0);
+	m.preflight_reply.restore_estimate_ns = 670000000;
+	CHECK_EQ(round_trip(&m, &d), 0);
+	CHECK(d.preflight_reply.restore_estimate_ns == 670000000);
+	m.preflight_reply.restore_estimate_ns = MIGR_RESTORE_HINT_MAX_NS;
+	CHECK_EQ(round_trip(&m, &d), 0);
+	m.preflight_reply.restore_estimate_ns = MIGR_RESTORE_HINT_MAX_NS + 1;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
+	m.preflight_reply.restore_estimate_ns = UINT64_MAX;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
+	m.preflight_reply.restore_estimate_ns = 0;
 
 	migr_msg_init(&m, MIGR_MSG_CONFIG);
 	m.config.json = "{\n\t\"c_info\": { \"name\": \"web1\" }\n}";

@@ -338,9 +338,11 @@ static void test_own_hint(void)
 {
 	char tpath[128], spath[128];
 	struct run r;
-	uint64_t first;
+	uint64_t first, first_suspend;
 
 	snprintf(tpath, sizeof(tpath), "%s/restore-history", record_dir);
+	snprintf(spath, sizeof(spath), "%s/suspend-history", src_dir);
+	unlink(spath);                          /* earlier tests' suspends */
 	snprintf(spath, sizeof(spath), "%s/blackout-history", src_dir);
 	unlink(tpath);
 	unlink(spath);
@@ -350,8 +352,18 @@ static void test_own_hint(void)
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.res.restore_hint_us, 0);
 	CHECK_EQ(r.res.own_hint_us, 0);
+	/* nothing measured on either side: the target's estimate for a guest without devices
+	 * (the lab's base), the lab's suspend and handshake */
+	CHECK_EQ(r.res.fixed_restore_from, MIGR_FIXED_TARGET_ESTIMATE);
+	CHECK_EQ(r.res.fixed_suspend_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(r.res.restore_estimate_us, 400000);
+	CHECK_EQ(r.res.fixed_us, 750000);
+	CHECK(r.res.predicted_blackout_us >= 750000);
+	CHECK_EQ(r.res.blackout_error_us,
+		 (int64_t)r.res.blackout_us - (int64_t)r.res.predicted_blackout_us);
 	CHECK(r.res.blackout_us >= 300000);
 	first = r.res.blackout_us - r.res.final_send_us;
+	first_suspend = r.res.suspend_us;
 	teardown(&r);
 	CHECK(access(spath, F_OK) == 0);
 	unlink(tpath);                          /* the next target knows nothing either */
@@ -361,12 +373,30 @@ static void test_own_hint(void)
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.res.restore_hint_us, 0);
 	CHECK_EQ(r.res.own_hint_us, first);
+	CHECK_EQ(r.res.fixed_restore_from, MIGR_FIXED_OWN_BLACKOUTS);
+	/* the first one's suspend, if the fake's took a measurable time */
+	CHECK_EQ(r.res.fixed_suspend_from, first_suspend ? MIGR_FIXED_HISTORY : MIGR_FIXED_DEFAULT);
 	CHECK(r.res.predicted_blackout_us >= first);
 	fprintf(stderr, "own hint: first blackout less its final send %.1f ms, the next "
 		"migration predicted %.1f ms\n", first / 1000.0, r.res.predicted_blackout_us / 1000.0);
 	teardown(&r);
 	unlink(tpath);
 	unlink(spath);
+
+	/* stock xl at the other end says nothing: this host's own estimate from the config */
+	snprintf(spath, sizeof(spath), "%s/suspend-history", src_dir);
+	unlink(spath);
+	snprintf(spath, sizeof(spath), "%s/blackout-history", src_dir);
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, true);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.fixed_restore_from, MIGR_FIXED_OWN_ESTIMATE);
+	CHECK_EQ(r.res.restore_estimate_us, 400000);
+	teardown(&r);
+	unlink(spath);
+	snprintf(spath, sizeof(spath), "%s/suspend-history", src_dir);
+	unlink(spath);
+	unlink(tpath);
 }
 
 /* Concurrent receptions share a claim on free memory: memory another incoming guest has

@@ -109,4 +109,14 @@ const char *migr_target_rules_help(void);
 int migr_config_apply_rules(const char *json, const struct migr_target_rules *rules,
 			    char **json_r, char *msg, size_t msglen);
 
+/*
+ * migr_config_devices: the devices a libxl JSON configuration (untrusted) gives the guest,
+ * for the first-reception estimate of the restore tail (migr/policy.h): vifs the fast
+ * hotplug helper can bring up (no ip=, no vifname=, the stock vif-bridge or no script)
+ * and the others, and disks. -EINVAL if it is not a JSON object; counts are capped at
+ * 64 each.
+ */
+struct migr_restore_devices;
+int migr_config_devices(const char *json, struct migr_restore_devices *d_r);
+
 #endif /* MIGR_CONFIG_RULES_H */

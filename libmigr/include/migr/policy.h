@@ -197,4 +197,50 @@ int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_st
 const char *migr_policy_reason_name(enum migr_policy_reason r);
 const char *migr_policy_action_name(int action);
 
+/*
+ * The blackout's fixed part before anything was measured (docs/policy.md, "The fixed part
+ * of the blackout"). A target that never received a guest estimates its restore tail and
+ * unpause from the guest's devices (migr_restore_estimate_us()); the source composes the
+ * fixed part from what it knows, measured figures first (migr_fixed_estimate()). Pure.
+ */
+struct migr_restore_devices {
+	unsigned int vifs_fast;          /* vifs the fast hotplug helper brings up */
+	unsigned int vifs_stock;         /* vifs the stock vif-bridge script brings up */
+	unsigned int disks;
+};
+
+/* Restore tail + unpause for a guest with these devices, in us (at most 60 s). */
+uint64_t migr_restore_estimate_us(const struct migr_restore_devices *d);
+
+/* Where each part of the fixed estimate came from. */
+enum migr_fixed_from {
+	MIGR_FIXED_DEFAULT = 0,          /* the lab's constant */
+	MIGR_FIXED_HISTORY,              /* a measured history (the target's, or this host's) */
+	MIGR_FIXED_TARGET_ESTIMATE,      /* the target's device estimate (PREFLIGHT_REPLY) */
+	MIGR_FIXED_OWN_ESTIMATE,         /* this host's device estimate from the config */
+	MIGR_FIXED_OWN_BLACKOUTS,        /* this host's last blackouts less their final send */
+};
+const char *migr_fixed_from_name(enum migr_fixed_from f);
+
+struct migr_fixed_inputs {
+	uint64_t target_history_us;      /* the target's restore history median (0: none) */
+	uint64_t target_estimate_us;     /* the target's device estimate (0: none) */
+	uint64_t own_estimate_us;        /* this host's device estimate (0: no config) */
+	uint64_t own_suspend_us;         /* median of this host's last suspends (0: none) */
+	uint64_t own_blackouts_us;       /* median of this host's last blackouts less their
+	                                    final sends (0: none) */
+};
+
+struct migr_fixed_estimate {
+	uint64_t fixed_us;               /* suspend + handshake + restore tail and unpause */
+	uint64_t suspend_us, handshake_us, restore_us;
+	enum migr_fixed_from suspend_from, restore_from;
+};
+
+/* Measured figures before estimates: the target's restore history, then this host's own
+ * last blackouts (another target's restore in them, but measured), then the target's
+ * device estimate, then this host's own from the configuration, then the lab's base. The
+ * suspend is this host's own history, else the lab's constant. */
+void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_estimate *e_r);
+
 #endif /* MIGR_POLICY_H */

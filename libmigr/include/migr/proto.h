@@ -172,6 +172,9 @@ struct migr_msg_preflight_reply {
 	                              last receptions); 0 = none known (optional) */
 	char fence_host[MIGR_FENCE_NAME_MAX]; /* the target's name in etcd when it checks the
 	                              fence before the unpause; "" it does not (optional) */
+	uint64_t restore_estimate_ns; /* with no history: the target's estimate of its restore
+	                              tail + unpause from the guest's devices (optional field;
+	                              0 = none) */
 };
 
 struct migr_msg_config {
