@@ -285,6 +285,9 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->bytes = res.wire_bytes ? res.wire_bytes : res.stream_bytes;
 	out->total_us = res.total_us;
 	out->blackout_us = res.blackout_us;
+	out->predicted_blackout_us = res.predicted_blackout_us;
+	out->fixed_us = res.fixed_us;
+	out->fixed_restore_from = res.fixed_restore_from;
 	out->suspend_us = res.suspend_us;
 	out->final_send_us = res.final_send_us;
 	out->restore_tail_us = res.restore_tail_us;

@@ -447,6 +447,12 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	jb_kint(&b, "throttle_max_pct", o->throttle_max_pct);
 	jb_printf(&b, ",\"streams_at_once\":%.2f", r->streams_beside_x100 / 100.0);
 	jb_printf(&b, ",\"blackout_ms\":%.3f", o->blackout_us / 1000.0);
+	/* predicted against measured, per hop (docs/policy.md) */
+	jb_printf(&b, ",\"predicted_blackout_ms\":%.1f,\"blackout_error_ms\":%.1f,\"fixed_ms\":%.1f",
+		  o->predicted_blackout_us / 1000.0, o->blackout_us && o->predicted_blackout_us ?
+		  ((double)o->blackout_us - (double)o->predicted_blackout_us) / 1000.0 : 0.0,
+		  o->fixed_us / 1000.0);
+	jb_kstr(&b, "fixed_restore_from", migr_fixed_from_name(o->fixed_restore_from));
 	jb_printf(&b, ",\"blackout_phases_ms\":{\"suspend\":%.1f,\"final_send\":%.1f,"
 		  "\"restore_tail\":%.1f,\"devices\":%.1f,\"handshake\":%.1f,\"unpause\":%.1f}",
 		  o->suspend_us / 1000.0, o->final_send_us / 1000.0, o->restore_tail_us / 1000.0,

@@ -82,6 +82,10 @@ struct migr_evac_outcome {
 	uint64_t bytes;
 	uint64_t total_us;
 	uint64_t blackout_us;
+	/* what the policy predicted at its stop, and the fixed part it was given with where
+	 * its restore part came from (enum migr_fixed_from; migr_result has the same) */
+	uint64_t predicted_blackout_us, fixed_us;
+	int fixed_restore_from;
 	/* its parts as migr_result has them (0 when not measured), and network back */
 	uint64_t suspend_us, final_send_us, restore_tail_us, devices_us, handshake_us, unpause_us;
 	uint64_t net_back_us;
