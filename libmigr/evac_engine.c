@@ -120,7 +120,8 @@ out:
 }
 
 int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
-			   const char *xen_version, struct migr_plan_target *t)
+			   const char *xen_version, const char *fence_self,
+			   struct migr_plan_target *t)
 {
 	struct migr_conn *c = NULL;
 	struct migr_msg m, r;
@@ -156,6 +157,9 @@ int migr_evac_probe_target(const char *host, const struct migr_transport_opts *t
 	m.preflight.guest_type = MIGR_WIRE_GUEST_PVH;
 	snprintf(m.preflight.xen_version, sizeof(m.preflight.xen_version), "%s",
 		 xen_version && xen_version[0] ? xen_version : "0.0");
+	if (fence_self)
+		snprintf(m.preflight.fence_source, sizeof(m.preflight.fence_source), "%s",
+			 fence_self);
 	rc = migr_msg_send(c, &m);
 	migr_msg_init(&r, MIGR_MSG_PREFLIGHT_REPLY);
 	rc = rc ?: migr_msg_expect(c, MIGR_MSG_PREFLIGHT_REPLY, &r);
@@ -337,7 +341,8 @@ static int prod_probe(void *arg, const char *host, struct migr_plan_target *t)
 
 	if (p->hv && p->hv->ops->host_info(p->hv, &hi) == 0)
 		snprintf(ver, sizeof(ver), "%u.%u%s", hi.xen_major, hi.xen_minor, hi.xen_extra);
-	return migr_evac_probe_target(host, p->engine.topts, ver, t);
+	return migr_evac_probe_target(host, p->engine.topts, ver,
+				      p->engine.etcd ? p->engine.fence_self : NULL, t);
 }
 
 void migr_evac_prod_hooks(struct migr_evac_prod *p, struct migr_evacd_config *cfg)

@@ -23,6 +23,7 @@ static struct migr_hv_fake *src, *dst;
 static struct migr_listener *lis;
 static volatile int stop;
 static unsigned served;
+static struct migr_etcd *volatile recv_etcd;   /* set: the receiver fences through it */
 static char events[1 << 16];
 
 static void *receiver(void *arg)
@@ -38,6 +39,8 @@ static void *receiver(void *arg)
 
 		if (migr_accept(lis, &c, peer, err, sizeof(err)))
 			continue;
+		p.etcd = recv_etcd;
+		p.fence_self = "dst";
 		migr_receive(&dst->hv, c, &p, &res);
 		migr_conn_close(c);
 		served++;
@@ -218,9 +221,33 @@ int main(void)
 	{
 		struct migr_plan_target t;
 
-		CHECK_EQ(migr_evac_probe_target("127.0.0.1:1", &topts, "4.17", &t), 0);
+		CHECK_EQ(migr_evac_probe_target("127.0.0.1:1", &topts, "4.17", NULL, &t), 0);
 		CHECK(!t.reachable);
 		CHECK(t.why_unreachable[0] != 0);
+	}
+	/* A target that fences the commit through etcd: a probe from a host that does not is
+	 * refused (no migration from it could be), one that names its fence is answered with
+	 * the target's figures, as its migrations will be. */
+	{
+		struct migr_etcd_fake *ef = NULL;
+		struct migr_plan_target t;
+
+		CHECK_EQ(migr_etcd_fake_new(&ef), 0);
+		recv_etcd = &ef->e;
+		CHECK_EQ(migr_evac_probe_target(target, &topts, "4.17", NULL, &t), 0);
+		CHECK(!t.reachable);
+		CHECK(strstr(t.why_unreachable, "fences the commit through etcd") != NULL);
+		CHECK_EQ(migr_evac_probe_target(target, &topts, "4.17", "src", &t), 0);
+		CHECK(t.reachable);
+		CHECK(t.free_kib > 0);
+		recv_etcd = NULL;
+		/* the other way round: a fencing source, a target without etcd */
+		CHECK_EQ(migr_evac_probe_target(target, &topts, "4.17", "src", &t), 0);
+		CHECK(!t.reachable);
+		CHECK(strstr(t.why_unreachable, "the source fences the commit") != NULL);
+		CHECK_EQ(migr_evac_probe_target(target, &topts, "4.17", NULL, &t), 0);
+		CHECK(t.reachable);
+		migr_etcd_close(&ef->e);
 	}
 	if (unit_failures)
 		fprintf(stderr, "events:\n%s", events);

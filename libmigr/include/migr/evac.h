@@ -320,11 +320,15 @@ int migr_evac_list_guests(struct migr_hv *hv, struct migr_xs *xs,
  * migr_evac_probe_target: asks the migr receiver at host (HOST[:PORT]) for its free memory
  * the protocol's HELLO and a PREFLIGHT for no memory (with this host's Xen version, e.g.
  * "4.17.7"), which the target answers with its figures and refuses, touching nothing.
+ * fence_self: this host's name in etcd when its migrations are fenced there (the
+ * PREFLIGHT's fence_source, as the migrations will send it: a target that fences refuses
+ * a source that does not, and the other way round), NULL or "" when they are not.
  * Fills *t (name, reachable, free_kib, or why_unreachable). Returns 0 whether or not the
  * target answered.
  */
 int migr_evac_probe_target(const char *host, const struct migr_transport_opts *topts,
-			   const char *xen_version, struct migr_plan_target *t);
+			   const char *xen_version, const char *fence_self,
+			   struct migr_plan_target *t);
 
 /* What migr_evac_engine_migrate() needs; the caller owns everything in it. */
 struct migr_evac_engine {

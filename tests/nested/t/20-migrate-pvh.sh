@@ -3,7 +3,8 @@
 # 20-migrate-pvh: `migr migrate` of a PVH guest A -> B -> A over TLS (PSK), on the stock
 # hypervisor, while memwork dirties 16 MiB at 1000 pages/s: the guest runs on exactly one
 # host after each hop, its memory verifies, its console is logged under its own name on the
-# target, and the round log is printed.
+# target (no log left under its temporary name), the prediction of each hop is printed
+# against the measured blackout, and the round log is printed.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
 
@@ -12,14 +13,18 @@ guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; e
 eng_verify a g1 || eng_end
 
 hop() {
-	local src=$1 dst=$2 id log con n0 n
+	local src=$1 dst=$2 id log con n0 n out
 	# xenconsoled on the target logs the guest under its own name once it runs there.
 	con=$(guest_console "$dst" g1)
 	n0=$(grep -c "result id=" "$con" 2>/dev/null)
 	id=$(eng_migrd "$dst" -v) || return 1
 	eng_listening "$dst" "$id" || return 1
 	echo "== migr migrate g1 $src -> $dst"
-	eng_migrate "$src" g1 "$dst" || eng_fail "migr migrate $src -> $dst exited $?"
+	out=$(eng_migrate "$src" g1 "$dst") || eng_fail "migr migrate $src -> $dst exited $?"
+	echo "$out"
+	# every hop, the first on a fresh target too, states its prediction against the measure
+	echo "$out" | grep -q "predicted against measured: [0-9.]* ms against [0-9.]* ms" ||
+		eng_fail "$src -> $dst: no prediction against the measured blackout"
 	echo "== migrd on $dst:"
 	log=$(lab_wait "$dst" "$id" 120)
 	echo "$log"
@@ -29,6 +34,8 @@ hop() {
 	n=$(grep -c "result id=" "$con" 2>/dev/null)
 	echo "console log on $dst: ${con##*/}, memwork results ${n0:-0} before the hop, ${n:-0} after"
 	[ "${n:-0}" -gt "${n0:-0}" ] || eng_fail "$dst: the guest's console output after the hop is not in ${con##*/}"
+	[ -e "${con%.log}--incoming.log" ] &&
+		eng_fail "$dst: a console log under the guest's temporary name is left: ${con%.log}--incoming.log"
 	lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/max-gap-ms" |
 		sed 's/^/guest-seen max gap (ms): /'
 	check_vif "$dst" "$log"
