@@ -9,11 +9,15 @@
  * threads. A worker takes the first entry (execution order) that is queued, or retrying
  * and due, and whose group is under its cap; it waits out the guest's notice (first
  * attempt only), takes a slot of the window (below), runs the migration through the
- * migrate function, files the outcome and gives the slot back. A migration holds its
- * slot to its very end, network back included: in the nested lab, a next pre-copy let in
- * at the previous one's DONE kept that guest's network from coming back for seconds (its
- * netfront reconnects through the target dom0 the new stream keeps busy), so tails do not
- * overlap streams until that is measured. Workers beyond the slots wait out notices. One mutex
+ * migrate function and files the outcome. A slot is a stream that moves bytes: the
+ * migration gives it back when its final send is over (WAIT_READY), so the next guest's
+ * pre-flight and pre-copy begin while this one's restore, DONE, network back and settle
+ * go on. Its own sends wait meanwhile: the blackout gate (migr_conn_blackout()) holds
+ * every other stream of the process from the suspend request until the guest's network
+ * is back on the target (SETTLED), since in the nested lab a pre-copy let in at DONE kept
+ * the guest before it from having its network back for seconds (its netfront reconnects
+ * through the target dom0 the new stream kept busy). Workers beyond the slots wait out
+ * notices. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -33,7 +37,9 @@ struct entry_state {
 	bool noticed;             /* notice begin() ran */
 	bool notice_waited;
 	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
-	bool streaming;           /* its stream moves bytes (slot held, final send not over) */
+	bool streaming;           /* its stream moves bytes (final send not over) */
+	bool slot_held;           /* it holds a slot of the window: until its final send is
+	                             over, or its migration ends before that */
 	bool moving;              /* its pre-copy began: the stream's clock runs from there */
 	uint64_t stream_t0;
 	uint64_t share_us;        /* integral of 1 / (streams at once) over its stream: its
@@ -299,6 +305,7 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	streams_tick(ev);
 	ev->streams++;
 	ev->slots++;
+	ev->st[i].slot_held = true;
 	ev->st[i].streaming = true;
 	ev->st[i].stream_t0 = ev->tick_us;
 	ev->st[i].moving = false;
@@ -384,9 +391,13 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, beside);
 }
 
-/* Called with mu held: a migration begun by stream_begin() ended: its slot goes back. */
-static void slot_free(struct migr_evac *ev)
+/* Called with mu held: entry i's final send is over, or its migration ended: the slot
+ * stream_begin() gave it goes back (once). */
+static void slot_free(struct migr_evac *ev, unsigned i)
 {
+	if (!ev->st[i].slot_held)
+		return;
+	ev->st[i].slot_held = false;
 	ev->slots--;
 	pthread_cond_broadcast(&ev->cv);
 }
@@ -503,10 +514,12 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 	}
 	if (ev->st[ap->entry].streaming)
 		ev->st[ap->entry].held_us = p->held_us;
-	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE)
+	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE) {
 		/* the link's figures in what it carried: stream bytes count zero pages and
 		 * what compression saved, which never crossed it */
 		stream_end(ev, ap->entry, p->wire_bytes ? p->wire_bytes : p->sent_bytes, true);
+		slot_free(ev, ap->entry);   /* its tail moves no bytes: the next may begin */
+	}
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);
 }
@@ -587,7 +600,7 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	rc = ev->p.migrate(ev->p.migrate_arg, &a, &out);
 	pthread_mutex_lock(&ev->mu);
 	stream_end(ev, i, out.bytes, false);   /* still streaming: it never left its final send */
-	slot_free(ev);
+	slot_free(ev, i);
 	ev->running--;
 	ev->st[i].taken = false;
 	r->last_rc = rc;

@@ -688,7 +688,6 @@ static int wait_done(struct migr__send *s)
 	if (rc)
 		return rc;
 	account_blackout(s, migr__now_us());
-	migr_conn_blackout(s->c, false);   /* the guest runs: the other streams go on */
 	if (s->res->blackout_us > s->res->final_send_us)
 		migr__history_add(rec_dir(s), MIGR__SRC_HISTORY,
 				  s->res->blackout_us - s->res->final_send_us, s->p.lg);
@@ -707,11 +706,14 @@ static int wait_done(struct migr__send *s)
 }
 
 /* The target's last word; the guest's vifs are connected there now (or will not be):
- * the hold lets out what it kept. */
+ * the hold lets out what it kept, and the process's other streams, held since the
+ * suspend request, go on (migr_conn_blackout(): held past DONE, so that a next stream
+ * does not slow the guest's network coming back through the target's dom0). */
 static int settled(struct migr__send *s)
 {
 	int rc = s->d->settled ? s->d->settled(s) : 0;
 
+	migr_conn_blackout(s->c, false);
 	migr__fwdm_release(s->fwd);
 	return rc;
 }

@@ -862,7 +862,9 @@ static int ready(struct recv_ctx *x)
  * The commit fenced by etcd: GO came, and the guest's location key must say it is ours
  * by this migration before anything makes the copy run. Read again while etcd does not
  * answer, for at most FENCE_CHECK_MS (or the GO deadline if shorter: the source's
- * blackout deadline, 8 s at least, must not run out first); anything else, or no answer:
+ * blackout deadline, 8 s at least, must not run out first), a new read only when one as
+ * long as the last still ends within it (a read of an etcd that drops packets takes the
+ * client's whole 3 s timeout, so a second one would end past it); anything else, or no answer:
  * the copy is destroyed (unwind), and the source, told so, moves the key back before it
  * resumes the guest.
  */
@@ -882,8 +884,14 @@ static int fence_check(struct recv_ctx *x)
 		return rc ? rc : -EINVAL;
 	}
 	for (;;) {
+		uint64_t t0 = migr__now_us(), took;
+
 		rc = migr_fence_check(x->p->etcd, di.uuid, x->p->fence_self, x->res->id, x->p->lg);
-		if (!rc || rc == -EPERM || rc == -EPROTO || migr__now_us() >= until)
+		took = migr__now_us() - t0;
+		/* another try only if one as long as this one still ends in time: an etcd that
+		 * drops packets takes a whole call's timeout each time, and the source's DONE
+		 * deadline does not wait for a second one */
+		if (!rc || rc == -EPERM || rc == -EPROTO || migr__now_us() + took + 100000 >= until)
 			break;
 		usleep(100000);
 	}

@@ -238,8 +238,9 @@ int migr_conn_stream_out_end(struct migr_conn *c, bool ok, uint32_t abort_code,
                              const char *reason, uint64_t *bytes_r);
 
 /*
- * migr_conn_blackout: on, this connection's guest is stopped (from the suspend request
- * until it runs again, here or on the target); off, it runs again. While a connection of
+ * migr_conn_blackout: on, this connection's guest is stopped or not yet reachable (from
+ * the suspend request until its network is back on the target, or it runs here again);
+ * off, it is back. While a connection of
  * the process holds this, the stream pumps of the others (an evacuation's streams side by
  * side) hold their sends, so that the stopped guest's final send has the link and the
  * CPUs to itself; each hold lasts at most MIGR_BLACKOUT_GATE_MS. Closing the connection
