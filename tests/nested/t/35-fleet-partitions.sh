@@ -241,6 +241,8 @@ if [ "${FLEET_DRAIN_ONLY:-0}" != 1 ]; then
 fi
 
 echo "== 6. migr fleet drain a: its guests placed on b and c by capacity"
+# a case above that failed may have left its `migrd --once` listening
+for h in a b c; do lab_end_commands "$h"; done
 ectl del --prefix /migr/guests/ >/dev/null   # g1 of case 5 is gone
 hosts_lines=""
 for h in a b c; do hosts_lines="$hosts_lines$(lab_ip $h) $h\n"; done
