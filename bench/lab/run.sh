@@ -14,8 +14,15 @@
 #     covers these and the observer's wait;
 #   total time: the migrate command's wall time;
 #   bytes: bytes the target's dom0 received on its lab NIC during the hop (stream, framing,
-#     TLS for migr; xl's pipe is plain TCP through labpipe).
-# Ratios are migr / xl of the medians.
+#     TLS for migr; xl's pipe is plain TCP through labpipe);
+#   brownout: the guest workload's rate while the migration runs and the guest still runs
+#     on the source (its pre-copy), over its rate in the 5 s before: memwork's write count
+#     read every second through its stats command on the source, the same for both tools;
+#     the rate during is taken from the first reading after the start to the last one the
+#     guest answered before it stopped (1.0: no slowdown);
+#   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result.
+# Ratios are migr / xl of the medians (brownout_ratio: migr's over xl's, higher is better);
+# predict_err is the median over migr's hops. Each median is printed with its spread.
 #
 # Knobs: BENCH_LAB_RUNS (default 3 round trips per tool), BENCH_LAB_WORK (memwork options,
 # commas for spaces; default a 32 MiB hot set rewritten at 8000 pages/s, which the lab link
@@ -31,14 +38,22 @@ summary() {   # HOPS_FILE
 	median() { sort -g | awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 	col() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$HOPS" | median; }
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
+	# "median [min..max]"
+	spread() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$HOPS" | sort -g |
+		awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit}
+			m = (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2
+			printf "%g [%g..%g]\n", m, v[1], v[NR]}'; }
 	echo
-	echo "hops: xl $(grep -c '^xl ' "$HOPS"), migr $(grep -c '^migr ' "$HOPS")"
-	printf '%-5s %14s %16s %18s %9s %12s %13s %16s\n' tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms
+	echo "hops: xl $(grep -c '^xl ' "$HOPS"), migr $(grep -c '^migr ' "$HOPS") (median [min..max] over hops)"
 	for tool in xl migr; do
-		printf '%-5s %14s %16s %18s %9s %12s %13s %16s\n' "$tool" "$(col $tool 2)" "$(col $tool 3)" "$(col $tool 4)" "$(col $tool 5)" "$(col $tool 6)" "$(col $tool 7)" "$(col $tool 8)"
+		echo "$tool:"
+		printf '  %-18s %s\n' ping_gap_ms "$(spread $tool 2)" memwork_gap_ms "$(spread $tool 3)" \
+			tool_blackout_ms "$(spread $tool 4)" total_s "$(spread $tool 5)" bytes "$(spread $tool 6)" \
+			net_back_ms "$(spread $tool 7)" first_frame_ms "$(spread $tool 8)" brownout "$(spread $tool 9)" \
+			predict_err "$(spread $tool 10)"
 	done
-	echo "(medians over hops; blackout ratio from the ping observer, the one measure both tools share)"
-	echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)")"
+	echo "(blackout ratio from the ping observer, the one measure both tools share)"
+	echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)") brownout_ratio=$(ratio "$(col migr 9)" "$(col xl 9)") predict_err=$(col migr 10)"
 }
 # run.sh --summary HOPS_FILE: the figures of an earlier (or interrupted) run
 if [ "${1:-}" = --summary ]; then summary "$2"; exit 0; fi
@@ -67,13 +82,39 @@ ping_gap() {
 	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
 }
 
+# rate_start HOST FILE / rate_stop: memwork's write count on HOST every second, one line
+# "UNIX_TIME WRITES" each, until the guest stops answering there (it left) or rate_stop
+rate_start() {
+	( while :; do
+		r=$(mw_cmd "$1" g1 stats 5 2>/dev/null) || break
+		w=$(echo "$r" | sed -n 's/^ok writes=\([0-9]*\).*/\1/p')
+		[ -n "$w" ] || break
+		echo "$(date +%s.%N) $w"
+		sleep 1
+	done >"$2" ) &
+	RATE_PID=$!
+}
+rate_stop() { kill "$RATE_PID" 2>/dev/null; wait "$RATE_PID" 2>/dev/null; }
+# brownout FILE T0: writes/s from the first reading at or after T0 to the last, over
+# writes/s in the readings before T0 ("nan" when either has fewer than two readings)
+brownout() {
+	awk -v t0="$2" '$1 < t0 {if (!bn) {bt0=$1; bw0=$2}; bn++; bt1=$1; bw1=$2}
+		$1 >= t0 {if (!dn) {dt0=$1; dw0=$2}; dn++; dt1=$1; dw1=$2}
+		END {
+			if (bn < 2 || dn < 2 || bt1 <= bt0 || dt1 <= dt0 || bw1 <= bw0) { print "nan"; exit }
+			printf "%.3f\n", ((dw1 - dw0) / (dt1 - dt0)) / ((bw1 - bw0) / (bt1 - bt0))
+		}' "$1"
+}
+
 # hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes
-# net_back first_frame" to $OUT/hops
+# net_back first_frame brownout predict_err" to $OUT/hops
 hop() {
 	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" ff="nan" rc
+	local bo pe="nan" pb
 	rx0=$(rx_bytes "$dst")
+	rate_start "$src" "$OUT/rate.$tool.$n"
 	ping_start "$OUT/ping.$tool.$n"
-	sleep 2
+	sleep 5
 	t0=$(date +%s.%N)
 	if [ "$tool" = xl ]; then
 		id=$(lab_sh_bg "$dst" "labpipe listen 9100 xl migrate-receive 2>&1")
@@ -86,10 +127,15 @@ hop() {
 		tb=$(echo "$out" | sed -n 's/.*"event":"result".*"blackout_ms":\([0-9.]*\).*/\1/p')
 		nb=$(echo "$out" | sed -n 's/.*"event":"result".*"net_back_ms":\([0-9.]*\).*/\1/p')
 		ff=$(echo "$out" | sed -n 's/.*"event":"result".*"first_frame_ms":\([0-9.]*\).*/\1/p')
+		pb=$(echo "$out" | sed -n 's/.*"event":"result".*"predicted_blackout_ms":\([0-9.]*\).*/\1/p')
+		pe=$(awk -v p="${pb:-}" -v m="${tb:-}" 'BEGIN{ if (p == "" || m == "" || m + 0 <= 0) print "nan";
+			else { d = (p - m) / m; printf "%.3f\n", d < 0 ? -d : d } }')
 	fi
 	t1=$(date +%s.%N)
 	sleep 3
 	ping_stop
+	rate_stop
+	bo=$(brownout "$OUT/rate.$tool.$n" "$t0")
 	lab_wait "$dst" "$id" 120 >"$OUT/recv.$tool.$n" 2>&1
 	rc=$(echo "$out" | sed -n 's/^exit=//p')
 	echo "$out" >"$OUT/out.$tool.$n"
@@ -102,12 +148,12 @@ hop() {
 	# waits for them)
 	eng_verify "$dst" g1 >/dev/null || { echo "bench-lab: memory check failed after $tool hop $n"; return 1; }
 	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
-	printf '%s %s %s %s %.2f %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
-		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" | tee -a "$OUT/hops"
+	printf '%s %s %s %s %.2f %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" | tee -a "$OUT/hops"
 }
 
 echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME"
-echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err"
 fail=0
 for i in $(seq "$RUNS"); do
 	for tool in xl migr; do
