@@ -692,6 +692,15 @@ static int wait_done(struct migr__send *s)
 		migr__history_add(rec_dir(s), MIGR__SRC_HISTORY,
 				  s->res->blackout_us - s->res->final_send_us, s->p.lg);
 	migr__history_add(rec_dir(s), MIGR__SRC_SUSPEND_HISTORY, s->res->suspend_us, s->p.lg);
+	if (s->res->predicted_blackout_us >= s->res->fixed_us) {
+		/* the final send beyond what the policy gave its pages (the prediction less
+		 * its fixed part) */
+		uint64_t pages = s->res->predicted_blackout_us - s->res->fixed_us;
+
+		if (s->res->final_send_us > pages)
+			migr__history_add(rec_dir(s), MIGR__SRC_FINAL_HISTORY,
+					  s->res->final_send_us - pages, s->p.lg);
+	}
 	s->done = true;
 	s->source_left = true;      /* until destroy_source says otherwise */
 	s->phase = MIGR_PHASE_DONE;

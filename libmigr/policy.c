@@ -627,6 +627,9 @@ int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_st
  * -vvv, which stretches the restore tail by about half: the dom0 parts are divided by 1.5):
  *   EST_SUSPEND_US     the guest's own freeze: 0.3-1.0 s measured; the low end (a suspend
  *                      is the guest's work, not stretched by dom0's logging)
+ *   EST_FINAL_US       the final send beyond its pages (libxc's last records, the vCPUs'
+ *                      context, the stream's end): 0.2-0.25 s in the lab for a final send
+ *                      of a few dozen pages, / 1.5
  *   EST_HANDSHAKE_US   half of "handshake and unpause, 0.1-0.2 s": READY, GO, DONE in flight
  *   EST_BASE_US        restore tail without devices plus the unpause: libxc's last records
  *                      and the save helper 0.1 s, domain build and console 0.3 s, libxl's
@@ -640,6 +643,7 @@ int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_st
  *                      a stock vif, a backend probe and a bash hotplug script (`block`)
  */
 #define EST_SUSPEND_US     300000
+#define EST_FINAL_US       150000
 #define EST_HANDSHAKE_US    50000
 #define EST_BASE_US        400000
 #define EST_VIF_FAST_US    270000
@@ -678,6 +682,7 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 {
 	struct migr_fixed_estimate e = {
 		.suspend_us = EST_SUSPEND_US, .suspend_from = MIGR_FIXED_DEFAULT,
+		.final_us = EST_FINAL_US, .final_from = MIGR_FIXED_DEFAULT,
 		.handshake_us = EST_HANDSHAKE_US,
 		.restore_us = EST_BASE_US, .restore_from = MIGR_FIXED_DEFAULT,
 	};
@@ -685,6 +690,10 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 	if (in->own_suspend_us) {
 		e.suspend_us = cap_est(in->own_suspend_us);
 		e.suspend_from = MIGR_FIXED_HISTORY;
+	}
+	if (in->own_final_us) {
+		e.final_us = cap_est(in->own_final_us);
+		e.final_from = MIGR_FIXED_HISTORY;
 	}
 	if (in->target_history_us) {
 		e.restore_us = cap_est(in->target_history_us);
@@ -702,6 +711,6 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 		e.restore_us = cap_est(in->own_estimate_us);
 		e.restore_from = MIGR_FIXED_OWN_ESTIMATE;
 	}
-	e.fixed_us = e.suspend_us + e.handshake_us + e.restore_us;
+	e.fixed_us = e.suspend_us + e.final_us + e.handshake_us + e.restore_us;
 	*e_r = e;
 }

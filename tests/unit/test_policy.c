@@ -716,44 +716,51 @@ static void test_fixed_estimate(void)
 	CHECK_EQ(migr_config_devices("{\"nics\":[", &d), -EINVAL);
 	CHECK_EQ(migr_config_devices(NULL, &d), -EINVAL);
 
-	/* nothing known: the lab's suspend, handshake and base */
+	/* nothing known: the lab's suspend, final send, handshake and base */
 	memset(&in, 0, sizeof(in));
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.suspend_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(e.final_from, MIGR_FIXED_DEFAULT);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_DEFAULT);
-	CHECK_EQ(e.fixed_us, 300000 + 50000 + 400000);
+	CHECK_EQ(e.final_us, 150000);
+	CHECK_EQ(e.fixed_us, 300000 + 150000 + 50000 + 400000);
 	/* this host's estimate from the config, then the target's, then own blackouts, then
 	 * the target's history: each replaces the one before */
 	in.own_estimate_us = one_vif;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_OWN_ESTIMATE);
-	CHECK_EQ(e.fixed_us, 350000 + one_vif);
+	CHECK_EQ(e.fixed_us, 500000 + one_vif);
 	in.target_estimate_us = 2000000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_TARGET_ESTIMATE);
 	CHECK_EQ(e.restore_us, 2000000);
-	in.own_blackouts_us = 1200000;                        /* suspend and handshake in it */
+	in.own_blackouts_us = 1200000;       /* suspend and handshake in it, not the final send */
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_OWN_BLACKOUTS);
-	CHECK_EQ(e.fixed_us, 1200000);
+	CHECK_EQ(e.fixed_us, 1200000 + 150000);
 	in.own_blackouts_us = 100000;                         /* less than suspend + handshake */
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_us, 0);
-	CHECK_EQ(e.fixed_us, 350000);
+	CHECK_EQ(e.fixed_us, 500000);
 	in.target_history_us = 900000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_HISTORY);
 	CHECK_EQ(e.restore_us, 900000);
-	/* this host's own suspends replace the lab's */
+	/* this host's own suspends and final sends replace the lab's */
 	in.own_suspend_us = 40000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.suspend_from, MIGR_FIXED_HISTORY);
-	CHECK_EQ(e.fixed_us, 40000 + 50000 + 900000);
+	CHECK_EQ(e.fixed_us, 40000 + 150000 + 50000 + 900000);
+	in.own_final_us = 20000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.final_from, MIGR_FIXED_HISTORY);
+	CHECK_EQ(e.fixed_us, 40000 + 20000 + 50000 + 900000);
 	/* absurd figures are capped, never wrap */
 	in.target_history_us = UINT64_MAX;
 	in.own_suspend_us = UINT64_MAX;
+	in.own_final_us = UINT64_MAX;
 	migr_fixed_estimate(&in, &e);
-	CHECK_EQ(e.fixed_us, 60000000ull + 50000 + 60000000ull);
+	CHECK_EQ(e.fixed_us, 60000000ull + 60000000ull + 50000 + 60000000ull);
 	CHECK_STR(migr_fixed_from_name(MIGR_FIXED_TARGET_ESTIMATE), "target-estimate");
 }
 

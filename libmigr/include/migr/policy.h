@@ -229,18 +229,23 @@ struct migr_fixed_inputs {
 	uint64_t own_suspend_us;         /* median of this host's last suspends (0: none) */
 	uint64_t own_blackouts_us;       /* median of this host's last blackouts less their
 	                                    final sends (0: none) */
+	uint64_t own_final_us;           /* median of this host's last final sends less what
+	                                    their pages took (0: none) */
 };
 
 struct migr_fixed_estimate {
-	uint64_t fixed_us;               /* suspend + handshake + restore tail and unpause */
-	uint64_t suspend_us, handshake_us, restore_us;
-	enum migr_fixed_from suspend_from, restore_from;
+	uint64_t fixed_us;               /* suspend + the final send's fixed part + handshake
+	                                    + restore tail and unpause */
+	uint64_t suspend_us, final_us, handshake_us, restore_us;
+	enum migr_fixed_from suspend_from, final_from, restore_from;
 };
 
 /* Measured figures before estimates: the target's restore history, then this host's own
  * last blackouts (another target's restore in them, but measured), then the target's
  * device estimate, then this host's own from the configuration, then the lab's base. The
- * suspend is this host's own history, else the lab's constant. */
+ * suspend and the final send's fixed part (the stream's last records, the vCPUs'
+ * context: what the final send takes beyond its pages) are this host's own history, else
+ * the lab's constants. */
 void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_estimate *e_r);
 
 #endif /* MIGR_POLICY_H */
