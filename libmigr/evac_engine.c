@@ -283,6 +283,31 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.etcd = eng->etcd;
 	sp.fence_self = eng->fence_self;
 	rc = migr_migrate(hv, a->guest->domid, c, &sp, &res);
+	if (rc == -MIGR_E_UNDECIDED && res.id[0]) {
+		/* the target decides: ask it now, as `migr migrate` does, rather than leave the
+		 * guest suspended here until someone runs `migr resolve` */
+		struct migr_resolve_params rp = { .record_dir = eng->record_dir, .lg = eng->lg,
+						  .etcd = eng->etcd, .fence_self = eng->fence_self };
+		uint32_t outcome = MIGR_OUTCOME_UNKNOWN;
+		char state[200] = "";
+		int rrc;
+
+		migr_conn_close(c);
+		c = NULL;
+		rrc = migr_resolve_ask(hv, a->target->name, eng->topts, res.id, a->guest->name,
+				       &rp, 5, &outcome, state, sizeof(state), NULL, NULL);
+		migr__log(eng->lg, rrc ? XTL_ERROR : XTL_NOTICE, "migration %s of %s: undecided "
+			  "after GO; the target asked: %s", res.id, a->guest->name, state);
+		if (rrc == 0 && outcome == MIGR_OUTCOME_RUNNING)
+			rc = 0;
+		else if (rrc == 0) {
+			rc = -MIGR_E_ABORTED;
+			snprintf(res.state_text, sizeof(res.state_text), "undecided after GO, then "
+				 "settled: %.200s", state);
+		} else
+			snprintf(res.state_text, sizeof(res.state_text), "undecided after GO, the "
+				 "target asked 5 times: %.200s", state);
+	}
 	snprintf(out->migration_id, sizeof(out->migration_id), "%s", res.id);
 	out->target_domid = res.dst_domid;
 	out->rounds = res.rounds;

@@ -3,6 +3,8 @@
  * sides (docs/phases.md, "Recovery"; docs/protocol.md, "RESOLVE").
  *
  * Entry points: migr_resolve() (source, one migration, `migr resolve`),
+ * migr_resolve_ask() (source, right after a migration ended undecided: `migr migrate`,
+ * the evacuation engine),
  * migr_recover_source() (source, every record: migrd's start and its timer),
  * migr_recover_target() (target, migrd's start).
  *
@@ -289,6 +291,33 @@ int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
 		close(lock);
 	if (outcome_r)
 		*outcome_r = outcome;
+	return rc;
+}
+
+int migr_resolve_ask(struct migr_hv *hv, const char *host,
+		     const struct migr_transport_opts *topts, const char *id_hex,
+		     const char *domain, const struct migr_resolve_params *rp,
+		     unsigned int tries, uint32_t *outcome_r, char *state, size_t statelen,
+		     void (*each)(void *arg, const char *state), void *arg)
+{
+	struct migr_transport_opts o = *topts;
+	char err[MIGR_ERR_MAX];
+	int rc = -MIGR_E_UNDECIDED;
+
+	o.timeout_ms = 5000;
+	o.io_timeout_ms = 10000;
+	for (unsigned int i = 0; i < tries && rc == -MIGR_E_UNDECIDED; i++) {
+		struct migr_conn *c = NULL;
+
+		if (i)
+			sleep(2 + 2 * i);
+		if (migr_connect(host, &o, &c, err, sizeof(err)))
+			c = NULL;
+		rc = migr_resolve(hv, c, id_hex, domain, rp, outcome_r, state, statelen);
+		migr_conn_close(c);
+		if (each)
+			each(arg, state);
+	}
 	return rc;
 }
 

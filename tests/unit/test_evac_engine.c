@@ -24,6 +24,7 @@ static struct migr_listener *lis;
 static volatile int stop;
 static unsigned served;
 static struct migr_etcd *volatile recv_etcd;   /* set: the receiver fences through it */
+static const struct migr_fault_set *volatile recv_faults;
 static char events[1 << 16];
 
 static void *receiver(void *arg)
@@ -41,6 +42,7 @@ static void *receiver(void *arg)
 			continue;
 		p.etcd = recv_etcd;
 		p.fence_self = "dst";
+		p.faults = recv_faults;
 		migr_receive(&dst->hv, c, &p, &res);
 		migr_conn_close(c);
 		served++;
@@ -248,6 +250,34 @@ int main(void)
 		CHECK_EQ(migr_evac_probe_target(target, &topts, "4.17", NULL, &t), 0);
 		CHECK(t.reachable);
 		migr_etcd_close(&ef->e);
+	}
+	/* A target slower than the source's blackout deadline after GO (it hangs 11 s before
+	 * DONE, the deadline is 8 s): the migration ends undecided, and the engine asks the
+	 * target at once, as `migr migrate` does: the guest runs there, so the suspended copy
+	 * here is destroyed and the guest counts as moved, nothing left for `migr resolve`. */
+	{
+		static struct migr_fault_set fs;   /* the receiver may still read it after the block */
+		uint32_t g3, id3;
+
+		memset(&fs, 0, sizeof(fs));
+		CHECK_EQ(migr_fault_parse("done:hang=11000", &fs, err, sizeof(err)), 0);
+		recv_faults = &fs;
+		g3 = migr_hv_fake_add(src, "g3", MIGR_GUEST_PVH, 2048, 0);
+		{
+			char p[64];
+
+			snprintf(p, sizeof(p), "/local/domain/%u", g3);
+			migr_xs_write_str(xs, p, "");
+		}
+		snprintf(q.id, sizeof(q.id), "engine-undecided");
+		CHECK_EQ(migr_evacd_start(d, &q, false, why, sizeof(why)), 0);
+		CHECK_EQ(migr_evacd_wait(d, &s), 0);
+		recv_faults = NULL;
+		CHECK_EQ(s.moved, 1);
+		CHECK_EQ(s.undecided, 0);
+		CHECK_EQ(dst->hv.ops->domain_find(&dst->hv, "g3", &id3), 0);
+		CHECK(migr_hv_fake_dom(src, g3) == NULL);
+		CHECK(src->hv.ops->domain_find(&src->hv, "g3--migratedaway", &id3) != 0);
 	}
 	if (unit_failures)
 		fprintf(stderr, "events:\n%s", events);

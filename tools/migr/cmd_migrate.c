@@ -88,6 +88,11 @@ MIGCLI_ETCD_HELP
 		MIGR_PSK_FILE, MIGR_TLS_DIR, MIGR_SRC_STATE_DIR, MIGR_REPORT_DIR);
 }
 
+static void say_resolve(void *arg, const char *state)
+{
+	fprintf(stderr, "migr migrate: resolve %s: %s\n", (const char *)arg, state);
+}
+
 int cmd_migrate(int argc, char **argv)
 {
 	enum { O_DOWNTIME = 0x100, O_MAXTIME, O_ONTIMEOUT, O_ABORTOVER, O_JSON, O_XL,
@@ -327,24 +332,11 @@ int cmd_migrate(int argc, char **argv)
 		/* the target decides; ask it, a few times, on fresh connections */
 		struct migr_resolve_params rsp = { .record_dir = sp.record_dir, .lg = lg,
 						   .etcd = eo.e, .fence_self = eo.name };
-		struct migr_transport_opts ro = co.t;
 		char state[256] = "";
 		uint32_t outcome = 0;
 
-		for (int i = 0; i < 5 && rc == -MIGR_E_UNDECIDED; i++) {
-			struct migr_conn *rc_c = NULL;
-
-			if (i)
-				sleep(2 + 2 * i);
-			ro.timeout_ms = 5000;
-			ro.io_timeout_ms = 10000;
-			if (migr_connect(host, &ro, &rc_c, err, sizeof(err)))
-				rc_c = NULL;
-			rc = migr_resolve(hv, rc_c, res.id, res.name, &rsp, &outcome, state,
-					  sizeof(state));
-			migr_conn_close(rc_c);
-			fprintf(stderr, "migr migrate: resolve %s: %s\n", res.id, state);
-		}
+		rc = migr_resolve_ask(hv, host, &co.t, res.id, res.name, &rsp, 5, &outcome, state,
+				      sizeof(state), say_resolve, res.id);
 		if (rc == 0)
 			status = outcome == MIGR_OUTCOME_RUNNING ? EXIT_OK : EXIT_ABORTED;
 	}

@@ -350,6 +350,20 @@ int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
 		 char *state, size_t statelen);
 
 /*
+ * migr_resolve_ask: right after a migration ended undecided, asks its target (host, over
+ * fresh connections with topts, each opened within 5 s) up to tries times, 4, 6, 8 ... s
+ * apart, with migr_resolve(), until one settles it. each (may be NULL) gets every try's
+ * state text. Returns 0 once settled (*outcome_r: MIGR_OUTCOME_RUNNING, the guest runs on
+ * the target, or what the target answered when the copy here resumed), else
+ * -MIGR_E_UNDECIDED with the last state.
+ */
+int migr_resolve_ask(struct migr_hv *hv, const char *host,
+		     const struct migr_transport_opts *topts, const char *id_hex,
+		     const char *domain, const struct migr_resolve_params *rp,
+		     unsigned int tries, uint32_t *outcome_r, char *state, size_t statelen,
+		     void (*each)(void *arg, const char *state), void *arg);
+
+/*
  * migr_recover_source: for a daemon's start (and now and then after): every migration the
  * source's records hold is settled as migr_resolve() does; connect() opens a connection to
  * the record's target (return NULL when it cannot). Each settled or still open one is
