@@ -9,15 +9,16 @@
  * threads. A worker takes the first entry (execution order) that is queued, or retrying
  * and due, and whose group is under its cap; it waits out the guest's notice (first
  * attempt only), takes a slot of the window (below), runs the migration through the
- * migrate function and files the outcome. A slot is a stream that moves bytes: the
- * migration gives it back when its final send is over (WAIT_READY), so the next guest's
- * pre-flight and pre-copy begin while this one's restore, DONE, network back and settle
- * go on. Its own sends wait meanwhile: the blackout gate (migr_conn_blackout()) holds
- * every other stream of the process from the suspend request until the guest's network
- * is back on the target (SETTLED), since in the nested lab a pre-copy let in at DONE kept
- * the guest before it from having its network back for seconds (its netfront reconnects
- * through the target dom0 the new stream kept busy). Workers beyond the slots wait out
- * notices. One mutex
+ * migrate function and files the outcome. A migration gives its slot back at DONE (the
+ * guest runs on the target), so the next guest's pre-flight and the start of its stream
+ * overlap this one's network back and settle. Its sends wait meanwhile: the blackout
+ * gate (migr_conn_blackout()) holds every other stream of the process from the suspend
+ * request until the guest's network is back on the target (SETTLED), since in the nested
+ * lab a pre-copy let in at DONE kept the guest before it from having its network back for
+ * seconds (its netfront reconnects through the target dom0 the new stream kept busy).
+ * Not earlier than DONE: next migrations' pre-flights let in at the end of the final send
+ * stretched that blackout (the target's restore) from 1.5-4.4 s to 8 s in the lab.
+ * Workers beyond the slots wait out notices. One mutex
  * guards the results; the report callback runs under it, so it sees a consistent state
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
@@ -38,8 +39,8 @@ struct entry_state {
 	bool notice_waited;
 	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
 	bool streaming;           /* its stream moves bytes (final send not over) */
-	bool slot_held;           /* it holds a slot of the window: until its final send is
-	                             over, or its migration ends before that */
+	bool slot_held;           /* it holds a slot of the window: until DONE, or its
+	                             migration ends before that */
 	bool moving;              /* its pre-copy began: the stream's clock runs from there */
 	uint64_t stream_t0;
 	uint64_t share_us;        /* integral of 1 / (streams at once) over its stream: its
@@ -391,7 +392,7 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		window_learn(ev, bytes, us, beside);
 }
 
-/* Called with mu held: entry i's final send is over, or its migration ended: the slot
+/* Called with mu held: entry i reached DONE, or its migration ended: the slot
  * stream_begin() gave it goes back (once). */
 static void slot_free(struct migr_evac *ev, unsigned i)
 {
@@ -518,7 +519,8 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 		/* the link's figures in what it carried: stream bytes count zero pages and
 		 * what compression saved, which never crossed it */
 		stream_end(ev, ap->entry, p->wire_bytes ? p->wire_bytes : p->sent_bytes, true);
-		slot_free(ev, ap->entry);   /* its tail moves no bytes: the next may begin */
+		if (p->phase == MIGR_PHASE_DONE)
+			slot_free(ev, ap->entry);   /* it runs on the target: the next may begin */
 	}
 	report(ev, (int)ap->entry);
 	pthread_mutex_unlock(&ev->mu);

@@ -766,8 +766,8 @@ static void link_init(struct link *l, bool adds, unsigned tail_ms)
 	l->tail_ms = tail_ms;
 }
 
-/* One slot: one stream at a time. A slot is given back at the end of the final send, so
- * the next migration begins during the tail of the one before (two migrations at once),
+/* One slot: one stream at a time. A slot is given back at DONE, so the next migration
+ * begins during the tail of the one before (two migrations at once),
  * and its stream, held by the gate until that guest's network is back, never moves
  * during another's blackout or tail; the time it was held is reported. */
 static void test_window_one(void)
