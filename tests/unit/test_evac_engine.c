@@ -251,7 +251,7 @@ int main(void)
 		CHECK(t.reachable);
 		migr_etcd_close(&ef->e);
 	}
-	/* A target slower than the source's blackout deadline after GO (it hangs 11 s before
+	/* A target slower than the source's blackout deadline after GO (it hangs 9 s before
 	 * DONE, the deadline is 8 s): the migration ends undecided, and the engine asks the
 	 * target at once, as `migr migrate` does: the guest runs there, so the suspended copy
 	 * here is destroyed and the guest counts as moved, nothing left for `migr resolve`. */
@@ -260,7 +260,7 @@ int main(void)
 		uint32_t g3, id3;
 
 		memset(&fs, 0, sizeof(fs));
-		CHECK_EQ(migr_fault_parse("done:hang=11000", &fs, err, sizeof(err)), 0);
+		CHECK_EQ(migr_fault_parse("done:hang=9000", &fs, err, sizeof(err)), 0);
 		recv_faults = &fs;
 		g3 = migr_hv_fake_add(src, "g3", MIGR_GUEST_PVH, 2048, 0);
 		{
