@@ -717,7 +717,9 @@ static int wait_done(struct migr__send *s)
 /* The target's last word; the guest's vifs are connected there now (or will not be):
  * the hold lets out what it kept, and the process's other streams, held since the
  * suspend request, go on (migr_conn_blackout(): held past DONE, so that a next stream
- * does not slow the guest's network coming back through the target's dom0). */
+ * does not slow the guest's network coming back through the target's dom0). Read before
+ * the source's copy is destroyed: a destroy takes seconds in the nested lab, and the
+ * other streams need not wait for it. */
 static int settled(struct migr__send *s)
 {
 	int rc = s->d->settled ? s->d->settled(s) : 0;
@@ -746,8 +748,8 @@ static const struct {
 	{ MIGR_FI_FENCE_SWAP,     fence_swap },
 	{ MIGR_FI_GO,             send_go },
 	{ MIGR_FI_WAIT_DONE,      wait_done },
+	{ MIGR_FI_SETTLED,        settled },          /* first: the gate (above) is let go */
 	{ MIGR_FI_DESTROY_SOURCE, destroy_source },
-	{ MIGR_FI_SETTLED,        settled },
 	{ MIGR_FI_RECORD_END,     record_end },
 };
 

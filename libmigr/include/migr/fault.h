@@ -45,8 +45,8 @@ enum migr_fault {
 	MIGR_FI_FENCE_SWAP,        /* x record says go, before the location swap in etcd */
 	MIGR_FI_GO,                /* x record says go, before GO goes */
 	MIGR_FI_WAIT_DONE,         /* x GO sent, before reading DONE */
-	MIGR_FI_DESTROY_SOURCE,    /* x DONE read, before the source's copy is destroyed */
-	MIGR_FI_SETTLED,           /*   source destroyed, before reading SETTLED */
+	MIGR_FI_SETTLED,           /*   DONE read, before reading SETTLED */
+	MIGR_FI_DESTROY_SOURCE,    /* x SETTLED read, before the source's copy is destroyed */
 	MIGR_FI_RECORD_END,        /* x before the source's record is removed */
 	/* target, migr_receive(); migr_receive_xl() all but those xl's protocol has no step for
 	 * (preflight-answer, record-paused, record-running, settle) */
