@@ -16,8 +16,9 @@
 #   bytes: bytes the target's dom0 received on its lab NIC during the hop (stream, framing,
 #     TLS for migr; xl's pipe is plain TCP through labpipe);
 #   brownout: the guest workload's rate while the migration runs and the guest still runs
-#     on the source (its pre-copy), over its rate in the 5 s before: memwork's write count
-#     read every second through its stats command on the source, the same for both tools;
+#     on the source (its pre-copy), over its rate in the 12 s before: memwork's write count
+#     read through its stats command on the source as often as it answers, the same for
+#     both tools;
 #     the rate during is taken from the first reading after the start to the last one the
 #     guest answered before it stopped (1.0: no slowdown);
 #   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result.
@@ -82,15 +83,16 @@ ping_gap() {
 	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
 }
 
-# rate_start HOST FILE / rate_stop: memwork's write count on HOST every second, one line
-# "UNIX_TIME WRITES" each, until the guest stops answering there (it left) or rate_stop
+# rate_start HOST FILE / rate_stop: memwork's write count on HOST as often as a command
+# reaches the guest (2-5 s apart in the lab), one line "UNIX_TIME WRITES" each, the time
+# halfway through the command, until the guest stops answering there (it left) or rate_stop
 rate_start() {
 	( while :; do
+		t=$(date +%s.%N)
 		r=$(mw_cmd "$1" g1 stats 5 2>/dev/null) || break
 		w=$(echo "$r" | sed -n 's/^ok writes=\([0-9]*\).*/\1/p')
 		[ -n "$w" ] || break
-		echo "$(date +%s.%N) $w"
-		sleep 1
+		echo "$(echo "($t + $(date +%s.%N)) / 2" | bc -l) $w"
 	done >"$2" ) &
 	RATE_PID=$!
 }
@@ -114,7 +116,7 @@ hop() {
 	rx0=$(rx_bytes "$dst")
 	rate_start "$src" "$OUT/rate.$tool.$n"
 	ping_start "$OUT/ping.$tool.$n"
-	sleep 5
+	sleep 12    # the rate before: three readings or more
 	t0=$(date +%s.%N)
 	if [ "$tool" = xl ]; then
 		id=$(lab_sh_bg "$dst" "labpipe listen 9100 xl migrate-receive 2>&1")
