@@ -5,8 +5,8 @@ where the datagrams that never came back were sent.
     flow.py LOG BLACKOUT_MS [SLACK_MS [START_UNIX_MS]]
 
 The guest echoes every datagram; it stops at the suspend and starts again once it runs on
-the target and frames reach it. The longest stretch of datagrams without an echo is the
-outage the client saw. Its start (the send time of the last echoed datagram before it) is
+the target and frames reach it. The longest time in which no echo arrived is the outage
+the client saw (gap_ms); the longest stretch of sent datagrams without an echo places it. Its start (the send time of the last echoed datagram before it) is
 the suspend to within one send period, so the blackout window in the client's own clock is
 [start, start + BLACKOUT_MS + SLACK_MS] (BLACKOUT_MS: migr's own figure for the hop; SLACK_MS,
 default 50: the path's latency and the send period). A lost datagram sent inside that
@@ -55,13 +55,12 @@ def main():
                     best = (ms, prev, s)
             prev = s
     lost = [s for s in seqs if s not in echoed]
-    if best[1] is None:
-        start = end = None
-        gap_ms = 0.0
-    else:
-        start = sent[best[1]]
-        # the outage as the client saw it: from the last echo before to the first after
-        gap_ms = (echoed[best[2]] - echoed[best[1]]) / 1e6
+    start = sent[best[1]] if best[1] is not None else None
+    # the outage as the client saw it: the longest time without any echo arriving. Not the
+    # echo times around the longest run of lost datagrams: datagrams a hold kept during the
+    # blackout are echoed late, after ones sent later, and that difference can be nothing.
+    arrivals = sorted(echoed.values())
+    gap_ms = max([(b - a) / 1e6 for a, b in zip(arrivals, arrivals[1:])] or [0.0])
     if anchor is not None:
         start = anchor
     in_bo = out = pre = 0
