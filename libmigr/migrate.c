@@ -692,6 +692,9 @@ static int wait_done(struct migr__send *s)
 		migr__history_add(rec_dir(s), MIGR__SRC_HISTORY,
 				  s->res->blackout_us - s->res->final_send_us, s->p.lg);
 	migr__history_add(rec_dir(s), MIGR__SRC_SUSPEND_HISTORY, s->res->suspend_us, s->p.lg);
+	if (s->res->handshake_us)
+		migr__history_add(rec_dir(s), MIGR__SRC_HANDSHAKE_HISTORY, s->res->handshake_us,
+				  s->p.lg);
 	if (s->res->predicted_blackout_us >= s->res->fixed_us) {
 		/* the final send beyond what the policy gave its pages (the prediction less
 		 * its fixed part) */

@@ -631,6 +631,8 @@ int migr_policy_decide(struct migr_policy_state *st, const struct migr_policy_st
  *                      context, the stream's end): 0.2-0.25 s in the lab for a final send
  *                      of a few dozen pages, / 1.5
  *   EST_HANDSHAKE_US   half of "handshake and unpause, 0.1-0.2 s": READY, GO, DONE in flight
+ *                      and what the target does between them (its fence and records);
+ *                      0.2-0.7 s measured in the lab since, hence this host's own history
  *   EST_BASE_US        restore tail without devices plus the unpause: libxc's last records
  *                      and the save helper 0.1 s, domain build and console 0.3 s, libxl's
  *                      completion 0.15 s, unpause 0.05 s = 0.6 s, / 1.5
@@ -683,7 +685,7 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 	struct migr_fixed_estimate e = {
 		.suspend_us = EST_SUSPEND_US, .suspend_from = MIGR_FIXED_DEFAULT,
 		.final_us = EST_FINAL_US, .final_from = MIGR_FIXED_DEFAULT,
-		.handshake_us = EST_HANDSHAKE_US,
+		.handshake_us = EST_HANDSHAKE_US, .handshake_from = MIGR_FIXED_DEFAULT,
 		.restore_us = EST_BASE_US, .restore_from = MIGR_FIXED_DEFAULT,
 	};
 
@@ -694,6 +696,10 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 	if (in->own_final_us) {
 		e.final_us = cap_est(in->own_final_us);
 		e.final_from = MIGR_FIXED_HISTORY;
+	}
+	if (in->own_handshake_us) {
+		e.handshake_us = cap_est(in->own_handshake_us);
+		e.handshake_from = MIGR_FIXED_HISTORY;
 	}
 	if (in->target_history_us) {
 		e.restore_us = cap_est(in->target_history_us);

@@ -80,6 +80,7 @@ void migr__send_fixed(struct migr__send *s)
 		.own_suspend_us = migr__history_median(dir, MIGR__SRC_SUSPEND_HISTORY),
 		.own_blackouts_us = migr__history_median(dir, MIGR__SRC_HISTORY),
 		.own_final_us = migr__history_median(dir, MIGR__SRC_FINAL_HISTORY),
+		.own_handshake_us = migr__history_median(dir, MIGR__SRC_HANDSHAKE_HISTORY),
 	};
 	struct migr_restore_devices d;
 	struct migr_fixed_estimate e;
@@ -95,8 +96,10 @@ void migr__send_fixed(struct migr__send *s)
 	r->fixed_suspend_us = e.suspend_us;
 	r->fixed_restore_us = e.restore_us;
 	r->fixed_final_us = e.final_us;
+	r->fixed_handshake_us = e.handshake_us;
 	r->fixed_suspend_from = e.suspend_from;
 	r->fixed_final_from = e.final_from;
+	r->fixed_handshake_from = e.handshake_from;
 	r->fixed_restore_from = e.restore_from;
 	r->restore_hint_us = e.restore_from == MIGR_FIXED_HISTORY ? in.target_history_us : 0;
 	r->own_hint_us = e.restore_from == MIGR_FIXED_OWN_BLACKOUTS ? in.own_blackouts_us : 0;
@@ -105,11 +108,12 @@ void migr__send_fixed(struct migr__send *s)
 				 e.restore_from == MIGR_FIXED_OWN_ESTIMATE ? in.own_estimate_us : 0;
 	migr_policy_init(&s->pol, &s->p.policy);
 	migr__log(s->p.lg, XTL_DETAIL, "domain %u: the blackout's fixed part is taken as %.1f ms: "
-		  "suspend %.1f (%s), final send beyond its pages %.1f (%s), handshake %.1f, "
+		  "suspend %.1f (%s), final send beyond its pages %.1f (%s), handshake %.1f (%s), "
 		  "restore tail and unpause %.1f (%s)",
 		  s->domid, r->fixed_us / 1000.0, e.suspend_us / 1000.0,
 		  migr_fixed_from_name(e.suspend_from), e.final_us / 1000.0,
 		  migr_fixed_from_name(e.final_from), e.handshake_us / 1000.0,
+		  migr_fixed_from_name(e.handshake_from),
 		  e.restore_us / 1000.0, migr_fixed_from_name(e.restore_from));
 }
 

@@ -155,6 +155,7 @@ void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t
 #define MIGR__SRC_HISTORY "blackout-history"
 #define MIGR__SRC_SUSPEND_HISTORY "suspend-history"
 #define MIGR__SRC_FINAL_HISTORY "final-send-history"   /* less the pages' part */
+#define MIGR__SRC_HANDSHAKE_HISTORY "handshake-history"   /* blackout less its parts */
 /* The policy's fixed blackout cost, composed from what is known (migr_fixed_estimate(),
  * docs/policy.md) before the first round; the result says where each part came from. */
 void migr__send_fixed(struct migr__send *s);

@@ -7,6 +7,8 @@
 # stream got alone (docs/evacuation.md, "Streams, order, makespan"); the makespan runs from
 # the first stream's start to the last guest's end.
 #
+# Each run prints where its makespan went (bench/evac/timeline.py: per guest, the pre-flight,
+# the stream and the time after it; for the whole, the time with 0, 1, 2 streams moving).
 # Ends with `bench-evac: guests=N makespan_s=M bound_s=B makespan_ratio=R` (medians over
 # the runs). Knobs: BENCH_EVAC_RUNS (default 3), BENCH_EVAC_PARALLEL (the ceiling of
 # streams at once, default 2).
@@ -49,6 +51,8 @@ PY
 )
 	read -r state moved mk bd wmax why <<<"$line"
 	echo "run $run: $state, $moved moved, makespan $((mk / 1000)).$(( (mk % 1000) / 100 )) s, bound $((bd / 1000)).$(( (bd % 1000) / 100 )) s, up to $wmax stream(s): $why"
+	# where the makespan went: the streams' intervals and the fixed costs around them
+	echo "$out" | python3 bench/evac/timeline.py | sed 's/^/  /'
 	if [ "$state" = done ] && [ "$moved" = 4 ] && [ "$bd" -gt 0 ]; then
 		echo "$mk $bd" >>"$results"
 	else

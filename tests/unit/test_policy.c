@@ -755,12 +755,25 @@ static void test_fixed_estimate(void)
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.final_from, MIGR_FIXED_HISTORY);
 	CHECK_EQ(e.fixed_us, 40000 + 20000 + 50000 + 900000);
+	CHECK_EQ(e.handshake_from, MIGR_FIXED_DEFAULT);
+	in.own_handshake_us = 300000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.handshake_from, MIGR_FIXED_HISTORY);
+	CHECK_EQ(e.fixed_us, 40000 + 20000 + 300000 + 900000);
+	/* with this host's own blackouts as the restore's figure, the handshake is inside
+	 * them: what the handshake takes moves from the restore's part, the sum stays */
+	in.target_history_us = 0;
+	in.own_blackouts_us = 2000000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.restore_from, MIGR_FIXED_OWN_BLACKOUTS);
+	CHECK_EQ(e.fixed_us, 20000 + 2000000);
 	/* absurd figures are capped, never wrap */
 	in.target_history_us = UINT64_MAX;
 	in.own_suspend_us = UINT64_MAX;
 	in.own_final_us = UINT64_MAX;
+	in.own_handshake_us = UINT64_MAX;
 	migr_fixed_estimate(&in, &e);
-	CHECK_EQ(e.fixed_us, 60000000ull + 60000000ull + 50000 + 60000000ull);
+	CHECK_EQ(e.fixed_us, 60000000ull + 60000000ull + 60000000ull + 60000000ull);
 	CHECK_STR(migr_fixed_from_name(MIGR_FIXED_TARGET_ESTIMATE), "target-estimate");
 }
 

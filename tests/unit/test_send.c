@@ -311,7 +311,9 @@ static void test_restore_hint(void)
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.res.restore_hint_us, 1000000);
-	CHECK(r.res.predicted_blackout_us >= 1000000 + 50000);
+	/* the hint, and the handshake as estimated (this host's own history by now) */
+	CHECK(r.res.fixed_handshake_us > 0);
+	CHECK(r.res.predicted_blackout_us >= 1000000 + r.res.fixed_handshake_us);
 	teardown(&r);
 	f = fopen(path, "r");
 	CHECK(f != NULL);
@@ -336,13 +338,15 @@ static void test_restore_hint(void)
  */
 static void test_own_hint(void)
 {
-	char tpath[128], spath[128], fpath[128];
+	char tpath[128], spath[128], fpath[128], hpath[128];
 	struct run r;
-	uint64_t first, first_suspend;
+	uint64_t first, first_suspend, first_handshake;
 	bool had_final;
 
 	snprintf(fpath, sizeof(fpath), "%s/final-send-history", src_dir);
 	unlink(fpath);
+	snprintf(hpath, sizeof(hpath), "%s/handshake-history", src_dir);
+	unlink(hpath);
 	snprintf(tpath, sizeof(tpath), "%s/restore-history", record_dir);
 	snprintf(spath, sizeof(spath), "%s/suspend-history", src_dir);
 	unlink(spath);                          /* earlier tests' suspends */
@@ -360,6 +364,7 @@ static void test_own_hint(void)
 	CHECK_EQ(r.res.fixed_restore_from, MIGR_FIXED_TARGET_ESTIMATE);
 	CHECK_EQ(r.res.fixed_suspend_from, MIGR_FIXED_DEFAULT);
 	CHECK_EQ(r.res.fixed_final_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(r.res.fixed_handshake_from, MIGR_FIXED_DEFAULT);
 	CHECK_EQ(r.res.restore_estimate_us, 400000);
 	CHECK_EQ(r.res.fixed_us, 900000);
 	CHECK(r.res.predicted_blackout_us >= 900000);
@@ -368,8 +373,10 @@ static void test_own_hint(void)
 	CHECK(r.res.blackout_us >= 300000);
 	first = r.res.blackout_us - r.res.final_send_us;
 	first_suspend = r.res.suspend_us;
+	first_handshake = r.res.handshake_us;
 	teardown(&r);
 	CHECK(access(spath, F_OK) == 0);
+	CHECK(!first_handshake || access(hpath, F_OK) == 0);
 	/* a final send longer than its pages' part is remembered (the fake's may not be) */
 	had_final = access(fpath, F_OK) == 0;
 	CHECK(!had_final || r.res.final_send_us > r.res.predicted_blackout_us - r.res.fixed_us);
@@ -384,6 +391,11 @@ static void test_own_hint(void)
 	/* the first one's suspend, if the fake's took a measurable time, and its final send */
 	CHECK_EQ(r.res.fixed_suspend_from, first_suspend ? MIGR_FIXED_HISTORY : MIGR_FIXED_DEFAULT);
 	CHECK_EQ(r.res.fixed_final_from, had_final ? MIGR_FIXED_HISTORY : MIGR_FIXED_DEFAULT);
+	/* the first one's handshake (blackout less its parts), as it was measured */
+	CHECK_EQ(r.res.fixed_handshake_from, first_handshake ? MIGR_FIXED_HISTORY :
+		 MIGR_FIXED_DEFAULT);
+	if (first_handshake)
+		CHECK_EQ(r.res.fixed_handshake_us, first_handshake);
 	CHECK(r.res.predicted_blackout_us >= first);
 	fprintf(stderr, "own hint: first blackout less its final send %.1f ms, the next "
 		"migration predicted %.1f ms\n", first / 1000.0, r.res.predicted_blackout_us / 1000.0);
@@ -406,6 +418,7 @@ static void test_own_hint(void)
 	unlink(spath);
 	unlink(tpath);
 	unlink(fpath);
+	unlink(hpath);
 }
 
 /* Concurrent receptions share a claim on free memory: memory another incoming guest has

@@ -332,13 +332,14 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 	if (r->blackout_us && r->predicted_blackout_us)
 		fprintf(f, "  predicted against measured: %.1f ms against %.1f ms, error %+.1f ms "
 			"(%+.0f%%); fixed part %.1f ms: suspend %.1f (%s), final send beyond its pages "
-			"%.1f (%s), restore tail and unpause %.1f (%s)\n", ms(r->predicted_blackout_us),
+			"%.1f (%s), handshake %.1f (%s), restore tail and unpause %.1f (%s)\n", ms(r->predicted_blackout_us),
 			ms(r->blackout_us),
 			r->blackout_error_us / 1000.0,
 			100.0 * (double)r->blackout_error_us / (double)r->predicted_blackout_us,
 			ms(r->fixed_us), ms(r->fixed_suspend_us),
 			migr_fixed_from_name(r->fixed_suspend_from), ms(r->fixed_final_us),
-			migr_fixed_from_name(r->fixed_final_from), ms(r->fixed_restore_us),
+			migr_fixed_from_name(r->fixed_final_from), ms(r->fixed_handshake_us),
+			migr_fixed_from_name(r->fixed_handshake_from), ms(r->fixed_restore_us),
 			migr_fixed_from_name(r->fixed_restore_from));
 	if (r->blackout_us && r->vifs && r->vifs_connected == r->vifs && r->first_frame_us)
 		fprintf(f, "  network back %.1f ms after the unpause (the guest's %u vif%s connected "
@@ -374,6 +375,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
 		"\"restore_estimate_ms\":%.1f,\"fixed_ms\":%.1f,\"fixed_suspend_ms\":%.1f,"
 		"\"fixed_suspend_from\":\"%s\",\"fixed_final_ms\":%.1f,\"fixed_final_from\":\"%s\","
+		"\"fixed_handshake_ms\":%.1f,\"fixed_handshake_from\":\"%s\","
 		"\"fixed_restore_ms\":%.1f,\"fixed_restore_from\":\"%s\","
 		"\"blackout_error_ms\":%.1f,"
 		"\"suspend_ms\":%.1f,"
@@ -394,7 +396,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us),
 		ms(r->restore_estimate_us), ms(r->fixed_us), ms(r->fixed_suspend_us),
 		migr_fixed_from_name(r->fixed_suspend_from), ms(r->fixed_final_us),
-		migr_fixed_from_name(r->fixed_final_from), ms(r->fixed_restore_us),
+		migr_fixed_from_name(r->fixed_final_from), ms(r->fixed_handshake_us),
+		migr_fixed_from_name(r->fixed_handshake_from), ms(r->fixed_restore_us),
 		migr_fixed_from_name(r->fixed_restore_from),
 		r->blackout_us ? r->blackout_error_us / 1000.0 : 0.0, ms(r->suspend_us),
 		ms(r->final_send_us), ms(r->restore_tail_us), ms(r->devices_us), ms(r->handshake_us), ms(r->unpause_us),

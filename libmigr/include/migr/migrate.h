@@ -221,10 +221,10 @@ struct migr_result {
 	                                      taken from this host's own last migrations
 	                                      (blackout less final send; 0: none used) */
 	/* The fixed part the policy was given before the first round (docs/policy.md, "The
-	 * fixed part of the blackout"), its three estimated parts and where each came from
+	 * fixed part of the blackout"), its four estimated parts and where each came from
 	 * (enum migr_fixed_from), and the device estimate used (0: none). */
-	uint64_t fixed_us, fixed_suspend_us, fixed_final_us, fixed_restore_us;
-	int fixed_suspend_from, fixed_final_from, fixed_restore_from;
+	uint64_t fixed_us, fixed_suspend_us, fixed_final_us, fixed_handshake_us, fixed_restore_us;
+	int fixed_suspend_from, fixed_final_from, fixed_handshake_from, fixed_restore_from;
 	uint64_t restore_estimate_us;
 	int64_t blackout_error_us;         /* measured blackout less the predicted one */
 	struct migr_fwd_summary fwd;       /* forwarding from this host */

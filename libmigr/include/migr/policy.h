@@ -231,13 +231,15 @@ struct migr_fixed_inputs {
 	                                    final sends (0: none) */
 	uint64_t own_final_us;           /* median of this host's last final sends less what
 	                                    their pages took (0: none) */
+	uint64_t own_handshake_us;       /* median of this host's last handshakes: the
+	                                    blackout less its measured parts (0: none) */
 };
 
 struct migr_fixed_estimate {
 	uint64_t fixed_us;               /* suspend + the final send's fixed part + handshake
 	                                    + restore tail and unpause */
 	uint64_t suspend_us, final_us, handshake_us, restore_us;
-	enum migr_fixed_from suspend_from, final_from, restore_from;
+	enum migr_fixed_from suspend_from, final_from, handshake_from, restore_from;
 };
 
 /* Measured figures before estimates: the target's restore history, then this host's own

@@ -18,9 +18,9 @@ EVAC_TYPE=${EVAC_TYPE:-pv}
 . "$(dirname "$0")/30-lib.inc"
 
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
-evac_guest a g1 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 128 "1" || evac_fail "create g1"
-evac_guest a g2 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 128 "--defer,3,--no-ack" || evac_fail "create g2"
-evac_guest a g3 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 128 "--no-ack" || evac_fail "create g3"
+evac_guest a g1 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 96 "1" || evac_fail "create g1"
+evac_guest a g2 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 96 "--defer,3,--no-ack" || evac_fail "create g2"
+evac_guest a g3 "$EVAC_TYPE" "-w,8,-r,300,-g,1000" 96 "--no-ack" || evac_fail "create g3"
 for g in g1 g2 g3; do
 	mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"
 	guest_wait_console a $g "migr-notice: .*watching" 60 || evac_fail "no notice watcher in $g"
