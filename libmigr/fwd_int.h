@@ -113,7 +113,7 @@ struct nlmsghdr *migr__fwd_msg_dumpfilters(void *buf, uint32_t ifindex);
 #define MIGR__FWD_HOLD_HANDLE 0x4d460000u     /* "MF": */
 struct nlmsghdr *migr__fwd_msg_newplug(void *buf, uint32_t ifindex, uint32_t limit);
 struct nlmsghdr *migr__fwd_msg_releaseplug(void *buf, uint32_t ifindex);
-/* The root qdisc of ifindex (RTM_GETQDISC, no dump). */
+/* The root qdisc of ifindex (RTM_GETQDISC, no dump, echoed: see fwd_msg.c). */
 struct nlmsghdr *migr__fwd_msg_getroot(void *buf, uint32_t ifindex);
 
 /* ---- fwd_msg.c: parsers of the kernel's answers ----------------------------------- */

@@ -297,9 +297,12 @@ struct nlmsghdr *migr__fwd_msg_releaseplug(void *buf, uint32_t ifindex)
 	return nlh;
 }
 
+/* NLM_F_ECHO: the kernel answers a qdisc GET through qdisc_notify(), which sends it to the
+ * TC multicast group and to the asker only when asked to echo; without it the asker gets
+ * the ACK alone, and the hold's counters were never read. */
 struct nlmsghdr *migr__fwd_msg_getroot(void *buf, uint32_t ifindex)
 {
-	return put_tc_header(buf, RTM_GETQDISC, 0, ifindex, TC_H_ROOT, 0, 0);
+	return put_tc_header(buf, RTM_GETQDISC, NLM_F_ECHO, ifindex, TC_H_ROOT, 0, 0);
 }
 
 struct nlmsghdr *migr__fwd_msg_delingress(void *buf, uint32_t ifindex)

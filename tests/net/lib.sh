@@ -19,6 +19,7 @@
 MIGR=${MIGR:-$BUILD/bin/migr}
 FWDTRAF=${FWDTRAF:-$BUILD/tests/net/fwdtraf}
 FWDSWITCH=${FWDSWITCH:-$BUILD/tests/net/fwdswitch}
+QROOT=${QROOT:-$BUILD/tests/net/qroot}
 
 W=mfwt$$
 NS_FAB=$W-fab NS_A=$W-ha NS_B=$W-hb NS_CL=$W-cl NS_G=$W-g

@@ -25,7 +25,7 @@ for t in ip tc bridge python3 awk; do
 done
 
 . tests/net/lib.sh
-for b in "$MIGR" "$FWDTRAF" "$FWDSWITCH"; do
+for b in "$MIGR" "$FWDTRAF" "$FWDSWITCH" "$QROOT"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built (make all)"; exit 1; }
 done
 probe=$W-probe
@@ -38,7 +38,13 @@ if ! ip -n $probe link add vxprobe type vxlan id 1 dstport 4789 remote 169.254.0
 	echo "SKIP: this kernel has no VXLAN"
 	exit 77
 fi
+# The hold's counters are read from the tunnel's root qdisc (a GET the kernel answers only
+# when asked to echo). sch_plug is not in every kernel: the read is checked on a pfifo.
+ip -n $probe link add qa type veth peer name qb && ip -n $probe link set qa up &&
+	ip netns exec $probe tc qdisc add dev qa root pfifo limit 77
+qr=$(ip netns exec $probe "$QROOT" qa 2>&1)
 ip netns del $probe
+QROOT_OUT=$qr
 
 cleanup_all() { net_teardown; rm -rf "$TMP"; }
 TMP=$(mktemp -d /tmp/migr-fwd-test.XXXXXX)
@@ -50,6 +56,9 @@ FAILS=0
 ok()  { printf 'ok:   %s  [%(%T)T]\n' "$*" -1; }
 bad() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+expect "a device's root qdisc is read back (the hold's counters): $QROOT_OUT" \
+	grep -q '^kind=pfifo ' <<<"$QROOT_OUT"
 
 # ---- 1. without forwarding: the loss the fabric's delay costs --------------------------------
 log "scenario without forwarding: delay ${DELAY} ms, ${RATE}/s, blackout ${BLACKOUT} ms"

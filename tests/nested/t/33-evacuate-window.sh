@@ -35,6 +35,7 @@ evac_guest a g7 pvh "-w,4,-r,100" 160 "" || evac_fail "create g7"
 lab_sh a "xenstore-write /local/domain/0/migr/policy/g7/pin 'the claim test sends it itself'"
 for g in g4 g5 g6 g7; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
 [ "$EVAC_FAILS" -eq 0 ] || evac_end
+echo "guests up at +${SECONDS}s"
 
 echo "== migr evacuate --to b --parallel 2 (g7 pinned)"
 ev=$(lab_sh_bg a "$EVAC_BIN/migr evacuate --to $(lab_ip b):8002 --notice 0 --parallel 2 --id lab-evac-4; echo exit=\$?")
@@ -67,6 +68,7 @@ else
 fi
 out=$(lab_wait a "$ev" 900)
 echo "$out"
+echo "evacuation over at +${SECONDS}s"
 # g7 stays (pinned): a is not empty, so the exit status is 1, with the others moved.
 echo "$out" | grep -q '^exit=1$' || evac_fail "migr evacuate: exit status other than 1 (a keeps g7)"
 echo "$out" | grep -q '3 moved, 0 failed, 0 unplaceable, 1 pinned' ||
@@ -92,4 +94,5 @@ for line in open(sys.argv[1]):
     best = max(best, r.get("streams_at_once", 0))
 sys.exit(0 if best >= 1.2 else 1)
 PY
+echo "checks over at +${SECONDS}s"
 evac_end
