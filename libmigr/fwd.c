@@ -83,6 +83,7 @@ struct migr_fwd {
 	uint64_t gone_packets, gone_bytes, gone_arp;
 	uint32_t rounds_done;
 	int hold;                        /* MIGR_FWD_HOLD_* */
+	bool diverted;                   /* source: the filters take the guest's frames */
 	uint32_t hold_bytes;
 	uint64_t held_packets, held_bytes, hold_dropped;
 	enum migr_fwd_end end;
@@ -1072,14 +1073,18 @@ int migr_fwd_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 		rc = ensure_ingress(f, &f->ports[i], name);
 		if (rc)
 			goto out_fail;
-		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
+	}
+	free(ll.v);
+	ll.v = NULL;
+	f->t0_ms = f->last_change_ms = now_ms();
+	if (p->flags & MIGR_FWD_DIVERT_LATER) {
+		flog(f->lg, XTL_DETAIL, 0, "%s: ready to forward %u NIC(s) from %u port(s) into "
+		     "%s", f->id, f->n_nics, f->n_ports, f->ifname);
+	} else {
+		rc = migr_fwd_source_divert(f);
 		if (rc)
 			goto out_fail;
 	}
-	free(ll.v);
-	f->t0_ms = f->last_change_ms = now_ms();
-	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
-	     f->n_nics, f->n_ports, f->ifname);
 	*f_r = f;
 	return 0;
 
@@ -1087,6 +1092,26 @@ out_fail:
 	free(ll.v);
 	start_failed(f);
 	return rc;
+}
+
+int migr_fwd_source_divert(struct migr_fwd *f)
+{
+	int rc;
+
+	if (!f || f->target)
+		return -EINVAL;
+	if (f->diverted)
+		return 0;
+	for (unsigned int i = 0; i < f->n_ports; i++) {
+		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
+		if (rc)
+			return rc;
+	}
+	f->diverted = true;
+	f->t0_ms = f->last_change_ms = now_ms();
+	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
+	     f->n_nics, f->n_ports, f->ifname);
+	return 0;
 }
 
 int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)

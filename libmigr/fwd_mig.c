@@ -7,9 +7,13 @@
  *     migr__fwdm_source_prepare()  before the stream: the guest's NICs (hv->ops->nics),
  *                                  their ip= addresses, the tunnel's ends (the connection's
  *                                  addresses); a NIC without ip= is looked up in the
- *                                  neighbour tables (the pre-copy has not begun yet)
- *     migr__fwdm_source_begin()    at the suspend: starts forwarding on a thread of its own,
- *                                  so that the netlink work stays off the blackout's path
+ *                                  neighbour tables (the pre-copy has not begun yet); then
+ *                                  a thread of its own sets forwarding up but for its
+ *                                  filters (MIGR_FWD_DIVERT_LATER) while the pre-copy runs
+ *     migr__fwdm_source_begin()    at the suspend request: the filters, a few netlink
+ *                                  messages, so that what reaches this host for the guest
+ *                                  from then on goes to the hold and not to a guest being
+ *                                  stopped
  *     migr__fwdm_release()         the target reported the guest's vifs connected
  *                                  (SETTLED): the hold lets out what it kept
  *   target (recv.c)
@@ -52,6 +56,7 @@
 static const struct migr__fwdm_ops real_ops = {
 	.source_start = migr_fwd_source_start,
 	.target_start = migr_fwd_target_start,
+	.divert = migr_fwd_source_divert,
 	.release = migr_fwd_release,
 	.poll = migr_fwd_poll,
 	.finish = migr_fwd_finish,
@@ -78,6 +83,7 @@ struct migr__fwdm {
 	bool th_running;
 	int start_rc;
 	bool released;                     /* the hold was let out (or there is none) */
+	bool diverted;                     /* source: the filters take the guest's frames */
 	struct migr_fwd_summary *sum;      /* the driver's result */
 	/* reaper */
 	struct migr_fwd_summary fin;
@@ -288,6 +294,26 @@ out_log:
 			  m->hvn[i].vif);
 }
 
+static void *source_main(void *arg)
+{
+	struct migr__fwdm *m = arg;
+
+	m->start_rc = migr__fwdm_ops->source_start(&m->fp, &m->f);
+	return NULL;
+}
+
+/* The set-up, all but the filters, off the driver's path. */
+static void start_thread(struct migr__fwdm *m)
+{
+	int rc = pthread_create(&m->th, NULL, source_main, m);
+
+	if (rc) {
+		fail(m, -rc, "no thread to start forwarding");
+		return;
+	}
+	m->th_running = true;
+}
+
 struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 					     uint32_t domid, struct migr_conn *c,
 					     const struct migr_send_params *p,
@@ -303,32 +329,11 @@ struct migr__fwdm *migr__fwdm_source_prepare(const char *id, struct migr_hv *hv,
 	m = fwdm_new(false, id, hv, domid, c, p->forward_quiet_ms, p->forward_max_ms, p->lg, sum);
 	if (!m)
 		return NULL;
-	m->fp.flags |= MIGR_FWD_HOLD;
+	m->fp.flags |= MIGR_FWD_HOLD | MIGR_FWD_DIVERT_LATER;
 	for (unsigned int i = 0; i < m->n; i++)
 		find_addrs(m, i);
+	start_thread(m);
 	return m;
-}
-
-static void *source_main(void *arg)
-{
-	struct migr__fwdm *m = arg;
-
-	m->start_rc = migr__fwdm_ops->source_start(&m->fp, &m->f);
-	return NULL;
-}
-
-void migr__fwdm_source_begin(struct migr__fwdm *m)
-{
-	int rc;
-
-	if (!m || m->th_running || m->f)
-		return;
-	rc = pthread_create(&m->th, NULL, source_main, m);
-	if (rc) {
-		fail(m, -rc, "no thread to start forwarding");
-		return;
-	}
-	m->th_running = true;
 }
 
 /* The start thread's end; its outcome into the summary. */
@@ -341,8 +346,26 @@ static void join(struct migr__fwdm *m)
 	if (m->start_rc) {
 		m->f = NULL;
 		fail(m, m->start_rc, "cannot set forwarding up");
+	}
+}
+
+void migr__fwdm_source_begin(struct migr__fwdm *m)
+{
+	int rc;
+
+	if (!m || m->diverted)
+		return;
+	join(m);
+	if (!m->f)
+		return;
+	rc = migr__fwdm_ops->divert(m->f);
+	if (rc) {
+		migr__fwdm_ops->finish(m->f, NULL);
+		m->f = NULL;
+		fail(m, rc, "cannot divert the guest's frames into the tunnel");
 		return;
 	}
+	m->diverted = true;
 	m->sum->state = MIGR_FWDS_RUNNING;
 	migr__log(m->lg, XTL_INFO, "%s: forwarding %u NIC(s) from %s to %s, holding until the "
 		  "target has the guest's vifs connected", m->id, m->n, m->local, m->peer);

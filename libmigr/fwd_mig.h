@@ -12,6 +12,7 @@
 /* The migr_fwd_* calls the drivers make; unit tests replace the table. */
 struct migr__fwdm_ops {
 	int (*source_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
+	int (*divert)(struct migr_fwd *f);
 	int (*target_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
 	int (*release)(struct migr_fwd *f);
 	int (*poll)(struct migr_fwd *f, struct migr_fwd_status *st_r);

@@ -470,6 +470,10 @@ static int on_suspend(void *arg)
 	 * file), and from the request on the guest is being stopped. */
 	s->phase = MIGR_PHASE_SUSPEND;
 	migr__send_report(s);
+	/* from now on what reaches this host for the guest goes to the target (held there
+	 * until the guest's vifs are connected), not to a guest being stopped: set up while
+	 * the pre-copy ran, only the filters are added here */
+	migr__fwdm_source_begin(s->fwd);
 	migr_conn_blackout(s->c, true);   /* the process's other streams hold their sends */
 	s->t_suspend_req = migr__now_us();
 	s->res->blackout_start_unix_us = migr__realtime_us();
@@ -480,8 +484,6 @@ static int on_suspend(void *arg)
 	s->t_suspended = migr__now_us();
 	if (rc)
 		return rc;
-	/* from now on what reaches this host for the guest goes to the target (held) */
-	migr__fwdm_source_begin(s->fwd);
 	rc = fault(s, MIGR_FI_SUSPENDED, 0);
 	if (rc)
 		return rc;

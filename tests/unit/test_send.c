@@ -929,6 +929,9 @@ static struct {
 	unsigned int resumes_at_finish;  /* the source's resumes when its end was finished */
 	bool released_before_finish;
 	int fail_source;                 /* source start returns this */
+	int fail_divert;                 /* the source's divert returns this */
+	int diverts, starts_at_divert;
+	bool suspended_at_divert;
 	char src_dev[16], tgt_dev[16];
 	unsigned int n_ipv4, n_ipv6;
 	struct in_addr ipv4_0;
@@ -954,6 +957,18 @@ static int fw_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_
 		return fw.fail_source;
 	*f_r = (struct migr_fwd *)&fw_src_obj;
 	return 0;
+}
+
+/* The filters, at the suspend request: the guest not yet suspended, its set-up done. */
+static int fw_divert(struct migr_fwd *f)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(fw.r->src, fw.r->domid);
+
+	CHECK(f == (struct migr_fwd *)&fw_src_obj);
+	fw.diverts++;
+	fw.suspended_at_divert = d && d->info.shutdown;
+	fw.starts_at_divert = fw.src_starts;
+	return fw.fail_divert;
 }
 
 static int fw_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
@@ -1022,7 +1037,7 @@ static int fw_neigh_find(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned
 }
 
 static const struct migr__fwdm_ops fw_ops = {
-	.source_start = fw_source_start, .target_start = fw_target_start,
+	.source_start = fw_source_start, .divert = fw_divert, .target_start = fw_target_start,
 	.release = fw_release, .poll = fw_poll, .finish = fw_finish,
 	.neigh_find = fw_neigh_find,
 };
@@ -1069,15 +1084,21 @@ static void test_forwarding(void)
 	struct migr_fwd_summary fin;
 	struct run r;
 
-	/* Success: the source starts at the suspend, the target before the unpause, the
-	 * hold is released (SETTLED), and both go on after the drivers returned. */
+	/* Success: the source sets up while the guest runs and diverts its frames at the
+	 * suspend request (the guest not yet stopped), the target starts before the
+	 * unpause, the hold is released (SETTLED), and both go on after the drivers
+	 * returned. */
 	fw_setup(&r);
 	run_tcp(&r);
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.t.rc, 0);
 	check_on_target(&r);
 	CHECK_EQ(fw.src_starts, 1);
-	CHECK(fw.src_suspended_at_start);
+	CHECK(!fw.src_suspended_at_start);
+	CHECK(fw.src_flags & MIGR_FWD_DIVERT_LATER);
+	CHECK_EQ(fw.diverts, 1);
+	CHECK_EQ(fw.starts_at_divert, 1);
+	CHECK(!fw.suspended_at_divert);
 	CHECK_STR(fw.src_dev, "xenbr0");
 	CHECK_EQ(fw.n_ipv4, 1);                         /* the vif's ip= */
 	CHECK_EQ(fw.n_ipv6, 0);
@@ -1121,6 +1142,20 @@ static void test_forwarding(void)
 	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_FAILED);
 	CHECK(r.res.fwd.why[0] != '\0');
 	CHECK_EQ(migr_fwd_wait_all(5000), 0);
+	teardown(&r);
+
+	/* A divert that fails: the set-up is removed at once, the migration goes on. */
+	fw_setup(&r);
+	fw.fail_divert = -ENOENT;
+	run_tcp(&r);
+	CHECK_EQ(r.rc, 0);
+	check_on_target(&r);
+	CHECK_EQ(fw.diverts, 1);
+	CHECK_EQ(fw.releases, 0);
+	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_FAILED);
+	CHECK(strstr(r.res.fwd.why, "divert") != NULL);
+	CHECK_EQ(migr_fwd_wait_all(5000), 0);
+	CHECK_EQ(fw.finishes, 2);            /* the source's at once, the target's at its end */
 	teardown(&r);
 
 	/* A back-out after the suspend: the source's end is finished before the guest

@@ -14,6 +14,9 @@
  * Entry points:
  *   migr_fwd_params_init()   defaults for struct migr_fwd_params
  *   migr_fwd_source_start()  source dom0, at switch-over: start forwarding to the peer
+ *                            (with MIGR_FWD_DIVERT_LATER: set it up ahead, and
+ *                            migr_fwd_source_divert() takes the guest's frames at the
+ *                            switch-over)
  *   migr_fwd_target_start()  target dom0, before the guest is unpaused: accept, deliver,
  *                            announce
  *   migr_fwd_release()       source, with MIGR_FWD_HOLD: let out what the hold kept (the
@@ -89,6 +92,13 @@ struct migr_fwd_nic {
  * without the hold (status.hold says so).
  */
 #define MIGR_FWD_HOLD         0x4u
+/*
+ * Source: migr_fwd_source_start() makes everything (the tunnel, the hold, the ingress
+ * qdiscs) but the filters that take the guest's frames, so that it can run ahead, while
+ * the guest still runs; migr_fwd_source_divert() adds those at the switch-over, a few
+ * netlink messages. Without it, start does both.
+ */
+#define MIGR_FWD_DIVERT_LATER 0x8u
 
 /* Start parameters, shared by both ends. Start from migr_fwd_params_init(). */
 struct migr_fwd_params {
@@ -123,8 +133,17 @@ struct migr_fwd;  /* one end of one migration's forwarding */
  * Source side, at switch-over (the guest is suspended). Removes leftovers of the same id
  * first (migr_fwd_cleanup(id)), then creates the VXLAN device and the filters. On failure
  * nothing is left behind. -EEXIST: another migration uses the same VNI and port.
+ * With MIGR_FWD_DIVERT_LATER the filters wait for migr_fwd_source_divert().
  */
 int migr_fwd_source_start(const struct migr_fwd_params *p, struct migr_fwd **f_r);
+
+/*
+ * Source side, a handle started with MIGR_FWD_DIVERT_LATER: from now on the guest's frames
+ * go into the tunnel (held, with MIGR_FWD_HOLD). The quiet period and the maximum count
+ * from here. 0 if done already; on failure the filters added are left to
+ * migr_fwd_finish(), which removes everything.
+ */
+int migr_fwd_source_divert(struct migr_fwd *f);
 
 /*
  * Target side, once the guest's vifs exist and before it is unpaused: VXLAN device,
