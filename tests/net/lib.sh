@@ -122,7 +122,14 @@ net_setup() {
 
 # net_warm: everyone knows everyone before the traffic starts (as in a running cloud).
 net_warm() {
-	nsx $NS_CL ping -c 1 -W 2 $IP_G >/dev/null || { log "setup: client cannot reach guest"; return 1; }
+	# three tries: under a loaded machine's check run the first ARP after the guest moved
+	# back can go unanswered within the 2 s (the failure seen was this warm-up, not a
+	# figure of the scenario)
+	local i
+	for i in 1 2 3; do
+		nsx $NS_CL ping -c 1 -W 2 $IP_G >/dev/null && break
+		[ $i = 3 ] && { log "setup: client cannot reach guest (3 tries)"; return 1; }
+	done
 	nsx $NS_A ping -c 1 -W 2 $IP_B >/dev/null || { log "setup: A cannot reach B"; return 1; }
 	return 0
 }
