@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # lab: stock
-# 33-evacuate-window: an evacuation of two light PVH guests from a to b with up to two
+# 33-evacuate-window: an evacuation of three light PVH guests from a to b with up to two
 # streams at once (parallel 2, no notice). The first guest's stream runs alone and measures
-# the link; then the second is let in, so the two pre-copies run side by side. Checks:
+# the link; then a second is let in, so the others' pre-copies run side by side (with two
+# guests the first stream ends before a second may start: three are the fewest). Checks:
 # the evacuation ends "done", every guest runs on b only with its memory verified, the
 # records show two streams moving at once, and the end event carries the makespan, its
 # bound and the window's reason.
-# migrd's memory claim: b keeps a reserve (reserve_mib) that leaves room for the two
-# evacuated guests, not for a third. g7 (160 MiB, pinned to a, so the evacuation leaves
+# migrd's memory claim: b keeps a reserve (reserve_mib) that leaves room for the three
+# evacuated guests, not for a fourth. g7 (160 MiB, pinned to a, so the evacuation leaves
 # it) is sent to b by `migr migrate` while two of the evacuation's receptions are in
 # flight: b refuses it at once for memory, counting what the two receptions claimed, g7
 # keeps running on a and verifies, and the evacuation's guests are not disturbed.
@@ -20,23 +21,20 @@ EVAC_PARALLEL=2
 
 free0=$(lab_sh b "xl info free_memory")
 # Each guest takes its size and about 2 MiB more on b; a claim counts the full size until
-# the restore returns. With b's memory beyond the reserve at 420 MiB, the second 96 MiB
-# reception is admitted beside the first in flight (96 + 96 claimed + up to 98 populated),
-# while 160 MiB beside the two in flight is not (160 + 192 claimed + what the first has
-# populated: its round 0, over before the second starts, is 96 MiB).
-# Two guests and not more: under the lab's emulated CPU each PVH guest's boot costs a
-# minute or more, and the window needs only two.
+# the restore returns. With b's memory beyond the reserve at 420 MiB, a 96 MiB reception
+# is admitted beside another in flight and one landed (96 + 96 + 98 + up to 98 being
+# populated), while 160 MiB beside two in flight and one landed (160 + 192 + 98) is not.
 reserve=$(( ${free0:-0} - 420 ))
 echo "b: ${free0:-?} MiB free, reserve_mib = $reserve"
 [ "$reserve" -gt 0 ] || { echo "FAIL: b has too little memory for this test"; exit 1; }
 EVAC_CONF_B="reserve_mib = $reserve"
 evac_setup || { echo "FAIL: setup"; evac_teardown; exit 1; }
-for g in g4 g5; do
+for g in g4 g5 g6; do
 	evac_guest a $g pvh "-w,4,-r,100" 96 "" || evac_fail "create $g"
 done
 evac_guest a g7 pvh "-w,4,-r,100" 160 "" || evac_fail "create g7"
 lab_sh a "xenstore-write /local/domain/0/migr/policy/g7/pin 'the claim test sends it itself'"
-for g in g4 g5 g7; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
+for g in g4 g5 g6 g7; do mw_ready a $g >/dev/null || evac_fail "memwork on $g did not start"; done
 [ "$EVAC_FAILS" -eq 0 ] || evac_end
 echo "guests up at +${SECONDS}s"
 
@@ -74,10 +72,10 @@ echo "$out"
 echo "evacuation over at +${SECONDS}s"
 # g7 stays (pinned): a is not empty, so the exit status is 1, with the others moved.
 echo "$out" | grep -q '^exit=1$' || evac_fail "migr evacuate: exit status other than 1 (a keeps g7)"
-echo "$out" | grep -q '2 moved, 0 failed, 0 unplaceable, 1 pinned' ||
-	evac_fail "the evacuation did not move two guests and leave g7"
+echo "$out" | grep -q '3 moved, 0 failed, 0 unplaceable, 1 pinned' ||
+	evac_fail "the evacuation did not move three guests and leave g7"
 echo "$out" | grep -q '^makespan [0-9.]* s, bound [0-9.]* s' || evac_fail "no makespan and bound in the summary"
-for g in g4 g5; do
+for g in g4 g5 g6; do
 	evac_absent a $g
 	evac_running b $g && evac_verify b $g
 done
