@@ -23,6 +23,13 @@
  * and reports come one at a time. Cancel is a flag the workers poll (at most every 100 ms
  * while idle): queued and retrying entries become cancelled, a notice wait returns at once,
  * running migrations are left to the engine (it sees the flag through attempt->cancel).
+ *
+ * A target that answers busy (MIGR_REFUSE_BUSY: too many receptions, or the guest's
+ * NAME--incoming copy from a backed-out attempt still being removed there) spends no
+ * attempt: the guest is tried again after 2.5 retry delays (5 s by default), up to
+ * BUSY_MAX_TRIES times; in
+ * the nested lab a retry 2 s after a back-out found the target still destroying the copy,
+ * and the guest's three attempts were gone in seconds.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,8 +40,11 @@
 #include <time.h>
 #include "libmigr.h"
 
+#define BUSY_MAX_TRIES 24           /* a busy target: two minutes at the default delay */
+
 struct entry_state {
 	uint64_t next_try_us;     /* RETRYING: not before */
+	unsigned int busy_tries;  /* refusals as busy so far (they spend no attempt) */
 	bool noticed;             /* notice begin() ran */
 	bool notice_waited;
 	bool taken;               /* a worker runs it (its notice, a slot, the migration) */
@@ -623,7 +633,16 @@ static void run_entry(struct migr_evac *ev, unsigned i)
 	} else {
 		const char *why = out.reason[0] ? out.reason : migr_strerror(rc);
 
-		if (migr_evac_retryable(rc) && r->attempts < ev->p.max_attempts &&
+		if (out.refused == MIGR_REFUSE_BUSY && ev->st[i].busy_tries < BUSY_MAX_TRIES &&
+		    !ev->cancel_flag) {
+			ev->st[i].busy_tries++;
+			r->attempts--;   /* nothing was tried: the target could not take it yet */
+			ev->st[i].next_try_us = now_us(ev) + (uint64_t)ev->p.retry_delay_ms * 2500u;
+			snprintf(r->reason, sizeof(r->reason), "target busy (%u of %u): %.120s",
+				 ev->st[i].busy_tries, BUSY_MAX_TRIES, why);
+			r->state = MIGR_EVAC_RETRYING;
+			report(ev, (int)i);
+		} else if (migr_evac_retryable(rc) && r->attempts < ev->p.max_attempts &&
 		    !ev->cancel_flag) {
 			uint64_t delay = (uint64_t)ev->p.retry_delay_ms * 1000u;
 

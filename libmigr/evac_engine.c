@@ -332,6 +332,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->throttle_max_pct = res.throttle_max_pct;
 	out->precopy_us = res.precopy_us;
 	out->preflight_us = ea.precopy_start_us;
+	out->refused = res.refused;
 	if (ea.log) {
 		int wrc;
 

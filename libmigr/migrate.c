@@ -281,6 +281,8 @@ static int migr_preflight(struct migr__send *s)
 			   migr_refuse_name(reply.preflight_reply.refuse),
 			   reply.preflight_reply.reason[0] ? ": " : "", reply.preflight_reply.reason);
 		s->abort_sent = true;   /* nothing to tell a target that refused */
+		res->refused = reply.preflight_reply.refuse ? reply.preflight_reply.refuse :
+			       MIGR_REFUSE_OTHER;
 		migr_msg_release(&reply);
 		return -MIGR_E_ABORTED;
 	}

@@ -317,11 +317,17 @@ uint32_t recv__check_guest(struct recv_ctx *x, const struct migr_host_info *hi,
 		migr__text(why, whylen, "%s", no);
 		return MIGR_REFUSE_GUEST_TYPE;
 	}
-	if (!x->hv->ops->domain_find(x->hv, x->name, &other) ||
-	    !x->hv->ops->domain_find(x->hv, x->incoming, &other)) {
-		migr__text(why, whylen, "a domain named %s (or %s) exists on the target", x->name,
-			   x->incoming);
+	if (!x->hv->ops->domain_find(x->hv, x->name, &other)) {
+		migr__text(why, whylen, "a domain named %s exists on the target", x->name);
 		return MIGR_REFUSE_NAME_CLASH;
+	}
+	/* NAME--incoming alone: a reception of the guest runs here, or the copy a backed-out
+	 * one left is being removed (seconds, in a loaded dom0): a state that passes, so the
+	 * source may try again (busy), where a domain of the guest's own name is a clash */
+	if (!x->hv->ops->domain_find(x->hv, x->incoming, &other)) {
+		migr__text(why, whylen, "%s exists on the target: a reception of %s is still "
+			   "running or its copy is being removed; try again", x->incoming, x->name);
+		return MIGR_REFUSE_BUSY;
 	}
 	if (!migr__admit(x->p, hi->free_kib, mem_kib, &need_kib, &x->claim)) {
 		migr__text(why, whylen, "guest needs %llu KiB (with the reserve and incoming "

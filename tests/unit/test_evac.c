@@ -19,6 +19,7 @@
 struct fake {
 	pthread_mutex_t mu;
 	int script[NG][4];        /* rc of attempt 1..4 per domid index; 0 = success */
+	unsigned busy_first[NG];  /* the first N calls: the target refuses as busy */
 	unsigned sleep_ms;
 	unsigned running, max_running;
 	unsigned grp_running, grp_max;   /* guests of group "web" */
@@ -45,6 +46,10 @@ static int fake_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	if (web && ++f->grp_running > f->grp_max)
 		f->grp_max = f->grp_running;
 	rc = f->script[d][a->attempt <= 4 ? a->attempt - 1 : 3];
+	if (f->calls[d] < f->busy_first[d]) {
+		rc = -MIGR_E_ABORTED;
+		out->refused = MIGR_REFUSE_BUSY;
+	}
 	f->calls[d]++;
 	pthread_mutex_unlock(&f->mu);
 
@@ -233,6 +238,7 @@ static void test_failures_and_retries(void)
 	f.script[4][0] = -ENOENT;                           /* g3: gone */
 	for (unsigned k = 0; k < 4; k++)
 		f.script[5][k] = -ECONNRESET;               /* g4: exhausts its attempts */
+	f.busy_first[6] = 3;                                /* g5: busy thrice, then moves */
 	params(&ep, &f, 3);
 	ep.max_attempts = 3;
 	CHECK_EQ(run(6, 2, &ep, &rep, &ev, &plan), 0);
@@ -257,11 +263,38 @@ static void test_failures_and_retries(void)
 	CHECK(strstr(r->reason, "3 attempt(s) failed") != NULL);
 	r = by_domid(ev, 6);
 	CHECK_EQ(r->state, MIGR_EVAC_MOVED);
+	CHECK_EQ(r->attempts, 1);                           /* a busy target spends none */
+	CHECK_EQ(f.calls[6], 4);
 	migr_evac_summary(ev, &s);
 	CHECK_EQ(s.moved, 2);
 	CHECK_EQ(s.failed, 2);
 	CHECK_EQ(s.undecided, 1);
 	CHECK_EQ(s.gone, 1);
+	migr_evac_free(ev);
+	migr_plan_free(plan);
+}
+
+/* A target that stays busy: 24 refusals spend no attempt, then each refusal is one, so
+ * the guest fails after its three (and runs on the source). */
+static void test_busy_target(void)
+{
+	struct fake f;
+	struct rep rep = { .f = &f };
+	struct migr_evac_params ep;
+	struct migr_evac *ev = NULL;
+	struct migr_plan *plan = NULL;
+	const struct migr_evac_guest_result *r;
+
+	setup(1, NULL);
+	fake_init(&f, 1);
+	f.busy_first[1] = 1000;
+	params(&ep, &f, 1);
+	ep.max_attempts = 3;
+	CHECK_EQ(run(1, 1, &ep, &rep, &ev, &plan), 0);
+	r = by_domid(ev, 1);
+	CHECK_EQ(r->state, MIGR_EVAC_FAILED);
+	CHECK_EQ(r->attempts, 3);
+	CHECK_EQ(f.calls[1], 24 + 3);
 	migr_evac_free(ev);
 	migr_plan_free(plan);
 }
@@ -862,6 +895,7 @@ int main(void)
 {
 	test_all_move();
 	test_failures_and_retries();
+	test_busy_target();
 	test_cancel();
 	test_group_cap();
 	test_notice_and_unplaceable();

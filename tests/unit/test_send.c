@@ -450,6 +450,31 @@ static void test_claims(void)
 	teardown(&r);
 }
 
+/* A domain of the guest's name on the target is a clash; its NAME--incoming alone (a
+ * reception running, or a backed-out copy being removed) is busy: worth trying again. */
+static void test_name_refusals(void)
+{
+	static const struct { const char *there; uint32_t code; const char *text; } c[] = {
+		{ "guest1", MIGR_REFUSE_NAME_CLASH, "name clash" },
+		{ "guest1--incoming", MIGR_REFUSE_BUSY, "busy" },
+	};
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+		uint32_t there = migr_hv_fake_add(r.dst, c[i].there, MIGR_GUEST_PVH, 64, 0);
+
+		run(&r, false);
+		CHECK_EQ(r.rc, -MIGR_E_ABORTED);
+		CHECK_EQ(r.res.refused, c[i].code);
+		CHECK(strstr(r.res.state_text, c[i].text) != NULL);
+		CHECK_EQ(migr_hv_fake_count(r.dst), 1);    /* the target's own, untouched */
+		CHECK_EQ(r.dst->hv.ops->destroy(&r.dst->hv, there), 0);
+		check_on_source(&r, 0);
+		teardown(&r);
+	}
+}
+
 /*
  * A PVH or HVM guest's p2m spans the holes below 4 GiB: libxenguest's first N is its size
  * (1,044,480 for a 128 MiB PVH guest), far more than the pages the guest has. The guest's
@@ -1498,6 +1523,7 @@ int main(void)
 	test_restore_hint();
 	test_own_hint();
 	test_claims();
+	test_name_refusals();
 	test_forwarding();
 	test_suspend_fails(false);
 	test_suspend_fails(true);

@@ -96,6 +96,7 @@ struct migr_evac_outcome {
 	unsigned int throttle_max_pct; /* the most the guest was slowed (0: never) */
 	uint64_t preflight_us;         /* the attempt's start to pre-copy (0: unknown) */
 	uint64_t precopy_us;           /* pre-copy to the suspend request (0: unknown) */
+	uint32_t refused;              /* the target's refusal (MIGR_REFUSE_*, 0: none) */
 	char source_host[MIGR_PLAN_HOST_MAX]; /* as the engine names this host ("" unknown) */
 	char reason[MIGR_PLAN_REASON_MAX]; /* for a failure: where the guest is and why */
 };

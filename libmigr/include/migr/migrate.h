@@ -228,6 +228,7 @@ struct migr_result {
 	uint64_t restore_estimate_us;
 	int64_t blackout_error_us;         /* measured blackout less the predicted one */
 	struct migr_fwd_summary fwd;       /* forwarding from this host */
+	uint32_t refused;                  /* the target's refusal (MIGR_REFUSE_*, 0: none) */
 	char state_text[320];              /* where the guest is, one line */
 };
 
