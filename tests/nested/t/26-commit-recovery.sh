@@ -15,7 +15,7 @@
 . "$(dirname "$0")/20-lib.inc"
 
 eng_begin a:stock b:stock
-guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; exit 1; }
+guest_create a g1 pvh "-w,8,-r,300,-g,1000" || { echo "guest_create failed"; exit 1; }
 eng_verify a g1 || eng_end
 
 exit_of() { echo "$1" | awk -F= '/^exit=/{e=$2} END{print e+0}'; }
