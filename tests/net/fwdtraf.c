@@ -316,24 +316,13 @@ static int tcp_bulk_sink(char **av)
 	return 0;
 }
 
-/*
- * The echo's receive buffer holds what a released hold delivers at once (the source's hold
- * lets out up to 4 MiB in one burst when the guest's vif is connected): the default, about
- * 200 KiB of buffer, is some 50 small datagrams in a Xen guest (each counts a page-sized
- * buffer), and an emulated guest that echoes about 100 a second drops the rest of such a
- * burst in its own socket, which says nothing of the path. Root may pass rmem_max.
- */
-#define ECHO_RCVBUF (8 << 20)
-
 static int udp_echo(char **av)
 {
 	struct sockaddr_in a = addr_of(NULL, av[0]);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), sz = ECHO_RCVBUF;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
 		die("udp bind");
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	while (!stop) {
 		char buf[2048];
 		struct sockaddr_in from;
