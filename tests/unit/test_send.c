@@ -1183,6 +1183,25 @@ static void test_forwarding(void)
 	CHECK_EQ(fw.finishes, 2);            /* the source's at once, the target's at its end */
 	teardown(&r);
 
+	/* The guest does not suspend (the fault at the suspend request, after the divert):
+	 * the back-out finishes the source's end, held frames and all, before the guest
+	 * runs on here again. */
+	{
+		struct migr_fault_set fs_suspend;
+
+		migr_fault_parse("suspend:error", &fs_suspend, NULL, 0);
+		fw_setup(&r);
+		r.sp.faults = &fs_suspend;
+		run_tcp(&r);
+		CHECK(r.rc != 0);
+		check_on_source(&r, 0);
+		CHECK_EQ(fw.diverts, 1);
+		CHECK_EQ(fw.finishes, 1);
+		CHECK_EQ(fw.resumes_at_finish, 0);
+		CHECK_EQ(fw.tgt_starts, 0);
+		teardown(&r);
+	}
+
 	/* A back-out after the suspend: the source's end is finished before the guest
 	 * resumes here, the target's before its copy is destroyed. */
 	fw_setup(&r);
