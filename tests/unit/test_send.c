@@ -1183,37 +1183,31 @@ static void test_forwarding(void)
 	CHECK_EQ(fw.finishes, 2);            /* the source's at once, the target's at its end */
 	teardown(&r);
 
-	/* The guest does not suspend (the fault at the suspend request, after the divert):
-	 * the back-out finishes the source's end, held frames and all, before the guest
-	 * runs on here again. */
+	/* Back-outs: the guest does not suspend (the fault at the suspend request, after the
+	 * divert: nothing to resume), or the target fails after READY (resumed once). The
+	 * source's end is finished, held frames and all, before the guest runs here again;
+	 * the target never got to its unpause. */
 	{
 		struct migr_fault_set fs_suspend;
+		const struct { const struct migr_fault_set *fs; unsigned int resumes; } b[] = {
+			{ &fs_suspend, 0 }, { &fs_after_ready, 1 },
+		};
 
 		migr_fault_parse("suspend:error", &fs_suspend, NULL, 0);
-		fw_setup(&r);
-		r.sp.faults = &fs_suspend;
-		run_tcp(&r);
-		CHECK(r.rc != 0);
-		check_on_source(&r, 0);
-		CHECK_EQ(fw.diverts, 1);
-		CHECK_EQ(fw.finishes, 1);
-		CHECK_EQ(fw.resumes_at_finish, 0);
-		CHECK_EQ(fw.tgt_starts, 0);
-		teardown(&r);
+		for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+			fw_setup(&r);
+			r.sp.faults = b[i].fs;
+			run_tcp(&r);
+			CHECK(r.rc != 0);
+			check_on_source(&r, b[i].resumes);
+			CHECK_EQ(fw.src_starts, 1);
+			CHECK_EQ(fw.diverts, 1);
+			CHECK_EQ(fw.finishes, 1);
+			CHECK_EQ(fw.resumes_at_finish, 0);
+			CHECK_EQ(fw.tgt_starts, 0);
+			teardown(&r);
+		}
 	}
-
-	/* A back-out after the suspend: the source's end is finished before the guest
-	 * resumes here, the target's before its copy is destroyed. */
-	fw_setup(&r);
-	r.sp.faults = &fs_after_ready;
-	run_tcp(&r);
-	CHECK(r.rc != 0);
-	check_on_source(&r, 1);
-	CHECK_EQ(fw.src_starts, 1);
-	CHECK_EQ(fw.finishes, 1);
-	CHECK_EQ(fw.resumes_at_finish, 0);
-	CHECK_EQ(fw.tgt_starts, 0);          /* the target never got to its unpause */
-	teardown(&r);
 
 	/* Addresses: a vif without ip= gets those the source's neighbour tables resolve to
 	 * its MAC; a lookup that fails leaves frames to its MAC only, and still forwards. */
