@@ -83,6 +83,8 @@ struct migr_evac {
 	                             streams were found only to share the link */
 	uint64_t tick_us;         /* when the streams' integrals were last brought up */
 	uint64_t rate1_Bps;       /* one stream's rate, measured; 0: not yet */
+	uint64_t alone_bytes, alone_us;  /* every stream that ran alone, pooled: the bound's rate */
+	unsigned int alone_n;
 	uint64_t first_stream_us; /* when the first stream began; 0: none yet */
 	char window_why[MIGR_PLAN_REASON_MAX];
 	struct migr_evac_guest_result *res;
@@ -294,7 +296,12 @@ void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 		}
 		s->makespan_us = ev->first_stream_us && last > ev->first_stream_us ?
 				 last - ev->first_stream_us : 0;
-		s->bound_us = ev->rate1_Bps ? s->bytes * 1000000u / ev->rate1_Bps : 0;
+		/* the rate of one stream over all the time streams ran alone, not the last
+		 * one's: a first guest unlike the rest, or a link that changed, does not make
+		 * the bound */
+		s->bound_streams = ev->alone_n;
+		s->bound_Bps = ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
+		s->bound_us = s->bound_Bps ? s->bytes * 1000000u / s->bound_Bps : 0;
 	}
 }
 
@@ -398,6 +405,11 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	if (beside > ev->p.parallel * 100)
 		beside = ev->p.parallel * 100;
 	r->streams_beside_x100 = beside;
+	if (measured && us >= 1000 && bytes && beside < 105) {
+		ev->alone_bytes += bytes;
+		ev->alone_us += us;
+		ev->alone_n++;
+	}
 	if (measured && us >= 1000 && bytes && ev->p.window == MIGR_EVAC_WINDOW_MEASURED)
 		window_learn(ev, bytes, us, beside);
 }

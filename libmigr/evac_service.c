@@ -543,6 +543,8 @@ static void end_event(struct migr_evacd *d, const char *state, const char *reaso
 		jb_raw(&b, ",\"makespan_ratio\":null", 22);
 	jb_kint(&b, "bytes", (long long)s->bytes);
 	jb_kint(&b, "stream_bps", (long long)(s->stream_Bps * 8));
+	jb_kint(&b, "bound_bps", (long long)(s->bound_Bps * 8));
+	jb_kint(&b, "bound_streams", s->bound_streams);
 	jb_kint(&b, "window_max", s->window_max);
 	jb_kstr(&b, "window", s->window_why);
 	jb_kstr(&b, "reason", reason ? reason : "");

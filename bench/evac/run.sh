@@ -45,12 +45,13 @@ try:
     e = json.loads(sys.argv[1])
 except ValueError:
     print("none"); sys.exit(0)
-print("%s %d %d %d %s %s" % (e.get("state"), e.get("moved", 0), e.get("makespan_ms", 0),
-      e.get("bound_ms", 0), e.get("window_max", 0), json.dumps(e.get("window", ""))))
+print("%s %d %d %d %.1f %d %s %s" % (e.get("state"), e.get("moved", 0), e.get("makespan_ms", 0),
+      e.get("bound_ms", 0), e.get("bound_bps", 0) / 8388608.0, e.get("bound_streams", 0),
+      e.get("window_max", 0), json.dumps(e.get("window", ""))))
 PY
 )
-	read -r state moved mk bd wmax why <<<"$line"
-	echo "run $run: $state, $moved moved, makespan $((mk / 1000)).$(( (mk % 1000) / 100 )) s, bound $((bd / 1000)).$(( (bd % 1000) / 100 )) s, up to $wmax stream(s): $why"
+	read -r state moved mk bd brate bn wmax why <<<"$line"
+	echo "run $run: $state, $moved moved, makespan $((mk / 1000)).$(( (mk % 1000) / 100 )) s, bound $((bd / 1000)).$(( (bd % 1000) / 100 )) s (one stream's $brate MiB/s over the $bn that ran alone), up to $wmax stream(s): $why"
 	# where the makespan went: the streams' intervals and the fixed costs around them
 	echo "$out" | python3 bench/evac/timeline.py | sed 's/^/  /'
 	if [ "$state" = done ] && [ "$moved" = 4 ] && [ "$bd" -gt 0 ]; then

@@ -839,6 +839,11 @@ static void test_window_shares(void)
 	CHECK(l.max_streams <= 2);
 	CHECK(s.bytes >= 6 * l.bytes_each && s.bytes < 2 * 6 * l.bytes_each);
 	CHECK(s.bound_us > 0 && s.makespan_us >= s.bound_us / 2);
+	/* the bound's rate: every stream that ran alone, pooled (the first, and those after
+	 * the window fell back to one) */
+	CHECK(s.bound_streams >= 2);
+	CHECK(s.bound_Bps > (50u << 20) && s.bound_Bps < (150u << 20));
+	CHECK(s.bound_us == s.bytes * 1000000u / s.bound_Bps);
 	printf("window (sharing link): makespan %.0f ms, bound %.0f ms, %s\n",
 	       s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
 }

@@ -255,6 +255,8 @@ int evcli_event(struct evcli *e, const char *line)
 		e->makespan_ms = jint(o, "makespan_ms");
 		e->bound_ms = jint(o, "bound_ms");
 		e->stream_bps = jint(o, "stream_bps");
+		e->bound_bps = jint(o, "bound_bps");
+		e->bound_streams = jint(o, "bound_streams");
 		e->window_max = jint(o, "window_max");
 		cpy(e->window, sizeof(e->window), jstr(o, "window"));
 		e->ended = true;
@@ -338,10 +340,12 @@ void evcli_final(struct evcli *e, FILE *f)
 		e->gone ? ", some shut down meanwhile" : "",
 		e->host_empty ? "empty" : "NOT empty");
 	if (e->makespan_ms && e->bound_ms)
-		fprintf(f, "makespan %.1f s, bound %.1f s (the bytes sent over one stream's measured "
-			"%.0f Mbit/s), ratio %.2f; up to %u stream(s) at once: %s\n",
-			e->makespan_ms / 1000.0, e->bound_ms / 1000.0, e->stream_bps / 1e6,
-			(double)e->makespan_ms / (double)e->bound_ms, e->window_max, e->window);
+		fprintf(f, "makespan %.1f s, bound %.1f s (the bytes sent over one stream's "
+			"%.1f Mbit/s, measured over the %lld stream(s) that ran alone), ratio %.2f; "
+			"up to %u stream(s) at once: %s\n",
+			e->makespan_ms / 1000.0, e->bound_ms / 1000.0, e->bound_bps / 1e6,
+			e->bound_streams, (double)e->makespan_ms / (double)e->bound_ms,
+			e->window_max, e->window);
 	if (e->report[0])
 		fprintf(f, "Report: %s\n", e->report);
 	if (e->report_index[0])

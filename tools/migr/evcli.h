@@ -46,7 +46,7 @@ struct evcli {
 	char end_state[16];
 	char id[80];
 	unsigned int total, moved, failed, unplaceable, pinned, cancelled, undecided, gone;
-	long long makespan_ms, bound_ms, stream_bps;
+	long long makespan_ms, bound_ms, stream_bps, bound_bps, bound_streams;
 	unsigned int window_max;
 	char window[160];
 	char error[256];

@@ -161,8 +161,11 @@ struct migr_evac_summary {
 	uint64_t stream_Bps;
 	char window_why[MIGR_PLAN_REASON_MAX];
 	/* The makespan (first start to last end) and its bound: the bytes the streams moved
-	 * over the rate of one stream (0: nothing measured) */
+	 * over the rate of one stream (0: nothing measured), that rate pooled over every
+	 * stream that ran alone (bound_Bps, from bound_streams of them) */
 	uint64_t makespan_us, bound_us, bytes;
+	uint64_t bound_Bps;
+	unsigned int bound_streams;
 };
 
 struct migr_evac;
