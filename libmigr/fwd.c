@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,15 @@ static void note_tag(struct live_tags *lt, uint64_t tag)
 
 /* ---- cleanup: the one teardown path ----------------------------------------------------- */
 
+/*
+ * Two migrations from one host at once (an evacuation's window) share the bridge's ports
+ * and their ingress qdiscs. A teardown removes a qdisc migr made once no filter is left
+ * on it, while the other migration may be about to add its first: its divert then finds
+ * the parent gone (EINVAL) and makes the qdisc again. Within a process this lock keeps
+ * a teardown's look-and-remove from falling between another's filters being added.
+ */
+static pthread_mutex_t ports_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static bool is_fwd_ifname(const char *name)
 {
 	size_t n = strlen(MIGR__FWD_IFPREFIX);
@@ -480,13 +490,19 @@ static int cleanup_tag(struct migr__nl *nl, void *buf, bool all, uint64_t tag,
 				     "ignoring", MIGR__FWD_PRIO_MAC + k, ll.v[i].name);
 		}
 		/* Remove the ingress qdisc migr added, once nothing at all is on it. */
+		pthread_mutex_lock(&ports_mu);
 		rc = dump_filters(nl, buf, ll.v[i].ifindex, &fl);
-		if (rc)
+		if (rc) {
+			pthread_mutex_unlock(&ports_mu);
 			continue;
+		}
 		free(fl.v);
-		if (fl.n_all == 0 && fl.n_other == 0) {
+		rc = 1;
+		if (fl.n_all == 0 && fl.n_other == 0)
 			rc = migr__nl_talk(nl, migr__fwd_msg_delingress(buf, ll.v[i].ifindex),
 					   NULL, NULL);
+		pthread_mutex_unlock(&ports_mu);
+		if (rc <= 0) {
 			if (rc == 0)
 				st->qdiscs++;
 			else if (rc != -ENOENT && rc != -EINVAL) {
@@ -872,7 +888,6 @@ static int add_filter(struct migr_fwd *f, uint32_t ifindex, unsigned int nic,
 		      enum migr__fwd_kind kind, const void *what, uint32_t to, bool qdisc_ours)
 {
 	struct migr__fwd_filter flt;
-	int rc;
 
 	memset(&flt, 0, sizeof(flt));
 	flt.kind = kind;
@@ -888,37 +903,41 @@ static int add_filter(struct migr_fwd *f, uint32_t ifindex, unsigned int nic,
 	flt.cookie.kind = (uint8_t)kind;
 	flt.cookie.flags = (qdisc_ours ? MIGR__FWD_CK_QDISC : 0) |
 			   (f->target ? MIGR__FWD_CK_TARGET : 0);
-	rc = migr__nl_talk(f->nl, migr__fwd_msg_newfilter(f->buf, ifindex, &flt), NULL, NULL);
-	if (rc)
-		flog(f->lg, XTL_ERROR, rc, "cannot add a tc filter on ifindex %u", ifindex);
-	return rc;
+	return migr__nl_talk(f->nl, migr__fwd_msg_newfilter(f->buf, ifindex, &flt), NULL, NULL);
 }
 
-/* The filters of every NIC on one port, redirecting to `to` (0: each NIC's vif). */
-static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint32_t to)
+/*
+ * The filters of every NIC on one port, redirecting to `to` (0: each NIC's vif); *added
+ * counts those added. A failure is logged, except -EINVAL before the first filter when
+ * `gone_ok`: the port's ingress qdisc is gone, for the caller to make again.
+ */
+static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint32_t to,
+			   bool gone_ok, unsigned int *added)
 {
-	int rc;
+	int rc = 0;
 
-	for (unsigned int i = 0; i < f->n_nics; i++) {
+	*added = 0;
+	for (unsigned int i = 0; i < f->n_nics && !rc; i++) {
 		const struct fwd_nic *n = &f->nics[i];
 		uint32_t dst = to ? to : n->dev_ifindex;
-		rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_MAC, n->mac, dst, port->qdisc_ours);
-		if (rc)
-			return rc;
-		for (unsigned int j = 0; j < n->n_ip4; j++) {
-			rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ARP, &n->ip4[j], dst,
-					port->qdisc_ours);
-			if (rc)
-				return rc;
-		}
-		for (unsigned int j = 0; j < n->n_ip6; j++) {
-			rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ND, &n->ip6[j], dst,
-					port->qdisc_ours);
-			if (rc)
-				return rc;
+		unsigned int n_filters = 1 + n->n_ip4 + n->n_ip6;
+
+		for (unsigned int k = 0; k < n_filters && !rc; k++) {
+			if (k == 0)
+				rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_MAC, n->mac, dst,
+						port->qdisc_ours);
+			else if (k <= n->n_ip4)
+				rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ARP, &n->ip4[k - 1],
+						dst, port->qdisc_ours);
+			else
+				rc = add_filter(f, port->ifindex, i, MIGR__FWD_K_ND,
+						&n->ip6[k - 1 - n->n_ip4], dst, port->qdisc_ours);
+			*added += !rc;
 		}
 	}
-	return 0;
+	if (rc && !(gone_ok && rc == -EINVAL && !*added))
+		flog(f->lg, XTL_ERROR, rc, "cannot add a tc filter on ifindex %u", port->ifindex);
+	return rc;
 }
 
 /* ---- the hold (source) ---------------------------------------------------------------- */
@@ -1102,11 +1121,27 @@ int migr_fwd_source_divert(struct migr_fwd *f)
 		return -EINVAL;
 	if (f->diverted)
 		return 0;
+	pthread_mutex_lock(&ports_mu);
 	for (unsigned int i = 0; i < f->n_ports; i++) {
-		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex);
-		if (rc)
+		unsigned int added;
+
+		/* set up ahead, this port's ingress qdisc may have been another migration's,
+		 * removed at its end: made again, once */
+		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex, true, &added);
+		if (rc == -EINVAL && !added) {
+			flog(f->lg, XTL_DETAIL, 0, "%s: the ingress qdisc of ifindex %u is gone "
+			     "(another migration's, removed at its end): making it again", f->id,
+			     f->ports[i].ifindex);
+			rc = ensure_ingress(f, &f->ports[i], "a bridge port");
+			if (!rc)
+				rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex, false, &added);
+		}
+		if (rc) {
+			pthread_mutex_unlock(&ports_mu);
 			return rc;
+		}
 	}
+	pthread_mutex_unlock(&ports_mu);
 	f->diverted = true;
 	f->t0_ms = f->last_change_ms = now_ms();
 	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
@@ -1162,7 +1197,11 @@ int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 	rc = ensure_ingress(f, &f->ports[0], f->ifname);
 	if (rc)
 		goto out_fail;
-	rc = add_nic_filters(f, &f->ports[0], 0);
+	{
+		unsigned int added;
+
+		rc = add_nic_filters(f, &f->ports[0], 0, false, &added);
+	}
 	if (rc)
 		goto out_fail;
 	if (f->ann_rounds) {

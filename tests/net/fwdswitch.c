@@ -15,6 +15,14 @@
  *   T_B0 + DELAY_MS        the fabric's entry for MAC moves to pb (T_FAB)
  *   then both ends are polled until they end, and finished.
  * Prints "T_B0=ns T_B1=ns T_FAB=ns" (CLOCK_REALTIME) and one line per end with its figures.
+ *
+ *   fwdswitch share NS_A MAC1 MAC2 IP_A IP_B
+ *
+ * Two migrations from host A at once, as an evacuation runs them, sharing br0's ports:
+ * the first forwards (its filters made the ports' ingress qdiscs), the second is set up
+ * ahead (MIGR_FWD_DIVERT_LATER, so it found those qdiscs and added none); the first ends
+ * and removes the qdiscs it made, now empty; then the second diverts at its own
+ * switch-over. Prints "divert=RC" and each end's teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +167,57 @@ static void report(const char *side, int rc, const struct migr_fwd_status *st)
 	       (unsigned long long)st->arp_packets, st->announce_rounds_done, rc ? "failed" : "ok");
 }
 
+static int share_main(int argc, char **argv)
+{
+	struct migr_fwd_params p1, p2;
+	struct migr_fwd_nic n1, n2;
+	struct migr_fwd *f1 = NULL, *f2 = NULL;
+	struct migr_fwd_status st;
+	struct migr_fwd_addr ip_a, ip_b;
+	xentoollog_logger_stdiostream *lg;
+	int rc;
+
+	if (argc != 7) {
+		fprintf(stderr, "usage: fwdswitch share NS_A MAC1 MAC2 IP_A IP_B\n");
+		return 2;
+	}
+	memset(&n1, 0, sizeof(n1));
+	memset(&n2, 0, sizeof(n2));
+	if (migr_fwd_parse_mac(argv[3], n1.mac) || migr_fwd_parse_mac(argv[4], n2.mac) ||
+	    migr_fwd_parse_addr(argv[5], &ip_a) || migr_fwd_parse_addr(argv[6], &ip_b)) {
+		fprintf(stderr, "fwdswitch: bad MAC or address\n");
+		return 2;
+	}
+	n1.dev = n2.dev = "br0";
+	lg = xtl_createlogger_stdiostream(stderr, XTL_NOTICE, 0);
+	migr_fwd_params_init(&p1);
+	p1.local = ip_a;
+	p1.peer = ip_b;
+	p1.n_nics = 1;
+	p1.flags = MIGR_FWD_NO_ARP;
+	p1.lg = (xentoollog_logger *)lg;
+	p2 = p1;
+	p1.id = "share-1";
+	p1.nics = &n1;
+	p2.id = "share-2";
+	p2.nics = &n2;
+	p2.flags |= MIGR_FWD_DIVERT_LATER;
+
+	enter(ns_fd(argv[2]));
+	if ((rc = migr_fwd_source_start(&p1, &f1)))
+		fail("first start", rc);
+	if ((rc = migr_fwd_source_start(&p2, &f2)))
+		fail("second start (divert later)", rc);
+	rc = migr_fwd_finish(f1, &st);
+	printf("first teardown=%s\n", rc ? "failed" : "ok");
+	rc = migr_fwd_source_divert(f2);
+	printf("divert=%d%s%s\n", rc, rc ? " " : "", rc ? strerror(-rc) : "");
+	rc = migr_fwd_finish(f2, &st);
+	printf("second teardown=%s\n", rc ? "failed" : "ok");
+	xtl_logger_destroy((xentoollog_logger *)lg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct migr_fwd_params ps, pt;
@@ -172,6 +231,8 @@ int main(int argc, char **argv)
 	int with, fd_a, fd_b, fd_fab, rc;
 	unsigned int vif;
 
+	if (argc > 1 && !strcmp(argv[1], "share"))
+		return share_main(argc, argv);
 	if (argc != 13) {
 		fprintf(stderr, "usage: fwdswitch MODE ID BLACKOUT_MS DELAY_MS QUIET_MS NS_A NS_B "
 			"NS_FAB MAC IP IP_A IP_B\n");

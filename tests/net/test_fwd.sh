@@ -11,7 +11,9 @@
 #   - `migr cleanup --orphans` removes a killed forwarding's objects and keeps a live one's;
 #   - a forwarding killed mid-way leaves objects that `migr cleanup ID` removes, and that a
 #     new run with the same id removes by itself; the explicit stop and the maximum duration
-#     end forwarding.
+#     end forwarding;
+#   - two forwardings from A at once: one set up ahead (divert later) still diverts after the
+#     other ended and removed the ingress qdiscs they shared.
 # Knobs (environment): FWD_DELAY_MS (5000), FWD_RATE (1000), FWD_BLACKOUT_MS (100).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -159,6 +161,17 @@ kill -KILL $DST_PID; wait $DST_PID 2>/dev/null
 out=$(nsx $NS_B $MIGR cleanup --all)
 expect "migr cleanup --all removes a killed target's device ($out)" grep -q 'removed 1 forwarding device' <<<"$out"
 expect "nothing left at all" [ -z "$(net_leftovers)" ]
+
+# ---- 4. two migrations from A at once (an evacuation's window), sharing br0's ports ----------
+# The second is set up ahead and diverts at its switch-over, after the first ended and
+# removed the ingress qdiscs it had made, which the second had found and relied on.
+out=$($FWDSWITCH share $NS_A 00:16:3e:5a:00:01 00:16:3e:5a:00:02 $IP_A $IP_B 2>&1)
+expect "a forwarding set up ahead diverts after another one removed the ports' qdiscs ($(grep '^divert=' <<<"$out"))" \
+	grep -q '^divert=0$' <<<"$out"
+expect "both tear down" [ "$(grep -c 'teardown=ok' <<<"$out")" = 2 ]
+left=$(net_leftovers)
+expect "nothing left after the two" [ -z "$left" ]
+[ -n "$left" ] && echo "$left"
 
 net_teardown
 expect "every namespace the test made is gone" [ -z "$(ip netns list | grep "^$W-")" ]
