@@ -908,8 +908,9 @@ static int add_filter(struct migr_fwd *f, uint32_t ifindex, unsigned int nic,
 
 /*
  * The filters of every NIC on one port, redirecting to `to` (0: each NIC's vif); *added
- * counts those added. A failure is logged, except -EINVAL before the first filter when
- * `gone_ok`: the port's ingress qdisc is gone, for the caller to make again.
+ * counts those added. A failure is logged, except before the first filter when
+ * `gone_ok`: -EINVAL (the port's ingress qdisc is gone, for the caller to make again) and
+ * -ENODEV (the port itself is gone), the caller's to deal with.
  */
 static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint32_t to,
 			   bool gone_ok, unsigned int *added)
@@ -935,7 +936,7 @@ static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint
 			*added += !rc;
 		}
 	}
-	if (rc && !(gone_ok && rc == -EINVAL && !*added))
+	if (rc && !(gone_ok && (rc == -EINVAL || rc == -ENODEV) && !*added))
 		flog(f->lg, XTL_ERROR, rc, "cannot add a tc filter on ifindex %u", port->ifindex);
 	return rc;
 }
@@ -1115,7 +1116,8 @@ out_fail:
 
 int migr_fwd_source_divert(struct migr_fwd *f)
 {
-	int rc;
+	unsigned int gone = 0;
+	int rc = 0;
 
 	if (!f || f->target)
 		return -EINVAL;
@@ -1125,8 +1127,10 @@ int migr_fwd_source_divert(struct migr_fwd *f)
 	for (unsigned int i = 0; i < f->n_ports; i++) {
 		unsigned int added;
 
-		/* set up ahead, this port's ingress qdisc may have been another migration's,
-		 * removed at its end: made again, once */
+		/* Set up ahead, the port may have changed since: its ingress qdisc may have
+		 * been another migration's, removed at its end (made again, once), and the
+		 * port may be gone (another guest's vif, that guest moved away: nothing can
+		 * come in on it). */
 		rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex, true, &added);
 		if (rc == -EINVAL && !added) {
 			flog(f->lg, XTL_DETAIL, 0, "%s: the ingress qdisc of ifindex %u is gone "
@@ -1136,16 +1140,27 @@ int migr_fwd_source_divert(struct migr_fwd *f)
 			if (!rc)
 				rc = add_nic_filters(f, &f->ports[i], f->vx_ifindex, false, &added);
 		}
-		if (rc) {
-			pthread_mutex_unlock(&ports_mu);
-			return rc;
+		if (rc == -ENODEV && !added) {
+			flog(f->lg, XTL_DETAIL, 0, "%s: port ifindex %u is gone since the set-up, "
+			     "skipped", f->id, f->ports[i].ifindex);
+			gone++;
+			rc = 0;
+			continue;
 		}
+		if (rc)
+			break;
 	}
 	pthread_mutex_unlock(&ports_mu);
+	if (!rc && gone == f->n_ports) {
+		rc = -ENODEV;
+		flog(f->lg, XTL_ERROR, rc, "%s: every port the set-up found is gone", f->id);
+	}
+	if (rc)
+		return rc;
 	f->diverted = true;
 	f->t0_ms = f->last_change_ms = now_ms();
 	flog(f->lg, XTL_INFO, 0, "%s: forwarding %u NIC(s) from %u port(s) into %s", f->id,
-	     f->n_nics, f->n_ports, f->ifname);
+	     f->n_nics, f->n_ports - gone, f->ifname);
 	return 0;
 }
 

@@ -16,13 +16,14 @@
  *   then both ends are polled until they end, and finished.
  * Prints "T_B0=ns T_B1=ns T_FAB=ns" (CLOCK_REALTIME) and one line per end with its figures.
  *
- *   fwdswitch share NS_A MAC1 MAC2 IP_A IP_B
+ *   fwdswitch share NS_A MAC1 MAC2 IP_A IP_B GONE_PORT
  *
  * Two migrations from host A at once, as an evacuation runs them, sharing br0's ports:
  * the first forwards (its filters made the ports' ingress qdiscs), the second is set up
  * ahead (MIGR_FWD_DIVERT_LATER, so it found those qdiscs and added none); the first ends
- * and removes the qdiscs it made, now empty; then the second diverts at its own
- * switch-over. Prints "divert=RC" and each end's teardown.
+ * and removes the qdiscs it made, now empty, and GONE_PORT (a port of br0: the first
+ * guest's vif) is removed; then the second diverts at its own switch-over. Prints
+ * "divert=RC" and each end's teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -167,6 +168,22 @@ static void report(const char *side, int rc, const struct migr_fwd_status *st)
 	       (unsigned long long)st->arp_packets, st->announce_rounds_done, rc ? "failed" : "ok");
 }
 
+static void link_del(unsigned int ifindex)
+{
+	char buf[1024];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	int rc;
+
+	nlh->nlmsg_type = RTM_DELLINK;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = (int)ifindex;
+	rc = rtnl(nlh);
+	if (rc)
+		fail("link delete", rc);
+}
+
 static int share_main(int argc, char **argv)
 {
 	struct migr_fwd_params p1, p2;
@@ -177,8 +194,8 @@ static int share_main(int argc, char **argv)
 	xentoollog_logger_stdiostream *lg;
 	int rc;
 
-	if (argc != 7) {
-		fprintf(stderr, "usage: fwdswitch share NS_A MAC1 MAC2 IP_A IP_B\n");
+	if (argc != 8) {
+		fprintf(stderr, "usage: fwdswitch share NS_A MAC1 MAC2 IP_A IP_B GONE_PORT\n");
 		return 2;
 	}
 	memset(&n1, 0, sizeof(n1));
@@ -189,7 +206,7 @@ static int share_main(int argc, char **argv)
 		return 2;
 	}
 	n1.dev = n2.dev = "br0";
-	lg = xtl_createlogger_stdiostream(stderr, XTL_NOTICE, 0);
+	lg = xtl_createlogger_stdiostream(stderr, XTL_DETAIL, 0);
 	migr_fwd_params_init(&p1);
 	p1.local = ip_a;
 	p1.peer = ip_b;
@@ -210,6 +227,7 @@ static int share_main(int argc, char **argv)
 		fail("second start (divert later)", rc);
 	rc = migr_fwd_finish(f1, &st);
 	printf("first teardown=%s\n", rc ? "failed" : "ok");
+	link_del(ifindex_of(argv[7]));
 	rc = migr_fwd_source_divert(f2);
 	printf("divert=%d%s%s\n", rc, rc ? " " : "", rc ? strerror(-rc) : "");
 	rc = migr_fwd_finish(f2, &st);

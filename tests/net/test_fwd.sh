@@ -164,9 +164,12 @@ expect "nothing left at all" [ -z "$(net_leftovers)" ]
 
 # ---- 4. two migrations from A at once (an evacuation's window), sharing br0's ports ----------
 # The second is set up ahead and diverts at its switch-over, after the first ended and
-# removed the ingress qdiscs it had made, which the second had found and relied on.
-out=$($FWDSWITCH share $NS_A 00:16:3e:5a:00:01 00:16:3e:5a:00:02 $IP_A $IP_B 2>&1)
-expect "a forwarding set up ahead diverts after another one removed the ports' qdiscs ($(grep '^divert=' <<<"$out"))" \
+# removed the ingress qdiscs it had made, which the second had found and relied on, and
+# after a port it had found (the first guest's vif, gone with its guest) was removed.
+ip -n $NS_A link add vif9 type veth peer name vif9p && ip -n $NS_A link set vif9 master br0 up
+out=$($FWDSWITCH share $NS_A 00:16:3e:5a:00:01 00:16:3e:5a:00:02 $IP_A $IP_B vif9 2>&1)
+echo "$out" | sed 's/^/    /'
+expect "a forwarding set up ahead diverts after another one removed the ports' qdiscs and a port went ($(grep '^divert=' <<<"$out"))" \
 	grep -q '^divert=0$' <<<"$out"
 expect "both tear down" [ "$(grep -c 'teardown=ok' <<<"$out")" = 2 ]
 left=$(net_leftovers)
