@@ -7,7 +7,8 @@
  *   tcp-sink PORT LOG                  one connection; LOG: "ns bytes" per read
  *   tcp-bulk-send DST PORT MS          as fast as possible for MS
  *   tcp-bulk-sink PORT                 one connection; prints "rx_bytes=N rx_ns=T"
- *   udp-echo PORT                      echoes datagrams until SIGTERM
+ *   udp-echo PORT                      echoes datagrams until SIGTERM; once a second, when
+ *                                      they changed, prints its counts and UDP drops
  *   udp-ping DST PORT COUNT GAP_US     prints "rtt_us p50=... p90=... p99=... lost=N"
  *   udp-flow DST PORT RATE MS LOG      numbered datagrams at RATE/s for MS to a udp-echo,
  *                                      whose echoes come back to the same socket; LOG:
@@ -316,21 +317,74 @@ static int tcp_bulk_sink(char **av)
 	return 0;
 }
 
+/* The kernel's UDP counters that say where a datagram was dropped in this host (the
+ * "Udp:" lines of /proc/net/snmp): its InErrors, RcvbufErrors and SndbufErrors. */
+static void udp_snmp(char *out, size_t len)
+{
+	char names[512], vals[512], *np, *vp, *n, *v;
+	FILE *f = fopen("/proc/net/snmp", "r");
+
+	snprintf(out, len, "snmp=unread");
+	if (!f)
+		return;
+	while (fgets(names, sizeof(names), f) && fgets(vals, sizeof(vals), f)) {
+		size_t o = 0;
+
+		if (strncmp(names, "Udp:", 4) || strncmp(vals, "Udp:", 4))
+			continue;
+		out[0] = 0;
+		n = strtok_r(names + 4, " \n", &np);
+		v = strtok_r(vals + 4, " \n", &vp);
+		while (n && v && o < len) {
+			if (!strcmp(n, "InErrors") || !strcmp(n, "RcvbufErrors") ||
+			    !strcmp(n, "SndbufErrors"))
+				o += (size_t)snprintf(out + o, len - o, "%s%s=%s", o ? " " : "", n, v);
+			n = strtok_r(NULL, " \n", &np);
+			v = strtok_r(NULL, " \n", &vp);
+		}
+		break;
+	}
+	fclose(f);
+}
+
+/* Echoes each datagram back to its sender. Once a second, when they changed, prints its
+ * counts and the kernel's UDP drop counters (a guest's console then shows whether what
+ * reached it was echoed). */
 static int udp_echo(char **av)
 {
 	struct sockaddr_in a = addr_of(NULL, av[0]);
+	struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+	unsigned long long got = 0, sent = 0, failed = 0, shown = ~0ull;
+	uint64_t last = now_ns(CLOCK_MONOTONIC);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
 		die("udp bind");
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	while (!stop) {
 		char buf[2048];
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
 		ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-		if (r < 0)
-			continue;
-		sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, fl);
+
+		if (r >= 0) {
+			got++;
+			if (sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, fl) == r)
+				sent++;
+			else
+				failed++;
+		}
+		if (now_ns(CLOCK_MONOTONIC) - last >= 1000000000ull && got + failed != shown) {
+			char snmp[160];
+
+			udp_snmp(snmp, sizeof(snmp));
+			printf("udp-echo: t=%llu received=%llu echoed=%llu send_failed=%llu %s\n",
+			       (unsigned long long)(now_ns(CLOCK_REALTIME) / 1000000ull), got, sent,
+			       failed, snmp);
+			fflush(stdout);
+			shown = got + failed;
+			last = now_ns(CLOCK_MONOTONIC);
+		}
 	}
 	return 0;
 }
