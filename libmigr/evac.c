@@ -85,6 +85,10 @@ struct migr_evac {
 	uint64_t rate1_Bps;       /* one stream's rate, measured; 0: not yet */
 	uint64_t alone_bytes, alone_us;  /* every stream that ran alone, pooled: the bound's rate */
 	unsigned int alone_n;
+	/* every stream that ran beside others, pooled: its bytes times the streams beside it,
+	 * the streams beside it times its time, its time (all x100 where said) */
+	uint64_t pair_bytes_x100, pair_beside_us, pair_us;
+	unsigned int pair_n;
 	uint64_t first_stream_us; /* when the first stream began; 0: none yet */
 	char window_why[MIGR_PLAN_REASON_MAX];
 	struct migr_evac_guest_result *res;
@@ -333,35 +337,52 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 	ev->st[i].held0_us = ev->st[i].held_us = 0;
 }
 
-/* What a finished stream says about the link, MEASURED only: alone, one stream's rate;
- * beside others (a quarter more streams than one, harmonic mean), whether they added to
- * it: its rate times that mean is what they moved together if they shared the link. */
+/*
+ * What a finished stream says about the link, MEASURED only. Alone: one stream's rate,
+ * pooled over every stream that ran alone (stream_end() added it). Beside others (a
+ * quarter more streams than one, harmonic mean): its rate times that mean is what they
+ * moved together if they shared the link; pooled over every such stream, set against the
+ * pooled one-stream rate, it says whether more streams add to the link (the window grows
+ * to the ceiling, `parallel`) or only share it (the window shrinks, and stays there until
+ * the pooled figures say otherwise: a single stream's figures in a busy dom0 swing too
+ * much to decide alone).
+ */
 static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint64_t beside_x100)
 {
-	uint64_t rate = bytes * 1000000u / us, together = rate * beside_x100 / 100;
+	uint64_t rate = bytes * 1000000u / us, together, beside;
 	unsigned int w = ev->window;
 
+	ev->rate1_Bps = ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
 	if (beside_x100 < 105) {
-		ev->rate1_Bps = ev->rate1_Bps ? (ev->rate1_Bps + rate) / 2 : rate;
 		if (ev->window == 1 && ev->ceiling > 1) {
 			w = 2;
 			snprintf(ev->window_why, sizeof(ev->window_why), "one stream moved %.1f MiB/s; "
 				 "trying two", rate / 1048576.0);
 		}
-	} else if (beside_x100 < 125) {
-		/* too little company to tell */
-	} else if (ev->rate1_Bps && together * 10 >= ev->rate1_Bps * 12) {
+		goto out;
+	}
+	if (beside_x100 < 125 || !ev->rate1_Bps)
+		goto out;   /* too little company to tell, or nothing alone to set it against */
+	ev->pair_bytes_x100 += bytes * beside_x100;
+	ev->pair_beside_us += beside_x100 * us;
+	ev->pair_us += us;
+	ev->pair_n++;
+	together = ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us;
+	beside = ev->pair_beside_us / ev->pair_us;
+	if (together * 10 >= ev->rate1_Bps * 12) {
+		ev->ceiling = ev->p.parallel;
 		w = ev->window < ev->ceiling ? ev->window + 1 : ev->window;
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
-			 "together, one alone %.1f MiB/s: they add", beside_x100 / 100.0,
+			 "together, one alone %.1f MiB/s: they add", beside / 100.0,
 			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
-	} else if (ev->rate1_Bps) {
+	} else {
 		w = ev->window > 1 ? ev->window - 1 : 1;
-		ev->ceiling = w;   /* not tried again */
+		ev->ceiling = w;
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
-			 "together, one alone %.1f MiB/s: they only share the link", beside_x100 / 100.0,
+			 "together, one alone %.1f MiB/s: they only share the link", beside / 100.0,
 			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
 	}
+out:
 	ev->window = w;
 	if (w > ev->window_max)
 		ev->window_max = w;
