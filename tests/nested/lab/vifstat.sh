@@ -1,12 +1,12 @@
-#!/bin/sh
+#!/bin/bash
 # vifstat.sh SECONDS QROOT: in a lab dom0, every 250 ms for SECONDS (or until
 # /host/vifstat.stop exists), one line per guest vif: unix time, name, tx_packets,
 # tx_dropped, rx_packets, and the drops its root qdisc counted (read by QROOT, the build's
-# tests/net/qroot; busybox's tc prints no counters). The switch-over test reads where frames delivered
+# tests/net/qroot; busybox's tc prints no counters). bash: busybox's date has no %N. The switch-over test reads where frames delivered
 # to a vif went (tests/nested/lab/vifstat.py prints only the changes).
 end=$(( $(date +%s) + ${1:-30} ))
 while [ "$(date +%s)" -lt "$end" ] && [ ! -e /host/vifstat.stop ]; do
-	t=$(date +%s.%N)
+	t=$EPOCHREALTIME
 	for v in /sys/class/net/vif*; do
 		[ -e "$v/statistics/tx_packets" ] || continue
 		n=${v##*/}
