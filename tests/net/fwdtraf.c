@@ -318,7 +318,9 @@ static int tcp_bulk_sink(char **av)
 }
 
 /* The kernel's UDP counters that say where a datagram was dropped in this host (the
- * "Udp:" lines of /proc/net/snmp): its InErrors, RcvbufErrors and SndbufErrors. */
+ * "Udp:" lines of /proc/net/snmp): InErrors, and of them RcvbufErrors (the socket's
+ * buffer), InCsumErrors (a bad checksum) and MemErrors (the kernel's UDP memory limits,
+ * udp_mem); SndbufErrors. */
 static void udp_snmp(char *out, size_t len)
 {
 	char names[512], vals[512], *np, *vp, *n, *v;
@@ -337,7 +339,8 @@ static void udp_snmp(char *out, size_t len)
 		v = strtok_r(vals + 4, " \n", &vp);
 		while (n && v && o < len) {
 			if (!strcmp(n, "InErrors") || !strcmp(n, "RcvbufErrors") ||
-			    !strcmp(n, "SndbufErrors"))
+			    !strcmp(n, "SndbufErrors") || !strcmp(n, "InCsumErrors") ||
+			    !strcmp(n, "MemErrors"))
 				o += (size_t)snprintf(out + o, len - o, "%s%s=%s", o ? " " : "", n, v);
 			n = strtok_r(NULL, " \n", &np);
 			v = strtok_r(NULL, " \n", &vp);
