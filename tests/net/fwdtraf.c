@@ -38,6 +38,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,21 +351,92 @@ static void udp_snmp(char *out, size_t len)
 	fclose(f);
 }
 
+/*
+ * What one udp-flow (one source port) delivered to this host, by sequence number: which of
+ * the numbers up to the highest seen never arrived. Kept across a migration (it is the
+ * guest's memory), so the line printed on the target covers the whole flow.
+ */
+#define FLOW_SEQ_MAX (1u << 20)
+
+struct flow_seen {
+	uint16_t port;                /* network order; 0: none yet */
+	uint8_t *bits;
+	uint32_t highest;
+	unsigned long long received;
+};
+
+static void flow_note(struct flow_seen *f, const struct sockaddr_in *from, const char *buf,
+		      ssize_t r)
+{
+	const struct dgram *d = (const struct dgram *)buf;
+	uint32_t seq;
+
+	if (r < (ssize_t)sizeof(*d) || ntohl(d->magic) != MAGIC)
+		return;
+	seq = ntohl(d->seq);
+	if (seq >= FLOW_SEQ_MAX)
+		return;
+	if (from->sin_port != f->port) {   /* a new flow: the previous one is over */
+		memset(f->bits, 0, FLOW_SEQ_MAX / 8);
+		f->port = from->sin_port;
+		f->highest = 0;
+		f->received = 0;
+	}
+	if (!(f->bits[seq / 8] & (1u << (seq % 8)))) {
+		f->bits[seq / 8] |= (uint8_t)(1u << (seq % 8));
+		f->received++;
+	}
+	if (seq > f->highest)
+		f->highest = seq;
+}
+
+/* "flow=PORT received=N highest=H missing=M ranges=A-B,C-D" (at most 40 ranges, then
+ * "+more"): the numbers up to the highest that never arrived. */
+static void flow_line(const struct flow_seen *f, char *out, size_t len)
+{
+	unsigned long long missing = 0;
+	unsigned int nr = 0;
+	size_t o;
+	uint32_t run = 0;
+	bool in_run = false;
+
+	o = (size_t)snprintf(out, len, "flow=%u received=%llu highest=%u", ntohs(f->port),
+			     f->received, f->highest);
+	for (uint32_t s = 0; s <= f->highest + 1 && o < len; s++) {
+		bool have = s > f->highest || (f->bits[s / 8] & (1u << (s % 8)));
+
+		if (!have && !in_run) {
+			in_run = true;
+			run = s;
+		} else if (have && in_run) {
+			in_run = false;
+			missing += s - run;
+			if (nr < 40)
+				o += (size_t)snprintf(out + o, len - o, "%s%u-%u", nr ? "," : " ranges=",
+						      run, s - 1);
+			else if (nr == 40)
+				o += (size_t)snprintf(out + o, len - o, ",+more");
+			nr++;
+		}
+	}
+	if (o < len)
+		snprintf(out + o, len - o, " missing=%llu", missing);
+}
+
 /* Echoes each datagram back to its sender. Once a second, when they changed, prints its
- * counts and the kernel's UDP drop counters (a guest's console then shows whether what
- * reached it was echoed). */
+ * counts, the kernel's UDP drop counters and what the current flow delivered (a guest's
+ * console then shows whether what reached it was echoed, and what never reached it). */
 static int udp_echo(char **av)
 {
 	struct sockaddr_in a = addr_of(NULL, av[0]);
 	struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
 	unsigned long long got = 0, sent = 0, failed = 0, shown = ~0ull;
 	uint64_t last = now_ns(CLOCK_MONOTONIC);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	int sz = 8 << 20;
+	struct flow_seen flow = { .bits = calloc(FLOW_SEQ_MAX / 8, 1) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), sz = 8 << 20;
 	socklen_t szl = sizeof(sz);
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
+	if (fd < 0 || !flow.bits || bind(fd, (struct sockaddr *)&a, sizeof(a)))
 		die("udp bind");
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* Room for a burst: what a switch-over's hold lets out at once (up to its 4 MiB cap)
@@ -384,23 +456,26 @@ static int udp_echo(char **av)
 
 		if (r >= 0) {
 			got++;
+			flow_note(&flow, &from, buf, r);
 			if (sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, fl) == r)
 				sent++;
 			else
 				failed++;
 		}
 		if (now_ns(CLOCK_MONOTONIC) - last >= 1000000000ull && got + failed != shown) {
-			char snmp[160];
+			char snmp[160], fline[640];
 
 			udp_snmp(snmp, sizeof(snmp));
-			printf("udp-echo: t=%llu received=%llu echoed=%llu send_failed=%llu %s\n",
+			flow_line(&flow, fline, sizeof(fline));
+			printf("udp-echo: t=%llu received=%llu echoed=%llu send_failed=%llu %s %s\n",
 			       (unsigned long long)(now_ns(CLOCK_REALTIME) / 1000000ull), got, sent,
-			       failed, snmp);
+			       failed, snmp, fline);
 			fflush(stdout);
 			shown = got + failed;
 			last = now_ns(CLOCK_MONOTONIC);
 		}
 	}
+	free(flow.bits);
 	return 0;
 }
 
@@ -466,6 +541,17 @@ static int udp_flow(char **av)
 	if (fd < 0)
 		die("socket");
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	{
+		/* the flow's source port, which the echo's per-flow line names */
+		struct sockaddr_in me = { .sin_family = AF_INET };
+		socklen_t ml = sizeof(me);
+
+		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) ||
+		    getsockname(fd, (struct sockaddr *)&me, &ml))
+			die("udp bind");
+		printf("udp-flow: from port %u\n", ntohs(me.sin_port));
+		fflush(stdout);
+	}
 	t0 = now_ns(CLOCK_MONOTONIC);
 	end = t0 + n * period + 2000000000ull;   /* 2 s for the last echoes */
 	while (!stop) {

@@ -2,7 +2,7 @@
 """Reads a `fwdtraf udp-flow` log (tests/net/fwdtraf.c) taken across one migration and says
 where the datagrams that never came back were sent.
 
-    flow.py LOG BLACKOUT_MS [SLACK_MS [START_UNIX_MS]]
+    flow.py LOG BLACKOUT_MS [SLACK_MS [START_UNIX_MS [GUEST_LINE]]]
 
 The guest echoes every datagram; it stops at the suspend and starts again once it runs on
 the target and frames reach it. The longest time in which no echo arrived is the outage
@@ -24,6 +24,14 @@ and, when datagrams were lost, where: the runs of consecutive lost datagrams (at
 each as the send times of its first and last datagram in ms from the start of the outage
 (negative: before it) and its length:
     lost runs: +0..+2700 (271) +2950..+3300 (36) ...
+
+An echo can be missing because the datagram never reached the guest, or because the guest
+(an emulated one, starved during its pre-copy and just resumed) echoed it too late or
+dropped it itself. GUEST_LINE, the guest echo's own last line for this flow ("... flow=PORT
+received=N highest=H ranges=A-B,... missing=M", tests/net/fwdtraf.c), says which numbers
+up to H never reached it; with it a second line places those the same way:
+    udp-guest: reached=N not_reached=M not_reached_in_blackout=K not_reached_outside=O not_reached_precopy=P after_report=A
+(after_report: sent after the highest number the guest had reported, not judged).
 """
 import sys
 
@@ -87,7 +95,39 @@ def main():
                 first = prev = s
         more = " and %d more" % (len(runs) - 12) if len(runs) > 12 else ""
         print("lost runs: " + " ".join(runs[:12]) + more)
+    if len(sys.argv) > 5 and sys.argv[5].strip():
+        guest_line(sys.argv[5], sent, seqs, start, anchor, blackout_ms, slack_ms)
     return 0
+
+
+def guest_line(text, sent, seqs, start, anchor, blackout_ms, slack_ms):
+    f = dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+    highest = int(f.get("highest", -1))
+    missing = set()
+    for r in f.get("ranges", "").split(","):
+        if "-" in r:
+            a, b = r.split("-")
+            missing.update(range(int(a), int(b) + 1))
+    if "+more" in f.get("ranges", ""):
+        print("udp-guest: more ranges than the guest's line lists (missing=%s): not placed" %
+              f.get("missing"))
+        return
+    in_bo = out = pre = 0
+    for s in missing:
+        if s not in sent:
+            continue
+        t = sent[s]
+        if start is not None and start <= t <= start + (blackout_ms + slack_ms) * 1e6:
+            in_bo += 1
+        elif anchor is not None and t < start:
+            pre += 1
+        else:
+            out += 1
+    after = sum(1 for s in seqs if s > highest)
+    reached = sum(1 for s in seqs if s <= highest and s not in missing)
+    print("udp-guest: reached=%d not_reached=%d not_reached_in_blackout=%d "
+          "not_reached_outside=%d not_reached_precopy=%d after_report=%d" % (
+              reached, len(missing), in_bo, out, pre, after))
 
 
 if __name__ == "__main__":
