@@ -306,6 +306,13 @@ void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 		s->bound_streams = ev->alone_n;
 		s->bound_Bps = ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
 		s->bound_us = s->bound_Bps ? s->bytes * 1000000u / s->bound_Bps : 0;
+		/* the stricter bound: over the most the link was seen to carry, alone or
+		 * streams together (when one stream does not fill the link, the bytes need
+		 * less than bound_us) */
+		s->link_Bps = s->bound_Bps;
+		if (ev->pair_us && ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us > s->link_Bps)
+			s->link_Bps = ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us;
+		s->bound_link_us = s->link_Bps ? s->bytes * 1000000u / s->link_Bps : 0;
 	}
 }
 

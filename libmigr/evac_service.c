@@ -545,6 +545,8 @@ static void end_event(struct migr_evacd *d, const char *state, const char *reaso
 	jb_kint(&b, "stream_bps", (long long)(s->stream_Bps * 8));
 	jb_kint(&b, "bound_bps", (long long)(s->bound_Bps * 8));
 	jb_kint(&b, "bound_streams", s->bound_streams);
+	jb_kint(&b, "bound_link_ms", (long long)(s->bound_link_us / 1000));
+	jb_kint(&b, "link_bps", (long long)(s->link_Bps * 8));
 	jb_kint(&b, "window_max", s->window_max);
 	jb_kstr(&b, "window", s->window_why);
 	jb_kstr(&b, "reason", reason ? reason : "");

@@ -257,6 +257,8 @@ int evcli_event(struct evcli *e, const char *line)
 		e->stream_bps = jint(o, "stream_bps");
 		e->bound_bps = jint(o, "bound_bps");
 		e->bound_streams = jint(o, "bound_streams");
+		e->bound_link_ms = jint(o, "bound_link_ms");
+		e->link_bps = jint(o, "link_bps");
 		e->window_max = jint(o, "window_max");
 		cpy(e->window, sizeof(e->window), jstr(o, "window"));
 		e->ended = true;
@@ -346,6 +348,10 @@ void evcli_final(struct evcli *e, FILE *f)
 			e->makespan_ms / 1000.0, e->bound_ms / 1000.0, e->bound_bps / 1e6,
 			e->bound_streams, (double)e->makespan_ms / (double)e->bound_ms,
 			e->window_max, e->window);
+	if (e->makespan_ms && e->bound_link_ms && e->bound_link_ms < e->bound_ms)
+		fprintf(f, "over the most the link carried (%.1f Mbit/s, streams together): bound "
+			"%.1f s, ratio %.2f\n", e->link_bps / 1e6, e->bound_link_ms / 1000.0,
+			(double)e->makespan_ms / (double)e->bound_link_ms);
 	if (e->report[0])
 		fprintf(f, "Report: %s\n", e->report);
 	if (e->report_index[0])

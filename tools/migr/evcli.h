@@ -47,6 +47,7 @@ struct evcli {
 	char id[80];
 	unsigned int total, moved, failed, unplaceable, pinned, cancelled, undecided, gone;
 	long long makespan_ms, bound_ms, stream_bps, bound_bps, bound_streams;
+	long long bound_link_ms, link_bps;
 	unsigned int window_max;
 	char window[160];
 	char error[256];

@@ -166,6 +166,9 @@ struct migr_evac_summary {
 	uint64_t makespan_us, bound_us, bytes;
 	uint64_t bound_Bps;
 	unsigned int bound_streams;
+	/* The same bytes over the most the link was seen to carry: one stream's rate or,
+	 * when streams added to it, what they moved together (pooled); at most bound_us */
+	uint64_t link_Bps, bound_link_us;
 };
 
 struct migr_evac;
