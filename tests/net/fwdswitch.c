@@ -106,17 +106,28 @@ static int rtnl(struct nlmsghdr *nlh)
 	return rc;
 }
 
-static void link_set(unsigned int ifindex, int netns_fd, unsigned int master, int up)
+/* An RTM_NEWLINK or RTM_DELLINK request for ifindex, in buf. */
+static struct nlmsghdr *link_req(char *buf, uint16_t type, unsigned int ifindex,
+				 struct ifinfomsg **ifi_r)
 {
-	char buf[1024];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct ifinfomsg *ifi;
-	int rc;
 
-	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_type = type;
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = (int)ifindex;
+	*ifi_r = ifi;
+	return nlh;
+}
+
+static void link_set(unsigned int ifindex, int netns_fd, unsigned int master, int up)
+{
+	char buf[1024];
+	struct ifinfomsg *ifi;
+	struct nlmsghdr *nlh = link_req(buf, RTM_NEWLINK, ifindex, &ifi);
+	int rc;
+
 	if (up) {
 		ifi->ifi_change = IFF_UP;
 		ifi->ifi_flags = IFF_UP;
@@ -171,15 +182,9 @@ static void report(const char *side, int rc, const struct migr_fwd_status *st)
 static void link_del(unsigned int ifindex)
 {
 	char buf[1024];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct ifinfomsg *ifi;
-	int rc;
+	int rc = rtnl(link_req(buf, RTM_DELLINK, ifindex, &ifi));
 
-	nlh->nlmsg_type = RTM_DELLINK;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = (int)ifindex;
-	rc = rtnl(nlh);
 	if (rc)
 		fail("link delete", rc);
 }
