@@ -403,30 +403,6 @@ out:
 		ev->window_max = w;
 }
 
-/* The time a stream held its sends since held0 (the gate's counter), at most us: the
- * counter and the executor's clock are not the same. */
-static uint64_t held_since(const struct entry_state *st, uint64_t held0, uint64_t us)
-{
-	uint64_t held = st->held_us > held0 ? st->held_us - held0 : 0;
-
-	return held > us ? us : held;
-}
-
-/* The harmonic mean of the streams at once (x 100) over us of moving whose share of the
- * link's time was share: on a link they share, the stream's rate times it is the link's
- * rate, whatever the company came and went; at least one (itself), at most the slots
- * there were. */
-static unsigned int beside_of(const struct migr_evac *ev, uint64_t us, uint64_t share)
-{
-	unsigned int beside = share ? (unsigned int)(us * 100 / share) : 100;
-
-	if (beside < 100)
-		beside = 100;
-	if (beside > ev->p.parallel * 100)
-		beside = ev->p.parallel * 100;
-	return beside;
-}
-
 /*
  * Called with mu held: entry i's stream ended (measured: its figures are the link's). It
  * keeps its slot until slot_free(). The time it held its sends for another guest's
@@ -448,21 +424,38 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	ev->streams--;
 	st->streaming = false;
 	us = ev->tick_us - st->stream_t0;
-	held = st->moving ? held_since(st, st->held0_us, us) : 0;
+	held = st->moving && st->held_us > st->held0_us ? st->held_us - st->held0_us : 0;
+	if (held > us)
+		held = us;   /* the counter and the executor's clock are not the same */
+	share = st->share_us > held ? st->share_us - held : 0;
 	r->stream_us = us;
 	r->stream_held_us = held;
 	r->stream_bytes = bytes;
-	beside = beside_of(ev, us - held, st->share_us > held ? st->share_us - held : 0);
 	us -= held;
+	/* the harmonic mean of the streams at once: on a link they share, the stream's rate
+	 * times it is the link's rate, whatever the company came and went; at least one
+	 * (itself), at most the slots there were */
+	beside = share ? (unsigned int)(us * 100 / share) : 100;
+	if (beside < 100)
+		beside = 100;
+	if (beside > ev->p.parallel * 100)
+		beside = ev->p.parallel * 100;
 	r->streams_beside_x100 = beside;
 	if (st->probed) {
 		/* what is left after the probe's alone part: measured the same way */
 		us = ev->tick_us - st->m_t0;
-		held = held_since(st, st->m_held0, us);
+		held = st->held_us > st->m_held0 ? st->held_us - st->m_held0 : 0;
+		if (held > us)
+			held = us;
 		share = st->share_us - st->m_share0;
+		share = share > held ? share - held : 0;
 		bytes = bytes > st->m_bytes0 ? bytes - st->m_bytes0 : 0;
-		beside = beside_of(ev, us - held, share > held ? share - held : 0);
 		us -= held;
+		beside = share ? (unsigned int)(us * 100 / share) : 100;
+		if (beside < 100)
+			beside = 100;
+		if (beside > ev->p.parallel * 100)
+			beside = ev->p.parallel * 100;
 	}
 	if (measured && us >= 1000 && bytes && beside < 105) {
 		ev->alone_bytes += bytes;
@@ -492,7 +485,9 @@ static void probe(struct migr_evac *ev, unsigned i, uint64_t wire_bytes)
 		return;
 	streams_tick(ev);
 	us = ev->tick_us - st->m_t0;
-	held = held_since(st, st->m_held0, us);
+	held = st->held_us > st->m_held0 ? st->held_us - st->m_held0 : 0;
+	if (held > us)
+		held = us;
 	if (us - held < probe_us)
 		return;
 	ev->alone_bytes += wire_bytes;
