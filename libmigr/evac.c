@@ -57,11 +57,6 @@ struct entry_state {
 	                             share of the link's time were the streams to share it */
 	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
 	                               last one (the gate counts per connection, all along) */
-	/* What the window learns from: the stream from its start, or from where the first
-	 * stream's probe (probe()) took its alone part: the time, share, held time and
-	 * bytes there */
-	uint64_t m_t0, m_share0, m_held0, m_bytes0;
-	bool probed;
 };
 
 struct attempt_priv {
@@ -347,9 +342,6 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 		ev->first_stream_us = ev->tick_us ? ev->tick_us : 1;
 	ev->st[i].share_us = 0;
 	ev->st[i].held0_us = ev->st[i].held_us = 0;
-	ev->st[i].m_t0 = ev->tick_us;
-	ev->st[i].m_share0 = ev->st[i].m_held0 = ev->st[i].m_bytes0 = 0;
-	ev->st[i].probed = false;
 }
 
 /*
@@ -441,22 +433,6 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	if (beside > ev->p.parallel * 100)
 		beside = ev->p.parallel * 100;
 	r->streams_beside_x100 = beside;
-	if (st->probed) {
-		/* what is left after the probe's alone part: measured the same way */
-		us = ev->tick_us - st->m_t0;
-		held = st->held_us > st->m_held0 ? st->held_us - st->m_held0 : 0;
-		if (held > us)
-			held = us;
-		share = st->share_us - st->m_share0;
-		share = share > held ? share - held : 0;
-		bytes = bytes > st->m_bytes0 ? bytes - st->m_bytes0 : 0;
-		us -= held;
-		beside = share ? (unsigned int)(us * 100 / share) : 100;
-		if (beside < 100)
-			beside = 100;
-		if (beside > ev->p.parallel * 100)
-			beside = ev->p.parallel * 100;
-	}
 	if (measured && us >= 1000 && bytes && beside < 105) {
 		ev->alone_bytes += bytes;
 		ev->alone_us += us;
@@ -464,42 +440,6 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	}
 	if (measured && us >= 1000 && bytes && ev->p.window == MIGR_EVAC_WINDOW_MEASURED)
 		window_learn(ev, bytes, us, beside);
-}
-
-/*
- * Called with mu held, as a stream's pre-copy reports: the first stream need not run
- * alone to its end before a second may start. Once it has moved alone for probe_ms (its
- * held time left out), what it carried so far is one stream's rate (pooled as a stream
- * that ran alone), the window opens to two, and the rest of it is measured apart, beside
- * the second. With a large first guest that alone time was a third of the lab's
- * evacuation, at one stream's rate where two carried more.
- */
-static void probe(struct migr_evac *ev, unsigned i, uint64_t wire_bytes)
-{
-	struct entry_state *st = &ev->st[i];
-	uint64_t us, held, probe_us = (ev->p.probe_ms ? ev->p.probe_ms : 10000) * 1000ull;
-
-	if (!st->streaming || !st->moving || st->probed || !wire_bytes ||
-	    ev->p.window != MIGR_EVAC_WINDOW_MEASURED || ev->window != 1 || ev->ceiling < 2 ||
-	    ev->alone_n || ev->streams != 1)
-		return;
-	streams_tick(ev);
-	us = ev->tick_us - st->m_t0;
-	held = st->held_us > st->m_held0 ? st->held_us - st->m_held0 : 0;
-	if (held > us)
-		held = us;
-	if (us - held < probe_us)
-		return;
-	ev->alone_bytes += wire_bytes;
-	ev->alone_us += us - held;
-	ev->alone_n++;
-	st->probed = true;
-	st->m_t0 = ev->tick_us;
-	st->m_share0 = st->share_us;
-	st->m_held0 = st->held_us;
-	st->m_bytes0 = wire_bytes;
-	window_learn(ev, wire_bytes, us - held, 100);
-	pthread_cond_broadcast(&ev->cv);
 }
 
 /* Called with mu held: entry i reached DONE, or its migration ended: the slot
@@ -622,15 +562,9 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 		ev->st[ap->entry].stream_t0 = ev->tick_us;
 		ev->st[ap->entry].share_us = 0;
 		ev->st[ap->entry].held0_us = p->held_us;
-		ev->st[ap->entry].m_t0 = ev->tick_us;
-		ev->st[ap->entry].m_share0 = 0;
-		ev->st[ap->entry].m_held0 = p->held_us;
-		ev->st[ap->entry].m_bytes0 = 0;
 	}
 	if (ev->st[ap->entry].streaming)
 		ev->st[ap->entry].held_us = p->held_us;
-	if (p->phase == MIGR_PHASE_PRECOPY)
-		probe(ev, ap->entry, p->wire_bytes);
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE) {
 		/* the link's figures in what it carried: stream bytes count zero pages and
 		 * what compression saved, which never crossed it */

@@ -660,7 +660,6 @@ struct link {
 	                                          moving together */
 	uint64_t second_bytes;                 /* the second migration's stream; 0: bytes_each */
 	unsigned started, arrived;
-	bool first_streaming, beside_first;    /* the first stream moves; another moved then */
 	unsigned streams, max_streams, migrations, max_migrations;
 	unsigned blackouts, blackout_shared;   /* in their blackout now; a stream moved then */
 };
@@ -698,10 +697,6 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	}
 	last = link_now_us();
 	pthread_mutex_lock(&l->mu);
-	if (nth == 1)
-		l->first_streaming = true;
-	else if (l->first_streaming)
-		l->beside_first = true;
 	if (++l->streams > l->max_streams)
 		l->max_streams = l->streams;
 	if (++l->migrations > l->max_migrations)
@@ -737,8 +732,6 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 	pthread_mutex_lock(&l->mu);
 	l->streams--;
 	l->blackouts++;
-	if (nth == 1)
-		l->first_streaming = false;
 	pthread_mutex_unlock(&l->mu);
 	{
 		struct migr_evac_progress p = { .phase = MIGR_PHASE_WAIT_READY,
@@ -762,8 +755,6 @@ static int link_migrate(void *arg, struct migr_evac_attempt *a, struct migr_evac
 
 /* Runs n guests over link l; *held_r (may be NULL) gets the result of the guest whose
  * stream was held longest. */
-static unsigned window_probe_ms;   /* migr_evac_params.probe_ms for window_run() */
-
 static void window_run(struct link *l, enum migr_evac_window w, unsigned parallel, unsigned n,
 		       struct migr_evac_summary *s, struct migr_evac_guest_result *held_r)
 {
@@ -779,7 +770,6 @@ static void window_run(struct link *l, enum migr_evac_window w, unsigned paralle
 	migr_evac_params_init(&ep);
 	ep.parallel = parallel;
 	ep.window = w;
-	ep.probe_ms = window_probe_ms;
 	ep.migrate = link_migrate;
 	ep.migrate_arg = l;
 	memset(s, 0, sizeof(*s));
@@ -879,34 +869,6 @@ static void test_window_adds(void)
 }
 
 /*
- * The first stream is measured alone for probe_ms, not to its end: on a link where streams
- * add, a second starts beside it (the default, 10 s, is longer than any of these streams,
- * and there none does). The probe's part counts as one stream that ran alone.
- */
-static void test_window_probe(void)
-{
-	struct migr_evac_summary s;
-	struct link l;
-
-	link_init(&l, true, 20);
-	l.bytes_each = 16u << 20;          /* 160 ms alone */
-	window_probe_ms = 40;
-	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 2, 4, &s, NULL);
-	window_probe_ms = 0;
-	CHECK(l.beside_first);
-	CHECK_EQ(s.window_max, 2);
-	CHECK(s.bound_streams >= 1);
-	CHECK(s.bound_Bps > (50u << 20) && s.bound_Bps < (150u << 20));
-	printf("window probe: the second stream began beside the first; makespan %.0f ms, "
-	       "bound %.0f ms, %s\n", s.makespan_us / 1000.0, s.bound_us / 1000.0, s.window_why);
-
-	link_init(&l, true, 20);
-	l.bytes_each = 16u << 20;
-	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 2, 4, &s, NULL);
-	CHECK(!l.beside_first);
-}
-
-/*
  * Measured on a link where streams add, with the gate: the first stream alone measures
  * one stream's rate; the next two start together, the shorter (70 ms) ends and its
  * blackout (50 ms) holds the other, which then ends alone. The held stream took 130 ms
@@ -952,7 +914,6 @@ int main(void)
 	test_window_one();
 	test_window_shares();
 	test_window_adds();
-	test_window_probe();
 	test_window_held();
 	return unit_done("test_evac");
 }

@@ -198,9 +198,6 @@ enum migr_evac_window { MIGR_EVAC_WINDOW_FIXED = 0, MIGR_EVAC_WINDOW_MEASURED };
 struct migr_evac_params {
 	unsigned int parallel;         /* streams at once (the ceiling, MEASURED); 0: 1 */
 	enum migr_evac_window window;  /* default FIXED */
-	unsigned int probe_ms;         /* MEASURED: the first stream is measured alone for
-	                                  this long (its pre-copy's time), then a second may
-	                                  start beside it; 0: 10000 */
 	unsigned int group_cap;        /* guests of one group at once; 0: no cap */
 	unsigned int max_attempts;     /* per guest; 0: 3 */
 	unsigned int retry_delay_ms;   /* before a retry; doubled each time; default 2000 */
