@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # lab: stock
-# lab-suite: extended
 # 28-switchover: `migr migrate` of a PVH guest a -> b under a fabric that reroutes late.
 # The lab bridge stops learning (lab_fabric_on): the guest's MAC stays pointed at a until
 # the fabric controller moves it, FABRIC_DELAY_MS after the switch-over hook asked. A
