@@ -88,7 +88,6 @@ struct migr_evac {
 	/* every stream that ran beside others, pooled: its bytes times the streams beside it,
 	 * the streams beside it times its time, its time (all x100 where said) */
 	uint64_t pair_bytes_x100, pair_beside_us, pair_us;
-	unsigned int pair_n;
 	uint64_t first_stream_us; /* when the first stream began; 0: none yet */
 	char window_why[MIGR_PLAN_REASON_MAX];
 	struct migr_evac_guest_result *res;
@@ -373,7 +372,6 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 	ev->pair_bytes_x100 += bytes * beside_x100;
 	ev->pair_beside_us += beside_x100 * us;
 	ev->pair_us += us;
-	ev->pair_n++;
 	together = ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us;
 	beside = ev->pair_beside_us / ev->pair_us;
 	if (together * 10 >= ev->rate1_Bps * 12) {
