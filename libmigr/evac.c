@@ -82,7 +82,6 @@ struct migr_evac {
 	unsigned int ceiling;     /* the window's ceiling: `parallel`, lowered when more
 	                             streams were found only to share the link */
 	uint64_t tick_us;         /* when the streams' integrals were last brought up */
-	uint64_t rate1_Bps;       /* one stream's rate, measured; 0: not yet */
 	uint64_t alone_bytes, alone_us;  /* every stream that ran alone, pooled: the bound's rate */
 	unsigned int alone_n;
 	/* every stream that ran beside others, pooled: its bytes times the streams beside it,
@@ -253,6 +252,18 @@ const struct migr_evac_guest_result *migr_evac_guest_result(const struct migr_ev
 	return ev && i < ev->plan->n ? &ev->res[i] : NULL;
 }
 
+/* One stream's rate, pooled over every stream that ran alone; 0: none yet. */
+static uint64_t alone_rate(const struct migr_evac *ev)
+{
+	return ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
+}
+
+/* What streams moved together, pooled over every stream that ran beside others; 0: none. */
+static uint64_t together_rate(const struct migr_evac *ev)
+{
+	return ev->pair_us ? ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us : 0;
+}
+
 void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -283,7 +294,7 @@ void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 	s->elapsed_us = now_us(ev);
 	s->window = ev->window;
 	s->window_max = ev->window_max;
-	s->stream_Bps = ev->rate1_Bps;
+	s->stream_Bps = alone_rate(ev);
 	memcpy(s->window_why, ev->window_why, sizeof(s->window_why));
 	/* from the first stream (notice periods are not the link's) to the last end */
 	{
@@ -303,14 +314,12 @@ void migr_evac_summary(const struct migr_evac *ev, struct migr_evac_summary *s)
 		 * one's: a first guest unlike the rest, or a link that changed, does not make
 		 * the bound */
 		s->bound_streams = ev->alone_n;
-		s->bound_Bps = ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
+		s->bound_Bps = alone_rate(ev);
 		s->bound_us = s->bound_Bps ? s->bytes * 1000000u / s->bound_Bps : 0;
 		/* the stricter bound: over the most the link was seen to carry, alone or
 		 * streams together (when one stream does not fill the link, the bytes need
 		 * less than bound_us) */
-		s->link_Bps = s->bound_Bps;
-		if (ev->pair_us && ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us > s->link_Bps)
-			s->link_Bps = ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us;
+		s->link_Bps = together_rate(ev) > s->bound_Bps ? together_rate(ev) : s->bound_Bps;
 		s->bound_link_us = s->link_Bps ? s->bytes * 1000000u / s->link_Bps : 0;
 	}
 }
@@ -355,10 +364,9 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
  */
 static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint64_t beside_x100)
 {
-	uint64_t rate = bytes * 1000000u / us, together, beside;
+	uint64_t rate = bytes * 1000000u / us, rate1 = alone_rate(ev), together, beside;
 	unsigned int w = ev->window;
 
-	ev->rate1_Bps = ev->alone_us ? ev->alone_bytes * 1000000u / ev->alone_us : 0;
 	if (beside_x100 < 105) {
 		if (ev->window == 1 && ev->ceiling > 1) {
 			w = 2;
@@ -367,25 +375,25 @@ static void window_learn(struct migr_evac *ev, uint64_t bytes, uint64_t us, uint
 		}
 		goto out;
 	}
-	if (beside_x100 < 125 || !ev->rate1_Bps)
+	if (beside_x100 < 125 || !rate1)
 		goto out;   /* too little company to tell, or nothing alone to set it against */
 	ev->pair_bytes_x100 += bytes * beside_x100;
 	ev->pair_beside_us += beside_x100 * us;
 	ev->pair_us += us;
-	together = ev->pair_bytes_x100 / 100 * 1000000u / ev->pair_us;
+	together = together_rate(ev);
 	beside = ev->pair_beside_us / ev->pair_us;
-	if (together * 10 >= ev->rate1_Bps * 12) {
+	if (together * 10 >= rate1 * 12) {
 		ev->ceiling = ev->p.parallel;
 		w = ev->window < ev->ceiling ? ev->window + 1 : ev->window;
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
 			 "together, one alone %.1f MiB/s: they add", beside / 100.0,
-			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
+			 together / 1048576.0, rate1 / 1048576.0);
 	} else {
 		w = ev->window > 1 ? ev->window - 1 : 1;
 		ev->ceiling = w;
 		snprintf(ev->window_why, sizeof(ev->window_why), "%.1f streams moved %.1f MiB/s "
 			 "together, one alone %.1f MiB/s: they only share the link", beside / 100.0,
-			 together / 1048576.0, ev->rate1_Bps / 1048576.0);
+			 together / 1048576.0, rate1 / 1048576.0);
 	}
 out:
 	ev->window = w;

@@ -908,13 +908,14 @@ static int add_filter(struct migr_fwd *f, uint32_t ifindex, unsigned int nic,
 
 /*
  * The filters of every NIC on one port, redirecting to `to` (0: each NIC's vif); *added
- * counts those added. A failure is logged, except before the first filter when
+ * (may be NULL) counts those added. A failure is logged, except before the first filter when
  * `gone_ok`: -EINVAL (the port's ingress qdisc is gone, for the caller to make again) and
  * -ENODEV (the port itself is gone), the caller's to deal with.
  */
 static int add_nic_filters(struct migr_fwd *f, const struct fwd_port *port, uint32_t to,
-			   bool gone_ok, unsigned int *added)
+			   bool gone_ok, unsigned int *added_r)
 {
+	unsigned int dummy, *added = added_r ? added_r : &dummy;
 	int rc = 0;
 
 	*added = 0;
@@ -1212,11 +1213,7 @@ int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 	rc = ensure_ingress(f, &f->ports[0], f->ifname);
 	if (rc)
 		goto out_fail;
-	{
-		unsigned int added;
-
-		rc = add_nic_filters(f, &f->ports[0], 0, false, &added);
-	}
+	rc = add_nic_filters(f, &f->ports[0], 0, false, NULL);
 	if (rc)
 		goto out_fail;
 	if (f->ann_rounds) {
