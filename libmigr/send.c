@@ -17,7 +17,10 @@
  * Sampler: a thread that, while a round's live send runs, reads the dirty count with
  * ops->peek_dirty() (PEEK, NULL bitmap) every peek_interval_ms. Each PEEK briefly pauses
  * the guest, so the rate stays modest; one more PEEK is taken at call B, so the last
- * sample is the blackout set if the policy stops there.
+ * sample is the blackout set if the policy stops there. The same thread reports progress
+ * once a second inside a round (a round 0 of a large guest lasts minutes on a slow link;
+ * an evacuation sizes its window from the bytes moved meanwhile), PEEK or not; reports
+ * never overlap (progress_mu).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -53,6 +56,7 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 	s->t_start = migr__now_us();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_mutex_init(&s->progress_mu, NULL);
 	migr_policy_init(&s->pol, &s->p.policy);
 }
 
@@ -121,6 +125,7 @@ void migr__send_fini(struct migr__send *s)
 {
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->progress_mu);
 }
 
 /* The stream's bytes so far, zero runs included: the policy's bandwidth is the rate at
@@ -243,7 +248,9 @@ void migr__send_report(struct migr__send *s)
 	pr.sent_bytes = s->c ? stream_bytes(s) : 0;
 	pr.wire_bytes = wire_bytes(s);
 	pr.held_us = migr_conn_gate_held_us(s->c);
+	pthread_mutex_lock(&s->progress_mu);
 	s->p.progress(&pr, s->p.progress_arg);
+	pthread_mutex_unlock(&s->progress_mu);
 }
 
 /* ---- the PEEK sampler ------------------------------------------------------------------ */
@@ -266,20 +273,53 @@ static void take_sample(struct migr__send *s)
 	s->n_samples++;
 }
 
+/* Called with s->lock held, drops it meanwhile: a report inside round `round`. */
+static void tick_report(struct migr__send *s, unsigned int round)
+{
+	struct migr_progress pr;
+
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->progress_mu);
+	pr = s->last_pr;
+	pr.phase = MIGR_PHASE_PRECOPY;
+	pr.round = round;
+	pr.round_end = false;
+	pr.in_round = true;
+	pr.round_pages = pr.round_bytes = pr.round_us = 0;
+	pr.decision = 0;
+	pr.elapsed_us = migr__now_us() - s->t_start;
+	pr.guest_pages = s->guest_pages;
+	pr.sent_bytes = stream_bytes(s);
+	pr.wire_bytes = wire_bytes(s);
+	pr.held_us = migr_conn_gate_held_us(s->c);
+	s->p.progress(&pr, s->p.progress_arg);
+	pthread_mutex_unlock(&s->progress_mu);
+	pthread_mutex_lock(&s->lock);
+}
+
 static void *sampler_main(void *arg)
 {
 	struct migr__send *s = arg;
+	unsigned int every = s->peek ? s->p.peek_interval_ms : 1000;
 	struct timespec ts;
+	uint64_t now;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_sampler) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)s->p.peek_interval_ms * 1000000;
+		ts.tv_nsec += (long)every * 1000000;
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-		if (!s->stop_sampler && s->in_round)
+		if (s->stop_sampler || !s->in_round)
+			continue;
+		if (s->peek)
 			take_sample(s);
+		now = migr__now_us();
+		if (s->p.progress && now - s->tick_us >= 1000000) {
+			s->tick_us = now;
+			tick_report(s, s->iteration);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -287,14 +327,15 @@ static void *sampler_main(void *arg)
 
 static void sampler_start(struct migr__send *s)
 {
-	if (!s->p.peek_interval_ms || !s->hv->ops->peek_dirty)
+	s->peek = s->p.peek_interval_ms && s->hv->ops->peek_dirty;
+	if (!s->peek && !s->p.progress)
 		return;
 	s->stop_sampler = false;
 	if (pthread_create(&s->sampler, NULL, sampler_main, s) == 0)
 		s->sampler_running = true;
 	else
-		migr__log(s->p.lg, XTL_WARN, "domain %u: no PEEK sampler thread, ignoring",
-			  s->domid);
+		migr__log(s->p.lg, XTL_WARN, "domain %u: no PEEK sampler thread, ignoring "
+			  "(no samples, no progress inside a round)", s->domid);
 }
 
 static void sampler_stop(struct migr__send *s)
@@ -384,11 +425,13 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pthread_mutex_lock(&s->lock);
 		s->n_samples = 0;
 		s->in_round = true;
+		s->iteration = st->iteration;
+		s->tick_us = now;
 		pthread_mutex_unlock(&s->lock);
 	} else {
 		pthread_mutex_lock(&s->lock);
 		s->in_round = false;
-		if (s->sampler_running)
+		if (s->sampler_running && s->peek)
 			take_sample(s);
 		memcpy(samples, s->samples, s->n_samples * sizeof(samples[0]));
 		ps.n_samples = s->n_samples;
@@ -443,7 +486,10 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		pr.decision = action;
 		pr.reason = v.reason;
 		pr.throttle_pct = s->throttle_pct;
+		pthread_mutex_lock(&s->progress_mu);
+		s->last_pr = pr;
 		s->p.progress(&pr, s->p.progress_arg);
+		pthread_mutex_unlock(&s->progress_mu);
 	}
 	switch (action) {
 	case MIGR_POLICY_STOP:     return MIGR_PRECOPY_STOP;

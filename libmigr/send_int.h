@@ -72,6 +72,13 @@ struct migr__send {
 	bool stop_sampler, in_round;
 	struct migr_policy_sample samples[MIGR__MAX_SAMPLES];
 	size_t n_samples;
+	bool peek;                      /* the thread samples (else it only reports) */
+	unsigned int iteration;         /* libxenguest's round now (under lock) */
+	uint64_t tick_us;               /* the last report inside a round (under lock) */
+	pthread_mutex_t progress_mu;    /* one progress report at a time: the save's thread
+	                                   and the sampler's both report */
+	struct migr_progress last_pr;   /* the last decision's report (under progress_mu):
+	                                   a report inside a round repeats its estimates */
 
 	/* the driver's steps (migrate.c, migrate_xl.c): what each found and what it did */
 	struct migr_dom_info di;

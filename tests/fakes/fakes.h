@@ -48,6 +48,8 @@ struct migr_hv_fake {
 	struct migr_hv_fake_faults faults;
 	unsigned int next_domid;
 	uint64_t payload_bytes_per_page; /* bytes the fake save writes per page (default 16) */
+	unsigned int round0_ms;          /* round 0's pages written in ten batches over this
+	                                    long (0: at once) */
 	uint64_t stream_bytes_read;      /* bytes the last fake restore consumed */
 	unsigned int restores;            /* restores started */
 	uint64_t devices_us;             /* device set-up a fake restore reports */

@@ -272,7 +272,17 @@ static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct mig
 			send_batch(f, fd, st.dirty_count / 2);
 			return -EIO;
 		}
-		rc = send_batch(f, fd, st.dirty_count);
+		if (st.iteration == 0 && f->round0_ms) {
+			uint64_t left = (uint64_t)st.dirty_count, part = left / 10;
+
+			for (unsigned k = 0; k < 10 && !rc; k++) {
+				rc = send_batch(f, fd, k < 9 ? part : left);
+				left -= k < 9 ? part : left;
+				usleep(f->round0_ms * 100u);
+			}
+		} else {
+			rc = send_batch(f, fd, st.dirty_count);
+		}
 		if (rc)
 			return rc;
 		if (dec != MIGR_PRECOPY_CONTINUE)

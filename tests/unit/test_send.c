@@ -52,6 +52,9 @@ struct run {
 	uint32_t domid;
 	int rc;
 	unsigned int progress_calls, round_ends;
+	unsigned int in_round, in_cb, overlaps;   /* reports inside a round; reports now and
+	                                             seen to overlap another */
+	uint64_t in_round_bytes;                  /* wire bytes of the last one */
 	/* the commit fenced by etcd: the source's etcd, the target's (the same one, or
 	 * another to cut the target off), and a lever pulled once the source reaches a phase */
 	struct migr_etcd_fake *etcd_src, *etcd_dst;
@@ -63,7 +66,17 @@ static void on_progress(const struct migr_progress *p, void *arg)
 {
 	struct run *r = arg;
 
+	if (__atomic_add_fetch(&r->in_cb, 1, __ATOMIC_SEQ_CST) > 1)
+		__atomic_add_fetch(&r->overlaps, 1, __ATOMIC_SEQ_CST);
+	usleep(200);
+	__atomic_sub_fetch(&r->in_cb, 1, __ATOMIC_SEQ_CST);
 	r->progress_calls++;
+	if (p->in_round) {
+		CHECK_EQ(p->phase, MIGR_PHASE_PRECOPY);
+		CHECK(!p->round_end && !p->decision);
+		r->in_round++;
+		r->in_round_bytes = p->wire_bytes;
+	}
 	if (getenv("TEST_SEND_DEBUG")) {
 		static char log[65536];
 		static size_t off;
@@ -701,6 +714,32 @@ static void test_pv_without_shadow(void)
 	CHECK(strstr(r.res.state_text, "shadow") != NULL);
 	CHECK_EQ(r.res.rounds, 0);
 	check_on_source(&r, 0);
+	teardown(&r);
+}
+
+/* A round 0 of 2.5 s: progress comes from inside it (once a second, with the bytes moved
+ * so far), never two reports at once; rounds under a second have none. */
+static void test_progress_in_round(void)
+{
+	struct run r;
+
+	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
+	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
+	r.src->round0_ms = 2500;
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK(r.in_round >= 2 && r.in_round <= 3);
+	CHECK(r.in_round_bytes > 0 && r.in_round_bytes < 2048u * 4096u);
+	CHECK_EQ(r.overlaps, 0);
+	check_on_target(&r);
+	printf("progress inside a round of 2.5 s: %u reports, the last at %llu wire bytes\n",
+	       r.in_round, (unsigned long long)r.in_round_bytes);
+	teardown(&r);
+
+	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.in_round, 0);
 	teardown(&r);
 }
 
@@ -1552,6 +1591,7 @@ int main(void)
 	test_abort_during_tail();
 	test_pv_without_shadow();
 	test_policy_abort();
+	test_progress_in_round();
 	test_throttle();
 	test_undecided_then_resolve();
 	test_resolve_unknown();

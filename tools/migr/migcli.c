@@ -228,12 +228,14 @@ void migcli_progress_cb(const struct migr_progress *p, void *arg)
 		migr_roundlog_progress(pg->log, p);
 	if (pg->json) {
 		printf("{\"event\":\"progress\",\"phase\":\"%s\",\"round\":%u,\"round_end\":%s,"
+		       "\"in_round\":%s,"
 		       "\"elapsed_ms\":%.1f,\"sent_bytes\":%llu,\"sent_pages\":%llu,"
 		       "\"round_pages\":%llu,\"round_bytes\":%llu,\"round_ms\":%.1f,"
 		       "\"remaining_pages\":%llu,\"dirty_rate_pps\":%llu,\"bandwidth_Bps\":%llu,"
 		       "\"predicted_blackout_ms\":%.1f,\"decision\":\"%s\",\"reason\":\"%s\","
 		       "\"throttle_pct\":%u}\n",
 		       migr_phase_name(p->phase), p->round, p->round_end ? "true" : "false",
+		       p->in_round ? "true" : "false",
 		       ms(p->elapsed_us), (unsigned long long)p->sent_bytes,
 		       (unsigned long long)p->sent_pages, (unsigned long long)p->round_pages,
 		       (unsigned long long)p->round_bytes, ms(p->round_us),

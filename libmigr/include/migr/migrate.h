@@ -71,6 +71,9 @@ struct migr_progress {
 	enum migr_phase phase;
 	unsigned int round;            /* pre-copy round (libxenguest's iteration) */
 	bool round_end;                /* this report closes a round (decision point B) */
+	bool in_round;                 /* a report from inside a round (once a second while
+	                                  one lasts): the bytes are now, the estimates are the
+	                                  last decision's */
 	uint64_t elapsed_us;           /* since the migration started */
 	uint64_t guest_pages;          /* populated pages (the allocation), not the p2m size */
 	uint64_t sent_pages;           /* pages sent live so far */
