@@ -167,6 +167,8 @@ static uint64_t restore_estimate_us(struct recv_ctx *x)
 		d.vifs_stock += d.vifs_fast;
 		d.vifs_fast = 0;
 	}
+	if (!x->p->late_devices)
+		d.vifs_stock = d.vifs_fast = 0;   /* added while the stream comes */
 	return migr_restore_estimate_us(&d);
 }
 
@@ -798,6 +800,7 @@ static int restore(struct recv_ctx *x)
 	x->job.o.name = x->incoming;
 	x->job.o.fd = fd;
 	x->job.o.vif_helper = x->p->vif_helper;
+	x->job.o.late_devices = x->p->late_devices;
 	rc = restore_run(x);
 	x->t_restored = x->job.t_end;
 	migr__release_claim(x->p, &x->claim);   /* the domain holds its memory now, or gave it back */
@@ -850,6 +853,10 @@ static int restore(struct recv_ctx *x)
 	x->res->domid = x->domid;
 	x->res->devices_us = x->job.info.devices_us;
 	x->res->fast_vifs = x->job.info.fast_vifs;
+	x->res->early_vifs = x->job.info.early_vifs;
+	x->res->late_vifs = x->job.info.late_vifs;
+	x->res->early_devices_us = x->job.info.early_devices_us;
+	x->res->early_before_end_us = x->job.info.early_before_end_us;
 	return 0;
 }
 

@@ -624,6 +624,7 @@ struct dev_watch {
 	uint64_t first_us;
 	uint32_t before[256];
 	unsigned int n_before;
+	bool skip_vif;            /* the vifs were added before the stream's end */
 };
 
 
@@ -640,6 +641,8 @@ static void dev_event(struct dev_watch *w, const char *path)
 
 		if (strncmp(path, dev_paths[i], l) || path[l] != '/')
 			continue;
+		if (i == 0 && w->skip_vif)
+			return;
 		d = strtoul(path + l + 1, &end, 10);
 		if (end == path + l + 1)
 			return;
@@ -671,9 +674,10 @@ static void *dev_watch_main(void *arg)
 
 static int xen_domain_list(struct migr_hv *h, uint32_t *ids, unsigned int max, unsigned int *n_r);
 
-static void dev_watch_start(struct xen_hv *x, struct dev_watch *w)
+static void dev_watch_start(struct xen_hv *x, struct dev_watch *w, bool skip_vif)
 {
 	memset(w, 0, sizeof(*w));
+	w->skip_vif = skip_vif;
 	if (xen_domain_list(&x->hv, w->before, 256, &w->n_before))
 		return;
 	w->xsh = xs_open(0);
@@ -1095,13 +1099,203 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	return rc < 0 ? rc : 0;
 }
 
+/*
+ * Devices before the blackout (docs/phases.md, "Devices early"). libxl builds a restored
+ * domain's devices only after the stream's last byte (libxl_create.c, domcreate_rebuild_done
+ * and domcreate_attach_devices), so netback's probe and the vif's hotplug fell inside the
+ * blackout. Instead the restore gets a configuration without the vifs, and a thread adds
+ * them with libxl's device API to the paused NAME--incoming domain as soon as it exists,
+ * while pre-copy goes on. libxl_device_nic_add() records the device in the domain's stored
+ * configuration and fails without one (libxl_device.c, libxl__device_add_async: "failed to
+ * retrieve domain configuration"), and libxl stores it only at the restore's end
+ * (domcreate_complete), so the thread stores the configuration without vifs first; at the
+ * end libxl writes its own (without them) and restore() stores the whole one, so that the
+ * domain is an ordinary libxl domain with its vifs (`xl network-list`, `xl migrate`). A vif
+ * the thread did not add (the domain was never seen, or an add failed) is added after the
+ * stream, where libxl would have added it.
+ */
+static int xen_destroy(struct migr_hv *h, uint32_t domid);
+
+struct early_devs {
+	struct xen_hv *x;
+	const char *name;
+	const char *json;            /* the configuration without the vifs, to store first */
+	libxl_device_nic *nics;      /* copies of the configuration's vifs, added in order */
+	int n;
+	bool added[MAX_FAST_VIFS];
+	uint32_t before[256];        /* domains that existed before the restore */
+	unsigned int n_before;
+	pthread_t th;
+	bool running;
+	volatile bool stop;
+	uint32_t domid;              /* the new domain, once found */
+	uint64_t t_found_us, t_done_us;
+};
+
+static void *early_main(void *arg)
+{
+	struct early_devs *e = arg;
+	struct xen_hv *x = e->x;
+	uint32_t domid;
+
+	while (!e->stop) {
+		bool old = false;
+
+		if (libxl_name_to_domid(x->ctx, e->name, &domid) == 0) {
+			for (unsigned int k = 0; k < e->n_before; k++)
+				old |= e->before[k] == domid;
+			if (!old)
+				break;
+		}
+		usleep(50000);
+	}
+	if (e->stop)
+		return NULL;
+	e->domid = domid;
+	e->t_found_us = migr__now_us();
+	if (libxl_userdata_store(x->ctx, domid, "libxl-json", (const uint8_t *)e->json,
+				 (int)strlen(e->json) + 1)) {
+		LOG(&x->hv, XTL_WARN, domid, "cannot store a configuration to add the vifs to "
+		    "before the blackout; they come after the stream");
+		return NULL;
+	}
+	for (int i = 0; i < e->n && !e->stop; i++) {
+		int rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
+
+		if (rc) {
+			LOG(&x->hv, XTL_WARN, domid, "vif %d could not be added before the "
+			    "blackout (%d); it comes after the stream", e->nics[i].devid, rc);
+			break;
+		}
+		e->added[i] = true;
+	}
+	e->t_done_us = migr__now_us();
+	return NULL;
+}
+
+/* Takes the vifs out of cfg into e (copies; cfg keeps none) and starts the thread. */
+static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *name,
+		       struct early_devs *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->x = x;
+	e->name = name;
+	if (!cfg->num_nics || cfg->num_nics > MAX_FAST_VIFS)
+		return 0;
+	if (xen_domain_list(&x->hv, e->before, 256, &e->n_before))
+		return 0;
+	for (int i = 0; i < cfg->num_nics; i++)
+		if (cfg->nics[i].devid < 0)
+			cfg->nics[i].devid = i;   /* libxl's own order; the put-back needs it */
+	e->nics = cfg->nics;
+	e->n = cfg->num_nics;
+	cfg->nics = NULL;
+	cfg->num_nics = 0;
+	e->json = libxl_domain_config_to_json(x->ctx, cfg);
+	if (!e->json || pthread_create(&e->th, NULL, early_main, e)) {
+		free((char *)e->json);
+		e->json = NULL;
+		cfg->nics = e->nics;      /* as it was: libxl adds them */
+		cfg->num_nics = e->n;
+		e->nics = NULL;
+		e->n = 0;
+		return 0;
+	}
+	e->running = true;
+	return e->n;
+}
+
+static void early_join(struct early_devs *e)
+{
+	if (!e->running)
+		return;
+	e->stop = true;
+	pthread_join(e->th, NULL);
+	e->running = false;
+}
+
+/*
+ * After a restore that succeeded (domain domid): the vifs the thread did not add are added
+ * now, then the whole configuration (cfg with the vifs given back) is stored over libxl's.
+ * Returns 0 or -errno (a vif that cannot be added fails the restore: the guest would come
+ * up without its network).
+ */
+static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *cfg,
+			struct early_devs *e, unsigned int *early_r, unsigned int *late_r)
+{
+	uint8_t *data = NULL;
+	int len = 0, rc = 0;
+	libxl_domain_config stored;
+	char *json = NULL;
+
+	*early_r = *late_r = 0;
+	for (int i = 0; i < e->n; i++) {
+		if (e->added[i] && e->domid == domid) {
+			(*early_r)++;
+			continue;
+		}
+		rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
+		if (rc) {
+			LOG(&x->hv, XTL_ERROR, domid, "vif %d cannot be added (%d)",
+			    e->nics[i].devid, rc);
+			return -EIO;
+		}
+		(*late_r)++;
+	}
+	/* libxl's stored configuration (its own updates: uuid, defaults) with the vifs */
+	libxl_domain_config_init(&stored);
+	if (libxl_userdata_retrieve(x->ctx, domid, "libxl-json", &data, &len) || !data ||
+	    len <= 0 || data[len - 1] != 0 ||
+	    libxl_domain_config_from_json(x->ctx, &stored, (const char *)data)) {
+		LOG(&x->hv, XTL_WARN, domid, "libxl's stored configuration is unreadable; "
+		    "storing the incoming one");
+		libxl_domain_config_dispose(&stored);
+		libxl_domain_config_init(&stored);
+		libxl_domain_config_copy(x->ctx, &stored, cfg);
+	}
+	free(data);
+	for (int i = 0; i < stored.num_nics; i++)
+		libxl_device_nic_dispose(&stored.nics[i]);
+	free(stored.nics);
+	stored.nics = calloc((size_t)e->n, sizeof(*stored.nics));
+	stored.num_nics = stored.nics ? e->n : 0;
+	for (int i = 0; i < stored.num_nics; i++) {
+		libxl_device_nic_init(&stored.nics[i]);
+		libxl_device_nic_copy(x->ctx, &stored.nics[i], &e->nics[i]);
+	}
+	json = stored.nics ? libxl_domain_config_to_json(x->ctx, &stored) : NULL;
+	if (!json || libxl_userdata_store(x->ctx, domid, "libxl-json", (const uint8_t *)json,
+					  (int)strlen(json) + 1)) {
+		LOG(&x->hv, XTL_ERROR, domid, "cannot store the configuration with its vifs");
+		rc = -EIO;
+	}
+	free(json);
+	libxl_domain_config_dispose(&stored);
+	return rc;
+}
+
+/* Gives the vifs back to cfg (for what restore() does with them after) and frees e. */
+static void early_free(libxl_domain_config *cfg, struct early_devs *e)
+{
+	early_join(e);
+	if (e->nics) {
+		cfg->nics = e->nics;
+		cfg->num_nics = e->n;
+		e->nics = NULL;
+	}
+	free((char *)e->json);
+	e->json = NULL;
+}
+
 static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 		       struct migr_restore_info *info_r)
 {
 	const char *json = o->config_json, *name = o->name;
 	int fd = o->fd;
-	uint64_t devices_us;
+	uint64_t devices_us, t_end;
 	struct dev_watch dw;
+	struct early_devs early = { 0 };
+	int n_early;
 	struct xen_hv *x = XH(h);
 	char *orig_script[MAX_FAST_VIFS] = { NULL };
 	unsigned int n_fast = 0;
@@ -1139,13 +1333,31 @@ static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2;   /* _init() says 1, the legacy format */
 
-	dev_watch_start(x, &dw);
+	n_early = o->late_devices ? 0 : early_start(x, &cfg, name, &early);
+	dev_watch_start(x, &dw, n_early > 0);
 	rc = libxl_domain_create_restore(x->ctx, &cfg, &domid, fd, -1, &params, NULL, NULL);
-	devices_us = dev_watch_stop(&dw, migr__now_us());
+	t_end = migr__now_us();
+	devices_us = dev_watch_stop(&dw, t_end);
+	early_join(&early);
 	if (rc) {
 		LOG(h, XTL_ERROR, domid, "restore of %s failed (%d)", name, rc);
 		rc = rc == ERROR_NOMEM ? -ENOMEM : -EIO;
 		goto out;
+	}
+	if (n_early) {
+		rc = early_finish(x, domid, &cfg, &early, &info_r->early_vifs, &info_r->late_vifs);
+		if (early.t_found_us && early.t_done_us > early.t_found_us) {
+			info_r->early_devices_us = early.t_done_us - early.t_found_us;
+			info_r->early_before_end_us = t_end > early.t_done_us ?
+						      t_end - early.t_done_us : 0;
+		}
+		if (info_r->late_vifs)
+			devices_us += migr__now_us() - t_end;   /* added in the tail after all */
+		early_free(&cfg, &early);
+		if (rc) {
+			xen_destroy(h, domid);   /* in a helper process: see destroy_spawned() */
+			goto out;
+		}
 	}
 	net_watch_end(x, true, NULL);
 	x->last_domid = domid;
@@ -1171,6 +1383,7 @@ static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	info_r->fast_vifs = n_fast;
 	rc = 0;
 out:
+	early_free(&cfg, &early);
 	for (int i = 0; i < MAX_FAST_VIFS; i++)
 		free(orig_script[i]);
 	libxl_domain_restore_params_dispose(&params);

@@ -18,7 +18,8 @@ int cmd_resolve(int argc, char **argv);
 static void receive_usage(FILE *f)
 {
 	fprintf(f,
-"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [--timeout S] [RULES] [-v]\n"
+"Usage: migr receive [--xl] [-p] [--record-dir DIR] [--stock-hotplug] [--late-devices]\n"
+"                    [--timeout S] [RULES] [-v]\n"
 "\n"
 "Receives one migration on stdin/stdout, as `migr migrate -s CMD` runs it on the\n"
 "target (`CMD HOST migr receive`). The guest is restored as NAME--incoming, paused,\n"
@@ -33,6 +34,9 @@ static void receive_usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migr) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
+"  --late-devices        add the guest's vifs after the stream, in the blackout, as libxl\n"
+"                        does; by default they are added to the paused new domain while\n"
+"                        the stream comes\n"
 "  --timeout S           a source making no progress for S seconds fails the reception\n"
 "                        (default 300); READY sent, GO must come within 10 s\n"
 "  --no-forward          no forwarding end here (over a pipe there is none anyway: the\n"
@@ -63,6 +67,10 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, fast vif "
 			"hotplug %u, unpause %.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3,
 			r->fast_vifs, r->unpause_us / 1e3);
+	if (r->early_vifs || r->late_vifs)
+		fprintf(stderr, " (vifs added while the stream came: %u in %.1f ms, done %.1f ms "
+			"before the restore's end; after it: %u)", r->early_vifs,
+			r->early_devices_us / 1e3, r->early_before_end_us / 1e3, r->late_vifs);
 	if (r->vifs)
 		fprintf(stderr, " (network back: %u of %u vifs connected again, %.1f ms after the "
 			"unpause; first frame from the guest after %.1f ms)", r->vifs_connected,
@@ -74,6 +82,7 @@ int cmd_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "xl", 0, 0, 'x' }, { "record-dir", 1, 0, 'r' }, { "stock-hotplug", 0, 0, 'S' },
+		{ "late-devices", 0, 0, 'L' },
 		{ "timeout", 1, 0, 'T' }, { "help", 0, 0, 'h' },
 		{ "no-forward", 0, 0, 'F' }, { "on-switchover", 1, 0, 'O' },
 		{ "etcd", 1, 0, 'E' }, { "etcd-name", 1, 0, 'E' }, { "etcd-ca", 1, 0, 'E' },
@@ -114,6 +123,7 @@ int cmd_receive(int argc, char **argv)
 		case 'r': rp.record_dir = optarg; break;
 		case 'p': rp.paused = true; break;
 		case 'S': stock_hotplug = true; break;
+		case 'L': rp.late_devices = true; break;
 		case 'F': rp.no_forward = true; break;
 		case 'O': rp.on_switchover = optarg; break;
 		case 'E': migcli_etcd_opt(&eo, opts[idx].name, optarg); break;

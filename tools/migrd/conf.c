@@ -68,6 +68,7 @@ static const struct setting settings[] = {
 	SET("handshake-timeout", NUM, KEY | OPT, handshake_timeout, RANGE(1, 300)),
 	SET("max-per-address", NUM, KEY | OPT, max_per_address, RANGE(1, 64)),
 	SET("stock-hotplug", FLAG, KEY | OPT, stock_hotplug, RANGE(0, 1)),
+	SET("late-devices", FLAG, KEY | OPT, late_devices, RANGE(0, 1)),
 	SET("no-forward", FLAG, KEY | OPT, no_forward, RANGE(0, 1)),
 	SET("forward-quiet-ms", NUM, KEY | OPT, forward_quiet_ms, RANGE(0, 3600000),
 	    .none = "2000"),

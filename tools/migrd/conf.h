@@ -57,7 +57,7 @@ struct migrd_conf {
 	char *record_dir, *src_record_dir;
 	char *metrics_file;              /* Prometheus textfile; "": none */
 	long reserve_mib, timeout, no_cleanup, max_incoming, handshake_timeout;
-	long max_per_address, stock_hotplug, verbose, once;
+	long max_per_address, stock_hotplug, late_devices, verbose, once;
 	long no_forward, forward_quiet_ms, forward_max_ms;
 	char *on_switchover, *switchover_hook_dir;
 	char *port_file;

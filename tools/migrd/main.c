@@ -169,6 +169,10 @@ static void *reception_main(void *arg)
 			res.zero_bytes / 1048576.0, res.compress_saved_bytes / 1048576.0,
 			res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs, res.unpause_us / 1e3,
 			res.announced);
+	if (res.early_vifs || res.late_vifs)
+		fprintf(stderr, ", vifs added while the stream came %u in %.1f ms (done %.1f ms "
+			"before the restore's end), after it %u", res.early_vifs,
+			res.early_devices_us / 1e3, res.early_before_end_us / 1e3, res.late_vifs);
 	if (res.vifs)
 		fprintf(stderr, ", network back %u/%u vifs in %.1f ms, first frame in %.1f ms",
 			res.vifs_connected, res.vifs, res.net_back_us / 1e3, res.first_frame_us / 1e3);
@@ -413,6 +417,9 @@ static void usage(FILE *f)
 "                        default migr-vif-bridge (installed beside migrd) does its work\n"
 "                        in one process when nothing unusual is configured, then the\n"
 "                        stock script is named again in the guest's configuration\n"
+"  --late-devices        add a received guest's vifs after its stream, in the blackout,\n"
+"                        as libxl does; by default they are added to the paused new\n"
+"                        domain while the stream comes\n"
 "  --no-forward          no forwarding: neither for the guests received here (the end of\n"
 "                        the tunnel that delivers what their source still gets) nor\n"
 "                        for those this host's evacuations send\n"
@@ -569,6 +576,7 @@ int main(int argc, char **argv)
 	r.src_record_dir = conf.src_record_dir;
 	r.once = conf.once;
 	r.stock_hotplug = conf.stock_hotplug;
+	r.rp.late_devices = conf.late_devices;
 	r.max_incoming = (unsigned int)conf.max_incoming;
 	r.ao.handshake_ms = (unsigned int)conf.handshake_timeout * 1000;
 	r.ao.per_addr = (unsigned int)conf.max_per_address;

@@ -102,6 +102,8 @@ struct migr_restore_opts {
 	int fd;                          /* the libxl v2 stream */
 	const char *vif_helper;          /* the fast vif hotplug helper (migr/vif.h) to run
 	                                    instead of the stock vif-bridge; NULL: stock */
+	bool late_devices;               /* vifs added after the stream, as libxl does, not
+	                                    to the new domain while the stream comes */
 };
 
 /* What a successful restore() reports. */
@@ -111,6 +113,11 @@ struct migr_restore_info {
 	                                    devices (vif, vbd) to the restore's end: device
 	                                    set-up and hotplug; 0 when not measured */
 	unsigned int fast_vifs;          /* vifs brought up by the fast helper */
+	unsigned int early_vifs;         /* vifs added while the stream came (before the
+	                                    blackout) */
+	unsigned int late_vifs;          /* vifs meant to come early, added after the stream */
+	uint64_t early_devices_us;       /* the early vifs' adds, hotplug included */
+	uint64_t early_before_end_us;    /* how long before the restore's end they were done */
 };
 
 /* What settle() saw after the unpause. */
