@@ -204,6 +204,9 @@ static void test_options(void)
 	if (r.c.allow_bridge.n == 2)
 		CHECK_STR(r.c.allow_bridge.v[0], "br9");
 	CHECK_EQ(r.c.stock_hotplug, 1);
+	CHECK_EQ(r.c.late_devices, 0);
+	CHECK_EQ(migrd_conf_option(&r.c, "late-devices", NULL), 0);
+	CHECK_EQ(r.c.late_devices, 1);
 	CHECK_EQ(migrd_conf_option(&r.c, "metrics-file", ""), 0);     /* "" none */
 	CHECK_EQ(migrd_conf_option(&r.c, "report-dir", "/tmp/r"), 0);
 	CHECK_STR(r.c.metrics_file, "");

@@ -4,7 +4,9 @@
 # hypervisor, while memwork dirties 16 MiB at 1000 pages/s: the guest runs on exactly one
 # host after each hop, its memory verifies, its console is logged under its own name on the
 # target (no log left under its temporary name), the prediction of each hop is printed
-# against the measured blackout, and the round log is printed.
+# against the measured blackout, and the round log is printed. Its vif was added on the
+# target while the stream came (docs/phases.md, "Devices early"), libxl lists it and
+# stores it, and a stock `xl migrate` of the migrated guest afterwards works.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
 
@@ -47,6 +49,8 @@ check_vif() {
 	local host=$1 log=$2 out
 	echo "$log" | grep -q "fast vif hotplug 1" ||
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
+	echo "$log" | grep -q "vifs added while the stream came 1 in [0-9.]* ms (done [0-9.]* ms before the restore's end), after it 0" ||
+		eng_fail "$host: the vif was not added while the stream came"
 	echo "$log" | grep -q "announced 4" ||
 		eng_fail "$host: the guest was not announced on its bridge after DONE"
 	echo "$log" | grep -q "network back 1/1 vifs in [0-9.]* ms" ||
@@ -57,6 +61,8 @@ check_vif() {
 		echo "backend script: $(xenstore-read /local/domain/0/backend/vif/$d/0/script)"
 		echo "libxl script: $(xenstore-read /libxl/$d/device/vif/0/script)"
 		echo "stored config naming the helper: $(xl list -l g1 | grep -c migr-vif-bridge)"
+		echo "stored config vifs: $(xl list -l g1 | grep -c "\"mac\": \"$(xenstore-read /local/domain/0/backend/vif/$d/0/mac)\"")"
+		echo "network-list: $(xl network-list g1 | awk "NR > 1 { print \$1, \$5 }")"
 		echo "hotplug-status: $(xenstore-read /local/domain/0/backend/vif/$d/0/hotplug-status)"
 		echo "bridge port: $(basename $(readlink /sys/class/net/vif$d.0/brport/bridge))"
 		echo "port mac: $(cat /sys/class/net/vif$d.0/address) mtu $(cat /sys/class/net/vif$d.0/mtu) frontend mtu $(xenstore-read /local/domain/$d/device/vif/0/mtu)"')
@@ -64,6 +70,8 @@ check_vif() {
 	echo "$out" | grep -qx "backend script: /etc/xen/scripts/vif-bridge" || eng_fail "$host: backend script node not put back"
 	echo "$out" | grep -qx "libxl script: /etc/xen/scripts/vif-bridge" || eng_fail "$host: libxl script node not put back"
 	echo "$out" | grep -qx "stored config naming the helper: 0" || eng_fail "$host: stored configuration still names the helper"
+	echo "$out" | grep -qx "stored config vifs: 1" || eng_fail "$host: the stored configuration does not hold the vif"
+	echo "$out" | grep -qx "network-list: 0 4" || eng_fail "$host: xl network-list does not show vif 0 connected"
 	echo "$out" | grep -qx "hotplug-status: connected" || eng_fail "$host: hotplug-status is not connected"
 	echo "$out" | grep -qx "bridge port: xenbr0" || eng_fail "$host: the vif is not on xenbr0"
 	echo "$out" | grep -q "port mac: fe:ff:ff:ff:ff:ff mtu 1500 frontend mtu 1500" || eng_fail "$host: port address or MTU differ from vif-bridge's"
@@ -71,4 +79,17 @@ check_vif() {
 }
 hop a b
 hop b a
+
+echo "== stock xl migrate of the migrated guest a -> b"
+id=$(lab_sh_bg b "labpipe listen 9000 xl migrate-receive 2>&1")
+sleep 2
+out=$(lab_sh a "xl migrate -s 'labpipe connect 9000' g1 $(lab_ip b) 2>&1; echo exit=\$?" 900)
+echo "$out" | tail -n 5
+echo "$out" | grep -q '^exit=0$' || eng_fail "stock xl migrate of the migrated guest exited non-zero"
+lab_wait b "$id" 120 >/dev/null || eng_fail "xl migrate-receive on b failed"
+eng_running b g1
+eng_absent a g1
+eng_verify b g1
+lab_sh b "xl network-list g1" | sed 's/^/    /'
+guest_ping_ready g1 30 || eng_fail "b: the guest does not answer pings after the stock xl migrate"
 eng_end
