@@ -168,7 +168,7 @@ static uint64_t restore_estimate_us(struct recv_ctx *x)
 		d.vifs_fast = 0;
 	}
 	if (!x->p->late_devices)
-		d.vifs_stock = d.vifs_fast = 0;   /* added while the stream comes */
+		d.vifs_stock = d.vifs_fast = d.disks = 0;   /* added while the stream comes */
 	return migr_restore_estimate_us(&d);
 }
 
@@ -854,7 +854,8 @@ static int restore(struct recv_ctx *x)
 	x->res->devices_us = x->job.info.devices_us;
 	x->res->fast_vifs = x->job.info.fast_vifs;
 	x->res->early_vifs = x->job.info.early_vifs;
-	x->res->late_vifs = x->job.info.late_vifs;
+	x->res->early_disks = x->job.info.early_disks;
+	x->res->late_devices = x->job.info.late_devices;
 	x->res->early_devices_us = x->job.info.early_devices_us;
 	x->res->early_before_end_us = x->job.info.early_before_end_us;
 	return 0;

@@ -624,7 +624,7 @@ struct dev_watch {
 	uint64_t first_us;
 	uint32_t before[256];
 	unsigned int n_before;
-	bool skip_vif;            /* the vifs were added before the stream's end */
+	bool skip;                /* the devices come early: none is the restore's */
 };
 
 
@@ -641,7 +641,7 @@ static void dev_event(struct dev_watch *w, const char *path)
 
 		if (strncmp(path, dev_paths[i], l) || path[l] != '/')
 			continue;
-		if (i == 0 && w->skip_vif)
+		if (w->skip)
 			return;
 		d = strtoul(path + l + 1, &end, 10);
 		if (end == path + l + 1)
@@ -674,10 +674,10 @@ static void *dev_watch_main(void *arg)
 
 static int xen_domain_list(struct migr_hv *h, uint32_t *ids, unsigned int max, unsigned int *n_r);
 
-static void dev_watch_start(struct xen_hv *x, struct dev_watch *w, bool skip_vif)
+static void dev_watch_start(struct xen_hv *x, struct dev_watch *w, bool skip)
 {
 	memset(w, 0, sizeof(*w));
-	w->skip_vif = skip_vif;
+	w->skip = skip;
 	if (xen_domain_list(&x->hv, w->before, 256, &w->n_before))
 		return;
 	w->xsh = xs_open(0);
@@ -1102,27 +1102,29 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 /*
  * Devices before the blackout (docs/phases.md, "Devices early"). libxl builds a restored
  * domain's devices only after the stream's last byte (libxl_create.c, domcreate_rebuild_done
- * and domcreate_attach_devices), so netback's probe and the vif's hotplug fell inside the
- * blackout. Instead the restore gets a configuration without the vifs, and a thread adds
- * them with libxl's device API to the paused NAME--incoming domain as soon as it exists,
- * while pre-copy goes on. libxl_device_nic_add() records the device in the domain's stored
+ * and domcreate_attach_devices), so the backends' probes and the hotplug scripts fell inside
+ * the blackout. Instead the restore gets a configuration without the disks and vifs, and a
+ * thread adds them with libxl's device API (disks first, as libxl does) to the paused
+ * NAME--incoming domain as soon as it exists, while pre-copy goes on. libxl_device_nic_add() records the device in the domain's stored
  * configuration and fails without one (libxl_device.c, libxl__device_add_async: "failed to
  * retrieve domain configuration"), and libxl stores it only at the restore's end
  * (domcreate_complete), so the thread stores the configuration without vifs first; at the
  * end libxl writes its own (without them) and restore() stores the whole one, so that the
  * domain is an ordinary libxl domain with its vifs (`xl network-list`, `xl migrate`). A vif
  * the thread did not add (the domain was never seen, or an add failed) is added after the
- * stream, where libxl would have added it.
+ * stream, where libxl would have added it (and counted: late_devices).
  */
 static int xen_destroy(struct migr_hv *h, uint32_t domid);
 
 struct early_devs {
 	struct xen_hv *x;
 	const char *name;
-	const char *json;            /* the configuration without the vifs, to store first */
-	libxl_device_nic *nics;      /* copies of the configuration's vifs, added in order */
-	int n;
-	bool added[MAX_FAST_VIFS];
+	const char *json;            /* the configuration without them, to store first */
+	libxl_device_disk *disks;    /* the configuration's disks and vifs (taken out of it), */
+	int n_disks;                 /* added in that order, as libxl adds them */
+	libxl_device_nic *nics;
+	int n_nics;
+	bool disk_added[MAX_FAST_VIFS], nic_added[MAX_FAST_VIFS];
 	uint32_t before[256];        /* domains that existed before the restore */
 	unsigned int n_before;
 	pthread_t th;
@@ -1137,6 +1139,7 @@ static void *early_main(void *arg)
 	struct early_devs *e = arg;
 	struct xen_hv *x = e->x;
 	uint32_t domid;
+	int rc = 0;
 
 	while (!e->stop) {
 		bool old = false;
@@ -1155,32 +1158,39 @@ static void *early_main(void *arg)
 	e->t_found_us = migr__now_us();
 	if (libxl_userdata_store(x->ctx, domid, "libxl-json", (const uint8_t *)e->json,
 				 (int)strlen(e->json) + 1)) {
-		LOG(&x->hv, XTL_WARN, domid, "cannot store a configuration to add the vifs to "
-		    "before the blackout; they come after the stream");
+		LOG(&x->hv, XTL_WARN, domid, "cannot store a configuration to add the devices "
+		    "to before the blackout; they come after the stream");
 		return NULL;
 	}
-	for (int i = 0; i < e->n && !e->stop; i++) {
-		int rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
-
-		if (rc) {
+	for (int i = 0; i < e->n_disks && !e->stop && !rc; i++) {
+		rc = libxl_device_disk_add(x->ctx, domid, &e->disks[i], NULL);
+		if (rc)
+			LOG(&x->hv, XTL_WARN, domid, "disk %s could not be added before the "
+			    "blackout (%d); it comes after the stream", e->disks[i].vdev, rc);
+		else
+			e->disk_added[i] = true;
+	}
+	for (int i = 0; i < e->n_nics && !e->stop && !rc; i++) {
+		rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
+		if (rc)
 			LOG(&x->hv, XTL_WARN, domid, "vif %d could not be added before the "
 			    "blackout (%d); it comes after the stream", e->nics[i].devid, rc);
-			break;
-		}
-		e->added[i] = true;
+		else
+			e->nic_added[i] = true;
 	}
 	e->t_done_us = migr__now_us();
 	return NULL;
 }
 
-/* Takes the vifs out of cfg into e (copies; cfg keeps none) and starts the thread. */
+/* Takes the disks and vifs out of cfg into e and starts the thread; returns how many. */
 static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *name,
 		       struct early_devs *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->x = x;
 	e->name = name;
-	if (!cfg->num_nics || cfg->num_nics > MAX_FAST_VIFS)
+	if ((!cfg->num_nics && !cfg->num_disks) || cfg->num_nics > MAX_FAST_VIFS ||
+	    cfg->num_disks > MAX_FAST_VIFS)
 		return 0;
 	if (xen_domain_list(&x->hv, e->before, 256, &e->n_before))
 		return 0;
@@ -1188,21 +1198,28 @@ static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *n
 		if (cfg->nics[i].devid < 0)
 			cfg->nics[i].devid = i;   /* libxl's own order; the put-back needs it */
 	e->nics = cfg->nics;
-	e->n = cfg->num_nics;
+	e->n_nics = cfg->num_nics;
+	e->disks = cfg->disks;
+	e->n_disks = cfg->num_disks;
 	cfg->nics = NULL;
 	cfg->num_nics = 0;
+	cfg->disks = NULL;
+	cfg->num_disks = 0;
 	e->json = libxl_domain_config_to_json(x->ctx, cfg);
 	if (!e->json || pthread_create(&e->th, NULL, early_main, e)) {
 		free((char *)e->json);
 		e->json = NULL;
 		cfg->nics = e->nics;      /* as it was: libxl adds them */
-		cfg->num_nics = e->n;
+		cfg->num_nics = e->n_nics;
+		cfg->disks = e->disks;
+		cfg->num_disks = e->n_disks;
 		e->nics = NULL;
-		e->n = 0;
+		e->disks = NULL;
+		e->n_nics = e->n_disks = 0;
 		return 0;
 	}
 	e->running = true;
-	return e->n;
+	return e->n_nics + e->n_disks;
 }
 
 static void early_join(struct early_devs *e)
@@ -1215,23 +1232,35 @@ static void early_join(struct early_devs *e)
 }
 
 /*
- * After a restore that succeeded (domain domid): the vifs the thread did not add are added
- * now, then the whole configuration (cfg with the vifs given back) is stored over libxl's.
- * Returns 0 or -errno (a vif that cannot be added fails the restore: the guest would come
- * up without its network).
+ * After a restore that succeeded (domain domid): the devices the thread did not add are
+ * added now, then libxl's stored configuration is stored again with them. Returns 0 or
+ * -errno (a device that cannot be added fails the restore: the guest would come up
+ * without it).
  */
 static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *cfg,
-			struct early_devs *e, unsigned int *early_r, unsigned int *late_r)
+			struct early_devs *e, struct migr_restore_info *info_r)
 {
 	uint8_t *data = NULL;
 	int len = 0, rc = 0;
 	libxl_domain_config stored;
 	char *json = NULL;
 
-	*early_r = *late_r = 0;
-	for (int i = 0; i < e->n; i++) {
-		if (e->added[i] && e->domid == domid) {
-			(*early_r)++;
+	for (int i = 0; i < e->n_disks; i++) {
+		if (e->disk_added[i] && e->domid == domid) {
+			info_r->early_disks++;
+			continue;
+		}
+		rc = libxl_device_disk_add(x->ctx, domid, &e->disks[i], NULL);
+		if (rc) {
+			LOG(&x->hv, XTL_ERROR, domid, "disk %s cannot be added (%d)",
+			    e->disks[i].vdev, rc);
+			return -EIO;
+		}
+		info_r->late_devices++;
+	}
+	for (int i = 0; i < e->n_nics; i++) {
+		if (e->nic_added[i] && e->domid == domid) {
+			info_r->early_vifs++;
 			continue;
 		}
 		rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
@@ -1240,9 +1269,9 @@ static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *c
 			    e->nics[i].devid, rc);
 			return -EIO;
 		}
-		(*late_r)++;
+		info_r->late_devices++;
 	}
-	/* libxl's stored configuration (its own updates: uuid, defaults) with the vifs */
+	/* libxl's stored configuration (its own updates: uuid, defaults) with the devices */
 	libxl_domain_config_init(&stored);
 	if (libxl_userdata_retrieve(x->ctx, domid, "libxl-json", &data, &len) || !data ||
 	    len <= 0 || data[len - 1] != 0 ||
@@ -1257,16 +1286,25 @@ static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *c
 	for (int i = 0; i < stored.num_nics; i++)
 		libxl_device_nic_dispose(&stored.nics[i]);
 	free(stored.nics);
-	stored.nics = calloc((size_t)e->n, sizeof(*stored.nics));
-	stored.num_nics = stored.nics ? e->n : 0;
+	for (int i = 0; i < stored.num_disks; i++)
+		libxl_device_disk_dispose(&stored.disks[i]);
+	free(stored.disks);
+	stored.nics = calloc((size_t)e->n_nics + 1, sizeof(*stored.nics));
+	stored.disks = calloc((size_t)e->n_disks + 1, sizeof(*stored.disks));
+	stored.num_nics = stored.nics && stored.disks ? e->n_nics : 0;
+	stored.num_disks = stored.nics && stored.disks ? e->n_disks : 0;
 	for (int i = 0; i < stored.num_nics; i++) {
 		libxl_device_nic_init(&stored.nics[i]);
 		libxl_device_nic_copy(x->ctx, &stored.nics[i], &e->nics[i]);
 	}
-	json = stored.nics ? libxl_domain_config_to_json(x->ctx, &stored) : NULL;
+	for (int i = 0; i < stored.num_disks; i++) {
+		libxl_device_disk_init(&stored.disks[i]);
+		libxl_device_disk_copy(x->ctx, &stored.disks[i], &e->disks[i]);
+	}
+	json = stored.nics && stored.disks ? libxl_domain_config_to_json(x->ctx, &stored) : NULL;
 	if (!json || libxl_userdata_store(x->ctx, domid, "libxl-json", (const uint8_t *)json,
 					  (int)strlen(json) + 1)) {
-		LOG(&x->hv, XTL_ERROR, domid, "cannot store the configuration with its vifs");
+		LOG(&x->hv, XTL_ERROR, domid, "cannot store the configuration with its devices");
 		rc = -EIO;
 	}
 	free(json);
@@ -1274,14 +1312,17 @@ static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *c
 	return rc;
 }
 
-/* Gives the vifs back to cfg (for what restore() does with them after) and frees e. */
+/* Gives the devices back to cfg (for what restore() does with them after) and frees e. */
 static void early_free(libxl_domain_config *cfg, struct early_devs *e)
 {
 	early_join(e);
-	if (e->nics) {
+	if (e->nics || e->disks) {
 		cfg->nics = e->nics;
-		cfg->num_nics = e->n;
+		cfg->num_nics = e->n_nics;
+		cfg->disks = e->disks;
+		cfg->num_disks = e->n_disks;
 		e->nics = NULL;
+		e->disks = NULL;
 	}
 	free((char *)e->json);
 	e->json = NULL;
@@ -1345,13 +1386,13 @@ static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 		goto out;
 	}
 	if (n_early) {
-		rc = early_finish(x, domid, &cfg, &early, &info_r->early_vifs, &info_r->late_vifs);
+		rc = early_finish(x, domid, &cfg, &early, info_r);
 		if (early.t_found_us && early.t_done_us > early.t_found_us) {
 			info_r->early_devices_us = early.t_done_us - early.t_found_us;
 			info_r->early_before_end_us = t_end > early.t_done_us ?
 						      t_end - early.t_done_us : 0;
 		}
-		if (info_r->late_vifs)
+		if (info_r->late_devices)
 			devices_us += migr__now_us() - t_end;   /* added in the tail after all */
 		early_free(&cfg, &early);
 		if (rc) {

@@ -67,10 +67,11 @@ static void print_recv(const struct migr_recv_result *r, int rc)
 		fprintf(stderr, " (restore with the stream %.2f s, device set-up %.1f ms, fast vif "
 			"hotplug %u, unpause %.1f ms)", r->restore_us / 1e6, r->devices_us / 1e3,
 			r->fast_vifs, r->unpause_us / 1e3);
-	if (r->early_vifs || r->late_vifs)
-		fprintf(stderr, " (vifs added while the stream came: %u in %.1f ms, done %.1f ms "
-			"before the restore's end; after it: %u)", r->early_vifs,
-			r->early_devices_us / 1e3, r->early_before_end_us / 1e3, r->late_vifs);
+	if (r->early_vifs || r->early_disks || r->late_devices)
+		fprintf(stderr, " (devices added while the stream came: %u vifs, %u disks in %.1f "
+			"ms, done %.1f ms before the restore's end; after it: %u)", r->early_vifs,
+			r->early_disks, r->early_devices_us / 1e3, r->early_before_end_us / 1e3,
+			r->late_devices);
 	if (r->vifs)
 		fprintf(stderr, " (network back: %u of %u vifs connected again, %.1f ms after the "
 			"unpause; first frame from the guest after %.1f ms)", r->vifs_connected,

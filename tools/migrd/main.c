@@ -169,10 +169,11 @@ static void *reception_main(void *arg)
 			res.zero_bytes / 1048576.0, res.compress_saved_bytes / 1048576.0,
 			res.restore_us / 1e3, res.devices_us / 1e3, res.fast_vifs, res.unpause_us / 1e3,
 			res.announced);
-	if (res.early_vifs || res.late_vifs)
-		fprintf(stderr, ", vifs added while the stream came %u in %.1f ms (done %.1f ms "
-			"before the restore's end), after it %u", res.early_vifs,
-			res.early_devices_us / 1e3, res.early_before_end_us / 1e3, res.late_vifs);
+	if (res.early_vifs || res.early_disks || res.late_devices)
+		fprintf(stderr, ", devices added while the stream came: %u vifs, %u disks in %.1f "
+			"ms (done %.1f ms before the restore's end), after it %u", res.early_vifs,
+			res.early_disks, res.early_devices_us / 1e3, res.early_before_end_us / 1e3,
+			res.late_devices);
 	if (res.vifs)
 		fprintf(stderr, ", network back %u/%u vifs in %.1f ms, first frame in %.1f ms",
 			res.vifs_connected, res.vifs, res.net_back_us / 1e3, res.first_frame_us / 1e3);

@@ -102,8 +102,9 @@ struct migr_restore_opts {
 	int fd;                          /* the libxl v2 stream */
 	const char *vif_helper;          /* the fast vif hotplug helper (migr/vif.h) to run
 	                                    instead of the stock vif-bridge; NULL: stock */
-	bool late_devices;               /* vifs added after the stream, as libxl does, not
-	                                    to the new domain while the stream comes */
+	bool late_devices;               /* disks and vifs added after the stream, as libxl
+	                                    does, not to the new domain while the stream
+	                                    comes */
 };
 
 /* What a successful restore() reports. */
@@ -115,8 +116,10 @@ struct migr_restore_info {
 	unsigned int fast_vifs;          /* vifs brought up by the fast helper */
 	unsigned int early_vifs;         /* vifs added while the stream came (before the
 	                                    blackout) */
-	unsigned int late_vifs;          /* vifs meant to come early, added after the stream */
-	uint64_t early_devices_us;       /* the early vifs' adds, hotplug included */
+	unsigned int early_disks;        /* disks added while the stream came */
+	unsigned int late_devices;       /* devices meant to come early, added after the
+	                                    stream */
+	uint64_t early_devices_us;       /* the early devices' adds, hotplug included */
 	uint64_t early_before_end_us;    /* how long before the restore's end they were done */
 };
 

@@ -270,9 +270,10 @@ struct migr_recv_params {
 	bool paused;                       /* leave the guest paused after GO (xl -p) */
 	const char *vif_helper;            /* the fast vif hotplug helper (migr/vif.h) for the
 	                                      restore; NULL: the stock scripts */
-	bool late_devices;                 /* the guest's vifs added after the stream, in the
-	                                      blackout, as libxl does; by default they are
-	                                      added while the stream comes (docs/phases.md) */
+	bool late_devices;                 /* the guest's disks and vifs added after the
+	                                      stream, in the blackout, as libxl does; by
+	                                      default they are added while the stream comes
+	                                      (docs/phases.md) */
 	struct xentoollog_logger *lg;
 	struct migr_recv_claims *claims;   /* shared by concurrent receivers; NULL: none */
 	/* Each control phase must be over within this, however the peer trickles: HELLO to
@@ -312,8 +313,10 @@ struct migr_recv_result {
 	uint64_t stream_us, restore_us, devices_us, unpause_us;
 	unsigned int fast_vifs;            /* vifs brought up by the fast hotplug helper */
 	unsigned int early_vifs;           /* vifs added while the stream came */
-	unsigned int late_vifs;            /* vifs meant to come early, added after the stream */
-	uint64_t early_devices_us;         /* the early vifs' adds and hotplug (not in the
+	unsigned int early_disks;          /* disks added while the stream came */
+	unsigned int late_devices;         /* devices meant to come early, added after the
+	                                      stream */
+	uint64_t early_devices_us;         /* the early devices' adds and hotplug (not in the
 	                                      blackout) */
 	uint64_t early_before_end_us;      /* how long before the restore's end they were done */
 	unsigned int announced;            /* announcement frames sent after DONE */

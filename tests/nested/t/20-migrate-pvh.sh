@@ -49,7 +49,7 @@ check_vif() {
 	local host=$1 log=$2 out
 	echo "$log" | grep -q "fast vif hotplug 1" ||
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
-	echo "$log" | grep -q "vifs added while the stream came 1 in [0-9.]* ms (done [0-9.]* ms before the restore's end), after it 0" ||
+	echo "$log" | grep -q "devices added while the stream came: 1 vifs, 0 disks in [0-9.]* ms (done [0-9.]* ms before the restore's end), after it 0" ||
 		eng_fail "$host: the vif was not added while the stream came"
 	echo "$log" | grep -q "announced 4" ||
 		eng_fail "$host: the guest was not announced on its bridge after DONE"
