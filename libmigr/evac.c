@@ -57,9 +57,6 @@ struct entry_state {
 	                             share of the link's time were the streams to share it */
 	uint64_t held0_us, held_us; /* its progress's held_us when it began moving, and the
 	                               last one (the gate counts per connection, all along) */
-	uint64_t probe_bytes, probe_us; /* the first stream's part that measured one stream's
-	                                   rate (probe()); stream_t0, share_us and held0_us
-	                                   then count its rest */
 };
 
 struct attempt_priv {
@@ -91,7 +88,6 @@ struct migr_evac {
 	 * the streams beside it times its time, its time (all x100 where said) */
 	uint64_t pair_bytes_x100, pair_beside_us, pair_us;
 	uint64_t first_stream_us; /* when the first stream began; 0: none yet */
-	bool probed;              /* the first stream's rate was taken before its end */
 	char window_why[MIGR_PLAN_REASON_MAX];
 	struct migr_evac_guest_result *res;
 	struct entry_state *st;
@@ -143,7 +139,6 @@ void migr_evac_params_init(struct migr_evac_params *p)
 	p->parallel = 1;
 	p->max_attempts = 3;
 	p->retry_delay_ms = 2000;
-	p->probe_ms = 10000;
 }
 
 static uint64_t now_us(const struct migr_evac *ev)
@@ -355,48 +350,6 @@ static void stream_begin(struct migr_evac *ev, unsigned i)
 		ev->first_stream_us = ev->tick_us ? ev->tick_us : 1;
 	ev->st[i].share_us = 0;
 	ev->st[i].held0_us = ev->st[i].held_us = 0;
-	ev->st[i].probe_bytes = ev->st[i].probe_us = 0;
-}
-
-/*
- * Called with mu held, at entry i's progress inside its pre-copy (wire bytes so far): the
- * first stream, alone since it began moving and for probe_ms at least, is one stream's
- * rate (pooled like a stream that ran alone), and a second stream is let in now rather
- * than at its end. Waiting for the end left the first guest, the largest with more than
- * one stream, alone for a third of a lab evacuation (about 30 s of 126 s) on a link two
- * streams fill. The rest of the stream is measured apart (stream_end()): beside the
- * second, it says whether they add.
- */
-static void probe(struct migr_evac *ev, unsigned i, uint64_t bytes)
-{
-	struct entry_state *st = &ev->st[i];
-	uint64_t us, held;
-
-	if (ev->p.window != MIGR_EVAC_WINDOW_MEASURED || !ev->p.probe_ms || ev->probed ||
-	    ev->alone_n || ev->window > 1 || ev->ceiling < 2 || ev->streams != 1 ||
-	    !st->streaming || !st->moving || !bytes)
-		return;
-	streams_tick(ev);
-	us = ev->tick_us - st->stream_t0;
-	held = st->held_us > st->held0_us ? st->held_us - st->held0_us : 0;
-	if (held >= us || us - held < (uint64_t)ev->p.probe_ms * 1000u)
-		return;
-	ev->probed = true;
-	ev->alone_bytes += bytes;
-	ev->alone_us += us - held;
-	ev->alone_n++;
-	st->probe_bytes = bytes;
-	st->probe_us = us;
-	st->stream_t0 = ev->tick_us;
-	st->share_us = 0;
-	st->held0_us = st->held_us;
-	ev->window = 2;
-	if (ev->window_max < 2)
-		ev->window_max = 2;
-	snprintf(ev->window_why, sizeof(ev->window_why), "one stream moved %.1f MiB/s in its "
-		 "first %.0f s; trying two", (double)bytes * 1000000 / (us - held) / 1048576.0,
-		 (us - held) / 1e6);
-	pthread_cond_broadcast(&ev->cv);
 }
 
 /*
@@ -468,13 +421,12 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 	streams_tick(ev);
 	ev->streams--;
 	st->streaming = false;
-	/* after a probe, the times and the share are the rest's; the result has the whole */
 	us = ev->tick_us - st->stream_t0;
 	held = st->moving && st->held_us > st->held0_us ? st->held_us - st->held0_us : 0;
 	if (held > us)
 		held = us;   /* the counter and the executor's clock are not the same */
 	share = st->share_us > held ? st->share_us - held : 0;
-	r->stream_us = us + st->probe_us;
+	r->stream_us = us;
 	r->stream_held_us = held;
 	r->stream_bytes = bytes;
 	us -= held;
@@ -486,10 +438,8 @@ static void stream_end(struct migr_evac *ev, unsigned i, uint64_t bytes, bool me
 		beside = 100;
 	if (beside > ev->p.parallel * 100)
 		beside = ev->p.parallel * 100;
-	r->streams_beside_x100 = st->probe_us ?
-		(unsigned int)((us + st->probe_us) * 100 / (share + st->probe_us)) : beside;
-	bytes = bytes > st->probe_bytes ? bytes - st->probe_bytes : 0;
-	if (measured && us >= 1000 && bytes && beside < 105 && !st->probe_us) {
+	r->streams_beside_x100 = beside;
+	if (measured && us >= 1000 && bytes && beside < 105) {
 		ev->alone_bytes += bytes;
 		ev->alone_us += us;
 		ev->alone_n++;
@@ -621,8 +571,6 @@ void migr_evac_report_progress(struct migr_evac_attempt *a, const struct migr_ev
 	}
 	if (ev->st[ap->entry].streaming)
 		ev->st[ap->entry].held_us = p->held_us;
-	if (p->phase == MIGR_PHASE_PRECOPY)
-		probe(ev, ap->entry, p->wire_bytes ? p->wire_bytes : p->sent_bytes);
 	if (p->phase >= MIGR_PHASE_WAIT_READY && p->phase <= MIGR_PHASE_DONE) {
 		/* the link's figures in what it carried: stream bytes count zero pages and
 		 * what compression saved, which never crossed it */

@@ -659,7 +659,6 @@ struct link {
 	bool pair;                             /* the second and third migrations start
 	                                          moving together */
 	uint64_t second_bytes;                 /* the second migration's stream; 0: bytes_each */
-	unsigned probe_ms;                     /* migr_evac_params.probe_ms; 0: its default */
 	unsigned started, arrived;
 	unsigned streams, max_streams, migrations, max_migrations;
 	unsigned blackouts, blackout_shared;   /* in their blackout now; a stream moved then */
@@ -773,8 +772,6 @@ static void window_run(struct link *l, enum migr_evac_window w, unsigned paralle
 	ep.window = w;
 	ep.migrate = link_migrate;
 	ep.migrate_arg = l;
-	if (l->probe_ms)
-		ep.probe_ms = l->probe_ms;
 	memset(s, 0, sizeof(*s));
 	if (run(n, 1, &ep, &rep, &ev, &plan) == 0)
 		migr_evac_summary(ev, s);
@@ -904,38 +901,6 @@ static void test_window_held(void)
 	       r.streams_beside_x100 / 100.0, s.window_why);
 }
 
-/*
- * The probe: on a link where streams add, the first stream (80 ms alone) gives one
- * stream's rate after 20 ms and a second starts beside it at once, not at its end; its
- * rest, beside the second, says they add, and the window stays at two. The whole stream
- * is in its result; one stream's rate is the probe's part.
- */
-static void test_window_probe(void)
-{
-	struct migr_evac_summary s;
-	struct link l;
-
-	link_init(&l, true, 20);
-	l.probe_ms = 20;
-	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 2, 2, &s, NULL);
-	CHECK_EQ(l.max_streams, 2);
-	CHECK_EQ(s.window_max, 2);
-	CHECK_EQ(s.window, 2);
-	CHECK(strstr(s.window_why, "they add") != NULL);
-	CHECK_EQ(s.bound_streams, 1);
-	CHECK(s.bound_Bps > (50u << 20) && s.bound_Bps < (150u << 20));
-	CHECK(s.bytes >= 2 * l.bytes_each);
-	CHECK(s.link_Bps > s.bound_Bps);
-	printf("window (probe after 20 ms): makespan %.0f ms, one stream %.1f MiB/s, together "
-	       "%.1f MiB/s; %s\n", s.makespan_us / 1000.0, s.bound_Bps / 1048576.0,
-	       s.link_Bps / 1048576.0, s.window_why);
-
-	/* without the probe, two guests never stream at once: the second waits for the end */
-	link_init(&l, true, 20);
-	window_run(&l, MIGR_EVAC_WINDOW_MEASURED, 2, 2, &s, NULL);
-	CHECK_EQ(l.max_streams, 1);
-}
-
 int main(void)
 {
 	test_all_move();
@@ -950,6 +915,5 @@ int main(void)
 	test_window_shares();
 	test_window_adds();
 	test_window_held();
-	test_window_probe();
 	return unit_done("test_evac");
 }

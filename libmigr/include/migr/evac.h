@@ -187,8 +187,8 @@ typedef void migr_evac_report_fn(void *arg, struct migr_evac *ev, int entry);
  * leaving FINAL_SEND), is what the link's rate is measured on, less the time it held its
  * sends for another guest's blackout (migr_evac_progress.held_us): then it was not moving.
  *   FIXED     `parallel` slots from the start.
- *   MEASURED  one slot first: the first stream, alone, measures the link for one stream
- *             (its first probe_ms, or all of it). Then a second is let in; each stream that ran beside others tells whether
+ *   MEASURED  one slot first: the first stream, alone, measures the link for one stream.
+ *             Then a second is let in; each stream that ran beside others tells whether
  *             they added to the link (its rate times the mean number of streams at once
  *             is at least 1.2 times one stream's rate): then the window grows by one, up
  *             to `parallel`, else it goes back down. `parallel` is the ceiling.
@@ -203,11 +203,6 @@ struct migr_evac_params {
 	unsigned int retry_delay_ms;   /* before a retry; doubled each time; default 2000 */
 	unsigned int notice_s;         /* notice period handed to notice->begin() */
 	uint32_t downtime_ms;
-	/* MEASURED: once the first stream has moved alone this long (its progress inside a
-	 * round says how much), a second is let in without waiting for its end; what it
-	 * moved so far is one stream's rate, the rest of it is judged as a stream beside
-	 * others. Default 10000; 0: the second waits for the first stream's end. */
-	unsigned int probe_ms;
 	migr_evac_migrate_fn *migrate;
 	void *migrate_arg;
 	const struct migr_evac_notice_ops *notice;
