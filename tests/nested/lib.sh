@@ -378,6 +378,8 @@ lab_fabric_log() { cat "$LAB_RUN/fabric.log" 2>/dev/null; }
 #   with commas for spaces (e.g. "-w,16,-r,1000"); empty = no workload. The guest gets
 #   169.254.10.(100+N) and a fixed MAC derived from its name's number N (g1 -> 101).
 #   GUEST_EXTRA: more kernel arguments (lab.echo=1 for the echo services of guest-init).
+#   GUEST_DISK: a block device of HOST given to the guest as xvda, which the guest writes
+#   and reads back all along (guest-init's lab.disk=1: "guest-disk: ok N" on its console).
 guest_create() {
 	local host=$1 name=$2 type=$3 mw=${4:-} mem=${5:-128} n ip mac
 	n=$(echo "$name" | tr -cd '0-9'); n=$((100 + ${n:-0}))
@@ -388,10 +390,11 @@ name = \"$name\"
 type = \"$type\"
 kernel = \"/src/$BUILD/lab/img/vmlinuz\"
 ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
-extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw${GUEST_EXTRA:+ $GUEST_EXTRA}\"
+extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw${GUEST_DISK:+ lab.disk=1}${GUEST_EXTRA:+ $GUEST_EXTRA}\"
 memory = $mem
 vcpus = 1
 vif = [ \"mac=$mac,bridge=xenbr0\" ]
+${GUEST_DISK:+disk = [ \"phy:$GUEST_DISK,xvda,w\" ]}
 on_crash = \"preserve\"
 EOC
 xl create -q /root/$name.cfg"

@@ -4,7 +4,7 @@
 #   CACHE/img/vmlinuz          the Debian kernel (dom0 and guests)
 #   CACHE/img/dom0.cpio.gz     dom0 initramfs: busybox, Xen userspace and its libraries, the
 #                              libraries the project's binaries need, dpkg, kernel modules, init
-#   CACHE/img/guest.cpio.gz    guest initramfs: busybox, memwork, fwdtraf, netfront, init
+#   CACHE/img/guest.cpio.gz    guest initramfs: busybox, memwork, fwdtraf, netfront, blkfront, init
 # The project's own programs are not copied in: each dom0 installs migr's Debian package
 # (BUILD/migr_*.deb, built by lab_prepare) with dpkg at boot, and mounts the source tree
 # read-only over 9p at /src for the lab's own tools (BUILD/lab/bin). Rebuilt only when
@@ -34,8 +34,8 @@ proj_bins=$(ls "$top"/build/bin/* "$top"/build/lab/bin/* 2>/dev/null | grep -v '
 dom0_mods="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback bridge
  tun virtio_pci virtio_net virtio_console 9pnet_virtio 9p vxlan geneve ip_gre gre ip6_gre
  sch_ingress sch_plug sch_htb sch_tbf sch_netem cls_u32 cls_flower cls_bpf act_mirred act_gact
- act_tunnel_key nf_tables nft_fwd_netdev nft_chain_nat dummy veth macvlan"
-guest_mods="xen-netfront"
+ act_tunnel_key nf_tables nft_fwd_netdev nft_chain_nat dummy veth macvlan loop"
+guest_mods="xen-netfront xen-blkfront"
 
 # Libraries of a set of ELF files, resolved against the staged Xen libraries first.
 libs_of() {

@@ -4,14 +4,46 @@
 # hypervisor, while memwork dirties 16 MiB at 1000 pages/s: the guest runs on exactly one
 # host after each hop, its memory verifies, its console is logged under its own name on the
 # target (no log left under its temporary name), the prediction of each hop is printed
-# against the measured blackout, and the round log is printed. Its vif was added on the
-# target while the stream came (docs/phases.md, "Devices early"), libxl lists it and
-# stores it, and a stock `xl migrate` of the migrated guest afterwards works.
+# against the measured blackout, and the round log is printed. Its vif and its disk (a
+# loop device on each host, written and read back by the guest all along) were added on
+# the target while the stream came (docs/phases.md, "Devices early"), libxl lists and
+# stores them, both work after each hop, and a stock `xl migrate` of the migrated guest
+# afterwards works. LAB_LATE_DEVICES=1: the targets add them after the stream instead
+# (`migrd --late-devices`, libxl's order), to set the two side by side.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/20-lib.inc"
 
 eng_begin a:stock b:stock
-guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; exit 1; }
+# The guest's disk: a loop device over a 4 MiB image at the same path on both hosts (the
+# lab has no shared storage: each host's copy is its own, and what is checked is that the
+# disk keeps working after each hop, not its content).
+for h in a b; do
+	lab_sh "$h" "losetup -d /dev/loop7 2>/dev/null; mkdir -p /var/lib/labdisk && dd if=/dev/zero of=/var/lib/labdisk/g1.img bs=1M count=4 2>/dev/null &&
+		losetup /dev/loop7 /var/lib/labdisk/g1.img && echo \"$h: disk /dev/loop7\"" ||
+		{ echo "$h: no loop device for the guest's disk"; eng_end; }
+done
+GUEST_DISK=/dev/loop7 guest_create a g1 pvh "-w,16,-r,1000,-g,1000" || { echo "guest_create failed"; exit 1; }
+guest_wait_console a g1 "guest-disk: ok" 60 || eng_fail "a: the guest's disk does not work before any hop"
+# disk_works HOST: the guest's disk took a write and read it back on HOST after the hop
+# (a block counter past every one seen before), and no I/O failed on either host.
+disk_works() {
+	local host=$1 n0
+	n0=$(cat "$LAB_RUN"/*/share/console/guest-g1*.log 2>/dev/null | grep -o "guest-disk: ok [0-9]*" |
+		awk '{print $3}' | sort -n | tail -n 1)
+	local t0=$SECONDS n
+	while :; do
+		# (a stock xl migrate's target logs the console under the temporary name)
+		n=$(cat "$LAB_RUN/$host"/share/console/guest-g1*.log 2>/dev/null | grep -o "guest-disk: ok [0-9]*" |
+			awk '{print $3}' | sort -n | tail -n 1)
+		[ "${n:-0}" -gt "${n0:-0}" ] && break
+		[ $((SECONDS - t0)) -ge 40 ] && { eng_fail "$host: the guest's disk took no write after the hop (last block ${n0:-none})"; return; }
+		sleep 1
+	done
+	echo "disk on $host: block ${n0:-0} before the hop, $n after it"
+	grep -h "guest-disk: error" "$LAB_RUN"/*/share/console/guest-g1*.log 2>/dev/null | head -n 3 | grep . &&
+		eng_fail "the guest's disk failed an I/O"
+	return 0
+}
 eng_verify a g1 || eng_end
 
 hop() {
@@ -19,7 +51,7 @@ hop() {
 	# xenconsoled on the target logs the guest under its own name once it runs there.
 	con=$(guest_console "$dst" g1)
 	n0=$(grep -c "result id=" "$con" 2>/dev/null)
-	id=$(eng_migrd "$dst" -v) || return 1
+	id=$(eng_migrd "$dst" -v --storage /dev/loop7 ${LAB_LATE_DEVICES:+--late-devices}) || return 1
 	eng_listening "$dst" "$id" || return 1
 	echo "== migr migrate g1 $src -> $dst"
 	out=$(eng_migrate "$src" g1 "$dst") || eng_fail "migr migrate $src -> $dst exited $?"
@@ -41,6 +73,7 @@ hop() {
 	lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/max-gap-ms" |
 		sed 's/^/guest-seen max gap (ms): /'
 	check_vif "$dst" "$log"
+	disk_works "$dst"
 }
 
 # The vif came up through migr-vif-bridge, is on the bridge and carries traffic, and the
@@ -49,8 +82,13 @@ check_vif() {
 	local host=$1 log=$2 out
 	echo "$log" | grep -q "fast vif hotplug 1" ||
 		eng_fail "$host: the vif was not brought up by the fast hotplug path"
-	echo "$log" | grep -q "devices added while the stream came: 1 vifs, 0 disks in [0-9.]* ms (done [0-9.]* ms before the restore's end), after it 0" ||
-		eng_fail "$host: the vif was not added while the stream came"
+	if [ -n "${LAB_LATE_DEVICES:-}" ]; then
+		echo "$log" | grep -q "devices added while the stream came" &&
+			eng_fail "$host: devices were added while the stream came, with --late-devices"
+	else
+		echo "$log" | grep -q "devices added while the stream came: 1 vifs, 1 disks in [0-9.]* ms (done [0-9.]* ms before the restore's end), after it 0" ||
+			eng_fail "$host: the vif and the disk were not added while the stream came"
+	fi
 	echo "$log" | grep -q "announced 4" ||
 		eng_fail "$host: the guest was not announced on its bridge after DONE"
 	echo "$log" | grep -q "network back 1/1 vifs in [0-9.]* ms" ||
@@ -63,6 +101,8 @@ check_vif() {
 		echo "stored config naming the helper: $(xl list -l g1 | grep -c migr-vif-bridge)"
 		echo "stored config vifs: $(xl list -l g1 | grep -c "\"mac\": \"$(xenstore-read /local/domain/0/backend/vif/$d/0/mac)\"")"
 		echo "network-list: $(xl network-list g1 | awk "NR > 1 { print \$1, \$5 }")"
+		echo "block-list: $(xl block-list g1 | awk "NR > 1 { print \$1, \$4 }")"
+		echo "stored config disks: $(xl list -l g1 | grep -c "\"pdev_path\": \"/dev/loop7\"")"
 		echo "hotplug-status: $(xenstore-read /local/domain/0/backend/vif/$d/0/hotplug-status)"
 		echo "bridge port: $(basename $(readlink /sys/class/net/vif$d.0/brport/bridge))"
 		echo "port mac: $(cat /sys/class/net/vif$d.0/address) mtu $(cat /sys/class/net/vif$d.0/mtu) frontend mtu $(xenstore-read /local/domain/$d/device/vif/0/mtu)"')
@@ -72,6 +112,8 @@ check_vif() {
 	echo "$out" | grep -qx "stored config naming the helper: 0" || eng_fail "$host: stored configuration still names the helper"
 	echo "$out" | grep -qx "stored config vifs: 1" || eng_fail "$host: the stored configuration does not hold the vif"
 	echo "$out" | grep -qx "network-list: 0 4" || eng_fail "$host: xl network-list does not show vif 0 connected"
+	echo "$out" | grep -qx "block-list: 51712 4" || eng_fail "$host: xl block-list does not show xvda connected"
+	echo "$out" | grep -qx "stored config disks: 1" || eng_fail "$host: the stored configuration does not hold the disk"
 	echo "$out" | grep -qx "hotplug-status: connected" || eng_fail "$host: hotplug-status is not connected"
 	echo "$out" | grep -qx "bridge port: xenbr0" || eng_fail "$host: the vif is not on xenbr0"
 	echo "$out" | grep -q "port mac: fe:ff:ff:ff:ff:ff mtu 1500 frontend mtu 1500" || eng_fail "$host: port address or MTU differ from vif-bridge's"
@@ -90,6 +132,7 @@ lab_wait b "$id" 120 >/dev/null || eng_fail "xl migrate-receive on b failed"
 eng_running b g1
 eng_absent a g1
 eng_verify b g1
-lab_sh b "xl network-list g1" | sed 's/^/    /'
+lab_sh b "xl network-list g1; xl block-list g1" | sed 's/^/    /'
 guest_ping_ready g1 30 || eng_fail "b: the guest does not answer pings after the stock xl migrate"
+disk_works b
 eng_end
