@@ -311,7 +311,7 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
-		snprintf(devs, sizeof(devs), "device set-up not reported by the target");
+		snprintf(devs, sizeof(devs), "no device set-up in it reported by the target");
 	if (r->restore_hint_us)
 		snprintf(pred, sizeof(pred), "predicted %.1f, with the target's recent restore "
 			 "tail and unpause %.1f", ms(r->predicted_blackout_us), ms(r->restore_hint_us));
