@@ -46,16 +46,21 @@ uint64_t migr__fwd_tag(const char *id);
 #define MIGR__FWD_PRIO_MAC  1101   /* protocol all: destination MAC */
 #define MIGR__FWD_PRIO_ARP  1102   /* protocol ARP: target protocol address */
 #define MIGR__FWD_PRIO_ND   1103   /* protocol IPv6: neighbour solicitation target */
+#define MIGR__FWD_PRIO_BYPASS 1104 /* protocol IPv4, on the egress of the bridge the tunnel
+                                      leaves by: its packets, to the bridge's port toward
+                                      the peer (fwd.c, "Past the bridge") */
 
 /*
  * The cookie of each mirred action: "mF", version, flags, the 48-bit tag, the NIC index
  * and the kind. It is how teardown and cleanup find our filters among others.
  */
 #define MIGR__FWD_COOKIE_LEN 12
-#define MIGR__FWD_CK_QDISC   0x01  /* the ingress qdisc it sits on was added by migr */
+#define MIGR__FWD_CK_QDISC   0x01  /* the qdisc it sits on (ingress; clsact for a bypass)
+                                      was added by migr */
 #define MIGR__FWD_CK_TARGET  0x02  /* target side (delivery) */
 
-enum migr__fwd_kind { MIGR__FWD_K_MAC = 1, MIGR__FWD_K_ARP = 2, MIGR__FWD_K_ND = 3 };
+enum migr__fwd_kind { MIGR__FWD_K_MAC = 1, MIGR__FWD_K_ARP = 2, MIGR__FWD_K_ND = 3,
+		      MIGR__FWD_K_BYPASS = 4 };
 
 struct migr__fwd_cookie {
 	uint8_t flags;
@@ -94,6 +99,8 @@ struct migr__fwd_filter {
 	uint8_t mac[6];               /* K_MAC */
 	struct in_addr ip4;           /* K_ARP */
 	struct in6_addr ip6;          /* K_ND */
+	struct in_addr peer4;         /* K_BYPASS: the tunnel's peer and UDP port */
+	uint16_t port;
 	uint32_t to_ifindex;          /* mirred egress redirect target */
 	struct migr__fwd_cookie cookie;
 };
@@ -103,6 +110,10 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 struct nlmsghdr *migr__fwd_msg_delfilter(void *buf, uint32_t ifindex, uint16_t prio,
 					 uint16_t proto, uint32_t handle);
 struct nlmsghdr *migr__fwd_msg_dumpfilters(void *buf, uint32_t ifindex);
+/* K_BYPASS filters sit on the egress of a clsact qdisc (delfilter knows them by prio). */
+struct nlmsghdr *migr__fwd_msg_dumpfilters_egress(void *buf, uint32_t ifindex);
+struct nlmsghdr *migr__fwd_msg_newclsact(void *buf, uint32_t ifindex);
+struct nlmsghdr *migr__fwd_msg_delclsact(void *buf, uint32_t ifindex);
 
 /*
  * The hold (source): a plug qdisc (sch_plug, made for Remus's output buffering) at the
@@ -163,6 +174,14 @@ struct migr__fwd_neigh {
 struct nlmsghdr *migr__fwd_msg_getneigh(void *buf, int family);
 /* RTM_NEWNEIGH -> entry; -ENOMSG if it is not an IPv4/IPv6 entry with a 6-byte MAC. */
 int migr__fwd_parse_neigh(const struct nlmsghdr *nlh, struct migr__fwd_neigh *n_r);
+
+/* One bridge forwarding database entry (RTM_NEWNEIGH, AF_BRIDGE): a MAC behind a port. */
+struct migr__fwd_fdb {
+	uint32_t port;                /* the port's ifindex */
+	uint32_t master;              /* its bridge (NDA_MASTER; 0: not given) */
+	uint8_t mac[6];
+};
+int migr__fwd_parse_fdb(const struct nlmsghdr *nlh, struct migr__fwd_fdb *e_r);
 
 /* RTM_NEWTFILTER -> info; -ENOMSG for anything that is not a u32 filter with an action. */
 int migr__fwd_parse_filter(const struct nlmsghdr *nlh, struct migr__fwd_filter_info *f_r);

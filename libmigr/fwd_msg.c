@@ -134,7 +134,7 @@ int migr__fwd_cookie_decode(const void *buf, size_t len, struct migr__fwd_cookie
 
 	if (len != MIGR__FWD_COOKIE_LEN || b[0] != 'm' || b[1] != 'F' || b[2] != 1)
 		return -ENOMSG;
-	if (b[11] < MIGR__FWD_K_MAC || b[11] > MIGR__FWD_K_ND)
+	if (b[11] < MIGR__FWD_K_MAC || b[11] > MIGR__FWD_K_BYPASS)
 		return -ENOMSG;
 	c.flags = b[3];
 	c.tag = 0;
@@ -247,6 +247,7 @@ struct nlmsghdr *migr__fwd_msg_getneigh(void *buf, int family)
 /* ---- tc --------------------------------------------------------------------------- */
 
 #define INGRESS_PARENT TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
+#define EGRESS_PARENT  TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)
 
 static struct nlmsghdr *put_tc_header(void *buf, uint16_t type, uint16_t flags,
 				      uint32_t ifindex, uint32_t parent, uint32_t handle,
@@ -273,6 +274,21 @@ struct nlmsghdr *migr__fwd_msg_newingress(void *buf, uint32_t ifindex)
 
 	mnl_attr_put_strz(nlh, TCA_KIND, "ingress");
 	return nlh;
+}
+
+struct nlmsghdr *migr__fwd_msg_newclsact(void *buf, uint32_t ifindex)
+{
+	struct nlmsghdr *nlh = put_tc_header(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL,
+					     ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
+
+	mnl_attr_put_strz(nlh, TCA_KIND, "clsact");
+	return nlh;
+}
+
+struct nlmsghdr *migr__fwd_msg_delclsact(void *buf, uint32_t ifindex)
+{
+	return put_tc_header(buf, RTM_DELQDISC, 0, ifindex, TC_H_CLSACT,
+			     TC_H_MAKE(TC_H_CLSACT, 0), 0);
 }
 
 struct nlmsghdr *migr__fwd_msg_newplug(void *buf, uint32_t ifindex, uint32_t limit)
@@ -322,6 +338,10 @@ static void filter_prio_proto(enum migr__fwd_kind kind, uint16_t *prio, uint16_t
 		*prio = MIGR__FWD_PRIO_ND;
 		*proto = ETH_P_IPV6;
 		break;
+	case MIGR__FWD_K_BYPASS:
+		*prio = MIGR__FWD_PRIO_BYPASS;
+		*proto = ETH_P_IP;
+		break;
 	default:
 		*prio = MIGR__FWD_PRIO_MAC;
 		*proto = ETH_P_ALL;
@@ -355,7 +375,8 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 
 	filter_prio_proto(flt->kind, &prio, &proto);
 	nlh = put_tc_header(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex,
-			    INGRESS_PARENT, 0, TC_H_MAKE((uint32_t)prio << 16, htons(proto)));
+			    flt->kind == MIGR__FWD_K_BYPASS ? EGRESS_PARENT : INGRESS_PARENT, 0,
+			    TC_H_MAKE((uint32_t)prio << 16, htons(proto)));
 
 	memset(&s, 0, sizeof(s));
 	s.sel.flags = TC_U32_TERMINAL;
@@ -372,6 +393,14 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 		add_key(&s.sel, 40, 0xff000000, 135u << 24);
 		for (int i = 0; i < 4; i++)
 			add_key(&s.sel, 48 + 4 * i, 0xffffffff, migr__get_be32(flt->ip6.s6_addr + 4 * i));
+		break;
+	case MIGR__FWD_K_BYPASS:
+		/* IPv4 without options (the tunnel's own: 5 words), UDP, to the peer, to the
+		 * tunnel's port */
+		add_key(&s.sel, 0, 0x0f000000, 5u << 24);
+		add_key(&s.sel, 8, 0x00ff0000, 17u << 16);
+		add_key(&s.sel, 16, 0xffffffff, ntohl(flt->peer4.s_addr));
+		add_key(&s.sel, 20, 0x0000ffff, flt->port);
 		break;
 	default:
 		/* Destination MAC: bytes -14..-9 from the network header. */
@@ -405,8 +434,10 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 struct nlmsghdr *migr__fwd_msg_delfilter(void *buf, uint32_t ifindex, uint16_t prio,
 					 uint16_t proto, uint32_t handle)
 {
-	struct nlmsghdr *nlh = put_tc_header(buf, RTM_DELTFILTER, 0, ifindex, INGRESS_PARENT,
-					     handle, TC_H_MAKE((uint32_t)prio << 16, htons(proto)));
+	struct nlmsghdr *nlh = put_tc_header(buf, RTM_DELTFILTER, 0, ifindex,
+					     prio == MIGR__FWD_PRIO_BYPASS ? EGRESS_PARENT :
+					     INGRESS_PARENT, handle,
+					     TC_H_MAKE((uint32_t)prio << 16, htons(proto)));
 
 	mnl_attr_put_strz(nlh, TCA_KIND, "u32");
 	return nlh;
@@ -415,6 +446,11 @@ struct nlmsghdr *migr__fwd_msg_delfilter(void *buf, uint32_t ifindex, uint16_t p
 struct nlmsghdr *migr__fwd_msg_dumpfilters(void *buf, uint32_t ifindex)
 {
 	return put_tc_header(buf, RTM_GETTFILTER, NLM_F_DUMP, ifindex, INGRESS_PARENT, 0, 0);
+}
+
+struct nlmsghdr *migr__fwd_msg_dumpfilters_egress(void *buf, uint32_t ifindex)
+{
+	return put_tc_header(buf, RTM_GETTFILTER, NLM_F_DUMP, ifindex, EGRESS_PARENT, 0, 0);
 }
 
 /* ---- parsers ---------------------------------------------------------------------- */
@@ -530,6 +566,35 @@ int migr__fwd_parse_neigh(const struct nlmsghdr *nlh, struct migr__fwd_neigh *n_
 		memcpy(&n.addr.v6, mnl_attr_get_payload(at.tb[NDA_DST]), 16);
 	memcpy(n.mac, mnl_attr_get_payload(at.tb[NDA_LLADDR]), 6);
 	*n_r = n;
+	return 0;
+}
+
+int migr__fwd_parse_fdb(const struct nlmsghdr *nlh, struct migr__fwd_fdb *e_r)
+{
+	struct migr__fwd_fdb e;
+	const struct ndmsg *ndm;
+	struct attrs at;
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ndm)))
+		return -ENOMSG;
+	ndm = mnl_nlmsg_get_payload(nlh);
+	if (ndm->ndm_family != AF_BRIDGE || ndm->ndm_ifindex <= 0)
+		return -ENOMSG;
+	memset(&e, 0, sizeof(e));
+	memset(&at, 0, sizeof(at));
+	at.max = NDA_MAX;
+	if (mnl_attr_parse(nlh, sizeof(*ndm), collect_attr, &at) < 0)
+		return -ENOMSG;
+	if (!at.tb[NDA_LLADDR] || mnl_attr_get_payload_len(at.tb[NDA_LLADDR]) != 6)
+		return -ENOMSG;
+	if (at.tb[NDA_MASTER]) {
+		if (mnl_attr_validate(at.tb[NDA_MASTER], MNL_TYPE_U32) < 0)
+			return -ENOMSG;
+		e.master = mnl_attr_get_u32(at.tb[NDA_MASTER]);
+	}
+	e.port = (uint32_t)ndm->ndm_ifindex;
+	memcpy(e.mac, mnl_attr_get_payload(at.tb[NDA_LLADDR]), 6);
+	*e_r = e;
 	return 0;
 }
 

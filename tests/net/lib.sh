@@ -155,6 +155,7 @@ net_leftovers() {
 			echo "$line"
 			d=$(sed -n 's/.* dev \([^ ]*\) .*/\1/p' <<<"$line")
 			tc -n $ns filter show dev "$d" ingress 2>/dev/null | sed "s/^/$ns: $d: filter: /"
+			tc -n $ns filter show dev "$d" egress 2>/dev/null | sed "s/^/$ns: $d: egress filter: /"
 		done
 	done
 }

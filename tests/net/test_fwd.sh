@@ -115,7 +115,13 @@ ifname_of() { # the device name migr derives from an id, as the kernel shows it
 }
 count_filters() { tc -n $NS_A filter show dev eth0 ingress | grep -c 'cookie'; }
 
+# Host A knows B's address (a migration's connection would have made the entry): the
+# tunnel's packets leave by A's eth0, past A's bridge (a filter on br0's egress).
+nsx $NS_A ping -c 1 -W 2 $IP_B >/dev/null
 src killed-1 --quiet 60000
+bypass=$(tc -n $NS_A filter show dev br0 egress 2>/dev/null)
+expect "the tunnel's packets go past the bridge, to eth0" grep -q 'Egress Redirect to device eth0' <<<"$bypass"
+[ -n "$bypass" ] || tc -n $NS_A qdisc show
 kill -KILL $SRC_PID; wait $SRC_PID 2>/dev/null
 expect "a killed forwarding leaves its device (named after the id)" [ -n "$(ifname_of)" ]
 expect "a killed forwarding leaves its filters" [ "$(count_filters)" -ge 1 ]
@@ -124,7 +130,7 @@ expect "migr cleanup --dry-run counts them ($out)" grep -q 'would remove 1 forwa
 out=$(nsx $NS_A $MIGR cleanup other-id)
 expect "migr cleanup of another id removes nothing ($out)" grep -q 'removed 0 forwarding device(s), 0 filter' <<<"$out"
 out=$(nsx $NS_A $MIGR cleanup killed-1)
-expect "migr cleanup ID removes them ($out)" grep -q 'removed 1 forwarding device(s), [1-9][0-9]* filter(s), 1 qdisc' <<<"$out"
+expect "migr cleanup ID removes them, the bypass and its clsact qdisc too ($out)" grep -q 'removed 1 forwarding device(s), [1-9][0-9]* filter(s), 2 qdisc' <<<"$out"
 expect "nothing left after migr cleanup" [ -z "$(net_leftovers)" ]
 
 # --orphans (migrd's start-up): a live forwarding is kept, a killed one's objects go.
