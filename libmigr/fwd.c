@@ -69,6 +69,7 @@ struct migr_fwd {
 	char ifname[MIGR_FWD_IFNAME_LEN];
 	char alias[sizeof(MIGR__FWD_ALIAS_PREFIX) + MIGR_FWD_ID_MAX + 8];
 	uint32_t vx_ifindex;
+	uint32_t vni;                    /* the tunnel's (make_tunnel()) */
 	struct migr__nl *nl;
 	xentoollog_logger *lg;
 	unsigned int flags;
@@ -913,6 +914,7 @@ static int make_tunnel(struct migr_fwd *f, const struct migr_fwd_params *p,
 		}
 		v.underlay_ifindex = l->ifindex;
 	}
+	f->vni = v.vni;
 	rc = migr__nl_talk(f->nl, migr__fwd_msg_newvxlan(f->buf, &v), NULL, NULL);
 	if (rc) {
 		flog(f->lg, XTL_ERROR, rc, "cannot create VXLAN device %s (vni %u, port %u)%s",
@@ -1100,8 +1102,15 @@ static void bypass_bridge(struct migr_fwd *f, const struct migr_fwd_params *p,
 		return;
 	rc = migr__nl_talk(f->nl, migr__fwd_msg_getneigh(f->buf, AF_INET), collect_peer, &pn);
 	for (size_t i = 0; !rc && pn.found && i < ll->n; i++)
-		if (ll->v[i].ifindex == pn.ifindex && !strcmp(ll->v[i].kind, "bridge"))
+		if (ll->v[i].ifindex == pn.ifindex && !strcmp(ll->v[i].kind, "bridge")) {
+			if (ll->v[i].vlan_filtering) {
+				flog(f->lg, XTL_DETAIL, 0, "%s: bridge %s filters VLANs (it tags on its "
+				     "ports): the tunnel's packets go through it", f->id,
+				     ll->v[i].name);
+				return;
+			}
 			bridge = ll->v[i].name;
+		}
 	if (rc || !bridge) {
 		flog(f->lg, XTL_DETAIL, rc, "%s: the peer is not a neighbour behind a bridge here: "
 		     "the tunnel's packets go as the stack sends them", f->id);
@@ -1138,6 +1147,7 @@ static void bypass_bridge(struct migr_fwd *f, const struct migr_fwd_params *p,
 	flt.kind = MIGR__FWD_K_BYPASS;
 	flt.peer4 = p->peer.v4;
 	flt.port = p->port ? p->port : MIGR_FWD_DEFAULT_PORT;
+	flt.vni = f->vni;
 	flt.to_ifindex = fp.port;
 	flt.cookie.tag = f->tag;
 	flt.cookie.kind = MIGR__FWD_K_BYPASS;

@@ -99,8 +99,9 @@ struct migr__fwd_filter {
 	uint8_t mac[6];               /* K_MAC */
 	struct in_addr ip4;           /* K_ARP */
 	struct in6_addr ip6;          /* K_ND */
-	struct in_addr peer4;         /* K_BYPASS: the tunnel's peer and UDP port */
+	struct in_addr peer4;         /* K_BYPASS: the tunnel's peer, UDP port and VNI */
 	uint16_t port;
+	uint32_t vni;
 	uint32_t to_ifindex;          /* mirred egress redirect target */
 	struct migr__fwd_cookie cookie;
 };
@@ -147,6 +148,7 @@ struct migr__fwd_link {
 	char kind[16];                /* IFLA_INFO_KIND, "" if none */
 	char alias[256];
 	bool up;
+	bool vlan_filtering;          /* a bridge that tags and untags on its ports */
 };
 
 /* RTM_NEWLINK -> link; -ENOMSG if the message is not a usable link. */

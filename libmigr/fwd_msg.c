@@ -396,11 +396,13 @@ struct nlmsghdr *migr__fwd_msg_newfilter(void *buf, uint32_t ifindex,
 		break;
 	case MIGR__FWD_K_BYPASS:
 		/* IPv4 without options (the tunnel's own: 5 words), UDP, to the peer, to the
-		 * tunnel's port */
+		 * tunnel's port, with the tunnel's VNI (bytes 4-6 of the VXLAN header): another
+		 * overlay's packets to the same host stay on the bridge */
 		add_key(&s.sel, 0, 0x0f000000, 5u << 24);
 		add_key(&s.sel, 8, 0x00ff0000, 17u << 16);
 		add_key(&s.sel, 16, 0xffffffff, ntohl(flt->peer4.s_addr));
 		add_key(&s.sel, 20, 0x0000ffff, flt->port);
+		add_key(&s.sel, 32, 0xffffff00, (flt->vni & 0xffffff) << 8);
 		break;
 	default:
 		/* Destination MAC: bytes -14..-9 from the network header. */
@@ -529,6 +531,15 @@ int migr__fwd_parse_link(const struct nlmsghdr *nlh, struct migr__fwd_link *l_r)
 			return -ENOMSG;
 		if (li.tb[IFLA_INFO_KIND] && get_str(li.tb[IFLA_INFO_KIND], l.kind, sizeof(l.kind)))
 			return -ENOMSG;
+		if (!strcmp(l.kind, "bridge") && li.tb[IFLA_INFO_DATA]) {
+			struct attrs br;
+
+			if (parse_nested(li.tb[IFLA_INFO_DATA], &br, IFLA_BR_MAX))
+				return -ENOMSG;
+			if (br.tb[IFLA_BR_VLAN_FILTERING] &&
+			    mnl_attr_validate(br.tb[IFLA_BR_VLAN_FILTERING], MNL_TYPE_U8) == 0)
+				l.vlan_filtering = mnl_attr_get_u8(br.tb[IFLA_BR_VLAN_FILTERING]) != 0;
+		}
 	}
 	*l_r = l;
 	return 0;
