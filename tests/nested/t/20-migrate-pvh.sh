@@ -16,7 +16,8 @@
 eng_begin a:stock b:stock
 # The guest's disk: a loop device over a 4 MiB image at the same path on both hosts (the
 # lab has no shared storage: each host's copy is its own, and what is checked is that the
-# disk keeps working after each hop, not its content).
+# disk keeps working after each hop, not its content across the hop: a block written just
+# before a hop and read back just after it reads the target's copy, "guest-disk: differs").
 for h in a b; do
 	lab_sh "$h" "losetup -d /dev/loop7 2>/dev/null; mkdir -p /var/lib/labdisk && dd if=/dev/zero of=/var/lib/labdisk/g1.img bs=1M count=4 2>/dev/null &&
 		losetup /dev/loop7 /var/lib/labdisk/g1.img && echo \"$h: disk /dev/loop7\"" ||
@@ -42,6 +43,7 @@ disk_works() {
 	echo "disk on $host: block ${n0:-0} before the hop, $n after it"
 	grep -h "guest-disk: error" "$LAB_RUN"/*/share/console/guest-g1*.log 2>/dev/null | head -n 3 | grep . &&
 		eng_fail "the guest's disk failed an I/O"
+	grep -h "guest-disk: differs" "$LAB_RUN"/*/share/console/guest-g1*.log 2>/dev/null | sed 's/$/ (across a hop: the hosts'"'"' copies differ)/'
 	return 0
 }
 eng_verify a g1 || eng_end
