@@ -1124,7 +1124,7 @@ struct early_devs {
 	int n_disks;                 /* added in that order, as libxl adds them */
 	libxl_device_nic *nics;
 	int n_nics;
-	bool disk_added[MAX_FAST_VIFS], nic_added[MAX_FAST_VIFS];
+	bool added[2 * MAX_FAST_VIFS];  /* the disks', then the vifs' */
 	uint32_t before[256];        /* domains that existed before the restore */
 	unsigned int n_before;
 	pthread_t th;
@@ -1133,6 +1133,19 @@ struct early_devs {
 	uint32_t domid;              /* the new domain, once found */
 	uint64_t t_found_us, t_done_us;
 };
+
+/* Adds device k of e (the disks first, then the vifs) to domid; names it in what. */
+static int early_add(struct xen_hv *x, uint32_t domid, struct early_devs *e, int k,
+		     char *what, size_t len)
+{
+	if (k < e->n_disks) {
+		snprintf(what, len, "disk %s", e->disks[k].vdev ? e->disks[k].vdev : "?");
+		return libxl_device_disk_add(x->ctx, domid, &e->disks[k], NULL);
+	}
+	k -= e->n_disks;
+	snprintf(what, len, "vif %d", e->nics[k].devid);
+	return libxl_device_nic_add(x->ctx, domid, &e->nics[k], NULL);
+}
 
 static void *early_main(void *arg)
 {
@@ -1162,21 +1175,15 @@ static void *early_main(void *arg)
 		    "to before the blackout; they come after the stream");
 		return NULL;
 	}
-	for (int i = 0; i < e->n_disks && !e->stop && !rc; i++) {
-		rc = libxl_device_disk_add(x->ctx, domid, &e->disks[i], NULL);
+	for (int k = 0; k < e->n_disks + e->n_nics && !e->stop && !rc; k++) {
+		char what[48];
+
+		rc = early_add(x, domid, e, k, what, sizeof(what));
 		if (rc)
-			LOG(&x->hv, XTL_WARN, domid, "disk %s could not be added before the "
-			    "blackout (%d); it comes after the stream", e->disks[i].vdev, rc);
+			LOG(&x->hv, XTL_WARN, domid, "%s could not be added before the blackout "
+			    "(%d); it comes after the stream", what, rc);
 		else
-			e->disk_added[i] = true;
-	}
-	for (int i = 0; i < e->n_nics && !e->stop && !rc; i++) {
-		rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
-		if (rc)
-			LOG(&x->hv, XTL_WARN, domid, "vif %d could not be added before the "
-			    "blackout (%d); it comes after the stream", e->nics[i].devid, rc);
-		else
-			e->nic_added[i] = true;
+			e->added[k] = true;
 	}
 	e->t_done_us = migr__now_us();
 	return NULL;
@@ -1245,28 +1252,19 @@ static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *c
 	libxl_domain_config stored;
 	char *json = NULL;
 
-	for (int i = 0; i < e->n_disks; i++) {
-		if (e->disk_added[i] && e->domid == domid) {
-			info_r->early_disks++;
+	for (int k = 0; k < e->n_disks + e->n_nics; k++) {
+		char what[48];
+
+		if (e->added[k] && e->domid == domid) {
+			if (k < e->n_disks)
+				info_r->early_disks++;
+			else
+				info_r->early_vifs++;
 			continue;
 		}
-		rc = libxl_device_disk_add(x->ctx, domid, &e->disks[i], NULL);
+		rc = early_add(x, domid, e, k, what, sizeof(what));
 		if (rc) {
-			LOG(&x->hv, XTL_ERROR, domid, "disk %s cannot be added (%d)",
-			    e->disks[i].vdev, rc);
-			return -EIO;
-		}
-		info_r->late_devices++;
-	}
-	for (int i = 0; i < e->n_nics; i++) {
-		if (e->nic_added[i] && e->domid == domid) {
-			info_r->early_vifs++;
-			continue;
-		}
-		rc = libxl_device_nic_add(x->ctx, domid, &e->nics[i], NULL);
-		if (rc) {
-			LOG(&x->hv, XTL_ERROR, domid, "vif %d cannot be added (%d)",
-			    e->nics[i].devid, rc);
+			LOG(&x->hv, XTL_ERROR, domid, "%s cannot be added (%d)", what, rc);
 			return -EIO;
 		}
 		info_r->late_devices++;
