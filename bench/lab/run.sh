@@ -27,7 +27,8 @@
 #
 # Knobs: BENCH_LAB_RUNS (default 3 round trips per tool), BENCH_LAB_WORK (memwork options,
 # commas for spaces; default a 32 MiB hot set rewritten at 8000 pages/s, which the lab link
-# cannot drain in 5 rounds), BENCH_LAB_DOWNTIME (migr --downtime, default 300).
+# cannot drain in 5 rounds), BENCH_LAB_DOWNTIME (migr --downtime, default 300),
+# BENCH_LAB_MIGR_ARGS (more options for migr migrate, e.g. "--peek-interval 0"; default none).
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
@@ -62,6 +63,7 @@ if [ "${1:-}" = --summary ]; then summary "$2"; exit 0; fi
 RUNS=${BENCH_LAB_RUNS:-3}
 WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
 DOWNTIME=${BENCH_LAB_DOWNTIME:-300}
+MIGR_ARGS=${BENCH_LAB_MIGR_ARGS:-}
 OUT=$LAB_CACHE/bench-lab.$$
 GIP=169.254.10.101
 
@@ -125,7 +127,7 @@ hop() {
 	else
 		id=$(eng_migrd "$dst")
 		eng_listening "$dst" "$id"
-		out=$(lab_sh "$src" "migr migrate --json -q --psk $PSK --downtime $DOWNTIME g1 $(lab_ip "$dst") 2>/dev/null; echo exit=\$?" 1500)
+		out=$(lab_sh "$src" "migr migrate --json -q --psk $PSK --downtime $DOWNTIME $MIGR_ARGS g1 $(lab_ip "$dst") 2>/dev/null; echo exit=\$?" 1500)
 		tb=$(echo "$out" | sed -n 's/.*"event":"result".*"blackout_ms":\([0-9.]*\).*/\1/p')
 		nb=$(echo "$out" | sed -n 's/.*"event":"result".*"net_back_ms":\([0-9.]*\).*/\1/p')
 		ff=$(echo "$out" | sed -n 's/.*"event":"result".*"first_frame_ms":\([0-9.]*\).*/\1/p')
@@ -154,7 +156,7 @@ hop() {
 		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" | tee -a "$OUT/hops"
 }
 
-echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME"
+echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME${MIGR_ARGS:+ $MIGR_ARGS}"
 echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err"
 fail=0
 for i in $(seq "$RUNS"); do
