@@ -18,9 +18,9 @@
  * ops->peek_dirty() (PEEK, NULL bitmap) every peek_interval_ms. Each PEEK briefly pauses
  * the guest, so the rate stays modest; one more PEEK is taken at call B, so the last
  * sample is the blackout set if the policy stops there. The same thread reports progress
- * once a second inside a round (a round 0 of a large guest lasts minutes on a slow link;
- * an evacuation sizes its window from the bytes moved meanwhile), PEEK or not; reports
- * never overlap (progress_mu).
+ * once a second inside a round (a round 0 of a large guest lasts minutes on a slow link,
+ * and whoever watches it learnt nothing meanwhile), PEEK or not; reports never overlap
+ * (progress_mu).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -233,6 +233,16 @@ void migr__throttle_off(struct migr__send *s)
 			  "on (recovery puts the same cap back)", s->domid);
 }
 
+/* The figures of now: the time, the guest's size, the bytes so far, the time held. */
+static void progress_now(struct migr__send *s, struct migr_progress *pr)
+{
+	pr->elapsed_us = migr__now_us() - s->t_start;
+	pr->guest_pages = s->guest_pages;
+	pr->sent_bytes = s->c ? stream_bytes(s) : 0;
+	pr->wire_bytes = wire_bytes(s);
+	pr->held_us = migr_conn_gate_held_us(s->c);
+}
+
 void migr__send_report(struct migr__send *s)
 {
 	struct migr_progress pr;
@@ -242,12 +252,8 @@ void migr__send_report(struct migr__send *s)
 	memset(&pr, 0, sizeof(pr));
 	pr.phase = s->phase;
 	pr.round = s->res->rounds;
-	pr.elapsed_us = migr__now_us() - s->t_start;
-	pr.guest_pages = s->guest_pages;
 	pr.sent_pages = s->res->pages_live;
-	pr.sent_bytes = s->c ? stream_bytes(s) : 0;
-	pr.wire_bytes = wire_bytes(s);
-	pr.held_us = migr_conn_gate_held_us(s->c);
+	progress_now(s, &pr);
 	pthread_mutex_lock(&s->progress_mu);
 	s->p.progress(&pr, s->p.progress_arg);
 	pthread_mutex_unlock(&s->progress_mu);
@@ -287,11 +293,7 @@ static void tick_report(struct migr__send *s, unsigned int round)
 	pr.in_round = true;
 	pr.round_pages = pr.round_bytes = pr.round_us = 0;
 	pr.decision = 0;
-	pr.elapsed_us = migr__now_us() - s->t_start;
-	pr.guest_pages = s->guest_pages;
-	pr.sent_bytes = stream_bytes(s);
-	pr.wire_bytes = wire_bytes(s);
-	pr.held_us = migr_conn_gate_held_us(s->c);
+	progress_now(s, &pr);
 	s->p.progress(&pr, s->p.progress_arg);
 	pthread_mutex_unlock(&s->progress_mu);
 	pthread_mutex_lock(&s->lock);

@@ -1189,6 +1189,31 @@ static void *early_main(void *arg)
 	return NULL;
 }
 
+static void early_join(struct early_devs *e)
+{
+	if (!e->running)
+		return;
+	e->stop = true;
+	pthread_join(e->th, NULL);
+	e->running = false;
+}
+
+/* Gives the devices back to cfg (for what restore() does with them after) and frees e. */
+static void early_free(libxl_domain_config *cfg, struct early_devs *e)
+{
+	early_join(e);
+	if (e->nics || e->disks) {
+		cfg->nics = e->nics;
+		cfg->num_nics = e->n_nics;
+		cfg->disks = e->disks;
+		cfg->num_disks = e->n_disks;
+		e->nics = NULL;
+		e->disks = NULL;
+	}
+	free((char *)e->json);
+	e->json = NULL;
+}
+
 /* Takes the disks and vifs out of cfg into e and starts the thread; returns how many. */
 static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *name,
 		       struct early_devs *e)
@@ -1214,28 +1239,12 @@ static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *n
 	cfg->num_disks = 0;
 	e->json = libxl_domain_config_to_json(x->ctx, cfg);
 	if (!e->json || pthread_create(&e->th, NULL, early_main, e)) {
-		free((char *)e->json);
-		e->json = NULL;
-		cfg->nics = e->nics;      /* as it was: libxl adds them */
-		cfg->num_nics = e->n_nics;
-		cfg->disks = e->disks;
-		cfg->num_disks = e->n_disks;
-		e->nics = NULL;
-		e->disks = NULL;
+		early_free(cfg, e);       /* as it was: libxl adds them */
 		e->n_nics = e->n_disks = 0;
 		return 0;
 	}
 	e->running = true;
 	return e->n_nics + e->n_disks;
-}
-
-static void early_join(struct early_devs *e)
-{
-	if (!e->running)
-		return;
-	e->stop = true;
-	pthread_join(e->th, NULL);
-	e->running = false;
 }
 
 /*
@@ -1308,22 +1317,6 @@ static int early_finish(struct xen_hv *x, uint32_t domid, libxl_domain_config *c
 	free(json);
 	libxl_domain_config_dispose(&stored);
 	return rc;
-}
-
-/* Gives the devices back to cfg (for what restore() does with them after) and frees e. */
-static void early_free(libxl_domain_config *cfg, struct early_devs *e)
-{
-	early_join(e);
-	if (e->nics || e->disks) {
-		cfg->nics = e->nics;
-		cfg->num_nics = e->n_nics;
-		cfg->disks = e->disks;
-		cfg->num_disks = e->n_disks;
-		e->nics = NULL;
-		e->disks = NULL;
-	}
-	free((char *)e->json);
-	e->json = NULL;
 }
 
 static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
