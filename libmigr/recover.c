@@ -111,8 +111,9 @@ static int resume_copy(struct migr_hv *hv, const char *name, uint32_t domid,
 /*
  * A sender that died with its throttle on left the guest capped: the cap it had goes
  * back on the copy here (running, or suspended to be resumed), and the record says so.
+ * Returns the cap put back, or -1 when there was none to put back (or it failed: logged).
  */
-static void unthrottle(struct migr_hv *hv, const struct migr_resolve_params *rp,
+static long unthrottle(struct migr_hv *hv, const struct migr_resolve_params *rp,
 		       struct migr_src_record *r)
 {
 	struct migr_dom_info di;
@@ -120,22 +121,33 @@ static void unthrottle(struct migr_hv *hv, const struct migr_resolve_params *rp,
 	uint32_t domid;
 
 	if (!r->throttled || !hv->ops->cpu_cap || !find_copy(hv, r->name, r->domid, &domid, &di))
-		return;
+		return -1;
 	if (r->cap_before > 65535) {
 		migr__log(hv->lg, XTL_ERROR, "domain %u: the record's cap %llu is out of range; "
 			  "the guest keeps its throttle cap", domid,
 			  (unsigned long long)r->cap_before);
-		return;
+		return -1;
 	}
 	cap = (unsigned int)r->cap_before;
 	if (hv->ops->cpu_cap(hv, domid, &cap, &now)) {
 		migr__log(hv->lg, XTL_ERROR, "domain %u: could not take the throttle off", domid);
-		return;
+		return -1;
 	}
 	migr__log(hv->lg, XTL_INFO, "domain %u: throttle taken off (CPU cap %u back)", domid, cap);
 	r->throttled = 0;
 	r->cap_before = 0;
 	migr_src_record_write(src_dir(rp), r);
+	return cap;
+}
+
+/* Adds the throttle unthrottle() took off to what the outcome's text says. */
+static void say_unthrottled(long cap, char *text, size_t len)
+{
+	size_t n = strnlen(text, len);
+
+	if (cap >= 0 && n + 1 < len)
+		snprintf(text + n, len - n, "%sthe throttle was taken off (CPU cap %ld back)",
+			 n ? "; " : "", cap);
 }
 
 static int resolve_record(struct migr_hv *hv, struct migr_conn *c,
@@ -253,6 +265,7 @@ int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
 	char dummy[8];
 	uint32_t outcome = MIGR_OUTCOME_UNKNOWN;
 	int rc, lock;
+	long cap;
 
 	if (!state) {
 		state = dummy;
@@ -285,8 +298,9 @@ int migr_resolve(struct migr_hv *hv, struct migr_conn *c, const char *id_hex,
 			   "locked); nothing done", id_hex);
 		return -MIGR_E_UNDECIDED;
 	}
-	unthrottle(hv, rp, &rec);
+	cap = unthrottle(hv, rp, &rec);
 	rc = resolve_record(hv, c, &rec, rp, &outcome, state, statelen);
+	say_unthrottled(cap, state, statelen);
 	if (lock >= 0)
 		close(lock);
 	if (outcome_r)
@@ -350,6 +364,7 @@ int migr_recover_source(struct migr_hv *hv, const struct migr_resolve_params *rp
 	for (unsigned int i = 0; !rc && i < l->n; i++) {
 		struct migr_recover_report rep;
 		struct migr_conn *c;
+		long cap;
 		int lock = migr_src_record_lock(src_dir(rp), &l->r[i].id);
 
 		if (lock == -EBUSY)
@@ -359,13 +374,14 @@ int migr_recover_source(struct migr_hv *hv, const struct migr_resolve_params *rp
 				close(lock);
 			continue;   /* ended meanwhile */
 		}
-		unthrottle(hv, rp, &l->r[i]);
+		cap = unthrottle(hv, rp, &l->r[i]);
 		c = connect ? connect(&l->r[i], arg) : NULL;
 		memset(&rep, 0, sizeof(rep));
 		migr_id_to_hex(&l->r[i].id, rep.id);
 		migr__text(rep.name, sizeof(rep.name), "%s", l->r[i].name);
 		rep.rc = resolve_record(hv, c, &l->r[i], rp, &rep.outcome, rep.text,
 					sizeof(rep.text));
+		say_unthrottled(cap, rep.text, sizeof(rep.text));
 		migr_conn_close(c);
 		if (lock >= 0)
 			close(lock);

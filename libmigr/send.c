@@ -601,7 +601,8 @@ int migr__send_stream(struct migr__send *s, unsigned int stream_flags)
 	rc2 = migr_conn_stream_out_end(s->c, rc == 0, code, rc ? why : NULL, &bytes);
 	s->t_stream_end = migr__now_us();
 	log_compression(s, stream_flags);
-	s->res->stream_bytes = bytes;
+	/* a stream that broke has no end's count: what went out before the break */
+	s->res->stream_bytes = bytes ? bytes : stream_bytes(s);
 	if (s->phase == MIGR_PHASE_FINAL_SEND)
 		migr__send_report(s);
 	if (!s->t_suspend_req)

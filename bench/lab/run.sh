@@ -21,22 +21,34 @@
 #     both tools;
 #     the rate during is taken from the first reading after the start to the last one the
 #     guest answered before it stopped (1.0: no slowdown);
-#   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result.
+#   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result;
+#   src_dom0_cpu_s, dst_dom0_cpu_s: CPU seconds the source's and the target's dom0 used
+#     during the hop (xl list), which the source's guest competes with for its host's CPU.
 # Ratios are migr / xl of the medians (brownout_ratio: migr's over xl's, higher is better);
 # predict_err is the median over migr's hops. Each median is printed with its spread.
 #
 # Knobs: BENCH_LAB_RUNS (default 3 round trips per tool), BENCH_LAB_WORK (memwork options,
 # commas for spaces; default a 32 MiB hot set rewritten at 8000 pages/s, which the lab link
 # cannot drain in 5 rounds), BENCH_LAB_DOWNTIME (migr --downtime, default 300),
-# BENCH_LAB_MIGR_ARGS (more options for migr migrate, e.g. "--peek-interval 0"; default none).
+# BENCH_LAB_MIGR_ARGS (more options for migr migrate, e.g. "--peek-interval 0"; default none),
+# BENCH_LAB_TOOLS (default "xl migr"; "migr" alone compares migr's options run to run, and
+# leaves the ratios nan).
+#
+# run.sh --heavy (make bench-lab-heavy): the write-heavy guest over a shaped link. Both hosts'
+# taps on the lab bridge send at most BENCH_LAB_LINK (default 16mbit, tc tbf) toward their
+# host, so every hop's stream is held to that rate for both tools; the guest (128 MiB) rewrites
+# a 16 MiB hot set as fast as it can (8000 pages/s asked; the emulated guest reaches about
+# 1000, 4 MiB/s, twice what the link carries uncompressed), so rounds alone do not drain it;
+# migr runs with --throttle (BENCH_LAB_MIGR_ARGS replaces it). The last line is
+# bench-lab-heavy: with the same figures.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
 . tests/nested/lib.sh
 . tests/nested/t/20-lib.inc
 
-summary() {   # HOPS_FILE
-	local HOPS=$1 tool
+summary() {   # HOPS_FILE [LINE]
+	local HOPS=$1 LINE=${2:-bench-lab} tool
 	median() { sort -g | awk '{v[NR]=$1} END{if (!NR) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 	col() { awk -v t="$1" -v c="$2" '$1==t && $c!="nan"{print $c}' "$HOPS" | median; }
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f\n", a / b }'; }
@@ -52,27 +64,48 @@ summary() {   # HOPS_FILE
 		printf '  %-18s %s\n' ping_gap_ms "$(spread $tool 2)" memwork_gap_ms "$(spread $tool 3)" \
 			tool_blackout_ms "$(spread $tool 4)" total_s "$(spread $tool 5)" bytes "$(spread $tool 6)" \
 			net_back_ms "$(spread $tool 7)" first_frame_ms "$(spread $tool 8)" brownout "$(spread $tool 9)" \
-			predict_err "$(spread $tool 10)"
+			predict_err "$(spread $tool 10)" src_dom0_cpu_s "$(spread $tool 11)" dst_dom0_cpu_s "$(spread $tool 12)"
 	done
 	echo "(blackout ratio from the ping observer, the one measure both tools share)"
-	echo "bench-lab: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)") brownout_ratio=$(ratio "$(col migr 9)" "$(col xl 9)") predict_err=$(col migr 10)"
+	echo "$LINE: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)") brownout_ratio=$(ratio "$(col migr 9)" "$(col xl 9)") predict_err=$(col migr 10)"
 }
-# run.sh --summary HOPS_FILE: the figures of an earlier (or interrupted) run
-if [ "${1:-}" = --summary ]; then summary "$2"; exit 0; fi
+# run.sh [--heavy] --summary HOPS_FILE: the figures of an earlier (or interrupted) run
+HEAVY=0
+if [ "${1:-}" = --heavy ]; then HEAVY=1; shift; fi
+if [ $HEAVY = 1 ]; then
+	LINE=bench-lab-heavy
+	WORK=${BENCH_LAB_WORK:--w,16,-r,8000,-g,1000}
+	MEM=128
+	MIGR_ARGS=${BENCH_LAB_MIGR_ARGS---throttle}
+	LINK=${BENCH_LAB_LINK:-16mbit}
+else
+	LINE=bench-lab
+	WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
+	MEM=256
+	MIGR_ARGS=${BENCH_LAB_MIGR_ARGS:-}
+	LINK=
+fi
+if [ "${1:-}" = --summary ]; then summary "$2" "$LINE"; exit 0; fi
 
 RUNS=${BENCH_LAB_RUNS:-3}
-WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
+TOOLS=${BENCH_LAB_TOOLS:-xl migr}
 DOWNTIME=${BENCH_LAB_DOWNTIME:-300}
-MIGR_ARGS=${BENCH_LAB_MIGR_ARGS:-}
-OUT=$LAB_CACHE/bench-lab.$$
+OUT=$LAB_CACHE/$LINE.$$
 GIP=169.254.10.101
 
 eng_begin a:stock b:stock
 mkdir -p "$OUT"
-guest_create a g1 pvh "$WORK" 256 || { echo "bench-lab: guest_create failed"; exit 1; }
+if [ -n "$LINK" ]; then
+	lab_shape "$LINK" a b || { echo "$LINE: cannot shape the lab's link to $LINK"; exit 1; }
+	trap 'lab_unshape a b; [ -n "${LAB_HOSTS_ENV:-}" ] || lab_down' EXIT
+fi
+guest_create a g1 pvh "$WORK" "$MEM" || { echo "$LINE: guest_create failed"; exit 1; }
 eng_verify a g1 || exit 1
 
 rx_bytes() { lab_sh "$1" "cat /sys/class/net/eth0/statistics/rx_bytes"; }
+# dom0_cpu HOST: the CPU seconds HOST's dom0 has used (xl list); cpu_delta A B: B - A or nan
+dom0_cpu() { lab_sh "$1" "xl list 0 | awk 'NR==2{print \$6}'" 2>/dev/null; }
+cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "") print "nan"; else printf "%.1f\n", b - a }'; }
 
 # ping_start FILE / ping_stop: an outside observer on the lab bridge
 ping_start() {
@@ -111,14 +144,15 @@ brownout() {
 }
 
 # hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes
-# net_back first_frame brownout predict_err" to $OUT/hops
+# net_back first_frame brownout predict_err src_dom0_cpu dst_dom0_cpu" to $OUT/hops
 hop() {
 	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" ff="nan" rc
-	local bo pe="nan" pb
+	local bo pe="nan" pb c0s c1s c0d c1d
 	rx0=$(rx_bytes "$dst")
 	rate_start "$src" "$OUT/rate.$tool.$n"
 	ping_start "$OUT/ping.$tool.$n"
 	sleep 12    # the rate before: three readings or more
+	c0s=$(dom0_cpu "$src"); c0d=$(dom0_cpu "$dst")
 	t0=$(date +%s.%N)
 	if [ "$tool" = xl ]; then
 		id=$(lab_sh_bg "$dst" "labpipe listen 9100 xl migrate-receive 2>&1")
@@ -136,6 +170,7 @@ hop() {
 			else { d = (p - m) / m; printf "%.3f\n", d < 0 ? -d : d } }')
 	fi
 	t1=$(date +%s.%N)
+	c1s=$(dom0_cpu "$src"); c1d=$(dom0_cpu "$dst")
 	sleep 3
 	ping_stop
 	rate_stop
@@ -145,26 +180,27 @@ hop() {
 	echo "$out" >"$OUT/out.$tool.$n"
 	rx1=$(rx_bytes "$dst")
 	if [ "$rc" != 0 ]; then
-		echo "bench-lab: $tool hop $n ($src -> $dst) failed (exit $rc):"; echo "$out" | tail -5
+		echo "$LINE: $tool hop $n ($src -> $dst) failed (exit $rc):"; echo "$out" | tail -5
 		return 1
 	fi
 	# (memwork writes its nodes again a few seconds after the pause; the verification
 	# waits for them)
-	eng_verify "$dst" g1 >/dev/null || { echo "bench-lab: memory check failed after $tool hop $n"; return 1; }
+	eng_verify "$dst" g1 >/dev/null || { echo "$LINE: memory check failed after $tool hop $n"; return 1; }
 	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
-	printf '%s %s %s %s %.2f %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
-		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" | tee -a "$OUT/hops"
+	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" \
+		"$(cpu_delta "$c0s" "$c1s")" "$(cpu_delta "$c0d" "$c1d")" | tee -a "$OUT/hops"
 }
 
-echo "bench-lab: $RUNS round trips per tool, workload memwork ${WORK//,/ } (256 MiB PVH guest), migr --downtime $DOWNTIME${MIGR_ARGS:+ $MIGR_ARGS}"
-echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err"
+echo "$LINE: $RUNS round trips per tool, workload memwork ${WORK//,/ } ($MEM MiB PVH guest), migr --downtime $DOWNTIME${MIGR_ARGS:+ $MIGR_ARGS}${LINK:+, link shaped to $LINK}"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err src_dom0_cpu_s dst_dom0_cpu_s"
 fail=0
 for i in $(seq "$RUNS"); do
-	for tool in xl migr; do
+	for tool in $TOOLS; do
 		hop "$tool" a b "$i.1" || fail=1
 		hop "$tool" b a "$i.2" || fail=1
 	done
 done
 
-summary "$OUT/hops"
+summary "$OUT/hops" "$LINE"
 exit $fail

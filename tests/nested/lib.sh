@@ -247,6 +247,22 @@ lab_alive() { kill -0 "$(cat "$LAB_RUN/$1/qemu.launcher" 2>/dev/null)" 2>/dev/nu
 lab_cut()  { bridge -n "$LAB_NS" link set dev "tap-$1" state 0; }
 lab_mend() { bridge -n "$LAB_NS" link set dev "tap-$1" state 3; }
 
+# lab_shape RATE HOST... / lab_unshape HOST...: the lab bridge sends at most RATE (tc tbf,
+# e.g. 24mbit) toward each HOST; a stream into a shaped host is held to RATE. lab_down
+# removes the taps and their qdiscs with them; a test that shapes unshapes on its way out.
+lab_shape() {
+	local rate=$1 h; shift
+	for h in "$@"; do
+		ip netns exec "$LAB_NS" tc qdisc replace dev "tap-$h" root tbf rate "$rate" \
+			burst 32kb latency 50ms || return 1
+	done
+}
+lab_unshape() {
+	local h
+	for h in "$@"; do ip netns exec "$LAB_NS" tc qdisc del dev "tap-$h" root 2>/dev/null; done
+	return 0
+}
+
 # lab_linked A B [TIMEOUT]: A's dom0 reaches B's within TIMEOUT seconds (ping).
 lab_linked() {
 	lab_sh "$1" "t=0; until ping -c 1 -W 1 $(lab_ip "$2") >/dev/null 2>&1; do

@@ -781,6 +781,14 @@ static void throttle_setup(struct run *r)
 	r->sp.policy.on_timeout = MIGR_POLICY_TIMEOUT_STOP;
 }
 
+/* recovery's report of a record: what the throttle test reads */
+static char unthrottled_said[256];
+static void note_report(const struct migr_recover_report *rep, void *arg)
+{
+	(void)arg;
+	snprintf(unthrottled_said, sizeof(unthrottled_said), "%s", rep->text);
+}
+
 static void test_throttle(void)
 {
 	struct migr_fault_set fs;
@@ -822,8 +830,10 @@ static void test_throttle(void)
 	d = migr_hv_fake_dom(r.src, r.domid);
 	CHECK(d && d->cap_max > 0 && d->cap_max < 150);
 	CHECK(d && d->cap != 150);
-	migr_recover_source(&r.src->hv, &rsp, NULL, NULL, NULL);
+	unthrottled_said[0] = 0;
+	migr_recover_source(&r.src->hv, &rsp, NULL, NULL, note_report);
 	CHECK(d && d->cap == 150);
+	CHECK(strstr(unthrottled_said, "the throttle was taken off (CPU cap 150 back)") != NULL);
 	teardown(&r);
 }
 

@@ -308,6 +308,9 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 			r->compressed_bytes > r->compress_saved_bytes ? (double)r->compressed_bytes /
 			(double)(r->compressed_bytes - r->compress_saved_bytes) : 0.0,
 			r->compress_on_windows, r->compress_windows);
+	if (r->throttle_max_pct)
+		fprintf(f, "  throttled: the guest was slowed by up to %u%% (its CPU cap) during "
+			"pre-copy\n", r->throttle_max_pct);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
