@@ -227,6 +227,22 @@ static double w_est(const struct migr_policy_state *st, double tg)
 	return w < 0 ? -1 : guest_cap(st, w);
 }
 
+/*
+ * The blackout set d (dirtied in tg us of guest time since the CLEAN) once the guest has
+ * also run through its suspend (params.suspend_us, unthrottled: the cap comes off at the
+ * request): W(tg + suspend), never less than d. A throttled guest's rounds see little guest
+ * time; its suspend sees all of it, which the throttle cannot shorten.
+ */
+static double with_suspend(const struct migr_policy_state *st, double d, double tg)
+{
+	double w;
+
+	if (!st->p.suspend_us)
+		return d;
+	w = w_est(st, tg + (double)st->p.suspend_us);
+	return w > d ? w : d;
+}
+
 static void add_round_point(struct migr_policy_state *st, double tg, double w)
 {
 	if (!(tg > 0))
@@ -514,7 +530,6 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	if (!d_known)
 		return verdict(v, MIGR_POLICY_CONTINUE, MIGR_POLICY_R_LEARNING);
 
-	now_b = fixed + d * pt;
 	next_round = d * pt + st->overhead_us;
 	if (st->throttle_pct > thr)
 		thr = st->throttle_pct;
@@ -522,7 +537,9 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	w_next = w_est(st, guest_time(d * pt, thr));
 	if (w_next < 0)
 		w_next = d;
-	next_b = fixed + w_next * pt;
+	/* ... and either set grows while the guest suspends, at its unthrottled pace */
+	now_b = fixed + with_suspend(st, d, guest_time(round_us, st->round_throttle)) * pt;
+	next_b = fixed + with_suspend(st, w_next, guest_time(d * pt, thr)) * pt;
 	gain = now_b - next_b;
 	v->predicted_blackout_us = clamp_u64(now_b);
 	v->predicted_next_blackout_us = clamp_u64(next_b);

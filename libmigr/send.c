@@ -15,8 +15,9 @@
  * migr_policy_decide(), reported to the progress callback and returned as it is.
  *
  * Sampler: a thread that, while a round's live send runs, reads the dirty count with
- * ops->peek_dirty() (PEEK, NULL bitmap) every peek_interval_ms. Each PEEK briefly pauses
- * the guest, so the rate stays modest; one more PEEK is taken at call B, so the last
+ * ops->peek_dirty() (PEEK, NULL bitmap) every peek_interval_ms at the round's start, less
+ * often as the round ages (sampler_wait_ms()). Each PEEK briefly pauses the guest, so the
+ * rate stays modest; one more PEEK is taken at call B, so the last
  * sample is the blackout set if the policy stops there. The same thread reports progress
  * once a second inside a round (a round 0 of a large guest lasts minutes on a slow link,
  * and whoever watches it learnt nothing meanwhile), PEEK or not; reports never overlap
@@ -97,6 +98,8 @@ void migr__send_fixed(struct migr__send *s)
 		s->p.policy.blackout_fixed_us = e.fixed_us > UINT32_MAX ? UINT32_MAX :
 						(uint32_t)e.fixed_us;
 	r->fixed_us = s->p.policy.blackout_fixed_us;
+	/* the guest runs (unthrottled) through its suspend: what it dirties then is sent */
+	s->p.policy.suspend_us = e.suspend_us > UINT32_MAX ? UINT32_MAX : (uint32_t)e.suspend_us;
 	r->fixed_suspend_us = e.suspend_us;
 	r->fixed_restore_us = e.restore_us;
 	r->fixed_final_us = e.final_us;
@@ -299,20 +302,48 @@ static void tick_report(struct migr__send *s, unsigned int round)
 	pthread_mutex_lock(&s->lock);
 }
 
+/*
+ * The sampler's next wait, with s->lock held: peek_interval_ms at a round's start, then
+ * 1/SAMPLE_SPREAD of the round's age, at most a second (the progress ticks). The samples of
+ * a round are spaced evenly in the logarithm of time: dense where W (pages dirtied since
+ * the CLEAN) bends, sparse where a long round has long since flattened it. A round 0 of
+ * 30 s takes some 80 samples rather than 600: each PEEK pauses the guest and wakes a dom0
+ * vCPU that the guest shares its CPU with.
+ */
+#define SAMPLE_SPREAD 16
+static unsigned int sampler_wait_ms(const struct migr__send *s)
+{
+	uint64_t age_ms;
+	unsigned int every;
+
+	if (!s->peek)
+		return 1000;
+	every = s->p.peek_interval_ms;
+	age_ms = s->in_round ? (migr__now_us() - s->sample_t0_us) / 1000 : 0;
+	if (age_ms / SAMPLE_SPREAD > every)
+		every = (unsigned int)(age_ms / SAMPLE_SPREAD < 1000 ? age_ms / SAMPLE_SPREAD : 1000);
+	return every;
+}
+
 static void *sampler_main(void *arg)
 {
 	struct migr__send *s = arg;
-	unsigned int every = s->peek ? s->p.peek_interval_ms : 1000;
+	unsigned int every;
 	struct timespec ts;
 	uint64_t now;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_sampler) {
+		every = sampler_wait_ms(s);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)every * 1000000;
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		if (s->sampler_kick) {
+			s->sampler_kick = false;
+			continue;
+		}
 		if (s->stop_sampler || !s->in_round)
 			continue;
 		if (s->peek)
@@ -429,6 +460,9 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		s->in_round = true;
 		s->iteration = st->iteration;
 		s->tick_us = now;
+		s->sample_t0_us = now;
+		s->sampler_kick = true;   /* a wait of the last round's pace would miss the start */
+		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 	} else {
 		pthread_mutex_lock(&s->lock);

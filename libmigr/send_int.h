@@ -75,6 +75,8 @@ struct migr__send {
 	bool peek;                      /* the thread samples (else it only reports) */
 	unsigned int iteration;         /* libxenguest's round now (under lock) */
 	uint64_t tick_us;               /* the last report inside a round (under lock) */
+	uint64_t sample_t0_us;          /* the round's start, as the sampler sees it (under lock) */
+	bool sampler_kick;              /* a round began: the sampler's wait starts again */
 	pthread_mutex_t progress_mu;    /* one progress report at a time: the save's thread
 	                                   and the sampler's both report */
 	struct migr_progress last_pr;   /* the last decision's report (under progress_mu):

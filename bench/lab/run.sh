@@ -23,7 +23,9 @@
 #     guest answered before it stopped (1.0: no slowdown);
 #   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result;
 #   src_dom0_cpu_s, dst_dom0_cpu_s: CPU seconds the source's and the target's dom0 used
-#     during the hop (xl list), which the source's guest competes with for its host's CPU.
+#     during the hop (xl list), which the source's guest competes with for its host's CPU;
+#   src_dom0_load0, src_dom0_load: the share of the source's CPU its dom0 used in the 12 s
+#     before the hop (the bench's own readings, the ping) and during it.
 # Ratios are migr / xl of the medians (brownout_ratio: migr's over xl's, higher is better);
 # predict_err is the median over migr's hops. Each median is printed with its spread.
 #
@@ -64,7 +66,8 @@ summary() {   # HOPS_FILE [LINE]
 		printf '  %-18s %s\n' ping_gap_ms "$(spread $tool 2)" memwork_gap_ms "$(spread $tool 3)" \
 			tool_blackout_ms "$(spread $tool 4)" total_s "$(spread $tool 5)" bytes "$(spread $tool 6)" \
 			net_back_ms "$(spread $tool 7)" first_frame_ms "$(spread $tool 8)" brownout "$(spread $tool 9)" \
-			predict_err "$(spread $tool 10)" src_dom0_cpu_s "$(spread $tool 11)" dst_dom0_cpu_s "$(spread $tool 12)"
+			predict_err "$(spread $tool 10)" src_dom0_cpu_s "$(spread $tool 11)" dst_dom0_cpu_s "$(spread $tool 12)" \
+			src_dom0_load0 "$(spread $tool 13)" src_dom0_load "$(spread $tool 14)"
 	done
 	echo "(blackout ratio from the ping observer, the one measure both tools share)"
 	echo "$LINE: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)") brownout_ratio=$(ratio "$(col migr 9)" "$(col xl 9)") predict_err=$(col migr 10)"
@@ -106,6 +109,8 @@ rx_bytes() { lab_sh "$1" "cat /sys/class/net/eth0/statistics/rx_bytes"; }
 # dom0_cpu HOST: the CPU seconds HOST's dom0 has used (xl list); cpu_delta A B: B - A or nan
 dom0_cpu() { lab_sh "$1" "xl list 0 | awk 'NR==2{print \$6}'" 2>/dev/null; }
 cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "") print "nan"; else printf "%.1f\n", b - a }'; }
+# load CPU0 CPU1 T0 T1: the share of its host's CPU a dom0 used from T0 to T1 (its host has one)
+load() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN{ if (a == "" || b == "" || t1 <= t0) print "nan"; else printf "%.2f\n", (b - a) / (t1 - t0) }'; }
 
 # ping_start FILE / ping_stop: an outside observer on the lab bridge
 ping_start() {
@@ -144,13 +149,15 @@ brownout() {
 }
 
 # hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes
-# net_back first_frame brownout predict_err src_dom0_cpu dst_dom0_cpu" to $OUT/hops
+# net_back first_frame brownout predict_err src_dom0_cpu dst_dom0_cpu src_dom0_load0
+# src_dom0_load" to $OUT/hops
 hop() {
 	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" ff="nan" rc
-	local bo pe="nan" pb c0s c1s c0d c1d
+	local bo pe="nan" pb c0s c1s c0d c1d cps tp
 	rx0=$(rx_bytes "$dst")
 	rate_start "$src" "$OUT/rate.$tool.$n"
 	ping_start "$OUT/ping.$tool.$n"
+	cps=$(dom0_cpu "$src"); tp=$(date +%s.%N)
 	sleep 12    # the rate before: three readings or more
 	c0s=$(dom0_cpu "$src"); c0d=$(dom0_cpu "$dst")
 	t0=$(date +%s.%N)
@@ -187,13 +194,14 @@ hop() {
 	# waits for them)
 	eng_verify "$dst" g1 >/dev/null || { echo "$LINE: memory check failed after $tool hop $n"; return 1; }
 	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
-	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
 		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" \
-		"$(cpu_delta "$c0s" "$c1s")" "$(cpu_delta "$c0d" "$c1d")" | tee -a "$OUT/hops"
+		"$(cpu_delta "$c0s" "$c1s")" "$(cpu_delta "$c0d" "$c1d")" \
+		"$(load "$cps" "$c0s" "$tp" "$t0")" "$(load "$c0s" "$c1s" "$t0" "$t1")" | tee -a "$OUT/hops"
 }
 
 echo "$LINE: $RUNS round trips per tool, workload memwork ${WORK//,/ } ($MEM MiB PVH guest), migr --downtime $DOWNTIME${MIGR_ARGS:+ $MIGR_ARGS}${LINK:+, link shaped to $LINK}"
-echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err src_dom0_cpu_s dst_dom0_cpu_s"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err src_dom0_cpu_s dst_dom0_cpu_s src_dom0_load0 src_dom0_load"
 fail=0
 for i in $(seq "$RUNS"); do
 	for tool in $TOOLS; do

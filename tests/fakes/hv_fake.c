@@ -517,6 +517,7 @@ static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 
 	if (!d)
 		return -ENOENT;
+	F(h)->peeks++;
 	/* Grows through a round as a steady guest's dirtying would: the round's whole set
 	 * is dirty peek_full_us (5 s by default) after the CLEAN; a capped guest dirties in
 	 * proportion to the CPU it keeps, as at the CLEAN. */

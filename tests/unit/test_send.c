@@ -55,6 +55,7 @@ struct run {
 	unsigned int in_round, in_cb, overlaps;   /* reports inside a round; reports now and
 	                                             seen to overlap another */
 	uint64_t in_round_bytes;                  /* wire bytes of the last one */
+	unsigned int peeks_round0;                /* the source's PEEKs when round 0 ended */
 	/* the commit fenced by etcd: the source's etcd, the target's (the same one, or
 	 * another to cut the target off), and a lever pulled once the source reaches a phase */
 	struct migr_etcd_fake *etcd_src, *etcd_dst;
@@ -71,6 +72,8 @@ static void on_progress(const struct migr_progress *p, void *arg)
 	usleep(200);
 	__atomic_sub_fetch(&r->in_cb, 1, __ATOMIC_SEQ_CST);
 	r->progress_calls++;
+	if (p->round_end && p->round == 1)
+		r->peeks_round0 = r->src->peeks;
 	if (p->in_round) {
 		CHECK_EQ(p->phase, MIGR_PHASE_PRECOPY);
 		CHECK(!p->round_end && !p->decision);
@@ -726,14 +729,19 @@ static void test_progress_in_round(void)
 	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
 	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
 	r.src->round0_ms = 2500;
+	r.sp.peek_interval_ms = 50;   /* the default */
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
 	CHECK(r.in_round >= 2 && r.in_round <= 3);
 	CHECK(r.in_round_bytes > 0 && r.in_round_bytes < 2048u * 4096u);
 	CHECK_EQ(r.overlaps, 0);
+	/* PEEKs: every 50 ms for the round's first 0.8 s, then every 1/16 of its age (some
+	 * 35 in 2.5 s, where a steady 50 ms takes 50) */
+	CHECK(r.peeks_round0 >= 10 && r.peeks_round0 <= 45);
 	check_on_target(&r);
-	printf("progress inside a round of 2.5 s: %u reports, the last at %llu wire bytes\n",
-	       r.in_round, (unsigned long long)r.in_round_bytes);
+	printf("progress inside a round of 2.5 s: %u reports, the last at %llu wire bytes; "
+	       "%u PEEKs in it\n", r.in_round, (unsigned long long)r.in_round_bytes,
+	       r.peeks_round0);
 	teardown(&r);
 
 	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);

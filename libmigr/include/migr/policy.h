@@ -54,6 +54,10 @@ struct migr_policy_params {
 	int abort_over_budget;         /* default 0: stop at the best reachable blackout */
 	uint32_t blackout_fixed_us;    /* suspend + context + resume, not pages; default 50000 */
 	uint32_t max_throttle_pct;     /* upper bound for throttle_pct; default 99, max 99 */
+	/* The part of blackout_fixed_us from the suspend request until the guest has stopped:
+	 * the guest still runs then, unthrottled (the cap comes off at the request), and what
+	 * it dirties goes in the final send. Default 0: not counted. */
+	uint32_t suspend_us;
 };
 
 /*
