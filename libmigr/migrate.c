@@ -885,6 +885,7 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 	res->compress = s.p.compress;
 	res->compress_windows = cs.cz_windows;
 	res->compress_on_windows = cs.cz_on_windows;
+	res->cpu_paced_us = cs.cpu_paced_ns / 1000;
 	res->total_us = migr__now_us() - s.t_start;
 	res->phase = s.phase;
 	if (!s.crashed)

@@ -156,6 +156,7 @@ void migr_conn_stats(const struct migr_conn *c, struct migr_conn_stats *s_r)
 	s_r->elapsed_ns = now - c->start_ns;
 	s_r->handshake_ns = c->handshake_ns;
 	s_r->throttled_ns = atomic_load(&c->throttled_ns);
+	s_r->cpu_paced_ns = atomic_load(&c->cpu_paced_ns);
 	s0 = atomic_load(&c->stream_start_ns);
 	s1 = atomic_load(&c->stream_end_ns);
 	if (s0)
@@ -594,6 +595,7 @@ static struct migr_conn *conn_new(int rfd, int wfd, const struct migr_transport_
 	c->is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
 	if (opts) {
 		atomic_store(&c->bandwidth, opts->bandwidth);
+		c->cpu_share_pct = opts->cpu_share_pct < 100 ? opts->cpu_share_pct : 0;
 		c->io_timeout_ms = opts->io_timeout_ms;
 		c->handshake_timeout_ms = opts->timeout_ms ? opts->timeout_ms : 30000;
 	} else {

@@ -33,6 +33,7 @@
  * end; a pre-copy policy can poll the former and abort early.
  */
 #include <errno.h>
+#include <time.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -343,6 +344,45 @@ static void gate_wait(struct migr_conn *c)
 	pthread_mutex_unlock(&gate_mu);
 }
 
+/*
+ * The sender's CPU share (transport opts cpu_share_pct): after each chunk, the pump waits
+ * until the process's CPU time since the window's start is within the share of the wall
+ * time, a window being a second (no credit saved up for later). Every thread of the
+ * process counts (the producer's save, the sampler, the pump): the pump's wait stops the
+ * producer too once the pipe is full, and the dom0 CPU is left to the guests.
+ */
+#define PACE_WINDOW_NS  1000000000ull
+#define PACE_MAX_WAIT_NS 200000000ull
+static void cpu_pace(struct migr_conn *c)
+{
+	struct timespec ts;
+	uint64_t cpu, wall, may;
+
+	if (!c->cpu_share_pct || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return;
+	cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	wall = migr__now_ns();
+	if (!c->pace_wall0_ns || wall - c->pace_wall0_ns >= PACE_WINDOW_NS ||
+	    cpu < c->pace_cpu0_ns) {
+		c->pace_wall0_ns = wall;
+		c->pace_cpu0_ns = cpu;
+		return;
+	}
+	/* the wall time the CPU used so far needs at this share */
+	may = (cpu - c->pace_cpu0_ns) * 100 / c->cpu_share_pct;
+	if (may > wall - c->pace_wall0_ns) {
+		uint64_t wait = may - (wall - c->pace_wall0_ns);
+
+		if (wait > PACE_MAX_WAIT_NS)
+			wait = PACE_MAX_WAIT_NS;
+		ts.tv_sec = (time_t)(wait / 1000000000ull);
+		ts.tv_nsec = (long)(wait % 1000000000ull);
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		atomic_fetch_add(&c->cpu_paced_ns, migr__now_ns() - wall);
+	}
+}
+
 static void *pump_out_main(void *arg)
 {
 	struct migr_conn *c = arg;
@@ -393,6 +433,8 @@ static void *pump_out_main(void *arg)
 		c->pump_bytes += (uint64_t)n;
 		atomic_fetch_add(&c->stream_out, (uint64_t)n);
 		atomic_fetch_add(&c->stream_zero_out, zero);
+		if (!c->gate_held)   /* never in its own guest's blackout */
+			cpu_pace(c);
 	}
 	if (!atomic_load(&c->pump_rc)) {
 		rc = pump_flush(c);

@@ -814,6 +814,66 @@ static void test_bandwidth(void)
 	migr_conn_close(b);
 }
 
+/* The sender's CPU share: a stream sent under 25% of one CPU waits (cpu_paced_ns) and the
+ * process uses well under the whole of a CPU while it runs; the bytes arrive intact. Both
+ * ends run in this process, so both count: the share is the process's. */
+static void process_cpu(double *cpu_s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	*cpu_s = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_cpu_share(void)
+{
+	struct migr_conn *a = NULL, *b = NULL;
+	struct migr_transport_opts o;
+	struct producer p = { .bytes = 48ull << 20, .seed = 7 };
+	struct consumer q = { 0 };
+	struct migr_conn_stats st;
+	double t0, c0, dt, dc;
+	int sv[2];
+
+	fprintf(stderr, "CPU share\n");
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	migr_transport_opts_init(&o);
+	o.cpu_share_pct = 25;
+	migr_conn_from_fds(sv[0], sv[0], &o, &a);
+	o.cpu_share_pct = 0;
+	migr_conn_from_fds(sv[1], sv[1], &o, &b);
+	if (!a || !b)
+		return;
+	t0 = now_s();
+	process_cpu(&c0);
+	stream_once(a, b, 0, &p, &q);
+	dt = now_s() - t0;
+	process_cpu(&dc);
+	dc -= c0;
+	migr_conn_stats(a, &st);
+	printf("CPU share 25%%: the process used %.2f s of CPU in %.2f s (%.2f of one CPU); "
+	       "the pump waited %.2f s\n", dc, dt, dc / dt, st.cpu_paced_ns / 1e9);
+	CHECK(st.cpu_paced_ns > 0);
+	CHECK(dc / dt < 0.6);
+	migr_conn_close(a);
+	migr_conn_close(b);
+
+	/* no share: never waits */
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	migr_transport_opts_init(&o);
+	migr_conn_from_fds(sv[0], sv[0], &o, &a);
+	migr_conn_from_fds(sv[1], sv[1], &o, &b);
+	if (!a || !b)
+		return;
+	p = (struct producer){ .bytes = 8ull << 20, .seed = 8 };
+	memset(&q, 0, sizeof(q));
+	stream_once(a, b, 0, &p, &q);
+	migr_conn_stats(a, &st);
+	CHECK_EQ(st.cpu_paced_ns, 0);
+	migr_conn_close(a);
+	migr_conn_close(b);
+}
+
 static void test_timeout(void)
 {
 	struct migr_transport_opts o;
@@ -983,6 +1043,7 @@ int main(int argc, char **argv)
 	test_compress();
 	test_raw();
 	test_bandwidth();
+	test_cpu_share();
 	test_timeout();
 	test_write_timeout(true);
 	test_write_timeout(false);

@@ -69,7 +69,8 @@ static void usage(FILE *f)
 "  -v                    more log detail (local runs)\n"
 "Connection to the targets (local runs; migrd uses its own): --psk FILE, --cert FILE\n"
 "  --key FILE --ca FILE, --peer-name NAME, --psk-identity NAME, --insecure,\n"
-"  --bandwidth RATE, --compress auto|on|off (as migr migrate)\n"
+"  --bandwidth RATE, --compress auto|on|off, --cpu-share PCT (as migr migrate; the\n"
+"                        share is of this process, all its streams together)\n"
 "\n"
 "Ctrl-C cancels: nothing queued starts, running migrations finish or back out.\n"
 "Exit status: 0 the host is empty (dry run: every guest has a target); 1 guests remain\n"
@@ -344,7 +345,7 @@ int cmd_evacuate(int argc, char **argv)
 		{ "quiet", 0, 0, 'q' }, { "local", 0, 0, 'L' }, { "event-log", 1, 0, 'E' },
 		{ "help", 0, 0, 'h' },
 		{ "psk", 1, 0, 1 }, { "cert", 1, 0, 1 }, { "key", 1, 0, 1 }, { "ca", 1, 0, 1 },
-		{ "peer-name", 1, 0, 1 }, { "insecure", 0, 0, 1 }, { "bandwidth", 1, 0, 1 },
+		{ "peer-name", 1, 0, 1 }, { "insecure", 0, 0, 1 }, { "bandwidth", 1, 0, 1 }, { "cpu-share", 1, 0, 1 },
 		{ "compress", 1, 0, 1 },
 		{ "psk-identity", 1, 0, 1 },
 		{ 0, 0, 0, 0 }

@@ -59,6 +59,9 @@ MIGCLI_ETCD_HELP
 "                        extended key usage in it must allow TLS server authentication\n"
 "  --insecure            plain TCP, no authentication, no encryption\n"
 "  --bandwidth RATE      cap on what is sent, bytes/s; suffixes K, M, G (x1024)\n"
+"  --cpu-share PCT       the most of one CPU migr uses while it sends (1..99; default\n"
+"                        no limit): a dom0 shares its CPUs with the guests, the one\n"
+"                        moving among them; the live rounds take longer\n"
 "  --compress auto|on|off  compress the stream (zstd, toward a target that speaks\n"
 "                        protocol version 4): auto (default) when measurements of the\n"
 "                        link and the compressor say it makes the stream faster\n"
@@ -107,7 +110,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "psk", 1, 0, O_CONN }, { "cert", 1, 0, O_CONN }, { "key", 1, 0, O_CONN },
 		{ "ca", 1, 0, O_CONN }, { "peer-name", 1, 0, O_CONN }, { "insecure", 0, 0, O_CONN },
 		{ "bandwidth", 1, 0, O_CONN }, { "psk-identity", 1, 0, O_CONN },
-		{ "compress", 1, 0, O_CONN },
+		{ "compress", 1, 0, O_CONN }, { "cpu-share", 1, 0, O_CONN },
 		{ "blackout-deadline", 1, 0, O_DEADLINE }, { "record-dir", 1, 0, O_RECDIR },
 		{ "report-dir", 1, 0, O_REPDIR },
 		{ "no-forward", 0, 0, O_NOFWD }, { "forward-quiet", 1, 0, O_FWDQUIET },

@@ -41,6 +41,7 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	memset(m, 0, sizeof(*m));
 	m->lg = lg;
 	migrd_conf_transport(conf, &m->topts);
+	m->topts.cpu_share_pct = (unsigned int)conf->cpu_share;   /* sending only */
 	migr_evacd_config_init(&c);
 	c.notice_s = (unsigned int)conf->notice;
 	c.defer_max_s = (unsigned int)conf->defer_max;

@@ -194,6 +194,7 @@ struct migr_result {
 	unsigned int compress_windows;     /* 250 ms windows of the stream measured, and of */
 	unsigned int compress_on_windows;  /* them those that compressed */
 	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
+	uint64_t cpu_paced_us;             /* the sender waited so long for its CPU share */
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */
 	/* The blackout: from the suspend request on the source to the guest unpaused on the

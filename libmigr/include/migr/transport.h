@@ -100,6 +100,11 @@ struct migr_transport_opts {
 	const char *peer_name;
 	bool insecure;             /* plain TCP, no authentication, no encryption */
 	uint64_t bandwidth;        /* cap on bytes/s this end sends; 0 = none */
+	/* The most of one CPU this process may use while it sends a stream (1-99, 0 = no
+	 * limit): the sending pump waits when the process has used more, measured over each
+	 * second, and the producer with it once the pipe is full. A dom0 shares its CPUs
+	 * with the guests: what the sender does not use, they get. */
+	unsigned int cpu_share_pct;
 	unsigned int timeout_ms;   /* connect + handshake; 0 = 30 s */
 	unsigned int io_timeout_ms;/* a read or write making no progress this long fails
 	                              with -ETIMEDOUT; 0 = wait for ever */
@@ -327,6 +332,7 @@ struct migr_conn_stats {
 	uint64_t elapsed_ns;     /* since the connection was set up */
 	uint64_t handshake_ns;   /* time the TLS handshake took (0 without TLS) */
 	uint64_t throttled_ns;   /* time spent waiting on the bandwidth cap */
+	uint64_t cpu_paced_ns;   /* time the sending pump waited to keep to its CPU share */
 	uint64_t stream_ns;      /* from the first stream byte to the end marker (so far) */
 	uint64_t stream_end_ns;  /* when the end marker came (CLOCK_MONOTONIC); 0 before */
 };
