@@ -345,7 +345,7 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 {
 	uint64_t n = (uint64_t)s->dirty_count;
 	double pt = page_us(st), max_us = (double)st->p.max_total_ms * 1000.0;
-	double fixed = st->p.blackout_fixed_us;
+	double fixed = st->p.blackout_fixed_us, tg_n = 0;
 
 	if (!st->started || s->iteration == 0) {
 		if (n > st->guest_pages)
@@ -357,7 +357,8 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 
 		if (st->guest_pages && n > st->guest_pages)
 			n = st->guest_pages;
-		add_round_point(st, guest_time((double)dt, st->round_throttle), (double)n);
+		tg_n = guest_time((double)dt, st->round_throttle);
+		add_round_point(st, tg_n, (double)n);
 		/* What a round costs beyond its pages: from call B to this call A. */
 		if (st->last_b_us && st->now_us >= st->last_b_us) {
 			double ov = (double)(st->now_us - st->last_b_us);
@@ -385,7 +386,9 @@ static int decide_send(struct migr_policy_state *st, const struct migr_policy_st
 		v->predicted_next_round_us = clamp_u64(send);
 		if (w >= 0)
 			v->predicted_next_blackout_us = clamp_u64(fixed + w * pt);
-		v->predicted_blackout_us = clamp_u64(fixed + (double)n * pt);
+		/* stopped now: these pages, and what the guest dirties through its suspend (a
+		 * guest throttled to a standstill stops here with nothing dirty) */
+		v->predicted_blackout_us = clamp_u64(fixed + with_suspend(st, (double)n, tg_n) * pt);
 	}
 	if (n == 0)
 		return verdict(v, MIGR_POLICY_STOP, MIGR_POLICY_R_NOTHING_DIRTY);

@@ -183,6 +183,39 @@ static void test_fixed_cost_dominates(void)
 	CHECK(v.predicted_blackout_us > 1450000 && v.predicted_blackout_us < 1460000);
 }
 
+/* suspend_us: a stop predicts what the guest dirties through its suspend too. A guest
+ * throttled to a standstill stops at a call A with nothing dirty; the final send then
+ * carries what it wrote, unthrottled, while it suspended (W(0.5 s) = 500 pages here). */
+static void test_suspend_dirtying(void)
+{
+	struct migr_policy_state st, st0;
+	struct migr_policy_params p;
+	struct migr_policy_verdict v, v0;
+	uint64_t t, t0;
+	int act, act0;
+
+	migr_policy_params_init(&p);
+	p.blackout_fixed_us = 600000;
+	migr_policy_init(&st0, &p);
+	p.suspend_us = 500000;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	call_a(&st0, 0, GUEST, 0, &v0);
+	call_b(&st, 0, 2000, 0, 1000, 100000, &v, &t);
+	call_b(&st0, 0, 2000, 0, 1000, 100000, &v0, &t0);
+	/* the round's set, then the same grown by half a second of the guest's pace */
+	CHECK(v.predicted_blackout_us > v0.predicted_blackout_us + 400 * PAGE_US &&
+	      v.predicted_blackout_us < v0.predicted_blackout_us + 600 * PAGE_US);
+	act = call_a(&st, 1, 0, t + 1000, &v);
+	act0 = call_a(&st0, 1, 0, t0 + 1000, &v0);
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NOTHING_DIRTY);
+	CHECK_EQ(act0, MIGR_POLICY_STOP);
+	CHECK_EQ(v0.predicted_blackout_us, 600000);
+	CHECK(v.predicted_blackout_us > 600000 + 400 * PAGE_US &&
+	      v.predicted_blackout_us < 600000 + 600 * PAGE_US);
+}
+
 /* A hot set the guest keeps rewriting: rounds stop paying once only it is left. */
 static void test_hot_set_floor(void)
 {
@@ -783,6 +816,7 @@ int main(void)
 	test_defaults_and_names();
 	test_converges_then_stops();
 	test_fixed_cost_dominates();
+	test_suspend_dirtying();
 	test_continues_within_budget_when_it_pays();
 	test_hot_set_floor();
 	test_tiny_rounds_stop();
