@@ -457,22 +457,28 @@ mw_node() {
 	lab_sh "$1" "D=\$(xl domid $2) && xenstore-read /local/domain/\$D/data/memwork/$3"
 }
 
-# mw_ready HOST NAME [TIMEOUT]: waits until memwork on NAME has reported a status.
+# mw_ready HOST NAME [TIMEOUT]: waits until memwork on NAME has reported a status (TIMEOUT
+#   seconds by dom0's clock, default 120; an emulated dom0 under load runs the loop slowly,
+#   so the wait is timed, not counted). Prints the status.
 mw_ready() {
-	lab_sh "$1" "D=\$(xl domid $2) || exit 1
-t=0; until xenstore-read /local/domain/\$D/data/memwork/status >/dev/null 2>&1; do
-  t=\$((t + 1)); [ \$t -ge $(( ${3:-120} * 5 )) ] && { echo 'memwork on $2: no status'; exit 1; }; usleep 200000; done
-xenstore-read /local/domain/\$D/data/memwork/status"
+	local to=${3:-120}
+	lab_sh "$1" "D=\$(xl domid $2) || exit 1; end=\$((\$(date +%s) + $to))
+until xenstore-read /local/domain/\$D/data/memwork/status >/dev/null 2>&1; do
+  [ \$(date +%s) -ge \$end ] && { echo 'memwork on $2: no status after $to s'; exit 1; }; usleep 200000; done
+xenstore-read /local/domain/\$D/data/memwork/status" $((to + 30))
 }
 
 # mw_cmd HOST NAME COMMAND [TIMEOUT]: sends one memwork command, prints the result text.
+#   No answer within TIMEOUT seconds (default 120): says so with memwork's status node.
 mw_cmd() {
 	local id=$(( $(date +%s%N) / 1000 % 1000000000 ))   # unique: callers run it in subshells
+	local to=${4:-120}
 	lab_sh "$1" "D=\$(xl domid $2) || exit 1; P=/local/domain/\$D/data/memwork
-xenstore-write \$P/cmd '$id $3' || exit 1
-t=0; until [ \"\$(xenstore-read \$P/cmd-done 2>/dev/null)\" = $id ]; do
-  t=\$((t + 1)); [ \$t -ge $(( ${4:-120} * 10 )) ] && { echo 'memwork on $2: no answer to $3'; exit 1; }; usleep 100000; done
-r=\$(xenstore-read \$P/result); echo \"\${r#$id }\""
+xenstore-write \$P/cmd '$id $3' || exit 1; end=\$((\$(date +%s) + $to))
+until [ \"\$(xenstore-read \$P/cmd-done 2>/dev/null)\" = $id ]; do
+  [ \$(date +%s) -ge \$end ] && { echo \"memwork on $2: no answer to $3 after $to s (status: \$(xenstore-read \$P/status 2>&1))\"; exit 1; }
+  usleep 100000; done
+r=\$(xenstore-read \$P/result); echo \"\${r#$id }\"" $((to + 30))
 }
 
 # mw_verify HOST NAME: asks for a full verification; 0 if it passed. Prints the result.
