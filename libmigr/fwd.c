@@ -88,6 +88,7 @@ struct migr_fwd {
 	uint32_t rounds_done;
 	int hold;                        /* MIGR_FWD_HOLD_* */
 	bool diverted;                   /* source: the filters take the guest's frames */
+	bool live;                       /* target: announcing; the quiet and the maximum count */
 	uint32_t hold_bytes;
 	uint64_t held_packets, held_bytes, hold_dropped;
 	enum migr_fwd_end end;
@@ -1453,10 +1454,13 @@ int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r
 		}
 	}
 	f->t0_ms = f->last_change_ms = now_ms();
-	f->next_announce_ms = f->t0_ms + migr__fwd_announce_gap(f->ann_initial_ms,
-								f->ann_step_ms, 0);
-	flog(f->lg, XTL_INFO, 0, "%s: delivering %u NIC(s) from %s", f->id, f->n_nics,
-	     f->ifname);
+	if (p->flags & MIGR_FWD_LIVE_LATER) {
+		f->next_announce_ms = UINT64_MAX;   /* migr_fwd_target_live() sets it */
+		flog(f->lg, XTL_DETAIL, 0, "%s: ready to deliver %u NIC(s) from %s", f->id,
+		     f->n_nics, f->ifname);
+	} else {
+		migr_fwd_target_live(f);
+	}
 	*f_r = f;
 	return 0;
 
@@ -1464,6 +1468,21 @@ out_fail:
 	free(ll.v);
 	start_failed(f);
 	return rc;
+}
+
+int migr_fwd_target_live(struct migr_fwd *f)
+{
+	if (!f || !f->target)
+		return -EINVAL;
+	if (f->live)
+		return 0;
+	f->live = true;
+	f->t0_ms = f->last_change_ms = now_ms();
+	f->next_announce_ms = f->t0_ms + migr__fwd_announce_gap(f->ann_initial_ms,
+								f->ann_step_ms, 0);
+	flog(f->lg, XTL_INFO, 0, "%s: delivering %u NIC(s) from %s", f->id, f->n_nics,
+	     f->ifname);
+	return 0;
 }
 
 
@@ -1589,8 +1608,9 @@ int migr_fwd_poll(struct migr_fwd *f, struct migr_fwd_status *st_r)
 	}
 	/* a hold not yet released keeps forwarding from ending on a quiet period */
 	announcing = f->rounds_done < f->ann_rounds || f->hold == MIGR_FWD_HOLD_HOLDING;
-	st.elapsed_ms = clamp_u32(now - f->t0_ms);
-	st.idle_ms = clamp_u32(now - f->last_change_ms);
+	/* a target not live yet (the guest still paused) neither ends on quiet nor on max */
+	st.elapsed_ms = f->target && !f->live ? 0 : clamp_u32(now - f->t0_ms);
+	st.idle_ms = f->target && !f->live ? 0 : clamp_u32(now - f->last_change_ms);
 	if (f->end == MIGR_FWD_RUNNING)
 		f->end = migr__fwd_decide(st.elapsed_ms, st.idle_ms, f->quiet_ms, f->max_ms, stop,
 					  gone, announcing);

@@ -17,7 +17,12 @@
  *     migr__fwdm_release()         the target reported the guest's vifs connected
  *                                  (SETTLED): the hold lets out what it kept
  *   target (recv.c)
- *     migr__fwdm_target_start()    once the guest's vifs exist, before the unpause
+ *     migr__fwdm_target_start()    once the guest's vifs exist: while the stream still
+ *                                  comes when they are added early (later: the
+ *                                  announcements and the end wait for _live()), else
+ *                                  before the unpause
+ *     migr__fwdm_target_live()     at the unpause: the announcements, the quiet period
+ *                                  and the maximum start
  *   both
  *     migr__fwdm_adopt()           the migration ended with the guest on the target:
  *                                  forwarding goes on in the reaper until its end
@@ -56,6 +61,7 @@
 static const struct migr__fwdm_ops real_ops = {
 	.source_start = migr_fwd_source_start,
 	.target_start = migr_fwd_target_start,
+	.target_live = migr_fwd_target_live,
 	.divert = migr_fwd_source_divert,
 	.release = migr_fwd_release,
 	.poll = migr_fwd_poll,
@@ -400,7 +406,8 @@ void migr__fwdm_release(struct migr__fwdm *m)
 
 int migr__fwdm_target_start(struct migr__fwdm **m_r, const char *id, struct migr_hv *hv,
 			    uint32_t domid, struct migr_conn *c,
-			    const struct migr_recv_params *p, struct migr_fwd_summary *sum)
+			    const struct migr_recv_params *p, bool later,
+			    struct migr_fwd_summary *sum)
 {
 	struct migr__fwdm *m;
 	int rc;
@@ -418,6 +425,8 @@ int migr__fwdm_target_start(struct migr__fwdm **m_r, const char *id, struct migr
 		     p->forward_max_ms, p->lg, sum);
 	if (!m)
 		return 0;
+	if (later)
+		m->fp.flags |= MIGR_FWD_LIVE_LATER;
 	rc = migr__fwdm_ops->target_start(&m->fp, &m->f);
 	if (rc) {
 		m->f = NULL;
@@ -426,10 +435,22 @@ int migr__fwdm_target_start(struct migr__fwdm **m_r, const char *id, struct migr
 		return 0;
 	}
 	sum->state = MIGR_FWDS_RUNNING;
-	migr__log(m->lg, XTL_INFO, "%s: delivering what %s forwards to %u vif(s), announcing "
-		  "the guest", m->id, m->peer, m->n);
+	if (later)
+		migr__log(m->lg, XTL_DETAIL, "%s: ready to deliver what %s forwards to %u "
+			  "vif(s), before the blackout", m->id, m->peer, m->n);
+	else
+		migr__fwdm_target_live(m);
 	*m_r = m;
 	return 0;
+}
+
+void migr__fwdm_target_live(struct migr__fwdm *m)
+{
+	if (!m || !m->f)
+		return;
+	migr__fwdm_ops->target_live(m->f);   /* fails only for a handle not a target's */
+	migr__log(m->lg, XTL_INFO, "%s: delivering what %s forwards to %u vif(s), announcing "
+		  "the guest", m->id, m->peer, m->n);
 }
 
 bool migr__fwdm_running(const struct migr__fwdm *m)

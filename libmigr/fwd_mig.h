@@ -14,6 +14,7 @@ struct migr__fwdm_ops {
 	int (*source_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
 	int (*divert)(struct migr_fwd *f);
 	int (*target_start)(const struct migr_fwd_params *p, struct migr_fwd **f_r);
+	int (*target_live)(struct migr_fwd *f);
 	int (*release)(struct migr_fwd *f);
 	int (*poll)(struct migr_fwd *f, struct migr_fwd_status *st_r);
 	int (*finish)(struct migr_fwd *f, struct migr_fwd_status *final_r);
@@ -36,7 +37,9 @@ void migr__fwdm_release(struct migr__fwdm *m);
 /* Target: *m_r NULL when nothing runs (*sum says why). Never fails a migration: 0. */
 int migr__fwdm_target_start(struct migr__fwdm **m_r, const char *id, struct migr_hv *hv,
 			    uint32_t domid, struct migr_conn *c,
-			    const struct migr_recv_params *p, struct migr_fwd_summary *sum);
+			    const struct migr_recv_params *p, bool later,
+			    struct migr_fwd_summary *sum);
+void migr__fwdm_target_live(struct migr__fwdm *m);
 bool migr__fwdm_running(const struct migr__fwdm *m);
 
 /* The end: handed to the reaper (the guest is on the target), or torn down now. Both

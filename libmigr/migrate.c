@@ -737,25 +737,26 @@ static int settled(struct migr__send *s)
 static const struct {
 	enum migr_fault point;
 	int (*run)(struct migr__send *s);
+	const char *name;   /* in the debug log's step timings */
 } steps[] = {
-	{ MIGR_FI_PREFLIGHT,      check_guest },
-	{ MIGR_FI_FENCE_READ,     fence_read },
-	{ MIGR_FI_HELLO,          hello },
-	{ MIGR_FI_PREFLIGHT_ASK,  preflight },
-	{ MIGR_FI_NONE,           config },           /* config point inside */
-	{ MIGR_FI_RECORD_START,   record_start },
-	{ MIGR_FI_NONE,           send_stream },      /* its points are in send.c */
-	{ MIGR_FI_STREAM_END,     NULL },
-	{ MIGR_FI_RENAME_AWAY,    rename_away },
-	{ MIGR_FI_WAIT_READY,     wait_ready },
-	{ MIGR_FI_AFTER_READY,    NULL },
-	{ MIGR_FI_RECORD_GO,      record_go },
-	{ MIGR_FI_FENCE_SWAP,     fence_swap },
-	{ MIGR_FI_GO,             send_go },
-	{ MIGR_FI_WAIT_DONE,      wait_done },
-	{ MIGR_FI_SETTLED,        settled },          /* first: the gate (above) is let go */
-	{ MIGR_FI_DESTROY_SOURCE, destroy_source },
-	{ MIGR_FI_RECORD_END,     record_end },
+	{ MIGR_FI_PREFLIGHT,       check_guest,     "check_guest" },
+	{ MIGR_FI_FENCE_READ,      fence_read,      "fence_read" },
+	{ MIGR_FI_HELLO,           hello,           "hello" },
+	{ MIGR_FI_PREFLIGHT_ASK,   preflight,       "preflight" },
+	{ MIGR_FI_NONE,            config,          "config" }, /* config point inside */
+	{ MIGR_FI_RECORD_START,    record_start,    "record_start" },
+	{ MIGR_FI_NONE,            send_stream,     "send_stream" }, /* its points are in send.c */
+	{ MIGR_FI_STREAM_END,      NULL,            NULL },
+	{ MIGR_FI_RENAME_AWAY,     rename_away,     "rename_away" },
+	{ MIGR_FI_WAIT_READY,      wait_ready,      "wait_ready" },
+	{ MIGR_FI_AFTER_READY,     NULL,            NULL },
+	{ MIGR_FI_RECORD_GO,       record_go,       "record_go" },
+	{ MIGR_FI_FENCE_SWAP,      fence_swap,      "fence_swap" },
+	{ MIGR_FI_GO,              send_go,         "send_go" },
+	{ MIGR_FI_WAIT_DONE,       wait_done,       "wait_done" },
+	{ MIGR_FI_SETTLED,         settled,         "settled" }, /* first: the gate (above) is let go */
+	{ MIGR_FI_DESTROY_SOURCE,  destroy_source,  "destroy_source" },
+	{ MIGR_FI_RECORD_END,      record_end,      "record_end" },
 };
 
 /* ---- the end of a migration that did not reach DONE ------------------------------------ */
@@ -855,8 +856,14 @@ int migr__drive(struct migr_hv *hv, uint32_t domid, struct migr_conn *c,
 
 	for (unsigned int i = 0; i < sizeof(steps) / sizeof(steps[0]) && !rc; i++) {
 		rc = migr__fault(s.p.faults, steps[i].point, c, s.p.lg);
-		if (!rc && steps[i].run)
+		if (!rc && steps[i].run) {
+			uint64_t t0 = migr__now_us();
+
 			rc = steps[i].run(&s);
+			migr__log(s.p.lg, XTL_DETAIL, "domain %u: step %s: %.1f ms%s", domid,
+				  steps[i].name, (double)(migr__now_us() - t0) / 1000.0,
+				  rc ? " (failed)" : "");
+		}
 		if (rc && rc != -MIGR_E_CRASHED && s.done)
 			rc = 0;   /* the guest runs on the target: the rest is bookkeeping */
 	}

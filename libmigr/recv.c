@@ -698,38 +698,79 @@ static void early_ready(struct recv_ctx *x)
 	x->go_rc = ready_and_wait_go(x, domid, true);
 }
 
+/* The restore's device thread (xen_hv.c): the early devices exist, vifs included. */
+static void devices_added(void *arg, uint32_t domid)
+{
+	uint64_t v = (uint64_t)domid + 1;
+
+	if (write(*(int *)arg, &v, sizeof(v)) != sizeof(v))
+		return;   /* forwarding is then set up before the unpause, as without */
+}
+
+/* The guest's vifs exist while the stream still comes: the delivery end of forwarding is
+ * set up now, out of the blackout; the unpause only makes it live (forward()). */
+static void forward_early(struct recv_ctx *x)
+{
+	uint64_t v;
+
+	if (read(x->job.devices_fd, &v, sizeof(v)) != sizeof(v) || x->fwd_early)
+		return;
+	x->fwd_early = true;
+	migr__fwdm_target_start(&x->fwd, x->res->id, x->hv, (uint32_t)(v - 1), x->c, x->p, true,
+				&x->res->fwd);
+}
+
 /*
  * Runs the restore. When the whole stream has arrived before libxl returns (it then
  * builds the domain and its devices: the restore tail), READY goes at once and GO is
  * read during the tail, so that the final handshake costs the blackout no round trip
- * (docs/protocol.md, section 4). Returns the restore's result.
+ * (docs/protocol.md, section 4). Meanwhile, once the devices added early exist, the
+ * delivery end of forwarding is set up (forward_early()). Returns the restore's result.
  */
 static int restore_run(struct recv_ctx *x)
 {
 	struct recv_job *j = &x->job;
-	struct pollfd pf[2];
+	struct pollfd pf[3];
+	unsigned int n = 2;
 	pthread_t th;
 
 	j->done_fd = x->d->framed ? eventfd(0, EFD_CLOEXEC) : -1;
+	j->devices_fd = -1;
+	if (j->done_fd >= 0 && x->d == &migr_dialect && !x->p->no_forward)
+		j->devices_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->devices_fd >= 0) {
+		j->o.devices_added = devices_added;
+		j->o.devices_arg = &j->devices_fd;
+		n = 3;
+	}
 	if (j->done_fd < 0 || pthread_create(&th, NULL, restore_main, j)) {
+		j->o.devices_added = NULL;
 		if (j->done_fd >= 0)
 			close(j->done_fd);
+		if (j->devices_fd >= 0)
+			close(j->devices_fd);
 		j->rc = j->hv->ops->restore(j->hv, &j->o, &j->info);
 		j->t_end = migr__now_us();
 		return j->rc;
 	}
 	pf[0].fd = migr_conn_stream_in_done_fd(x->c);
 	pf[1].fd = j->done_fd;
-	pf[0].events = pf[1].events = POLLIN;
+	pf[2].fd = j->devices_fd;
+	pf[0].events = pf[1].events = pf[2].events = POLLIN;
 	for (;;) {
-		pf[0].revents = pf[1].revents = 0;
-		if (poll(pf, 2, -1) < 0) {
+		pf[0].revents = pf[1].revents = pf[2].revents = 0;
+		if (poll(pf, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pf[1].revents)
 			break;
+		if (n == 3 && pf[2].revents) {
+			forward_early(x);
+			n = 2;
+			continue;
+		}
 		if (pf[0].revents) {
 			if (migr_conn_stream_in_complete(x->c))
 				early_ready(x);
@@ -738,6 +779,9 @@ static int restore_run(struct recv_ctx *x)
 	}
 	pthread_join(th, NULL);
 	close(j->done_fd);
+	if (j->devices_fd >= 0)
+		close(j->devices_fd);
+	j->o.devices_added = NULL;
 	return j->rc;
 }
 
@@ -952,14 +996,20 @@ static int rename_in(struct recv_ctx *x)
 	return rc;
 }
 
-/* Before the unpause: what the source forwards (and holds) reaches the guest's vifs. */
+/* Before the unpause: what the source forwards (and holds) reaches the guest's vifs. Set
+ * up while the stream came (forward_early()), it only goes live here: its announcements,
+ * quiet period and maximum start; a set-up that failed then is not tried again. */
 static int forward(struct recv_ctx *x)
 {
 	if (x->d != &migr_dialect) {
 		snprintf(x->res->fwd.why, sizeof(x->res->fwd.why), "the source is stock xl");
 		return 0;
 	}
-	return migr__fwdm_target_start(&x->fwd, x->res->id, x->hv, x->domid, x->c, x->p,
+	if (x->fwd_early) {
+		migr__fwdm_target_live(x->fwd);
+		return 0;
+	}
+	return migr__fwdm_target_start(&x->fwd, x->res->id, x->hv, x->domid, x->c, x->p, false,
 				       &x->res->fwd);
 }
 
@@ -1028,20 +1078,21 @@ static int settle(struct recv_ctx *x)
 static const struct {
 	enum migr_fault point;
 	int (*run)(struct recv_ctx *x);
+	const char *name;   /* in the debug log's step timings */
 } steps[] = {
-	{ MIGR_FI_ACCEPT,         greet },
-	{ MIGR_FI_NONE,           admit },            /* preflight-answer, config-check inside */
-	{ MIGR_FI_NONE,           config },           /* config-check inside */
-	{ MIGR_FI_RESTORE,        restore },
-	{ MIGR_FI_RESTORE_TAIL,   NULL },
-	{ MIGR_FI_NONE,           ready },            /* record-paused, ready, wait-go inside */
-	{ MIGR_FI_FENCE_CHECK,    fence_check },
-	{ MIGR_FI_RECORD_RUNNING, record_running },
-	{ MIGR_FI_RENAME,         rename_in },
-	{ MIGR_FI_FORWARD,        forward },
-	{ MIGR_FI_UNPAUSE,        unpause },
-	{ MIGR_FI_DONE,           done },
-	{ MIGR_FI_SETTLE,         settle },
+	{ MIGR_FI_ACCEPT,          greet,           "greet" },
+	{ MIGR_FI_NONE,            admit,           "admit" }, /* preflight-answer, config-check inside */
+	{ MIGR_FI_NONE,            config,          "config" }, /* config-check inside */
+	{ MIGR_FI_RESTORE,         restore,         "restore" },
+	{ MIGR_FI_RESTORE_TAIL,    NULL,            NULL },
+	{ MIGR_FI_NONE,            ready,           "ready" }, /* record-paused, ready, wait-go inside */
+	{ MIGR_FI_FENCE_CHECK,     fence_check,     "fence_check" },
+	{ MIGR_FI_RECORD_RUNNING,  record_running,  "record_running" },
+	{ MIGR_FI_RENAME,          rename_in,       "rename_in" },
+	{ MIGR_FI_FORWARD,         forward,         "forward" },
+	{ MIGR_FI_UNPAUSE,         unpause,         "unpause" },
+	{ MIGR_FI_DONE,            done,            "done" },
+	{ MIGR_FI_SETTLE,          settle,          "settle" },
 };
 
 /*
@@ -1141,8 +1192,13 @@ int migr__recv_drive(struct migr_hv *hv, struct migr_conn *c, const struct migr_
 	}
 	for (unsigned int i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++) {
 		rc = recv__fault(x, steps[i].point);
-		if (!rc && steps[i].run)
+		if (!rc && steps[i].run) {
+			uint64_t t0 = migr__now_us();
+
 			rc = steps[i].run(x);
+			migr__log(p->lg, XTL_DETAIL, "step %s: %.1f ms%s", steps[i].name,
+				  (double)(migr__now_us() - t0) / 1000.0, rc ? " (failed)" : "");
+		}
 		if (x->crashed)
 			rc = -MIGR_E_CRASHED;
 		if (rc && rc != -MIGR_E_CRASHED && x->phase == MIGR_PHASE_DONE)

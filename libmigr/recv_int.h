@@ -44,6 +44,7 @@ struct recv_job {
 	struct migr_restore_opts o;
 	struct migr_restore_info info;
 	int done_fd;          /* eventfd, written when the restore returned */
+	int devices_fd;       /* eventfd, written (domid + 1) once the early devices exist */
 	int rc;
 	uint64_t t_end;       /* migr__now_us() when it returned */
 };
@@ -65,6 +66,7 @@ struct recv_ctx {
 	uint32_t domid;                  /* our copy, once the restore made it */
 	uint64_t claim;                  /* memory claimed until the restore returned */
 	struct migr__fwdm *fwd;          /* delivery of what the source forwards (fwd_mig.c) */
+	bool fwd_early;                  /* set up while the stream came (or tried to) */
 	uint64_t t0, t_restored, t_go;
 	struct recv_job job;
 	bool have_copy;                  /* our copy exists */

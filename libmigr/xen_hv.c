@@ -1119,6 +1119,8 @@ static int xen_destroy(struct migr_hv *h, uint32_t domid);
 struct early_devs {
 	struct xen_hv *x;
 	const char *name;
+	void (*added_fn)(void *arg, uint32_t domid);   /* migr_restore_opts' devices_added */
+	void *added_arg;
 	const char *json;            /* the configuration without them, to store first */
 	libxl_device_disk *disks;    /* the configuration's disks and vifs (taken out of it), */
 	int n_disks;                 /* added in that order, as libxl adds them */
@@ -1186,6 +1188,8 @@ static void *early_main(void *arg)
 			e->added[k] = true;
 	}
 	e->t_done_us = migr__now_us();
+	if (!rc && !e->stop && e->added_fn)
+		e->added_fn(e->added_arg, domid);
 	return NULL;
 }
 
@@ -1215,12 +1219,14 @@ static void early_free(libxl_domain_config *cfg, struct early_devs *e)
 }
 
 /* Takes the disks and vifs out of cfg into e and starts the thread; returns how many. */
-static int early_start(struct xen_hv *x, libxl_domain_config *cfg, const char *name,
-		       struct early_devs *e)
+static int early_start(struct xen_hv *x, libxl_domain_config *cfg,
+		       const struct migr_restore_opts *o, const char *name, struct early_devs *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->x = x;
 	e->name = name;
+	e->added_fn = o->devices_added;
+	e->added_arg = o->devices_arg;
 	if ((!cfg->num_nics && !cfg->num_disks) || cfg->num_nics > MAX_FAST_VIFS ||
 	    cfg->num_disks > MAX_FAST_VIFS)
 		return 0;
@@ -1365,7 +1371,7 @@ static int xen_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2;   /* _init() says 1, the legacy format */
 
-	n_early = o->late_devices ? 0 : early_start(x, &cfg, name, &early);
+	n_early = o->late_devices ? 0 : early_start(x, &cfg, o, name, &early);
 	dev_watch_start(x, &dw, n_early > 0);
 	rc = libxl_domain_create_restore(x->ctx, &cfg, &domid, fd, -1, &params, NULL, NULL);
 	t_end = migr__now_us();

@@ -54,6 +54,8 @@ struct migr_hv_fake {
 	unsigned int restores;            /* restores started */
 	uint64_t devices_us;             /* device set-up a fake restore reports */
 	unsigned int restore_delay_ms;   /* a fake restore's tail, after the stream's end */
+	bool early_devices;              /* restore() says its devices were added early
+	                                    (devices_added) once the stream has begun */
 	unsigned int peeks;              /* peek_dirty() calls */
 	unsigned int announces;          /* announce() calls */
 	unsigned int settles;            /* settle() calls */

@@ -426,6 +426,8 @@ static int fake_restore(struct migr_hv *h, const struct migr_restore_opts *o,
 	if (memcmp(magic, fake_magic, sizeof(magic)))
 		goto fail;
 	f->stream_bytes_read = 16 + 8 + 8;
+	if (f->early_devices && o->devices_added)   /* as xen_hv.c's thread, while it comes */
+		o->devices_added(o->devices_arg, d->info.domid);
 	for (;;) {
 		rc = read_all(fd, &n, sizeof(n));
 		if (rc)

@@ -10,7 +10,8 @@
  * MODE is "with" or "without" forwarding. Names as in tests/net/lib.sh: the vif is "vif1"
  * in bridge "br0"; the fabric's port toward host B is "pb". Steps:
  *   T_B0  (blackout starts) source: migr_fwd_source_start(); vif1 leaves A
- *   +BLACKOUT_MS           vif1 joins B's br0; target: migr_fwd_target_start()
+ *   +BLACKOUT_MS           vif1 joins B's br0; target: migr_fwd_target_start() (live later),
+ *                          polled once not live yet, then migr_fwd_target_live()
  *   T_B1  (blackout ends)
  *   T_B0 + DELAY_MS        the fabric's entry for MAC moves to pb (T_FAB)
  *   then both ends are polled until they end, and finished.
@@ -307,8 +308,20 @@ int main(int argc, char **argv)
 	sleep_ms(blackout);
 	enter(fd_b);
 	link_set(ifindex_of("vif1"), -1, ifindex_of("br0"), 1);   /* and appears on B */
+	/* As in a migration whose vifs came early: set up first, live at the unpause. Not
+	 * live, it neither announces nor ends, however long it waits. */
+	pt.flags |= MIGR_FWD_LIVE_LATER;
 	if (with && (rc = migr_fwd_target_start(&pt, &dst)))
 		fail("target start", rc);
+	if (with) {
+		sleep_ms(pt.announce_initial_ms + 30);
+		if ((rc = migr_fwd_poll(dst, &st)))
+			fail("target poll before live", rc);
+		if (st.end || st.announce_rounds_done || st.elapsed_ms)
+			fail("target before live: announced or ended", -EPROTO);
+		if ((rc = migr_fwd_target_live(dst)))
+			fail("target live", rc);
+	}
 	t_b1 = rt_ns();                                    /* the guest runs on B */
 
 	enter(fd_fab);

@@ -1020,6 +1020,9 @@ static struct {
 	int src_flags;
 	int neigh_calls, neigh_rc;       /* neighbour-table lookups; what they return */
 	bool tgt_copy_at_finish;         /* the target's copy still existed at its finish */
+	int tgt_flags, tgt_lives;        /* the target's start flags; its live calls */
+	bool tgt_restored_at_start;      /* the restore had ended when the target started */
+	bool tgt_paused_at_live;         /* the target's copy was still paused when it went live */
 } fw;
 static int fw_src_obj, fw_tgt_obj;
 
@@ -1053,17 +1056,37 @@ static int fw_divert(struct migr_fwd *f)
 	return fw.fail_divert;
 }
 
-static int fw_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+/* The target's copy, under its name or its temporary one (before the rename). */
+static struct migr_fake_dom *fw_target_copy(void)
 {
 	uint32_t id;
-	struct migr_fake_dom *d = NULL;
+
+	if (fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1", &id) == 0 ||
+	    fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1--incoming", &id) == 0)
+		return migr_hv_fake_dom(fw.r->dst, id);
+	return NULL;
+}
+
+static int fw_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r)
+{
+	struct migr_fake_dom *d = fw_target_copy();
 
 	fw.tgt_starts++;
-	if (fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1", &id) == 0)
-		d = migr_hv_fake_dom(fw.r->dst, id);
 	fw.tgt_paused_at_start = d && d->info.paused;
+	fw.tgt_restored_at_start = d && d->config_json;
+	fw.tgt_flags = (int)p->flags;
 	snprintf(fw.tgt_dev, sizeof(fw.tgt_dev), "%s", p->nics[0].dev);
 	*f_r = (struct migr_fwd *)&fw_tgt_obj;
+	return 0;
+}
+
+static int fw_target_live(struct migr_fwd *f)
+{
+	struct migr_fake_dom *d = fw_target_copy();
+
+	CHECK(f == (struct migr_fwd *)&fw_tgt_obj);
+	fw.tgt_lives++;
+	fw.tgt_paused_at_live = d && d->info.paused;
 	return 0;
 }
 
@@ -1094,9 +1117,7 @@ static int fw_finish(struct migr_fwd *f, struct migr_fwd_status *st)
 		fw.resumes_at_finish = d ? d->resumes : 99;
 		fw.released_before_finish = fw.releases > 0;
 	} else {
-		uint32_t id;
-		fw.tgt_copy_at_finish =
-			fw.r->dst->hv.ops->domain_find(&fw.r->dst->hv, "guest1", &id) == 0;
+		fw.tgt_copy_at_finish = fw_target_copy() != NULL;
 	}
 	if (st)
 		fw_poll(f, st);
@@ -1120,7 +1141,7 @@ static int fw_neigh_find(const uint8_t mac[6], struct migr_fwd_addr *v, unsigned
 
 static const struct migr__fwdm_ops fw_ops = {
 	.source_start = fw_source_start, .divert = fw_divert, .target_start = fw_target_start,
-	.release = fw_release, .poll = fw_poll, .finish = fw_finish,
+	.target_live = fw_target_live, .release = fw_release, .poll = fw_poll, .finish = fw_finish,
 	.neigh_find = fw_neigh_find,
 };
 
@@ -1188,6 +1209,8 @@ static void test_forwarding(void)
 	CHECK(fw.src_flags & MIGR_FWD_HOLD);
 	CHECK_EQ(fw.tgt_starts, 1);
 	CHECK(fw.tgt_paused_at_start);
+	CHECK(!(fw.tgt_flags & MIGR_FWD_LIVE_LATER));   /* no devices early: live at once */
+	CHECK_EQ(fw.tgt_lives, 1);
 	CHECK(strncmp(fw.tgt_dev, "vif", 3) == 0);
 	CHECK_EQ(fw.releases, 1);
 	CHECK_EQ(r.res.fwd.state, MIGR_FWDS_RUNNING);
@@ -1202,6 +1225,42 @@ static void test_forwarding(void)
 	CHECK_EQ(migr_fwd_wait(r.res.id, true, 5000, &fin), -ENOENT);   /* taken once */
 	CHECK_EQ(fw.finishes, 2);
 	CHECK(fw.released_before_finish);
+	teardown(&r);
+
+	/* The guest's vifs added early (while the stream comes): the target's end is set up
+	 * then, out of the blackout, and only goes live at the unpause, the copy still
+	 * paused. */
+	fw_setup(&r);
+	r.dst->early_devices = true;
+	run_tcp(&r);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.t.rc, 0);
+	check_on_target(&r);
+	CHECK_EQ(fw.tgt_starts, 1);
+	CHECK(fw.tgt_flags & MIGR_FWD_LIVE_LATER);
+	CHECK(!fw.tgt_restored_at_start);
+	CHECK(fw.tgt_paused_at_start);
+	CHECK_EQ(fw.tgt_lives, 1);
+	CHECK(fw.tgt_paused_at_live);
+	CHECK_EQ(r.t.res.fwd.state, MIGR_FWDS_RUNNING);
+	CHECK_EQ(migr_fwd_wait_all(5000), 0);
+	CHECK_EQ(fw.finishes, 2);
+	teardown(&r);
+
+	/* Set up early, then the migration backs out (the source fails after READY): the
+	 * target's end is finished before its copy goes, never having gone live. */
+	fw_setup(&r);
+	r.dst->early_devices = true;
+	r.sp.faults = &fs_after_ready;
+	run_tcp(&r);
+	CHECK(r.rc != 0);
+	check_on_source(&r, 1);
+	CHECK_EQ(fw.tgt_starts, 1);
+	CHECK_EQ(fw.tgt_lives, 0);
+	CHECK(fw.tgt_copy_at_finish);
+	CHECK_EQ(r.t.res.fwd.state, MIGR_FWDS_ENDED);
+	CHECK_EQ(migr_fwd_wait_all(5000), 0);
+	CHECK_EQ(fw.finishes, 2);
 	teardown(&r);
 
 	/* --no-forward: nothing starts, on either side. */

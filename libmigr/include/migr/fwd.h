@@ -18,7 +18,8 @@
  *                            migr_fwd_source_divert() takes the guest's frames at the
  *                            switch-over)
  *   migr_fwd_target_start()  target dom0, before the guest is unpaused: accept, deliver,
- *                            announce
+ *                            announce (with MIGR_FWD_LIVE_LATER: set it up ahead, and
+ *                            migr_fwd_target_live() starts the announcements)
  *   migr_fwd_release()       source, with MIGR_FWD_HOLD: let out what the hold kept (the
  *                            guest's vifs are connected on the target)
  *   migr_fwd_poll()          counters, due announcements, and whether forwarding is over
@@ -99,6 +100,13 @@ struct migr_fwd_nic {
  * netlink messages. Without it, start does both.
  */
 #define MIGR_FWD_DIVERT_LATER 0x8u
+/*
+ * Target: migr_fwd_target_start() makes everything while the guest is still paused and
+ * the pre-copy still runs (its vifs exist early); the announcement rounds, the quiet
+ * period and the maximum wait for migr_fwd_target_live(), called as the guest is
+ * unpaused. Without it, start is live at once.
+ */
+#define MIGR_FWD_LIVE_LATER   0x10u
 
 /* Start parameters, shared by both ends. Start from migr_fwd_params_init(). */
 struct migr_fwd_params {
@@ -152,6 +160,13 @@ int migr_fwd_source_divert(struct migr_fwd *f);
  * sends the rounds when due, so keep polling.
  */
 int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r);
+
+/*
+ * Target side, a handle started with MIGR_FWD_LIVE_LATER: the guest runs from now. The
+ * first announcement round is due announce_initial_ms after this returns, and the quiet
+ * period and the maximum count from here. 0 if live already.
+ */
+int migr_fwd_target_live(struct migr_fwd *f);
 
 enum migr_fwd_end {
 	MIGR_FWD_RUNNING = 0,             /* not over yet */

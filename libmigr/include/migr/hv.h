@@ -105,6 +105,11 @@ struct migr_restore_opts {
 	bool late_devices;               /* disks and vifs added after the stream, as libxl
 	                                    does, not to the new domain while the stream
 	                                    comes */
+	/* Called once every device meant to come early was added to the new domain while
+	 * the stream still comes (its vifs exist), from a thread of restore()'s own; NULL:
+	 * not told. Not called when any of them is left for after the stream. */
+	void (*devices_added)(void *arg, uint32_t domid);
+	void *devices_arg;
 };
 
 /* What a successful restore() reports. */
