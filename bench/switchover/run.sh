@@ -10,9 +10,11 @@
 # from run to run, so neither mode always leaves the same host. Per hop (flow.py): lost
 # after the blackout window (the fabric had not rerouted and nothing forwarded it), lost
 # inside it, lost during pre-copy (the brownout, apart), and the client's longest gap less
-# migr's own blackout figure. Lost means never reached the guest, by the guest echo's own
-# count (lab test 28 says why: the emulated guest's echo lags seconds after a hop); what
-# was not echoed after the blackout window is printed beside (not_echoed).
+# migr's own blackout figure, beside the time from the unpause to the guest's vifs connected
+# again (migr's net_back_ms: the guest's own resume, which no frame gets past). Lost means
+# never reached the guest, by the guest echo's own count (lab test 28 says why: the
+# emulated guest's echo lags seconds after a hop); what was not echoed after the blackout
+# window is printed beside (not_echoed).
 #
 # Ends with
 #   bench-switchover: lost_with=N lost_without=M lost_in_blackout_with=K gap_over_blackout_ms=G
@@ -42,11 +44,12 @@ hop() {
 	local mode=$1 src=$2 dst=$3 label="$1-$4" args=
 	[ "$mode" = without ] && args=--no-forward
 	sw_hop "$src" "$dst" "$label" $args >"$LAB_RUN/$label.log" 2>&1
-	grep -E "^(udp|lost runs|FAIL)" "$LAB_RUN/$label.log" | sed "s/^/  $label $src->$dst: /"
+	grep -E "^(udp|lost runs|blackout:|FAIL)" "$LAB_RUN/$label.log" | sed "s/^/  $label $src->$dst: /"
 	grep -q '^udp-guest: reached=' "$LAB_RUN/$label.udp" 2>/dev/null || return 1
 	echo "$mode $(sw_field "$label" not_reached_outside) $(sw_field "$label" not_reached_in_blackout)" \
 		"$(sw_field "$label" not_reached_precopy) $(sw_field "$label" gap_over_blackout_ms)" \
-		"$(sw_field "$label" lost_outside)" >>"$HOPS"
+		"$(sw_field "$label" lost_outside)" \
+		"$(sed -n 's/^blackout: .* net_back_ms=\([0-9.]*\).*/\1/p' "$LAB_RUN/$label.log")" >>"$HOPS"
 	for h in a b; do sw_clean "$h" >/dev/null; done
 }
 
@@ -69,7 +72,8 @@ echo
 for m in with without; do
 	echo "$m forwarding ($(grep -c "^$m " "$HOPS") hops): lost after the blackout $(stat $m 2)," \
 		"inside it $(stat $m 3), during pre-copy $(stat $m 4), gap over the blackout $(stat $m 5) ms;" \
-		"not echoed after the blackout $(stat $m 6)"
+		"not echoed after the blackout $(stat $m 6); the guest's vifs connected $(stat $m 7) ms" \
+		"after the unpause"
 done
 echo "(delay x rate = $((FABRIC_DELAY_MS * RATE / 1000)) datagrams: what a fabric this late loses without forwarding)"
 echo "bench-switchover: lost_with=$(med with 2) lost_without=$(med without 2) lost_in_blackout_with=$(med with 3) gap_over_blackout_ms=$(med with 5)"
