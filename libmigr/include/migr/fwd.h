@@ -156,8 +156,9 @@ int migr_fwd_source_divert(struct migr_fwd *f);
 /*
  * Target side, once the guest's vifs exist and before it is unpaused: VXLAN device,
  * filters redirecting the guest's MACs (and ARP/ND for its addresses) to its vifs. The
- * first announcement round is due announce_initial_ms after this returns; migr_fwd_poll()
- * sends the rounds when due, so keep polling.
+ * first announcement round is due announce_initial_ms after this returns (with
+ * MIGR_FWD_LIVE_LATER: after migr_fwd_target_live()); migr_fwd_poll() sends the rounds
+ * when due, so keep polling.
  */
 int migr_fwd_target_start(const struct migr_fwd_params *p, struct migr_fwd **f_r);
 
