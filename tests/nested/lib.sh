@@ -20,6 +20,8 @@
 LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB_CACHE=$LAB_TOP/$BUILD/lab
 LAB_IMG=$LAB_CACHE/img
+# The lab guests' kernel, in every dom0 (tests/nested/lab/mkimage.sh).
+GUEST_KERNEL=/boot/guest-vmlinux.gz
 : "${LAB_RUN:=$LAB_CACHE/run/$$}"
 : "${LAB_NS:=migrlab-$$}"
 : "${LAB_MEM:=1536}"          # MiB of RAM per host
@@ -404,7 +406,7 @@ guest_create() {
 	lab_sh "$host" "cat >/root/$name.cfg <<'EOC'
 name = \"$name\"
 type = \"$type\"
-kernel = \"/src/$BUILD/lab/img/vmlinuz\"
+kernel = \"$GUEST_KERNEL\"
 ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
 extra = \"console=hvc0 noxsave loglevel=4 lab.ip=$ip/24 lab.memwork=$mw${GUEST_DISK:+ lab.disk=1}${GUEST_EXTRA:+ $GUEST_EXTRA}\"
 memory = $mem

@@ -267,7 +267,7 @@ for h in b c; do
 	lab_sh "$h" "cat >/root/filler-$h.cfg <<EOC
 name = \"filler-$h\"
 type = \"pvh\"
-kernel = \"/src/$BUILD/lab/img/vmlinuz\"
+kernel = \"$GUEST_KERNEL\"
 ramdisk = \"/src/$BUILD/lab/img/guest.cpio.gz\"
 memory = $fill
 vcpus = 1
