@@ -201,15 +201,13 @@ static double curve_eval(const double *ct, const double *cw, unsigned int n, dou
 	return cw[n - 1] + (cw[n - 1] - w0) / (ct[n - 1] - t0) * (tg - ct[n - 1]);
 }
 
-static double w_est(const struct migr_policy_state *st, double tg)
+/* W(tg) from the CLEAN-to-CLEAN points of the last rounds, or -1 if there are none. */
+static double w_rounds(const struct migr_policy_state *st, double tg)
 {
-	double w = curve_eval(st->curve_t, st->curve_w, st->n_curve, tg);
-	double rt[MIGR_POLICY_ROUND_POINTS], rw[MIGR_POLICY_ROUND_POINTS];
+	double rt[MIGR_POLICY_ROUND_POINTS], rw[MIGR_POLICY_ROUND_POINTS], w;
 	unsigned int i, j, n = 0;
 
-	if (w >= 0)
-		return guest_cap(st, w);
-	/* No samples: the CLEAN-to-CLEAN points, sorted by time (newest wins a tie). */
+	/* sorted by time (newest wins a tie) */
 	for (i = 0; i < st->n_rpts; i++) {
 		for (j = n; j > 0 && rt[j - 1] > st->rpt_t[i]; j--) {
 			rt[j] = rt[j - 1];
@@ -227,6 +225,16 @@ static double w_est(const struct migr_policy_state *st, double tg)
 	return w < 0 ? -1 : guest_cap(st, w);
 }
 
+static double w_est(const struct migr_policy_state *st, double tg)
+{
+	double w = curve_eval(st->curve_t, st->curve_w, st->n_curve, tg);
+
+	if (w >= 0)
+		return guest_cap(st, w);
+	/* No samples: the CLEAN-to-CLEAN points. */
+	return w_rounds(st, tg);
+}
+
 /*
  * The blackout set d (dirtied in tg us of guest time since the CLEAN) once the guest has
  * also run through its suspend (params.suspend_us, unthrottled: the cap comes off at the
@@ -235,11 +243,21 @@ static double w_est(const struct migr_policy_state *st, double tg)
  */
 static double with_suspend(const struct migr_policy_state *st, double d, double tg)
 {
-	double w;
+	double t = tg + (double)st->p.suspend_us, w, r;
 
 	if (!st->p.suspend_us)
 		return d;
-	w = w_est(st, tg + (double)st->p.suspend_us);
+	w = w_est(st, t);
+	/* A round's samples span its own guest time only: a throttled round's a few ms,
+	 * over which a guest may dirty nothing at all. Further out than twice that span,
+	 * the rounds' own points (which span whole rounds, the unthrottled ones too) are a
+	 * floor: a flat curve of a short round must not promise a suspend with nothing
+	 * dirty. */
+	if (st->n_curve && t > 2 * st->curve_t[st->n_curve - 1]) {
+		r = w_rounds(st, t);
+		if (r > w)
+			w = r;
+	}
 	return w > d ? w : d;
 }
 

@@ -6,6 +6,7 @@
  * takes 32.768 us and round 0 about 8.6 s; blackout fixed cost 50 ms, budget 300 ms.
  */
 #include <stdint.h>
+#include <string.h>
 #include "libmigr.h"
 #include <errno.h>
 #include "unit.h"
@@ -212,6 +213,62 @@ static void test_suspend_dirtying(void)
 	CHECK_EQ(v.reason, MIGR_POLICY_R_NOTHING_DIRTY);
 	CHECK_EQ(act0, MIGR_POLICY_STOP);
 	CHECK_EQ(v0.predicted_blackout_us, 600000);
+	CHECK(v.predicted_blackout_us > 600000 + 400 * PAGE_US &&
+	      v.predicted_blackout_us < 600000 + 600 * PAGE_US);
+}
+
+/* A throttled round short enough that the guest dirtied nothing during it: its flat
+ * curve spans a few ms of guest time and cannot speak for the half second of the suspend,
+ * which the earlier, unthrottled rounds' points show at 1000 pages/s. The stop must
+ * predict those pages, not the fixed cost alone. */
+static void test_suspend_after_flat_throttled_round(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_params p;
+	struct migr_policy_verdict v;
+	struct migr_policy_stats s;
+	uint64_t t, t1, n1, n2, dur2;
+	int act;
+
+	migr_policy_params_init(&p);
+	p.blackout_fixed_us = 600000;
+	p.suspend_us = 500000;
+	migr_policy_init(&st, &p);
+	call_a(&st, 0, GUEST, 0, &v);
+	call_b(&st, 0, 20000, 0, 1000, 100000, &v, &t);
+	n1 = (uint64_t)(1000 * (t + 1000) / 1e6);            /* dirtied in round 0 */
+	call_a(&st, 1, (long)n1, t + 1000, &v);
+	call_b(&st, 1, n1, t + 1000, 1000, 100000, &v, &t1);
+	n2 = (uint64_t)(1000 * (t1 + 1000 - (t + 1000)) / 1e6);  /* dirtied in round 1 */
+	memset(&s, 0, sizeof(s));
+	s.iteration = 2;
+	s.dirty_count = (long)n2;
+	s.elapsed_us = t1 + 1000;
+	s.page_size = PAGE;
+	s.guest_pages = GUEST;
+	s.throttle_pct = 99;
+	migr_policy_decide(&st, &s, &v);
+	/* round 2, capped at 1%: samples of nothing dirty, then call B */
+	dur2 = (uint64_t)(n2 * PAGE_US);
+	smp[0].time_us = t1 + 1000 + dur2 / 2;
+	smp[0].dirty_pages = 0;
+	smp[1].time_us = t1 + 1000 + dur2;
+	smp[1].dirty_pages = 0;
+	memset(&s, 0, sizeof(s));
+	s.iteration = 3;
+	s.dirty_count = -1;
+	s.elapsed_us = t1 + 1000 + dur2;
+	s.page_size = PAGE;
+	s.guest_pages = GUEST;
+	s.throttle_pct = 99;
+	s.round_pages = n2;
+	s.round_bytes = n2 * PAGE;
+	s.round_us = dur2;
+	s.samples = smp;
+	s.n_samples = 2;
+	act = migr_policy_decide(&st, &s, &v);
+	CHECK_EQ(act, MIGR_POLICY_STOP);
+	CHECK_EQ(v.reason, MIGR_POLICY_R_NOTHING_DIRTY);
 	CHECK(v.predicted_blackout_us > 600000 + 400 * PAGE_US &&
 	      v.predicted_blackout_us < 600000 + 600 * PAGE_US);
 }
@@ -817,6 +874,7 @@ int main(void)
 	test_converges_then_stops();
 	test_fixed_cost_dominates();
 	test_suspend_dirtying();
+	test_suspend_after_flat_throttled_round();
 	test_continues_within_budget_when_it_pays();
 	test_hot_set_floor();
 	test_tiny_rounds_stop();
