@@ -459,6 +459,14 @@ mw_node() {
 	lab_sh "$1" "D=\$(xl domid $2) && xenstore-read /local/domain/\$D/data/memwork/$3"
 }
 
+# mw_node_wait HOST NAME NODE [TIMEOUT]: the same, waiting up to TIMEOUT seconds (dom0's
+#   clock, default 15) for the node: after a pause memwork keeps quiet for 3 s, then writes
+#   its tree again (a restored guest's is empty until then). Fails, printing nothing, if
+#   the node is still missing.
+mw_node_wait() {
+	lab_sh "$1" "D=\$(xl domid $2) && t0=\$(date +%s) && until xenstore-read /local/domain/\$D/data/memwork/$3 2>/dev/null; do [ \$((\$(date +%s) - t0)) -ge ${4:-15} ] && exit 1; sleep 0.2; done"
+}
+
 # mw_ready HOST NAME [TIMEOUT]: waits until memwork on NAME has reported a status (TIMEOUT
 #   seconds by dom0's clock, default 120; an emulated dom0 under load runs the loop slowly,
 #   so the wait is timed, not counted). Prints the status.
