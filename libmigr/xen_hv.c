@@ -73,7 +73,8 @@ struct xen_hv {
 	int nb_devid[MAX_FAST_VIFS];
 	struct net_watch *nb;
 	/* the restore's device watcher's xenstore connection: closing it (libxenstore ends
-	 * its reader thread) took 33-47 ms in the lab, so it is closed after the unpause */
+	 * its reader thread) took 33-47 ms in the lab, so it is closed in settle(), after
+	 * DONE and the guest's network back (or at close()) */
 	struct xs_handle *close_later;
 	xc_interface *xch;       /* the driver's thread */
 	xc_interface *xch_peek;  /* the sampling thread only */
@@ -1078,6 +1079,7 @@ static int xen_settle(struct migr_hv *h, uint32_t domid, struct migr_settle *s_r
 	memset(s_r, 0, sizeof(*s_r));
 	if (x->nb && x->nb->domid == domid)
 		net_watch_end(x, false, s_r);
+	close_now(x);   /* after DONE and the guest's network back, out of its way */
 	if (domid != x->last_domid || !x->pb_n)
 		return 0;
 	for (unsigned int i = 0; i < x->pb_n; i++) {
@@ -1477,8 +1479,7 @@ static int xen_unpause(struct migr_hv *h, uint32_t domid)
 
 	if (rc)
 		LOG(h, XTL_ERROR, domid, "unpause failed (%d)", rc);
-	close_now(XH(h));   /* the guest runs now */
-	if (!rc)
+	else
 		net_watch_start(XH(h), domid, t);
 	return from_libxl(rc);
 }
