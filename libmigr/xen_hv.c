@@ -702,19 +702,18 @@ static void dev_watch_start(struct xen_hv *x, struct dev_watch *w, bool skip)
 		w->running = true;
 }
 
-/* Keeps xsh to be closed later (close_now()), closing the one kept before. */
-static void close_later(struct xen_hv *x, struct xs_handle *xsh)
-{
-	if (x->close_later)
-		xs_close(x->close_later);
-	x->close_later = xsh;
-}
-
 static void close_now(struct xen_hv *x)
 {
 	if (x->close_later)
 		xs_close(x->close_later);
 	x->close_later = NULL;
+}
+
+/* Keeps xsh to be closed by close_now(), closing the one kept before. */
+static void close_later(struct xen_hv *x, struct xs_handle *xsh)
+{
+	close_now(x);
+	x->close_later = xsh;
 }
 
 /* Ends the watcher; its xenstore connection is left in w->xsh for the caller to close. */
