@@ -100,7 +100,7 @@ cp "$stage/boot/vmlinuz-$kver" "$img/vmlinuz"
 # The guests' kernel: the bzImage's own ELF, gzip'd, kept in dom0's initramfs. libxenguest
 # then inflates a gzip'd ELF read from dom0's memory, where the bzImage costs it an xz
 # decompression and a read over 9p: xl create of a lab guest took 8.3-11.0 s with the
-# bzImage from /src, 3.4-5.0 s this way (a dom0 on an emulated CPU). A kernel whose payload
+# bzImage from /src, 3.4-6.7 s this way (a dom0 on an emulated CPU). A kernel whose payload
 # is not xz is kept as the bzImage.
 python3 - "$img/vmlinuz" "$img/guest-vmlinux.gz.tmp" <<'EOP'
 import gzip, lzma, shutil, sys
