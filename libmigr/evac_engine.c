@@ -278,6 +278,7 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	sp.record_dir = eng->record_dir;
 	sp.no_forward = eng->no_forward;
 	sp.compress = eng->compress;
+	sp.no_cpu_guard = eng->no_cpu_guard;
 	sp.forward_quiet_ms = eng->forward_quiet_ms;
 	sp.forward_max_ms = eng->forward_max_ms;
 	sp.etcd = eng->etcd;

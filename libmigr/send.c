@@ -209,6 +209,7 @@ static void throttle_set(struct migr__send *s, unsigned int pct)
 		return;
 	}
 	s->throttle_pct = pct;
+	atomic_store(&s->capped, true);
 	if (pct > s->res->throttle_max_pct)
 		s->res->throttle_max_pct = pct;
 	migr__log(s->p.lg, XTL_INFO, "domain %u: throttled %u%% (CPU cap %u)", s->domid, pct, cap);
@@ -229,6 +230,7 @@ void migr__throttle_off(struct migr__send *s)
 		return;
 	}
 	s->throttle_pct = 0;
+	atomic_store(&s->capped, false);
 	s->rec.throttled = 0;
 	s->rec.cap_before = 0;
 	if (s->recorded && migr_src_record_write(migr__send_rec_dir(s), &s->rec))
@@ -325,30 +327,76 @@ static unsigned int sampler_wait_ms(const struct migr__send *s)
 	return every;
 }
 
+/* ---- the CPU guard (cpu_guard.h) --------------------------------------------------------- */
+
+static const char *share_text(unsigned int pct, char *buf, size_t n)
+{
+	if (!pct)
+		return "none";
+	snprintf(buf, n, "%u%%", pct);
+	return buf;
+}
+
+/* Called with s->lock held: one look at the guest's vCPUs, and the share it decides. */
+static void guard_look(struct migr__send *s)
+{
+	struct migr__guard_window w;
+	struct timespec ts;
+	unsigned int waiting, online;
+	char a[16], b[16];
+
+	if (atomic_load(&s->capped)) {
+		/* a capped guest waits for its cap, not for the sender */
+		migr__guard_restart(&s->cg);
+		return;
+	}
+	if (s->hv->ops->vcpu_waiting(s->hv, s->domid, &waiting, &online) ||
+	    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return;
+	s->guard_looks++;
+	if (!migr__guard_look(&s->cg, migr__now_ns(),
+			      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+			      waiting, online, &w))
+		return;
+	migr_conn_set_cpu_share(s->c, s->cg.share);
+	migr__log(s->p.lg, XTL_INFO, "domain %u: CPU guard: the guest's vCPUs waited for a CPU "
+		  "in %.0f%% of the looks, the sender took %u%% of one CPU: its share %s -> %s%s",
+		  s->domid, w.waiting * 100, w.own_pct, share_text(w.from, a, sizeof(a)),
+		  share_text(w.to, b, sizeof(b)),
+		  w.no_help ? " (the last lowering did not help: kept as the floor)" : "");
+}
+
 static void *sampler_main(void *arg)
 {
 	struct migr__send *s = arg;
-	unsigned int every;
+	unsigned int every, wait;
 	struct timespec ts;
 	uint64_t now;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_sampler) {
 		every = sampler_wait_ms(s);
+		wait = s->guard && every > MIGR__GUARD_LOOK_MS ? MIGR__GUARD_LOOK_MS : every;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)every * 1000000;
+		ts.tv_nsec += (long)wait * 1000000;
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		if (s->sampler_kick) {
 			s->sampler_kick = false;
+			s->peek_next_us = s->sample_t0_us + (uint64_t)s->p.peek_interval_ms * 1000;
 			continue;
 		}
 		if (s->stop_sampler || !s->in_round)
 			continue;
-		if (s->peek)
-			take_sample(s);
 		now = migr__now_us();
+		if (s->guard)
+			guard_look(s);
+		/* a PEEK when due (2 ms early is on time: the wait ends late, never early) */
+		if (s->peek && now + 2000 >= s->peek_next_us) {
+			take_sample(s);
+			s->peek_next_us = now + (uint64_t)sampler_wait_ms(s) * 1000;
+		}
 		if (s->p.progress && now - s->tick_us >= 1000000) {
 			s->tick_us = now;
 			tick_report(s, s->iteration);
@@ -361,7 +409,9 @@ static void *sampler_main(void *arg)
 static void sampler_start(struct migr__send *s)
 {
 	s->peek = s->p.peek_interval_ms && s->hv->ops->peek_dirty;
-	if (!s->peek && !s->p.progress)
+	s->guard = !s->p.no_cpu_guard && s->hv->ops->vcpu_waiting && s->c;
+	migr__guard_init(&s->cg);
+	if (!s->peek && !s->p.progress && !s->guard)
 		return;
 	s->stop_sampler = false;
 	if (pthread_create(&s->sampler, NULL, sampler_main, s) == 0)
@@ -382,6 +432,14 @@ static void sampler_stop(struct migr__send *s)
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->sampler, NULL);
 	s->sampler_running = false;
+	if (s->guard) {
+		/* the final send is never paced; neither is anything after the pre-copy */
+		if (s->cg.changes)
+			migr_conn_set_cpu_share(s->c, 0);
+		s->res->cpu_share_min_pct = s->cg.min_share;
+		s->res->guest_wait_pct = migr__guard_wait_pct(&s->cg);
+		s->res->guard_looks = s->guard_looks;
+	}
 }
 
 /* ---- save callbacks ---------------------------------------------------------------------- */

@@ -6,10 +6,12 @@
 #define MIGR_SEND_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <xentoollog.h>
 #include "libmigr.h"
 #include "migr/etcd.h"
 #include "util.h"
+#include "cpu_guard.h"
 
 #define MIGR__MAX_SAMPLES 256
 
@@ -76,11 +78,16 @@ struct migr__send {
 	unsigned int iteration;         /* libxenguest's round now (under lock) */
 	uint64_t tick_us;               /* the last report inside a round (under lock) */
 	uint64_t sample_t0_us;          /* the round's start, as the sampler sees it (under lock) */
+	uint64_t peek_next_us;          /* the next PEEK's time (under lock) */
 	bool sampler_kick;              /* a round began: the sampler's wait starts again */
 	pthread_mutex_t progress_mu;    /* one progress report at a time: the save's thread
 	                                   and the sampler's both report */
 	struct migr_progress last_pr;   /* the last decision's report (under progress_mu):
 	                                   a report inside a round repeats its estimates */
+	bool guard;                     /* the CPU guard looks at the guest (cpu_guard.h) */
+	struct migr__cpu_guard cg;      /* its state (the sampler's thread, under lock) */
+	unsigned int guard_looks;
+	_Atomic bool capped;            /* the throttle's cap is on (the guard does not look) */
 
 	/* the driver's steps (migrate.c, migrate_xl.c): what each found and what it did */
 	struct migr_dom_info di;

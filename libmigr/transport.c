@@ -595,7 +595,7 @@ static struct migr_conn *conn_new(int rfd, int wfd, const struct migr_transport_
 	c->is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
 	if (opts) {
 		atomic_store(&c->bandwidth, opts->bandwidth);
-		c->cpu_share_pct = opts->cpu_share_pct < 100 ? opts->cpu_share_pct : 0;
+		migr_conn_set_cpu_share(c, opts->cpu_share_pct);
 		c->io_timeout_ms = opts->io_timeout_ms;
 		c->handshake_timeout_ms = opts->timeout_ms ? opts->timeout_ms : 30000;
 	} else {

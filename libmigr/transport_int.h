@@ -93,7 +93,8 @@ struct migr_conn {
 	_Atomic uint64_t bytes_out, bytes_in, wire_out, wire_in;
 	_Atomic uint64_t stream_out, stream_in, throttled_ns;
 	_Atomic uint64_t cpu_paced_ns;
-	unsigned int cpu_share_pct;       /* transport opts: the sender's CPU share (0: none) */
+	_Atomic unsigned int cpu_share_pct;   /* the sender's CPU share (0: none): the transport
+	                                         opts', or migr_conn_set_cpu_share()'s */
 	uint64_t pace_wall0_ns, pace_cpu0_ns;   /* the pacing window's start (the pump's) */
 	_Atomic uint64_t stream_zero_out, stream_zero_in;
 	_Atomic uint64_t stream_cz_out, stream_cz_wire_out;   /* CDATA: raw, compressed */

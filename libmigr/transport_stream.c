@@ -353,12 +353,18 @@ static void gate_wait(struct migr_conn *c)
  */
 #define PACE_WINDOW_NS  1000000000ull
 #define PACE_MAX_WAIT_NS 200000000ull
+void migr_conn_set_cpu_share(struct migr_conn *c, unsigned int pct)
+{
+	atomic_store(&c->cpu_share_pct, pct < 100 ? pct : 0);
+}
+
 static void cpu_pace(struct migr_conn *c)
 {
 	struct timespec ts;
 	uint64_t cpu, wall, may;
+	unsigned int share = atomic_load(&c->cpu_share_pct);
 
-	if (!c->cpu_share_pct || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+	if (!share || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
 		return;
 	cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	wall = migr__now_ns();
@@ -369,7 +375,7 @@ static void cpu_pace(struct migr_conn *c)
 		return;
 	}
 	/* the wall time the CPU used so far needs at this share */
-	may = (cpu - c->pace_cpu0_ns) * 100 / c->cpu_share_pct;
+	may = (cpu - c->pace_cpu0_ns) * 100 / share;
 	if (may > wall - c->pace_wall0_ns) {
 		uint64_t wait = may - (wall - c->pace_wall0_ns);
 

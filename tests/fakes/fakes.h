@@ -57,6 +57,9 @@ struct migr_hv_fake {
 	bool early_devices;              /* restore() says its devices were added early
 	                                    (devices_added) once the stream has begun */
 	unsigned int peeks;              /* peek_dirty() calls */
+	unsigned int vcpus_waiting;      /* what vcpu_waiting() reports of each guest's vCPUs
+	                                    (at most its vcpus; 0: none waits) */
+	unsigned int vcpu_looks;         /* vcpu_waiting() calls */
 	unsigned int announces;          /* announce() calls */
 	unsigned int settles;            /* settle() calls */
 	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */

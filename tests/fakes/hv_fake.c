@@ -513,6 +513,21 @@ static int fake_destroy(struct migr_hv *h, uint32_t domid)
 	return 0;
 }
 
+static int fake_vcpu_waiting(struct migr_hv *h, uint32_t domid, unsigned int *waiting_r,
+			     unsigned int *online_r)
+{
+	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
+	unsigned int online;
+
+	if (!d)
+		return -ENOENT;
+	F(h)->vcpu_looks++;
+	online = d->info.vcpus ? d->info.vcpus : 1;
+	*online_r = online;
+	*waiting_r = F(h)->vcpus_waiting < online ? F(h)->vcpus_waiting : online;
+	return 0;
+}
+
 static int fake_peek(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 {
 	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
@@ -697,6 +712,7 @@ static const struct migr_hv_ops fake_ops = {
 	.unpause = fake_unpause,
 	.destroy = fake_destroy,
 	.peek_dirty = fake_peek,
+	.vcpu_waiting = fake_vcpu_waiting,
 	.announce = fake_announce,
 	.settle = fake_settle,
 	.cpu_cap = fake_cpu_cap,

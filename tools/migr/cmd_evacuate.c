@@ -69,8 +69,9 @@ static void usage(FILE *f)
 "  -v                    more log detail (local runs)\n"
 "Connection to the targets (local runs; migrd uses its own): --psk FILE, --cert FILE\n"
 "  --key FILE --ca FILE, --peer-name NAME, --psk-identity NAME, --insecure,\n"
-"  --bandwidth RATE, --compress auto|on|off, --cpu-share PCT (as migr migrate; the\n"
-"                        share is of this process, all its streams together)\n"
+"  --bandwidth RATE, --compress auto|on|off, --cpu-share auto|off|PCT (as migr\n"
+"                        migrate; the share is of this process, all its streams\n"
+"                        together)\n"
 "\n"
 "Ctrl-C cancels: nothing queued starts, running migrations finish or back out.\n"
 "Exit status: 0 the host is empty (dry run: every guest has a target); 1 guests remain\n"
@@ -266,6 +267,7 @@ static int local_run(struct opts *o, struct evcli *e)
 	prod.engine.topts = &o->conn.t;
 	prod.engine.lg = lg;
 	prod.engine.compress = o->conn.compress;
+	prod.engine.no_cpu_guard = o->conn.fixed_share;
 	prod.engine.report_dir = MIGR_REPORT_DIR;
 	migr_evacd_config_init(&cfg);
 	cfg.roundlog_dir = MIGR_REPORT_DIR;

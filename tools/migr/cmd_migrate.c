@@ -59,9 +59,12 @@ MIGCLI_ETCD_HELP
 "                        extended key usage in it must allow TLS server authentication\n"
 "  --insecure            plain TCP, no authentication, no encryption\n"
 "  --bandwidth RATE      cap on what is sent, bytes/s; suffixes K, M, G (x1024)\n"
-"  --cpu-share PCT       the most of one CPU migr uses while it sends (1..99; default\n"
-"                        no limit): a dom0 shares its CPUs with the guests, the one\n"
-"                        moving among them; the live rounds take longer\n"
+"  --cpu-share auto|off|PCT  the most of one CPU migr uses while it sends: a dom0\n"
+"                        shares its CPUs with the guests, the one moving among them.\n"
+"                        auto (default): lowered while the guest's vCPUs wait for a\n"
+"                        CPU in pre-copy, raised when they stop waiting (never below\n"
+"                        10, never in the blackout); off: no limit; PCT (1..99): fixed.\n"
+"                        A lower share leaves the guest more, the live rounds longer\n"
 "  --compress auto|on|off  compress the stream (zstd, toward a target that speaks\n"
 "                        protocol version 4): auto (default) when measurements of the\n"
 "                        link and the compressor say it makes the stream faster\n"
@@ -256,6 +259,7 @@ int cmd_migrate(int argc, char **argv)
 	sp.faults = faults.n ? &faults : NULL;
 	sp.target = co.pipe ? "" : host;
 	sp.compress = co.compress;
+	sp.no_cpu_guard = co.fixed_share;
 	signal(SIGPIPE, SIG_IGN);
 
 	lg = migcli_logger(verbose);

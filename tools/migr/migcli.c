@@ -58,14 +58,26 @@ int migcli_conn_opt(struct migcli_conn_opts *o, const char *name, const char *ar
 		o->t.bandwidth = r;
 	} else if (!strcmp(name, "cpu-share")) {
 		char *end;
-		unsigned long v = strtoul(arg, &end, 10);
+		unsigned long v;
 
-		if (end == arg || *end || v < 1 || v > 99) {
-			fprintf(stderr, "migr: --cpu-share: a percentage of one CPU, 1..99, not %s\n",
-				arg);
+		if (!strcmp(arg, "auto")) {
+			o->t.cpu_share_pct = 0;
+			o->fixed_share = false;
+			return 1;
+		}
+		if (!strcmp(arg, "off")) {
+			o->t.cpu_share_pct = 0;
+			o->fixed_share = true;
+			return 1;
+		}
+		v = strtoul(arg, &end, 10);
+		if (end == arg || *end || v < 1 || v > 99 || *arg == '-' || *arg == '+') {
+			fprintf(stderr, "migr: --cpu-share: auto, off, or a percentage of one CPU, "
+				"1..99, not %s\n", arg);
 			return -1;
 		}
 		o->t.cpu_share_pct = (unsigned int)v;
+		o->fixed_share = true;
 	} else if (!strcmp(name, "compress")) {
 		if (migr_compress_parse(arg, &o->compress)) {
 			fprintf(stderr, "migr: --compress: auto, on or off, not %s\n", arg);
@@ -324,6 +336,14 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 	if (r->cpu_paced_us)
 		fprintf(f, "  CPU share: the sender waited %.1f s in all to keep to it\n",
 			r->cpu_paced_us / 1e6);
+	if (r->guard_looks && r->cpu_share_min_pct)
+		fprintf(f, "  CPU guard: the guest's vCPUs waited for a CPU in %u%% of %u looks "
+			"during pre-copy; the sender's share went down to %u%% of one CPU\n",
+			r->guest_wait_pct, r->guard_looks, r->cpu_share_min_pct);
+	else if (r->guard_looks)
+		fprintf(f, "  CPU guard: the guest's vCPUs waited for a CPU in %u%% of %u looks "
+			"during pre-copy; the sender was not paced\n", r->guest_wait_pct,
+			r->guard_looks);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
@@ -389,6 +409,7 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"zero_bytes\":%llu,\"compressed_bytes\":%llu,\"compress_saved_bytes\":%llu,"
 		"\"compress\":\"%s\",\"throttle_max_pct\":%u,\"cpu_paced_ms\":%.1f,"
+		"\"cpu_share_min_pct\":%u,\"guest_wait_pct\":%u,\"guard_looks\":%u,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,\"blackout_start_unix_ms\":%.3f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
 		"\"restore_estimate_ms\":%.1f,\"fixed_ms\":%.1f,\"fixed_suspend_ms\":%.1f,"
@@ -409,7 +430,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
 		(unsigned long long)r->zero_bytes, (unsigned long long)r->compressed_bytes,
 		(unsigned long long)r->compress_saved_bytes, migr_compress_name(r->compress),
-		r->throttle_max_pct, ms(r->cpu_paced_us), ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		r->throttle_max_pct, ms(r->cpu_paced_us), r->cpu_share_min_pct, r->guest_wait_pct,
+		r->guard_looks, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		r->blackout_start_unix_us / 1000.0,
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us),
 		ms(r->restore_estimate_us), ms(r->fixed_us), ms(r->fixed_suspend_us),

@@ -16,6 +16,7 @@ struct migcli_conn_opts {
 	const char *pipe_cmd;        /* -s CMD: byte pipe through "CMD HOST ..." */
 	bool pipe;
 	enum migr_compress compress; /* --compress auto|on|off (the sending commands) */
+	bool fixed_share;            /* --cpu-share PCT or off: the sender's CPU guard is off */
 };
 
 /* Parses one connection option (long name without "--", its argument). 1 if it was one,

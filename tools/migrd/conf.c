@@ -99,7 +99,7 @@ static const struct setting settings[] = {
 	SET("downtime", NUM, KEY, downtime, RANGE(0, 600000), .none = "the engine's, 300 ms"),
 	SET("throttle", NUM, KEY, throttle, RANGE(0, 99), .none = "never"),
 	SET("compress", STR, KEY, compress, .words = "auto|on|off", .none = "auto"),
-	SET("cpu-share", NUM, KEY, cpu_share, RANGE(0, 99), .none = "no limit"),
+	SET("cpu-share", AUTO, KEY, cpu_share, RANGE(1, 100)),
 	SET("threshold", NUM, KEY, threshold, RANGE(1, 100)),
 	SET("target-reserve-mib", NUM, KEY, target_reserve_mib, RANGE(0, MIB_MAX)),
 	SET("link-mbit", NUM, KEY, link_mbit, RANGE(0, 1000000),

@@ -74,7 +74,8 @@ struct migrd_conf {
 	long notice, defer_max, parallel, group_cap, retries, retry_delay_ms, downtime;
 	long throttle;              /* the most the policy may slow a guest, %; 0: never */
 	char *compress;             /* auto, on, off (migr_compress_parse); NULL: auto */
-	long cpu_share;             /* the most of one CPU evacuations' sending may use, %; 0: no limit */
+	long cpu_share;             /* the most of one CPU evacuations' sending may use, %; 0: auto
+	                               (the CPU guard), 100: no limit */
 	long threshold, target_reserve_mib, link_mbit;
 
 	/* The fleet's state in etcd (etcd.c, docs/etcd.md): endpoints ("" or NULL: none),

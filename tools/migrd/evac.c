@@ -41,7 +41,8 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	memset(m, 0, sizeof(*m));
 	m->lg = lg;
 	migrd_conf_transport(conf, &m->topts);
-	m->topts.cpu_share_pct = (unsigned int)conf->cpu_share;   /* sending only */
+	/* sending only: auto (0) is the CPU guard, 100 no limit, 1..99 a fixed share */
+	m->topts.cpu_share_pct = conf->cpu_share < 100 ? (unsigned int)conf->cpu_share : 0;
 	migr_evacd_config_init(&c);
 	c.notice_s = (unsigned int)conf->notice;
 	c.defer_max_s = (unsigned int)conf->defer_max;
@@ -89,6 +90,7 @@ int migrd_evac_init(xentoollog_logger *lg, const struct migrd_conf *conf)
 	m->prod.engine.record_dir = conf->src_record_dir;   /* where migrd's recovery reads them */
 	m->prod.engine.throttle_max_pct = (unsigned int)conf->throttle;
 	m->prod.engine.no_forward = conf->no_forward;
+	m->prod.engine.no_cpu_guard = conf->cpu_share != 0;   /* not auto */
 	m->prod.engine.etcd = migrd_etcd_fence();
 	m->prod.engine.fence_self = conf->host;
 	if (conf->compress)

@@ -353,6 +353,7 @@ struct migr_evac_engine {
 	                                        none */
 	bool no_forward;                     /* migr_send_params.no_forward for each */
 	enum migr_compress compress;         /* migr_send_params.compress for each */
+	bool no_cpu_guard;                   /* migr_send_params.no_cpu_guard for each */
 	unsigned int forward_quiet_ms, forward_max_ms;
 	struct migr_etcd *etcd;              /* migr_send_params.etcd, fence_self for each */
 	const char *fence_self;

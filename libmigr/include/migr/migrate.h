@@ -146,6 +146,10 @@ struct migr_send_params {
 	enum migr_compress compress;       /* default AUTO */
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
+	/* The sender's CPU guard (docs/phases.md): while the guest runs uncapped in pre-copy,
+	 * its vCPUs are looked at and the connection's CPU share set from how often they wait
+	 * for a CPU. Off when set (the operator's --cpu-share, fixed or none, stands). */
+	bool no_cpu_guard;
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
 	 * max(8 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
 	 * expiry backs out (the guest resumes here); after GO it makes the end undecided. */
@@ -195,6 +199,10 @@ struct migr_result {
 	unsigned int compress_on_windows;  /* them those that compressed */
 	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
 	uint64_t cpu_paced_us;             /* the sender waited so long for its CPU share */
+	unsigned int cpu_share_min_pct;    /* the guard's lowest share (0: it never paced) */
+	unsigned int guest_wait_pct;       /* the guard's looks during pre-copy: how often the
+	                                      guest's vCPUs waited for a CPU (%; 0: no look) */
+	unsigned int guard_looks;          /* how many looks that is (0: the guard was off) */
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */
 	/* The blackout: from the suspend request on the source to the guest unpaused on the

@@ -263,6 +263,11 @@ void migr_conn_gate_stats(uint64_t *holds_r, uint64_t *held_us_r);
  * blackout never holds it. Any thread, also while its pump runs. */
 uint64_t migr_conn_gate_held_us(const struct migr_conn *c);
 
+/* The most of one CPU this process may use while the connection sends (1-99; 0 or 100
+ * and more: no limit), as the transport opts' cpu_share_pct, from now on. Any thread,
+ * also while its pump runs (the sender's CPU guard, libmigr/cpu_guard.h). */
+void migr_conn_set_cpu_share(struct migr_conn *c, unsigned int pct);
+
 /*
  * migr_conn_stream_error: 0 while the running stream's pump is well, else its error (the
  * connection broke; the pump then discards what the producer writes until _end). Any
