@@ -40,6 +40,8 @@ void migr_send_params_init(struct migr_send_params *p)
 	p->peek_interval_ms = 50;
 }
 
+static void guard_begin(struct migr__send *s);
+
 void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 		     struct migr_conn *c, const struct migr_send_params *p,
 		     struct migr_result *res)
@@ -59,6 +61,7 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 	pthread_cond_init(&s->cond, NULL);
 	pthread_mutex_init(&s->progress_mu, NULL);
 	migr_policy_init(&s->pol, &s->p.policy);
+	guard_begin(s);
 }
 
 void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t estimate_us)
@@ -342,28 +345,69 @@ static void guard_look(struct migr__send *s)
 {
 	struct migr__guard_window w;
 	struct timespec ts;
-	unsigned int waiting, online;
+	unsigned int online;
+	uint64_t run;
 	char a[16], b[16];
 
 	if (atomic_load(&s->capped)) {
-		/* a capped guest waits for its cap, not for the sender */
+		/* a capped guest loses its CPU to its cap, not to the sender */
 		migr__guard_restart(&s->cg);
 		return;
 	}
-	if (s->hv->ops->vcpu_waiting(s->hv, s->domid, &waiting, &online) ||
+	if (s->hv->ops->vcpu_run(s->hv, s->domid, &run, &online) ||
 	    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
 		return;
 	s->guard_looks++;
 	if (!migr__guard_look(&s->cg, migr__now_ns(),
-			      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-			      waiting, online, &w))
+			      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, run, &w))
 		return;
 	migr_conn_set_cpu_share(s->c, s->cg.share);
-	migr__log(s->p.lg, XTL_INFO, "domain %u: CPU guard: the guest's vCPUs waited for a CPU "
-		  "in %.0f%% of the looks, the sender took %u%% of one CPU: its share %s -> %s%s",
-		  s->domid, w.waiting * 100, w.own_pct, share_text(w.from, a, sizeof(a)),
-		  share_text(w.to, b, sizeof(b)),
-		  w.no_help ? " (the last lowering did not help: kept as the floor)" : "");
+	migr__log(s->p.lg, XTL_INFO, "domain %u: CPU guard: the guest ran %u%% of a CPU (%.0f%% "
+		  "of its rate before lost), the sender took %u%%: its share %s -> %s%s",
+		  s->domid, w.guest_pct, w.lost * 100, w.own_pct,
+		  share_text(w.from, a, sizeof(a)), share_text(w.to, b, sizeof(b)),
+		  w.no_help ? " (the last lowerings did not help: the floor from now on)" : "");
+}
+
+/* The guard's first reading of the guest's CPU (the driver's start: migr__send_init). */
+static void guard_begin(struct migr__send *s)
+{
+	unsigned int online;
+
+	s->guard_t0_ns = 0;
+	if (s->p.no_cpu_guard || !s->hv->ops->vcpu_run ||
+	    s->hv->ops->vcpu_run(s->hv, s->domid, &s->guard_run0_ns, &online))
+		return;
+	s->guard_t0_ns = migr__now_ns();
+}
+
+/* The guest's CPU rate before the pre-copy: from the first reading to now, waiting for
+ * the rest of MIGR__GUARD_BASE_NS when the driver got here sooner. false: no guard. */
+static bool guard_baseline(struct migr__send *s)
+{
+	unsigned int online;
+	uint64_t run, now;
+
+	if (!s->guard_t0_ns || !s->c)
+		return false;
+	now = migr__now_ns();
+	if (now - s->guard_t0_ns < MIGR__GUARD_BASE_NS) {
+		uint64_t left = MIGR__GUARD_BASE_NS - (now - s->guard_t0_ns);
+		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
+	if (s->hv->ops->vcpu_run(s->hv, s->domid, &run, &online))
+		return false;
+	now = migr__now_ns();
+	migr__guard_baseline(&s->cg, now - s->guard_t0_ns,
+			     run >= s->guard_run0_ns ? run - s->guard_run0_ns : 0);
+	s->res->guest_cpu_before_pct = (unsigned int)(s->cg.base * 100 + 0.5);
+	migr__log(s->p.lg, XTL_DETAIL, "domain %u: CPU guard: the guest ran %u%% of a CPU over "
+		  "the %.0f ms before the pre-copy", s->domid, s->res->guest_cpu_before_pct,
+		  (now - s->guard_t0_ns) / 1e6);
+	return true;
 }
 
 static void *sampler_main(void *arg)
@@ -409,8 +453,8 @@ static void *sampler_main(void *arg)
 static void sampler_start(struct migr__send *s)
 {
 	s->peek = s->p.peek_interval_ms && s->hv->ops->peek_dirty;
-	s->guard = !s->p.no_cpu_guard && s->hv->ops->vcpu_waiting && s->c;
 	migr__guard_init(&s->cg);
+	s->guard = guard_baseline(s);
 	if (!s->peek && !s->p.progress && !s->guard)
 		return;
 	s->stop_sampler = false;
@@ -437,7 +481,7 @@ static void sampler_stop(struct migr__send *s)
 		if (s->cg.changes)
 			migr_conn_set_cpu_share(s->c, 0);
 		s->res->cpu_share_min_pct = s->cg.min_share;
-		s->res->guest_wait_pct = migr__guard_wait_pct(&s->cg);
+		s->res->guest_cpu_precopy_pct = migr__guard_guest_pct(&s->cg);
 		s->res->guard_looks = s->guard_looks;
 	}
 }

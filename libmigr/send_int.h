@@ -87,6 +87,8 @@ struct migr__send {
 	bool guard;                     /* the CPU guard looks at the guest (cpu_guard.h) */
 	struct migr__cpu_guard cg;      /* its state (the sampler's thread, under lock) */
 	unsigned int guard_looks;
+	uint64_t guard_t0_ns, guard_run0_ns;   /* the first reading, for the rate before
+	                                          (guard_t0_ns 0: none) */
 	_Atomic bool capped;            /* the throttle's cap is on (the guard does not look) */
 
 	/* the driver's steps (migrate.c, migrate_xl.c): what each found and what it did */

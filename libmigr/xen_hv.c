@@ -14,7 +14,7 @@
  *     ordinary libxl domain on both ends.
  *   - peek_dirty: a second xc_interface used only by the sampling thread, PEEK with no
  *     bitmap (a PEEK walking the bitmap can be preempted and make libxc's CLEAN fail).
- *     vcpu_waiting (the sender's CPU guard) is on the same thread and handle.
+ *     vcpu_run (the sender's CPU guard) is on the same thread and handle.
  *   - host_info.cap_shadow: Xen's physinfo capability XEN_SYSCTL_PHYSCAP_shadow, which Xen
  *     sets exactly when it was built with CONFIG_SHADOW_PAGING (xen/arch/x86/sysctl.c).
  *     Reading it touches no guest.
@@ -1552,30 +1552,27 @@ static int xen_peek_dirty(struct migr_hv *h, uint32_t domid, uint64_t *dirty_r)
 	return 0;
 }
 
-/* XEN_DOMCTL_getvcpuinfo per vCPU (xen/common/domctl.c): online is !VPF_down, blocked
- * VPF_blocked (waiting for an event), running is_running; a vCPU online, not blocked and
- * not running is runnable and waits for a CPU (or is paused: the sender looks only while
- * the guest runs, and not while its throttle's cap parks it). On the sampler's handle. */
-static int xen_vcpu_waiting(struct migr_hv *h, uint32_t domid, unsigned int *waiting_r,
-			    unsigned int *online_r)
+/* XEN_DOMCTL_getvcpuinfo per vCPU (xen/common/domctl.c): cpu_time is the vCPU's runstate
+ * time running, online is !VPF_down. On the sampler's handle. */
+static int xen_vcpu_run(struct migr_hv *h, uint32_t domid, uint64_t *run_ns_r,
+			unsigned int *online_r)
 {
 	struct xen_hv *x = XH(h);
 	xc_dominfo_t di;
 	xc_vcpuinfo_t vi;
-	unsigned int waiting = 0, online = 0;
+	unsigned int online = 0;
+	uint64_t run = 0;
 
 	if (xc_domain_getinfo(x->xch_peek, domid, 1, &di) != 1 || di.domid != domid)
 		return -ENOENT;
 	for (unsigned int v = 0; v <= di.max_vcpu_id; v++) {
 		if (xc_vcpu_getinfo(x->xch_peek, domid, v, &vi))
 			continue;   /* a vCPU not allocated */
-		if (!vi.online)
-			continue;
-		online++;
-		if (!vi.blocked && !vi.running)
-			waiting++;
+		run += vi.cpu_time;
+		if (vi.online)
+			online++;
 	}
-	*waiting_r = waiting;
+	*run_ns_r = run;
 	*online_r = online;
 	return online ? 0 : -ENODATA;
 }
@@ -1703,7 +1700,7 @@ static const struct migr_hv_ops xen_ops = {
 	.unpause = xen_unpause,
 	.destroy = xen_destroy,
 	.peek_dirty = xen_peek_dirty,
-	.vcpu_waiting = xen_vcpu_waiting,
+	.vcpu_run = xen_vcpu_run,
 	.announce = xen_announce,
 	.nics = xen_nics,
 	.settle = xen_settle,

@@ -7,6 +7,7 @@
 #ifndef MIGR_TEST_FAKES_H
 #define MIGR_TEST_FAKES_H
 
+#include <stdatomic.h>
 #include "libmigr.h"
 
 /* ---- the fake hypervisor (tests) ---------------------------------------------------- */
@@ -57,9 +58,12 @@ struct migr_hv_fake {
 	bool early_devices;              /* restore() says its devices were added early
 	                                    (devices_added) once the stream has begun */
 	unsigned int peeks;              /* peek_dirty() calls */
-	unsigned int vcpus_waiting;      /* what vcpu_waiting() reports of each guest's vCPUs
-	                                    (at most its vcpus; 0: none waits) */
-	unsigned int vcpu_looks;         /* vcpu_waiting() calls */
+	/* vcpu_run(): the guest's vCPUs run at run_pct of one CPU, in all, until the save
+	 * starts, and at precopy_run_pct from then on; both 0: -ENODATA (no guard) */
+	unsigned int run_pct, precopy_run_pct;
+	unsigned int vcpu_looks;         /* vcpu_run() calls */
+	uint64_t run_ns, run_last_us;    /* vcpu_run()'s clock */
+	_Atomic bool saving;             /* a save has started */
 	unsigned int announces;          /* announce() calls */
 	unsigned int settles;            /* settle() calls */
 	uint64_t net_back_us;            /* what a fake settle() reports (one vif) */

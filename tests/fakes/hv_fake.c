@@ -257,6 +257,7 @@ static int fake_save(struct migr_hv *h, uint32_t domid, int fd, const struct mig
 		return -ENOENT;
 	if (d->info.shutdown || d->info.paused)
 		return -EINVAL;
+	atomic_store(&f->saving, true);
 	rc = migr__write_all(fd, fake_magic, sizeof(fake_magic));
 	if (rc)
 		return rc;
@@ -513,18 +514,24 @@ static int fake_destroy(struct migr_hv *h, uint32_t domid)
 	return 0;
 }
 
-static int fake_vcpu_waiting(struct migr_hv *h, uint32_t domid, unsigned int *waiting_r,
-			     unsigned int *online_r)
+static int fake_vcpu_run(struct migr_hv *h, uint32_t domid, uint64_t *run_ns_r,
+			 unsigned int *online_r)
 {
-	struct migr_fake_dom *d = migr_hv_fake_dom(F(h), domid);
-	unsigned int online;
+	struct migr_hv_fake *f = F(h);
+	struct migr_fake_dom *d = migr_hv_fake_dom(f, domid);
+	uint64_t now = now_us();
+	unsigned int pct = atomic_load(&f->saving) ? f->precopy_run_pct : f->run_pct;
 
 	if (!d)
 		return -ENOENT;
-	F(h)->vcpu_looks++;
-	online = d->info.vcpus ? d->info.vcpus : 1;
-	*online_r = online;
-	*waiting_r = F(h)->vcpus_waiting < online ? F(h)->vcpus_waiting : online;
+	if (!f->run_pct && !f->precopy_run_pct)
+		return -ENODATA;          /* a fake with no CPU figures: the guard stays off */
+	f->vcpu_looks++;
+	if (f->run_last_us)
+		f->run_ns += (now - f->run_last_us) * 1000 * pct / 100;
+	f->run_last_us = now;
+	*run_ns_r = f->run_ns;
+	*online_r = d->info.vcpus ? d->info.vcpus : 1;
 	return 0;
 }
 
@@ -712,7 +719,7 @@ static const struct migr_hv_ops fake_ops = {
 	.unpause = fake_unpause,
 	.destroy = fake_destroy,
 	.peek_dirty = fake_peek,
-	.vcpu_waiting = fake_vcpu_waiting,
+	.vcpu_run = fake_vcpu_run,
 	.announce = fake_announce,
 	.settle = fake_settle,
 	.cpu_cap = fake_cpu_cap,

@@ -751,9 +751,9 @@ static void test_progress_in_round(void)
 	teardown(&r);
 }
 
-/* The CPU guard (libmigr/cpu_guard.c): a guest whose vCPU always waits for a CPU through
- * a round 0 of 2.5 s gets the sender paced (down to the minimum: the fake sender takes
- * almost no CPU); one that never waits does not; with the guard off (a fixed
+/* The CPU guard (libmigr/cpu_guard.c): a guest that ran at 80% of a CPU before and at 5%
+ * through a round 0 of 2.5 s gets the sender paced (down to the minimum: the fake sender
+ * takes almost no CPU); one that keeps its rate does not; with the guard off (a fixed
  * --cpu-share, or none) nobody looks. */
 static void test_cpu_guard(void)
 {
@@ -762,25 +762,29 @@ static void test_cpu_guard(void)
 	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
 	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
 	r.src->round0_ms = 2500;
-	r.src->vcpus_waiting = 1;
+	r.src->run_pct = 80;
+	r.src->precopy_run_pct = 5;
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
 	CHECK(r.res.guard_looks >= 10);
-	CHECK_EQ(r.res.guard_looks, r.src->vcpu_looks);
-	CHECK_EQ(r.res.guest_wait_pct, 100);
+	CHECK_EQ(r.res.guard_looks + 2, r.src->vcpu_looks);   /* and the two for the rate before */
+	CHECK(r.res.guest_cpu_before_pct >= 75 && r.res.guest_cpu_before_pct <= 80);
+	CHECK(r.res.guest_cpu_precopy_pct >= 4 && r.res.guest_cpu_precopy_pct <= 6);
 	CHECK(r.res.cpu_share_min_pct >= 10 && r.res.cpu_share_min_pct < 100);
 	check_on_target(&r);
-	printf("CPU guard, a guest always waiting: %u looks, the share down to %u%%, paced "
-	       "%.1f ms\n", r.res.guard_looks, r.res.cpu_share_min_pct, r.res.cpu_paced_us / 1e3);
+	printf("CPU guard, a guest at 80%% of a CPU before and 5%% in pre-copy: %u looks, the "
+	       "share down to %u%%, paced %.1f ms\n", r.res.guard_looks, r.res.cpu_share_min_pct,
+	       r.res.cpu_paced_us / 1e3);
 	teardown(&r);
 
 	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
 	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
 	r.src->round0_ms = 2500;
+	r.src->run_pct = r.src->precopy_run_pct = 80;
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
 	CHECK(r.res.guard_looks >= 10);
-	CHECK_EQ(r.res.guest_wait_pct, 0);
+	CHECK(r.res.guest_cpu_precopy_pct >= 75 && r.res.guest_cpu_precopy_pct <= 81);
 	CHECK_EQ(r.res.cpu_share_min_pct, 0);
 	CHECK_EQ(r.res.cpu_paced_us, 0);
 	teardown(&r);
@@ -788,13 +792,15 @@ static void test_cpu_guard(void)
 	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
 	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
 	r.src->round0_ms = 2500;
-	r.src->vcpus_waiting = 1;
+	r.src->run_pct = 80;
+	r.src->precopy_run_pct = 5;
 	r.sp.no_cpu_guard = true;
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.src->vcpu_looks, 0);
 	CHECK_EQ(r.res.guard_looks, 0);
 	CHECK_EQ(r.res.cpu_share_min_pct, 0);
+	CHECK_EQ(r.res.guest_cpu_before_pct, 0);
 	teardown(&r);
 }
 

@@ -337,13 +337,13 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		fprintf(f, "  CPU share: the sender waited %.1f s in all to keep to it\n",
 			r->cpu_paced_us / 1e6);
 	if (r->guard_looks && r->cpu_share_min_pct)
-		fprintf(f, "  CPU guard: the guest's vCPUs waited for a CPU in %u%% of %u looks "
-			"during pre-copy; the sender's share went down to %u%% of one CPU\n",
-			r->guest_wait_pct, r->guard_looks, r->cpu_share_min_pct);
+		fprintf(f, "  CPU guard: the guest ran %u%% of a CPU before the pre-copy, %u%% "
+			"during it; the sender's share went down to %u%%\n",
+			r->guest_cpu_before_pct, r->guest_cpu_precopy_pct, r->cpu_share_min_pct);
 	else if (r->guard_looks)
-		fprintf(f, "  CPU guard: the guest's vCPUs waited for a CPU in %u%% of %u looks "
-			"during pre-copy; the sender was not paced\n", r->guest_wait_pct,
-			r->guard_looks);
+		fprintf(f, "  CPU guard: the guest ran %u%% of a CPU before the pre-copy, %u%% "
+			"during it; the sender was not paced\n", r->guest_cpu_before_pct,
+			r->guest_cpu_precopy_pct);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else
@@ -409,7 +409,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		"\"guest_pages\":%llu,\"pages_live\":%llu,\"stream_bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"zero_bytes\":%llu,\"compressed_bytes\":%llu,\"compress_saved_bytes\":%llu,"
 		"\"compress\":\"%s\",\"throttle_max_pct\":%u,\"cpu_paced_ms\":%.1f,"
-		"\"cpu_share_min_pct\":%u,\"guest_wait_pct\":%u,\"guard_looks\":%u,"
+		"\"cpu_share_min_pct\":%u,\"guest_cpu_before_pct\":%u,"
+		"\"guest_cpu_precopy_pct\":%u,\"guard_looks\":%u,"
 		"\"total_ms\":%.1f,\"precopy_ms\":%.1f,\"blackout_ms\":%.1f,\"blackout_start_unix_ms\":%.3f,"
 		"\"predicted_blackout_ms\":%.1f,\"restore_hint_ms\":%.1f,\"own_hint_ms\":%.1f,"
 		"\"restore_estimate_ms\":%.1f,\"fixed_ms\":%.1f,\"fixed_suspend_ms\":%.1f,"
@@ -430,8 +431,8 @@ void migcli_print_json_result(FILE *f, const struct migr_result *r, int rc)
 		(unsigned long long)r->stream_bytes, (unsigned long long)r->wire_bytes,
 		(unsigned long long)r->zero_bytes, (unsigned long long)r->compressed_bytes,
 		(unsigned long long)r->compress_saved_bytes, migr_compress_name(r->compress),
-		r->throttle_max_pct, ms(r->cpu_paced_us), r->cpu_share_min_pct, r->guest_wait_pct,
-		r->guard_looks, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
+		r->throttle_max_pct, ms(r->cpu_paced_us), r->cpu_share_min_pct,
+		r->guest_cpu_before_pct, r->guest_cpu_precopy_pct, r->guard_looks, ms(r->total_us), ms(r->precopy_us), ms(r->blackout_us),
 		r->blackout_start_unix_us / 1000.0,
 		ms(r->predicted_blackout_us), ms(r->restore_hint_us), ms(r->own_hint_us),
 		ms(r->restore_estimate_us), ms(r->fixed_us), ms(r->fixed_suspend_us),

@@ -194,11 +194,11 @@ struct migr_hv_ops {
 	 * bitmap). Safe to call from another thread while save() runs. -ENODATA when
 	 * log-dirty is off. */
 	int (*peek_dirty)(struct migr_hv *hv, uint32_t domid, uint64_t *dirty_r);
-	/* Of the domain's online vCPUs (*online_r), how many are runnable but not running at
-	 * this instant (*waiting_r): they wait for a physical CPU. Safe to call from the
-	 * sampler's thread while save() runs. May be NULL (the sender's CPU guard is off). */
-	int (*vcpu_waiting)(struct migr_hv *hv, uint32_t domid, unsigned int *waiting_r,
-			    unsigned int *online_r);
+	/* The CPU time the domain's vCPUs have run, summed (ns; Xen's runstate "running"),
+	 * and how many are online. Safe to call from the sampler's thread while save()
+	 * runs. May be NULL (the sender's CPU guard is off). */
+	int (*vcpu_run)(struct migr_hv *hv, uint32_t domid, uint64_t *run_ns_r,
+			unsigned int *online_r);
 	/* Tells the network where a guest restored here now is, as QEMU's announce-self
 	 * does: a RARP with each vif's MAC as the source, sent on the vif's bridge, so that
 	 * switches (and bridges) learn the new port before the guest's own traffic teaches

@@ -147,8 +147,8 @@ struct migr_send_params {
 	unsigned int suspend_timeout_ms;   /* default 60000, as libxl */
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
 	/* The sender's CPU guard (docs/phases.md): while the guest runs uncapped in pre-copy,
-	 * its vCPUs are looked at and the connection's CPU share set from how often they wait
-	 * for a CPU. Off when set (the operator's --cpu-share, fixed or none, stands). */
+	 * the connection's CPU share is set from how much of its CPU rate before the guest
+	 * loses. Off when set (the operator's --cpu-share, fixed or none, stands). */
 	bool no_cpu_guard;
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
 	 * max(8 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
@@ -199,10 +199,12 @@ struct migr_result {
 	unsigned int compress_on_windows;  /* them those that compressed */
 	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
 	uint64_t cpu_paced_us;             /* the sender waited so long for its CPU share */
-	unsigned int cpu_share_min_pct;    /* the guard's lowest share (0: it never paced) */
-	unsigned int guest_wait_pct;       /* the guard's looks during pre-copy: how often the
-	                                      guest's vCPUs waited for a CPU (%; 0: no look) */
-	unsigned int guard_looks;          /* how many looks that is (0: the guard was off) */
+	/* The sender's CPU guard (0s when it was off): the guest's CPU before the pre-copy
+	 * and during it (% of one CPU, its vCPUs together), the lowest share it set (0: it
+	 * never paced), how many looks it took. */
+	unsigned int guest_cpu_before_pct, guest_cpu_precopy_pct;
+	unsigned int cpu_share_min_pct;
+	unsigned int guard_looks;
 	uint64_t total_us;                 /* start to end */
 	uint64_t precopy_us;               /* log-dirty on to suspend request */
 	/* The blackout: from the suspend request on the source to the guest unpaused on the
