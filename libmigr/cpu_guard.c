@@ -107,7 +107,8 @@ bool migr__guard_look(struct migr__cpu_guard *g, uint64_t now_ns, uint64_t cpu_n
 	w.guest_pct = (unsigned int)(rate * 100 + 0.5);
 	w.own_pct = (unsigned int)((cpu_ns - g->w_cpu0_ns) * 100 / wall);
 	w.from = g->share;
-	w.to = g->base >= MIGR__GUARD_IDLE ? decide(g, w.lost, w.own_pct, &w.no_help) : g->share;
+	w.to = !g->watch_only && g->base >= MIGR__GUARD_IDLE ?
+	       decide(g, w.lost, w.own_pct, &w.no_help) : g->share;
 	g->w_start_ns = now_ns;
 	g->w_cpu0_ns = cpu_ns;
 	g->w_run0_ns = run_ns;

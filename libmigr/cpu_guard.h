@@ -40,6 +40,7 @@
 #define MIGR__GUARD_STRIKES     2
 
 struct migr__cpu_guard {
+	bool watch_only;              /* readings for the report, no decision */
 	double base;                  /* the guest's CPU before, in CPUs (0: unknown) */
 	unsigned int share;           /* the share in force, % of one CPU (0: none) */
 	unsigned int floor;           /* no lower: lowerings below it did not help */

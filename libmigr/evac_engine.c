@@ -331,6 +331,9 @@ int migr_evac_engine_migrate(void *arg, struct migr_evac_attempt *a,
 	out->fwd_known = res.fwd.state == MIGR_FWDS_RUNNING || res.fwd.state == MIGR_FWDS_ENDED;
 	out->fwd_packets = res.fwd.packets;
 	out->throttle_max_pct = res.throttle_max_pct;
+	out->cpu_share_min_pct = res.cpu_share_min_pct;
+	out->guest_cpu_before_pct = res.guest_cpu_before_pct;
+	out->guest_cpu_precopy_pct = res.guest_cpu_precopy_pct;
 	out->precopy_us = res.precopy_us;
 	out->preflight_us = ea.precopy_start_us;
 	out->refused = res.refused;

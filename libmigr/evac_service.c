@@ -445,6 +445,9 @@ static void migration_record(struct migr_evacd *d, const struct migr_evac_guest_
 	jb_kint(&b, "stream_ms", (long long)(r->stream_us / 1000));
 	jb_kint(&b, "stream_held_ms", (long long)(r->stream_held_us / 1000));
 	jb_kint(&b, "throttle_max_pct", o->throttle_max_pct);
+	jb_kint(&b, "cpu_share_min_pct", o->cpu_share_min_pct);
+	jb_kint(&b, "guest_cpu_before_pct", o->guest_cpu_before_pct);
+	jb_kint(&b, "guest_cpu_precopy_pct", o->guest_cpu_precopy_pct);
 	jb_printf(&b, ",\"streams_at_once\":%.2f", r->streams_beside_x100 / 100.0);
 	jb_printf(&b, ",\"blackout_ms\":%.3f", o->blackout_us / 1000.0);
 	/* predicted against measured, per hop (docs/policy.md) */

@@ -375,14 +375,15 @@ static void guard_begin(struct migr__send *s)
 	unsigned int online;
 
 	s->guard_t0_ns = 0;
-	if (s->p.no_cpu_guard || !s->hv->ops->vcpu_run ||
+	if (!s->hv->ops->vcpu_run ||
 	    s->hv->ops->vcpu_run(s->hv, s->domid, &s->guard_run0_ns, &online))
 		return;
 	s->guard_t0_ns = migr__now_ns();
 }
 
 /* The guest's CPU rate before the pre-copy: from the first reading to now, waiting for
- * the rest of MIGR__GUARD_BASE_NS when the driver got here sooner. false: no guard. */
+ * the rest of MIGR__GUARD_BASE_NS when the driver got here sooner and the guard is to
+ * decide. false: no readings (the guard off, or only watching: s->cg.watch_only). */
 static bool guard_baseline(struct migr__send *s)
 {
 	unsigned int online;
@@ -390,8 +391,9 @@ static bool guard_baseline(struct migr__send *s)
 
 	if (!s->guard_t0_ns || !s->c)
 		return false;
+	s->cg.watch_only = s->p.no_cpu_guard;
 	now = migr__now_ns();
-	if (now - s->guard_t0_ns < MIGR__GUARD_BASE_NS) {
+	if (!s->cg.watch_only && now - s->guard_t0_ns < MIGR__GUARD_BASE_NS) {
 		uint64_t left = MIGR__GUARD_BASE_NS - (now - s->guard_t0_ns);
 		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
 

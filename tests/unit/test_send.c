@@ -754,7 +754,7 @@ static void test_progress_in_round(void)
 /* The CPU guard (libmigr/cpu_guard.c): a guest that ran at 80% of a CPU before and at 5%
  * through a round 0 of 2.5 s gets the sender paced (down to the minimum: the fake sender
  * takes almost no CPU); one that keeps its rate does not; with the guard off (a fixed
- * --cpu-share, or none) nobody looks. */
+ * --cpu-share, or none) the guest's CPU is read and reported, and nothing paced. */
 static void test_cpu_guard(void)
 {
 	struct run r;
@@ -797,10 +797,21 @@ static void test_cpu_guard(void)
 	r.sp.no_cpu_guard = true;
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
-	CHECK_EQ(r.src->vcpu_looks, 0);
+	CHECK(r.res.guard_looks >= 10);          /* it still reads, for the report */
+	CHECK(r.res.guest_cpu_precopy_pct >= 4 && r.res.guest_cpu_precopy_pct <= 6);
+	CHECK_EQ(r.res.cpu_share_min_pct, 0);    /* but never paces */
+	CHECK_EQ(r.res.cpu_paced_us, 0);
+	teardown(&r);
+
+	/* a hypervisor without the readings: no guard, nothing reported */
+	setup(&r, MIGR_GUEST_PVH, 2048, 64, 1 << 30);
+	r.src->payload_bytes_per_page = r.dst->payload_bytes_per_page = 4096;
+	r.src->round0_ms = 1500;
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
 	CHECK_EQ(r.res.guard_looks, 0);
-	CHECK_EQ(r.res.cpu_share_min_pct, 0);
 	CHECK_EQ(r.res.guest_cpu_before_pct, 0);
+	CHECK_EQ(r.res.cpu_share_min_pct, 0);
 	teardown(&r);
 }
 

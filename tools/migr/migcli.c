@@ -337,13 +337,12 @@ void migcli_print_summary(FILE *f, const struct migcli_progress *pg, const struc
 		fprintf(f, "  CPU share: the sender waited %.1f s in all to keep to it\n",
 			r->cpu_paced_us / 1e6);
 	if (r->guard_looks && r->cpu_share_min_pct)
-		fprintf(f, "  CPU guard: the guest ran %u%% of a CPU before the pre-copy, %u%% "
-			"during it; the sender's share went down to %u%%\n",
-			r->guest_cpu_before_pct, r->guest_cpu_precopy_pct, r->cpu_share_min_pct);
+		fprintf(f, "  guest CPU: %u%% of a CPU before the pre-copy, %u%% during it; the CPU "
+			"guard lowered the sender's share to %u%%\n", r->guest_cpu_before_pct,
+			r->guest_cpu_precopy_pct, r->cpu_share_min_pct);
 	else if (r->guard_looks)
-		fprintf(f, "  CPU guard: the guest ran %u%% of a CPU before the pre-copy, %u%% "
-			"during it; the sender was not paced\n", r->guest_cpu_before_pct,
-			r->guest_cpu_precopy_pct);
+		fprintf(f, "  guest CPU: %u%% of a CPU before the pre-copy, %u%% during it\n",
+			r->guest_cpu_before_pct, r->guest_cpu_precopy_pct);
 	if (r->devices_us)
 		snprintf(devs, sizeof(devs), "device set-up %.1f", ms(r->devices_us));
 	else

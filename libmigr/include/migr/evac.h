@@ -94,6 +94,8 @@ struct migr_evac_outcome {
 	uint64_t fwd_packets;          /* forwarded during post-migration brownout */
 	bool fwd_known;                /* fwd_packets was reported by the engine */
 	unsigned int throttle_max_pct; /* the most the guest was slowed (0: never) */
+	unsigned int cpu_share_min_pct;  /* the CPU guard's lowest share (0: never paced) */
+	unsigned int guest_cpu_before_pct, guest_cpu_precopy_pct;   /* the guard's readings */
 	uint64_t preflight_us;         /* the attempt's start to pre-copy (0: unknown) */
 	uint64_t precopy_us;           /* pre-copy to the suspend request (0: unknown) */
 	uint32_t refused;              /* the target's refusal (MIGR_REFUSE_*, 0: none) */

@@ -148,7 +148,8 @@ struct migr_send_params {
 	unsigned int peek_interval_ms;     /* PEEK sampling inside a round; default 50, 0 = off */
 	/* The sender's CPU guard (docs/phases.md): while the guest runs uncapped in pre-copy,
 	 * the connection's CPU share is set from how much of its CPU rate before the guest
-	 * loses. Off when set (the operator's --cpu-share, fixed or none, stands). */
+	 * loses. Off when set (the operator's --cpu-share, fixed or none, stands): the
+	 * guest's CPU is then only read, for the result. */
 	bool no_cpu_guard;
 	/* Once the guest is suspended, READY and DONE must come within the blackout deadline:
 	 * max(8 s, 4 x the predicted blackout), at most this (default 10000). Before GO its
@@ -199,9 +200,9 @@ struct migr_result {
 	unsigned int compress_on_windows;  /* them those that compressed */
 	unsigned int throttle_max_pct;     /* the most the guest was slowed (0: never) */
 	uint64_t cpu_paced_us;             /* the sender waited so long for its CPU share */
-	/* The sender's CPU guard (0s when it was off): the guest's CPU before the pre-copy
-	 * and during it (% of one CPU, its vCPUs together), the lowest share it set (0: it
-	 * never paced), how many looks it took. */
+	/* The guest's CPU before the pre-copy and during it (% of one CPU, its vCPUs
+	 * together), the lowest share the sender's CPU guard set (0: it never paced), how
+	 * many readings were taken (0: none, e.g. no hypervisor figures). */
 	unsigned int guest_cpu_before_pct, guest_cpu_precopy_pct;
 	unsigned int cpu_share_min_pct;
 	unsigned int guard_looks;
