@@ -25,7 +25,9 @@
 #   src_dom0_cpu_s, dst_dom0_cpu_s: CPU seconds the source's and the target's dom0 used
 #     during the hop (xl list), which the source's guest competes with for its host's CPU;
 #   src_dom0_load0, src_dom0_load: the share of the source's CPU its dom0 used in the 12 s
-#     before the hop (the bench's own readings, the ping) and during it.
+#     before the hop (the bench's own readings, the ping) and during it;
+#   guest_cpu0, guest_cpu: the share of the source's CPU the guest used in the 12 s before
+#     the hop and from 5 s to 15 s into it (its pre-copy, with either tool; xl list).
 # Ratios are migr / xl of the medians (brownout_ratio: migr's over xl's, higher is better);
 # predict_err is the median over migr's hops. Each median is printed with its spread.
 #
@@ -67,7 +69,8 @@ summary() {   # HOPS_FILE [LINE]
 			tool_blackout_ms "$(spread $tool 4)" total_s "$(spread $tool 5)" bytes "$(spread $tool 6)" \
 			net_back_ms "$(spread $tool 7)" first_frame_ms "$(spread $tool 8)" brownout "$(spread $tool 9)" \
 			predict_err "$(spread $tool 10)" src_dom0_cpu_s "$(spread $tool 11)" dst_dom0_cpu_s "$(spread $tool 12)" \
-			src_dom0_load0 "$(spread $tool 13)" src_dom0_load "$(spread $tool 14)"
+			src_dom0_load0 "$(spread $tool 13)" src_dom0_load "$(spread $tool 14)" \
+			guest_cpu0 "$(spread $tool 15)" guest_cpu "$(spread $tool 16)"
 	done
 	echo "(blackout ratio from the ping observer, the one measure both tools share)"
 	echo "$LINE: blackout_ratio=$(ratio "$(col migr 2)" "$(col xl 2)") total_time_ratio=$(ratio "$(col migr 5)" "$(col xl 5)") bytes_ratio=$(ratio "$(col migr 6)" "$(col xl 6)") brownout_ratio=$(ratio "$(col migr 9)" "$(col xl 9)") predict_err=$(col migr 10)"
@@ -109,6 +112,15 @@ rx_bytes() { lab_sh "$1" "cat /sys/class/net/eth0/statistics/rx_bytes"; }
 # dom0_cpu HOST: the CPU seconds HOST's dom0 has used (xl list); cpu_delta A B: B - A or nan
 dom0_cpu() { lab_sh "$1" "xl list 0 | awk 'NR==2{print \$6}'" 2>/dev/null; }
 cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "") print "nan"; else printf "%.1f\n", b - a }'; }
+# guest_cpu HOST: the CPU seconds guest g1 has used on HOST (xl list; the name it has until
+# both tools' suspend)
+guest_cpu() { lab_sh "$1" "xl list g1 | awk 'NR==2{print \$6}'" 2>/dev/null; }
+# guest_cpu_during HOST FILE: two readings of it in the pre-copy, 5 s and 15 s after its
+# start ("T CPU" lines; both tools' pre-copy lasts longer)
+guest_cpu_during() {
+	sleep 5; echo "$(date +%s.%N) $(guest_cpu "$1")" >>"$2"
+	sleep 10; echo "$(date +%s.%N) $(guest_cpu "$1")" >>"$2"
+}
 # load CPU0 CPU1 T0 T1: the share of its host's CPU a dom0 used from T0 to T1 (its host has one)
 load() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN{ if (a == "" || b == "" || t1 <= t0) print "nan"; else printf "%.2f\n", (b - a) / (t1 - t0) }'; }
 
@@ -150,17 +162,20 @@ brownout() {
 
 # hop TOOL SRC DST N: one migration; appends "tool blackout_ping mw_gap tool_blackout total bytes
 # net_back first_frame brownout predict_err src_dom0_cpu dst_dom0_cpu src_dom0_load0
-# src_dom0_load" to $OUT/hops
+# src_dom0_load guest_cpu0 guest_cpu" to $OUT/hops
 hop() {
 	local tool=$1 src=$2 dst=$3 n=$4 t0 t1 rx0 rx1 out id mwgap tb="nan" nb="nan" ff="nan" rc
-	local bo pe="nan" pb c0s c1s c0d c1d cps tp
+	local bo pe="nan" pb c0s c1s c0d c1d cps tp gp g0 gcpu0 gcpu gd_pid
 	rx0=$(rx_bytes "$dst")
 	rate_start "$src" "$OUT/rate.$tool.$n"
 	ping_start "$OUT/ping.$tool.$n"
-	cps=$(dom0_cpu "$src"); tp=$(date +%s.%N)
+	cps=$(dom0_cpu "$src"); gp=$(guest_cpu "$src"); tp=$(date +%s.%N)
 	sleep 12    # the rate before: three readings or more
-	c0s=$(dom0_cpu "$src"); c0d=$(dom0_cpu "$dst")
+	c0s=$(dom0_cpu "$src"); c0d=$(dom0_cpu "$dst"); g0=$(guest_cpu "$src")
 	t0=$(date +%s.%N)
+	gcpu0=$(load "$gp" "$g0" "$tp" "$t0")
+	guest_cpu_during "$src" "$OUT/gcpu.$tool.$n" &
+	gd_pid=$!
 	if [ "$tool" = xl ]; then
 		id=$(lab_sh_bg "$dst" "labpipe listen 9100 xl migrate-receive 2>&1")
 		sleep 1
@@ -178,6 +193,9 @@ hop() {
 	fi
 	t1=$(date +%s.%N)
 	c1s=$(dom0_cpu "$src"); c1d=$(dom0_cpu "$dst")
+	wait "$gd_pid" 2>/dev/null
+	gcpu=$(awk 'NR==1{t=$1; c=$2} NR==2 && $2 != "" && c != "" && $1 > t {printf "%.2f\n", ($2 - c) / ($1 - t); ok=1}
+		END{if (!ok) print "nan"}' "$OUT/gcpu.$tool.$n" 2>/dev/null)
 	sleep 3
 	ping_stop
 	rate_stop
@@ -194,14 +212,15 @@ hop() {
 	# waits for them)
 	eng_verify "$dst" g1 >/dev/null || { echo "$LINE: memory check failed after $tool hop $n"; return 1; }
 	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
-	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
+	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
 		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" \
 		"$(cpu_delta "$c0s" "$c1s")" "$(cpu_delta "$c0d" "$c1d")" \
-		"$(load "$cps" "$c0s" "$tp" "$t0")" "$(load "$c0s" "$c1s" "$t0" "$t1")" | tee -a "$OUT/hops"
+		"$(load "$cps" "$c0s" "$tp" "$t0")" "$(load "$c0s" "$c1s" "$t0" "$t1")" \
+		"${gcpu0:-nan}" "${gcpu:-nan}" | tee -a "$OUT/hops"
 }
 
 echo "$LINE: $RUNS round trips per tool, workload memwork ${WORK//,/ } ($MEM MiB PVH guest), migr --downtime $DOWNTIME${MIGR_ARGS:+ $MIGR_ARGS}${LINK:+, link shaped to $LINK}"
-echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err src_dom0_cpu_s dst_dom0_cpu_s src_dom0_load0 src_dom0_load"
+echo "tool ping_gap_ms memwork_gap_ms tool_blackout_ms total_s bytes net_back_ms first_frame_ms brownout predict_err src_dom0_cpu_s dst_dom0_cpu_s src_dom0_load0 src_dom0_load guest_cpu0 guest_cpu"
 fail=0
 for i in $(seq "$RUNS"); do
 	for tool in $TOOLS; do
