@@ -212,6 +212,7 @@ hop() {
 	# waits for them)
 	eng_verify "$dst" g1 >/dev/null || { echo "$LINE: memory check failed after $tool hop $n"; return 1; }
 	mwgap=$(lab_sh "$dst" "xenstore-read /local/domain/\$(xl domid g1)/data/memwork/last-gap-ms" 2>/dev/null)
+	case $mwgap in ''|*[!0-9.]*) mwgap=nan ;; esac   # not written yet: a message, not a figure
 	printf '%s %s %s %s %.2f %s %s %s %s %s %s %s %s %s %s %s\n' "$tool" "$(ping_gap "$OUT/ping.$tool.$n")" "${mwgap:-nan}" "${tb:-nan}" \
 		"$(echo "$t1 - $t0" | bc)" "$((rx1 - rx0))" "${nb:-nan}" "${ff:-nan}" "${bo:-nan}" "${pe:-nan}" \
 		"$(cpu_delta "$c0s" "$c1s")" "$(cpu_delta "$c0d" "$c1d")" \
