@@ -211,6 +211,7 @@ help:
 	@echo 'make install   install programs, unit, man pages, completion (PREFIX=/usr/local, DESTDIR)'
 	@echo 'make deb       build the Debian package into $(BUILD)/ (debhelper; prints its path)'
 	@echo 'make bench     all benchmarks (bench-policy, bench-fwd, bench-lab, bench-lab-heavy, bench-evac, bench-compress, bench-fleet, bench-drain, bench-switchover)'
+	@echo 'make bench-lab-observer  what bench-lab'"'"'s own observers cost the lab host they observe'
 	@echo 'make soak      100 back-to-back hops A <-> B on the nested lab (SOAK_HOPS=N)'
 	@echo 'make fuzz      run every libFuzzer target (clang) FUZZ_SECONDS (60) or FUZZ_RUNS'
 	@echo '               executions each, whichever comes first; FUZZ_TARGETS picks some;'
