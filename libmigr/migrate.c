@@ -289,6 +289,9 @@ static int migr_preflight(struct migr__send *s)
 	/* the part of the blackout the target says its restore takes: the policy's to know */
 	migr__send_target_fixed(s, reply.preflight_reply.restore_hint_ns / 1000,
 				reply.preflight_reply.restore_estimate_ns / 1000);
+	migr__send_peer_fixed(s, reply.preflight_reply.suspend_hint_ns / 1000,
+			      reply.preflight_reply.final_hint_ns / 1000,
+			      reply.preflight_reply.handshake_hint_ns / 1000);
 	migr__text(s->fence_target, sizeof(s->fence_target), "%s",
 		   reply.preflight_reply.fence_host);
 	if (s->p.etcd && !s->fence_target[0]) {

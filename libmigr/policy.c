@@ -709,6 +709,7 @@ const char *migr_fixed_from_name(enum migr_fixed_from f)
 	case MIGR_FIXED_TARGET_ESTIMATE: return "target-estimate";
 	case MIGR_FIXED_OWN_ESTIMATE:    return "own-estimate";
 	case MIGR_FIXED_OWN_BLACKOUTS:   return "own-blackouts";
+	case MIGR_FIXED_PEER_HISTORY:    return "peer-history";
 	}
 	return "?";
 }
@@ -716,6 +717,17 @@ const char *migr_fixed_from_name(enum migr_fixed_from f)
 static uint64_t cap_est(uint64_t us)
 {
 	return us > EST_MAX_US ? EST_MAX_US : us;
+}
+
+static void pick(uint64_t *us, enum migr_fixed_from *from, uint64_t own, uint64_t peer)
+{
+	if (own) {
+		*us = cap_est(own);
+		*from = MIGR_FIXED_HISTORY;
+	} else if (peer) {
+		*us = cap_est(peer);
+		*from = MIGR_FIXED_PEER_HISTORY;
+	}
 }
 
 void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_estimate *e_r)
@@ -727,18 +739,11 @@ void migr_fixed_estimate(const struct migr_fixed_inputs *in, struct migr_fixed_e
 		.restore_us = EST_BASE_US, .restore_from = MIGR_FIXED_DEFAULT,
 	};
 
-	if (in->own_suspend_us) {
-		e.suspend_us = cap_est(in->own_suspend_us);
-		e.suspend_from = MIGR_FIXED_HISTORY;
-	}
-	if (in->own_final_us) {
-		e.final_us = cap_est(in->own_final_us);
-		e.final_from = MIGR_FIXED_HISTORY;
-	}
-	if (in->own_handshake_us) {
-		e.handshake_us = cap_est(in->own_handshake_us);
-		e.handshake_from = MIGR_FIXED_HISTORY;
-	}
+	/* this host's own figures, else the target's of its own migrations out (a host of the
+	 * same pool, often the one the guest last left), else the lab's */
+	pick(&e.suspend_us, &e.suspend_from, in->own_suspend_us, in->peer_suspend_us);
+	pick(&e.final_us, &e.final_from, in->own_final_us, in->peer_final_us);
+	pick(&e.handshake_us, &e.handshake_from, in->own_handshake_us, in->peer_handshake_us);
 	if (in->target_history_us) {
 		e.restore_us = cap_est(in->target_history_us);
 		e.restore_from = MIGR_FIXED_HISTORY;

@@ -216,6 +216,12 @@ static const struct fdef f_preflight_reply[] = {
 	STR(MIGR_FIELD_OPTIONAL | 8, false, preflight_reply.fence_host, 0),
 	U64(MIGR_FIELD_OPTIONAL | 9, false, preflight_reply.restore_estimate_ns, 0,
 	    MIGR_RESTORE_HINT_MAX_NS),
+	U64(MIGR_FIELD_OPTIONAL | 10, false, preflight_reply.suspend_hint_ns, 0,
+	    MIGR_RESTORE_HINT_MAX_NS),
+	U64(MIGR_FIELD_OPTIONAL | 11, false, preflight_reply.final_hint_ns, 0,
+	    MIGR_RESTORE_HINT_MAX_NS),
+	U64(MIGR_FIELD_OPTIONAL | 12, false, preflight_reply.handshake_hint_ns, 0,
+	    MIGR_RESTORE_HINT_MAX_NS),
 };
 static const struct fdef f_config[] = {
 	{ 1, FT_JSON, true, OFF(config.json), 0, 2, MIGR_CONFIG_MAX - 8, "config.json" },

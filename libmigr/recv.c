@@ -415,6 +415,7 @@ static int preflight(struct recv_ctx *x)
 {
 	struct migr_msg m;
 	struct migr_host_info hi;
+	const char *src_dir;
 	char why[MIGR_TEXT_MAX];
 	unsigned smaj, smin;
 	uint32_t refusal;
@@ -476,6 +477,13 @@ static int preflight(struct recv_ctx *x)
 	m.preflight_reply.restore_hint_ns = migr__history_median(record_dir(x->p), HISTORY_FILE) * 1000;
 	if (!m.preflight_reply.restore_hint_ns)
 		m.preflight_reply.restore_estimate_ns = restore_estimate_us(x) * 1000;
+	/* this host's own migrations out: for a source with no figures of its own yet */
+	src_dir = x->p->src_record_dir ? x->p->src_record_dir : MIGR_SRC_STATE_DIR;
+	m.preflight_reply.suspend_hint_ns =
+		migr__history_median(src_dir, MIGR__SRC_SUSPEND_HISTORY) * 1000;
+	m.preflight_reply.final_hint_ns = migr__history_median(src_dir, MIGR__SRC_FINAL_HISTORY) * 1000;
+	m.preflight_reply.handshake_hint_ns =
+		migr__history_median(src_dir, MIGR__SRC_HANDSHAKE_HISTORY) * 1000;
 	return migr_msg_send(x->c, &m);
 }
 

@@ -70,12 +70,21 @@ void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t
 	s->target_estimate_us = estimate_us > 10000000 ? 10000000 : estimate_us;
 }
 
+void migr__send_peer_fixed(struct migr__send *s, uint64_t suspend_us, uint64_t final_us,
+			   uint64_t handshake_us)
+{
+	s->peer_suspend_us = suspend_us > 10000000 ? 10000000 : suspend_us;
+	s->peer_final_us = final_us > 10000000 ? 10000000 : final_us;
+	s->peer_handshake_us = handshake_us > 10000000 ? 10000000 : handshake_us;
+}
+
 /*
  * Before the first round: the part of the blackout no round shortens (suspend, handshake,
  * the target's restore tail and unpause), from the target's restore history, else this
  * host's own last blackouts, else the target's estimate from the guest's devices, else
- * this host's own estimate from the guest's configuration; the suspend from this host's own
- * last suspends, else the lab's figure (migr_fixed_estimate()). Without it a first
+ * this host's own estimate from the guest's configuration; the suspend, the final send's
+ * fixed part and the handshake from this host's own last migrations, else the target's
+ * own migrations out, else the lab's figures (migr_fixed_estimate()). Without it a first
  * migration between fresh hosts predicted the policy's 50 ms default for a blackout of
  * a second.
  */
@@ -89,6 +98,9 @@ void migr__send_fixed(struct migr__send *s)
 		.own_blackouts_us = migr__history_median(dir, MIGR__SRC_HISTORY),
 		.own_final_us = migr__history_median(dir, MIGR__SRC_FINAL_HISTORY),
 		.own_handshake_us = migr__history_median(dir, MIGR__SRC_HANDSHAKE_HISTORY),
+		.peer_suspend_us = s->peer_suspend_us,
+		.peer_final_us = s->peer_final_us,
+		.peer_handshake_us = s->peer_handshake_us,
 	};
 	struct migr_restore_devices d;
 	struct migr_fixed_estimate e;

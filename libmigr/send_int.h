@@ -56,6 +56,8 @@ struct migr__send {
 	/* clock marks, monotonic us */
 	uint64_t t_start, t_precopy0, t_suspend_req, t_suspended, t_stream_end;
 	uint64_t target_history_us, target_estimate_us;   /* PREFLIGHT_REPLY's (0: none) */
+	uint64_t peer_suspend_us, peer_final_us, peer_handshake_us;   /* the same: the target's
+	                                   own migrations out (0: none) */
 
 	/* pre-copy state */
 	struct migr_policy_state pol;
@@ -169,11 +171,10 @@ void migr__send_fini(struct migr__send *s);
 /* The target's figures (PREFLIGHT_REPLY): its restore history's median and its device
  * estimate (0: none), kept for migr__send_fixed(), at most 10 s each. */
 void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t estimate_us);
-/* This host's histories beside its records: blackouts less their final sends, suspends. */
-#define MIGR__SRC_HISTORY "blackout-history"
-#define MIGR__SRC_SUSPEND_HISTORY "suspend-history"
-#define MIGR__SRC_FINAL_HISTORY "final-send-history"   /* less the pages' part */
-#define MIGR__SRC_HANDSHAKE_HISTORY "handshake-history"   /* blackout less its parts */
+/* The target's medians of its own migrations out (PREFLIGHT_REPLY; 0: none), at most 10 s
+ * each: what migr__send_fixed() takes where this host has no figure of its own. */
+void migr__send_peer_fixed(struct migr__send *s, uint64_t suspend_us, uint64_t final_us,
+			   uint64_t handshake_us);
 /* The policy's fixed blackout cost, composed from what is known (migr_fixed_estimate(),
  * docs/policy.md) before the first round; the result says where each part came from. */
 void migr__send_fixed(struct migr__send *s);

@@ -44,6 +44,13 @@ int migr__helper_path(const char *name, char *path, size_t len);
 uint64_t migr__history_median(const char *dir, const char *name);
 void migr__history_add(const char *dir, const char *name, uint64_t us,
 		       struct xentoollog_logger *lg);
+/* A source's histories beside its records: blackouts less their final sends, suspends,
+ * final sends less the pages' part, handshakes (the blackout less its measured parts).
+ * The target reads the last three of its own migrations out for PREFLIGHT_REPLY. */
+#define MIGR__SRC_HISTORY "blackout-history"
+#define MIGR__SRC_SUSPEND_HISTORY "suspend-history"
+#define MIGR__SRC_FINAL_HISTORY "final-send-history"
+#define MIGR__SRC_HANDSHAKE_HISTORY "handshake-history"
 
 /* A received guest's console log, from its temporary name to its own (console_log.c).
  * migr__consoled_args(): what xenconsoled's command line (NUL-separated, as in

@@ -836,16 +836,30 @@ static void test_fixed_estimate(void)
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.restore_from, MIGR_FIXED_HISTORY);
 	CHECK_EQ(e.restore_us, 900000);
-	/* this host's own suspends and final sends replace the lab's */
+	/* the target's own migrations out replace the lab's figures */
+	in.peer_suspend_us = 700000;
+	in.peer_final_us = 90000;
+	in.peer_handshake_us = 250000;
+	migr_fixed_estimate(&in, &e);
+	CHECK_EQ(e.suspend_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(e.final_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(e.handshake_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(e.fixed_us, 700000 + 90000 + 250000 + 900000);
+	CHECK_STR(migr_fixed_from_name(e.suspend_from), "peer-history");
+	/* this host's own suspends and final sends replace the target's */
 	in.own_suspend_us = 40000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.suspend_from, MIGR_FIXED_HISTORY);
-	CHECK_EQ(e.fixed_us, 40000 + 150000 + 50000 + 900000);
+	CHECK_EQ(e.fixed_us, 40000 + 90000 + 250000 + 900000);
 	in.own_final_us = 20000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.final_from, MIGR_FIXED_HISTORY);
-	CHECK_EQ(e.fixed_us, 40000 + 20000 + 50000 + 900000);
+	CHECK_EQ(e.fixed_us, 40000 + 20000 + 250000 + 900000);
+	CHECK_EQ(e.handshake_from, MIGR_FIXED_PEER_HISTORY);
+	in.peer_handshake_us = 0;
+	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.handshake_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(e.fixed_us, 40000 + 20000 + 50000 + 900000);
 	in.own_handshake_us = 300000;
 	migr_fixed_estimate(&in, &e);
 	CHECK_EQ(e.handshake_from, MIGR_FIXED_HISTORY);

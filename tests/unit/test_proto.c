@@ -108,6 +108,22 @@ static void test_round_trips(void)
 	m.preflight_reply.restore_estimate_ns = UINT64_MAX;
 	CHECK_EQ(round_trip(&m, &d), -EINVAL);
 	m.preflight_reply.restore_estimate_ns = 0;
+	/* the target's own migrations out: optional, absent reads 0, the same cap */
+	CHECK(d.preflight_reply.suspend_hint_ns == 0 && d.preflight_reply.final_hint_ns == 0 &&
+	      d.preflight_reply.handshake_hint_ns == 0);
+	m.preflight_reply.suspend_hint_ns = 465000000;
+	m.preflight_reply.final_hint_ns = 210000000;
+	m.preflight_reply.handshake_hint_ns = 320000000;
+	CHECK_EQ(round_trip(&m, &d), 0);
+	CHECK(d.preflight_reply.suspend_hint_ns == 465000000);
+	CHECK(d.preflight_reply.final_hint_ns == 210000000);
+	CHECK(d.preflight_reply.handshake_hint_ns == 320000000);
+	m.preflight_reply.final_hint_ns = MIGR_RESTORE_HINT_MAX_NS + 1;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
+	m.preflight_reply.final_hint_ns = 0;
+	m.preflight_reply.handshake_hint_ns = UINT64_MAX;
+	CHECK_EQ(round_trip(&m, &d), -EINVAL);
+	m.preflight_reply.suspend_hint_ns = m.preflight_reply.handshake_hint_ns = 0;
 
 	migr_msg_init(&m, MIGR_MSG_CONFIG);
 	m.config.json = "{\n\t\"c_info\": { \"name\": \"web1\" }\n}";

@@ -20,6 +20,9 @@
 #include "unit.h"
 
 static char record_dir[64], src_dir[80];
+/* the target host's records of its own migrations out (their histories go to the source in
+ * PREFLIGHT_REPLY) */
+static char peer_dir[80];
 static struct migr_fault_set fs_after_ready, fs_before_done;
 
 struct target {
@@ -116,6 +119,7 @@ static void setup(struct run *r, enum migr_guest_type type, uint64_t pages, uint
 	r->sp.record_dir = src_dir;
 	r->t.hv = r->dst;
 	r->t.p.record_dir = record_dir;
+	r->t.p.src_record_dir = peer_dir;
 }
 
 /* Runs one migration; the source in this thread, the target in another. */
@@ -435,6 +439,86 @@ static void test_own_hint(void)
 	unlink(tpath);
 	unlink(fpath);
 	unlink(hpath);
+}
+
+/* A source with no figures of its own takes the target's, from the target's own migrations
+ * out (PREFLIGHT_REPLY); its own, once it has them, come first. */
+static void write_history(const char *dir, const char *name, const char *text)
+{
+	char path[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void test_peer_hint(void)
+{
+	static const char *const names[] = { "suspend-history", "final-send-history",
+					     "handshake-history", "blackout-history" };
+	char path[160];
+	struct run r;
+
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", src_dir, names[i]);
+		unlink(path);
+	}
+	mkdir(record_dir, 0700);
+	CHECK(mkdir(peer_dir, 0700) == 0 || errno == EEXIST);
+	write_history(peer_dir, "suspend-history", "400000\n700000\n650000\n");
+	write_history(peer_dir, "final-send-history", "90000\n");
+	write_history(peer_dir, "handshake-history", "250000\n310000\n");
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.fixed_suspend_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(r.res.fixed_suspend_us, 650000);              /* the median */
+	CHECK_EQ(r.res.fixed_final_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(r.res.fixed_final_us, 90000);
+	CHECK_EQ(r.res.fixed_handshake_from, MIGR_FIXED_PEER_HISTORY);
+	CHECK_EQ(r.res.fixed_handshake_us, 280000);
+	CHECK(r.res.fixed_us >= 650000 + 90000 + 280000);
+	teardown(&r);
+
+	/* stock xl at the other end gives none: the lab's figures, or this host's own */
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", src_dir, names[i]);
+		unlink(path);
+	}
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, true);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.fixed_suspend_from, MIGR_FIXED_DEFAULT);
+	CHECK_EQ(r.res.fixed_handshake_from, MIGR_FIXED_DEFAULT);
+	teardown(&r);
+
+	/* this host's own suspends come before the target's */
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", src_dir, names[i]);
+		unlink(path);
+	}
+	write_history(src_dir, "suspend-history", "120000\n");
+	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
+	run(&r, false);
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.res.fixed_suspend_from, MIGR_FIXED_HISTORY);
+	CHECK_EQ(r.res.fixed_suspend_us, 120000);
+	CHECK_EQ(r.res.fixed_handshake_from, MIGR_FIXED_PEER_HISTORY);
+	teardown(&r);
+
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", src_dir, names[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", peer_dir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/restore-history", record_dir);
+	unlink(path);
 }
 
 /* Concurrent receptions share a claim on free memory: memory another incoming guest has
@@ -922,6 +1006,7 @@ static int resolve_once(struct run *r, const char *id_hex, bool force, uint32_t 
 	memset(&t2, 0, sizeof(t2));
 	t2.hv = r->dst;
 	t2.p.record_dir = record_dir;
+	t2.p.src_record_dir = peer_dir;
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	CHECK_EQ(migr_conn_from_fds(sv[0], sv[0], NULL, &sc), 0);
 	CHECK_EQ(migr_conn_from_fds(sv[1], sv[1], NULL, &t2.c), 0);
@@ -1697,6 +1782,7 @@ int main(void)
 {
 	snprintf(record_dir, sizeof(record_dir), "/tmp/migr-test-send.%d", (int)getpid());
 	snprintf(src_dir, sizeof(src_dir), "%s/sent", record_dir);
+	snprintf(peer_dir, sizeof(peer_dir), "%s/peer-sent", record_dir);
 	migr_fault_parse("after-ready:error", &fs_after_ready, NULL, 0);
 	migr_fault_parse("before-done", &fs_before_done, NULL, 0);
 
@@ -1715,6 +1801,7 @@ int main(void)
 	test_config_refused(true);
 	test_restore_hint();
 	test_own_hint();
+	test_peer_hint();
 	test_claims();
 	test_name_refusals();
 	test_forwarding();

@@ -567,6 +567,7 @@ int main(int argc, char **argv)
 	migrd_conf_transport(&conf, &t);
 	r.rp.rules = &conf.rules;
 	r.rp.record_dir = conf.record_dir;
+	r.rp.src_record_dir = conf.src_record_dir;
 	r.rp.reserve_kib = (uint64_t)conf.reserve_mib * 1024;
 	r.rp.no_forward = conf.no_forward;
 	r.rp.forward_quiet_ms = (unsigned int)conf.forward_quiet_ms;

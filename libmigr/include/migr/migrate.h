@@ -272,6 +272,9 @@ struct migr_recv_claims {
 
 struct migr_recv_params {
 	const char *record_dir;            /* NULL: MIGR_STATE_DIR */
+	const char *src_record_dir;        /* this host's records of its own migrations out,
+	                                      whose histories PREFLIGHT_REPLY gives the source;
+	                                      NULL: MIGR_SRC_STATE_DIR */
 	const char *peer;                  /* for the record: the source's address */
 	const char *peer_identity;         /* the source's authenticated identity ("" none);
 	                                      NULL: taken from the connection */

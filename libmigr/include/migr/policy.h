@@ -223,6 +223,7 @@ enum migr_fixed_from {
 	MIGR_FIXED_TARGET_ESTIMATE,      /* the target's device estimate (PREFLIGHT_REPLY) */
 	MIGR_FIXED_OWN_ESTIMATE,         /* this host's device estimate from the config */
 	MIGR_FIXED_OWN_BLACKOUTS,        /* this host's last blackouts less their final send */
+	MIGR_FIXED_PEER_HISTORY,         /* the target's own history as a source (PREFLIGHT_REPLY) */
 };
 const char *migr_fixed_from_name(enum migr_fixed_from f);
 
@@ -237,6 +238,9 @@ struct migr_fixed_inputs {
 	                                    their pages took (0: none) */
 	uint64_t own_handshake_us;       /* median of this host's last handshakes: the
 	                                    blackout less its measured parts (0: none) */
+	/* the same three medians as the target measured them on its own migrations out
+	 * (PREFLIGHT_REPLY; 0: none): after this host's own, before the lab's constants */
+	uint64_t peer_suspend_us, peer_final_us, peer_handshake_us;
 };
 
 struct migr_fixed_estimate {

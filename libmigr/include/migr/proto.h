@@ -175,6 +175,10 @@ struct migr_msg_preflight_reply {
 	uint64_t restore_estimate_ns; /* with no history: the target's estimate of its restore
 	                              tail + unpause from the guest's devices (optional field;
 	                              0 = none) */
+	/* the target's own migrations out, as it measured them as their source: the medians of
+	 * its last suspends, final sends beyond their pages and handshakes (optional fields;
+	 * 0 = none) */
+	uint64_t suspend_hint_ns, final_hint_ns, handshake_hint_ns;
 };
 
 struct migr_msg_config {
