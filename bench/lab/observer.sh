@@ -1,10 +1,11 @@
 #!/bin/bash
 # bench/lab/observer.sh: what bench-lab's observers cost the host they observe. On one lab
-# host with bench-lab's guest (256 MiB PVH, memwork -w 32 -r 8000), six stretches of 20 s:
-# nothing, the ping every 10 ms, memwork's stats command back to back (bench-lab's earlier
-# rate observer), memwork's progress node read every 2 s by a loop in dom0 (its rate
-# observer now), the ping and that (as bench-lab runs), nothing again. Prints, for each, the share of the host's one
-# CPU its dom0 and the guest used (xl list) and memwork's writes/s.
+# host with bench-lab's guest (256 MiB PVH, memwork -w 32 -r 8000, its stats line on the
+# console every 2 s, which bench-lab's rate observer reads from the console log in the lab's
+# share), four stretches of 20 s: nothing more, the ping every 10 ms (as bench-lab runs),
+# memwork's stats command back to back (bench-lab's rate observer until 2026-12), nothing
+# again. Prints, for each, the share of the host's one CPU its dom0 and the guest used
+# (xl list) and memwork's writes/s.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
@@ -13,7 +14,7 @@ cd "$TOP"
 GIP=169.254.10.101
 
 eng_begin a:stock b:stock
-guest_create a g1 pvh "-w,32,-r,8000,-g,1000" 256 || { echo "observer: guest_create failed"; exit 1; }
+guest_create a g1 pvh "-w,32,-r,8000,-g,1000,--stats-s,2" 256 || { echo "observer: guest_create failed"; exit 1; }
 eng_verify a g1 >/dev/null || { echo "observer: the guest does not answer"; exit 1; }
 
 dom0_cpu() { lab_sh a "xl list 0 | awk 'NR==2{print \$6}'" 2>/dev/null; }
@@ -40,25 +41,11 @@ stop_all() {
 }
 ping_on() { ip netns exec "$LAB_NS" ping -D -i 0.01 -W 1 "$GIP" >/dev/null 2>&1 & PING_PID=$!; }
 reads_on() { ( while :; do mw_cmd a g1 stats 5 >/dev/null 2>&1 || break; done ) & READ_PID=$!; }
-progress_on() {
-	lab_sh a "rm -f /tmp/observer-progress.stop" >/dev/null 2>&1
-	PROG_ID=$(lab_sh_bg a "D=\$(xl domid g1) || exit 1
-while [ ! -e /tmp/observer-progress.stop ] && xenstore-read /local/domain/\$D/data/memwork/progress >/dev/null 2>&1; do
-  cut -d' ' -f1 /proc/uptime >/dev/null; sleep 2; done")
-}
-progress_off() {
-	[ -n "${PROG_ID:-}" ] || return 0
-	lab_sh a "touch /tmp/observer-progress.stop" >/dev/null 2>&1
-	lab_wait a "$PROG_ID" 60 >/dev/null 2>&1
-	PROG_ID=
-}
 
 echo "observer: the source's CPU shares and memwork's writes/s, 20 s each"
 sleep 10
-stretch "nothing"
+stretch "nothing more"
 ping_on; stretch "ping -i 0.01"; stop_all
 reads_on; stretch "stats commands"; stop_all
-progress_on; stretch "progress readings"
-ping_on; stretch "both (bench-lab)"; stop_all; progress_off
 stretch "nothing again"
 eng_end

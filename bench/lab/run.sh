@@ -17,10 +17,10 @@
 #     TLS for migr; xl's pipe is plain TCP through labpipe);
 #   brownout: the guest workload's rate while the migration runs and the guest still runs
 #     on the source (its pre-copy), over its rate in the 12 s before: memwork's write count
-#     with the guest's clock when it was counted (its progress node, published every 5 s),
-#     read in the source's dom0 every 2 s, the same for both tools; the rate during runs from the
-#     first value seen after the start to the last one the guest published before it
-#     stopped (1.0: no slowdown);
+#     with the guest's clock when it was counted (its console stats line, every 2 s),
+#     read from the console log the source's xenconsoled keeps in the lab's share, the
+#     same for both tools; the rate during runs from the first line seen after the start
+#     to the last one the guest printed before it stopped (1.0: no slowdown);
 #   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result;
 #   src_dom0_cpu_s, dst_dom0_cpu_s: CPU seconds the source's and the target's dom0 used
 #     during the hop (xl list), which the source's guest competes with for its host's CPU;
@@ -80,13 +80,13 @@ HEAVY=0
 if [ "${1:-}" = --heavy ]; then HEAVY=1; shift; fi
 if [ $HEAVY = 1 ]; then
 	LINE=bench-lab-heavy
-	WORK=${BENCH_LAB_WORK:--w,16,-r,8000,-g,1000}
+	WORK=${BENCH_LAB_WORK:--w,16,-r,8000,-g,1000,--stats-s,2}
 	MEM=128
 	MIGR_ARGS=${BENCH_LAB_MIGR_ARGS---throttle}
 	LINK=${BENCH_LAB_LINK:-16mbit}
 else
 	LINE=bench-lab
-	WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000}
+	WORK=${BENCH_LAB_WORK:--w,32,-r,8000,-g,1000,--stats-s,2}
 	MEM=256
 	MIGR_ARGS=${BENCH_LAB_MIGR_ARGS:-}
 	LINK=
@@ -135,44 +135,44 @@ ping_gap() {
 	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
 }
 
-# rate_start HOST FILE / rate_stop: memwork's progress node on HOST (its write count and the
-# guest's clock when it was counted; memwork publishes it every 5 s), read every 2 s by one
-# loop in HOST's dom0 until the guest leaves (its domain, and the node, are gone) or
-# rate_stop. FILE gets a line "T WRITES GUEST_T" for each new value, T the moment the loop
-# saw it, on this machine's clock (dom0's uptime, busybox's date having no fraction, plus
-# its offset measured at the start). The loop
-# costs dom0 one xenstore-read every 2 s: a memwork command per reading (`xl domid`, a
-# command node polled every 100 ms, memwork's answer), as this bench took them until
-# 2026-12, took about half of the host's CPU from the guest when taken back to back, and a
-# lab command every 2 s a fifth (make bench-lab-observer).
-RATE_STOP=/tmp/bench-lab-rate.stop
+# rate_start HOST FILE / rate_stop: memwork's stats lines (its write count and the guest's
+# clock when it was counted, every 2 s with the bench's --stats-s 2) from the guest's
+# console log, which xenconsoled on HOST writes into the lab's share: read here, every
+# 0.5 s, at no cost to the host. FILE gets a line "T WRITES GUEST_T" for each new one, T
+# this machine's clock when it was first seen. The bench read memwork's count through its
+# stats command over xenstore until 2026-12: `xl domid`, a command node polled every
+# 100 ms and memwork's answer, back to back, took about half of the source's CPU from the
+# guest (make bench-lab-observer).
 rate_start() {
-	local a b d
-	RATE_HOST=$1 RATE_FILE=$2
-	a=$(date +%s.%N)
-	d=$(lab_sh "$1" "rm -f $RATE_STOP; cut -d' ' -f1 /proc/uptime" 2>/dev/null)
-	b=$(date +%s.%N)
-	RATE_OFF=$(echo "($a + $b) / 2 - ${d:-0}" | bc -l)
-	RATE_ID=$(lab_sh_bg "$1" "D=\$(xl domid g1) || exit 1
-P=/local/domain/\$D/data/memwork/progress last= end=\$((\$(date +%s) + 1800))
-while [ ! -e $RATE_STOP ] && [ \$(date +%s) -lt \$end ] && v=\$(xenstore-read \$P 2>/dev/null); do
-  set -- \$v; [ \"\$1\" = \"\$last\" ] || echo \"\$(cut -d' ' -f1 /proc/uptime) \$v\"; last=\$1; sleep 2
-done")
+	local log
+	log=$(guest_console "$1" g1)
+	( start=$(( $(stat -c %s "$log" 2>/dev/null || echo 0) + 1 )) last=
+	  while :; do
+		new=$(tail -c +"$start" "$log" 2>/dev/null | tr -d '\r' | sed -n \
+			's/.*memwork: stats writes=\([0-9][0-9]*\) .* at=\([0-9][0-9]*\.[0-9][0-9][0-9]\)$/\1 \2/p' |
+			tail -n 1)
+		if [ -n "$new" ] && [ "$new" != "$last" ]; then
+			echo "$(date +%s.%N) $new"
+			last=$new
+		fi
+		sleep 0.5
+	  done >"$2" ) &
+	RATE_PID=$!
 }
-rate_stop() {
-	lab_sh "$RATE_HOST" "touch $RATE_STOP" >/dev/null 2>&1
-	lab_wait "$RATE_HOST" "$RATE_ID" 60 2>/dev/null | awk -v off="$RATE_OFF" \
-		'NF == 3 && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+\.[0-9]+$/ { printf "%.3f %s %s\n", $1 + off, $2, $3 }' >"$RATE_FILE"
-}
-# brownout FILE T0: writes/s over the guest's clock from the first value seen at or after
-# T0 to the last, over writes/s between the values seen before T0 ("nan" when either has
-# fewer than two values). The first value seen after T0 may have been counted up to one
-# reading (2 s) before it: the rate during starts at most that much early, for both tools.
+rate_stop() { kill "$RATE_PID" 2>/dev/null; wait "$RATE_PID" 2>/dev/null; }
+# brownout FILE T0: writes/s over the guest's clock from the first line counted at or after
+# T0 to the last, over writes/s between the lines counted before T0 ("nan" when either has
+# fewer than two). A line's moment on this machine's clock is its guest time plus the
+# smallest lag seen between the guest's clock and this one (lines are seen within the
+# 0.5 s poll of being printed).
 brownout() {
 	awk -v t0="$2" 'NF < 3 {next}
-		$1 < t0 {if (!bn) {bt0=$3; bw0=$2}; bn++; bt1=$3; bw1=$2}
-		$1 >= t0 {if (!dn) {dt0=$3; dw0=$2}; dn++; dt1=$3; dw1=$2}
+		{n++; seen[n]=$1; w[n]=$2; g[n]=$3; if (n == 1 || $1 - $3 < off) off = $1 - $3}
 		END {
+			for (i = 1; i <= n; i++) {
+				if (g[i] + off < t0) {if (!bn) {bt0=g[i]; bw0=w[i]}; bn++; bt1=g[i]; bw1=w[i]}
+				else {if (!dn) {dt0=g[i]; dw0=w[i]}; dn++; dt1=g[i]; dw1=w[i]}
+			}
 			if (bn < 2 || dn < 2 || bt1 <= bt0 || dt1 <= dt0 || bw1 <= bw0) { print "nan"; exit }
 			printf "%.3f\n", ((dw1 - dw0) / (dt1 - dt0)) / ((bw1 - bw0) / (bt1 - bt0))
 		}' "$1"

@@ -97,7 +97,6 @@ struct shared {
 	struct timespec last_gap_at;
 	/* progress */
 	uint64_t writes;
-	struct timespec writes_at;  /* realtime when writes was counted */
 	uint64_t rate_now;    /* pages written in the last full second */
 	/* set by the writer when the xenstore nodes must all be rewritten */
 	bool republish;
@@ -839,11 +838,10 @@ static int xs_put(struct xs *xs, const char *node, const char *fmt, ...)
 #define QUIET_AFTER_GAP_NS  3000000000LL
 
 enum { N_PAGES, N_PID, N_VERIFIED, N_ERRORS, N_BAD, N_GAPS, N_LAST_GAP, N_LAST_GAP_MONO,
-       N_LAST_GAP_AT, N_MAX_GAP, N_MAX_GAP_MONO, N_WRITES, N_RATE, N_PROGRESS, N_STATUS,
-       N_COUNT };
+       N_LAST_GAP_AT, N_MAX_GAP, N_MAX_GAP_MONO, N_WRITES, N_RATE, N_STATUS, N_COUNT };
 static const char *const node_names[N_COUNT] = {
 	"pages", "pid", "verified", "errors", "bad", "gaps", "last-gap-ms", "last-gap-mono-ms",
-	"last-gap-at", "max-gap-ms", "max-gap-mono-ms", "writes", "rate", "progress", "status",
+	"last-gap-at", "max-gap-ms", "max-gap-mono-ms", "writes", "rate", "status",
 };
 /* the value each node was last written with ("" with written false: unknown) */
 #define NODE_VAL_MAX (MAX_BAD_NODE * 21 + 1)
@@ -907,12 +905,6 @@ static int publish(struct xs *xs, bool all, bool counters)
 	snprintf(v[N_MAX_GAP_MONO], sizeof(v[N_MAX_GAP_MONO]), "%" PRIu64, s.max_gap_mono);
 	snprintf(v[N_WRITES], sizeof(v[N_WRITES]), "%" PRIu64, s.writes);
 	snprintf(v[N_RATE], sizeof(v[N_RATE]), "%" PRIu64, s.rate_now);
-	/* writes with the moment they were counted: a rate from two readings, however late
-	 * each was read (none counted yet: 0 now) */
-	if (!s.writes_at.tv_sec)
-		clock_gettime(CLOCK_REALTIME, &s.writes_at);
-	snprintf(v[N_PROGRESS], sizeof(v[N_PROGRESS]), "%" PRIu64 " %lld.%03ld", s.writes,
-		 (long long)s.writes_at.tv_sec, s.writes_at.tv_nsec / 1000000);
 
 	/* a tree wiped without a pause seen (a fast migration): one read tells, then all */
 	if (!all && node_written[N_STATUS]) {
@@ -925,7 +917,7 @@ static int publish(struct xs *xs, bool all, bool counters)
 	}
 	/* status last: once it is there, the rest is too */
 	for (i = 0; i < N_COUNT && !rc; i++) {
-		if ((i == N_WRITES || i == N_RATE || i == N_PROGRESS) && !counters && !all)
+		if ((i == N_WRITES || i == N_RATE) && !counters && !all)
 			continue;
 		rc = put_node(xs, i, all, v[i]);
 	}
@@ -1236,7 +1228,6 @@ static int writer(void)
 		if (mono - t_sec >= 1000000000) {
 			pthread_mutex_lock(&sh.lock);
 			sh.writes = writes;
-			clock_gettime(CLOCK_REALTIME, &sh.writes_at);
 			sh.rate_now = (uint64_t)((double)(writes - writes_sec) * 1e9 / (double)(mono - t_sec));
 			pthread_mutex_unlock(&sh.lock);
 			writes_sec = writes;
@@ -1248,10 +1239,14 @@ static int writer(void)
 			pthread_mutex_lock(&sh.lock);
 			s = sh;
 			pthread_mutex_unlock(&sh.lock);
+			/* at: the realtime these writes were counted at (a rate from two lines
+			 * read from the console log however late, over the guest's clock) */
 			say("stats writes=%" PRIu64 " rate=%" PRIu64 " max_gap_rt_ms=%" PRIu64
-			    " max_gap_mono_ms=%" PRIu64 " verified=%" PRIu64 " errors=%" PRIu64, writes,
+			    " max_gap_mono_ms=%" PRIu64 " verified=%" PRIu64 " errors=%" PRIu64
+			    " at=%lld.%03lld", writes,
 			    (uint64_t)((double)(writes - writes_stats) * 1e9 / (double)(mono - t_stats)),
-			    s.max_gap_rt, s.max_gap_mono, s.verified, s.errors);
+			    s.max_gap_rt, s.max_gap_mono, s.verified, s.errors,
+			    (long long)(rts.tv_sec), (long long)(rts.tv_nsec / 1000000));
 			writes_stats = writes;
 			t_stats = mono;
 		}
@@ -1273,7 +1268,6 @@ static int writer(void)
 
 	pthread_mutex_lock(&sh.lock);
 	sh.writes = writes;
-	clock_gettime(CLOCK_REALTIME, &sh.writes_at);
 	pthread_mutex_unlock(&sh.lock);
 	verify("exit");
 	/* wake command threads still waiting for a verification */

@@ -276,17 +276,6 @@ int main(int argc, char **argv)
 	CHECK(get(DIR_ "pages") && !strcmp(get(DIR_ "pages"), "256"), "pages = 256");
 	CHECK(get(DIR_ "errors") && !strcmp(get(DIR_ "errors"), "0"), "errors = 0");
 	CHECK(get(DIR_ "bad") && !strcmp(get(DIR_ "bad"), ""), "bad is empty");
-	{
-		/* progress: writes and the realtime they were counted at */
-		const char *pg = get(DIR_ "progress"), *w = get(DIR_ "writes");
-		unsigned long long pw = ~0ull;
-		double at = 0, now = (double)time(NULL);
-
-		CHECK(pg && sscanf(pg, "%llu %lf", &pw, &at) == 2 && w &&
-		      pw == strtoull(w, NULL, 10) && at > now - 60 && at < now + 60,
-		      "progress = writes and a realtime near now: %s (writes %s, now %.0f)",
-		      pg ? pg : "(none)", w ? w : "(none)", now);
-	}
 
 	r = command(1, "verify");
 	CHECK(!strcmp(r, "1 ok pages=256 gen=2"), "1 verify -> %s", r);
