@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define MIGR__GUARD_WINDOW_NS   1000000000ull
-#define MIGR__GUARD_BASE_NS     300000000ull   /* the shortest stretch for the rate before */
+#define MIGR__GUARD_BASE_NS     300000000ull   /* the stretch for the rate before */
 #define MIGR__GUARD_LOOK_MS     100            /* the sampler's looks while the guard is on */
 #define MIGR__GUARD_HIGH        0.5
 #define MIGR__GUARD_LOW         0.2

@@ -91,6 +91,8 @@ struct migr__send {
 	unsigned int guard_looks;
 	uint64_t guard_t0_ns, guard_run0_ns;   /* the first reading, for the rate before
 	                                          (guard_t0_ns 0: none) */
+	uint64_t guard_t1_ns, guard_run1_ns;   /* the second, MIGR__GUARD_BASE_NS later, when
+	                                          the guard decides (guard_t1_ns 0: none) */
 	_Atomic bool capped;            /* the throttle's cap is on (the guard does not look) */
 
 	/* the driver's steps (migrate.c, migrate_xl.c): what each found and what it did */
