@@ -510,7 +510,10 @@ static int decide_after(struct migr_policy_state *st, const struct migr_policy_s
 	round_us = (double)s->round_us;
 	if (!(round_us > 0))
 		round_us = (double)(st->now_us - st->round_start_us);
-	update_bandwidth(st, s, round_us);
+	/* the link's rate, not the pace the CPU share held the sender to: the blackout's
+	 * send is never paced (a round at most nine tenths paced: the rest is the link's) */
+	update_bandwidth(st, s, round_us - (double)(s->round_paced_us < round_us * 0.9 ?
+						    s->round_paced_us : round_us * 0.9));
 	pt = page_us(st);
 
 	/* The blackout set if we stop now: the last sample, extended to now. */

@@ -158,6 +158,17 @@ static uint64_t stream_bytes(struct migr__send *s)
 	return st.stream_out;
 }
 
+/* The time the sending pump has waited to keep to its CPU share, in us. */
+static uint64_t paced_us(struct migr__send *s)
+{
+	struct migr_conn_stats st;
+
+	if (!s->c)
+		return 0;
+	migr_conn_stats(s->c, &st);
+	return st.cpu_paced_ns / 1000;
+}
+
 static uint64_t wire_bytes(struct migr__send *s)
 {
 	struct migr_conn_stats st;
@@ -589,6 +600,7 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		s->round_start_us = now;
 		s->round_n = (uint64_t)ps.dirty_count;
 		s->round_bytes0 = bytes;
+		s->round_paced0_us = paced_us(s);
 		pthread_mutex_lock(&s->lock);
 		s->n_samples = 0;
 		s->in_round = true;
@@ -610,6 +622,9 @@ static int on_precopy(const struct migr_precopy_stats *st, void *arg)
 		ps.round_pages = s->round_n;
 		ps.round_bytes = bytes - s->round_bytes0;
 		ps.round_us = now - s->round_start_us;
+		ps.round_paced_us = paced_us(s);
+		ps.round_paced_us = ps.round_paced_us > s->round_paced0_us ?
+				    ps.round_paced_us - s->round_paced0_us : 0;
 		s->res->rounds++;
 		s->res->pages_live += s->round_n;
 		pr.round_end = true;

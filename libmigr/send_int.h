@@ -65,7 +65,7 @@ struct migr__send {
 	bool policy_aborted;
 	int stream_failed;              /* the connection broke under the stream */
 	uint64_t guest_pages;
-	uint64_t round_start_us, round_n, round_bytes0;
+	uint64_t round_start_us, round_n, round_bytes0, round_paced0_us;
 	int last_action;
 
 	/* PEEK sampler */

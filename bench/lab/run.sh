@@ -145,7 +145,9 @@ ping_gap() {
 # guest (make bench-lab-observer).
 rate_start() {
 	local log
-	log=$(guest_console "$1" g1)
+	# the log xenconsoled writes now: the newest of the guest's names (xl leaves a guest
+	# it received logging under its temporary name, NAME--incoming)
+	log=$(ls -t "$(guest_console "$1" g1)" "$(guest_console "$1" g1--incoming)" 2>/dev/null | head -n 1)
 	( start=$(( $(stat -c %s "$log" 2>/dev/null || echo 0) + 1 )) last=
 	  while :; do
 		new=$(tail -c +"$start" "$log" 2>/dev/null | tr -d '\r' | sed -n \

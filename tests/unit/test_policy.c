@@ -691,6 +691,34 @@ static void test_out_of_order_calls(void)
 	CHECK_EQ(v.bandwidth_Bps, 40960000);
 }
 
+/* A round the CPU share held back: the link's rate is what was sent over the time the sender
+ * did not wait (the final send is never paced), with at least a tenth of the round left. */
+static void test_paced_round(void)
+{
+	struct migr_policy_state st;
+	struct migr_policy_verdict v;
+	struct migr_policy_stats s = {
+		.iteration = 1, .dirty_count = -1, .elapsed_us = 4000000, .page_size = PAGE,
+		.guest_pages = GUEST, .round_bytes = 40960000, .round_pages = 10000,
+		.round_us = 4000000, .round_paced_us = 3000000,
+	};
+
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, 10000, 0, &v);
+	migr_policy_decide(&st, &s, &v);
+	CHECK_EQ(v.bandwidth_Bps, 40960000);            /* 40 MB over the 1 s not paced */
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, 10000, 0, &v);
+	s.round_paced_us = 4000000;                     /* paced throughout: nine tenths taken */
+	migr_policy_decide(&st, &s, &v);
+	CHECK_EQ(v.bandwidth_Bps, 102400000);
+	migr_policy_init(&st, NULL);
+	call_a(&st, 0, 10000, 0, &v);
+	s.round_paced_us = 0;
+	migr_policy_decide(&st, &s, &v);
+	CHECK_EQ(v.bandwidth_Bps, 10240000);
+}
+
 /* 2^40 pages (4 PiB): no overflow in any estimate. */
 static void test_huge_guest(void)
 {
@@ -901,6 +929,7 @@ int main(void)
 	test_timeout();
 	test_clock_backwards_and_noise();
 	test_out_of_order_calls();
+	test_paced_round();
 	test_huge_guest();
 	test_no_samples();
 	test_deterministic();

@@ -99,6 +99,9 @@ struct migr_policy_stats {
 	uint64_t round_bytes;
 	uint64_t round_pages;
 	uint64_t round_us;
+	uint64_t round_paced_us;       /* of round_us, the time the sender waited to keep to its
+	                                  CPU share: the link's rate is taken over the rest, for
+	                                  the final send is never paced */
 	uint32_t page_size;            /* 0 means 4096 */
 	uint64_t guest_pages;          /* the guest's populated pages (its allocation; the first
 	                                  call A's N, the p2m's size, is larger for PVH/HVM) */
