@@ -19,8 +19,9 @@
 #     on the source (its pre-copy), over its rate in the 12 s before: memwork's write count
 #     with the guest's clock when it was counted (its console stats line, every 2 s),
 #     read from the console log the source's xenconsoled keeps in the lab's share, the
-#     same for both tools; the rate during runs from the first line seen after the start
-#     to the last one the guest printed before it stopped (1.0: no slowdown);
+#     same for both tools; the rate during runs from the first line after the start to
+#     the end of the pre-copy, where the ping observer's largest gap begins (1.0: no
+#     slowdown);
 #   predict_err (migr only): |predicted - measured| / measured blackout, from migr's result;
 #   src_dom0_cpu_s, dst_dom0_cpu_s: CPU seconds the source's and the target's dom0 used
 #     during the hop (xl list), which the source's guest competes with for its host's CPU;
@@ -134,6 +135,10 @@ ping_stop() { kill "$PING_PID" 2>/dev/null; wait "$PING_PID" 2>/dev/null; }
 ping_gap() {
 	awk -F'[][]' '/bytes from/{t=$2; if (p) { g=(t-p)*1000; if (g>m) m=g }; p=t} END{printf "%.0f\n", m}' "$1"
 }
+# when the longest gap began (the last reply before it, this machine's clock), or nan
+ping_gap_at() {
+	awk -F'[][]' '/bytes from/{t=$2; if (p && t - p > m) {m = t - p; s = p}; p=t} END{if (s) printf "%.3f\n", s; else print "nan"}' "$1"
+}
 
 # rate_start HOST FILE / rate_stop: memwork's stats lines (its write count and the guest's
 # clock when it was counted, every 2 s with the bench's --stats-s 2) from the guest's
@@ -162,20 +167,27 @@ rate_start() {
 	RATE_PID=$!
 }
 rate_stop() { kill "$RATE_PID" 2>/dev/null; wait "$RATE_PID" 2>/dev/null; }
-# brownout FILE T0: writes/s over the guest's clock from the first line counted at or after
-# T0 to the last, over writes/s between the lines counted before T0 ("nan" when either has
-# fewer than two). A line's moment on this machine's clock is its guest time plus the
-# smallest lag seen between the guest's clock and this one (lines are seen within the
-# 0.5 s poll of being printed).
+# brownout FILE T0 T1: writes/s over the guest's clock from the first line counted at or
+# after T0 to T1, the end of the pre-copy (the ping observer's largest gap starts there: the
+# guest stops), over writes/s between the lines counted before T0 ("nan" when there are
+# fewer than two before, or none in between). A line's moment on this machine's clock is its
+# guest time plus the smallest lag seen between the guest's clock and this one (lines are
+# seen within the 0.5 s poll of being printed). The count at T1 is the last line's before
+# it: memwork prints its line from the loop that writes, so a writer held up by the
+# pre-copy prints nothing until it goes on, and the rate must run to T1, not to its last
+# line (to that line, a writer stopped for the last 30 s of a pre-copy read as unslowed).
 brownout() {
-	awk -v t0="$2" 'NF < 3 {next}
-		{n++; seen[n]=$1; w[n]=$2; g[n]=$3; if (n == 1 || $1 - $3 < off) off = $1 - $3}
+	awk -v t0="$2" -v t1="$3" 'NF < 3 {next}
+		{n++; w[n]=$2; g[n]=$3; if (n == 1 || $1 - $3 < off) off = $1 - $3}
 		END {
+			if (t1 == "" || t1 == "nan") { print "nan"; exit }
 			for (i = 1; i <= n; i++) {
-				if (g[i] + off < t0) {if (!bn) {bt0=g[i]; bw0=w[i]}; bn++; bt1=g[i]; bw1=w[i]}
-				else {if (!dn) {dt0=g[i]; dw0=w[i]}; dn++; dt1=g[i]; dw1=w[i]}
+				t = g[i] + off
+				if (t < t0) {if (!bn) {bt0=g[i]; bw0=w[i]}; bn++; bt1=g[i]; bw1=w[i]}
+				else if (t < t1) {if (!dn) {dt0=g[i]; dw0=w[i]}; dn++; dw1=w[i]}
 			}
-			if (bn < 2 || dn < 2 || bt1 <= bt0 || dt1 <= dt0 || bw1 <= bw0) { print "nan"; exit }
+			dt1 = t1 - off
+			if (bn < 2 || dn < 1 || bt1 <= bt0 || dt1 <= dt0 || bw1 <= bw0) { print "nan"; exit }
 			printf "%.3f\n", ((dw1 - dw0) / (dt1 - dt0)) / ((bw1 - bw0) / (bt1 - bt0))
 		}' "$1"
 }
@@ -219,7 +231,7 @@ hop() {
 	sleep 3
 	ping_stop
 	rate_stop
-	bo=$(brownout "$OUT/rate.$tool.$n" "$t0")
+	bo=$(brownout "$OUT/rate.$tool.$n" "$t0" "$(ping_gap_at "$OUT/ping.$tool.$n")")
 	lab_wait "$dst" "$id" 120 >"$OUT/recv.$tool.$n" 2>&1
 	rc=$(echo "$out" | sed -n 's/^exit=//p')
 	echo "$out" >"$OUT/out.$tool.$n"

@@ -95,16 +95,10 @@ static const char *log_text(const char *name, bool *exists)
 
 static void put_log(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
+	char file[128];
 
-	snprintf(path, sizeof(path), "%s/guest-%s.log", dir, name);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
+	snprintf(file, sizeof(file), "guest-%s.log", name);
+	unit_write_file(dir, file, text);
 }
 
 static void clean(void)

@@ -443,20 +443,6 @@ static void test_own_hint(void)
 
 /* A source with no figures of its own takes the target's, from the target's own migrations
  * out (PREFLIGHT_REPLY); its own, once it has them, come first. */
-static void write_history(const char *dir, const char *name, const char *text)
-{
-	char path[160];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-}
-
 static void test_peer_hint(void)
 {
 	static const char *const names[] = { "suspend-history", "final-send-history",
@@ -470,9 +456,9 @@ static void test_peer_hint(void)
 	}
 	mkdir(record_dir, 0700);
 	CHECK(mkdir(peer_dir, 0700) == 0 || errno == EEXIST);
-	write_history(peer_dir, "suspend-history", "400000\n700000\n650000\n");
-	write_history(peer_dir, "final-send-history", "90000\n");
-	write_history(peer_dir, "handshake-history", "250000\n310000\n");
+	unit_write_file(peer_dir, "suspend-history", "400000\n700000\n650000\n");
+	unit_write_file(peer_dir, "final-send-history", "90000\n");
+	unit_write_file(peer_dir, "handshake-history", "250000\n310000\n");
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);
@@ -502,7 +488,7 @@ static void test_peer_hint(void)
 		snprintf(path, sizeof(path), "%s/%s", src_dir, names[i]);
 		unlink(path);
 	}
-	write_history(src_dir, "suspend-history", "120000\n");
+	unit_write_file(src_dir, "suspend-history", "120000\n");
 	setup(&r, MIGR_GUEST_PVH, 4096, 64, 1 << 30);
 	run(&r, false);
 	CHECK_EQ(r.rc, 0);

@@ -20,6 +20,21 @@ static int unit_failures, unit_checks;
 	"%s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, _a ? _a : "(null)", \
 	_b ? _b : "(null)"); } } while (0)
 
+/* Writes TEXT into DIR/NAME (replaced), a check that it could. */
+static inline void unit_write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
 static inline int unit_done(const char *name)
 {
 	printf("%s: %d checks, %d failed\n", name, unit_checks, unit_failures);
