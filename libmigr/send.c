@@ -395,7 +395,7 @@ static void guard_look(struct migr__send *s)
 /*
  * The guard's rate before (the driver's start: migr__send_init): two readings of the
  * guest's CPU MIGR__GUARD_BASE_NS apart, before the sender does anything, when the guard is
- * to decide. The migration's own start (TLS, the preflight, libxl's configuration) loads a
+ * to decide. The migration's own start (the hello, the preflight, libxl's configuration) loads a
  * dom0 that shares the guest's CPUs: over it, the lab's guest ran 20-26% of a CPU against
  * 58-62% over the 12 s before (make bench-lab), and a guard that took that for the rate
  * before saw no loss in a pre-copy that cut the guest to a third. Only watching (a fixed
