@@ -64,18 +64,24 @@ void migr__send_init(struct migr__send *s, struct migr_hv *hv, uint32_t domid,
 	guard_begin(s);
 }
 
+/* A figure the target sent, at most 10 s. */
+static uint64_t target_figure(uint64_t us)
+{
+	return us > 10000000 ? 10000000 : us;
+}
+
 void migr__send_target_fixed(struct migr__send *s, uint64_t history_us, uint64_t estimate_us)
 {
-	s->target_history_us = history_us > 10000000 ? 10000000 : history_us;
-	s->target_estimate_us = estimate_us > 10000000 ? 10000000 : estimate_us;
+	s->target_history_us = target_figure(history_us);
+	s->target_estimate_us = target_figure(estimate_us);
 }
 
 void migr__send_peer_fixed(struct migr__send *s, uint64_t suspend_us, uint64_t final_us,
 			   uint64_t handshake_us)
 {
-	s->peer_suspend_us = suspend_us > 10000000 ? 10000000 : suspend_us;
-	s->peer_final_us = final_us > 10000000 ? 10000000 : final_us;
-	s->peer_handshake_us = handshake_us > 10000000 ? 10000000 : handshake_us;
+	s->peer_suspend_us = target_figure(suspend_us);
+	s->peer_final_us = target_figure(final_us);
+	s->peer_handshake_us = target_figure(handshake_us);
 }
 
 /*

@@ -46,7 +46,7 @@ void migr__history_add(const char *dir, const char *name, uint64_t us,
 		       struct xentoollog_logger *lg);
 /* A source's histories beside its records: blackouts less their final sends, suspends,
  * final sends less the pages' part, handshakes (the blackout less its measured parts).
- * The target reads the last three of its own migrations out for PREFLIGHT_REPLY. */
+ * A target reads the last three, of its own migrations out, for PREFLIGHT_REPLY. */
 #define MIGR__SRC_HISTORY "blackout-history"
 #define MIGR__SRC_SUSPEND_HISTORY "suspend-history"
 #define MIGR__SRC_FINAL_HISTORY "final-send-history"
